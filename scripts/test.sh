@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run lakeq's whole test suite: environment (PostgreSQL, DuckDB oracle), format, lints, all tests.
+# Exits non-zero on the first failure. Extra arguments are passed to `cargo test --all-targets`
+# (e.g. `scripts/test.sh interop` to run only matching tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+section "test environment (scripts/test-env.sh)"
+source scripts/test-env.sh
+echo "LAKEQ_DUCKDB_PYTHON=$LAKEQ_DUCKDB_PYTHON"
+echo "LAKEQ_DUCKDB_EXT_DIR=$LAKEQ_DUCKDB_EXT_DIR"
+echo "LAKEQ_PG_URL=$LAKEQ_PG_URL"
+
+section "cargo fmt --check"
+cargo fmt --check
+
+section "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+section "cargo test --all-targets"
+cargo test --all-targets "$@"
+
+section "cargo test --doc"
+cargo test --doc
+
+section "all checks passed"

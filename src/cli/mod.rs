@@ -1,0 +1,1 @@
+//! The `lakeq` command line: a thin shell over the library.

@@ -1,0 +1,139 @@
+//! The one error type of lakeq.
+//!
+//! Every variant names the object it is about (lake, schema, table, column, file)
+//! and, where there is one, what the user can do about it. Backend errors
+//! (sqlx, object_store, parquet) are wrapped, never shown raw without context.
+
+use datafusion::error::DataFusionError;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in lakeq.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The ATTACH string or lake URL could not be understood.
+    #[error("invalid lake location '{location}': {reason}")]
+    InvalidLocation {
+        /// The location as given by the user.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database exists but holds no DuckLake catalog.
+    #[error(
+        "'{location}' is not a DuckLake catalog (no ducklake_metadata table{schema_hint}); \
+         attach an existing DuckLake or a new, empty database to create one"
+    )]
+    NotADuckLakeCatalog {
+        /// Where we looked.
+        location: String,
+        /// Extra hint naming the metadata schema.
+        schema_hint: String,
+    },
+    /// The catalog has a format version lakeq cannot read.
+    #[error(
+        "DuckLake catalog '{location}' has format version '{found}', lakeq supports '{supported}'; \
+         migrate it with DuckDB 1.5.5 (ATTACH ... (AUTOMATIC_MIGRATION true))"
+    )]
+    UnsupportedVersion {
+        /// Where the catalog is.
+        location: String,
+        /// Version found in `ducklake_metadata`.
+        found: String,
+        /// Version lakeq supports.
+        supported: &'static str,
+    },
+    /// The DATA_PATH given at ATTACH differs from the one stored in the catalog.
+    #[error(
+        "DATA_PATH '{given}' does not match the data path '{stored}' stored in the catalog '{location}'; \
+         omit DATA_PATH to use the stored one"
+    )]
+    DataPathMismatch {
+        /// Catalog location.
+        location: String,
+        /// DATA_PATH the user gave.
+        given: String,
+        /// `data_path` in `ducklake_metadata`.
+        stored: String,
+    },
+    /// A named object does not exist.
+    #[error("{kind} '{name}' does not exist{hint}")]
+    NotFound {
+        /// "lake", "schema", "table", "column", "snapshot", ...
+        kind: &'static str,
+        /// Qualified name of the object.
+        name: String,
+        /// Extra text, e.g. the list of what does exist.
+        hint: String,
+    },
+    /// A named object exists already.
+    #[error("{kind} '{name}' already exists")]
+    AlreadyExists {
+        /// "lake", "schema", "table", ...
+        kind: &'static str,
+        /// Qualified name of the object.
+        name: String,
+    },
+    /// The catalog holds something lakeq cannot interpret.
+    #[error("corrupt or unsupported DuckLake catalog: {0}")]
+    Corrupt(String),
+    /// A feature of the format or of SQL lakeq does not implement (yet).
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// Another writer committed a conflicting change.
+    #[error("commit conflict: {message}")]
+    CommitConflict {
+        /// What conflicted.
+        message: String,
+        /// Whether retrying from the latest snapshot may succeed.
+        retryable: bool,
+    },
+    /// A data or delete file could not be read or written.
+    #[error("data file '{path}': {source}")]
+    DataFile {
+        /// Full path or URL of the file.
+        path: String,
+        /// Underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The metadata database failed.
+    #[error("metadata catalog '{location}': {source}")]
+    Catalog {
+        /// Catalog location (without secrets).
+        location: String,
+        /// Underlying database error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Object storage failed.
+    #[error(transparent)]
+    ObjectStore(#[from] object_store::Error),
+    /// Query planning or execution failed.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// Local I/O failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Shorthand for [`Error::NotFound`] without hint.
+    pub fn not_found(kind: &'static str, name: impl Into<String>) -> Self {
+        Error::NotFound {
+            kind,
+            name: name.into(),
+            hint: String::new(),
+        }
+    }
+}
+
+impl From<Error> for DataFusionError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::DataFusion(inner) => inner,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}

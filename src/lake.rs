@@ -1,0 +1,181 @@
+//! A DuckLake: its metadata store plus its data path. [`Lake::open`] attaches an
+//! existing catalog (checking version and data path) or creates a new one with
+//! the DDL in `catalog_schema/` and the same seed rows DuckDB writes.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::catalog::CatalogSnapshot;
+use crate::error::{Error, Result};
+use crate::spec::rows::SnapshotRow;
+use crate::spec::{SUPPORTED_VERSION, SnapshotId};
+use crate::storage::absolute_data_path;
+use crate::store::{CatalogLocation, Dialect, LakeMetadata, Literal, MetadataStore};
+
+const SQLITE_DDL: &str = include_str!("../catalog_schema/sqlite.sql");
+const POSTGRES_DDL: &str = include_str!("../catalog_schema/postgres.sql");
+
+/// Options given at ATTACH.
+#[derive(Debug, Clone, Default)]
+pub struct LakeOptions {
+    /// `DATA_PATH`: required to create a lake; checked against the stored one otherwise.
+    pub data_path: Option<String>,
+    /// `METADATA_SCHEMA` (PostgreSQL only).
+    pub metadata_schema: Option<String>,
+    /// `OVERRIDE_DATA_PATH`: use `data_path` instead of the stored one.
+    pub override_data_path: bool,
+    /// `CREATE_IF_NOT_EXISTS` (default true, as in DuckDB).
+    pub create_if_not_exists: Option<bool>,
+    /// `READ_ONLY`.
+    pub read_only: bool,
+    /// `SNAPSHOT_VERSION`: pin the lake at this snapshot (read only).
+    pub snapshot_version: Option<SnapshotId>,
+}
+
+/// An open DuckLake.
+#[derive(Debug)]
+pub struct Lake {
+    store: MetadataStore,
+    metadata: LakeMetadata,
+    options: LakeOptions,
+}
+
+impl Lake {
+    /// Open (or create) the lake behind an ATTACH string such as
+    /// `ducklake:sqlite:/path/meta.sqlite`.
+    pub async fn open(attach: &str, options: LakeOptions) -> Result<Arc<Self>> {
+        let location = CatalogLocation::parse(attach, options.metadata_schema.as_deref())?;
+        let store = MetadataStore::connect(&location).await?;
+        if !store.is_initialized().await? {
+            if options.create_if_not_exists == Some(false) || options.read_only {
+                return Err(Error::NotADuckLakeCatalog {
+                    location: location.display(),
+                    schema_hint: match &location {
+                        CatalogLocation::Postgres { metadata_schema, .. } => {
+                            format!(" in schema '{metadata_schema}'")
+                        }
+                        CatalogLocation::Sqlite { .. } => String::new(),
+                    },
+                });
+            }
+            if Self::has_foreign_tables(&store).await? {
+                return Err(Error::NotADuckLakeCatalog {
+                    location: location.display(),
+                    schema_hint: " but other tables".into(),
+                });
+            }
+            let data_path = options.data_path.as_deref().ok_or_else(|| Error::InvalidLocation {
+                location: location.display(),
+                reason: "creating a new DuckLake needs a DATA_PATH".into(),
+            })?;
+            Self::create(&store, &absolute_data_path(data_path)?).await?;
+        }
+        let mut metadata = store.metadata().await?;
+        if metadata.data_path.is_empty() {
+            return Err(Error::Corrupt(format!(
+                "catalog '{}' has no data_path in ducklake_metadata",
+                store.location()
+            )));
+        }
+        if let Some(given) = &options.data_path {
+            let given = absolute_data_path(given)?;
+            if options.override_data_path {
+                metadata.data_path = given;
+            } else if given != metadata.data_path {
+                return Err(Error::DataPathMismatch {
+                    location: store.location().to_string(),
+                    given,
+                    stored: metadata.data_path,
+                });
+            }
+        }
+        Ok(Arc::new(Self {
+            store,
+            metadata,
+            options,
+        }))
+    }
+
+    async fn has_foreign_tables(store: &MetadataStore) -> Result<bool> {
+        // A SQLite file or PostgreSQL schema with unrelated tables is not ours to extend.
+        let probe = match store.backend().dialect() {
+            Dialect::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' LIMIT 1".to_string()
+            }
+            Dialect::Postgres => return Ok(false),
+        };
+        Ok(!store.backend().query(&probe).await?.is_empty())
+    }
+
+    /// Create the catalog tables and seed rows (snapshot 0, schema `main`).
+    async fn create(store: &MetadataStore, data_path: &str) -> Result<()> {
+        let backend = store.backend();
+        let ddl = match backend.dialect() {
+            Dialect::Sqlite => SQLITE_DDL.to_string(),
+            Dialect::Postgres => {
+                let schema_table = backend.table("x");
+                let schema = schema_table.trim_end_matches(".\"x\"");
+                POSTGRES_DDL.replace("{schema}", schema)
+            }
+        };
+        let lit = |v: Literal| backend.literal(&v);
+        let now = Utc::now();
+        let seed = format!(
+            "INSERT INTO {md} VALUES ('version', {version}, NULL, NULL), ('created_by', {by}, NULL, NULL), \
+             ('data_path', {dp}, NULL, NULL), ('encrypted', 'false', NULL, NULL);\n\
+             INSERT INTO {snap} VALUES (0, {now}, 0, 1, 0);\n\
+             INSERT INTO {changes} VALUES (0, 'created_schema:\"main\"', NULL, NULL, NULL);\n\
+             INSERT INTO {schema} VALUES (0, {uuid}, 0, NULL, 'main', 'main/', {t});",
+            md = backend.table("ducklake_metadata"),
+            snap = backend.table("ducklake_snapshot"),
+            changes = backend.table("ducklake_snapshot_changes"),
+            schema = backend.table("ducklake_schema"),
+            version = lit(SUPPORTED_VERSION.into()),
+            by = lit(format!("lakeq {}", env!("CARGO_PKG_VERSION")).into()),
+            dp = lit(data_path.into()),
+            now = lit(Literal::Timestamp(now)),
+            uuid = lit(uuid::Uuid::new_v4().to_string().into()),
+            t = lit(true.into()),
+        );
+        let ddl: String = ddl
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        backend.execute_batch(&format!("{ddl}\n{seed}")).await
+    }
+
+    /// The metadata store.
+    pub fn store(&self) -> &MetadataStore {
+        &self.store
+    }
+
+    /// `ducklake_metadata` as read at open.
+    pub fn metadata(&self) -> &LakeMetadata {
+        &self.metadata
+    }
+
+    /// The lake's data path (absolute, ends with `/`).
+    pub fn data_path(&self) -> &str {
+        &self.metadata.data_path
+    }
+
+    /// Whether writes are refused.
+    pub fn read_only(&self) -> bool {
+        self.options.read_only || self.options.snapshot_version.is_some()
+    }
+
+    /// The snapshot a new query sees: the pinned one, or the latest.
+    pub async fn current_snapshot(&self) -> Result<SnapshotRow> {
+        match self.options.snapshot_version {
+            Some(v) => self.store.snapshot(v).await,
+            None => self.store.latest_snapshot().await,
+        }
+    }
+
+    /// Load the catalog as of `snapshot`.
+    pub async fn pin(&self, snapshot: SnapshotRow) -> Result<CatalogSnapshot> {
+        CatalogSnapshot::load(&self.store, &self.metadata, snapshot).await
+    }
+}

@@ -1,0 +1,113 @@
+//! Map table columns to Parquet columns by field id, not by name.
+//!
+//! DuckLake identifies a column by its `column_id`, which DuckDB writes as the
+//! Parquet field id. After `RENAME COLUMN`, old files still carry the old name,
+//! and after `DROP` + `ADD` of the same name the new column must *not* read the
+//! old data. DataFusion's default adapter matches by name, so this adapter first
+//! renames the table-side columns to the file's names for the same field id,
+//! fills columns the file lacks with their `initial_default`, and then lets
+//! [`DefaultPhysicalExprAdapter`] insert casts (type widening, int128 stored as
+//! DOUBLE, ...).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{Result as DFResult, ScalarValue};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::physical_expr_adapter::{
+    DefaultPhysicalExprAdapter, PhysicalExprAdapter, PhysicalExprAdapterFactory,
+};
+
+use crate::catalog::FIELD_ID_KEY;
+
+/// The field id of an Arrow field, if it carries one.
+pub fn field_id(field: &Field) -> Option<i64> {
+    field.metadata().get(FIELD_ID_KEY)?.parse().ok()
+}
+
+/// Creates [`FieldIdAdapter`]s; holds each table column's `initial_default`.
+#[derive(Debug, Clone, Default)]
+pub struct FieldIdAdapterFactory {
+    /// Value for rows of files written before the column existed, by table column name.
+    pub initial_defaults: HashMap<String, ScalarValue>,
+}
+
+impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
+    fn create(
+        &self,
+        logical_file_schema: SchemaRef,
+        physical_file_schema: SchemaRef,
+    ) -> DFResult<Arc<dyn PhysicalExprAdapter>> {
+        let by_id: HashMap<i64, &Field> = physical_file_schema
+            .fields()
+            .iter()
+            .filter_map(|f| field_id(f).map(|id| (id, f.as_ref())))
+            .collect();
+        let file_has_ids = !by_id.is_empty();
+        let mut renames = HashMap::new();
+        let mut defaults = HashMap::new();
+        let mut fields = Vec::with_capacity(logical_file_schema.fields().len());
+        for (i, field) in logical_file_schema.fields().iter().enumerate() {
+            let physical = if file_has_ids {
+                field_id(field).and_then(|id| by_id.get(&id).copied())
+            } else {
+                // Files without field ids (no name mapping): match by name, like DuckDB.
+                physical_file_schema.field_with_name(field.name()).ok()
+            };
+            let name = match physical {
+                Some(p) => p.name().clone(),
+                None => {
+                    if let Some(v) = self.initial_defaults.get(field.name()) {
+                        defaults.insert(field.name().clone(), v.clone());
+                    }
+                    // A name no file column has, so the default adapter reads NULL.
+                    format!("__lakeq_missing_{i}")
+                }
+            };
+            if &name != field.name() {
+                renames.insert(field.name().clone(), name.clone());
+            }
+            fields.push(field.as_ref().clone().with_name(name));
+        }
+        let renamed_logical = Arc::new(Schema::new_with_metadata(
+            fields,
+            logical_file_schema.metadata().clone(),
+        ));
+        Ok(Arc::new(FieldIdAdapter {
+            renames,
+            defaults,
+            inner: DefaultPhysicalExprAdapter::new(renamed_logical, physical_file_schema),
+        }))
+    }
+}
+
+/// Rewrites expressions over the table schema into expressions over one file.
+#[derive(Debug)]
+pub struct FieldIdAdapter {
+    renames: HashMap<String, String>,
+    defaults: HashMap<String, ScalarValue>,
+    inner: DefaultPhysicalExprAdapter,
+}
+
+impl PhysicalExprAdapter for FieldIdAdapter {
+    fn rewrite(&self, expr: Arc<dyn PhysicalExpr>) -> DFResult<Arc<dyn PhysicalExpr>> {
+        let renamed = expr
+            .transform(|e| {
+                let Some(col) = e.downcast_ref::<Column>() else {
+                    return Ok(Transformed::no(e));
+                };
+                if let Some(v) = self.defaults.get(col.name()) {
+                    return Ok(Transformed::yes(Arc::new(Literal::new(v.clone())) as _));
+                }
+                match self.renames.get(col.name()) {
+                    Some(n) => Ok(Transformed::yes(Arc::new(Column::new(n, col.index())) as _)),
+                    None => Ok(Transformed::no(e)),
+                }
+            })
+            .data()?;
+        self.inner.rewrite(renamed)
+    }
+}

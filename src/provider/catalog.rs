@@ -1,0 +1,329 @@
+//! [`LakeCatalog`] (one attached lake) and [`LakeSchema`] (one DuckLake schema)
+//! as DataFusion providers.
+//!
+//! Providers answer from an in-memory [`CatalogSnapshot`]; the [`Session`]
+//! refreshes it before each statement (one cheap query when nothing changed), so
+//! every statement sees the latest committed snapshot and one statement sees one
+//! snapshot throughout.
+//!
+//! [`Session`]: super::session::Session
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::{DataFusionError, Result as DFResult};
+use datafusion::datasource::TableType;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{LogicalPlanBuilder, col};
+
+use super::table::LakeTable;
+use crate::catalog::CatalogSnapshot;
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::spec::rows::ViewRow;
+
+/// Gives providers a copy of the session's state, to plan view SQL.
+pub type StateSource = Arc<dyn Fn() -> Option<SessionState> + Send + Sync>;
+
+/// Marker between a table name and a time-travel target in rewritten SQL
+/// (`t AT (VERSION => 3)` becomes `"t@@version=3"`).
+pub const AT_MARKER: &str = "@@";
+
+/// One attached lake.
+pub struct LakeCatalog {
+    name: String,
+    lake: Arc<Lake>,
+    snapshot: RwLock<Arc<CatalogSnapshot>>,
+    views: Arc<RwLock<HashMap<(i64, String, String), Arc<dyn TableProvider>>>>,
+    state_source: StateSource,
+}
+
+impl std::fmt::Debug for LakeCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeCatalog").field("name", &self.name).finish()
+    }
+}
+
+impl LakeCatalog {
+    /// Attach `lake` under `name`, pinned at its current snapshot.
+    pub async fn new(name: &str, lake: Arc<Lake>, state_source: StateSource) -> Result<Self> {
+        let snapshot = lake.pin(lake.current_snapshot().await?).await?;
+        Ok(Self {
+            name: name.to_string(),
+            lake,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            views: Arc::new(RwLock::new(HashMap::new())),
+            state_source,
+        })
+    }
+
+    /// The lake.
+    pub fn lake(&self) -> &Arc<Lake> {
+        &self.lake
+    }
+
+    /// The attached name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The snapshot currently served.
+    pub fn current(&self) -> Arc<CatalogSnapshot> {
+        match self.snapshot.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Move to the lake's latest snapshot if it changed.
+    pub async fn refresh(&self) -> Result<()> {
+        let latest = self.lake.current_snapshot().await?;
+        if latest.snapshot_id == self.current().snapshot.snapshot_id {
+            return Ok(());
+        }
+        let loaded = Arc::new(self.lake.pin(latest).await?);
+        match self.snapshot.write() {
+            Ok(mut g) => *g = loaded,
+            Err(p) => *p.into_inner() = loaded,
+        }
+        Ok(())
+    }
+}
+
+impl CatalogProvider for LakeCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.current().schemas.keys().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let snapshot = self.current();
+        snapshot.schemas.contains_key(name).then(|| {
+            Arc::new(LakeSchema {
+                catalog_name: self.name.clone(),
+                schema_name: name.to_string(),
+                lake: Arc::clone(&self.lake),
+                snapshot,
+                views: Arc::clone(&self.views),
+                state_source: Arc::clone(&self.state_source),
+            }) as Arc<dyn SchemaProvider>
+        })
+    }
+}
+
+/// One DuckLake schema at one snapshot.
+pub struct LakeSchema {
+    catalog_name: String,
+    schema_name: String,
+    lake: Arc<Lake>,
+    snapshot: Arc<CatalogSnapshot>,
+    views: Arc<RwLock<HashMap<(i64, String, String), Arc<dyn TableProvider>>>>,
+    state_source: StateSource,
+}
+
+impl std::fmt::Debug for LakeSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeSchema")
+            .field("catalog", &self.catalog_name)
+            .field("schema", &self.schema_name)
+            .finish()
+    }
+}
+
+/// A time-travel target parsed from a rewritten table name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AtTarget {
+    /// `AT (VERSION => n)`
+    Version(i64),
+    /// `AT (TIMESTAMP => '...')`
+    Timestamp(String),
+}
+
+/// Split `t@@version=3` into (`t`, target).
+pub fn split_at_target(name: &str) -> Option<(&str, AtTarget)> {
+    let (table, target) = name.split_once(AT_MARKER)?;
+    if let Some(v) = target.strip_prefix("version=") {
+        return v.parse().ok().map(|v| (table, AtTarget::Version(v)));
+    }
+    target
+        .strip_prefix("timestamp=")
+        .map(|t| (table, AtTarget::Timestamp(t.to_string())))
+}
+
+impl LakeSchema {
+    async fn time_travel(&self, table: &str, target: AtTarget) -> Result<Arc<dyn TableProvider>> {
+        let store = self.lake.store();
+        let snapshot = match target {
+            AtTarget::Version(v) => store.snapshot(v).await?,
+            AtTarget::Timestamp(t) => {
+                let ts = crate::store::parse_catalog_timestamp(&t)?;
+                store.snapshot_at(ts).await?
+            }
+        };
+        // Like DuckDB: resolve the name now, read that table id at the snapshot.
+        let table_id = self.snapshot.table(&self.schema_name, table)?.id();
+        let s = snapshot.snapshot_id;
+        let old = self.lake.pin(snapshot).await?;
+        let entry = old
+            .schemas
+            .values()
+            .flat_map(|s| s.tables.values())
+            .find(|t| t.id() == table_id)
+            .ok_or_else(|| Error::NotFound {
+                kind: "table",
+                name: format!("{}.{table}", self.schema_name),
+                hint: format!(" at snapshot {s} (it was created later)"),
+            })?;
+        Ok(Arc::new(LakeTable::new(Arc::clone(&self.lake), Arc::clone(entry), s)))
+    }
+
+    async fn view(&self, row: &ViewRow) -> Result<Arc<dyn TableProvider>> {
+        let key = (
+            self.snapshot.snapshot.snapshot_id,
+            self.schema_name.clone(),
+            row.view_name.clone(),
+        );
+        if let Some(v) = self.views.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(v);
+        }
+        let mut state = (self.state_source)().ok_or_else(|| {
+            Error::Unsupported("planning a view after its session was dropped".into())
+        })?;
+        {
+            let opts = state.config_mut().options_mut();
+            opts.catalog.default_catalog = self.catalog_name.clone();
+            opts.catalog.default_schema = self.schema_name.clone();
+        }
+        let view_name = format!("{}.{}.{}", self.catalog_name, self.schema_name, row.view_name);
+        // DuckDB stores the catalog name as a placeholder in view SQL.
+        let sql = row.sql.replace(
+            "{DUCKLAKE_CATALOG}",
+            &crate::store::quote_ident(&self.catalog_name),
+        );
+        let sql = super::sql::rewrite_time_travel(&sql)?;
+        let plan = state.create_logical_plan(&sql).await.map_err(|e| {
+            Error::Unsupported(format!(
+                "view '{view_name}' ({} dialect) cannot be planned by lakeq: {e}; its SQL: {}",
+                row.dialect, row.sql
+            ))
+        })?;
+        let aliases = parse_column_aliases(&row.column_aliases);
+        let plan = if aliases.is_empty() {
+            plan
+        } else {
+            let exprs = plan
+                .schema()
+                .columns()
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| match aliases.get(i) {
+                    Some(a) => col(c).alias(a),
+                    None => col(c),
+                })
+                .collect::<Vec<_>>();
+            LogicalPlanBuilder::from(plan).project(exprs)?.build()?
+        };
+        let view: Arc<dyn TableProvider> = Arc::new(ViewTable::new(plan, Some(row.sql.clone())));
+        if let Ok(mut m) = self.views.write() {
+            m.retain(|k, _| k.0 == key.0);
+            m.insert(key, Arc::clone(&view));
+        }
+        Ok(view)
+    }
+}
+
+/// Parse `"x","y"` into `["x", "y"]` (empty string: no aliases).
+pub fn parse_column_aliases(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut name = String::new();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    name.push('"');
+                    chars.next();
+                } else {
+                    break;
+                }
+            } else {
+                name.push(c);
+            }
+        }
+        out.push(name);
+    }
+    out
+}
+
+#[async_trait]
+impl SchemaProvider for LakeSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.snapshot
+            .schemas
+            .get(&self.schema_name)
+            .map(|s| s.tables.keys().chain(s.views.keys()).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
+        let Some(schema) = self.snapshot.schemas.get(&self.schema_name) else {
+            return Ok(None);
+        };
+        if let Some(entry) = schema.tables.get(name) {
+            return Ok(Some(Arc::new(LakeTable::new(
+                Arc::clone(&self.lake),
+                Arc::clone(entry),
+                self.snapshot.snapshot.snapshot_id,
+            ))));
+        }
+        if let Some(view) = schema.views.get(name) {
+            return self.view(view).await.map(Some).map_err(DataFusionError::from);
+        }
+        if let Some((table, target)) = split_at_target(name) {
+            return self
+                .time_travel(table, target)
+                .await
+                .map(Some)
+                .map_err(DataFusionError::from);
+        }
+        Ok(None)
+    }
+
+    async fn table_type(&self, name: &str) -> DFResult<Option<TableType>> {
+        let Some(schema) = self.snapshot.schemas.get(&self.schema_name) else {
+            return Ok(None);
+        };
+        Ok(if schema.tables.contains_key(name) {
+            Some(TableType::Base)
+        } else if schema.views.contains_key(name) {
+            Some(TableType::View)
+        } else {
+            None
+        })
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.snapshot
+            .schemas
+            .get(&self.schema_name)
+            .is_some_and(|s| s.tables.contains_key(name) || s.views.contains_key(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_aliases_and_targets() {
+        assert_eq!(parse_column_aliases(r#""x","y""z""#), vec!["x", "y\"z"]);
+        assert!(parse_column_aliases("").is_empty());
+        assert_eq!(split_at_target("t@@version=3"), Some(("t", AtTarget::Version(3))));
+        assert_eq!(split_at_target("t"), None);
+    }
+}

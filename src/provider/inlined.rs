@@ -1,0 +1,180 @@
+//! Inlined data: small inserts DuckDB keeps inside the catalog, in
+//! `ducklake_inlined_data_<table>_<schema_version>` tables (SPEC §8).
+//!
+//! Each inlined table has the column layout of its schema version; columns are
+//! mapped to the current table schema by column id (renamed columns keep their
+//! id, dropped ones are ignored, later-added ones read their `initial_default`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ScalarValue;
+
+use crate::catalog::{TableEntry, build_column_tree};
+use crate::error::{Error, Result};
+use crate::spec::SnapshotId;
+use crate::spec::types::DuckLakeType;
+use crate::spec::values::parse_duckdb_text;
+use crate::store::{Dialect, MetadataStore, SqlValue, quote_ident, visible};
+
+/// Convert one catalog value into a value of `data_type`.
+fn to_scalar(value: &SqlValue, data_type: &DataType) -> Result<ScalarValue> {
+    let cast = |v: ScalarValue| {
+        v.cast_to(data_type)
+            .map_err(|e| Error::Corrupt(format!("inlined value {value:?} as {data_type}: {e}")))
+    };
+    match value {
+        SqlValue::Null => Ok(ScalarValue::try_from(data_type)?),
+        SqlValue::Int(v) => match data_type {
+            DataType::Utf8 | DataType::Decimal128(..) | DataType::Boolean => {
+                if *data_type == DataType::Boolean {
+                    Ok(ScalarValue::Boolean(Some(*v != 0)))
+                } else {
+                    parse_duckdb_text(&v.to_string(), data_type)
+                }
+            }
+            _ => cast(ScalarValue::Int64(Some(*v))),
+        },
+        SqlValue::Float(v) => cast(ScalarValue::Float64(Some(*v))),
+        SqlValue::Bool(b) => cast(ScalarValue::Boolean(Some(*b))),
+        SqlValue::Text(t) => parse_duckdb_text(t, data_type),
+        SqlValue::Timestamp(t) => parse_duckdb_text(&t.format("%Y-%m-%d %H:%M:%S%.f+00").to_string(), data_type),
+        SqlValue::Blob(b) => match data_type {
+            DataType::Binary => Ok(ScalarValue::Binary(Some(b.clone()))),
+            _ => {
+                let text = String::from_utf8(b.clone())
+                    .map_err(|_| Error::Corrupt(format!("inlined bytes are not UTF-8 for {data_type}")))?;
+                parse_duckdb_text(&text, data_type)
+            }
+        },
+    }
+}
+
+/// How to select one inlined column so that the backend returns a decodable value.
+fn select_expr(dialect: Dialect, name: &str, ty: &DuckLakeType) -> String {
+    let col = quote_ident(name);
+    match dialect {
+        Dialect::Sqlite => col,
+        Dialect::Postgres => match ty {
+            DuckLakeType::Boolean
+            | DuckLakeType::Int8
+            | DuckLakeType::Int16
+            | DuckLakeType::Int32
+            | DuckLakeType::Int64
+            | DuckLakeType::UInt8
+            | DuckLakeType::UInt16
+            | DuckLakeType::UInt32
+            | DuckLakeType::Float32
+            | DuckLakeType::Float64
+            | DuckLakeType::Varchar
+            | DuckLakeType::Json
+            | DuckLakeType::Blob => col,
+            _ => format!("{col}::text"),
+        },
+    }
+}
+
+/// Read all inlined rows of `table` visible at snapshot `s`, in the table's
+/// current schema. Returns one batch (possibly empty).
+pub async fn read_inlined_rows(
+    store: &MetadataStore,
+    table: &TableEntry,
+    s: SnapshotId,
+) -> Result<Option<RecordBatch>> {
+    let inlined = store.inlined_tables(table.id()).await?;
+    if inlined.is_empty() {
+        return Ok(None);
+    }
+    let schema: SchemaRef = Arc::clone(&table.arrow_schema);
+    let versions = store.schema_versions(table.id()).await?;
+    let all_columns = store.all_column_versions(table.id()).await?;
+    let current: Vec<(i64, DataType)> = table
+        .columns
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| (c.row.column_id, f.data_type().clone()))
+        .collect();
+    let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::new(); current.len()];
+    let backend = store.backend();
+    for it in &inlined {
+        if !backend.table_exists(&it.table_name).await? {
+            continue;
+        }
+        // The layout: top-level columns visible at the first snapshot of that schema version.
+        let layout_snapshot = versions
+            .iter()
+            .find(|v| v.schema_version == it.schema_version)
+            .map_or(table.row.begin_snapshot, |v| v.begin_snapshot);
+        let layout_rows: Vec<_> = all_columns
+            .iter()
+            .filter(|c| {
+                c.begin_snapshot <= layout_snapshot
+                    && c.end_snapshot.is_none_or(|e| layout_snapshot < e)
+            })
+            .cloned()
+            .collect();
+        let layout = build_column_tree(&layout_rows)?;
+        let physical_names = backend.table_columns(&it.table_name).await?;
+        // Inlined tables are (row_id, begin_snapshot, end_snapshot, <columns...>).
+        let user_names = physical_names.get(3..).unwrap_or(&[]);
+        let mut select = Vec::new();
+        let mut source_for_current: HashMap<i64, usize> = HashMap::new();
+        for (k, col) in layout.iter().enumerate() {
+            let Some(name) = user_names.get(k) else { break };
+            source_for_current.insert(col.row.column_id, select.len());
+            select.push(select_expr(backend.dialect(), name, &col.ty));
+        }
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY row_id",
+            if select.is_empty() { "row_id".to_string() } else { select.join(", ") },
+            backend.table(&it.table_name),
+            visible("", s)
+        );
+        let rows = backend.query(&sql).await?;
+        for row in &rows {
+            for (i, (column_id, dt)) in current.iter().enumerate() {
+                let value = match source_for_current.get(column_id) {
+                    Some(&src) => to_scalar(&row.0[src], dt).map_err(|e| {
+                        Error::Corrupt(format!(
+                            "inlined data of table '{}' ({}): column '{}': {e}",
+                            table.qualified_name(),
+                            it.table_name,
+                            schema.field(i).name()
+                        ))
+                    })?,
+                    None => initial_default(table, *column_id, dt)?,
+                };
+                columns[i].push(value);
+            }
+        }
+    }
+    let num_rows = columns.first().map_or(0, Vec::len);
+    if num_rows == 0 {
+        return Ok(None);
+    }
+    let arrays = columns
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(values, field)| {
+            if values.is_empty() {
+                Ok(new_null_array(field.data_type(), num_rows))
+            } else {
+                ScalarValue::iter_to_array(values).map_err(Error::from)
+            }
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    Ok(Some(RecordBatch::try_new(schema, arrays).map_err(|e| {
+        Error::Corrupt(format!("inlined data of '{}': {e}", table.qualified_name()))
+    })?))
+}
+
+/// A column's `initial_default` as a value of `dt` (NULL when it has none).
+pub fn initial_default(table: &TableEntry, column_id: i64, dt: &DataType) -> Result<ScalarValue> {
+    let by_id = table.columns_by_id();
+    match by_id.get(&column_id).and_then(|c| c.row.initial_default.as_deref()) {
+        Some(text) if text != "NULL" => parse_duckdb_text(text, dt),
+        _ => Ok(ScalarValue::try_from(dt)?),
+    }
+}

@@ -1,0 +1,12 @@
+//! DataFusion integration: catalog, schema and table providers over a
+//! [`crate::catalog::CatalogSnapshot`], plus the [`session::Session`] that
+//! understands DuckDB's `ATTACH`, `USE` and `AT (VERSION => n)`.
+
+pub mod adapter;
+pub mod catalog;
+pub mod deletes;
+pub mod inlined;
+pub mod pruning;
+pub mod session;
+pub mod sql;
+pub mod table;

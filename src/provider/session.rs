@@ -1,0 +1,249 @@
+//! [`Session`]: a DataFusion `SessionContext` that speaks DuckLake.
+//!
+//! It understands DuckDB's `ATTACH 'ducklake:...' AS name (DATA_PATH ...)`,
+//! `DETACH`, `USE lake[.schema]` and `tbl AT (VERSION => n)`; every other
+//! statement goes to DataFusion. Before each statement every attached lake moves
+//! to its latest snapshot, so a statement sees one consistent snapshot per lake.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::catalog::CatalogProvider;
+use datafusion::execution::context::SessionContext;
+use datafusion::prelude::SessionConfig;
+
+use super::catalog::{LakeCatalog, StateSource};
+use super::sql::{LakeStatement, parse_lake_statement, rewrite_time_travel, split_statements};
+use crate::error::{Error, Result};
+use crate::lake::{Lake, LakeOptions};
+
+/// A query session with any number of attached lakes.
+pub struct Session {
+    ctx: SessionContext,
+    lakes: Mutex<HashMap<String, Arc<LakeCatalog>>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The result of one statement of a script.
+#[derive(Debug)]
+pub struct StatementResult {
+    /// The statement text.
+    pub sql: String,
+    /// Its result batches (empty for statements without a result).
+    pub batches: Vec<RecordBatch>,
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "on" | "yes" => Ok(true),
+        "false" | "0" | "off" | "no" => Ok(false),
+        _ => Err(Error::Unsupported(format!(
+            "ATTACH option {key} takes true or false, not '{value}'"
+        ))),
+    }
+}
+
+/// Turn ATTACH options into [`LakeOptions`], rejecting unknown ones.
+pub fn lake_options(options: &BTreeMap<String, String>) -> Result<LakeOptions> {
+    let mut out = LakeOptions::default();
+    for (key, value) in options {
+        match key.as_str() {
+            "DATA_PATH" => out.data_path = Some(value.clone()),
+            "METADATA_SCHEMA" => out.metadata_schema = Some(value.clone()),
+            "OVERRIDE_DATA_PATH" => out.override_data_path = parse_bool(key, value)?,
+            "CREATE_IF_NOT_EXISTS" => out.create_if_not_exists = Some(parse_bool(key, value)?),
+            "READ_ONLY" => out.read_only = parse_bool(key, value)?,
+            "SNAPSHOT_VERSION" => {
+                out.snapshot_version = Some(value.parse().map_err(|_| {
+                    Error::Unsupported(format!("SNAPSHOT_VERSION must be an integer, not '{value}'"))
+                })?)
+            }
+            "TYPE" if value.eq_ignore_ascii_case("ducklake") => {}
+            // Accepted for DuckDB compatibility; lakeq decides these itself.
+            "DATA_INLINING_ROW_LIMIT" | "BUSY_TIMEOUT" | "ENCRYPTED" if key != "ENCRYPTED" || value == "false" => {}
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "ATTACH option {other}; lakeq knows DATA_PATH, METADATA_SCHEMA, READ_ONLY, \
+                     OVERRIDE_DATA_PATH, CREATE_IF_NOT_EXISTS, SNAPSHOT_VERSION"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The catalog name DuckDB would give an ATTACH without `AS`: the file stem.
+fn default_name(location: &str) -> String {
+    let tail = location.rsplit([':', '/']).next().unwrap_or(location);
+    let stem = tail.split('.').next().unwrap_or(tail);
+    if stem.is_empty() { "lake".into() } else { stem.to_string() }
+}
+
+impl Session {
+    /// A new session with DataFusion defaults and `information_schema` enabled.
+    pub fn new() -> Self {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(true);
+        Self::with_context(SessionContext::new_with_config(config))
+    }
+
+    /// Wrap an existing DataFusion context (embedding).
+    pub fn with_context(ctx: SessionContext) -> Self {
+        Self {
+            ctx,
+            lakes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The DataFusion context.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    fn state_source(&self) -> StateSource {
+        let weak = self.ctx.state_weak_ref();
+        Arc::new(move || weak.upgrade().map(|s| s.read().clone()))
+    }
+
+    fn lakes(&self) -> Vec<Arc<LakeCatalog>> {
+        match self.lakes.lock() {
+            Ok(m) => m.values().cloned().collect(),
+            Err(p) => p.into_inner().values().cloned().collect(),
+        }
+    }
+
+    /// The attached lake called `name`.
+    pub fn lake(&self, name: &str) -> Result<Arc<LakeCatalog>> {
+        let lakes = match self.lakes.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        lakes.get(name).cloned().ok_or_else(|| Error::NotFound {
+            kind: "lake",
+            name: name.to_string(),
+            hint: format!(
+                "; attached lakes: {}",
+                lakes.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+
+    /// Attach a lake under `name` (the Rust form of `ATTACH`).
+    pub async fn attach(&self, name: &str, location: &str, options: LakeOptions) -> Result<Arc<LakeCatalog>> {
+        if self.ctx.catalog(name).is_some() {
+            return Err(Error::AlreadyExists {
+                kind: "lake",
+                name: name.to_string(),
+            });
+        }
+        let lake = Lake::open(location, options).await?;
+        let catalog = Arc::new(LakeCatalog::new(name, lake, self.state_source()).await?);
+        self.ctx
+            .register_catalog(name, Arc::clone(&catalog) as Arc<dyn CatalogProvider>);
+        match self.lakes.lock() {
+            Ok(mut m) => m.insert(name.to_string(), Arc::clone(&catalog)),
+            Err(p) => p.into_inner().insert(name.to_string(), Arc::clone(&catalog)),
+        };
+        Ok(catalog)
+    }
+
+    /// Move every attached lake to its latest snapshot.
+    pub async fn refresh(&self) -> Result<()> {
+        for lake in self.lakes() {
+            lake.refresh().await?;
+        }
+        Ok(())
+    }
+
+    async fn run_lake_statement(&self, stmt: LakeStatement) -> Result<()> {
+        match stmt {
+            LakeStatement::Attach {
+                location,
+                name,
+                options,
+                if_not_exists,
+            } => {
+                let name = name.unwrap_or_else(|| default_name(&location));
+                if if_not_exists && self.ctx.catalog(&name).is_some() {
+                    return Ok(());
+                }
+                self.attach(&name, &location, lake_options(&options)?).await?;
+            }
+            LakeStatement::Detach { name, if_exists } => {
+                let removed = match self.lakes.lock() {
+                    Ok(mut m) => m.remove(&name),
+                    Err(p) => p.into_inner().remove(&name),
+                };
+                if removed.is_none() && !if_exists {
+                    return Err(Error::not_found("lake", name));
+                }
+                // DataFusion cannot unregister a catalog; shadow it with an empty one.
+                self.ctx.register_catalog(
+                    &name,
+                    Arc::new(datafusion::catalog::MemoryCatalogProvider::new()),
+                );
+            }
+            LakeStatement::Use(parts) => {
+                let state = self.ctx.state_ref();
+                let current_catalog = state.read().config().options().catalog.default_catalog.clone();
+                let (catalog, schema) = match parts.as_slice() {
+                    [one] if self.ctx.catalog(one).is_some() => {
+                        let schema = if self.lake(one).is_ok() { "main" } else { "public" };
+                        (one.clone(), schema.to_string())
+                    }
+                    [one] => (current_catalog, one.clone()),
+                    [c, s] => (c.clone(), s.clone()),
+                    _ => return Err(Error::Unsupported("USE takes lake or lake.schema".into())),
+                };
+                let provider = self.ctx.catalog(&catalog).ok_or_else(|| Error::not_found("lake", &catalog))?;
+                if provider.schema(&schema).is_none() {
+                    return Err(Error::NotFound {
+                        kind: "schema",
+                        name: format!("{catalog}.{schema}"),
+                        hint: format!("; schemas: {}", provider.schema_names().join(", ")),
+                    });
+                }
+                let mut guard = state.write();
+                let opts = guard.config_mut().options_mut();
+                opts.catalog.default_catalog = catalog;
+                opts.catalog.default_schema = schema;
+            }
+        }
+        Ok(())
+    }
+
+    /// Run one statement and collect its result.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        if let Some(stmt) = parse_lake_statement(sql)? {
+            self.run_lake_statement(stmt).await?;
+            return Ok(Vec::new());
+        }
+        self.refresh().await?;
+        let sql = rewrite_time_travel(sql)?;
+        let df = self.ctx.sql(&sql).await?;
+        Ok(df.collect().await?)
+    }
+
+    /// Run a script of `;`-separated statements, stopping at the first error.
+    pub async fn run_script(&self, script: &str) -> Result<Vec<StatementResult>> {
+        let mut out = Vec::new();
+        for stmt in split_statements(script)? {
+            let batches = self.sql(&stmt).await?;
+            out.push(StatementResult { sql: stmt, batches });
+        }
+        Ok(out)
+    }
+}

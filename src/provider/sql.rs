@@ -1,0 +1,328 @@
+//! The SQL that lakeq handles in front of DataFusion: statement splitting,
+//! DuckDB's `ATTACH` / `DETACH` / `USE`, and time travel
+//! (`tbl AT (VERSION => n)`, `tbl AT (TIMESTAMP => '...')`).
+//!
+//! Time travel is rewritten into a table name that the schema provider
+//! understands (`"tbl@@version=n"`), so DataFusion's parser never sees `AT`.
+//! Everything works on the tokenizer's output, so string literals and comments
+//! are never touched.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+
+use super::catalog::AT_MARKER;
+use crate::error::{Error, Result};
+
+/// A token and its byte range in the original text.
+type Spanned = (Token, Range<usize>);
+
+fn tokenize(sql: &str) -> Result<Vec<Spanned>> {
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e.into()), None)))?;
+    // Map (line, column) — 1-based, in characters — to byte offsets.
+    let mut line_starts = vec![0usize];
+    for (i, c) in sql.char_indices() {
+        if c == '\n' {
+            line_starts.push(i + 1);
+        }
+    }
+    let offset = |line: u64, column: u64| -> usize {
+        let Some(&start) = usize::try_from(line).ok().and_then(|l| line_starts.get(l.saturating_sub(1))) else {
+            return sql.len();
+        };
+        let col = usize::try_from(column).unwrap_or(1).saturating_sub(1);
+        sql[start..]
+            .char_indices()
+            .nth(col)
+            .map_or(sql.len(), |(i, _)| start + i)
+    };
+    Ok(tokens
+        .into_iter()
+        .map(|t| {
+            let range = offset(t.span.start.line, t.span.start.column)..offset(t.span.end.line, t.span.end.column);
+            (t.token, range)
+        })
+        .collect())
+}
+
+fn is_trivia(t: &Token) -> bool {
+    matches!(t, Token::Whitespace(_))
+}
+
+/// Split a script into statements at top-level `;`. Empty statements are dropped.
+pub fn split_statements(sql: &str) -> Result<Vec<String>> {
+    let tokens = tokenize(sql)?;
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut has_content = false;
+    for (tok, range) in &tokens {
+        match tok {
+            Token::SemiColon => {
+                if has_content {
+                    out.push(sql[start..range.start].trim().to_string());
+                }
+                start = range.end;
+                has_content = false;
+            }
+            Token::Whitespace(Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_)) => {}
+            t if is_trivia(t) => {}
+            _ => has_content = true,
+        }
+    }
+    if has_content {
+        out.push(sql[start..].trim().to_string());
+    }
+    Ok(out)
+}
+
+/// Rewrite `name AT (VERSION => n)` / `name AT (TIMESTAMP => 'ts')` into
+/// `"name@@version=n"` / `"name@@timestamp=ts"`.
+pub fn rewrite_time_travel(sql: &str) -> Result<String> {
+    let tokens = tokenize(sql)?;
+    let significant: Vec<usize> = (0..tokens.len()).filter(|&i| !is_trivia(&tokens[i].0)).collect();
+    let mut replacements: Vec<(Range<usize>, String)> = Vec::new();
+    let word = |i: usize, kw: Keyword| matches!(&tokens[i].0, Token::Word(w) if w.keyword == kw && w.quote_style.is_none());
+    let mut k = 1;
+    while k + 5 < significant.len() + 1 && k < significant.len() {
+        let at = significant[k];
+        if !word(at, Keyword::AT) {
+            k += 1;
+            continue;
+        }
+        let get = |n: usize| significant.get(k + n).copied();
+        let (Some(lp), Some(kind), Some(arrow)) = (get(1), get(2), get(3)) else {
+            break;
+        };
+        if tokens[lp].0 != Token::LParen || tokens[arrow].0 != Token::RArrow {
+            k += 1;
+            continue;
+        }
+        let is_version = word(kind, Keyword::VERSION);
+        let is_timestamp = word(kind, Keyword::TIMESTAMP);
+        if !is_version && !is_timestamp {
+            k += 1;
+            continue;
+        }
+        // The value: a number, a string, or TIMESTAMP 'string'.
+        let mut n = 4;
+        if let Some(i) = get(n)
+            && word(i, Keyword::TIMESTAMP)
+        {
+            n += 1;
+        }
+        let (Some(value_idx), Some(rp)) = (get(n), get(n + 1)) else {
+            break;
+        };
+        if tokens[rp].0 != Token::RParen {
+            k += 1;
+            continue;
+        }
+        let value = match &tokens[value_idx].0 {
+            Token::Number(v, _) if is_version => format!("version={v}"),
+            Token::SingleQuotedString(v) if is_timestamp => format!("timestamp={v}"),
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "time travel target {other}: use AT (VERSION => <integer>) or AT (TIMESTAMP => '<timestamp>')"
+                )));
+            }
+        };
+        let table_idx = significant[k - 1];
+        let Token::Word(table) = &tokens[table_idx].0 else {
+            return Err(Error::Unsupported("AT (...) must follow a table name".into()));
+        };
+        let name = format!("{}{AT_MARKER}{value}", table.value);
+        replacements.push((
+            tokens[table_idx].1.start..tokens[rp].1.end,
+            format!("\"{}\"", name.replace('"', "\"\"")),
+        ));
+        k += n + 2;
+    }
+    let mut out = sql.to_string();
+    for (range, text) in replacements.into_iter().rev() {
+        out.replace_range(range, &text);
+    }
+    Ok(out)
+}
+
+/// A statement lakeq handles itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LakeStatement {
+    /// `ATTACH [IF NOT EXISTS] 'ducklake:...' [AS name] [(OPTION value, ...)]`
+    Attach {
+        /// Location string.
+        location: String,
+        /// Catalog name.
+        name: Option<String>,
+        /// Upper-cased option names with their values as text.
+        options: BTreeMap<String, String>,
+        /// `IF NOT EXISTS` was given.
+        if_not_exists: bool,
+    },
+    /// `DETACH [IF EXISTS] name`
+    Detach {
+        /// Catalog name.
+        name: String,
+        /// `IF EXISTS` was given.
+        if_exists: bool,
+    },
+    /// `USE catalog[.schema]` or `USE schema`.
+    Use(Vec<String>),
+}
+
+/// Recognise ATTACH / DETACH / USE; `None` for anything DataFusion should plan.
+pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
+    let tokens: Vec<Token> = tokenize(sql)?
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| !is_trivia(t))
+        .collect();
+    let kw = |i: usize, k: Keyword| matches!(tokens.get(i), Some(Token::Word(w)) if w.keyword == k && w.quote_style.is_none());
+    let bad = |msg: &str| Error::Unsupported(format!("{msg} in: {sql}"));
+    let ident = |t: Option<&Token>| match t {
+        Some(Token::Word(w)) => Some(w.value.clone()),
+        Some(Token::SingleQuotedString(s)) => Some(s.clone()),
+        _ => None,
+    };
+    if kw(0, Keyword::USE) {
+        let mut parts = Vec::new();
+        let mut i = 1;
+        loop {
+            parts.push(ident(tokens.get(i)).ok_or_else(|| bad("USE needs a lake or schema name"))?);
+            i += 1;
+            match tokens.get(i) {
+                Some(Token::Period) => i += 1,
+                None => break,
+                Some(_) => return Err(bad("unexpected text after USE name")),
+            }
+        }
+        return Ok(Some(LakeStatement::Use(parts)));
+    }
+    if kw(0, Keyword::DETACH) {
+        let mut i = 1;
+        if kw(i, Keyword::DATABASE) {
+            i += 1;
+        }
+        let if_exists = kw(i, Keyword::IF) && kw(i + 1, Keyword::EXISTS);
+        if if_exists {
+            i += 2;
+        }
+        let name = ident(tokens.get(i)).ok_or_else(|| bad("DETACH needs a name"))?;
+        return Ok(Some(LakeStatement::Detach { name, if_exists }));
+    }
+    if !kw(0, Keyword::ATTACH) {
+        return Ok(None);
+    }
+    let mut i = 1;
+    if kw(i, Keyword::DATABASE) {
+        i += 1;
+    }
+    let if_not_exists = kw(i, Keyword::IF) && kw(i + 1, Keyword::NOT) && kw(i + 2, Keyword::EXISTS);
+    if if_not_exists {
+        i += 3;
+    }
+    let Some(Token::SingleQuotedString(location)) = tokens.get(i) else {
+        return Err(bad("ATTACH needs a quoted location such as 'ducklake:sqlite:meta.sqlite'"));
+    };
+    i += 1;
+    let mut name = None;
+    if kw(i, Keyword::AS) {
+        name = Some(ident(tokens.get(i + 1)).ok_or_else(|| bad("ATTACH ... AS needs a name"))?);
+        i += 2;
+    }
+    let mut options = BTreeMap::new();
+    if tokens.get(i) == Some(&Token::LParen) {
+        i += 1;
+        loop {
+            let Some(Token::Word(opt)) = tokens.get(i) else {
+                return Err(bad("expected an ATTACH option name"));
+            };
+            let key = opt.value.to_ascii_uppercase();
+            i += 1;
+            let value = match tokens.get(i) {
+                Some(Token::Comma | Token::RParen) => "true".to_string(),
+                Some(Token::SingleQuotedString(s)) => {
+                    i += 1;
+                    s.clone()
+                }
+                Some(Token::Number(n, _)) => {
+                    i += 1;
+                    n.clone()
+                }
+                Some(Token::Word(w)) => {
+                    i += 1;
+                    w.value.clone()
+                }
+                _ => return Err(bad(&format!("missing value for ATTACH option {key}"))),
+            };
+            options.insert(key, value);
+            match tokens.get(i) {
+                Some(Token::Comma) => i += 1,
+                Some(Token::RParen) => {
+                    i += 1;
+                    break;
+                }
+                _ => return Err(bad("expected ',' or ')' in ATTACH options")),
+            }
+        }
+    }
+    if i != tokens.len() {
+        return Err(bad("unexpected text after ATTACH"));
+    }
+    Ok(Some(LakeStatement::Attach {
+        location: location.clone(),
+        name,
+        options,
+        if_not_exists,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_statements_outside_strings() {
+        let stmts = split_statements("SELECT ';'; -- c;\n SELECT 2;;").expect("split");
+        assert_eq!(stmts, vec!["SELECT ';'", "-- c;\n SELECT 2"]);
+    }
+
+    #[test]
+    fn rewrites_time_travel() {
+        assert_eq!(
+            rewrite_time_travel("SELECT * FROM lake.s.t AT (VERSION => 3) WHERE x = 'AT (VERSION => 1)'")
+                .expect("rewrite"),
+            "SELECT * FROM lake.s.\"t@@version=3\" WHERE x = 'AT (VERSION => 1)'"
+        );
+        assert_eq!(
+            rewrite_time_travel("SELECT 1 FROM t AT (TIMESTAMP => '2024-01-01 00:00:00+00')").expect("rewrite"),
+            "SELECT 1 FROM \"t@@timestamp=2024-01-01 00:00:00+00\""
+        );
+    }
+
+    #[test]
+    fn parses_attach_and_use() {
+        let s = parse_lake_statement(
+            "ATTACH 'ducklake:postgres:dbname=lake host=127.0.0.1' AS raw (DATA_PATH '/d/', METADATA_SCHEMA 'raw', READ_ONLY)",
+        )
+        .expect("parse");
+        let Some(LakeStatement::Attach { location, name, options, .. }) = s else {
+            panic!("not an attach: {s:?}")
+        };
+        assert_eq!(location, "ducklake:postgres:dbname=lake host=127.0.0.1");
+        assert_eq!(name.as_deref(), Some("raw"));
+        assert_eq!(options.get("DATA_PATH").map(String::as_str), Some("/d/"));
+        assert_eq!(options.get("READ_ONLY").map(String::as_str), Some("true"));
+        assert_eq!(
+            parse_lake_statement("USE lake.s1").expect("parse"),
+            Some(LakeStatement::Use(vec!["lake".into(), "s1".into()]))
+        );
+        assert_eq!(parse_lake_statement("SELECT 1").expect("parse"), None);
+        assert!(parse_lake_statement("ATTACH lake").is_err());
+    }
+}

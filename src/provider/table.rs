@@ -1,0 +1,290 @@
+//! [`LakeTable`]: a DuckLake table at one snapshot as a DataFusion table.
+//!
+//! `scan` works in this order, all before any data file is read:
+//! 1. list the data files visible at the snapshot (with their delete files);
+//! 2. drop files whose catalog statistics cannot match the filters;
+//! 3. turn deletions (delete files, inlined deletions, rows of later snapshots in
+//!    merged files) into a Parquet row selection per file;
+//! 4. scan the files with DataFusion's Parquet source (projection, row-group and
+//!    page pruning, filter pushdown), mapping columns by field id;
+//! 5. union the inlined rows kept in the catalog.
+//!
+//! Filters are reported as `Inexact`: DataFusion re-applies them above the scan.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session as DFSession;
+use datafusion::common::stats::Precision;
+use datafusion::common::{DFSchema, Result as DFResult, ScalarValue, Statistics};
+use datafusion::datasource::TableType;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use futures::{StreamExt, TryStreamExt};
+
+use super::adapter::FieldIdAdapterFactory;
+use super::deletes::{delete_file_positions, rows_after_snapshot, selection_without};
+use super::inlined::{initial_default, read_inlined_rows};
+use super::pruning::CatalogFileStats;
+use crate::catalog::TableEntry;
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::spec::SnapshotId;
+use crate::spec::paths::resolve;
+use crate::spec::rows::DataFileRow;
+use crate::storage::locate;
+
+/// How many delete files are read at once while planning.
+const DELETE_FILE_CONCURRENCY: usize = 16;
+
+/// A DuckLake table pinned at a snapshot.
+#[derive(Debug)]
+pub struct LakeTable {
+    lake: Arc<Lake>,
+    entry: Arc<TableEntry>,
+    snapshot: SnapshotId,
+}
+
+impl LakeTable {
+    /// The table `entry` as of `snapshot`.
+    pub fn new(lake: Arc<Lake>, entry: Arc<TableEntry>, snapshot: SnapshotId) -> Self {
+        Self {
+            lake,
+            entry,
+            snapshot,
+        }
+    }
+
+    /// The catalog entry.
+    pub fn entry(&self) -> &Arc<TableEntry> {
+        &self.entry
+    }
+
+    /// The lake.
+    pub fn lake(&self) -> &Arc<Lake> {
+        &self.lake
+    }
+
+    /// The pinned snapshot.
+    pub fn snapshot(&self) -> SnapshotId {
+        self.snapshot
+    }
+
+    /// Full path of a data or delete file.
+    fn file_url(&self, path: &str, relative: bool) -> String {
+        resolve(&self.entry.dir, Some(path), relative)
+    }
+
+    /// Values of `initial_default` per column name (for files older than a column).
+    fn initial_defaults(&self) -> Result<HashMap<String, ScalarValue>> {
+        let mut out = HashMap::new();
+        for (node, field) in self.entry.columns.iter().zip(self.entry.arrow_schema.fields()) {
+            if node.row.initial_default.as_deref().is_some_and(|d| d != "NULL") {
+                let v = initial_default(&self.entry, node.row.column_id, field.data_type())?;
+                out.insert(field.name().clone(), v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Files that may hold rows matching `filters`, judged by catalog statistics.
+    async fn candidate_files(
+        &self,
+        state: &dyn DFSession,
+        filters: &[Expr],
+    ) -> Result<Vec<DataFileRow>> {
+        let store = self.lake.store();
+        let (tid, s) = (self.entry.id(), self.snapshot);
+        let files = store.data_files(tid, s).await?;
+        let Some(predicate) = conjunction(filters.iter().cloned()) else {
+            return Ok(files);
+        };
+        if files.len() < 2 {
+            return Ok(files);
+        }
+        let schema: SchemaRef = Arc::clone(&self.entry.arrow_schema);
+        let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+        let Ok(physical) = state.create_physical_expr(predicate, &df_schema) else {
+            return Ok(files);
+        };
+        let Some(pruning) = PruningPredicateBuilder::new()
+            .with_file_schema(Arc::clone(&schema))
+            .build(physical)
+        else {
+            return Ok(files);
+        };
+        let (stats, partition_values) = tokio::try_join!(
+            store.file_column_stats(tid, s),
+            store.file_partition_values(tid, s)
+        )?;
+        let catalog_stats = CatalogFileStats::new(&self.entry, &files, &stats, &partition_values);
+        let keep = pruning.prune(&catalog_stats)?;
+        Ok(files
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(f, k)| k.then_some(f))
+            .collect())
+    }
+
+    /// Build the `PartitionedFile`s with their row selections.
+    async fn partitioned_files(
+        &self,
+        state: &dyn DFSession,
+        files: Vec<DataFileRow>,
+    ) -> Result<Vec<(String, PartitionedFile, usize)>> {
+        let store = self.lake.store();
+        let mut inlined_deletes: HashMap<i64, BTreeSet<i64>> = HashMap::new();
+        for (file_id, pos) in store.inlined_deletions(self.entry.id(), self.snapshot).await? {
+            inlined_deletes.entry(file_id).or_default().insert(pos);
+        }
+        let s = self.snapshot;
+        let runtime = state.runtime_env().clone();
+        let planned = futures::stream::iter(files.into_iter().map(|file| {
+            let url = self.file_url(&file.path, file.path_is_relative);
+            let delete_url = file
+                .delete_file
+                .as_ref()
+                .map(|d| (self.file_url(&d.path, d.path_is_relative), d.format.clone()));
+            let mut deleted = inlined_deletes.remove(&file.data_file_id).unwrap_or_default();
+            let runtime = runtime.clone();
+            async move {
+                let loc = locate(&url)?;
+                let object_store = runtime.object_store(&loc.store_url)?;
+                if let Some((delete_url, format)) = delete_url {
+                    if format != "parquet" {
+                        return Err(Error::Unsupported(format!(
+                            "delete file '{delete_url}' has format '{format}' (deletion vectors)"
+                        )));
+                    }
+                    deleted.extend(delete_file_positions(&object_store, &delete_url, s).await?);
+                }
+                if file.partial_max.is_some_and(|m| m > s) {
+                    deleted.extend(rows_after_snapshot(&object_store, &url, s).await?);
+                }
+                if file.encryption_key.is_some() {
+                    return Err(Error::Unsupported(format!(
+                        "reading encrypted data file '{url}'"
+                    )));
+                }
+                let rows = usize::try_from(file.record_count).unwrap_or(0);
+                let mut pf = PartitionedFile::new(
+                    loc.path.to_string(),
+                    u64::try_from(file.file_size_bytes).unwrap_or(0),
+                );
+                let live_rows = rows.saturating_sub(deleted.len());
+                if !deleted.is_empty() {
+                    pf = pf.with_extension(ParquetRowSelection::new(selection_without(rows, &deleted)));
+                }
+                let mut stats = Statistics::new_unknown(&self.entry.arrow_schema);
+                stats.num_rows = Precision::Exact(live_rows);
+                pf = pf.with_statistics(Arc::new(stats));
+                Ok::<_, Error>((loc.store_url.as_str().to_string(), pf, live_rows))
+            }
+        }))
+        .buffered(DELETE_FILE_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+        Ok(planned)
+    }
+}
+
+#[async_trait]
+impl TableProvider for LakeTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.entry.arrow_schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn DFSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let schema = self.schema();
+        let files = self.candidate_files(state, filters).await?;
+        let planned = self.partitioned_files(state, files).await?;
+        let defaults: Arc<FieldIdAdapterFactory> = Arc::new(FieldIdAdapterFactory {
+            initial_defaults: self.initial_defaults()?,
+        });
+        let predicate = conjunction(filters.iter().cloned())
+            .map(|p| {
+                let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+                state.create_physical_expr(p, &df_schema)
+            })
+            .transpose()?;
+        let target_partitions = state.config().target_partitions().max(1);
+
+        let mut by_store: BTreeMap<String, Vec<(PartitionedFile, usize)>> = BTreeMap::new();
+        for (store_url, pf, rows) in planned {
+            by_store.entry(store_url).or_default().push((pf, rows));
+        }
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        for (store_url, files) in by_store {
+            let total_rows: usize = files.iter().map(|(_, r)| r).sum();
+            // Round-robin files into groups so every core gets work.
+            let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target_partitions.min(files.len())];
+            let group_count = groups.len();
+            for (i, (pf, _)) in files.into_iter().enumerate() {
+                groups[i % group_count].push(pf);
+            }
+            let mut source = ParquetSource::new(Arc::clone(&schema))
+                .with_pushdown_filters(false)
+                .with_enable_page_index(true);
+            if let Some(p) = &predicate {
+                source = source.with_predicate(Arc::clone(p));
+            }
+            let mut stats = Statistics::new_unknown(&schema);
+            stats.num_rows = Precision::Exact(total_rows);
+            let config = FileScanConfigBuilder::new(
+                datafusion::execution::object_store::ObjectStoreUrl::parse(&store_url)?,
+                Arc::new(source),
+            )
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(if filters.is_empty() { limit } else { None })
+            .with_statistics(stats)
+            .with_expr_adapter(Some(defaults.clone()))
+            .build();
+            inputs.push(DataSourceExec::from_data_source(config));
+        }
+        if let Some(batch) = read_inlined_rows(self.lake.store(), &self.entry, self.snapshot).await? {
+            inputs.push(MemorySourceConfig::try_new_exec(
+                &[vec![batch]],
+                Arc::clone(&schema),
+                projection.cloned(),
+            )?);
+        }
+        if inputs.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(schema.project(p)?),
+                None => schema,
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        UnionExec::try_new(inputs)
+    }
+}

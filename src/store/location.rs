@@ -1,0 +1,118 @@
+//! Where a catalog lives: parsing DuckDB's ATTACH strings
+//! (`ducklake:sqlite:/path/meta.sqlite`, `ducklake:postgres:dbname=lake host=...`).
+
+use crate::error::{Error, Result};
+
+/// A catalog database location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogLocation {
+    /// A SQLite database file.
+    Sqlite {
+        /// Path of the file (created on first use).
+        path: String,
+    },
+    /// A schema in a PostgreSQL database.
+    Postgres {
+        /// libpq-style `key=value` connection string (or a `postgres://` URL).
+        conninfo: String,
+        /// Schema that holds the `ducklake_*` tables (`public` by default).
+        metadata_schema: String,
+    },
+}
+
+impl CatalogLocation {
+    /// Parse an ATTACH string. `metadata_schema` is the ATTACH option `METADATA_SCHEMA`.
+    pub fn parse(attach: &str, metadata_schema: Option<&str>) -> Result<Self> {
+        let invalid = |reason: &str| Error::InvalidLocation {
+            location: redact(attach),
+            reason: reason.to_string(),
+        };
+        let rest = attach.strip_prefix("ducklake:").ok_or_else(|| {
+            invalid("expected 'ducklake:sqlite:<file>' or 'ducklake:postgres:<connection string>'")
+        })?;
+        if let Some(path) = rest.strip_prefix("sqlite:") {
+            if path.trim().is_empty() {
+                return Err(invalid("the SQLite file path is empty"));
+            }
+            if metadata_schema.is_some_and(|s| s != "main") {
+                return Err(invalid("METADATA_SCHEMA is only supported on PostgreSQL catalogs"));
+            }
+            return Ok(Self::Sqlite {
+                path: path.to_string(),
+            });
+        }
+        if let Some(conninfo) = rest
+            .strip_prefix("postgres:")
+            .or_else(|| rest.strip_prefix("postgresql:"))
+        {
+            return Ok(Self::Postgres {
+                conninfo: conninfo.to_string(),
+                metadata_schema: metadata_schema.unwrap_or("public").to_string(),
+            });
+        }
+        Err(invalid(
+            "unsupported catalog database; lakeq supports 'ducklake:sqlite:<file>' and \
+             'ducklake:postgres:<connection string>' (DuckDB-file catalogs are not supported)",
+        ))
+    }
+
+    /// A description without passwords, for messages.
+    pub fn display(&self) -> String {
+        match self {
+            Self::Sqlite { path } => format!("ducklake:sqlite:{path}"),
+            Self::Postgres {
+                conninfo,
+                metadata_schema,
+            } => format!(
+                "ducklake:postgres:{} (schema {metadata_schema})",
+                redact(conninfo)
+            ),
+        }
+    }
+}
+
+/// Remove `password=...` values and URL passwords from a connection string.
+pub fn redact(conninfo: &str) -> String {
+    let words: Vec<String> = conninfo
+        .split_whitespace()
+        .map(|w| {
+            if w.to_ascii_lowercase().starts_with("password=") {
+                "password=***".to_string()
+            } else if let Some(at) = w.find('@')
+                && let Some(scheme) = w.find("://")
+                && let Some(colon) = w[scheme + 3..at].find(':')
+            {
+                format!("{}:***{}", &w[..scheme + 3 + colon], &w[at..])
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_duckdb_attach_strings() {
+        assert_eq!(
+            CatalogLocation::parse("ducklake:sqlite:/tmp/m.sqlite", None).ok(),
+            Some(CatalogLocation::Sqlite {
+                path: "/tmp/m.sqlite".into()
+            })
+        );
+        assert_eq!(
+            CatalogLocation::parse("ducklake:postgres:dbname=lake host=127.0.0.1", Some("raw")).ok(),
+            Some(CatalogLocation::Postgres {
+                conninfo: "dbname=lake host=127.0.0.1".into(),
+                metadata_schema: "raw".into()
+            })
+        );
+        assert!(CatalogLocation::parse("sqlite:/x", None).is_err());
+        assert!(CatalogLocation::parse("ducklake:/x.ducklake", None).is_err());
+        assert_eq!(redact("dbname=x password=secret"), "dbname=x password=***");
+        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    }
+}

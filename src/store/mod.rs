@@ -1,0 +1,844 @@
+//! The metadata store: the DuckLake catalog tables in SQLite or PostgreSQL.
+//!
+//! Two layers:
+//! - [`SqlBackend`] is the one trait with one implementation per database
+//!   ([`sqlite`], [`postgres`]): run a query and get rows of plain [`SqlValue`]s,
+//!   run a batch of statements in one transaction, render literals. Backend quirks
+//!   (SQLite's integer booleans and text timestamps, PostgreSQL's metadata schema)
+//!   stay there.
+//! - [`MetadataStore`] speaks DuckLake on top of any backend: it returns the row
+//!   structs of [`crate::spec::rows`] and never exposes database rows.
+//!
+//! Reads are plain `SELECT`s filtered by snapshot visibility
+//! (`begin_snapshot <= S AND (end_snapshot IS NULL OR S < end_snapshot)`).
+
+pub mod location;
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+use crate::spec::rows::*;
+use crate::spec::{CatalogId, SUPPORTED_VERSION, SnapshotId};
+pub use location::CatalogLocation;
+
+/// A value read from the catalog database, normalised across backends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// SQL NULL.
+    Null,
+    /// Any integer (SQLite booleans arrive here too).
+    Int(i64),
+    /// A floating point number.
+    Float(f64),
+    /// A boolean (PostgreSQL).
+    Bool(bool),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+    /// A timestamp with time zone (PostgreSQL).
+    Timestamp(DateTime<Utc>),
+}
+
+/// One row of a query result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlRow(pub Vec<SqlValue>);
+
+impl SqlRow {
+    fn get(&self, i: usize) -> Result<&SqlValue> {
+        self.0
+            .get(i)
+            .ok_or_else(|| Error::Corrupt(format!("catalog query returned no column {i}")))
+    }
+
+    /// A nullable integer column.
+    pub fn opt_i64(&self, i: usize) -> Result<Option<i64>> {
+        match self.get(i)? {
+            SqlValue::Null => Ok(None),
+            SqlValue::Int(v) => Ok(Some(*v)),
+            SqlValue::Bool(b) => Ok(Some(i64::from(*b))),
+            SqlValue::Text(t) => t
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::Corrupt(format!("expected an integer, found '{t}'"))),
+            other => Err(Error::Corrupt(format!("expected an integer, found {other:?}"))),
+        }
+    }
+
+    /// A non-null integer column.
+    pub fn i64(&self, i: usize) -> Result<i64> {
+        self.opt_i64(i)?
+            .ok_or_else(|| Error::Corrupt(format!("unexpected NULL in integer column {i}")))
+    }
+
+    /// A nullable text column.
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        match self.get(i)? {
+            SqlValue::Null => Ok(None),
+            SqlValue::Text(t) => Ok(Some(t.clone())),
+            SqlValue::Int(v) => Ok(Some(v.to_string())),
+            SqlValue::Float(v) => Ok(Some(v.to_string())),
+            SqlValue::Bool(b) => Ok(Some(b.to_string())),
+            SqlValue::Blob(b) => Ok(Some(String::from_utf8_lossy(b).into_owned())),
+            SqlValue::Timestamp(t) => Ok(Some(t.to_rfc3339())),
+        }
+    }
+
+    /// A non-null text column.
+    pub fn text(&self, i: usize) -> Result<String> {
+        self.opt_text(i)?
+            .ok_or_else(|| Error::Corrupt(format!("unexpected NULL in text column {i}")))
+    }
+
+    /// A boolean column (SQLite stores 0/1); NULL reads as `default`.
+    pub fn bool_or(&self, i: usize, default: bool) -> Result<bool> {
+        match self.get(i)? {
+            SqlValue::Null => Ok(default),
+            SqlValue::Bool(b) => Ok(*b),
+            SqlValue::Int(v) => Ok(*v != 0),
+            SqlValue::Text(t) => Ok(matches!(t.as_str(), "1" | "t" | "true" | "TRUE")),
+            other => Err(Error::Corrupt(format!("expected a boolean, found {other:?}"))),
+        }
+    }
+
+    /// A timestamp column (PostgreSQL timestamptz, or SQLite text `YYYY-MM-DD HH:MM:SS[.f]+00`).
+    pub fn timestamp(&self, i: usize) -> Result<DateTime<Utc>> {
+        match self.get(i)? {
+            SqlValue::Timestamp(t) => Ok(*t),
+            SqlValue::Text(t) => parse_catalog_timestamp(t),
+            other => Err(Error::Corrupt(format!("expected a timestamp, found {other:?}"))),
+        }
+    }
+}
+
+/// Parse a timestamp as DuckDB stores it in SQLite catalogs.
+pub fn parse_catalog_timestamp(text: &str) -> Result<DateTime<Utc>> {
+    let t = text.trim();
+    let with_zone = if t.ends_with("+00") || t.ends_with("-00") {
+        format!("{t}:00")
+    } else if t.ends_with('Z') || t.len() > 6 && (t[t.len() - 6..].starts_with('+') || t[t.len() - 6..].starts_with('-')) {
+        t.to_string()
+    } else {
+        format!("{t}+00:00")
+    };
+    DateTime::parse_from_str(&with_zone, "%Y-%m-%d %H:%M:%S%.f%:z")
+        .or_else(|_| DateTime::parse_from_rfc3339(&with_zone))
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| Error::Corrupt(format!("invalid catalog timestamp '{text}': {e}")))
+}
+
+/// Which database holds the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL schema.
+    Postgres,
+}
+
+/// A literal for a generated statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// NULL.
+    Null,
+    /// Integer.
+    Int(i64),
+    /// Boolean.
+    Bool(bool),
+    /// Text (quoted and escaped by the backend).
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+    /// Timestamp with time zone.
+    Timestamp(DateTime<Utc>),
+    /// A floating point value.
+    Float(f64),
+}
+
+impl From<i64> for Literal {
+    fn from(v: i64) -> Self {
+        Literal::Int(v)
+    }
+}
+impl From<bool> for Literal {
+    fn from(v: bool) -> Self {
+        Literal::Bool(v)
+    }
+}
+impl From<&str> for Literal {
+    fn from(v: &str) -> Self {
+        Literal::Text(v.to_string())
+    }
+}
+impl From<String> for Literal {
+    fn from(v: String) -> Self {
+        Literal::Text(v)
+    }
+}
+impl<T: Into<Literal>> From<Option<T>> for Literal {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Literal::Null, Into::into)
+    }
+}
+
+/// Render a timestamp the way DuckDB stores it as text: `YYYY-MM-DD HH:MM:SS[.ffffff]+00`.
+pub fn format_catalog_timestamp(t: &DateTime<Utc>) -> String {
+    let base = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let micros = t.timestamp_subsec_micros();
+    if micros == 0 {
+        format!("{base}+00")
+    } else {
+        let frac = format!("{micros:06}");
+        format!("{base}.{}+00", frac.trim_end_matches('0'))
+    }
+}
+
+/// One database dialect's access to the catalog tables.
+#[async_trait]
+pub trait SqlBackend: Send + Sync + std::fmt::Debug {
+    /// The dialect.
+    fn dialect(&self) -> Dialect;
+    /// The catalog location, without secrets, for messages.
+    fn location(&self) -> &str;
+    /// The qualified name of a catalog table (`"schema"."name"` on PostgreSQL).
+    fn table(&self, name: &str) -> String;
+    /// Run one query and return all rows.
+    async fn query(&self, sql: &str) -> Result<Vec<SqlRow>>;
+    /// Run statements (`;`-separated) in one transaction; all or nothing.
+    async fn execute_batch(&self, sql: &str) -> Result<()>;
+    /// Whether a catalog table exists.
+    async fn table_exists(&self, name: &str) -> Result<bool>;
+    /// The column names of a catalog table, in order.
+    async fn table_columns(&self, name: &str) -> Result<Vec<String>>;
+    /// Render a literal for this dialect.
+    fn literal(&self, value: &Literal) -> String {
+        match value {
+            Literal::Null => "NULL".into(),
+            Literal::Int(v) => v.to_string(),
+            Literal::Float(v) => {
+                if v.is_finite() {
+                    format!("{v:?}")
+                } else {
+                    "NULL".into()
+                }
+            }
+            Literal::Bool(b) => match self.dialect() {
+                Dialect::Sqlite => i64::from(*b).to_string(),
+                Dialect::Postgres => b.to_string(),
+            },
+            Literal::Text(t) => quote_text(t),
+            Literal::Blob(b) => {
+                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                match self.dialect() {
+                    Dialect::Sqlite => format!("X'{hex}'"),
+                    Dialect::Postgres => format!("'\\x{hex}'::bytea"),
+                }
+            }
+            Literal::Timestamp(t) => quote_text(&format_catalog_timestamp(t)),
+        }
+    }
+}
+
+/// Quote a string literal in standard SQL (`'` doubled).
+pub fn quote_text(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Quote an identifier (`"` doubled).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Visibility predicate at snapshot `s` for a table alias (or empty prefix).
+pub fn visible(prefix: &str, s: SnapshotId) -> String {
+    format!(
+        "{prefix}begin_snapshot <= {s} AND ({prefix}end_snapshot IS NULL OR {s} < {prefix}end_snapshot)"
+    )
+}
+
+/// Settings from `ducklake_metadata`.
+#[derive(Debug, Clone, Default)]
+pub struct LakeMetadata {
+    /// Format version.
+    pub version: String,
+    /// Absolute data path, ending in `/`.
+    pub data_path: String,
+    /// Whether files are encrypted.
+    pub encrypted: bool,
+    /// All rows: (key, value, scope, scope_id).
+    pub rows: Vec<(String, String, Option<String>, Option<i64>)>,
+}
+
+impl LakeMetadata {
+    /// A setting for a table, looked up table scope → schema scope → global.
+    pub fn option(&self, key: &str, schema_id: CatalogId, table_id: CatalogId) -> Option<&str> {
+        let find = |scope: Option<&str>, id: Option<i64>| {
+            self.rows
+                .iter()
+                .find(|(k, _, s, i)| k == key && s.as_deref() == scope && *i == id)
+                .map(|(_, v, _, _)| v.as_str())
+        };
+        find(Some("table"), Some(table_id))
+            .or_else(|| find(Some("schema"), Some(schema_id)))
+            .or_else(|| find(None, None))
+    }
+}
+
+/// The DuckLake catalog in a SQL database.
+#[derive(Debug, Clone)]
+pub struct MetadataStore {
+    backend: Arc<dyn SqlBackend>,
+}
+
+impl MetadataStore {
+    /// Connect to the catalog database described by `location`.
+    pub async fn connect(location: &CatalogLocation) -> Result<Self> {
+        let backend: Arc<dyn SqlBackend> = match location {
+            CatalogLocation::Sqlite { path } => Arc::new(sqlite::SqliteBackend::connect(path).await?),
+            CatalogLocation::Postgres {
+                conninfo,
+                metadata_schema,
+            } => Arc::new(postgres::PgBackend::connect(conninfo, metadata_schema).await?),
+        };
+        Ok(Self { backend })
+    }
+
+    /// The backend (for writers and the inlined-data reader).
+    pub fn backend(&self) -> &Arc<dyn SqlBackend> {
+        &self.backend
+    }
+
+    /// Catalog location for messages.
+    pub fn location(&self) -> &str {
+        self.backend.location()
+    }
+
+    fn t(&self, name: &str) -> String {
+        self.backend.table(name)
+    }
+
+    /// Whether the database holds a DuckLake catalog.
+    pub async fn is_initialized(&self) -> Result<bool> {
+        self.backend.table_exists("ducklake_metadata").await
+    }
+
+    /// Read `ducklake_metadata` and check the version.
+    pub async fn metadata(&self) -> Result<LakeMetadata> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT key, value, scope, scope_id FROM {}",
+                self.t("ducklake_metadata")
+            ))
+            .await?;
+        let mut md = LakeMetadata::default();
+        for r in rows {
+            let (k, v, scope, id) = (r.text(0)?, r.text(1)?, r.opt_text(2)?, r.opt_i64(3)?);
+            if scope.is_none() {
+                match k.as_str() {
+                    "version" => md.version = v.clone(),
+                    "data_path" => md.data_path = v.clone(),
+                    "encrypted" => md.encrypted = v == "true",
+                    _ => {}
+                }
+            }
+            md.rows.push((k, v, scope, id));
+        }
+        if md.version != SUPPORTED_VERSION {
+            return Err(Error::UnsupportedVersion {
+                location: self.location().to_string(),
+                found: md.version,
+                supported: SUPPORTED_VERSION,
+            });
+        }
+        Ok(md)
+    }
+
+    fn snapshot_row(r: &SqlRow) -> Result<SnapshotRow> {
+        Ok(SnapshotRow {
+            snapshot_id: r.i64(0)?,
+            snapshot_time: r.timestamp(1)?,
+            schema_version: r.i64(2)?,
+            next_catalog_id: r.i64(3)?,
+            next_file_id: r.i64(4)?,
+        })
+    }
+
+    const SNAPSHOT_COLS: &'static str =
+        "snapshot_id, snapshot_time, schema_version, next_catalog_id, next_file_id";
+
+    /// The latest snapshot.
+    pub async fn latest_snapshot(&self) -> Result<SnapshotRow> {
+        let t = self.t("ducklake_snapshot");
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT {} FROM {t} WHERE snapshot_id = (SELECT MAX(snapshot_id) FROM {t})",
+                Self::SNAPSHOT_COLS
+            ))
+            .await?;
+        rows.first()
+            .map(Self::snapshot_row)
+            .transpose()?
+            .ok_or_else(|| Error::Corrupt(format!("catalog '{}' has no snapshot", self.location())))
+    }
+
+    /// A snapshot by id (`AT (VERSION => n)`).
+    pub async fn snapshot(&self, id: SnapshotId) -> Result<SnapshotRow> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT {} FROM {} WHERE snapshot_id = {id}",
+                Self::SNAPSHOT_COLS,
+                self.t("ducklake_snapshot")
+            ))
+            .await?;
+        rows.first().map(Self::snapshot_row).transpose()?.ok_or_else(|| Error::NotFound {
+            kind: "snapshot",
+            name: id.to_string(),
+            hint: " (it never existed or was expired)".into(),
+        })
+    }
+
+    /// All snapshots, oldest first.
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT {} FROM {} ORDER BY snapshot_id",
+                Self::SNAPSHOT_COLS,
+                self.t("ducklake_snapshot")
+            ))
+            .await?;
+        rows.iter().map(Self::snapshot_row).collect()
+    }
+
+    /// The snapshot in effect at a point in time (`AT (TIMESTAMP => t)`): the one with
+    /// the greatest `snapshot_time <= t`.
+    pub async fn snapshot_at(&self, time: DateTime<Utc>) -> Result<SnapshotRow> {
+        // Compared in Rust: SQLite stores the time as text.
+        let all = self.snapshots().await?;
+        all.into_iter()
+            .filter(|s| s.snapshot_time <= time)
+            .max_by_key(|s| (s.snapshot_time, s.snapshot_id))
+            .ok_or_else(|| Error::NotFound {
+                kind: "snapshot at timestamp",
+                name: time.to_rfc3339(),
+                hint: " (the lake has no snapshot that old)".into(),
+            })
+    }
+
+    /// Schemas visible at `s`.
+    pub async fn schemas(&self, s: SnapshotId) -> Result<Vec<SchemaRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT schema_id, schema_name, path, path_is_relative FROM {} WHERE {} ORDER BY schema_id",
+                self.t("ducklake_schema"),
+                visible("", s)
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SchemaRow {
+                    schema_id: r.i64(0)?,
+                    schema_name: r.text(1)?,
+                    path: r.opt_text(2)?,
+                    path_is_relative: r.bool_or(3, true)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Tables visible at `s`.
+    pub async fn tables(&self, s: SnapshotId) -> Result<Vec<TableRow>> {
+        let uuid = match self.backend.dialect() {
+            Dialect::Postgres => "table_uuid::text",
+            Dialect::Sqlite => "table_uuid",
+        };
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT table_id, {uuid}, begin_snapshot, schema_id, table_name, path, path_is_relative \
+                 FROM {} WHERE {} ORDER BY table_id",
+                self.t("ducklake_table"),
+                visible("", s)
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TableRow {
+                    table_id: r.i64(0)?,
+                    table_uuid: r.opt_text(1)?.unwrap_or_default(),
+                    begin_snapshot: r.i64(2)?,
+                    schema_id: r.i64(3)?,
+                    table_name: r.text(4)?,
+                    path: r.opt_text(5)?,
+                    path_is_relative: r.bool_or(6, true)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Views visible at `s`.
+    pub async fn views(&self, s: SnapshotId) -> Result<Vec<ViewRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT view_id, schema_id, view_name, dialect, sql, column_aliases FROM {} WHERE {} ORDER BY view_id",
+                self.t("ducklake_view"),
+                visible("", s)
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ViewRow {
+                    view_id: r.i64(0)?,
+                    schema_id: r.i64(1)?,
+                    view_name: r.text(2)?,
+                    dialect: r.opt_text(3)?.unwrap_or_default(),
+                    sql: r.text(4)?,
+                    column_aliases: r.opt_text(5)?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    const COLUMN_COLS: &'static str = "column_id, begin_snapshot, end_snapshot, table_id, column_order, column_name, \
+         column_type, initial_default, default_value, nulls_allowed, parent_column";
+
+    fn column_row(r: &SqlRow) -> Result<ColumnRow> {
+        Ok(ColumnRow {
+            column_id: r.i64(0)?,
+            begin_snapshot: r.i64(1)?,
+            end_snapshot: r.opt_i64(2)?,
+            table_id: r.i64(3)?,
+            column_order: r.i64(4)?,
+            column_name: r.text(5)?,
+            column_type: r.text(6)?,
+            initial_default: r.opt_text(7)?,
+            default_value: r.opt_text(8)?,
+            nulls_allowed: r.bool_or(9, true)?,
+            parent_column: r.opt_i64(10)?,
+        })
+    }
+
+    /// Columns of all tables visible at `s`.
+    pub async fn columns(&self, s: SnapshotId) -> Result<Vec<ColumnRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT {} FROM {} WHERE {} ORDER BY table_id, column_order",
+                Self::COLUMN_COLS,
+                self.t("ducklake_column"),
+                visible("", s)
+            ))
+            .await?;
+        rows.iter().map(Self::column_row).collect()
+    }
+
+    /// Columns of one table visible at `s`.
+    pub async fn table_columns(&self, table_id: CatalogId, s: SnapshotId) -> Result<Vec<ColumnRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT {} FROM {} WHERE table_id = {table_id} AND {} ORDER BY column_order",
+                Self::COLUMN_COLS,
+                self.t("ducklake_column"),
+                visible("", s)
+            ))
+            .await?;
+        rows.iter().map(Self::column_row).collect()
+    }
+
+    /// Every column row ever written for a table (all versions).
+    pub async fn all_column_versions(&self, table_id: CatalogId) -> Result<Vec<ColumnRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT {} FROM {} WHERE table_id = {table_id} ORDER BY column_id, begin_snapshot",
+                Self::COLUMN_COLS,
+                self.t("ducklake_column")
+            ))
+            .await?;
+        rows.iter().map(Self::column_row).collect()
+    }
+
+    /// Partition key parts of all partition specs visible at `s`.
+    pub async fn partition_columns(&self, s: SnapshotId) -> Result<Vec<PartitionColumnRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT pc.partition_id, pc.table_id, pc.partition_key_index, pc.column_id, pc.transform \
+                 FROM {} pi JOIN {} pc ON pi.partition_id = pc.partition_id \
+                 WHERE {} ORDER BY pc.table_id, pc.partition_id, pc.partition_key_index",
+                self.t("ducklake_partition_info"),
+                self.t("ducklake_partition_column"),
+                visible("pi.", s)
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PartitionColumnRow {
+                    partition_id: r.i64(0)?,
+                    table_id: r.i64(1)?,
+                    partition_key_index: r.i64(2)?,
+                    column_id: r.i64(3)?,
+                    transform: r.text(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Key parts of a set of partition specs (files keep their spec after a change).
+    pub async fn partition_specs(&self, table_id: CatalogId) -> Result<Vec<PartitionColumnRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT partition_id, table_id, partition_key_index, column_id, transform FROM {} \
+                 WHERE table_id = {table_id} ORDER BY partition_id, partition_key_index",
+                self.t("ducklake_partition_column"),
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PartitionColumnRow {
+                    partition_id: r.i64(0)?,
+                    table_id: r.i64(1)?,
+                    partition_key_index: r.i64(2)?,
+                    column_id: r.i64(3)?,
+                    transform: r.text(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Registered inlined data tables of a table.
+    pub async fn inlined_tables(&self, table_id: CatalogId) -> Result<Vec<InlinedTableRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT table_id, table_name, schema_version FROM {} WHERE table_id = {table_id} ORDER BY schema_version",
+                self.t("ducklake_inlined_data_tables")
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InlinedTableRow {
+                    table_id: r.i64(0)?,
+                    table_name: r.text(1)?,
+                    schema_version: r.i64(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Schema-version history of a table.
+    pub async fn schema_versions(&self, table_id: CatalogId) -> Result<Vec<SchemaVersionRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT begin_snapshot, schema_version, table_id FROM {} WHERE table_id = {table_id} ORDER BY schema_version",
+                self.t("ducklake_schema_versions")
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SchemaVersionRow {
+                    begin_snapshot: r.i64(0)?,
+                    schema_version: r.i64(1)?,
+                    table_id: r.i64(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Table statistics (all tables).
+    pub async fn table_stats(&self) -> Result<Vec<TableStatsRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT table_id, record_count, next_row_id, file_size_bytes FROM {}",
+                self.t("ducklake_table_stats")
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TableStatsRow {
+                    table_id: r.i64(0)?,
+                    record_count: r.opt_i64(1)?.unwrap_or(0),
+                    next_row_id: r.opt_i64(2)?.unwrap_or(0),
+                    file_size_bytes: r.opt_i64(3)?.unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// Data files of a table visible at `s`, each with its visible delete file.
+    pub async fn data_files(&self, table_id: CatalogId, s: SnapshotId) -> Result<Vec<DataFileRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT d.data_file_id, d.table_id, d.begin_snapshot, d.path, d.path_is_relative, d.record_count, \
+                 d.file_size_bytes, d.footer_size, d.row_id_start, d.partition_id, d.encryption_key, d.mapping_id, \
+                 d.partial_max, \
+                 x.delete_file_id, x.path, x.path_is_relative, x.format, x.delete_count, x.file_size_bytes, x.encryption_key \
+                 FROM {} d LEFT JOIN {} x ON x.data_file_id = d.data_file_id AND x.table_id = {table_id} AND {} \
+                 WHERE d.table_id = {table_id} AND {} ORDER BY d.data_file_id, x.delete_file_id",
+                self.t("ducklake_data_file"),
+                self.t("ducklake_delete_file"),
+                visible("x.", s),
+                visible("d.", s),
+            ))
+            .await?;
+        let mut files: Vec<DataFileRow> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let data_file_id = r.i64(0)?;
+            let delete_file = match r.opt_i64(13)? {
+                None => None,
+                Some(delete_file_id) => Some(DeleteFileRow {
+                    delete_file_id,
+                    data_file_id,
+                    path: r.text(14)?,
+                    path_is_relative: r.bool_or(15, true)?,
+                    format: r.opt_text(16)?.unwrap_or_else(|| "parquet".into()),
+                    delete_count: r.opt_i64(17)?.unwrap_or(0),
+                    file_size_bytes: r.opt_i64(18)?.unwrap_or(0),
+                    encryption_key: r.opt_text(19)?,
+                }),
+            };
+            if let Some(prev) = files.last()
+                && prev.data_file_id == data_file_id
+            {
+                return Err(Error::Corrupt(format!(
+                    "data file {data_file_id} of table {table_id} has two visible delete files at snapshot {s} \
+                     (a known DuckDB 1.5.5 concurrency bug); the lake needs repair"
+                )));
+            }
+            files.push(DataFileRow {
+                data_file_id,
+                table_id: r.i64(1)?,
+                begin_snapshot: r.i64(2)?,
+                path: r.text(3)?,
+                path_is_relative: r.bool_or(4, true)?,
+                record_count: r.opt_i64(5)?.unwrap_or(0),
+                file_size_bytes: r.opt_i64(6)?.unwrap_or(0),
+                footer_size: r.opt_i64(7)?,
+                row_id_start: r.opt_i64(8)?.unwrap_or(0),
+                partition_id: r.opt_i64(9)?,
+                encryption_key: r.opt_text(10)?,
+                mapping_id: r.opt_i64(11)?,
+                partial_max: r.opt_i64(12)?,
+                delete_file,
+            });
+        }
+        Ok(files)
+    }
+
+    /// Per-file column statistics of a table's files visible at `s`.
+    pub async fn file_column_stats(
+        &self,
+        table_id: CatalogId,
+        s: SnapshotId,
+    ) -> Result<Vec<FileColumnStatsRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT c.data_file_id, c.column_id, c.value_count, c.null_count, c.min_value, c.max_value \
+                 FROM {} c JOIN {} d ON c.data_file_id = d.data_file_id \
+                 WHERE d.table_id = {table_id} AND c.table_id = {table_id} AND {}",
+                self.t("ducklake_file_column_stats"),
+                self.t("ducklake_data_file"),
+                visible("d.", s),
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FileColumnStatsRow {
+                    data_file_id: r.i64(0)?,
+                    column_id: r.i64(1)?,
+                    value_count: r.opt_i64(2)?,
+                    null_count: r.opt_i64(3)?,
+                    min_value: r.opt_text(4)?,
+                    max_value: r.opt_text(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Partition values of a table's files visible at `s`.
+    pub async fn file_partition_values(
+        &self,
+        table_id: CatalogId,
+        s: SnapshotId,
+    ) -> Result<Vec<FilePartitionValueRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT p.data_file_id, p.partition_key_index, p.partition_value \
+                 FROM {} p JOIN {} d ON p.data_file_id = d.data_file_id \
+                 WHERE d.table_id = {table_id} AND {}",
+                self.t("ducklake_file_partition_value"),
+                self.t("ducklake_data_file"),
+                visible("d.", s),
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FilePartitionValueRow {
+                    data_file_id: r.i64(0)?,
+                    partition_key_index: r.i64(1)?,
+                    partition_value: r.opt_text(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Name mappings used by a table's files.
+    pub async fn name_mappings(&self, table_id: CatalogId) -> Result<Vec<NameMappingRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT n.mapping_id, n.column_id, n.source_name, n.target_field_id, n.parent_column, n.is_partition \
+                 FROM {} n JOIN {} m ON n.mapping_id = m.mapping_id WHERE m.table_id = {table_id} \
+                 ORDER BY n.mapping_id, n.column_id",
+                self.t("ducklake_name_mapping"),
+                self.t("ducklake_column_mapping"),
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NameMappingRow {
+                    mapping_id: r.i64(0)?,
+                    column_id: r.i64(1)?,
+                    source_name: r.text(2)?,
+                    target_field_id: r.i64(3)?,
+                    parent_column: r.opt_i64(4)?,
+                    is_partition: r.bool_or(5, false)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Inlined deletions of Parquet rows: (data file id, position) in effect at `s`.
+    pub async fn inlined_deletions(&self, table_id: CatalogId, s: SnapshotId) -> Result<Vec<(i64, i64)>> {
+        let name = format!("ducklake_inlined_delete_{table_id}");
+        if !self.backend.table_exists(&name).await? {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT file_id, row_id FROM {} WHERE begin_snapshot <= {s}",
+                self.t(&name)
+            ))
+            .await?;
+        rows.iter().map(|r| Ok((r.i64(0)?, r.i64(1)?))).collect()
+    }
+}

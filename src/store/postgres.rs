@@ -1,0 +1,191 @@
+//! PostgreSQL catalog backend: the `ducklake_*` tables live in one schema
+//! (`METADATA_SCHEMA`, default `public`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Row, TypeInfo, ValueRef};
+
+use super::location::redact;
+use super::{Dialect, SqlBackend, SqlRow, SqlValue, quote_ident};
+use crate::error::{Error, Result};
+
+/// A PostgreSQL catalog schema.
+#[derive(Debug)]
+pub struct PgBackend {
+    pool: PgPool,
+    schema: String,
+    location: String,
+}
+
+/// Build connect options from a libpq `key=value` string or a `postgres://` URL.
+pub fn connect_options(conninfo: &str) -> Result<PgConnectOptions> {
+    let trimmed = conninfo.trim();
+    if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+        return trimmed.parse().map_err(|e: sqlx::Error| Error::InvalidLocation {
+            location: redact(conninfo),
+            reason: e.to_string(),
+        });
+    }
+    // Start from the environment (PGHOST, PGUSER, ...) like libpq does.
+    let mut options = PgConnectOptions::new();
+    for word in trimmed.split_whitespace() {
+        let (key, value) = word.split_once('=').ok_or_else(|| Error::InvalidLocation {
+            location: redact(conninfo),
+            reason: format!("expected key=value, found '{}'", redact(word)),
+        })?;
+        let value = value.trim_matches('\'');
+        options = match key {
+            "host" | "hostaddr" => options.host(value),
+            "port" => options.port(value.parse().map_err(|_| Error::InvalidLocation {
+                location: redact(conninfo),
+                reason: format!("invalid port '{value}'"),
+            })?),
+            "dbname" | "database" => options.database(value),
+            "user" => options.username(value),
+            "password" => options.password(value),
+            "application_name" => options.application_name(value),
+            "sslmode" | "options" | "connect_timeout" => options,
+            other => {
+                return Err(Error::InvalidLocation {
+                    location: redact(conninfo),
+                    reason: format!("unknown connection parameter '{other}'"),
+                });
+            }
+        };
+    }
+    Ok(options)
+}
+
+impl PgBackend {
+    /// Connect and make sure the metadata schema exists.
+    pub async fn connect(conninfo: &str, schema: &str) -> Result<Self> {
+        let location = format!("ducklake:postgres:{} (schema {schema})", redact(conninfo));
+        let options = connect_options(conninfo)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Render timestamptz in UTC, as DuckDB expects.
+                    sqlx::raw_sql("SET TIME ZONE 'UTC'").execute(conn).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Catalog {
+                location: location.clone(),
+                source,
+            })?;
+        Ok(Self {
+            pool,
+            schema: schema.to_string(),
+            location,
+        })
+    }
+
+    fn err(&self, source: sqlx::Error) -> Error {
+        Error::Catalog {
+            location: self.location.clone(),
+            source,
+        }
+    }
+
+    /// The metadata schema.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+}
+
+fn decode_row(row: &PgRow) -> Result<SqlRow> {
+    let mut out = Vec::with_capacity(row.columns().len());
+    for i in 0..row.columns().len() {
+        let raw = row.try_get_raw(i).map_err(|e| Error::Corrupt(e.to_string()))?;
+        if raw.is_null() {
+            out.push(SqlValue::Null);
+            continue;
+        }
+        let kind = raw.type_info().name().to_ascii_uppercase();
+        let e = |e: sqlx::Error| Error::Corrupt(format!("PostgreSQL value of type {kind}: {e}"));
+        let value = match kind.as_str() {
+            "INT8" => SqlValue::Int(row.try_get::<i64, _>(i).map_err(e)?),
+            "INT4" => SqlValue::Int(i64::from(row.try_get::<i32, _>(i).map_err(e)?)),
+            "INT2" => SqlValue::Int(i64::from(row.try_get::<i16, _>(i).map_err(e)?)),
+            "BOOL" => SqlValue::Bool(row.try_get::<bool, _>(i).map_err(e)?),
+            "FLOAT8" => SqlValue::Float(row.try_get::<f64, _>(i).map_err(e)?),
+            "FLOAT4" => SqlValue::Float(f64::from(row.try_get::<f32, _>(i).map_err(e)?)),
+            "BYTEA" => SqlValue::Blob(row.try_get::<Vec<u8>, _>(i).map_err(e)?),
+            "UUID" => SqlValue::Text(row.try_get::<uuid::Uuid, _>(i).map_err(e)?.to_string()),
+            "TIMESTAMPTZ" => SqlValue::Timestamp(row.try_get::<DateTime<Utc>, _>(i).map_err(e)?),
+            _ => SqlValue::Text(row.try_get::<String, _>(i).map_err(e)?),
+        };
+        out.push(value);
+    }
+    Ok(SqlRow(out))
+}
+
+#[async_trait]
+impl SqlBackend for PgBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(name))
+    }
+
+    async fn query(&self, sql: &str) -> Result<Vec<SqlRow>> {
+        let rows = sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn execute_batch(&self, sql: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn table_exists(&self, name: &str) -> Result<bool> {
+        let rows = sqlx::query(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+        )
+        .bind(&self.schema)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn table_columns(&self, name: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+        )
+        .bind(&self.schema)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(|e| self.err(e)))
+            .collect()
+    }
+}
