@@ -162,20 +162,27 @@ impl LakeSchema {
                 store.snapshot_at(ts).await?
             }
         };
-        // Like DuckDB: resolve the name now, read that table id at the snapshot.
-        let table_id = self.snapshot.table(&self.schema_name, table)?.id();
         let s = snapshot.snapshot_id;
         let old = self.lake.pin(snapshot).await?;
-        let entry = old
-            .schemas
-            .values()
-            .flat_map(|s| s.tables.values())
-            .find(|t| t.id() == table_id)
-            .ok_or_else(|| Error::NotFound {
+        // Like DuckDB: a table that exists now is followed by id (so renames are
+        // transparent); otherwise the name is resolved as of the snapshot.
+        let entry = match self.snapshot.table(&self.schema_name, table) {
+            Ok(current) => old
+                .schemas
+                .values()
+                .flat_map(|s| s.tables.values())
+                .find(|t| t.id() == current.id())
+                .ok_or_else(|| Error::NotFound {
+                    kind: "table",
+                    name: format!("{}.{table}", self.schema_name),
+                    hint: format!(" at snapshot {s} (it was created later)"),
+                })?,
+            Err(_) => old.table(&self.schema_name, table).map_err(|_| Error::NotFound {
                 kind: "table",
                 name: format!("{}.{table}", self.schema_name),
-                hint: format!(" at snapshot {s} (it was created later)"),
-            })?;
+                hint: format!(" (neither now nor at snapshot {s})"),
+            })?,
+        };
         Ok(Arc::new(LakeTable::new(Arc::clone(&self.lake), Arc::clone(entry), s)))
     }
 

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session as DFSession;
 use datafusion::common::stats::Precision;
 use datafusion::common::{DFSchema, Result as DFResult, ScalarValue, Statistics};
@@ -97,6 +97,26 @@ impl LakeTable {
             }
         }
         Ok(out)
+    }
+
+    /// Refuse columns whose Parquet encoding lakeq cannot decode faithfully,
+    /// rather than return wrong values.
+    fn check_readable_from_parquet(&self, projection: Option<&Vec<usize>>) -> Result<()> {
+        let schema = &self.entry.arrow_schema;
+        let all: Vec<usize> = (0..schema.fields().len()).collect();
+        for &i in projection.unwrap_or(&all) {
+            let field = schema.field(i);
+            if matches!(field.data_type(), DataType::Interval(_)) {
+                return Err(Error::Unsupported(format!(
+                    "column '{}' of table '{}': INTERVAL values stored in Parquet files cannot be read \
+                     by lakeq yet (the Parquet reader drops their months); exclude the column or cast it \
+                     in DuckDB",
+                    field.name(),
+                    self.entry.qualified_name()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Files that may hold rows matching `filters`, judged by catalog statistics.
@@ -226,6 +246,9 @@ impl TableProvider for LakeTable {
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         let schema = self.schema();
         let files = self.candidate_files(state, filters).await?;
+        if !files.is_empty() {
+            self.check_readable_from_parquet(projection)?;
+        }
         let planned = self.partitioned_files(state, files).await?;
         let defaults: Arc<FieldIdAdapterFactory> = Arc::new(FieldIdAdapterFactory {
             initial_defaults: self.initial_defaults()?,

@@ -1,0 +1,212 @@
+//! Shared test fixtures: scratch directories, per-test PostgreSQL databases,
+//! the DuckDB 1.5.5 oracle, and canonical rendering of query results.
+//!
+//! The oracle and PostgreSQL are required: a missing one is a test failure with
+//! instructions, never a silent skip (`scripts/test.sh` sets everything up).
+
+pub mod canonical;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A fresh scratch directory under `target/test-scratch/`.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("test-scratch")
+        .join(format!("{name}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Which catalog database a test uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+}
+
+/// A fresh, empty catalog location plus data path.
+#[derive(Debug, Clone)]
+pub struct TestLake {
+    pub backend: Backend,
+    /// The `ducklake:...` string.
+    pub location: String,
+    /// `METADATA_SCHEMA` (PostgreSQL).
+    pub metadata_schema: Option<String>,
+    pub data_path: String,
+    pub dir: PathBuf,
+}
+
+impl TestLake {
+    pub async fn new(backend: Backend, name: &str) -> TestResult<Self> {
+        let dir = scratch_dir(name);
+        let data_path = format!("{}/data/", dir.display());
+        match backend {
+            Backend::Sqlite => Ok(Self {
+                backend,
+                location: format!("ducklake:sqlite:{}/meta.sqlite", dir.display()),
+                metadata_schema: None,
+                data_path,
+                dir,
+            }),
+            Backend::Postgres => {
+                let db = create_pg_database(name).await?;
+                Ok(Self {
+                    backend,
+                    location: format!("ducklake:postgres:dbname={db} host=127.0.0.1 user=postgres"),
+                    metadata_schema: Some("lakeq_meta".into()),
+                    data_path,
+                    dir,
+                })
+            }
+        }
+    }
+
+    /// `ATTACH ... AS <alias> (...)` for both DuckDB and lakeq.
+    pub fn attach_sql(&self, alias: &str) -> String {
+        let mut opts = vec![format!("DATA_PATH '{}'", self.data_path)];
+        if let Some(s) = &self.metadata_schema {
+            opts.push(format!("METADATA_SCHEMA '{s}'"));
+        }
+        format!("ATTACH '{}' AS {alias} ({})", self.location, opts.join(", "))
+    }
+}
+
+/// Create a uniquely named PostgreSQL database for one test.
+pub async fn create_pg_database(name: &str) -> TestResult<String> {
+    use sqlx::Connection;
+    let url = std::env::var("LAKEQ_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let mut conn = sqlx::PgConnection::connect(&url).await.map_err(|e| {
+        format!("PostgreSQL at {url} is required (start it, or run scripts/test.sh): {e}")
+    })?;
+    let db = format!(
+        "lakeq_test_{}_{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut conn)
+        .await?;
+    Ok(db)
+}
+
+/// One query result recorded by the oracle.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OracleQuery {
+    pub label: String,
+    pub sql: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OracleOutput {
+    queries: Vec<OracleQuery>,
+    error: Option<String>,
+}
+
+/// Path of the DuckDB venv's python and extension folder: from the environment
+/// (`scripts/test-env.sh`), else the repo's `.venv`; a clear failure when missing.
+fn oracle_python() -> TestResult<(String, String)> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
+    let python = std::env::var("LAKEQ_DUCKDB_PYTHON")
+        .unwrap_or_else(|_| venv.join("bin/python").display().to_string());
+    let ext = std::env::var("LAKEQ_DUCKDB_EXT_DIR")
+        .unwrap_or_else(|_| venv.join("duckdb_extensions").display().to_string());
+    if !Path::new(&python).exists() || !Path::new(&ext).exists() {
+        return Err(format!(
+            "the DuckDB 1.5.5 oracle is missing ({python}, {ext}): run the tests with \
+             scripts/test.sh, which creates it"
+        )
+        .into());
+    }
+    Ok((python, ext))
+}
+
+/// Run a script (oracle format) in DuckDB 1.5.5 with the given ATTACH statements.
+pub fn duckdb_run(attach: &[String], script: &Path) -> TestResult<Vec<OracleQuery>> {
+    let (python, ext) = oracle_python()?;
+    let oracle = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/duckdb_oracle.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(oracle).arg("run").arg("--ext-dir").arg(ext);
+    for a in attach {
+        cmd.arg("--attach").arg(a);
+    }
+    cmd.arg("--script").arg(script).arg("--out").arg("-");
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "DuckDB oracle failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let parsed: OracleOutput = serde_json::from_slice(&out.stdout)?;
+    if let Some(e) = parsed.error {
+        return Err(format!("DuckDB oracle error: {e}").into());
+    }
+    Ok(parsed.queries)
+}
+
+/// Run DuckDB SQL given inline (written to a temporary script).
+pub fn duckdb_sql(attach: &[String], dir: &Path, blocks: &str) -> TestResult<Vec<OracleQuery>> {
+    let path = dir.join(format!("script-{}.slt", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, blocks)?;
+    duckdb_run(attach, &path)
+}
+
+/// Run `sql` in lakeq and render the result canonically.
+pub async fn lakeq_query(
+    session: &lakeq::Session,
+    sql: &str,
+) -> TestResult<(Vec<String>, Vec<Vec<String>>)> {
+    let batches = session.sql(sql).await?;
+    Ok(canonical::render_batches(&batches)?)
+}
+
+/// Compare every oracle query with lakeq's answer; return a readable list of differences.
+pub async fn compare_with_oracle(session: &lakeq::Session, queries: &[OracleQuery]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for q in queries {
+        match lakeq_query(session, &q.sql).await {
+            Err(e) => problems.push(format!("[{}] lakeq failed: {e}\n  sql: {}", q.label, q.sql)),
+            Ok((cols, rows)) => {
+                if cols != q.columns {
+                    problems.push(format!(
+                        "[{}] columns differ\n  duckdb: {:?}\n  lakeq:  {:?}",
+                        q.label, q.columns, cols
+                    ));
+                }
+                if rows != q.rows {
+                    let first_diff = rows
+                        .iter()
+                        .zip(&q.rows)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(rows.len().min(q.rows.len()));
+                    problems.push(format!(
+                        "[{}] rows differ (duckdb {} rows, lakeq {} rows), first difference at row {}:\n  duckdb: {:?}\n  lakeq:  {:?}\n  sql: {}",
+                        q.label,
+                        q.rows.len(),
+                        rows.len(),
+                        first_diff,
+                        q.rows.get(first_diff),
+                        rows.get(first_diff),
+                        q.sql
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}

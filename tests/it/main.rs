@@ -1,0 +1,7 @@
+//! The one integration-test binary. Each module is an area of behaviour; all of
+//! them use real components: SQLite files, the PostgreSQL server on
+//! 127.0.0.1:5432 and DuckDB 1.5.5 as the oracle (see `common`).
+
+mod common;
+mod interop_read;
+mod errors;
