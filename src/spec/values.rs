@@ -2305,6 +2305,60 @@ mod tests {
     }
 
     #[test]
+    #[ignore]
+    fn zz_duckdb_cross_check() {
+        let st1 = struct_of(vec![("a", DataType::Utf8), ("b c", list_of(DataType::Utf8))]);
+        let inner = struct_of(vec![("y", DataType::Utf8), ("z", list_of(DataType::Int32))]);
+        let st2 = struct_of(vec![("x", inner), ("w", map_of(DataType::Int32, DataType::Utf8))]);
+        let text = std::fs::read_to_string("/tmp/values_probe/cases.jsonl").unwrap();
+        let mut failures = 0;
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let typ = v["type"].as_str().unwrap();
+            let t = v["text"].as_str().unwrap();
+            let dt = match typ {
+                "double" => DataType::Float64,
+                "real" => DataType::Float32,
+                "decimal(18,3)" => DataType::Decimal128(18, 3),
+                "decimal(38,10)" => DataType::Decimal128(38, 10),
+                "decimal(4,4)" => DataType::Decimal128(4, 4),
+                "hugeint" => DataType::Decimal128(38, 0),
+                "ubigint" => DataType::UInt64,
+                "date" => DataType::Date32,
+                "timestamp" => ts(TimeUnit::Microsecond),
+                "timestamp_ns" => ts(TimeUnit::Nanosecond),
+                "timestamp_ms" => ts(TimeUnit::Millisecond),
+                "timestamp_s" => ts(TimeUnit::Second),
+                "timestamptz" => tstz(),
+                "time" => DataType::Time64(TimeUnit::Microsecond),
+                "time_ns" => DataType::Time64(TimeUnit::Nanosecond),
+                "interval" => interval(),
+                "blob" => DataType::Binary,
+                "varchar[]" => list_of(DataType::Utf8),
+                "varchar[][]" => list_of(list_of(DataType::Utf8)),
+                "map(varchar, varchar)" => map_of(DataType::Utf8, DataType::Utf8),
+                "double[]" => list_of(DataType::Float64),
+                "timestamp[]" => list_of(ts(TimeUnit::Microsecond)),
+                "blob[]" => list_of(DataType::Binary),
+                "interval[]" => list_of(interval()),
+                "uuid" => DataType::FixedSizeBinary(16),
+                "boolean" => DataType::Boolean,
+                t if t.starts_with("struct(a") => st1.clone(),
+                t if t.starts_with("struct(x") => st2.clone(),
+                other => panic!("{other}"),
+            };
+            match parse_duckdb_text(t, &dt) {
+                Err(e) => { failures += 1; eprintln!("PARSE {typ} {t:?}: {e}"); }
+                Ok(value) => {
+                    let f = format_duckdb_text(&value).unwrap().unwrap();
+                    if f != t { failures += 1; eprintln!("FORMAT {typ} {t:?} -> {f:?}"); }
+                }
+            }
+        }
+        assert_eq!(failures, 0);
+    }
+
+    #[test]
     fn stats() {
         let b = DataType::Boolean;
         assert_eq!(parse_stat("0", &b), Some(ScalarValue::Boolean(Some(false))));

@@ -1,0 +1,104 @@
+//! `lakeq sql`: run `-c` SQL, a `-f` file, or an interactive prompt.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use super::SqlArgs;
+use super::format::write_batches;
+use crate::error::Result;
+use crate::lake::LakeOptions;
+use crate::provider::session::Session;
+
+/// Attach the embedded default lakes that exist under `dir`.
+pub async fn attach_default_lakes(session: &Session, dir: &std::path::Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let p = e.path();
+            (p.extension().is_some_and(|x| x == "sqlite"))
+                .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .flatten()
+        })
+        .collect();
+    names.sort();
+    for name in names {
+        let meta = dir.join(format!("{name}.sqlite"));
+        let options = LakeOptions {
+            create_if_not_exists: Some(false),
+            ..LakeOptions::default()
+        };
+        session
+            .attach(&name, &format!("ducklake:sqlite:{}", meta.display()), options)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Run `lakeq sql`.
+pub async fn run(args: SqlArgs) -> Result<()> {
+    let session = Session::new();
+    attach_default_lakes(&session, &args.lake_dir).await?;
+    let script = match (&args.command, &args.file) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(f)) => Some(std::fs::read_to_string(f).map_err(|e| {
+            crate::error::Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", f.display())))
+        })?),
+        (None, None) => None,
+    };
+    let stdout = std::io::stdout();
+    match script {
+        Some(script) => {
+            for stmt in crate::provider::sql::split_statements(&script)? {
+                let batches = session.sql(&stmt).await?;
+                write_batches(&mut stdout.lock(), &batches, args.format)?;
+            }
+            Ok(())
+        }
+        None => repl(&session, args.format).await,
+    }
+}
+
+/// A minimal prompt: statements end with `;`; errors are printed and the prompt goes on.
+async fn repl(session: &Session, format: super::OutputFormat) -> Result<()> {
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    let mut buffer = String::new();
+    let prompt = |continuation: bool| {
+        if interactive {
+            print!("{}", if continuation { "   ...> " } else { "lakeq> " });
+            let _ = std::io::stdout().flush();
+        }
+    };
+    prompt(false);
+    let mut failed = false;
+    for line in stdin.lock().lines() {
+        let line = line?;
+        buffer.push_str(&line);
+        buffer.push('\n');
+        if !line.trim_end().ends_with(';') {
+            prompt(!buffer.trim().is_empty());
+            continue;
+        }
+        for stmt in crate::provider::sql::split_statements(&buffer)? {
+            match session.sql(&stmt).await {
+                Ok(batches) => write_batches(&mut std::io::stdout().lock(), &batches, format)?,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    failed = true;
+                }
+            }
+        }
+        buffer.clear();
+        prompt(false);
+    }
+    if !buffer.trim().is_empty() {
+        let batches = session.sql(buffer.trim()).await?;
+        write_batches(&mut std::io::stdout().lock(), &batches, format)?;
+    }
+    if failed && !interactive {
+        return Err(crate::error::Error::Unsupported("a statement failed (see above)".into()));
+    }
+    Ok(())
+}
