@@ -52,7 +52,9 @@ impl Lake {
                 return Err(Error::NotADuckLakeCatalog {
                     location: location.display(),
                     schema_hint: match &location {
-                        CatalogLocation::Postgres { metadata_schema, .. } => {
+                        CatalogLocation::Postgres {
+                            metadata_schema, ..
+                        } => {
                             format!(" in schema '{metadata_schema}'")
                         }
                         CatalogLocation::Sqlite { .. } => String::new(),
@@ -65,10 +67,13 @@ impl Lake {
                     schema_hint: " but other tables".into(),
                 });
             }
-            let data_path = options.data_path.as_deref().ok_or_else(|| Error::InvalidLocation {
-                location: location.display(),
-                reason: "creating a new DuckLake needs a DATA_PATH".into(),
-            })?;
+            let data_path = options
+                .data_path
+                .as_deref()
+                .ok_or_else(|| Error::InvalidLocation {
+                    location: location.display(),
+                    reason: "creating a new DuckLake needs a DATA_PATH".into(),
+                })?;
             Self::create(&store, &absolute_data_path(data_path)?).await?;
         }
         let mut metadata = store.metadata().await?;

@@ -38,10 +38,12 @@ impl ColumnNode {
             .map(ColumnNode::arrow_field)
             .collect::<Result<Vec<_>>>()?;
         let dt = self.ty.to_arrow_nested(children)?;
-        Ok(Field::new(&self.row.column_name, dt, true).with_metadata(HashMap::from([(
-            FIELD_ID_KEY.to_string(),
-            self.row.column_id.to_string(),
-        )])))
+        Ok(
+            Field::new(&self.row.column_name, dt, true).with_metadata(HashMap::from([(
+                FIELD_ID_KEY.to_string(),
+                self.row.column_id.to_string(),
+            )])),
+        )
     }
 
     /// Visit this column and all descendants (pre-order).
@@ -68,7 +70,9 @@ pub fn build_column_tree(rows: &[ColumnRow]) -> Result<Vec<ColumnNode>> {
         depth: usize,
     ) -> Result<Vec<ColumnNode>> {
         if depth > 64 {
-            return Err(Error::Corrupt("column nesting deeper than 64 levels".into()));
+            return Err(Error::Corrupt(
+                "column nesting deeper than 64 levels".into(),
+            ));
         }
         let Some(rows) = by_parent.get(&parent) else {
             return Ok(Vec::new());
@@ -150,7 +154,11 @@ pub struct CatalogSnapshot {
 
 impl CatalogSnapshot {
     /// Load everything visible at `snapshot`.
-    pub async fn load(store: &MetadataStore, md: &LakeMetadata, snapshot: SnapshotRow) -> Result<Self> {
+    pub async fn load(
+        store: &MetadataStore,
+        md: &LakeMetadata,
+        snapshot: SnapshotRow,
+    ) -> Result<Self> {
         let s = snapshot.snapshot_id;
         let (schemas, tables, views, columns, parts, stats) = tokio::try_join!(
             store.schemas(s),
@@ -188,7 +196,8 @@ impl CatalogSnapshot {
             let Some(schema) = by_id.get_mut(&row.schema_id) else {
                 continue;
             };
-            let columns = build_column_tree(cols_by_table.get(&row.table_id).map_or(&[][..], |v| v))?;
+            let columns =
+                build_column_tree(cols_by_table.get(&row.table_id).map_or(&[][..], |v| v))?;
             let fields = columns
                 .iter()
                 .map(ColumnNode::arrow_field)
@@ -213,7 +222,9 @@ impl CatalogSnapshot {
                 stats: stats.get(&row.table_id).cloned(),
                 row,
             };
-            schema.tables.insert(entry.row.table_name.clone(), Arc::new(entry));
+            schema
+                .tables
+                .insert(entry.row.table_name.clone(), Arc::new(entry));
         }
         for v in views {
             if let Some(schema) = by_id.get_mut(&v.schema_id) {

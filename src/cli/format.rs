@@ -25,7 +25,11 @@ pub enum OutputFormat {
 }
 
 /// Print one statement's result.
-pub fn write_batches(out: &mut dyn Write, batches: &[RecordBatch], format: OutputFormat) -> Result<()> {
+pub fn write_batches(
+    out: &mut dyn Write,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+) -> Result<()> {
     match format {
         OutputFormat::Table => {
             if batches.is_empty() {
@@ -40,7 +44,11 @@ pub fn write_batches(out: &mut dyn Write, batches: &[RecordBatch], format: Outpu
     Ok(())
 }
 
-fn write_json<F: JsonFormat>(out: &mut dyn Write, batches: &[RecordBatch], array: bool) -> Result<()> {
+fn write_json<F: JsonFormat>(
+    out: &mut dyn Write,
+    batches: &[RecordBatch],
+    array: bool,
+) -> Result<()> {
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if rows == 0 {
         if array {
@@ -50,7 +58,9 @@ fn write_json<F: JsonFormat>(out: &mut dyn Write, batches: &[RecordBatch], array
     }
     let mut buf = Vec::new();
     {
-        let mut writer = WriterBuilder::new().with_explicit_nulls(true).build::<_, F>(&mut buf);
+        let mut writer = WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, F>(&mut buf);
         for b in batches {
             writer.write(b)?;
         }
@@ -69,7 +79,12 @@ fn write_csv(out: &mut dyn Write, batches: &[RecordBatch]) -> Result<()> {
     let Some(first) = batches.first() else {
         return Ok(());
     };
-    let header: Vec<String> = first.schema().fields().iter().map(|f| csv_quote(f.name(), false)).collect();
+    let header: Vec<String> = first
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| csv_quote(f.name(), false))
+        .collect();
     writeln!(out, "{}", header.join(","))?;
     let options = FormatOptions::default();
     for batch in batches {
@@ -85,7 +100,10 @@ fn write_csv(out: &mut dyn Write, batches: &[RecordBatch]) -> Result<()> {
                     fields.push(String::new());
                     continue;
                 }
-                let is_string = matches!(col.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+                let is_string = matches!(
+                    col.data_type(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                );
                 let text = if is_string {
                     match col.data_type() {
                         DataType::Utf8 => col.as_string::<i32>().value(row).to_string(),
@@ -125,8 +143,14 @@ mod tests {
 
     fn batch() -> RecordBatch {
         RecordBatch::try_from_iter(vec![
-            ("i", Arc::new(Int32Array::from(vec![Some(1), None, Some(3)])) as _),
-            ("s", Arc::new(StringArray::from(vec![Some(""), None, Some("a,\"b\"")])) as _),
+            (
+                "i",
+                Arc::new(Int32Array::from(vec![Some(1), None, Some(3)])) as _,
+            ),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![Some(""), None, Some("a,\"b\"")])) as _,
+            ),
         ])
         .expect("batch")
     }
@@ -139,7 +163,10 @@ mod tests {
 
     #[test]
     fn csv_distinguishes_null_from_empty() {
-        assert_eq!(render(OutputFormat::Csv), "i,s\n1,\"\"\n,\n3,\"a,\"\"b\"\"\"\n");
+        assert_eq!(
+            render(OutputFormat::Csv),
+            "i,s\n1,\"\"\n,\n3,\"a,\"\"b\"\"\"\n"
+        );
     }
 
     #[test]

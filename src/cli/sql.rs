@@ -30,7 +30,11 @@ pub async fn attach_default_lakes(session: &Session, dir: &std::path::Path) -> R
             ..LakeOptions::default()
         };
         session
-            .attach(&name, &format!("ducklake:sqlite:{}", meta.display()), options)
+            .attach(
+                &name,
+                &format!("ducklake:sqlite:{}", meta.display()),
+                options,
+            )
             .await?;
     }
     Ok(())
@@ -43,7 +47,10 @@ pub async fn run(args: SqlArgs) -> Result<()> {
     let script = match (&args.command, &args.file) {
         (Some(c), _) => Some(c.clone()),
         (None, Some(f)) => Some(std::fs::read_to_string(f).map_err(|e| {
-            crate::error::Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", f.display())))
+            crate::error::Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", f.display()),
+            ))
         })?),
         (None, None) => None,
     };
@@ -98,7 +105,9 @@ async fn repl(session: &Session, format: super::OutputFormat) -> Result<()> {
         write_batches(&mut std::io::stdout().lock(), &batches, format)?;
     }
     if failed && !interactive {
-        return Err(crate::error::Error::Unsupported("a statement failed (see above)".into()));
+        return Err(crate::error::Error::Unsupported(
+            "a statement failed (see above)".into(),
+        ));
     }
     Ok(())
 }

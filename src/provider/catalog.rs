@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::catalog::view::ViewTable;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::{DataFusionError, Result as DFResult};
 use datafusion::datasource::TableType;
 use datafusion::execution::context::SessionState;
@@ -28,6 +28,9 @@ use crate::spec::rows::ViewRow;
 /// Gives providers a copy of the session's state, to plan view SQL.
 pub type StateSource = Arc<dyn Fn() -> Option<SessionState> + Send + Sync>;
 
+/// Planned views by (snapshot, schema, view name), shared by a lake's schemas.
+type ViewCache = RwLock<HashMap<(i64, String, String), Arc<dyn TableProvider>>>;
+
 /// Marker between a table name and a time-travel target in rewritten SQL
 /// (`t AT (VERSION => 3)` becomes `"t@@version=3"`).
 pub const AT_MARKER: &str = "@@";
@@ -37,13 +40,15 @@ pub struct LakeCatalog {
     name: String,
     lake: Arc<Lake>,
     snapshot: RwLock<Arc<CatalogSnapshot>>,
-    views: Arc<RwLock<HashMap<(i64, String, String), Arc<dyn TableProvider>>>>,
+    views: Arc<ViewCache>,
     state_source: StateSource,
 }
 
 impl std::fmt::Debug for LakeCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LakeCatalog").field("name", &self.name).finish()
+        f.debug_struct("LakeCatalog")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -119,7 +124,7 @@ pub struct LakeSchema {
     schema_name: String,
     lake: Arc<Lake>,
     snapshot: Arc<CatalogSnapshot>,
-    views: Arc<RwLock<HashMap<(i64, String, String), Arc<dyn TableProvider>>>>,
+    views: Arc<ViewCache>,
     state_source: StateSource,
 }
 
@@ -177,13 +182,19 @@ impl LakeSchema {
                     name: format!("{}.{table}", self.schema_name),
                     hint: format!(" at snapshot {s} (it was created later)"),
                 })?,
-            Err(_) => old.table(&self.schema_name, table).map_err(|_| Error::NotFound {
-                kind: "table",
-                name: format!("{}.{table}", self.schema_name),
-                hint: format!(" (neither now nor at snapshot {s})"),
-            })?,
+            Err(_) => old
+                .table(&self.schema_name, table)
+                .map_err(|_| Error::NotFound {
+                    kind: "table",
+                    name: format!("{}.{table}", self.schema_name),
+                    hint: format!(" (neither now nor at snapshot {s})"),
+                })?,
         };
-        Ok(Arc::new(LakeTable::new(Arc::clone(&self.lake), Arc::clone(entry), s)))
+        Ok(Arc::new(LakeTable::new(
+            Arc::clone(&self.lake),
+            Arc::clone(entry),
+            s,
+        )))
     }
 
     async fn view(&self, row: &ViewRow) -> Result<Arc<dyn TableProvider>> {
@@ -203,7 +214,10 @@ impl LakeSchema {
             opts.catalog.default_catalog = self.catalog_name.clone();
             opts.catalog.default_schema = self.schema_name.clone();
         }
-        let view_name = format!("{}.{}.{}", self.catalog_name, self.schema_name, row.view_name);
+        let view_name = format!(
+            "{}.{}.{}",
+            self.catalog_name, self.schema_name, row.view_name
+        );
         // DuckDB stores the catalog name as a placeholder in view SQL.
         let sql = row.sql.replace(
             "{DUCKLAKE_CATALOG}",
@@ -289,7 +303,11 @@ impl SchemaProvider for LakeSchema {
             ))));
         }
         if let Some(view) = schema.views.get(name) {
-            return self.view(view).await.map(Some).map_err(DataFusionError::from);
+            return self
+                .view(view)
+                .await
+                .map(Some)
+                .map_err(DataFusionError::from);
         }
         if let Some((table, target)) = split_at_target(name) {
             return self
@@ -330,7 +348,10 @@ mod tests {
     fn parses_aliases_and_targets() {
         assert_eq!(parse_column_aliases(r#""x","y""z""#), vec!["x", "y\"z"]);
         assert!(parse_column_aliases("").is_empty());
-        assert_eq!(split_at_target("t@@version=3"), Some(("t", AtTarget::Version(3))));
+        assert_eq!(
+            split_at_target("t@@version=3"),
+            Some(("t", AtTarget::Version(3)))
+        );
         assert_eq!(split_at_target("t"), None);
     }
 }

@@ -152,7 +152,9 @@ pub fn selection_without(row_count: usize, deleted: &BTreeSet<i64>) -> RowSelect
     let mut selectors = Vec::new();
     let mut next = 0usize;
     for &pos in deleted {
-        let Ok(pos) = usize::try_from(pos) else { continue };
+        let Ok(pos) = usize::try_from(pos) else {
+            continue;
+        };
         if pos >= row_count || pos < next {
             continue;
         }

@@ -40,12 +40,15 @@ fn to_scalar(value: &SqlValue, data_type: &DataType) -> Result<ScalarValue> {
         SqlValue::Float(v) => cast(ScalarValue::Float64(Some(*v))),
         SqlValue::Bool(b) => cast(ScalarValue::Boolean(Some(*b))),
         SqlValue::Text(t) => parse_duckdb_text(t, data_type),
-        SqlValue::Timestamp(t) => parse_duckdb_text(&t.format("%Y-%m-%d %H:%M:%S%.f+00").to_string(), data_type),
+        SqlValue::Timestamp(t) => {
+            parse_duckdb_text(&t.format("%Y-%m-%d %H:%M:%S%.f+00").to_string(), data_type)
+        }
         SqlValue::Blob(b) => match data_type {
             DataType::Binary => Ok(ScalarValue::Binary(Some(b.clone()))),
             _ => {
-                let text = String::from_utf8(b.clone())
-                    .map_err(|_| Error::Corrupt(format!("inlined bytes are not UTF-8 for {data_type}")))?;
+                let text = String::from_utf8(b.clone()).map_err(|_| {
+                    Error::Corrupt(format!("inlined bytes are not UTF-8 for {data_type}"))
+                })?;
                 parse_duckdb_text(&text, data_type)
             }
         },
@@ -128,7 +131,11 @@ pub async fn read_inlined_rows(
         }
         let sql = format!(
             "SELECT {} FROM {} WHERE {} ORDER BY row_id",
-            if select.is_empty() { "row_id".to_string() } else { select.join(", ") },
+            if select.is_empty() {
+                "row_id".to_string()
+            } else {
+                select.join(", ")
+            },
             backend.table(&it.table_name),
             visible("", s)
         );
@@ -173,7 +180,10 @@ pub async fn read_inlined_rows(
 /// A column's `initial_default` as a value of `dt` (NULL when it has none).
 pub fn initial_default(table: &TableEntry, column_id: i64, dt: &DataType) -> Result<ScalarValue> {
     let by_id = table.columns_by_id();
-    match by_id.get(&column_id).and_then(|c| c.row.initial_default.as_deref()) {
+    match by_id
+        .get(&column_id)
+        .and_then(|c| c.row.initial_default.as_deref())
+    {
         Some(text) if text != "NULL" => parse_duckdb_text(text, dt),
         _ => Ok(ScalarValue::try_from(dt)?),
     }

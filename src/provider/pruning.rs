@@ -69,7 +69,10 @@ impl CatalogFileStats {
         let mut by_column: HashMap<ColumnId, (String, DataType)> = HashMap::new();
         for (node, field) in table.columns.iter().zip(schema.fields()) {
             if prunable(field.data_type()) {
-                by_column.insert(node.row.column_id, (field.name().clone(), field.data_type().clone()));
+                by_column.insert(
+                    node.row.column_id,
+                    (field.name().clone(), field.data_type().clone()),
+                );
             }
         }
         let mut bounds: HashMap<String, Vec<Bounds>> = by_column
@@ -77,7 +80,9 @@ impl CatalogFileStats {
             .map(|(name, _)| (name.clone(), vec![Bounds::default(); files.len()]))
             .collect();
         for s in stats {
-            let (Some(&i), Some((name, dt))) = (index.get(&s.data_file_id), by_column.get(&s.column_id)) else {
+            let (Some(&i), Some((name, dt))) =
+                (index.get(&s.data_file_id), by_column.get(&s.column_id))
+            else {
                 continue;
             };
             if let Some(b) = bounds.get_mut(name).and_then(|v| v.get_mut(i)) {
@@ -94,8 +99,11 @@ impl CatalogFileStats {
             .map(|p| (p.partition_key_index, p.column_id))
             .collect();
         for pv in partition_values {
-            let Some(&i) = index.get(&pv.data_file_id) else { continue };
-            let file_spec_matches = files[i].partition_id == table.partition.first().map(|p| p.partition_id);
+            let Some(&i) = index.get(&pv.data_file_id) else {
+                continue;
+            };
+            let file_spec_matches =
+                files[i].partition_id == table.partition.first().map(|p| p.partition_id);
             let (true, Some(col), Some(value)) = (
                 file_spec_matches,
                 identity.get(&pv.partition_key_index),
@@ -103,8 +111,13 @@ impl CatalogFileStats {
             ) else {
                 continue;
             };
-            let Some((name, dt)) = by_column.get(col) else { continue };
-            if let (Some(v), Some(b)) = (parse_stat(value, dt), bounds.get_mut(name).and_then(|v| v.get_mut(i))) {
+            let Some((name, dt)) = by_column.get(col) else {
+                continue;
+            };
+            if let (Some(v), Some(b)) = (
+                parse_stat(value, dt),
+                bounds.get_mut(name).and_then(|v| v.get_mut(i)),
+            ) {
                 if b.min.is_none() {
                     b.min = Some(v.clone());
                 }
@@ -124,11 +137,22 @@ impl CatalogFileStats {
         }
     }
 
-    fn values(&self, column: &Column, pick: impl Fn(&Bounds) -> Option<ScalarValue>) -> Option<ArrayRef> {
+    fn values(
+        &self,
+        column: &Column,
+        pick: impl Fn(&Bounds) -> Option<ScalarValue>,
+    ) -> Option<ArrayRef> {
         let bounds = self.bounds.get(column.name())?;
-        let dt = self.schema.field_with_name(column.name()).ok()?.data_type().clone();
+        let dt = self
+            .schema
+            .field_with_name(column.name())
+            .ok()?
+            .data_type()
+            .clone();
         let null = ScalarValue::try_from(&dt).ok()?;
-        let values = bounds.iter().map(|b| pick(b).unwrap_or_else(|| null.clone()));
+        let values = bounds
+            .iter()
+            .map(|b| pick(b).unwrap_or_else(|| null.clone()));
         ScalarValue::iter_to_array(values).ok()
     }
 }
@@ -154,7 +178,9 @@ impl PruningStatistics for CatalogFileStats {
     }
 
     fn row_counts(&self) -> Option<ArrayRef> {
-        Some(std::sync::Arc::new(UInt64Array::from(self.row_counts.clone())))
+        Some(std::sync::Arc::new(UInt64Array::from(
+            self.row_counts.clone(),
+        )))
     }
 
     #[allow(clippy::mutable_key_type)]

@@ -67,12 +67,15 @@ pub fn lake_options(options: &BTreeMap<String, String>) -> Result<LakeOptions> {
             "READ_ONLY" => out.read_only = parse_bool(key, value)?,
             "SNAPSHOT_VERSION" => {
                 out.snapshot_version = Some(value.parse().map_err(|_| {
-                    Error::Unsupported(format!("SNAPSHOT_VERSION must be an integer, not '{value}'"))
+                    Error::Unsupported(format!(
+                        "SNAPSHOT_VERSION must be an integer, not '{value}'"
+                    ))
                 })?)
             }
             "TYPE" if value.eq_ignore_ascii_case("ducklake") => {}
             // Accepted for DuckDB compatibility; lakeq decides these itself.
-            "DATA_INLINING_ROW_LIMIT" | "BUSY_TIMEOUT" | "ENCRYPTED" if key != "ENCRYPTED" || value == "false" => {}
+            "DATA_INLINING_ROW_LIMIT" | "BUSY_TIMEOUT" | "ENCRYPTED"
+                if key != "ENCRYPTED" || value == "false" => {}
             other => {
                 return Err(Error::Unsupported(format!(
                     "ATTACH option {other}; lakeq knows DATA_PATH, METADATA_SCHEMA, READ_ONLY, \
@@ -88,7 +91,11 @@ pub fn lake_options(options: &BTreeMap<String, String>) -> Result<LakeOptions> {
 fn default_name(location: &str) -> String {
     let tail = location.rsplit([':', '/']).next().unwrap_or(location);
     let stem = tail.split('.').next().unwrap_or(tail);
-    if stem.is_empty() { "lake".into() } else { stem.to_string() }
+    if stem.is_empty() {
+        "lake".into()
+    } else {
+        stem.to_string()
+    }
 }
 
 impl Session {
@@ -142,7 +149,12 @@ impl Session {
     }
 
     /// Attach a lake under `name` (the Rust form of `ATTACH`).
-    pub async fn attach(&self, name: &str, location: &str, options: LakeOptions) -> Result<Arc<LakeCatalog>> {
+    pub async fn attach(
+        &self,
+        name: &str,
+        location: &str,
+        options: LakeOptions,
+    ) -> Result<Arc<LakeCatalog>> {
         if self.ctx.catalog(name).is_some() {
             return Err(Error::AlreadyExists {
                 kind: "lake",
@@ -155,7 +167,9 @@ impl Session {
             .register_catalog(name, Arc::clone(&catalog) as Arc<dyn CatalogProvider>);
         match self.lakes.lock() {
             Ok(mut m) => m.insert(name.to_string(), Arc::clone(&catalog)),
-            Err(p) => p.into_inner().insert(name.to_string(), Arc::clone(&catalog)),
+            Err(p) => p
+                .into_inner()
+                .insert(name.to_string(), Arc::clone(&catalog)),
         };
         Ok(catalog)
     }
@@ -180,7 +194,8 @@ impl Session {
                 if if_not_exists && self.ctx.catalog(&name).is_some() {
                     return Ok(());
                 }
-                self.attach(&name, &location, lake_options(&options)?).await?;
+                self.attach(&name, &location, lake_options(&options)?)
+                    .await?;
             }
             LakeStatement::Detach { name, if_exists } => {
                 let removed = match self.lakes.lock() {
@@ -198,17 +213,30 @@ impl Session {
             }
             LakeStatement::Use(parts) => {
                 let state = self.ctx.state_ref();
-                let current_catalog = state.read().config().options().catalog.default_catalog.clone();
+                let current_catalog = state
+                    .read()
+                    .config()
+                    .options()
+                    .catalog
+                    .default_catalog
+                    .clone();
                 let (catalog, schema) = match parts.as_slice() {
                     [one] if self.ctx.catalog(one).is_some() => {
-                        let schema = if self.lake(one).is_ok() { "main" } else { "public" };
+                        let schema = if self.lake(one).is_ok() {
+                            "main"
+                        } else {
+                            "public"
+                        };
                         (one.clone(), schema.to_string())
                     }
                     [one] => (current_catalog, one.clone()),
                     [c, s] => (c.clone(), s.clone()),
                     _ => return Err(Error::Unsupported("USE takes lake or lake.schema".into())),
                 };
-                let provider = self.ctx.catalog(&catalog).ok_or_else(|| Error::not_found("lake", &catalog))?;
+                let provider = self
+                    .ctx
+                    .catalog(&catalog)
+                    .ok_or_else(|| Error::not_found("lake", &catalog))?;
                 if provider.schema(&schema).is_none() {
                     return Err(Error::NotFound {
                         kind: "schema",

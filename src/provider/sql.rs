@@ -24,7 +24,12 @@ fn tokenize(sql: &str) -> Result<Vec<Spanned>> {
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
-        .map_err(|e| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e.into()), None)))?;
+        .map_err(|e| {
+            Error::DataFusion(datafusion::error::DataFusionError::SQL(
+                Box::new(e.into()),
+                None,
+            ))
+        })?;
     // Map (line, column) — 1-based, in characters — to byte offsets.
     let mut line_starts = vec![0usize];
     for (i, c) in sql.char_indices() {
@@ -33,7 +38,10 @@ fn tokenize(sql: &str) -> Result<Vec<Spanned>> {
         }
     }
     let offset = |line: u64, column: u64| -> usize {
-        let Some(&start) = usize::try_from(line).ok().and_then(|l| line_starts.get(l.saturating_sub(1))) else {
+        let Some(&start) = usize::try_from(line)
+            .ok()
+            .and_then(|l| line_starts.get(l.saturating_sub(1)))
+        else {
             return sql.len();
         };
         let col = usize::try_from(column).unwrap_or(1).saturating_sub(1);
@@ -45,7 +53,8 @@ fn tokenize(sql: &str) -> Result<Vec<Spanned>> {
     Ok(tokens
         .into_iter()
         .map(|t| {
-            let range = offset(t.span.start.line, t.span.start.column)..offset(t.span.end.line, t.span.end.column);
+            let range = offset(t.span.start.line, t.span.start.column)
+                ..offset(t.span.end.line, t.span.end.column);
             (t.token, range)
         })
         .collect())
@@ -70,7 +79,9 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>> {
                 start = range.end;
                 has_content = false;
             }
-            Token::Whitespace(Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_)) => {}
+            Token::Whitespace(
+                Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_),
+            ) => {}
             t if is_trivia(t) => {}
             _ => has_content = true,
         }
@@ -85,7 +96,9 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>> {
 /// `"name@@version=n"` / `"name@@timestamp=ts"`.
 pub fn rewrite_time_travel(sql: &str) -> Result<String> {
     let tokens = tokenize(sql)?;
-    let significant: Vec<usize> = (0..tokens.len()).filter(|&i| !is_trivia(&tokens[i].0)).collect();
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !is_trivia(&tokens[i].0))
+        .collect();
     let mut replacements: Vec<(Range<usize>, String)> = Vec::new();
     let word = |i: usize, kw: Keyword| matches!(&tokens[i].0, Token::Word(w) if w.keyword == kw && w.quote_style.is_none());
     let mut k = 1;
@@ -134,7 +147,9 @@ pub fn rewrite_time_travel(sql: &str) -> Result<String> {
         };
         let table_idx = significant[k - 1];
         let Token::Word(table) = &tokens[table_idx].0 else {
-            return Err(Error::Unsupported("AT (...) must follow a table name".into()));
+            return Err(Error::Unsupported(
+                "AT (...) must follow a table name".into(),
+            ));
         };
         let name = format!("{}{AT_MARKER}{value}", table.value);
         replacements.push((
@@ -227,7 +242,9 @@ pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
         i += 3;
     }
     let Some(Token::SingleQuotedString(location)) = tokens.get(i) else {
-        return Err(bad("ATTACH needs a quoted location such as 'ducklake:sqlite:meta.sqlite'"));
+        return Err(bad(
+            "ATTACH needs a quoted location such as 'ducklake:sqlite:meta.sqlite'",
+        ));
     };
     i += 1;
     let mut name = None;
@@ -295,12 +312,15 @@ mod tests {
     #[test]
     fn rewrites_time_travel() {
         assert_eq!(
-            rewrite_time_travel("SELECT * FROM lake.s.t AT (VERSION => 3) WHERE x = 'AT (VERSION => 1)'")
-                .expect("rewrite"),
+            rewrite_time_travel(
+                "SELECT * FROM lake.s.t AT (VERSION => 3) WHERE x = 'AT (VERSION => 1)'"
+            )
+            .expect("rewrite"),
             "SELECT * FROM lake.s.\"t@@version=3\" WHERE x = 'AT (VERSION => 1)'"
         );
         assert_eq!(
-            rewrite_time_travel("SELECT 1 FROM t AT (TIMESTAMP => '2024-01-01 00:00:00+00')").expect("rewrite"),
+            rewrite_time_travel("SELECT 1 FROM t AT (TIMESTAMP => '2024-01-01 00:00:00+00')")
+                .expect("rewrite"),
             "SELECT 1 FROM \"t@@timestamp=2024-01-01 00:00:00+00\""
         );
     }
@@ -311,7 +331,13 @@ mod tests {
             "ATTACH 'ducklake:postgres:dbname=lake host=127.0.0.1' AS raw (DATA_PATH '/d/', METADATA_SCHEMA 'raw', READ_ONLY)",
         )
         .expect("parse");
-        let Some(LakeStatement::Attach { location, name, options, .. }) = s else {
+        let Some(LakeStatement::Attach {
+            location,
+            name,
+            options,
+            ..
+        }) = s
+        else {
             panic!("not an attach: {s:?}")
         };
         assert_eq!(location, "ducklake:postgres:dbname=lake host=127.0.0.1");

@@ -19,13 +19,13 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session as DFSession;
 use datafusion::common::stats::Precision;
 use datafusion::common::{DFSchema, Result as DFResult, ScalarValue, Statistics};
+use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::source::DataSourceExec;
-use datafusion::datasource::TableProvider;
 use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
@@ -90,8 +90,18 @@ impl LakeTable {
     /// Values of `initial_default` per column name (for files older than a column).
     fn initial_defaults(&self) -> Result<HashMap<String, ScalarValue>> {
         let mut out = HashMap::new();
-        for (node, field) in self.entry.columns.iter().zip(self.entry.arrow_schema.fields()) {
-            if node.row.initial_default.as_deref().is_some_and(|d| d != "NULL") {
+        for (node, field) in self
+            .entry
+            .columns
+            .iter()
+            .zip(self.entry.arrow_schema.fields())
+        {
+            if node
+                .row
+                .initial_default
+                .as_deref()
+                .is_some_and(|d| d != "NULL")
+            {
                 let v = initial_default(&self.entry, node.row.column_id, field.data_type())?;
                 out.insert(field.name().clone(), v);
             }
@@ -166,7 +176,10 @@ impl LakeTable {
     ) -> Result<Vec<(String, PartitionedFile, usize)>> {
         let store = self.lake.store();
         let mut inlined_deletes: HashMap<i64, BTreeSet<i64>> = HashMap::new();
-        for (file_id, pos) in store.inlined_deletions(self.entry.id(), self.snapshot).await? {
+        for (file_id, pos) in store
+            .inlined_deletions(self.entry.id(), self.snapshot)
+            .await?
+        {
             inlined_deletes.entry(file_id).or_default().insert(pos);
         }
         let s = self.snapshot;
@@ -177,7 +190,9 @@ impl LakeTable {
                 .delete_file
                 .as_ref()
                 .map(|d| (self.file_url(&d.path, d.path_is_relative), d.format.clone()));
-            let mut deleted = inlined_deletes.remove(&file.data_file_id).unwrap_or_default();
+            let mut deleted = inlined_deletes
+                .remove(&file.data_file_id)
+                .unwrap_or_default();
             let runtime = runtime.clone();
             async move {
                 let loc = locate(&url)?;
@@ -205,7 +220,9 @@ impl LakeTable {
                 );
                 let live_rows = rows.saturating_sub(deleted.len());
                 if !deleted.is_empty() {
-                    pf = pf.with_extension(ParquetRowSelection::new(selection_without(rows, &deleted)));
+                    pf = pf.with_extension(ParquetRowSelection::new(selection_without(
+                        rows, &deleted,
+                    )));
                 }
                 let mut stats = Statistics::new_unknown(&self.entry.arrow_schema);
                 stats.num_rows = Precision::Exact(live_rows);
@@ -269,7 +286,8 @@ impl TableProvider for LakeTable {
         for (store_url, files) in by_store {
             let total_rows: usize = files.iter().map(|(_, r)| r).sum();
             // Round-robin files into groups so every core gets work.
-            let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target_partitions.min(files.len())];
+            let mut groups: Vec<Vec<PartitionedFile>> =
+                vec![Vec::new(); target_partitions.min(files.len())];
             let group_count = groups.len();
             for (i, (pf, _)) in files.into_iter().enumerate() {
                 groups[i % group_count].push(pf);
@@ -294,7 +312,9 @@ impl TableProvider for LakeTable {
             .build();
             inputs.push(DataSourceExec::from_data_source(config));
         }
-        if let Some(batch) = read_inlined_rows(self.lake.store(), &self.entry, self.snapshot).await? {
+        if let Some(batch) =
+            read_inlined_rows(self.lake.store(), &self.entry, self.snapshot).await?
+        {
             inputs.push(MemorySourceConfig::try_new_exec(
                 &[vec![batch]],
                 Arc::clone(&schema),

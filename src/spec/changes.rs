@@ -118,7 +118,9 @@ pub fn parse_changes(text: &str) -> Result<Vec<Change>, Error> {
         let pair = || -> Result<(String, String), Error> {
             match names.as_slice() {
                 [s, t] => Ok((s.clone(), t.clone())),
-                _ => Err(Error::Corrupt(format!("bad name in change '{kind}' of '{text}'"))),
+                _ => Err(Error::Corrupt(format!(
+                    "bad name in change '{kind}' of '{text}'"
+                ))),
             }
         };
         use Change::*;

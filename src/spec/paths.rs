@@ -45,7 +45,10 @@ mod tests {
         let data = "/lake/data/";
         let schema = resolve(data, Some("s1/"), true);
         let table = resolve(&schema, Some("t/"), true);
-        assert_eq!(resolve(&table, Some("f.parquet"), true), "/lake/data/s1/t/f.parquet");
+        assert_eq!(
+            resolve(&table, Some("f.parquet"), true),
+            "/lake/data/s1/t/f.parquet"
+        );
         assert_eq!(resolve(&table, Some("/x/f.parquet"), false), "/x/f.parquet");
         assert_eq!(resolve(data, None, true), data);
         assert_eq!(normalize_dir("/a/b//"), "/a/b/");

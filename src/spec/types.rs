@@ -235,7 +235,9 @@ impl DuckLakeType {
                 )));
             }
             Self::Variant | Self::Geometry => {
-                return Err(Error::Unsupported(format!("reading DuckLake type '{self}'")));
+                return Err(Error::Unsupported(format!(
+                    "reading DuckLake type '{self}'"
+                )));
             }
         })
     }
@@ -298,7 +300,10 @@ impl DuckLakeType {
                     scale: *s,
                 }
             }
-            DataType::Time32(_) | DataType::Time64(TimeUnit::Microsecond | TimeUnit::Millisecond | TimeUnit::Second) => Self::Time,
+            DataType::Time32(_)
+            | DataType::Time64(TimeUnit::Microsecond | TimeUnit::Millisecond | TimeUnit::Second) => {
+                Self::Time
+            }
             DataType::Time64(TimeUnit::Nanosecond) => Self::TimeNs,
             DataType::Date32 | DataType::Date64 => Self::Date,
             DataType::Timestamp(_, Some(_)) => Self::TimestampTz,
@@ -330,17 +335,47 @@ mod tests {
     #[test]
     fn parses_and_prints_every_name() {
         for name in [
-            "boolean", "int8", "int16", "int32", "int64", "int128", "uint8", "uint16", "uint32",
-            "uint64", "uint128", "float32", "float64", "decimal(18,3)", "time", "time_ns",
-            "timetz", "date", "timestamp", "timestamp_s", "timestamp_ms", "timestamp_ns",
-            "timestamptz", "interval", "varchar", "json", "blob", "uuid", "list", "struct", "map",
+            "boolean",
+            "int8",
+            "int16",
+            "int32",
+            "int64",
+            "int128",
+            "uint8",
+            "uint16",
+            "uint32",
+            "uint64",
+            "uint128",
+            "float32",
+            "float64",
+            "decimal(18,3)",
+            "time",
+            "time_ns",
+            "timetz",
+            "date",
+            "timestamp",
+            "timestamp_s",
+            "timestamp_ms",
+            "timestamp_ns",
+            "timestamptz",
+            "interval",
+            "varchar",
+            "json",
+            "blob",
+            "uuid",
+            "list",
+            "struct",
+            "map",
         ] {
             let t: DuckLakeType = name.parse().expect(name);
             assert_eq!(t.to_string(), name);
         }
         assert_eq!(
             "NUMERIC".parse::<DuckLakeType>().ok(),
-            Some(DuckLakeType::Decimal { precision: 18, scale: 3 })
+            Some(DuckLakeType::Decimal {
+                precision: 18,
+                scale: 3
+            })
         );
         assert!("enum".parse::<DuckLakeType>().is_err());
     }

@@ -35,7 +35,9 @@ impl CatalogLocation {
                 return Err(invalid("the SQLite file path is empty"));
             }
             if metadata_schema.is_some_and(|s| s != "main") {
-                return Err(invalid("METADATA_SCHEMA is only supported on PostgreSQL catalogs"));
+                return Err(invalid(
+                    "METADATA_SCHEMA is only supported on PostgreSQL catalogs",
+                ));
             }
             return Ok(Self::Sqlite {
                 path: path.to_string(),
@@ -104,7 +106,8 @@ mod tests {
             })
         );
         assert_eq!(
-            CatalogLocation::parse("ducklake:postgres:dbname=lake host=127.0.0.1", Some("raw")).ok(),
+            CatalogLocation::parse("ducklake:postgres:dbname=lake host=127.0.0.1", Some("raw"))
+                .ok(),
             Some(CatalogLocation::Postgres {
                 conninfo: "dbname=lake host=127.0.0.1".into(),
                 metadata_schema: "raw".into()

@@ -67,7 +67,9 @@ impl SqlRow {
                 .parse()
                 .map(Some)
                 .map_err(|_| Error::Corrupt(format!("expected an integer, found '{t}'"))),
-            other => Err(Error::Corrupt(format!("expected an integer, found {other:?}"))),
+            other => Err(Error::Corrupt(format!(
+                "expected an integer, found {other:?}"
+            ))),
         }
     }
 
@@ -103,7 +105,9 @@ impl SqlRow {
             SqlValue::Bool(b) => Ok(*b),
             SqlValue::Int(v) => Ok(*v != 0),
             SqlValue::Text(t) => Ok(matches!(t.as_str(), "1" | "t" | "true" | "TRUE")),
-            other => Err(Error::Corrupt(format!("expected a boolean, found {other:?}"))),
+            other => Err(Error::Corrupt(format!(
+                "expected a boolean, found {other:?}"
+            ))),
         }
     }
 
@@ -112,7 +116,9 @@ impl SqlRow {
         match self.get(i)? {
             SqlValue::Timestamp(t) => Ok(*t),
             SqlValue::Text(t) => parse_catalog_timestamp(t),
-            other => Err(Error::Corrupt(format!("expected a timestamp, found {other:?}"))),
+            other => Err(Error::Corrupt(format!(
+                "expected a timestamp, found {other:?}"
+            ))),
         }
     }
 }
@@ -122,7 +128,9 @@ pub fn parse_catalog_timestamp(text: &str) -> Result<DateTime<Utc>> {
     let t = text.trim();
     let with_zone = if t.ends_with("+00") || t.ends_with("-00") {
         format!("{t}:00")
-    } else if t.ends_with('Z') || t.len() > 6 && (t[t.len() - 6..].starts_with('+') || t[t.len() - 6..].starts_with('-')) {
+    } else if t.ends_with('Z')
+        || t.len() > 6 && (t[t.len() - 6..].starts_with('+') || t[t.len() - 6..].starts_with('-'))
+    {
         t.to_string()
     } else {
         format!("{t}+00:00")
@@ -300,7 +308,9 @@ impl MetadataStore {
     /// Connect to the catalog database described by `location`.
     pub async fn connect(location: &CatalogLocation) -> Result<Self> {
         let backend: Arc<dyn SqlBackend> = match location {
-            CatalogLocation::Sqlite { path } => Arc::new(sqlite::SqliteBackend::connect(path).await?),
+            CatalogLocation::Sqlite { path } => {
+                Arc::new(sqlite::SqliteBackend::connect(path).await?)
+            }
             CatalogLocation::Postgres {
                 conninfo,
                 metadata_schema,
@@ -399,11 +409,14 @@ impl MetadataStore {
                 self.t("ducklake_snapshot")
             ))
             .await?;
-        rows.first().map(Self::snapshot_row).transpose()?.ok_or_else(|| Error::NotFound {
-            kind: "snapshot",
-            name: id.to_string(),
-            hint: " (it never existed or was expired)".into(),
-        })
+        rows.first()
+            .map(Self::snapshot_row)
+            .transpose()?
+            .ok_or_else(|| Error::NotFound {
+                kind: "snapshot",
+                name: id.to_string(),
+                hint: " (it never existed or was expired)".into(),
+            })
     }
 
     /// All snapshots, oldest first.
@@ -544,7 +557,11 @@ impl MetadataStore {
     }
 
     /// Columns of one table visible at `s`.
-    pub async fn table_columns(&self, table_id: CatalogId, s: SnapshotId) -> Result<Vec<ColumnRow>> {
+    pub async fn table_columns(
+        &self,
+        table_id: CatalogId,
+        s: SnapshotId,
+    ) -> Result<Vec<ColumnRow>> {
         let rows = self
             .backend
             .query(&format!(
@@ -827,7 +844,11 @@ impl MetadataStore {
     }
 
     /// Inlined deletions of Parquet rows: (data file id, position) in effect at `s`.
-    pub async fn inlined_deletions(&self, table_id: CatalogId, s: SnapshotId) -> Result<Vec<(i64, i64)>> {
+    pub async fn inlined_deletions(
+        &self,
+        table_id: CatalogId,
+        s: SnapshotId,
+    ) -> Result<Vec<(i64, i64)>> {
         let name = format!("ducklake_inlined_delete_{table_id}");
         if !self.backend.table_exists(&name).await? {
             return Ok(Vec::new());

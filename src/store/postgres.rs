@@ -24,10 +24,12 @@ pub struct PgBackend {
 pub fn connect_options(conninfo: &str) -> Result<PgConnectOptions> {
     let trimmed = conninfo.trim();
     if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
-        return trimmed.parse().map_err(|e: sqlx::Error| Error::InvalidLocation {
-            location: redact(conninfo),
-            reason: e.to_string(),
-        });
+        return trimmed
+            .parse()
+            .map_err(|e: sqlx::Error| Error::InvalidLocation {
+                location: redact(conninfo),
+                reason: e.to_string(),
+            });
     }
     // Start from the environment (PGHOST, PGUSER, ...) like libpq does.
     let mut options = PgConnectOptions::new();
@@ -103,7 +105,9 @@ impl PgBackend {
 fn decode_row(row: &PgRow) -> Result<SqlRow> {
     let mut out = Vec::with_capacity(row.columns().len());
     for i in 0..row.columns().len() {
-        let raw = row.try_get_raw(i).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let raw = row
+            .try_get_raw(i)
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
         if raw.is_null() {
             out.push(SqlValue::Null);
             continue;

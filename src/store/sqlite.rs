@@ -4,7 +4,9 @@
 //! catalogs; [`SqlValue`] carries them as they are and the store converts.
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{AssertSqlSafe, Row, TypeInfo, ValueRef};
 use std::str::FromStr;
 use std::time::Duration;
@@ -59,7 +61,9 @@ impl SqliteBackend {
 fn decode_row(row: &SqliteRow) -> Result<SqlRow> {
     let mut out = Vec::with_capacity(row.columns().len());
     for i in 0..row.columns().len() {
-        let raw = row.try_get_raw(i).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let raw = row
+            .try_get_raw(i)
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
         if raw.is_null() {
             out.push(SqlValue::Null);
             continue;
@@ -67,8 +71,12 @@ fn decode_row(row: &SqliteRow) -> Result<SqlRow> {
         let kind = raw.type_info().name().to_ascii_uppercase();
         let decode_err = |e: sqlx::Error| Error::Corrupt(format!("SQLite value: {e}"));
         let value = match kind.as_str() {
-            "INTEGER" | "BIGINT" | "INT" | "BOOLEAN" => SqlValue::Int(row.try_get::<i64, _>(i).map_err(decode_err)?),
-            "REAL" | "DOUBLE" | "FLOAT" => SqlValue::Float(row.try_get::<f64, _>(i).map_err(decode_err)?),
+            "INTEGER" | "BIGINT" | "INT" | "BOOLEAN" => {
+                SqlValue::Int(row.try_get::<i64, _>(i).map_err(decode_err)?)
+            }
+            "REAL" | "DOUBLE" | "FLOAT" => {
+                SqlValue::Float(row.try_get::<f64, _>(i).map_err(decode_err)?)
+            }
             "BLOB" => SqlValue::Blob(row.try_get::<Vec<u8>, _>(i).map_err(decode_err)?),
             _ => SqlValue::Text(row.try_get::<String, _>(i).map_err(decode_err)?),
         };
@@ -107,7 +115,10 @@ impl SqlBackend for SqliteBackend {
             .execute(&mut *conn)
             .await
             .map_err(|e| self.err(e))?;
-        match sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(&mut *conn).await {
+        match sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut *conn)
+            .await
+        {
             Ok(_) => {
                 sqlx::raw_sql("COMMIT")
                     .execute(&mut *conn)
@@ -132,10 +143,13 @@ impl SqlBackend for SqliteBackend {
     }
 
     async fn table_columns(&self, name: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query(AssertSqlSafe(format!("PRAGMA table_info({})", quote_ident(name))))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "PRAGMA table_info({})",
+            quote_ident(name)
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         rows.iter()
             .map(|r| r.try_get::<String, _>("name").map_err(|e| self.err(e)))
             .collect()

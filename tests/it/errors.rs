@@ -1,6 +1,6 @@
 //! Bad input gets a clear error naming the object, and never a panic.
 
-use crate::common::{TestLake, Backend, TestResult, scratch_dir};
+use crate::common::{Backend, TestLake, TestResult, scratch_dir};
 
 async fn err_of(session: &lakeq::Session, sql: &str) -> String {
     match session.sql(sql).await {
@@ -15,13 +15,21 @@ async fn sqlite_file_that_is_not_a_ducklake_is_refused() -> TestResult {
     let path = dir.join("other.sqlite");
     {
         use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display())).await?;
-        sqlx::raw_sql("CREATE TABLE people(id INTEGER)").execute(&mut c).await?;
+        let mut c =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await?;
+        sqlx::raw_sql("CREATE TABLE people(id INTEGER)")
+            .execute(&mut c)
+            .await?;
     }
     let session = lakeq::Session::new();
     let msg = err_of(
         &session,
-        &format!("ATTACH 'ducklake:sqlite:{}' AS x (DATA_PATH '{}/d/')", path.display(), dir.display()),
+        &format!(
+            "ATTACH 'ducklake:sqlite:{}' AS x (DATA_PATH '{}/d/')",
+            path.display(),
+            dir.display()
+        ),
     )
     .await;
     assert!(msg.contains("is not a DuckLake catalog"), "{msg}");
@@ -52,7 +60,11 @@ async fn malformed_attach_and_unknown_objects_are_named() -> TestResult {
     let session = lakeq::Session::new();
     let msg = err_of(&session, "ATTACH 'sqlite:/tmp/x.db' AS x").await;
     assert!(msg.contains("ducklake:sqlite:"), "{msg}");
-    let msg = err_of(&session, "ATTACH 'ducklake:sqlite:/tmp/x.db' AS x (COLOUR 'blue')").await;
+    let msg = err_of(
+        &session,
+        "ATTACH 'ducklake:sqlite:/tmp/x.db' AS x (COLOUR 'blue')",
+    )
+    .await;
     assert!(msg.contains("COLOUR"), "{msg}");
 
     let lake = TestLake::new(Backend::Sqlite, "unknown_objects").await?;
@@ -72,9 +84,15 @@ async fn data_path_mismatch_is_reported() -> TestResult {
     lakeq::Session::new().sql(&lake.attach_sql("lake")).await?;
     let msg = err_of(
         &lakeq::Session::new(),
-        &format!("ATTACH '{}' AS lake (DATA_PATH '/somewhere/else/')", lake.location),
+        &format!(
+            "ATTACH '{}' AS lake (DATA_PATH '/somewhere/else/')",
+            lake.location
+        ),
     )
     .await;
-    assert!(msg.contains("/somewhere/else/") && msg.contains(&lake.data_path), "{msg}");
+    assert!(
+        msg.contains("/somewhere/else/") && msg.contains(&lake.data_path),
+        "{msg}"
+    );
     Ok(())
 }

@@ -19,7 +19,11 @@ async fn read_all(backend: Backend) -> TestResult {
     let lake = TestLake::new(backend, "read_all").await?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/read_all.slt");
     let expected = duckdb_run(&[lake.attach_sql("lake")], &script)?;
-    assert!(expected.len() > 20, "oracle returned only {} queries", expected.len());
+    assert!(
+        expected.len() > 20,
+        "oracle returned only {} queries",
+        expected.len()
+    );
 
     let session = lakeq::Session::new();
     session.sql(&lake.attach_sql("lake")).await?;
@@ -27,10 +31,20 @@ async fn read_all(backend: Backend) -> TestResult {
         .into_iter()
         .partition(|q| KNOWN_GAPS.iter().any(|(label, _)| *label == q.label));
     for q in &gaps {
-        let wanted = KNOWN_GAPS.iter().find(|(l, _)| *l == q.label).map_or("", |(_, m)| *m);
+        let wanted = KNOWN_GAPS
+            .iter()
+            .find(|(l, _)| *l == q.label)
+            .map_or("", |(_, m)| *m);
         match session.sql(&q.sql).await {
-            Ok(_) => panic!("[{}] now succeeds: compare it with DuckDB and drop it from KNOWN_GAPS", q.label),
-            Err(e) => assert!(e.to_string().contains(wanted), "[{}] unexpected error: {e}", q.label),
+            Ok(_) => panic!(
+                "[{}] now succeeds: compare it with DuckDB and drop it from KNOWN_GAPS",
+                q.label
+            ),
+            Err(e) => assert!(
+                e.to_string().contains(wanted),
+                "[{}] unexpected error: {e}",
+                q.label
+            ),
         }
     }
     let problems = compare_with_oracle(&session, &expected).await;

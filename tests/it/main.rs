@@ -3,5 +3,5 @@
 //! 127.0.0.1:5432 and DuckDB 1.5.5 as the oracle (see `common`).
 
 mod common;
-mod interop_read;
 mod errors;
+mod interop_read;

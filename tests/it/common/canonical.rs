@@ -114,12 +114,17 @@ pub fn render(array: &dyn Array, i: usize) -> TestResult<String> {
         }
         DataType::Timestamp(unit, tz) => {
             let v = match unit {
-                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(i) * 1_000_000,
-                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(i) * 1000,
-                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(i),
-                TimeUnit::Nanosecond => {
-                    array.as_primitive::<TimestampNanosecondType>().value(i).div_euclid(1000)
+                TimeUnit::Second => {
+                    array.as_primitive::<TimestampSecondType>().value(i) * 1_000_000
                 }
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<TimestampMillisecondType>().value(i) * 1000
+                }
+                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(i),
+                TimeUnit::Nanosecond => array
+                    .as_primitive::<TimestampNanosecondType>()
+                    .value(i)
+                    .div_euclid(1000),
             };
             let s = ts(micros_to_datetime(v));
             if tz.is_some() { format!("{s}+00") } else { s }
@@ -141,7 +146,13 @@ pub fn render(array: &dyn Array, i: usize) -> TestResult<String> {
             let parts = fields
                 .iter()
                 .enumerate()
-                .map(|(k, f)| Ok(format!("{}: {}", f.name(), render(s.column(k).as_ref(), i)?)))
+                .map(|(k, f)| {
+                    Ok(format!(
+                        "{}: {}",
+                        f.name(),
+                        render(s.column(k).as_ref(), i)?
+                    ))
+                })
                 .collect::<TestResult<Vec<_>>>()?;
             format!("{{{}}}", parts.join(", "))
         }
@@ -150,7 +161,13 @@ pub fn render(array: &dyn Array, i: usize) -> TestResult<String> {
             let entries = m.value(i);
             let (k, v) = (entries.column(0), entries.column(1));
             let parts = (0..entries.len())
-                .map(|e| Ok(format!("{}: {}", render(k.as_ref(), e)?, render(v.as_ref(), e)?)))
+                .map(|e| {
+                    Ok(format!(
+                        "{}: {}",
+                        render(k.as_ref(), e)?,
+                        render(v.as_ref(), e)?
+                    ))
+                })
                 .collect::<TestResult<Vec<_>>>()?;
             format!("{{{}}}", parts.join(", "))
         }
@@ -159,7 +176,9 @@ pub fn render(array: &dyn Array, i: usize) -> TestResult<String> {
 }
 
 fn items(a: &dyn Array) -> TestResult<String> {
-    let parts = (0..a.len()).map(|k| render(a, k)).collect::<TestResult<Vec<_>>>()?;
+    let parts = (0..a.len())
+        .map(|k| render(a, k))
+        .collect::<TestResult<Vec<_>>>()?;
     Ok(format!("[{}]", parts.join(", ")))
 }
 

@@ -77,7 +77,11 @@ impl TestLake {
         if let Some(s) = &self.metadata_schema {
             opts.push(format!("METADATA_SCHEMA '{s}'"));
         }
-        format!("ATTACH '{}' AS {alias} ({})", self.location, opts.join(", "))
+        format!(
+            "ATTACH '{}' AS {alias} ({})",
+            self.location,
+            opts.join(", ")
+        )
     }
 }
 
