@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Duck, PlanningLakeSpec, Timings};
+use common::{Duck, PlanningLakeSpec, Summary, Timings};
 use criterion::{Criterion, black_box};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
@@ -34,7 +34,8 @@ const FILES: u64 = 10_000;
 const FILES_PER_SNAPSHOT: u64 = 10;
 const ROWS_PER_FILE: u64 = 10;
 /// Identifies the reusable SQLite lake; change it when the fixture changes.
-const LAKE_KEY: &str = "planning-v1 files=10000 files_per_snapshot=10 rows_per_file=10 duckdb=1.5.5";
+const LAKE_KEY: &str =
+    "planning-v1 files=10000 files_per_snapshot=10 rows_per_file=10 duckdb=1.5.5";
 const QUERY: &str = "SELECT count(*) FROM lake.main.t WHERE id = 42";
 /// Timed DuckDB runs of QUERY (after one warm-up).
 const DUCK_RUNS: usize = 20;
@@ -61,7 +62,10 @@ impl Drop for PgRun {
             .map_err(|e| e.to_string())
             .and_then(|rt| rt.block_on(common::drop_pg_database(&self.db)));
         if let Err(e) = dropped {
-            eprintln!("warning: could not drop benchmark database {}: {e}", self.db);
+            eprintln!(
+                "warning: could not drop benchmark database {}: {e}",
+                self.db
+            );
         }
         if let Err(e) = std::fs::remove_dir_all(&self.dir) {
             eprintln!("warning: could not remove {}: {e}", self.dir.display());
@@ -69,7 +73,12 @@ impl Drop for PgRun {
     }
 }
 
-fn spec<'a>(attach: &'a str, backend: &'a str, meta_attach: &'a str, meta_prefix: &'a str) -> PlanningLakeSpec<'a> {
+fn spec<'a>(
+    attach: &'a str,
+    backend: &'a str,
+    meta_attach: &'a str,
+    meta_prefix: &'a str,
+) -> PlanningLakeSpec<'a> {
     PlanningLakeSpec {
         attach,
         backend,
@@ -91,7 +100,10 @@ fn sqlite_fixture(duck: &Duck) -> Fixture {
         data.display()
     );
     common::reuse_or_build(&dir, LAKE_KEY, |_| {
-        let build_attach = format!("{}, DATA_INLINING_ROW_LIMIT 0)", attach.trim_end_matches(')'));
+        let build_attach = format!(
+            "{}, DATA_INLINING_ROW_LIMIT 0)",
+            attach.trim_end_matches(')')
+        );
         let meta_attach = format!("ATTACH '{}' AS meta (TYPE sqlite)", meta.display());
         duck.build_planning(&spec(&build_attach, "sqlite", &meta_attach, "meta"));
     });
@@ -112,11 +124,22 @@ fn postgres_fixture(rt: &Runtime, duck: &Duck) -> (Fixture, PgRun) {
         "ATTACH 'ducklake:postgres:{conninfo}' AS lake (DATA_PATH '{}/data/', METADATA_SCHEMA 'lakeq_meta')",
         run.dir.display()
     );
-    println!("building the PostgreSQL planning lake in database {} ...", run.db);
+    println!(
+        "building the PostgreSQL planning lake in database {} ...",
+        run.db
+    );
     let start = Instant::now();
-    let build_attach = format!("{}, DATA_INLINING_ROW_LIMIT 0)", attach.trim_end_matches(')'));
+    let build_attach = format!(
+        "{}, DATA_INLINING_ROW_LIMIT 0)",
+        attach.trim_end_matches(')')
+    );
     let meta_attach = format!("ATTACH '{conninfo}' AS meta (TYPE postgres)");
-    duck.build_planning(&spec(&build_attach, "postgres", &meta_attach, "meta.lakeq_meta"));
+    duck.build_planning(&spec(
+        &build_attach,
+        "postgres",
+        &meta_attach,
+        "meta.lakeq_meta",
+    ));
     println!("built in {:.1} s", start.elapsed().as_secs_f64());
     (
         Fixture {
@@ -133,7 +156,11 @@ fn scanned_files(plan: &Arc<dyn ExecutionPlan>) -> usize {
         .downcast_ref::<DataSourceExec>()
         .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
         .map_or(0, |config| config.file_groups.iter().map(|g| g.len()).sum());
-    own + plan.children().into_iter().map(scanned_files).sum::<usize>()
+    own + plan
+        .children()
+        .into_iter()
+        .map(scanned_files)
+        .sum::<usize>()
 }
 
 async fn attached_session(attach: &str) -> lakeq::Session {
@@ -164,13 +191,24 @@ fn check(rt: &Runtime, duck: &Duck, fx: &Fixture) -> common::DuckQuery {
         &fx.attach,
         0,
         &[
-            ("files", "SELECT count(*) FROM ducklake_list_files('lake', 't')"),
+            (
+                "files",
+                "SELECT count(*) FROM ducklake_list_files('lake', 't')",
+            ),
             ("snapshots", "SELECT count(*) FROM lake.snapshots()"),
         ],
     );
-    let expect = [FILES.to_string(), (FILES / FILES_PER_SNAPSHOT + 2).to_string()];
+    let expect = [
+        FILES.to_string(),
+        (FILES / FILES_PER_SNAPSHOT + 2).to_string(),
+    ];
     for (q, want) in shape.iter().zip(expect) {
-        assert_eq!(q.rows, vec![vec![want]], "{what}: the synthetic lake is malformed ({})", q.sql);
+        assert_eq!(
+            q.rows,
+            vec![vec![want]],
+            "{what}: the synthetic lake is malformed ({})",
+            q.sql
+        );
     }
     // Same answers from both engines (the full scan reads all 10,000 files).
     let answers = duck.run(
@@ -178,7 +216,10 @@ fn check(rt: &Runtime, duck: &Duck, fx: &Fixture) -> common::DuckQuery {
         0,
         &[
             ("count", "SELECT count(*) FROM lake.main.t"),
-            ("full_scan", "SELECT count(*), sum(id), min(v), max(v) FROM lake.main.t"),
+            (
+                "full_scan",
+                "SELECT count(*), sum(id), min(v), max(v) FROM lake.main.t",
+            ),
             ("point", QUERY),
         ],
     );
@@ -187,14 +228,23 @@ fn check(rt: &Runtime, duck: &Duck, fx: &Fixture) -> common::DuckQuery {
         common::assert_same_answers(&what, &session, &answers).await;
         let files = scanned_files(&plan(&session).await);
         println!("CHECK {what} plan of `{QUERY}` scans {files} of {FILES} files");
-        assert_eq!(files, 1, "{what}: catalog statistics should prune `{QUERY}` to one file");
+        assert_eq!(
+            files, 1,
+            "{what}: catalog statistics should prune `{QUERY}` to one file"
+        );
     });
     let mut timed = duck.run(&fx.attach, DUCK_RUNS, &[("point", QUERY)]);
     timed.pop().expect("DuckDB timing of the planning query")
 }
 
-/// Benchmark one catalog; returns the summary lines.
-fn bench_fixture(c: &mut Criterion, rt: &Runtime, duck: &Duck, fx: &Fixture) {
+/// Benchmark one catalog, adding its medians and ratio to `summary`.
+fn bench_fixture(
+    c: &mut Criterion,
+    rt: &Runtime,
+    duck: &Duck,
+    fx: &Fixture,
+    summary: &mut Summary,
+) {
     let duck_query = check(rt, duck, fx);
     let id = |name: &str| format!("planning/{}/{name}", fx.backend);
     let (t_attach, t_plan, t_query) = (Timings::new(), Timings::new(), Timings::new());
@@ -245,7 +295,10 @@ fn bench_fixture(c: &mut Criterion, rt: &Runtime, duck: &Duck, fx: &Fixture) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    let batches = session.sql(QUERY).await.expect("lakeq: run the planning query");
+                    let batches = session
+                        .sql(QUERY)
+                        .await
+                        .expect("lakeq: run the planning query");
                     let elapsed = start.elapsed();
                     black_box(batches);
                     timings.record(elapsed);
@@ -259,13 +312,17 @@ fn bench_fixture(c: &mut Criterion, rt: &Runtime, duck: &Duck, fx: &Fixture) {
     drop(attached);
 
     for (name, timings) in [("attach_plan", &t_attach), ("plan", &t_plan)] {
-        if let Some(m) = common::report_median(&id(name), timings) {
-            let verdict = if common::ms(m) < TARGET_MS { "met" } else { "MISSED" };
-            println!("TARGET {} < {TARGET_MS} ms: {verdict}", id(name));
+        if let Some(m) = summary.median(&id(name), timings) {
+            let verdict = if common::ms(m) < TARGET_MS {
+                "met"
+            } else {
+                "MISSED"
+            };
+            summary.line(format!("TARGET {} < {TARGET_MS} ms: {verdict}", id(name)));
         }
     }
-    let query = common::report_median(&id("query"), &t_query);
-    common::report_ratio(&id("query"), query, &duck_query);
+    let query = summary.median(&id("query"), &t_query);
+    summary.ratio(&id("query"), query, &duck_query);
 }
 
 fn main() {
@@ -275,13 +332,18 @@ fn main() {
     let rt = common::runtime();
     let duck = Duck::from_env();
     let mut c = common::criterion(Duration::from_secs(2));
+    let mut summary = Summary::default();
 
     let sqlite = sqlite_fixture(&duck);
-    bench_fixture(&mut c, &rt, &duck, &sqlite);
+    bench_fixture(&mut c, &rt, &duck, &sqlite, &mut summary);
 
     let (postgres, pg_run) = postgres_fixture(&rt, &duck);
-    bench_fixture(&mut c, &rt, &duck, &postgres);
+    bench_fixture(&mut c, &rt, &duck, &postgres, &mut summary);
     drop(pg_run);
 
     c.final_summary();
+    summary.print(&format!(
+        "planning: `{QUERY}`, {FILES} files in {} snapshots; medians on this machine",
+        FILES / FILES_PER_SNAPSHOT
+    ));
 }

@@ -179,6 +179,11 @@ impl Lake {
         }
     }
 
+    /// The object store holding a file of this lake (local or S3).
+    pub fn object_store(&self, url: &str) -> Result<Arc<dyn object_store::ObjectStore>> {
+        crate::storage::object_store_for(url)
+    }
+
     /// Load the catalog as of `snapshot`.
     pub async fn pin(&self, snapshot: SnapshotRow) -> Result<CatalogSnapshot> {
         CatalogSnapshot::load(&self.store, &self.metadata, snapshot).await

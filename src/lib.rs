@@ -31,12 +31,14 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod commit;
 pub mod error;
 pub mod lake;
 pub mod provider;
 pub mod spec;
 pub mod storage;
 pub mod store;
+pub mod write;
 
 pub use error::{Error, Result};
 pub use lake::{Lake, LakeOptions};

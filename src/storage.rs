@@ -62,3 +62,17 @@ pub fn absolute_data_path(path: &str) -> Result<String> {
     };
     Ok(crate::spec::paths::normalize_dir(&abs.to_string_lossy()))
 }
+
+/// An object store for a path or URL. Local paths use the local file system;
+/// other schemes are not configured yet.
+pub fn object_store_for(url: &str) -> Result<std::sync::Arc<dyn object_store::ObjectStore>> {
+    let loc = locate(url)?;
+    if loc.store_url.as_str() == ObjectStoreUrl::local_filesystem().as_str() {
+        return Ok(std::sync::Arc::new(
+            object_store::local::LocalFileSystem::new(),
+        ));
+    }
+    Err(Error::Unsupported(format!(
+        "object storage for '{url}' (only local paths for now)"
+    )))
+}

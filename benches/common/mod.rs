@@ -78,7 +78,11 @@ pub fn reuse_or_build(dir: &Path, key: &str, build: impl FnOnce(&Path)) -> bool 
     let start = Instant::now();
     build(dir);
     std::fs::write(&marker, key).expect("write the benchmark lake marker");
-    println!("built {} in {:.1} s", dir.display(), start.elapsed().as_secs_f64());
+    println!(
+        "built {} in {:.1} s",
+        dir.display(),
+        start.elapsed().as_secs_f64()
+    );
     true
 }
 
@@ -162,7 +166,10 @@ impl Duck {
 
     /// Write the scan benchmark's table `lake.main.big` with `rows` rows.
     pub fn build_scan(&self, attach: &str, rows: u64) {
-        self.call("build-scan", &["--attach", attach, "--rows", &rows.to_string()]);
+        self.call(
+            "build-scan",
+            &["--attach", attach, "--rows", &rows.to_string()],
+        );
     }
 
     /// Build the planning benchmark's lake (see bench_duckdb.py build-planning).
@@ -212,16 +219,17 @@ pub struct PlanningLakeSpec<'a> {
 
 /// The PostgreSQL server (`LAKEQ_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
 pub fn pg_url() -> String {
-    std::env::var("LAKEQ_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("LAKEQ_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Create `lakeq_bench_<name>_<random>` and return its name.
 pub async fn create_pg_database(name: &str) -> String {
     use sqlx::Connection;
     let url = pg_url();
-    let mut conn = sqlx::PgConnection::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required (source scripts/test-env.sh): {e}"));
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {url} is required (source scripts/test-env.sh): {e}")
+    });
     let db = format!(
         "lakeq_bench_{name}_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -234,16 +242,18 @@ pub async fn create_pg_database(name: &str) -> String {
 }
 
 /// Drop a database made by [`create_pg_database`] (closing its remaining connections).
-pub async fn drop_pg_database(db: &str) {
+pub async fn drop_pg_database(db: &str) -> Result<(), String> {
     use sqlx::Connection;
-    let url = pg_url();
-    let mut conn = sqlx::PgConnection::connect(&url)
+    let mut conn = sqlx::PgConnection::connect(&pg_url())
         .await
-        .expect("connect to PostgreSQL to drop the benchmark database");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
-        .execute(&mut conn)
-        .await
-        .expect("DROP DATABASE of the benchmark");
+        .map_err(|e| e.to_string())?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// lakeq's answer to `sql`, rows rendered canonically (like the oracle's).
@@ -313,29 +323,50 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Print `MEDIAN <id> lakeq = x ms (n iterations)`; returns the median.
-pub fn report_median(id: &str, timings: &Timings) -> Option<Duration> {
-    match timings.median() {
-        Some((m, n)) => {
-            println!("MEDIAN {id} lakeq = {:.3} ms (n = {n})", ms(m));
-            Some(m)
-        }
-        None => {
-            println!("MEDIAN {id} lakeq = (not measured: filtered out?)");
-            None
-        }
-    }
+/// Summary lines, printed together after all benchmarks (criterion's own output is interleaved).
+#[derive(Debug, Default)]
+pub struct Summary {
+    lines: Vec<String>,
 }
 
-/// Print lakeq's and DuckDB's medians and the ratio lakeq/duckdb.
-pub fn report_ratio(id: &str, lakeq: Option<Duration>, duck: &DuckQuery) {
-    let (Some(ours), Some(theirs)) = (lakeq, duck.median_s) else {
-        return;
-    };
-    println!(
-        "MEDIAN {id} duckdb = {:.3} ms (n = {})",
-        theirs * 1e3,
-        duck.times_s.len()
-    );
-    println!("RATIO {id} lakeq/duckdb = {:.2}", ours.as_secs_f64() / theirs);
+impl Summary {
+    /// Add a line (also printed right away).
+    pub fn line(&mut self, line: String) {
+        println!("{line}");
+        self.lines.push(line);
+    }
+
+    /// `MEDIAN <id> lakeq = x ms (n = ..)`; returns the median.
+    pub fn median(&mut self, id: &str, timings: &Timings) -> Option<Duration> {
+        let m = timings.median();
+        self.line(match m {
+            Some((m, n)) => format!("MEDIAN {id} lakeq = {:.3} ms (n = {n})", ms(m)),
+            None => format!("MEDIAN {id} lakeq = not measured (filtered out?)"),
+        });
+        m.map(|(m, _)| m)
+    }
+
+    /// DuckDB's median and the ratio lakeq/duckdb.
+    pub fn ratio(&mut self, id: &str, lakeq: Option<Duration>, duck: &DuckQuery) {
+        let (Some(ours), Some(theirs)) = (lakeq, duck.median_s) else {
+            return;
+        };
+        self.line(format!(
+            "MEDIAN {id} duckdb = {:.3} ms (n = {})",
+            theirs * 1e3,
+            duck.times_s.len()
+        ));
+        self.line(format!(
+            "RATIO {id} lakeq/duckdb = {:.2}",
+            ours.as_secs_f64() / theirs
+        ));
+    }
+
+    /// Print every line again under a header.
+    pub fn print(&self, title: &str) {
+        println!("\n==== {title} ====");
+        for l in &self.lines {
+            println!("{l}");
+        }
+    }
 }

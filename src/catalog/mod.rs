@@ -55,6 +55,23 @@ impl ColumnNode {
     }
 }
 
+/// A schema with the same names and types but no field metadata at any depth.
+pub fn strip_metadata(fields: &[Field]) -> Schema {
+    Schema::new(fields.iter().map(strip_field).collect::<Vec<_>>())
+}
+
+fn strip_field(f: &Field) -> Field {
+    use datafusion::arrow::datatypes::DataType;
+    let dt = match f.data_type() {
+        DataType::List(c) => DataType::List(Arc::new(strip_field(c))),
+        DataType::LargeList(c) => DataType::LargeList(Arc::new(strip_field(c))),
+        DataType::Struct(cs) => DataType::Struct(cs.iter().map(|c| strip_field(c)).collect()),
+        DataType::Map(e, sorted) => DataType::Map(Arc::new(strip_field(e)), *sorted),
+        other => other.clone(),
+    };
+    Field::new(f.name(), dt, f.is_nullable())
+}
+
 /// Build column trees from flat rows (any order).
 pub fn build_column_tree(rows: &[ColumnRow]) -> Result<Vec<ColumnNode>> {
     let mut by_parent: HashMap<Option<ColumnId>, Vec<&ColumnRow>> = HashMap::new();
@@ -101,8 +118,11 @@ pub struct TableEntry {
     pub dir: String,
     /// Top-level columns.
     pub columns: Vec<ColumnNode>,
-    /// Arrow schema of the table (field ids in field metadata).
+    /// Arrow schema of the table as DataFusion sees it (no field metadata).
     pub arrow_schema: SchemaRef,
+    /// The same schema with the column ids as Parquet field ids in the field
+    /// metadata (nested fields too): the schema data files are written with.
+    pub file_schema: SchemaRef,
     /// Partition key parts of the current spec (empty = unpartitioned).
     pub partition: Vec<PartitionColumnRow>,
     /// `ducklake_table_stats`, if the table ever had rows.
@@ -216,7 +236,8 @@ impl CatalogSnapshot {
             let entry = TableEntry {
                 dir: resolve(&schema.dir, row.path.as_deref(), row.path_is_relative),
                 schema_name: schema.row.schema_name.clone(),
-                arrow_schema: Arc::new(Schema::new(fields)),
+                arrow_schema: Arc::new(strip_metadata(&fields)),
+                file_schema: Arc::new(Schema::new(fields)),
                 columns,
                 partition,
                 stats: stats.get(&row.table_id).cloned(),

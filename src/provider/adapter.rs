@@ -28,9 +28,11 @@ pub fn field_id(field: &Field) -> Option<i64> {
     field.metadata().get(FIELD_ID_KEY)?.parse().ok()
 }
 
-/// Creates [`FieldIdAdapter`]s; holds each table column's `initial_default`.
+/// Creates [`FieldIdAdapter`]s; holds each table column's id and `initial_default`.
 #[derive(Debug, Clone, Default)]
 pub struct FieldIdAdapterFactory {
+    /// Column id (= Parquet field id) by table column name.
+    pub field_ids: HashMap<String, i64>,
     /// Value for rows of files written before the column existed, by table column name.
     pub initial_defaults: HashMap<String, ScalarValue>,
 }
@@ -51,8 +53,16 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         let mut defaults = HashMap::new();
         let mut fields = Vec::with_capacity(logical_file_schema.fields().len());
         for (i, field) in logical_file_schema.fields().iter().enumerate() {
-            let physical = if file_has_ids {
-                field_id(field).and_then(|id| by_id.get(&id).copied())
+            let table_field_id = self
+                .field_ids
+                .get(field.name())
+                .copied()
+                .or_else(|| field_id(field));
+            let physical = if file_has_ids && let Some(id) = table_field_id {
+                by_id.get(&id).copied()
+            } else if file_has_ids {
+                // Not a table column (a virtual column such as the row number): by name.
+                physical_file_schema.field_with_name(field.name()).ok()
             } else {
                 // Files without field ids (no name mapping): match by name, like DuckDB.
                 physical_file_schema.field_with_name(field.name()).ok()

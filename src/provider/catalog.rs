@@ -169,27 +169,15 @@ impl LakeSchema {
         };
         let s = snapshot.snapshot_id;
         let old = self.lake.pin(snapshot).await?;
-        // Like DuckDB: a table that exists now is followed by id (so renames are
-        // transparent); otherwise the name is resolved as of the snapshot.
-        let entry = match self.snapshot.table(&self.schema_name, table) {
-            Ok(current) => old
-                .schemas
-                .values()
-                .flat_map(|s| s.tables.values())
-                .find(|t| t.id() == current.id())
-                .ok_or_else(|| Error::NotFound {
-                    kind: "table",
-                    name: format!("{}.{table}", self.schema_name),
-                    hint: format!(" at snapshot {s} (it was created later)"),
-                })?,
-            Err(_) => old
-                .table(&self.schema_name, table)
-                .map_err(|_| Error::NotFound {
-                    kind: "table",
-                    name: format!("{}.{table}", self.schema_name),
-                    hint: format!(" (neither now nor at snapshot {s})"),
-                })?,
-        };
+        // Like DuckDB: the name is resolved as of the snapshot (a renamed table is
+        // found under its old name).
+        let entry = old
+            .table(&self.schema_name, table)
+            .map_err(|_| Error::NotFound {
+                kind: "table",
+                name: format!("{}.{table}", self.schema_name),
+                hint: format!(" at snapshot {s}"),
+            })?;
         Ok(Arc::new(LakeTable::new(
             Arc::clone(&self.lake),
             Arc::clone(entry),

@@ -124,6 +124,28 @@ pub async fn delete_file_positions(
         .collect())
 }
 
+/// Every entry of a delete file as (position, deleting snapshot); positions of
+/// files without a snapshot column get `begin` (the delete file's begin snapshot).
+pub async fn delete_file_entries(
+    store: &Arc<dyn ObjectStore>,
+    url: &str,
+    begin: SnapshotId,
+) -> Result<Vec<(i64, SnapshotId)>> {
+    let rows = read_i64_columns(
+        store,
+        url,
+        i64::from(DELETE_POS_FIELD_ID),
+        "pos",
+        i64::from(SNAPSHOT_ID_FIELD_ID),
+        SNAPSHOT_ID_COLUMN,
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(pos, snap)| (pos, snap.unwrap_or(begin)))
+        .collect())
+}
+
 /// Positions of rows inserted after `s` in a multi-snapshot (flushed/merged) file.
 pub async fn rows_after_snapshot(
     store: &Arc<dyn ObjectStore>,

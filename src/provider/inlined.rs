@@ -80,12 +80,12 @@ fn select_expr(dialect: Dialect, name: &str, ty: &DuckLakeType) -> String {
 }
 
 /// Read all inlined rows of `table` visible at snapshot `s`, in the table's
-/// current schema. Returns one batch (possibly empty).
+/// current schema, with their row ids; `None` when there are none.
 pub async fn read_inlined_rows(
     store: &MetadataStore,
     table: &TableEntry,
     s: SnapshotId,
-) -> Result<Option<RecordBatch>> {
+) -> Result<Option<(RecordBatch, Vec<i64>)>> {
     let inlined = store.inlined_tables(table.id()).await?;
     if inlined.is_empty() {
         return Ok(None);
@@ -100,6 +100,7 @@ pub async fn read_inlined_rows(
         .map(|(c, f)| (c.row.column_id, f.data_type().clone()))
         .collect();
     let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::new(); current.len()];
+    let mut row_ids: Vec<i64> = Vec::new();
     let backend = store.backend();
     for it in &inlined {
         if !backend.table_exists(&it.table_name).await? {
@@ -122,7 +123,7 @@ pub async fn read_inlined_rows(
         let physical_names = backend.table_columns(&it.table_name).await?;
         // Inlined tables are (row_id, begin_snapshot, end_snapshot, <columns...>).
         let user_names = physical_names.get(3..).unwrap_or(&[]);
-        let mut select = Vec::new();
+        let mut select = vec!["row_id".to_string()];
         let mut source_for_current: HashMap<i64, usize> = HashMap::new();
         for (k, col) in layout.iter().enumerate() {
             let Some(name) = user_names.get(k) else { break };
@@ -131,16 +132,13 @@ pub async fn read_inlined_rows(
         }
         let sql = format!(
             "SELECT {} FROM {} WHERE {} ORDER BY row_id",
-            if select.is_empty() {
-                "row_id".to_string()
-            } else {
-                select.join(", ")
-            },
+            select.join(", "),
             backend.table(&it.table_name),
             visible("", s)
         );
         let rows = backend.query(&sql).await?;
         for row in &rows {
+            row_ids.push(row.i64(0)?);
             for (i, (column_id, dt)) in current.iter().enumerate() {
                 let value = match source_for_current.get(column_id) {
                     Some(&src) => to_scalar(&row.0[src], dt).map_err(|e| {
@@ -157,7 +155,7 @@ pub async fn read_inlined_rows(
             }
         }
     }
-    let num_rows = columns.first().map_or(0, Vec::len);
+    let num_rows = row_ids.len();
     if num_rows == 0 {
         return Ok(None);
     }
@@ -172,9 +170,10 @@ pub async fn read_inlined_rows(
             }
         })
         .collect::<Result<Vec<ArrayRef>>>()?;
-    Ok(Some(RecordBatch::try_new(schema, arrays).map_err(|e| {
+    let batch = RecordBatch::try_new(schema, arrays).map_err(|e| {
         Error::Corrupt(format!("inlined data of '{}': {e}", table.qualified_name()))
-    })?))
+    })?;
+    Ok(Some((batch, row_ids)))
 }
 
 /// A column's `initial_default` as a value of `dt` (NULL when it has none).

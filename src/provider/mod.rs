@@ -10,3 +10,4 @@ pub mod pruning;
 pub mod session;
 pub mod sql;
 pub mod table;
+pub mod write;

@@ -14,7 +14,10 @@ use datafusion::execution::context::SessionContext;
 use datafusion::prelude::SessionConfig;
 
 use super::catalog::{LakeCatalog, StateSource};
-use super::sql::{LakeStatement, parse_lake_statement, rewrite_time_travel, split_statements};
+use super::sql::{
+    LakeStatement, parse_alter, parse_lake_statement, rewrite_time_travel, split_statements,
+};
+use super::write::Writer;
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeOptions};
 
@@ -260,8 +263,20 @@ impl Session {
             return Ok(Vec::new());
         }
         self.refresh().await?;
+        let lakes: HashMap<String, Arc<LakeCatalog>> = match self.lakes.lock() {
+            Ok(m) => m.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let writer = Writer::new(&self.ctx, &lakes);
+        if let Some(alter) = parse_alter(sql)? {
+            return writer.alter(alter).await;
+        }
         let sql = rewrite_time_travel(sql)?;
-        let df = self.ctx.sql(&sql).await?;
+        let plan = self.ctx.state().create_logical_plan(&sql).await?;
+        if let Some(result) = writer.execute(&plan, &sql).await? {
+            return Ok(result);
+        }
+        let df = self.ctx.execute_logical_plan(plan).await?;
         Ok(df.collect().await?)
     }
 

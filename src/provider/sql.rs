@@ -352,3 +352,189 @@ mod tests {
         assert!(parse_lake_statement("ATTACH lake").is_err());
     }
 }
+
+/// An `ALTER TABLE` statement lakeq executes itself (DataFusion plans none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlterStatement {
+    /// The table name as written (possibly qualified).
+    pub table: String,
+    /// What to change.
+    pub op: AlterOp,
+}
+
+/// One `ALTER TABLE` operation; types and defaults are SQL text, resolved by DataFusion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlterOp {
+    /// `ADD COLUMN [IF NOT EXISTS] name type [DEFAULT expr]`
+    AddColumn {
+        /// Column name.
+        name: String,
+        /// SQL type.
+        type_sql: String,
+        /// SQL of the default expression.
+        default_sql: Option<String>,
+        /// `IF NOT EXISTS` was given.
+        if_not_exists: bool,
+    },
+    /// `DROP COLUMN [IF EXISTS] name`
+    DropColumn {
+        /// Column name.
+        name: String,
+        /// `IF EXISTS` was given.
+        if_exists: bool,
+    },
+    /// `RENAME COLUMN a TO b`
+    RenameColumn {
+        /// Old name.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// `ALTER COLUMN name [SET DATA] TYPE type`
+    SetType {
+        /// Column name.
+        name: String,
+        /// SQL type.
+        type_sql: String,
+    },
+    /// `RENAME TO name`
+    RenameTable {
+        /// New name.
+        to: String,
+    },
+}
+
+/// Parse `ALTER TABLE`; `None` for other statements.
+pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
+    use datafusion::sql::sqlparser::ast::{
+        AlterColumnOperation, AlterTableOperation, ColumnOption, RenameTableNameKind, Statement,
+    };
+    use datafusion::sql::sqlparser::parser::Parser;
+    let first = tokenize(sql)?
+        .into_iter()
+        .find(|(t, _)| !is_trivia(t))
+        .map(|(t, _)| t);
+    if !matches!(first, Some(Token::Word(w)) if w.keyword == Keyword::ALTER) {
+        return Ok(None);
+    }
+    let statements = Parser::parse_sql(&GenericDialect {}, sql)
+        .map_err(|e| Error::Unsupported(format!("cannot parse ALTER statement: {e}")))?;
+    let [Statement::AlterTable(alter)] = statements.as_slice() else {
+        return Ok(None);
+    };
+    let [op] = alter.operations.as_slice() else {
+        return Err(Error::Unsupported(
+            "ALTER TABLE with several operations; run them one by one".into(),
+        ));
+    };
+    let op = match op {
+        AlterTableOperation::AddColumn {
+            if_not_exists,
+            column_def,
+            ..
+        } => {
+            let mut default_sql = None;
+            for option in &column_def.options {
+                match &option.option {
+                    ColumnOption::Default(expr) => default_sql = Some(expr.to_string()),
+                    ColumnOption::Null => {}
+                    other => {
+                        return Err(Error::Unsupported(format!(
+                            "column option '{other}' in ALTER TABLE ADD COLUMN"
+                        )));
+                    }
+                }
+            }
+            AlterOp::AddColumn {
+                name: column_def.name.value.clone(),
+                type_sql: column_def.data_type.to_string(),
+                default_sql,
+                if_not_exists: *if_not_exists,
+            }
+        }
+        AlterTableOperation::DropColumn {
+            column_names,
+            if_exists,
+            ..
+        } => match column_names.as_slice() {
+            [name] => AlterOp::DropColumn {
+                name: name.value.clone(),
+                if_exists: *if_exists,
+            },
+            _ => {
+                return Err(Error::Unsupported(
+                    "DROP COLUMN of several columns at once".into(),
+                ));
+            }
+        },
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => AlterOp::RenameColumn {
+            from: old_column_name.value.clone(),
+            to: new_column_name.value.clone(),
+        },
+        AlterTableOperation::RenameTable { table_name } => {
+            let (RenameTableNameKind::As(name) | RenameTableNameKind::To(name)) = table_name;
+            let to = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.clone())
+                .ok_or_else(|| Error::Unsupported(format!("RENAME TO {name}")))?;
+            AlterOp::RenameTable { to }
+        }
+        AlterTableOperation::AlterColumn {
+            column_name,
+            op:
+                AlterColumnOperation::SetDataType {
+                    data_type,
+                    using: None,
+                    ..
+                },
+        } => AlterOp::SetType {
+            name: column_name.value.clone(),
+            type_sql: data_type.to_string(),
+        },
+        other => return Err(Error::Unsupported(format!("ALTER TABLE ... {other}"))),
+    };
+    let table = alter
+        .name
+        .0
+        .iter()
+        .map(|p| {
+            p.as_ident()
+                .map_or_else(|| p.to_string(), |i| i.value.clone())
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    Ok(Some(AlterStatement { table, op }))
+}
+
+/// The query of a `CREATE VIEW` statement as DuckDB should store it: references
+/// to the view's own lake written as `{DUCKLAKE_CATALOG}` (DuckDB substitutes
+/// the attached name), and the column aliases as `"x","y"`.
+pub fn view_query(sql: &str, catalog: &str, _schema: &str) -> Result<(String, String)> {
+    use datafusion::sql::sqlparser::ast::{Ident, ObjectNamePart, Statement, visit_relations_mut};
+    use datafusion::sql::sqlparser::parser::Parser;
+    let mut statements = Parser::parse_sql(&GenericDialect {}, sql)
+        .map_err(|e| Error::Unsupported(format!("cannot parse CREATE VIEW: {e}")))?;
+    let Some(Statement::CreateView(view)) = statements.first_mut() else {
+        return Err(Error::Unsupported(format!(
+            "not a CREATE VIEW statement: {sql}"
+        )));
+    };
+    let _ = visit_relations_mut(view.query.as_mut(), |name| {
+        if name.0.len() == 3 && name.0[0].as_ident().is_some_and(|i| i.value == catalog) {
+            name.0[0] = ObjectNamePart::Identifier(Ident::new("{DUCKLAKE_CATALOG}"));
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    let aliases = view
+        .columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.name.value.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok((view.query.to_string(), aliases))
+}

@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::array::{Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session as DFSession;
 use datafusion::common::stats::Precision;
 use datafusion::common::{DFSchema, Result as DFResult, ScalarValue, Statistics};
@@ -26,8 +27,10 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::parquet::arrow::RowNumber;
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -49,22 +52,50 @@ use crate::storage::locate;
 /// How many delete files are read at once while planning.
 const DELETE_FILE_CONCURRENCY: usize = 16;
 
+/// Extra column of a positions scan: the data file id (`-1` for inlined rows).
+pub const FILE_ID_COLUMN: &str = "__lakeq_data_file_id";
+/// Extra column of a positions scan: the row's 0-based position in its data file
+/// (the `row_id` for inlined rows).
+pub const ROW_POSITION_COLUMN: &str = "__lakeq_row_position";
+/// [`FILE_ID_COLUMN`] value of inlined rows.
+pub const INLINED_FILE_ID: i64 = -1;
+
 /// A DuckLake table pinned at a snapshot.
 #[derive(Debug)]
 pub struct LakeTable {
     lake: Arc<Lake>,
     entry: Arc<TableEntry>,
     snapshot: SnapshotId,
+    /// Expose [`FILE_ID_COLUMN`] and [`ROW_POSITION_COLUMN`] (used by DELETE/UPDATE).
+    with_positions: bool,
+    schema: SchemaRef,
 }
 
 impl LakeTable {
     /// The table `entry` as of `snapshot`.
     pub fn new(lake: Arc<Lake>, entry: Arc<TableEntry>, snapshot: SnapshotId) -> Self {
+        let schema = Arc::clone(&entry.arrow_schema);
         Self {
             lake,
             entry,
             snapshot,
+            with_positions: false,
+            schema,
         }
+    }
+
+    /// The same table with the position columns appended (for DELETE/UPDATE).
+    pub fn with_positions(mut self) -> Self {
+        let mut fields: Vec<_> = self.entry.arrow_schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(FILE_ID_COLUMN, DataType::Int64, false)));
+        fields.push(Arc::new(Field::new(
+            ROW_POSITION_COLUMN,
+            DataType::Int64,
+            true,
+        )));
+        self.schema = Arc::new(Schema::new(fields));
+        self.with_positions = true;
+        self
     }
 
     /// The catalog entry.
@@ -115,7 +146,9 @@ impl LakeTable {
         let schema = &self.entry.arrow_schema;
         let all: Vec<usize> = (0..schema.fields().len()).collect();
         for &i in projection.unwrap_or(&all) {
-            let field = schema.field(i);
+            let Some(field) = schema.fields().get(i) else {
+                continue;
+            };
             if matches!(field.data_type(), DataType::Interval(_)) {
                 return Err(Error::Unsupported(format!(
                     "column '{}' of table '{}': INTERVAL values stored in Parquet files cannot be read \
@@ -183,6 +216,7 @@ impl LakeTable {
             inlined_deletes.entry(file_id).or_default().insert(pos);
         }
         let s = self.snapshot;
+        let with_positions = self.with_positions;
         let runtime = state.runtime_env().clone();
         let planned = futures::stream::iter(files.into_iter().map(|file| {
             let url = self.file_url(&file.path, file.path_is_relative);
@@ -219,12 +253,16 @@ impl LakeTable {
                     u64::try_from(file.file_size_bytes).unwrap_or(0),
                 );
                 let live_rows = rows.saturating_sub(deleted.len());
+                if with_positions {
+                    pf =
+                        pf.with_partition_values(vec![ScalarValue::Int64(Some(file.data_file_id))]);
+                }
                 if !deleted.is_empty() {
                     pf = pf.with_extension(ParquetRowSelection::new(selection_without(
                         rows, &deleted,
                     )));
                 }
-                let mut stats = Statistics::new_unknown(&self.entry.arrow_schema);
+                let mut stats = Statistics::new_unknown(&self.schema);
                 stats.num_rows = Precision::Exact(live_rows);
                 pf = pf.with_statistics(Arc::new(stats));
                 Ok::<_, Error>((loc.store_url.as_str().to_string(), pf, live_rows))
@@ -240,7 +278,7 @@ impl LakeTable {
 #[async_trait]
 impl TableProvider for LakeTable {
     fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.entry.arrow_schema)
+        Arc::clone(&self.schema)
     }
 
     fn table_type(&self) -> TableType {
@@ -268,6 +306,12 @@ impl TableProvider for LakeTable {
         }
         let planned = self.partitioned_files(state, files).await?;
         let defaults: Arc<FieldIdAdapterFactory> = Arc::new(FieldIdAdapterFactory {
+            field_ids: self
+                .entry
+                .columns
+                .iter()
+                .map(|c| (c.row.column_name.clone(), c.row.column_id))
+                .collect(),
             initial_defaults: self.initial_defaults()?,
         });
         let predicate = conjunction(filters.iter().cloned())
@@ -292,7 +336,22 @@ impl TableProvider for LakeTable {
             for (i, (pf, _)) in files.into_iter().enumerate() {
                 groups[i % group_count].push(pf);
             }
-            let mut source = ParquetSource::new(Arc::clone(&schema))
+            let table_schema = if self.with_positions {
+                TableSchema::builder(Arc::clone(&self.entry.arrow_schema))
+                    .with_table_partition_cols(vec![Arc::new(Field::new(
+                        FILE_ID_COLUMN,
+                        DataType::Int64,
+                        false,
+                    ))])
+                    .with_virtual_columns(vec![Arc::new(
+                        Field::new(ROW_POSITION_COLUMN, DataType::Int64, true)
+                            .with_extension_type(RowNumber),
+                    )])
+                    .build()
+            } else {
+                TableSchema::builder(Arc::clone(&self.entry.arrow_schema)).build()
+            };
+            let mut source = ParquetSource::new(table_schema)
                 .with_pushdown_filters(false)
                 .with_enable_page_index(true);
             if let Some(p) = &predicate {
@@ -312,9 +371,20 @@ impl TableProvider for LakeTable {
             .build();
             inputs.push(DataSourceExec::from_data_source(config));
         }
-        if let Some(batch) =
+        if let Some((batch, row_ids)) =
             read_inlined_rows(self.lake.store(), &self.entry, self.snapshot).await?
         {
+            let batch = if self.with_positions {
+                let mut columns = batch.columns().to_vec();
+                columns.push(Arc::new(Int64Array::from(vec![
+                    INLINED_FILE_ID;
+                    batch.num_rows()
+                ])));
+                columns.push(Arc::new(Int64Array::from(row_ids)));
+                RecordBatch::try_new(Arc::clone(&schema), columns)?
+            } else {
+                batch
+            };
             inputs.push(MemorySourceConfig::try_new_exec(
                 &[vec![batch]],
                 Arc::clone(&schema),

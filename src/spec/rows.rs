@@ -244,3 +244,20 @@ pub struct NameMappingRow {
     /// Whether the value comes from a Hive path segment.
     pub is_partition: bool,
 }
+
+/// A row of `ducklake_table_column_stats`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableColumnStatsRow {
+    /// Table id.
+    pub table_id: CatalogId,
+    /// Column id.
+    pub column_id: ColumnId,
+    /// Whether any NULL was ever inserted (NULL = unknown).
+    pub contains_null: Option<bool>,
+    /// Whether any NaN was ever inserted (NULL = unknown or not a float).
+    pub contains_nan: Option<bool>,
+    /// Minimum (DuckDB text), if known.
+    pub min_value: Option<String>,
+    /// Maximum (DuckDB text), if known.
+    pub max_value: Option<String>,
+}

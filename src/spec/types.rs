@@ -300,17 +300,15 @@ impl DuckLakeType {
                     scale: *s,
                 }
             }
-            DataType::Time32(_)
-            | DataType::Time64(TimeUnit::Microsecond | TimeUnit::Millisecond | TimeUnit::Second) => {
-                Self::Time
-            }
-            DataType::Time64(TimeUnit::Nanosecond) => Self::TimeNs,
+            // DataFusion's SQL `TIME` and `TIMESTAMP` are nanoseconds; DuckDB's (and what a
+            // DuckLake's users expect) are microseconds, so new columns get `time`/`timestamp`.
+            DataType::Time32(_) | DataType::Time64(_) => Self::Time,
             DataType::Date32 | DataType::Date64 => Self::Date,
             DataType::Timestamp(_, Some(_)) => Self::TimestampTz,
             DataType::Timestamp(TimeUnit::Second, None) => Self::TimestampS,
             DataType::Timestamp(TimeUnit::Millisecond, None) => Self::TimestampMs,
             DataType::Timestamp(TimeUnit::Microsecond, None) => Self::Timestamp,
-            DataType::Timestamp(TimeUnit::Nanosecond, None) => Self::TimestampNs,
+            DataType::Timestamp(TimeUnit::Nanosecond, None) => Self::Timestamp,
             DataType::Interval(_) => Self::Interval,
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Self::Varchar,
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Self::Blob,

@@ -301,13 +301,13 @@ fn parse_blob(text: &str) -> Res<Vec<u8>> {
     while i < bytes.len() {
         match bytes[i] {
             b'\\' => {
-                let hex = bytes
-                    .get(i + 1..i + 4)
-                    .filter(|h| h[0] == b'x')
-                    .and_then(|h| std::str::from_utf8(&h[1..]).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("invalid escape at byte {i} (expected \\xHH)"))?;
-                out.push(hex);
+                let hex = match bytes.get(i + 1..i + 4) {
+                    Some([b'x', high, low]) => hex_value(*high).zip(hex_value(*low)),
+                    _ => None,
+                };
+                let (high, low) =
+                    hex.ok_or_else(|| format!("invalid escape at byte {i} (expected \\xHH)"))?;
+                out.push((high << 4) | low);
                 i += 4;
             }
             b if b.is_ascii() => {
@@ -318,6 +318,13 @@ fn parse_blob(text: &str) -> Res<Vec<u8>> {
         }
     }
     Ok(out)
+}
+
+/// The value of one hexadecimal digit.
+fn hex_value(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|v| u8::try_from(v).ok())
 }
 
 // ---------------------------------------------------------------------------
@@ -2091,7 +2098,7 @@ mod tests {
         );
         canonical("\\x00ab", &DataType::LargeBinary);
         canonical("\\x00ab", &DataType::BinaryView);
-        for bad in ["\\x4", "\\X41", "\\", "a\\b", "é", "\\xZZ"] {
+        for bad in ["\\x4", "\\X41", "\\", "a\\b", "é", "\\xZZ", "\\x+4"] {
             corrupt_message(bad, &dt);
         }
     }

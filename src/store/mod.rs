@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::spec::rows::*;
-use crate::spec::{CatalogId, SUPPORTED_VERSION, SnapshotId};
+use crate::spec::{CatalogId, FileId, SUPPORTED_VERSION, SnapshotId};
 pub use location::CatalogLocation;
 
 /// A value read from the catalog database, normalised across backends.
@@ -838,6 +838,68 @@ impl MetadataStore {
                     target_field_id: r.i64(3)?,
                     parent_column: r.opt_i64(4)?,
                     is_partition: r.bool_or(5, false)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The change lists of all snapshots after `base`, oldest first.
+    pub async fn changes_since(&self, base: SnapshotId) -> Result<Vec<String>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT changes_made FROM {} WHERE snapshot_id > {base} ORDER BY snapshot_id",
+                self.t("ducklake_snapshot_changes")
+            ))
+            .await?;
+        rows.iter()
+            .filter_map(|r| r.opt_text(0).transpose())
+            .collect()
+    }
+
+    /// The begin snapshot of a delete file.
+    pub async fn delete_file_begin(&self, delete_file_id: FileId) -> Result<SnapshotId> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT begin_snapshot FROM {} WHERE delete_file_id = {delete_file_id}",
+                self.t("ducklake_delete_file")
+            ))
+            .await?;
+        rows.first()
+            .map(|r| r.i64(0))
+            .transpose()?
+            .ok_or_else(|| Error::Corrupt(format!("delete file {delete_file_id} vanished")))
+    }
+
+    /// Table-level column statistics of a table.
+    pub async fn table_column_stats(
+        &self,
+        table_id: CatalogId,
+    ) -> Result<Vec<TableColumnStatsRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT table_id, column_id, contains_null, contains_nan, min_value, max_value FROM {} \
+                 WHERE table_id = {table_id}",
+                self.t("ducklake_table_column_stats")
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let opt_bool = |i: usize| -> Result<Option<bool>> {
+                    Ok(match r.opt_i64(i)? {
+                        None => None,
+                        Some(v) => Some(v != 0),
+                    })
+                };
+                Ok(TableColumnStatsRow {
+                    table_id: r.i64(0)?,
+                    column_id: r.i64(1)?,
+                    contains_null: opt_bool(2)?,
+                    contains_nan: opt_bool(3)?,
+                    min_value: r.opt_text(4)?,
+                    max_value: r.opt_text(5)?,
                 })
             })
             .collect()

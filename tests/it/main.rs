@@ -5,3 +5,4 @@
 mod common;
 mod errors;
 mod interop_read;
+mod interop_write;

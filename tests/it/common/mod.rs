@@ -214,3 +214,29 @@ pub async fn compare_with_oracle(session: &lakeq::Session, queries: &[OracleQuer
     }
     problems
 }
+
+/// Split an oracle-format script into lakeq statements (`statement ok` blocks)
+/// and the text of its `query` blocks (to run in both engines).
+pub fn script_blocks(path: &Path) -> TestResult<(Vec<String>, String)> {
+    let text = std::fs::read_to_string(path)?;
+    let mut statements = Vec::new();
+    let mut queries = String::new();
+    for block in text.split("\n\n") {
+        let lines: Vec<&str> = block
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+            .collect();
+        let Some((header, body)) = lines.split_first() else {
+            continue;
+        };
+        let sql = body.join("\n");
+        if *header == "statement ok" {
+            statements.push(sql);
+        } else if header.starts_with("query ") {
+            queries.push_str(&format!("{header}\n{sql}\n\n"));
+        } else {
+            return Err(format!("{}: unexpected block header '{header}'", path.display()).into());
+        }
+    }
+    Ok((statements, queries))
+}

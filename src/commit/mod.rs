@@ -1,0 +1,1111 @@
+//! Commits: one [`ChangeSet`] becomes one DuckLake snapshot, written in one
+//! catalog transaction.
+//!
+//! The protocol (SPEC §12, §14):
+//! 1. Data and delete files are written to storage first (not yet referenced).
+//! 2. Read the latest snapshot `L`. If other writers committed since the change
+//!    set's base snapshot, parse their change lists and refuse on a logical
+//!    conflict ([`conflict::check`]).
+//! 3. Allocate ids from `L` (catalog ids, file ids, row ids), render every row
+//!    of the change with `begin_snapshot = L + 1`, and run it as one transaction
+//!    whose first statement inserts snapshot `L + 1`. The primary key on
+//!    `ducklake_snapshot.snapshot_id` is the serialisation point: if another
+//!    writer took `L + 1`, the transaction fails as a whole and we go back to 2
+//!    (bounded retries with jittered backoff).
+//! 4. On final failure the caller removes the files of step 1; nothing in the
+//!    catalog references them, so a crash at any point leaves a lake that
+//!    readers open (at worst with orphaned files, which DuckDB's
+//!    `ducklake_delete_orphaned_files` removes).
+
+pub mod conflict;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::ScalarValue;
+
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::spec::changes::{Change, format_changes, parse_changes};
+use crate::spec::rows::{ColumnRow, DataFileRow, SnapshotRow, TableRow, TableStatsRow};
+use crate::spec::types::DuckLakeType;
+use crate::spec::values::parse_stat;
+use crate::spec::{CatalogId, ColumnId, FileId, SnapshotId};
+use crate::store::{Literal, SqlBackend};
+use crate::write::{ColumnStats, WrittenFile, delete_files, write_delete_file};
+
+/// How many times a commit is retried after losing the race for a snapshot id.
+const MAX_RETRIES: u32 = 10;
+
+/// A column of a new table (or an added column), with its id already assigned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewColumn {
+    /// Column id (= Parquet field id).
+    pub column_id: ColumnId,
+    /// Name (`element`, `key`, `value` for list/map children).
+    pub name: String,
+    /// Type.
+    pub ty: DuckLakeType,
+    /// Whether NULLs are allowed.
+    pub nulls_allowed: bool,
+    /// Default for new rows (DuckDB text), `None` = no default.
+    pub default_value: Option<String>,
+    /// Value of the column in rows written before it existed (added columns).
+    pub initial_default: Option<String>,
+    /// Children of list/struct/map columns.
+    pub children: Vec<NewColumn>,
+}
+
+impl NewColumn {
+    /// Build column trees from Arrow fields, numbering ids from `next_id` in pre-order.
+    pub fn from_arrow_fields(fields: &[Field], next_id: &mut ColumnId) -> Result<Vec<NewColumn>> {
+        fields
+            .iter()
+            .map(|f| Self::from_arrow(f, next_id))
+            .collect()
+    }
+
+    /// Build one column tree from an Arrow field.
+    pub fn from_arrow(field: &Field, next_id: &mut ColumnId) -> Result<NewColumn> {
+        let column_id = *next_id;
+        *next_id += 1;
+        let ty = DuckLakeType::from_arrow(field.data_type())?;
+        let children = match field.data_type() {
+            DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => {
+                let element = f.as_ref().clone().with_name("element");
+                vec![Self::from_arrow(&element, next_id)?]
+            }
+            DataType::FixedSizeList(f, _) => vec![Self::from_arrow(
+                &f.as_ref().clone().with_name("element"),
+                next_id,
+            )?],
+            DataType::Struct(fields) => fields
+                .iter()
+                .map(|f| Self::from_arrow(f, next_id))
+                .collect::<Result<_>>()?,
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(kv) if kv.len() == 2 => vec![
+                    Self::from_arrow(&kv[0].as_ref().clone().with_name("key"), next_id)?,
+                    Self::from_arrow(&kv[1].as_ref().clone().with_name("value"), next_id)?,
+                ],
+                other => return Err(Error::Unsupported(format!("map entries of type {other}"))),
+            },
+            _ => Vec::new(),
+        };
+        Ok(NewColumn {
+            column_id,
+            name: field.name().clone(),
+            ty,
+            nulls_allowed: field.is_nullable(),
+            default_value: None,
+            initial_default: None,
+            children,
+        })
+    }
+
+    fn walk<'a>(
+        &'a self,
+        parent: Option<ColumnId>,
+        out: &mut Vec<(Option<ColumnId>, &'a NewColumn)>,
+    ) {
+        out.push((parent, self));
+        for c in &self.children {
+            c.walk(Some(self.column_id), out);
+        }
+    }
+}
+
+/// A table that the change set refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableRef {
+    /// An existing table id.
+    Existing(CatalogId),
+    /// The n-th table created by this change set.
+    New(usize),
+}
+
+/// A table created by the change set.
+#[derive(Debug, Clone)]
+pub struct NewTable {
+    /// Owning schema.
+    pub schema_id: CatalogId,
+    /// Schema name (for the change list).
+    pub schema_name: String,
+    /// Table name.
+    pub name: String,
+    /// Table UUID (v7), generated before files are written.
+    pub uuid: String,
+    /// Directory relative to the schema directory, ends with `/`.
+    pub path: String,
+    /// Columns with ids.
+    pub columns: Vec<NewColumn>,
+}
+
+/// A view created by the change set.
+#[derive(Debug, Clone)]
+pub struct NewView {
+    /// Owning schema.
+    pub schema_id: CatalogId,
+    /// Schema name (for the change list).
+    pub schema_name: String,
+    /// View name.
+    pub name: String,
+    /// The view's query, runnable by DuckDB.
+    pub sql: String,
+    /// `"x","y"` or empty.
+    pub column_aliases: String,
+}
+
+/// A data file added to a table.
+#[derive(Debug, Clone)]
+pub struct AddedFile {
+    /// Target table.
+    pub table: TableRef,
+    /// The written file.
+    pub file: WrittenFile,
+}
+
+/// Deletions from one data file, written as a (cumulative) delete file at commit
+/// time, because its per-row snapshot ids depend on the snapshot the commit gets.
+#[derive(Debug, Clone)]
+pub struct NewDeleteFile {
+    /// Table id.
+    pub table_id: CatalogId,
+    /// Data file whose rows it deletes.
+    pub data_file_id: FileId,
+    /// Full path of the data file (written into the delete file).
+    pub data_file_url: String,
+    /// Table directory, where the delete file goes.
+    pub table_dir: String,
+    /// Newly deleted positions.
+    pub new_positions: Vec<i64>,
+    /// Positions of the delete file being replaced, with their deleting snapshots.
+    pub previous: Vec<(i64, SnapshotId)>,
+    /// The delete file it replaces: (id, path relative to the data path, its begin snapshot).
+    pub replaces: Option<(FileId, String, SnapshotId)>,
+}
+
+/// A schema change of an existing table.
+#[derive(Debug, Clone)]
+pub enum Alter {
+    /// ADD COLUMN (ids assigned at commit: max over all versions + 1).
+    AddColumn {
+        /// Table.
+        table_id: CatalogId,
+        /// The column (ids are renumbered at commit).
+        column: NewColumn,
+    },
+    /// DROP COLUMN (and its children).
+    DropColumn {
+        /// Table.
+        table_id: CatalogId,
+        /// Column ids to end (the column and all descendants).
+        column_ids: Vec<ColumnId>,
+    },
+    /// A new version of a column (rename, type change, default, nullability).
+    ReplaceColumn {
+        /// The new version of the row (same column id).
+        row: ColumnRow,
+    },
+    /// RENAME TABLE.
+    RenameTable {
+        /// Current row.
+        row: TableRow,
+        /// New name.
+        new_name: String,
+        /// Schema name (for the change list).
+        schema_name: String,
+    },
+}
+
+/// Everything one snapshot changes. Build it, then [`commit`] it.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSet {
+    /// Snapshot the changes were computed against.
+    pub base_snapshot: SnapshotId,
+    /// CREATE SCHEMA.
+    pub new_schemas: Vec<String>,
+    /// DROP SCHEMA (ids).
+    pub dropped_schemas: Vec<CatalogId>,
+    /// DROP TABLE (ids).
+    pub dropped_tables: Vec<CatalogId>,
+    /// DROP VIEW (ids).
+    pub dropped_views: Vec<CatalogId>,
+    /// CREATE TABLE.
+    pub new_tables: Vec<NewTable>,
+    /// CREATE VIEW.
+    pub new_views: Vec<NewView>,
+    /// ALTER TABLE.
+    pub alters: Vec<Alter>,
+    /// New data files.
+    pub added_files: Vec<AddedFile>,
+    /// New delete files.
+    pub delete_files: Vec<NewDeleteFile>,
+    /// Data files whose every row is deleted: (table, data file).
+    pub ended_files: Vec<(CatalogId, FileId)>,
+    /// Inlined rows deleted: (table, inlined table name, row ids).
+    pub inlined_row_deletes: Vec<(CatalogId, String, Vec<i64>)>,
+    /// Inlined deletions of Parquet rows: (table, data file, positions).
+    pub inlined_file_deletes: Vec<(CatalogId, FileId, Vec<i64>)>,
+}
+
+impl ChangeSet {
+    /// An empty change set based on `snapshot`.
+    pub fn new(base_snapshot: SnapshotId) -> Self {
+        Self {
+            base_snapshot,
+            ..Self::default()
+        }
+    }
+
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.new_schemas.is_empty()
+            && self.dropped_schemas.is_empty()
+            && self.dropped_tables.is_empty()
+            && self.dropped_views.is_empty()
+            && self.new_tables.is_empty()
+            && self.new_views.is_empty()
+            && self.alters.is_empty()
+            && self.added_files.is_empty()
+            && self.delete_files.is_empty()
+            && self.ended_files.is_empty()
+            && self.inlined_row_deletes.is_empty()
+            && self.inlined_file_deletes.is_empty()
+    }
+
+    fn altered_tables(&self) -> Vec<CatalogId> {
+        let mut out: Vec<CatalogId> = self
+            .alters
+            .iter()
+            .map(|a| match a {
+                Alter::AddColumn { table_id, .. } | Alter::DropColumn { table_id, .. } => *table_id,
+                Alter::ReplaceColumn { row } => row.table_id,
+                Alter::RenameTable { row, .. } => row.table_id,
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Existing tables whose data this change set writes.
+    fn written_tables(&self) -> Vec<CatalogId> {
+        let mut out: Vec<CatalogId> = self
+            .added_files
+            .iter()
+            .filter_map(|f| match f.table {
+                TableRef::Existing(t) => Some(t),
+                TableRef::New(_) => None,
+            })
+            .chain(self.deleted_tables())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn deleted_tables(&self) -> Vec<CatalogId> {
+        let mut out: Vec<CatalogId> = self
+            .delete_files
+            .iter()
+            .map(|d| d.table_id)
+            .chain(self.ended_files.iter().map(|(t, _)| *t))
+            .chain(self.inlined_row_deletes.iter().map(|(t, _, _)| *t))
+            .chain(self.inlined_file_deletes.iter().map(|(t, _, _)| *t))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    pub(crate) fn touches_table(&self, t: CatalogId) -> bool {
+        self.writes_table(t)
+            || self.altered_tables().contains(&t)
+            || self.dropped_tables.contains(&t)
+    }
+
+    pub(crate) fn writes_table(&self, t: CatalogId) -> bool {
+        self.written_tables().contains(&t)
+    }
+
+    pub(crate) fn deletes_from(&self, t: CatalogId) -> bool {
+        self.deleted_tables().contains(&t)
+    }
+
+    pub(crate) fn creates(&self, schema: &str, name: &str) -> bool {
+        self.new_tables
+            .iter()
+            .any(|t| t.schema_name == schema && t.name == name)
+            || self.new_views.iter().any(|v| v.schema_name == schema && v.name == name)
+            || self.alters.iter().any(|a| {
+                matches!(a, Alter::RenameTable { new_name, schema_name, .. } if new_name == name && schema_name == schema)
+            })
+    }
+
+    pub(crate) fn uses_schema(&self, id: CatalogId) -> bool {
+        self.new_tables.iter().any(|t| t.schema_id == id)
+            || self.new_views.iter().any(|v| v.schema_id == id)
+    }
+
+    fn is_ddl(&self) -> bool {
+        !(self.new_schemas.is_empty()
+            && self.dropped_schemas.is_empty()
+            && self.dropped_tables.is_empty()
+            && self.dropped_views.is_empty()
+            && self.new_tables.is_empty()
+            && self.new_views.is_empty()
+            && self.alters.is_empty())
+    }
+
+    /// All data files this change set wrote (to remove them when the commit fails).
+    pub fn written_files(&self) -> Vec<WrittenFile> {
+        self.added_files.iter().map(|f| f.file.clone()).collect()
+    }
+}
+
+/// What a successful commit produced.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The new snapshot id.
+    pub snapshot_id: SnapshotId,
+    /// Ids given to the change set's new tables, in order.
+    pub new_table_ids: Vec<CatalogId>,
+}
+
+/// Commit `changes` as one snapshot, retrying when another writer wins the race.
+pub async fn commit(lake: &Lake, changes: &ChangeSet) -> Result<Committed> {
+    if lake.read_only() {
+        return Err(Error::Unsupported(format!(
+            "the lake '{}' is attached READ_ONLY (or at a fixed SNAPSHOT_VERSION)",
+            lake.store().location()
+        )));
+    }
+    let store = lake.store();
+    let backend = store.backend();
+    let mut attempt = 0u32;
+    loop {
+        let latest = store.latest_snapshot().await?;
+        if latest.snapshot_id > changes.base_snapshot {
+            let theirs = store.changes_since(changes.base_snapshot).await?;
+            let parsed = theirs
+                .iter()
+                .map(|c| parse_changes(c))
+                .collect::<Result<Vec<_>>>()?
+                .concat();
+            conflict::check(changes, &parsed)?;
+        }
+        let delete_files = write_delete_files(lake, changes, latest.snapshot_id + 1).await?;
+        let rendered = match render(lake, backend.as_ref(), changes, &latest, &delete_files).await {
+            Ok(r) => r,
+            Err(e) => {
+                remove_files(lake, &delete_files).await;
+                return Err(e);
+            }
+        };
+        let outcome = backend.execute_batch(&rendered.sql).await;
+        if outcome.is_err() {
+            remove_files(lake, &delete_files).await;
+        }
+        match outcome {
+            Ok(()) => {
+                return Ok(Committed {
+                    snapshot_id: latest.snapshot_id + 1,
+                    new_table_ids: rendered.new_table_ids,
+                });
+            }
+            Err(e) if is_retryable(&e) && attempt < MAX_RETRIES => {
+                attempt += 1;
+                let jitter = 0.5 + f64::from(uuid::Uuid::new_v4().as_bytes()[0]) / 512.0;
+                let wait = 20.0 * 1.5f64.powi(attempt as i32) * jitter;
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+            Err(e) if is_retryable(&e) => {
+                return Err(Error::CommitConflict {
+                    message: format!("gave up after {MAX_RETRIES} retries: {e}"),
+                    retryable: true,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether a catalog error means "another writer took the snapshot id" (or a
+/// serialisation failure): then the commit is re-planned on the new latest snapshot.
+fn is_retryable(e: &Error) -> bool {
+    let text = match e {
+        Error::Catalog { source, .. } => source.to_string(),
+        _ => return false,
+    }
+    .to_ascii_lowercase();
+    [
+        "primary key",
+        "unique",
+        "conflict",
+        "concurrent",
+        "could not serialize",
+        "database is locked",
+        "busy",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
+struct Rendered {
+    sql: String,
+    new_table_ids: Vec<CatalogId>,
+}
+
+/// What is known about a column's values.
+#[derive(Debug, Clone)]
+enum Bound {
+    /// No non-null value at all.
+    Empty,
+    /// Every non-null value lies in `[min, max]`.
+    Known(ScalarValue, ScalarValue),
+    /// Nothing is known (bounds written as NULL).
+    Unknown,
+}
+
+/// Table-level statistics of one column while merging new files in.
+#[derive(Debug, Clone)]
+struct ColumnBounds {
+    contains_null: Option<bool>,
+    contains_nan: Option<bool>,
+    bounds: Bound,
+}
+
+impl ColumnBounds {
+    fn merge(&mut self, has_null: bool, has_nan: Option<bool>, file: Bound) {
+        self.contains_null = self.contains_null.map(|n| n || has_null);
+        self.contains_nan = match (self.contains_nan, has_nan) {
+            (Some(a), Some(b)) => Some(a || b),
+            (a, b) => a.or(b),
+        };
+        self.bounds = match (std::mem::replace(&mut self.bounds, Bound::Unknown), file) {
+            (Bound::Unknown, _) | (_, Bound::Unknown) => Bound::Unknown,
+            (Bound::Empty, x) | (x, Bound::Empty) => x,
+            (Bound::Known(a_min, a_max), Bound::Known(b_min, b_max)) => {
+                match (a_min.partial_cmp(&b_min), a_max.partial_cmp(&b_max)) {
+                    (Some(lo), Some(hi)) => Bound::Known(
+                        if lo.is_le() { a_min } else { b_min },
+                        if hi.is_ge() { a_max } else { b_max },
+                    ),
+                    _ => Bound::Unknown,
+                }
+            }
+        };
+    }
+}
+
+/// Arrow types of a table's leaf columns (to parse and compare statistics).
+async fn leaf_types(
+    lake: &Lake,
+    c: &ChangeSet,
+    table_id: CatalogId,
+    new_table_ids: &[CatalogId],
+    latest: SnapshotId,
+) -> Result<HashMap<ColumnId, DataType>> {
+    let mut types = HashMap::new();
+    let add = |types: &mut HashMap<ColumnId, DataType>, id: ColumnId, ty: &str| {
+        if let Ok(dt) = ty.parse::<DuckLakeType>().and_then(|t| t.to_arrow()) {
+            types.insert(id, dt);
+        }
+    };
+    if let Some(i) = new_table_ids.iter().position(|t| *t == table_id) {
+        let mut all = Vec::new();
+        for col in &c.new_tables[i].columns {
+            col.walk(None, &mut all);
+        }
+        for (_, col) in all {
+            add(&mut types, col.column_id, &col.ty.to_string());
+        }
+    } else {
+        for col in lake.store().table_columns(table_id, latest).await? {
+            add(&mut types, col.column_id, &col.column_type);
+        }
+    }
+    Ok(types)
+}
+
+/// Write the change set's delete files for snapshot `s`.
+async fn write_delete_files(lake: &Lake, c: &ChangeSet, s: SnapshotId) -> Result<Vec<WrittenFile>> {
+    let mut out = Vec::with_capacity(c.delete_files.len());
+    for d in &c.delete_files {
+        let store = lake.object_store(&d.data_file_url)?;
+        let mut entries: Vec<(i64, SnapshotId)> = d.previous.clone();
+        entries.extend(d.new_positions.iter().map(|p| (*p, s)));
+        entries.sort_unstable();
+        entries.dedup_by_key(|e| e.0);
+        let positions: Vec<i64> = entries.iter().map(|e| e.0).collect();
+        // A replacing (cumulative) file needs per-row snapshots for time travel.
+        let snapshots: Option<Vec<i64>> = d
+            .replaces
+            .as_ref()
+            .map(|_| entries.iter().map(|e| e.1).collect());
+        match write_delete_file(
+            &store,
+            &d.table_dir,
+            &d.data_file_url,
+            &positions,
+            snapshots.as_deref(),
+        )
+        .await
+        {
+            Ok(f) => out.push(f),
+            Err(e) => {
+                remove_files(lake, &out).await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Best-effort removal of files no snapshot references.
+async fn remove_files(lake: &Lake, files: &[WrittenFile]) {
+    if let Some(first) = files.first()
+        && let Ok(store) = lake.object_store(&first.url)
+    {
+        delete_files(&store, files).await;
+    }
+}
+
+async fn render(
+    lake: &Lake,
+    b: &dyn SqlBackend,
+    c: &ChangeSet,
+    latest: &SnapshotRow,
+    delete_files: &[WrittenFile],
+) -> Result<Rendered> {
+    let store = lake.store();
+    let s = latest.snapshot_id + 1;
+    let mut next_catalog_id = latest.next_catalog_id;
+    let mut next_file_id = latest.next_file_id;
+    let schema_version = latest.schema_version + i64::from(c.is_ddl());
+    let lit = |v: Literal| b.literal(&v);
+    let t = |name: &str| b.table(name);
+    let mut sql: Vec<String> = Vec::new();
+    let mut changes: Vec<Change> = Vec::new();
+    let mut layout_changed: Vec<CatalogId> = Vec::new();
+
+    // Drops first, as DuckDB does.
+    for id in &c.dropped_schemas {
+        sql.push(format!(
+            "UPDATE {} SET end_snapshot = {s} WHERE schema_id = {id} AND end_snapshot IS NULL",
+            t("ducklake_schema")
+        ));
+        changes.push(Change::DroppedSchema(*id));
+    }
+    for id in &c.dropped_tables {
+        for table in [
+            "ducklake_table",
+            "ducklake_partition_info",
+            "ducklake_column",
+            "ducklake_column_tag",
+            "ducklake_data_file",
+            "ducklake_delete_file",
+            "ducklake_sort_info",
+        ] {
+            sql.push(format!(
+                "UPDATE {} SET end_snapshot = {s} WHERE table_id = {id} AND end_snapshot IS NULL",
+                t(table)
+            ));
+        }
+        sql.push(format!(
+            "UPDATE {} SET end_snapshot = {s} WHERE object_id = {id} AND end_snapshot IS NULL",
+            t("ducklake_tag")
+        ));
+        changes.push(Change::DroppedTable(*id));
+    }
+    for id in &c.dropped_views {
+        sql.push(format!(
+            "UPDATE {} SET end_snapshot = {s} WHERE view_id = {id} AND end_snapshot IS NULL",
+            t("ducklake_view")
+        ));
+        changes.push(Change::DroppedView(*id));
+    }
+    for name in &c.new_schemas {
+        let id = next_catalog_id;
+        next_catalog_id += 1;
+        let uuid = uuid::Uuid::now_v7().to_string();
+        let path = crate::spec::paths::default_dir_name(name, &uuid);
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({id}, {}, {s}, NULL, {}, {}, {})",
+            t("ducklake_schema"),
+            lit(uuid.into()),
+            lit(name.as_str().into()),
+            lit(path.into()),
+            lit(true.into())
+        ));
+        changes.push(Change::CreatedSchema(name.clone()));
+    }
+    let mut new_table_ids = Vec::new();
+    for nt in &c.new_tables {
+        let id = next_catalog_id;
+        next_catalog_id += 1;
+        new_table_ids.push(id);
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({id}, {}, {s}, NULL, {}, {}, {}, {})",
+            t("ducklake_table"),
+            lit(nt.uuid.as_str().into()),
+            nt.schema_id,
+            lit(nt.name.as_str().into()),
+            lit(nt.path.as_str().into()),
+            lit(true.into())
+        ));
+        let rows = column_rows(b, id, s, &nt.columns);
+        if !rows.is_empty() {
+            sql.push(format!(
+                "INSERT INTO {} VALUES {}",
+                t("ducklake_column"),
+                rows.join(", ")
+            ));
+        }
+        layout_changed.push(id);
+        changes.push(Change::CreatedTable(
+            nt.schema_name.clone(),
+            nt.name.clone(),
+        ));
+    }
+    for v in &c.new_views {
+        let id = next_catalog_id;
+        next_catalog_id += 1;
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({id}, {}, {s}, NULL, {}, {}, 'duckdb', {}, {})",
+            t("ducklake_view"),
+            lit(uuid::Uuid::new_v4().to_string().into()),
+            v.schema_id,
+            lit(v.name.as_str().into()),
+            lit(v.sql.as_str().into()),
+            lit(v.column_aliases.as_str().into())
+        ));
+        changes.push(Change::CreatedView(v.schema_name.clone(), v.name.clone()));
+    }
+    for a in &c.alters {
+        match a {
+            Alter::AddColumn { table_id, column } => {
+                let max_id = store
+                    .all_column_versions(*table_id)
+                    .await?
+                    .iter()
+                    .map(|r| r.column_id)
+                    .max()
+                    .unwrap_or(0);
+                let mut next = max_id + 1;
+                let mut renumbered = renumber(column, &mut next);
+                renumbered.initial_default = column.initial_default.clone();
+                let rows = column_rows(b, *table_id, s, std::slice::from_ref(&renumbered));
+                sql.push(format!(
+                    "INSERT INTO {} VALUES {}",
+                    t("ducklake_column"),
+                    rows.join(", ")
+                ));
+                layout_changed.push(*table_id);
+            }
+            Alter::DropColumn {
+                table_id,
+                column_ids,
+            } => {
+                let ids = column_ids
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                sql.push(format!(
+                    "UPDATE {} SET end_snapshot = {s} WHERE table_id = {table_id} AND column_id IN ({ids}) AND end_snapshot IS NULL",
+                    t("ducklake_column")
+                ));
+                layout_changed.push(*table_id);
+            }
+            Alter::ReplaceColumn { row } => {
+                sql.push(format!(
+                    "UPDATE {} SET end_snapshot = {s} WHERE table_id = {} AND column_id = {} AND end_snapshot IS NULL",
+                    t("ducklake_column"),
+                    row.table_id,
+                    row.column_id
+                ));
+                sql.push(format!(
+                    "INSERT INTO {} VALUES {}",
+                    t("ducklake_column"),
+                    column_row_values(b, row, s)
+                ));
+                layout_changed.push(row.table_id);
+            }
+            Alter::RenameTable {
+                row,
+                new_name,
+                schema_name,
+            } => {
+                sql.push(format!(
+                    "UPDATE {} SET end_snapshot = {s} WHERE table_id = {} AND end_snapshot IS NULL",
+                    t("ducklake_table"),
+                    row.table_id
+                ));
+                sql.push(format!(
+                    "INSERT INTO {} VALUES ({}, {}, {s}, NULL, {}, {}, {}, {})",
+                    t("ducklake_table"),
+                    row.table_id,
+                    lit(row.table_uuid.as_str().into()),
+                    row.schema_id,
+                    lit(new_name.as_str().into()),
+                    lit(row.path.clone().into()),
+                    lit(row.path_is_relative.into())
+                ));
+                layout_changed.push(row.table_id);
+                changes.push(Change::CreatedTable(schema_name.clone(), new_name.clone()));
+            }
+        }
+    }
+
+    // Data: files, statistics, deletes.
+    let table_id_of = |r: TableRef| -> Result<CatalogId> {
+        match r {
+            TableRef::Existing(id) => Ok(id),
+            TableRef::New(i) => new_table_ids
+                .get(i)
+                .copied()
+                .ok_or_else(|| Error::Corrupt(format!("change set refers to new table #{i}"))),
+        }
+    };
+    let mut files_by_table: HashMap<CatalogId, Vec<&WrittenFile>> = HashMap::new();
+    for f in &c.added_files {
+        files_by_table
+            .entry(table_id_of(f.table)?)
+            .or_default()
+            .push(&f.file);
+    }
+    let all_stats: HashMap<CatalogId, TableStatsRow> = if files_by_table.is_empty() {
+        HashMap::new()
+    } else {
+        store
+            .table_stats()
+            .await?
+            .into_iter()
+            .map(|r| (r.table_id, r))
+            .collect()
+    };
+    let mut table_ids: Vec<CatalogId> = files_by_table.keys().copied().collect();
+    table_ids.sort_unstable();
+    for table_id in table_ids {
+        let files = &files_by_table[&table_id];
+        let mut stats = all_stats.get(&table_id).cloned().unwrap_or(TableStatsRow {
+            table_id,
+            record_count: 0,
+            next_row_id: 0,
+            file_size_bytes: 0,
+        });
+        let types = leaf_types(lake, c, table_id, &new_table_ids, latest.snapshot_id).await?;
+        let had_rows = stats.record_count > 0;
+        let mut merged: HashMap<ColumnId, ColumnBounds> = HashMap::new();
+        for row in store.table_column_stats(table_id).await? {
+            let dt = types.get(&row.column_id);
+            let parse = |v: &Option<String>| {
+                v.as_deref()
+                    .and_then(|t| dt.and_then(|dt| parse_stat(t, dt)))
+            };
+            let bounds = match (parse(&row.min_value), parse(&row.max_value)) {
+                (Some(min), Some(max)) => Bound::Known(min, max),
+                _ => Bound::Unknown,
+            };
+            merged.insert(
+                row.column_id,
+                ColumnBounds {
+                    contains_null: row.contains_null,
+                    contains_nan: row.contains_nan,
+                    bounds,
+                },
+            );
+        }
+        for file in files {
+            let data_file_id = next_file_id;
+            next_file_id += 1;
+            sql.push(format!(
+                "INSERT INTO {} VALUES ({data_file_id}, {table_id}, {s}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, NULL, NULL, NULL, NULL)",
+                t("ducklake_data_file"),
+                lit(file.file_name.as_str().into()),
+                lit(true.into()),
+                file.record_count,
+                file.file_size_bytes,
+                lit(file.footer_size.into()),
+                stats.next_row_id,
+            ));
+            stats.next_row_id += file.record_count;
+            stats.record_count += file.record_count;
+            stats.file_size_bytes += file.file_size_bytes;
+            let mut stat_rows = Vec::new();
+            for cs in &file.column_stats {
+                stat_rows.push(file_stats_values(b, data_file_id, table_id, cs));
+                let dt = types.get(&cs.column_id);
+                let parse = |v: &Option<String>| {
+                    v.as_deref()
+                        .and_then(|t| dt.and_then(|dt| parse_stat(t, dt)))
+                };
+                let file_bounds = if cs.value_count == 0 {
+                    Bound::Empty
+                } else {
+                    match (parse(&cs.min_value), parse(&cs.max_value)) {
+                        (Some(min), Some(max)) => Bound::Known(min, max),
+                        _ => Bound::Unknown,
+                    }
+                };
+                let entry = merged.entry(cs.column_id).or_insert_with(|| ColumnBounds {
+                    contains_null: Some(false),
+                    contains_nan: None,
+                    bounds: if had_rows {
+                        Bound::Unknown
+                    } else {
+                        Bound::Empty
+                    },
+                });
+                entry.merge(cs.null_count > 0, cs.contains_nan, file_bounds);
+            }
+            if !stat_rows.is_empty() {
+                sql.push(format!(
+                    "INSERT INTO {} VALUES {}",
+                    t("ducklake_file_column_stats"),
+                    stat_rows.join(", ")
+                ));
+            }
+        }
+        sql.push(format!(
+            "DELETE FROM {} WHERE table_id = {table_id}",
+            t("ducklake_table_stats")
+        ));
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({table_id}, {}, {}, {})",
+            t("ducklake_table_stats"),
+            stats.record_count,
+            stats.next_row_id,
+            stats.file_size_bytes
+        ));
+        sql.push(format!(
+            "DELETE FROM {} WHERE table_id = {table_id}",
+            t("ducklake_table_column_stats")
+        ));
+        let mut ids: Vec<&ColumnId> = merged.keys().collect();
+        ids.sort_unstable();
+        let rows: Vec<String> = ids
+            .into_iter()
+            .map(|id| {
+                let m = &merged[id];
+                let text = |v: Option<&ScalarValue>| {
+                    v.and_then(|v| crate::spec::values::format_duckdb_text(v).ok().flatten())
+                };
+                let (min, max) = match &m.bounds {
+                    Bound::Known(min, max) => (text(Some(min)), text(Some(max))),
+                    Bound::Empty | Bound::Unknown => (None, None),
+                };
+                format!(
+                    "({table_id}, {id}, {}, {}, {}, {}, NULL)",
+                    lit(m.contains_null.into()),
+                    lit(m.contains_nan.into()),
+                    lit(min.into()),
+                    lit(max.into())
+                )
+            })
+            .collect();
+        if !rows.is_empty() {
+            sql.push(format!(
+                "INSERT INTO {} VALUES {}",
+                t("ducklake_table_column_stats"),
+                rows.join(", ")
+            ));
+        }
+        changes.push(Change::InsertedIntoTable(table_id));
+    }
+
+    for (table_id, file_id) in &c.ended_files {
+        sql.push(format!(
+            "UPDATE {} SET end_snapshot = {s} WHERE data_file_id = {file_id} AND end_snapshot IS NULL",
+            t("ducklake_data_file")
+        ));
+        sql.push(format!(
+            "UPDATE {} SET end_snapshot = {s} WHERE data_file_id = {file_id} AND table_id = {table_id} AND end_snapshot IS NULL",
+            t("ducklake_delete_file")
+        ));
+    }
+    for (d, file) in c.delete_files.iter().zip(delete_files) {
+        let id = next_file_id;
+        next_file_id += 1;
+        let begin = match &d.replaces {
+            Some((old_id, old_path, old_begin)) => {
+                sql.push(format!(
+                    "DELETE FROM {} WHERE delete_file_id = {old_id}",
+                    t("ducklake_delete_file")
+                ));
+                sql.push(format!(
+                    "INSERT INTO {} VALUES ({old_id}, {}, {}, {})",
+                    t("ducklake_files_scheduled_for_deletion"),
+                    lit(old_path.as_str().into()),
+                    lit(true.into()),
+                    lit(Literal::Timestamp(Utc::now()))
+                ));
+                *old_begin
+            }
+            None => s,
+        };
+        let partial_max = if d.replaces.is_some() {
+            s.to_string()
+        } else {
+            "NULL".to_string()
+        };
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({id}, {}, {begin}, NULL, {}, {}, {}, 'parquet', {}, {}, {}, NULL, {partial_max})",
+            t("ducklake_delete_file"),
+            d.table_id,
+            d.data_file_id,
+            lit(file.file_name.as_str().into()),
+            lit(true.into()),
+            file.record_count,
+            file.file_size_bytes,
+            lit(file.footer_size.into()),
+        ));
+    }
+    for (_, inlined_table, row_ids) in &c.inlined_row_deletes {
+        let ids = row_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.push(format!(
+            "UPDATE {} SET end_snapshot = {s} WHERE row_id IN ({ids}) AND end_snapshot IS NULL",
+            t(inlined_table)
+        ));
+    }
+    let mut deleted = c.deleted_tables();
+    deleted.retain(|t| !c.dropped_tables.contains(t));
+    for table_id in deleted {
+        if c.delete_files.iter().any(|d| d.table_id == table_id)
+            || c.ended_files.iter().any(|(t, _)| *t == table_id)
+        {
+            changes.push(Change::DeletedFromTable(table_id));
+        }
+        if c.inlined_row_deletes.iter().any(|(t, _, _)| *t == table_id) {
+            changes.push(Change::InlinedDelete(table_id));
+        }
+    }
+    if !c.alters.is_empty() {
+        for id in c.altered_tables() {
+            changes.push(Change::AlteredTable(id));
+        }
+    }
+    layout_changed.sort_unstable();
+    layout_changed.dedup();
+    for table_id in layout_changed {
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({s}, {schema_version}, {table_id})",
+            t("ducklake_schema_versions")
+        ));
+    }
+    sql.push(format!(
+        "INSERT INTO {} VALUES ({s}, {}, NULL, NULL, NULL)",
+        t("ducklake_snapshot_changes"),
+        lit(format_changes(&changes).into())
+    ));
+    // The snapshot row goes first: it is the serialisation point.
+    sql.insert(
+        0,
+        format!(
+            "INSERT INTO {} VALUES ({s}, {}, {schema_version}, {next_catalog_id}, {next_file_id})",
+            t("ducklake_snapshot"),
+            lit(Literal::Timestamp(Utc::now()))
+        ),
+    );
+    Ok(Rendered {
+        sql: sql.join(";\n") + ";",
+        new_table_ids,
+    })
+}
+
+fn renumber(c: &NewColumn, next: &mut ColumnId) -> NewColumn {
+    let column_id = *next;
+    *next += 1;
+    NewColumn {
+        column_id,
+        children: c.children.iter().map(|ch| renumber(ch, next)).collect(),
+        ..c.clone()
+    }
+}
+
+fn column_rows(
+    b: &dyn SqlBackend,
+    table_id: CatalogId,
+    s: SnapshotId,
+    columns: &[NewColumn],
+) -> Vec<String> {
+    let mut all = Vec::new();
+    for c in columns {
+        c.walk(None, &mut all);
+    }
+    all.into_iter()
+        .map(|(parent, c)| {
+            let row = ColumnRow {
+                column_id: c.column_id,
+                begin_snapshot: s,
+                end_snapshot: None,
+                table_id,
+                column_order: c.column_id,
+                column_name: c.name.clone(),
+                column_type: c.ty.to_string(),
+                initial_default: c.initial_default.clone(),
+                default_value: Some(c.default_value.clone().unwrap_or_else(|| "NULL".into())),
+                nulls_allowed: c.nulls_allowed,
+                parent_column: parent,
+            };
+            column_row_values(b, &row, s)
+        })
+        .collect()
+}
+
+fn column_row_values(b: &dyn SqlBackend, r: &ColumnRow, s: SnapshotId) -> String {
+    let lit = |v: Literal| b.literal(&v);
+    let nested = r
+        .column_type
+        .parse::<DuckLakeType>()
+        .is_ok_and(|t| t.is_nested());
+    format!(
+        "({}, {s}, NULL, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'duckdb')",
+        r.column_id,
+        r.table_id,
+        r.column_order,
+        lit(r.column_name.as_str().into()),
+        lit(r.column_type.as_str().into()),
+        lit(r.initial_default.clone().into()),
+        lit(r.default_value.clone().into()),
+        lit(r.nulls_allowed.into()),
+        lit(r.parent_column.into()),
+        lit(if nested { "" } else { "literal" }.into()),
+    )
+}
+
+fn file_stats_values(
+    b: &dyn SqlBackend,
+    data_file_id: FileId,
+    table_id: CatalogId,
+    cs: &ColumnStats,
+) -> String {
+    let lit = |v: Literal| b.literal(&v);
+    format!(
+        "({data_file_id}, {table_id}, {}, {}, {}, {}, {}, {}, {}, NULL)",
+        cs.column_id,
+        lit(cs.column_size_bytes.into()),
+        cs.value_count,
+        cs.null_count,
+        lit(cs.min_value.clone().into()),
+        lit(cs.max_value.clone().into()),
+        lit(cs.contains_nan.into()),
+    )
+}
+
+/// The data files of a table at a snapshot (re-exported for writers).
+pub async fn live_files(
+    lake: &Lake,
+    table_id: CatalogId,
+    s: SnapshotId,
+) -> Result<Vec<DataFileRow>> {
+    lake.store().data_files(table_id, s).await
+}

@@ -1,0 +1,893 @@
+//! Writes through SQL: DDL (`CREATE SCHEMA/TABLE/VIEW`, CTAS, `DROP`, `ALTER`)
+//! and DML (`INSERT`, `DELETE`, `UPDATE`) on DuckLake tables.
+//!
+//! DataFusion plans the statement; lakeq executes lake-targeted plans itself so
+//! that each statement becomes exactly one snapshot (see [`crate::commit`]):
+//! data files are written first, then one catalog transaction references them.
+//! A failed statement removes the files it wrote and leaves the lake as it was.
+//!
+//! - `DELETE` finds the 0-based positions of matching rows per data file (a
+//!   Parquet row-number column) and writes cumulative positional delete files;
+//!   a file whose every row is deleted is ended instead. Matching inlined rows
+//!   get their `end_snapshot` set.
+//! - `UPDATE` is a delete plus an insert of the new row versions in the same
+//!   snapshot (new row ids: lakeq does not yet write `_ducklake_internal_row_id`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{Column, ScalarValue, TableReference};
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{DdlStatement, DmlStatement, Expr, LogicalPlan, WriteOp};
+use futures::StreamExt;
+use object_store::ObjectStore;
+
+use super::catalog::LakeCatalog;
+use super::table::LakeTable;
+use crate::catalog::{CatalogSnapshot, TableEntry};
+use crate::commit::{
+    AddedFile, Alter, ChangeSet, NewColumn, NewDeleteFile, NewTable, NewView, TableRef, commit,
+};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::spec::paths::{default_dir_name, resolve};
+use crate::spec::values::format_duckdb_text;
+use crate::storage::locate;
+use crate::write::{DataFileWriter, WriteOptions, WrittenFile, delete_files};
+
+/// A one-row `count` result, like DuckDB returns for DML.
+pub fn count_batch(n: u64) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![Arc::new(UInt64Array::from(vec![n]))],
+    )?)
+}
+
+/// Resolves lake-qualified names for one statement.
+pub struct Writer<'a> {
+    ctx: &'a SessionContext,
+    lakes: &'a HashMap<String, Arc<LakeCatalog>>,
+}
+
+/// A table reference resolved to a lake.
+struct Target {
+    catalog: Arc<LakeCatalog>,
+    snapshot: Arc<CatalogSnapshot>,
+    schema: String,
+    name: String,
+}
+
+impl Target {
+    fn lake(&self) -> &Arc<Lake> {
+        self.catalog.lake()
+    }
+    fn qualified(&self) -> String {
+        format!("{}.{}.{}", self.catalog.name(), self.schema, self.name)
+    }
+    fn table(&self) -> Result<&Arc<TableEntry>> {
+        self.snapshot.table(&self.schema, &self.name)
+    }
+}
+
+impl<'a> Writer<'a> {
+    /// A writer for the lakes attached to `ctx`.
+    pub fn new(ctx: &'a SessionContext, lakes: &'a HashMap<String, Arc<LakeCatalog>>) -> Self {
+        Self { ctx, lakes }
+    }
+
+    fn resolve(&self, name: &TableReference) -> Option<Target> {
+        let state = self.ctx.state();
+        let opts = state.config().options();
+        let r = name
+            .clone()
+            .resolve(&opts.catalog.default_catalog, &opts.catalog.default_schema);
+        let catalog = self.lakes.get(r.catalog.as_ref())?;
+        Some(Target {
+            snapshot: catalog.current(),
+            catalog: Arc::clone(catalog),
+            schema: r.schema.to_string(),
+            name: r.table.to_string(),
+        })
+    }
+
+    fn resolve_schema(&self, name: &str) -> Option<(Arc<LakeCatalog>, String)> {
+        let state = self.ctx.state();
+        let opts = state.config().options();
+        let (catalog, schema) = match name.split_once('.') {
+            Some((c, s)) => (c.to_string(), s.to_string()),
+            None => (opts.catalog.default_catalog.clone(), name.to_string()),
+        };
+        let catalog = self.lakes.get(&catalog)?;
+        Some((Arc::clone(catalog), schema.trim_matches('"').to_string()))
+    }
+
+    /// Execute `plan` if it writes to a lake; `Ok(None)` when it is not ours.
+    pub async fn execute(&self, plan: &LogicalPlan, sql: &str) -> Result<Option<Vec<RecordBatch>>> {
+        match plan {
+            LogicalPlan::Ddl(ddl) => self.ddl(ddl, sql).await,
+            LogicalPlan::Dml(dml) => self.dml(dml).await,
+            _ => Ok(None),
+        }
+    }
+
+    async fn ddl(&self, ddl: &DdlStatement, sql: &str) -> Result<Option<Vec<RecordBatch>>> {
+        match ddl {
+            DdlStatement::CreateCatalogSchema(c) => {
+                let Some((catalog, schema)) = self.resolve_schema(&c.schema_name) else {
+                    return Ok(None);
+                };
+                let snap = catalog.current();
+                if snap.schemas.contains_key(&schema) {
+                    if c.if_not_exists {
+                        return Ok(Some(Vec::new()));
+                    }
+                    return Err(Error::AlreadyExists {
+                        kind: "schema",
+                        name: format!("{}.{schema}", catalog.name()),
+                    });
+                }
+                let mut changes = ChangeSet::new(snap.snapshot.snapshot_id);
+                changes.new_schemas.push(schema);
+                commit(catalog.lake(), &changes).await?;
+                Ok(Some(Vec::new()))
+            }
+            DdlStatement::DropCatalogSchema(d) => {
+                let Some((catalog, schema)) = self.resolve_schema(&d.name.to_string()) else {
+                    return Ok(None);
+                };
+                let snap = catalog.current();
+                let Some(entry) = snap.schemas.get(&schema) else {
+                    if d.if_exists {
+                        return Ok(Some(Vec::new()));
+                    }
+                    return Err(Error::not_found(
+                        "schema",
+                        format!("{}.{schema}", catalog.name()),
+                    ));
+                };
+                let mut changes = ChangeSet::new(snap.snapshot.snapshot_id);
+                if !entry.tables.is_empty() || !entry.views.is_empty() {
+                    if !d.cascade {
+                        return Err(Error::Unsupported(format!(
+                            "schema '{}.{schema}' is not empty ({} tables, {} views); use DROP SCHEMA ... CASCADE",
+                            catalog.name(),
+                            entry.tables.len(),
+                            entry.views.len()
+                        )));
+                    }
+                    changes
+                        .dropped_tables
+                        .extend(entry.tables.values().map(|t| t.id()));
+                    changes
+                        .dropped_views
+                        .extend(entry.views.values().map(|v| v.view_id));
+                }
+                changes.dropped_schemas.push(entry.row.schema_id);
+                commit(catalog.lake(), &changes).await?;
+                Ok(Some(Vec::new()))
+            }
+            DdlStatement::DropTable(d) => {
+                let Some(target) = self.resolve(&d.name) else {
+                    return Ok(None);
+                };
+                let Ok(table) = target.table() else {
+                    if d.if_exists {
+                        return Ok(Some(Vec::new()));
+                    }
+                    return Err(Error::not_found("table", target.qualified()));
+                };
+                let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+                changes.dropped_tables.push(table.id());
+                commit(target.lake(), &changes).await?;
+                Ok(Some(Vec::new()))
+            }
+            DdlStatement::DropView(d) => {
+                let Some(target) = self.resolve(&d.name) else {
+                    return Ok(None);
+                };
+                let view = target
+                    .snapshot
+                    .schemas
+                    .get(&target.schema)
+                    .and_then(|s| s.views.get(&target.name));
+                let Some(view) = view else {
+                    if d.if_exists {
+                        return Ok(Some(Vec::new()));
+                    }
+                    return Err(Error::not_found("view", target.qualified()));
+                };
+                let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+                changes.dropped_views.push(view.view_id);
+                commit(target.lake(), &changes).await?;
+                Ok(Some(Vec::new()))
+            }
+            DdlStatement::CreateView(v) => {
+                let Some(target) = self.resolve(&v.name) else {
+                    return Ok(None);
+                };
+                self.create_view(&target, v.or_replace, sql).await.map(Some)
+            }
+            DdlStatement::CreateMemoryTable(c) => {
+                let Some(target) = self.resolve(&c.name) else {
+                    return Ok(None);
+                };
+                if !c.constraints.is_empty() {
+                    // DuckLake has no constraints besides NOT NULL; refusing is safer than ignoring.
+                    return Err(Error::Unsupported(format!(
+                        "constraints (PRIMARY KEY, UNIQUE) on DuckLake table '{}'",
+                        target.qualified()
+                    )));
+                }
+                self.create_table(
+                    &target,
+                    c.input.as_ref(),
+                    c.or_replace,
+                    c.if_not_exists,
+                    &c.column_defaults,
+                )
+                .await
+                .map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn create_view(
+        &self,
+        target: &Target,
+        or_replace: bool,
+        sql: &str,
+    ) -> Result<Vec<RecordBatch>> {
+        let schema = target.snapshot.schema(&target.schema)?;
+        let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+        if let Some(existing) = schema.views.get(&target.name) {
+            if !or_replace {
+                return Err(Error::AlreadyExists {
+                    kind: "view",
+                    name: target.qualified(),
+                });
+            }
+            changes.dropped_views.push(existing.view_id);
+        }
+        if schema.tables.contains_key(&target.name) {
+            return Err(Error::AlreadyExists {
+                kind: "table",
+                name: target.qualified(),
+            });
+        }
+        let (query, aliases) = super::sql::view_query(sql, target.catalog.name(), &target.schema)?;
+        changes.new_views.push(NewView {
+            schema_id: schema.row.schema_id,
+            schema_name: target.schema.clone(),
+            name: target.name.clone(),
+            sql: query,
+            column_aliases: aliases,
+        });
+        commit(target.lake(), &changes).await?;
+        Ok(Vec::new())
+    }
+
+    async fn create_table(
+        &self,
+        target: &Target,
+        input: &LogicalPlan,
+        or_replace: bool,
+        if_not_exists: bool,
+        defaults: &[(String, Expr)],
+    ) -> Result<Vec<RecordBatch>> {
+        let schema = target.snapshot.schema(&target.schema)?;
+        let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+        if let Some(existing) = schema.tables.get(&target.name) {
+            if if_not_exists {
+                return Ok(Vec::new());
+            }
+            if !or_replace {
+                return Err(Error::AlreadyExists {
+                    kind: "table",
+                    name: target.qualified(),
+                });
+            }
+            changes.dropped_tables.push(existing.id());
+        }
+        if schema.views.contains_key(&target.name) {
+            return Err(Error::AlreadyExists {
+                kind: "view",
+                name: target.qualified(),
+            });
+        }
+        let arrow_schema: Schema = input.schema().as_arrow().clone();
+        let fields: Vec<Field> = arrow_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let is_ctas = !matches!(input, LogicalPlan::EmptyRelation(_));
+        let mut next_id = 1;
+        let mut columns = NewColumn::from_arrow_fields(&fields, &mut next_id)
+            .map_err(|e| Error::Unsupported(format!("table '{}': {e}", target.qualified())))?;
+        if is_ctas {
+            // Like DuckDB, CREATE TABLE AS makes nullable columns.
+            for c in &mut columns {
+                c.nulls_allowed = true;
+            }
+        }
+        for (name, expr) in defaults {
+            let Some(col) = columns.iter_mut().find(|c| &c.name == name) else {
+                continue;
+            };
+            col.default_value = Some(literal_text(expr).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "default '{expr}' of column '{name}': only constant defaults are supported"
+                ))
+            })?);
+        }
+        let uuid = uuid::Uuid::now_v7().to_string();
+        let table = NewTable {
+            schema_id: schema.row.schema_id,
+            schema_name: target.schema.clone(),
+            name: target.name.clone(),
+            path: default_dir_name(&target.name, &uuid),
+            uuid,
+            columns,
+        };
+        let table_dir = resolve(&schema.dir, Some(&table.path), true);
+        let table_schema = table_arrow_schema(&table.columns)?;
+        changes.new_tables.push(table);
+        let mut rows = 0;
+        if is_ctas {
+            let (files, n) = self
+                .write_plan(
+                    &target.qualified(),
+                    &table_dir,
+                    &table_schema,
+                    &[],
+                    input.clone(),
+                )
+                .await?;
+            rows = n;
+            changes
+                .added_files
+                .extend(files.into_iter().map(|file| AddedFile {
+                    table: TableRef::New(0),
+                    file,
+                }));
+        }
+        self.commit_or_clean(target.lake(), &changes).await?;
+        Ok(if is_ctas {
+            vec![count_batch(rows)?]
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// Commit, removing the change set's files when the commit fails.
+    async fn commit_or_clean(&self, lake: &Arc<Lake>, changes: &ChangeSet) -> Result<()> {
+        match commit(lake, changes).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let files = changes.written_files();
+                if let Some(first) = files.first()
+                    && let Ok(store) = self.object_store(&first.url)
+                {
+                    delete_files(&store, &files).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn object_store(&self, url: &str) -> Result<Arc<dyn ObjectStore>> {
+        let loc = locate(url)?;
+        Ok(self.ctx.runtime_env().object_store(&loc.store_url)?)
+    }
+
+    /// Execute `plan` and stream its rows into Parquet files under `table_dir`,
+    /// refusing NULLs in the `not_null` columns.
+    async fn write_plan(
+        &self,
+        table_name: &str,
+        table_dir: &str,
+        table_schema: &SchemaRef,
+        not_null: &[usize],
+        plan: LogicalPlan,
+    ) -> Result<(Vec<WrittenFile>, u64)> {
+        let store = self.object_store(table_dir)?;
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let mut stream = df.execute_stream().await?;
+        let mut writer = DataFileWriter::new(
+            store,
+            table_dir,
+            Arc::clone(table_schema),
+            WriteOptions::default(),
+        );
+        let mut rows = 0u64;
+        while let Some(batch) = stream.next().await {
+            let checked = batch
+                .map_err(Error::from)
+                .and_then(|b| conform(&b, table_schema))
+                .and_then(|b| {
+                    for &i in not_null {
+                        if b.column(i).null_count() > 0 {
+                            return Err(Error::Unsupported(format!(
+                                "NOT NULL constraint failed: {table_name}.{}",
+                                table_schema.field(i).name()
+                            )));
+                        }
+                    }
+                    Ok(b)
+                });
+            let batch = match checked {
+                Ok(b) => b,
+                Err(e) => {
+                    writer.abort().await?;
+                    return Err(e);
+                }
+            };
+            rows += batch.num_rows() as u64;
+            if let Err(e) = writer.write(&batch).await {
+                writer.abort().await?;
+                return Err(e);
+            }
+        }
+        Ok((writer.finish().await?, rows))
+    }
+
+    async fn dml(&self, dml: &DmlStatement) -> Result<Option<Vec<RecordBatch>>> {
+        let Some(target) = self.resolve(&dml.table_name) else {
+            return Ok(None);
+        };
+        let table = Arc::clone(target.table()?);
+        let table_dir = table.dir.clone();
+        match &dml.op {
+            WriteOp::Insert(op) => {
+                if !matches!(op, datafusion::logical_expr::dml::InsertOp::Append) {
+                    return Err(Error::Unsupported(format!(
+                        "INSERT {op} into DuckLake table '{}'",
+                        target.qualified()
+                    )));
+                }
+                let (files, rows) = self
+                    .write_plan(
+                        &target.qualified(),
+                        &table_dir,
+                        &table.file_schema,
+                        &not_null_columns(&table),
+                        dml.input.as_ref().clone(),
+                    )
+                    .await
+                    .map_err(|e| with_table(e, &target))?;
+                let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+                changes
+                    .added_files
+                    .extend(files.into_iter().map(|file| AddedFile {
+                        table: TableRef::Existing(table.id()),
+                        file,
+                    }));
+                if !changes.is_empty() {
+                    self.commit_or_clean(target.lake(), &changes).await?;
+                }
+                Ok(Some(vec![count_batch(rows)?]))
+            }
+            WriteOp::Delete => {
+                let predicate = filter_predicate(&dml.input);
+                let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+                let n = self
+                    .plan_deletes(&target, &table, predicate, &mut changes)
+                    .await?;
+                if !changes.is_empty() {
+                    self.commit_or_clean(target.lake(), &changes).await?;
+                }
+                Ok(Some(vec![count_batch(n)?]))
+            }
+            WriteOp::Update => {
+                let predicate = filter_predicate(&dml.input);
+                let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+                let (files, rows) = self
+                    .write_plan(
+                        &target.qualified(),
+                        &table_dir,
+                        &table.file_schema,
+                        &not_null_columns(&table),
+                        dml.input.as_ref().clone(),
+                    )
+                    .await
+                    .map_err(|e| with_table(e, &target))?;
+                changes
+                    .added_files
+                    .extend(files.into_iter().map(|file| AddedFile {
+                        table: TableRef::Existing(table.id()),
+                        file,
+                    }));
+                let deleted = self
+                    .plan_deletes(&target, &table, predicate, &mut changes)
+                    .await?;
+                if deleted != rows {
+                    return Err(Error::Corrupt(format!(
+                        "UPDATE of '{}' matched {deleted} rows to delete but produced {rows} new rows",
+                        target.qualified()
+                    )));
+                }
+                if !changes.is_empty() {
+                    self.commit_or_clean(target.lake(), &changes).await?;
+                }
+                Ok(Some(vec![count_batch(rows)?]))
+            }
+            other => Err(Error::Unsupported(format!(
+                "{other} on DuckLake table '{}'",
+                target.qualified()
+            ))),
+        }
+    }
+
+    /// Find the rows matching `predicate` and record their deletion in `changes`.
+    async fn plan_deletes(
+        &self,
+        target: &Target,
+        table: &Arc<TableEntry>,
+        predicate: Option<Expr>,
+        changes: &mut ChangeSet,
+    ) -> Result<u64> {
+        let s = target.snapshot.snapshot.snapshot_id;
+        let positions_table = Arc::new(
+            LakeTable::new(Arc::clone(target.lake()), Arc::clone(table), s).with_positions(),
+        );
+        let mut df = self.ctx.read_table(positions_table)?;
+        if let Some(p) = predicate {
+            df = df.filter(unqualify(p)?)?;
+        }
+        let df = df.select_columns(&[
+            super::table::FILE_ID_COLUMN,
+            super::table::ROW_POSITION_COLUMN,
+        ])?;
+        let batches = df.collect().await?;
+        let mut by_file: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        let mut total = 0u64;
+        for b in &batches {
+            let files = b.column(0).as_primitive::<Int64Type>();
+            let rows = b.column(1).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                if files.is_null(i) || rows.is_null(i) {
+                    continue;
+                }
+                by_file
+                    .entry(files.value(i))
+                    .or_default()
+                    .insert(rows.value(i));
+                total += 1;
+            }
+        }
+        if by_file.is_empty() {
+            return Ok(0);
+        }
+        // Inlined rows (file id -1): end them in every inlined table of the table.
+        if let Some(row_ids) = by_file.remove(&super::table::INLINED_FILE_ID) {
+            let ids: Vec<i64> = row_ids.into_iter().collect();
+            for it in target.lake().store().inlined_tables(table.id()).await? {
+                changes
+                    .inlined_row_deletes
+                    .push((table.id(), it.table_name, ids.clone()));
+            }
+        }
+        if by_file.is_empty() {
+            return Ok(total);
+        }
+        let files = target.lake().store().data_files(table.id(), s).await?;
+        let files: HashMap<i64, _> = files.into_iter().map(|f| (f.data_file_id, f)).collect();
+        let data_path = target.lake().data_path().to_string();
+        for (file_id, positions) in by_file {
+            let file = files.get(&file_id).ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "data file {file_id} of '{}' vanished",
+                    target.qualified()
+                ))
+            })?;
+            let data_url = resolve(&table.dir, Some(&file.path), file.path_is_relative);
+            let store = self.object_store(&data_url)?;
+            let mut previous: Vec<(i64, i64)> = Vec::new();
+            let mut replaces = None;
+            if let Some(d) = &file.delete_file {
+                let url = resolve(&table.dir, Some(&d.path), d.path_is_relative);
+                let begin = target
+                    .lake()
+                    .store()
+                    .delete_file_begin(d.delete_file_id)
+                    .await?;
+                previous = super::deletes::delete_file_entries(&store, &url, begin).await?;
+                let relative = url.strip_prefix(&data_path).unwrap_or(&url).to_string();
+                replaces = Some((d.delete_file_id, relative, begin));
+            }
+            let already: usize = previous.len();
+            let inlined_deleted = target
+                .lake()
+                .store()
+                .inlined_deletions(table.id(), s)
+                .await?
+                .iter()
+                .filter(|(f, _)| *f == file_id)
+                .count();
+            if already + inlined_deleted + positions.len()
+                >= usize::try_from(file.record_count).unwrap_or(0)
+            {
+                changes.ended_files.push((table.id(), file_id));
+                continue;
+            }
+            changes.delete_files.push(NewDeleteFile {
+                table_id: table.id(),
+                data_file_id: file_id,
+                data_file_url: data_url,
+                table_dir: table.dir.clone(),
+                new_positions: positions.into_iter().collect(),
+                previous,
+                replaces,
+            });
+        }
+        Ok(total)
+    }
+
+    /// The Arrow type DataFusion gives a SQL type name.
+    async fn sql_type(&self, type_sql: &str) -> Result<DataType> {
+        let plan = self
+            .ctx
+            .state()
+            .create_logical_plan(&format!("SELECT CAST(NULL AS {type_sql}) AS x"))
+            .await
+            .map_err(|e| Error::Unsupported(format!("type '{type_sql}': {e}")))?;
+        Ok(plan.schema().field(0).data_type().clone())
+    }
+
+    /// A constant expression's value as DuckDB text (for defaults).
+    async fn constant(&self, expr_sql: &str, type_sql: &str) -> Result<Option<String>> {
+        let batches = self
+            .ctx
+            .sql(&format!("SELECT CAST({expr_sql} AS {type_sql}) AS x"))
+            .await
+            .and_then(|df| Ok(df))
+            .map_err(|e| Error::Unsupported(format!("default '{expr_sql}': {e}")))?
+            .collect()
+            .await?;
+        let Some(b) = batches.first().filter(|b| b.num_rows() == 1) else {
+            return Err(Error::Unsupported(format!(
+                "default '{expr_sql}' is not a constant"
+            )));
+        };
+        let v = ScalarValue::try_from_array(b.column(0), 0)?;
+        format_duckdb_text(&v)
+    }
+
+    /// `ALTER TABLE` operations (parsed by [`super::sql::parse_alter`]).
+    pub async fn alter(&self, alter: super::sql::AlterStatement) -> Result<Vec<RecordBatch>> {
+        let name = TableReference::from(alter.table.as_str());
+        let target = self.resolve(&name).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "ALTER TABLE on '{}', which is not in a DuckLake",
+                alter.table
+            ))
+        })?;
+        let table = Arc::clone(target.table()?);
+        let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+        let find = |name: &str| {
+            table
+                .columns
+                .iter()
+                .find(|c| c.row.column_name == name)
+                .ok_or_else(|| Error::NotFound {
+                    kind: "column",
+                    name: format!("{}.{name}", target.qualified()),
+                    hint: format!(
+                        "; columns: {}",
+                        table
+                            .columns
+                            .iter()
+                            .map(|c| c.row.column_name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })
+        };
+        use super::sql::AlterOp;
+        match alter.op {
+            AlterOp::AddColumn {
+                name,
+                type_sql,
+                default_sql,
+                if_not_exists,
+            } => {
+                if find(&name).is_ok() {
+                    if if_not_exists {
+                        return Ok(Vec::new());
+                    }
+                    return Err(Error::AlreadyExists {
+                        kind: "column",
+                        name: format!("{}.{name}", target.qualified()),
+                    });
+                }
+                let data_type = self.sql_type(&type_sql).await?;
+                let default = match &default_sql {
+                    Some(d) => self.constant(d, &type_sql).await?,
+                    None => None,
+                };
+                let mut next = 0;
+                let mut column =
+                    NewColumn::from_arrow(&Field::new(&name, data_type, true), &mut next)?;
+                column.default_value = default.clone();
+                column.initial_default = default;
+                changes.alters.push(Alter::AddColumn {
+                    table_id: table.id(),
+                    column,
+                });
+            }
+            AlterOp::DropColumn { name, if_exists } => {
+                let col = match find(&name) {
+                    Ok(c) => c,
+                    Err(_) if if_exists => return Ok(Vec::new()),
+                    Err(e) => return Err(e),
+                };
+                if table.columns.len() == 1 {
+                    return Err(Error::Unsupported(format!(
+                        "dropping '{name}', the only column of '{}'",
+                        target.qualified()
+                    )));
+                }
+                let mut all = Vec::new();
+                col.walk(&mut all);
+                changes.alters.push(Alter::DropColumn {
+                    table_id: table.id(),
+                    column_ids: all.iter().map(|c| c.row.column_id).collect(),
+                });
+            }
+            AlterOp::RenameColumn { from, to } => {
+                let col = find(&from)?;
+                if find(&to).is_ok() {
+                    return Err(Error::AlreadyExists {
+                        kind: "column",
+                        name: format!("{}.{to}", target.qualified()),
+                    });
+                }
+                let mut row = col.row.clone();
+                row.column_name = to;
+                changes.alters.push(Alter::ReplaceColumn { row });
+            }
+            AlterOp::SetType { name, type_sql } => {
+                let col = find(&name)?;
+                let data_type = self.sql_type(&type_sql).await?;
+                let new_type = crate::spec::types::DuckLakeType::from_arrow(&data_type)?;
+                let old = col.ty.to_arrow()?;
+                if !datafusion::arrow::compute::can_cast_types(&old, &data_type)
+                    || new_type.is_nested()
+                {
+                    return Err(Error::Unsupported(format!(
+                        "changing column '{name}' of '{}' from {} to {new_type}",
+                        target.qualified(),
+                        col.ty
+                    )));
+                }
+                let mut row = col.row.clone();
+                row.column_type = new_type.to_string();
+                changes.alters.push(Alter::ReplaceColumn { row });
+            }
+            AlterOp::RenameTable { to } => {
+                let schema = target.snapshot.schema(&target.schema)?;
+                if schema.tables.contains_key(&to) || schema.views.contains_key(&to) {
+                    return Err(Error::AlreadyExists {
+                        kind: "table",
+                        name: format!("{}.{}.{to}", target.catalog.name(), target.schema),
+                    });
+                }
+                changes.alters.push(Alter::RenameTable {
+                    row: table.row.clone(),
+                    new_name: to,
+                    schema_name: target.schema.clone(),
+                });
+            }
+        }
+        commit(target.lake(), &changes).await?;
+        Ok(Vec::new())
+    }
+}
+
+/// Indexes of top-level columns declared NOT NULL.
+fn not_null_columns(table: &TableEntry) -> Vec<usize> {
+    table
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.row.nulls_allowed)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn with_table(e: Error, target: &Target) -> Error {
+    match e {
+        Error::DataFusion(inner) => {
+            Error::Unsupported(format!("writing to '{}': {inner}", target.qualified()))
+        }
+        other => other,
+    }
+}
+
+/// The predicate of a DELETE/UPDATE input (the `Filter` above the scan), if any.
+fn filter_predicate(plan: &LogicalPlan) -> Option<Expr> {
+    match plan {
+        LogicalPlan::Filter(f) => Some(f.predicate.clone()),
+        other => match other.inputs().as_slice() {
+            [only] => filter_predicate(only),
+            _ => None,
+        },
+    }
+}
+
+/// Drop table qualifiers so the predicate applies to the positions table.
+fn unqualify(expr: Expr) -> Result<Expr> {
+    Ok(expr
+        .transform(|e| match e {
+            Expr::Column(c) if c.relation.is_some() => Ok(Transformed::yes(Expr::Column(
+                Column::new_unqualified(c.name),
+            ))),
+            other => Ok(Transformed::no(other)),
+        })
+        .data()?)
+}
+
+/// A literal default's DuckDB text.
+fn literal_text(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Literal(v, _) => format_duckdb_text(v).ok().flatten().or(Some("NULL".into())),
+        Expr::Cast(c) => literal_text(&c.expr),
+        _ => None,
+    }
+}
+
+/// The Arrow schema (with field ids) of new columns.
+fn table_arrow_schema(columns: &[NewColumn]) -> Result<SchemaRef> {
+    fn field(c: &NewColumn) -> Result<Field> {
+        let children = c.children.iter().map(field).collect::<Result<Vec<_>>>()?;
+        let dt = c.ty.to_arrow_nested(children)?;
+        Ok(Field::new(&c.name, dt, true).with_metadata(HashMap::from([(
+            crate::catalog::FIELD_ID_KEY.to_string(),
+            c.column_id.to_string(),
+        )])))
+    }
+    Ok(Arc::new(Schema::new(
+        columns.iter().map(field).collect::<Result<Vec<_>>>()?,
+    )))
+}
+
+/// Cast a batch to the table schema (types, names and field ids).
+fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.num_columns() != schema.fields().len() {
+        return Err(Error::Unsupported(format!(
+            "expected {} columns, got {}",
+            schema.fields().len(),
+            batch.num_columns()
+        )));
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(Arc::clone(c))
+            } else {
+                cast(c, f.data_type()).map_err(|e| {
+                    Error::Unsupported(format!(
+                        "column '{}': cannot store {} as {}: {e}",
+                        f.name(),
+                        c.data_type(),
+                        f.data_type()
+                    ))
+                })
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
