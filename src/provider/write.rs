@@ -650,7 +650,6 @@ impl<'a> Writer<'a> {
             .ctx
             .sql(&format!("SELECT CAST({expr_sql} AS {type_sql}) AS x"))
             .await
-            .and_then(|df| Ok(df))
             .map_err(|e| Error::Unsupported(format!("default '{expr_sql}': {e}")))?
             .collect()
             .await?;

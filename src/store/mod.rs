@@ -887,12 +887,8 @@ impl MetadataStore {
             .await?;
         rows.iter()
             .map(|r| {
-                let opt_bool = |i: usize| -> Result<Option<bool>> {
-                    Ok(match r.opt_i64(i)? {
-                        None => None,
-                        Some(v) => Some(v != 0),
-                    })
-                };
+                let opt_bool =
+                    |i: usize| -> Result<Option<bool>> { Ok(r.opt_i64(i)?.map(|v| v != 0)) };
                 Ok(TableColumnStatsRow {
                     table_id: r.i64(0)?,
                     column_id: r.i64(1)?,

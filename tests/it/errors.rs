@@ -96,3 +96,114 @@ async fn data_path_mismatch_is_reported() -> TestResult {
     );
     Ok(())
 }
+
+/// Snapshot count and data files on disk: what "the lake is exactly as before" means.
+async fn lake_state(lake: &TestLake) -> TestResult<(usize, usize)> {
+    let opened = lakeq::Lake::open(
+        &lake.location,
+        lakeq::LakeOptions {
+            metadata_schema: lake.metadata_schema.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let snapshots = opened.store().snapshots().await?.len();
+    let files = walk_files(std::path::Path::new(&lake.data_path));
+    Ok((snapshots, files))
+}
+
+fn walk_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() { walk_files(&p) } else { 1 }
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn failed_writes_leave_the_lake_unchanged() -> TestResult {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let lake = TestLake::new(backend, "bad_writes").await?;
+        let session = lakeq::Session::new();
+        session.sql(&lake.attach_sql("lake")).await?;
+        session
+            .sql("CREATE TABLE lake.main.t (a INT NOT NULL, s VARCHAR)")
+            .await?;
+        session
+            .sql("INSERT INTO lake.main.t VALUES (1, 'x')")
+            .await?;
+        let before = lake_state(&lake).await?;
+
+        let msg = err_of(
+            &session,
+            "INSERT INTO lake.main.t VALUES ('not a number', 'y')",
+        )
+        .await;
+        assert!(
+            msg.contains("not a number") || msg.to_lowercase().contains("cast"),
+            "{msg}"
+        );
+        let msg = err_of(&session, "INSERT INTO lake.main.t VALUES (NULL, 'y')").await;
+        assert!(
+            msg.contains("NOT NULL") && msg.contains("lake.main.t.a"),
+            "{msg}"
+        );
+        let msg = err_of(&session, "INSERT INTO lake.main.missing VALUES (1)").await;
+        assert!(msg.contains("missing"), "{msg}");
+        let msg = err_of(&session, "CREATE TABLE lake.main.t (b INT)").await;
+        assert!(
+            msg.contains("already exists") && msg.contains("lake.main.t"),
+            "{msg}"
+        );
+        let msg = err_of(&session, "ALTER TABLE lake.main.t RENAME COLUMN nope TO x").await;
+        assert!(msg.contains("nope"), "{msg}");
+        let msg = err_of(&session, "DROP TABLE lake.main.nope").await;
+        assert!(msg.contains("nope"), "{msg}");
+        assert_eq!(
+            lake_state(&lake).await?,
+            before,
+            "lake changed after failed writes ({backend:?})"
+        );
+
+        // A read-only attachment refuses writes.
+        let ro = lakeq::Session::new();
+        let mut opts = vec![
+            format!("DATA_PATH '{}'", lake.data_path),
+            "READ_ONLY".to_string(),
+        ];
+        if let Some(s) = &lake.metadata_schema {
+            opts.push(format!("METADATA_SCHEMA '{s}'"));
+        }
+        ro.sql(&format!(
+            "ATTACH '{}' AS lake ({})",
+            lake.location,
+            opts.join(", ")
+        ))
+        .await?;
+        let msg = err_of(&ro, "INSERT INTO lake.main.t VALUES (2, 'z')").await;
+        assert!(msg.contains("READ_ONLY"), "{msg}");
+        assert_eq!(lake_state(&lake).await?, before);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn unwritable_data_path_fails_cleanly() -> TestResult {
+    let lake = TestLake::new(Backend::Sqlite, "unwritable").await?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    session.sql("CREATE TABLE lake.main.t (a INT)").await?;
+    // A regular file where the table directory should be: nothing can be written below it.
+    std::fs::create_dir_all(format!("{}main", lake.data_path))?;
+    std::fs::write(format!("{}main/t", lake.data_path), b"not a directory")?;
+    let before = lake_state(&lake).await?;
+    let msg = err_of(&session, "INSERT INTO lake.main.t VALUES (1)").await;
+    assert!(msg.contains("main/t"), "{msg}");
+    assert_eq!(lake_state(&lake).await?, before);
+    Ok(())
+}

@@ -3,6 +3,7 @@
 //! 127.0.0.1:5432 and DuckDB 1.5.5 as the oracle (see `common`).
 
 mod common;
+mod concurrency;
 mod errors;
 mod interop_read;
 mod interop_write;

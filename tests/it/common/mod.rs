@@ -30,14 +30,9 @@ pub enum Backend {
     Postgres,
 }
 
-impl Backend {
-    pub const ALL: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
-}
-
 /// A fresh, empty catalog location plus data path.
 #[derive(Debug, Clone)]
 pub struct TestLake {
-    pub backend: Backend,
     /// The `ducklake:...` string.
     pub location: String,
     /// `METADATA_SCHEMA` (PostgreSQL).
@@ -52,7 +47,6 @@ impl TestLake {
         let data_path = format!("{}/data/", dir.display());
         match backend {
             Backend::Sqlite => Ok(Self {
-                backend,
                 location: format!("ducklake:sqlite:{}/meta.sqlite", dir.display()),
                 metadata_schema: None,
                 data_path,
@@ -61,7 +55,6 @@ impl TestLake {
             Backend::Postgres => {
                 let db = create_pg_database(name).await?;
                 Ok(Self {
-                    backend,
                     location: format!("ducklake:postgres:dbname={db} host=127.0.0.1 user=postgres"),
                     metadata_schema: Some("lakeq_meta".into()),
                     data_path,
@@ -163,20 +156,13 @@ pub fn duckdb_run(attach: &[String], script: &Path) -> TestResult<Vec<OracleQuer
     Ok(parsed.queries)
 }
 
-/// Run DuckDB SQL given inline (written to a temporary script).
-pub fn duckdb_sql(attach: &[String], dir: &Path, blocks: &str) -> TestResult<Vec<OracleQuery>> {
-    let path = dir.join(format!("script-{}.slt", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&path, blocks)?;
-    duckdb_run(attach, &path)
-}
-
 /// Run `sql` in lakeq and render the result canonically.
 pub async fn lakeq_query(
     session: &lakeq::Session,
     sql: &str,
 ) -> TestResult<(Vec<String>, Vec<Vec<String>>)> {
     let batches = session.sql(sql).await?;
-    Ok(canonical::render_batches(&batches)?)
+    canonical::render_batches(&batches)
 }
 
 /// Compare every oracle query with lakeq's answer; return a readable list of differences.
@@ -239,4 +225,13 @@ pub fn script_blocks(path: &Path) -> TestResult<(Vec<String>, String)> {
         }
     }
     Ok((statements, queries))
+}
+
+/// Run oracle-format `query` blocks in DuckDB against the lake attached AS `lake`.
+pub fn duckdb_sql_queries(lake: &TestLake, blocks: &str) -> TestResult<Vec<OracleQuery>> {
+    let path = lake
+        .dir
+        .join(format!("oracle-{}.slt", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, blocks)?;
+    duckdb_run(&[lake.attach_sql("lake")], &path)
 }
