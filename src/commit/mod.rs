@@ -165,6 +165,8 @@ pub struct AddedFile {
     pub table: TableRef,
     /// The written file.
     pub file: WrittenFile,
+    /// Partition spec id and the file's value per key part (DuckDB text, NULL = `None`).
+    pub partition: Option<(CatalogId, Vec<Option<String>>)>,
 }
 
 /// Deletions from one data file, written as a (cumulative) delete file at commit
@@ -208,6 +210,13 @@ pub enum Alter {
     ReplaceColumn {
         /// The new version of the row (same column id).
         row: ColumnRow,
+    },
+    /// SET/RESET PARTITIONED BY: a new partition spec (empty = unpartitioned).
+    SetPartition {
+        /// Table.
+        table_id: CatalogId,
+        /// (column id, transform) per key part.
+        keys: Vec<(ColumnId, String)>,
     },
     /// RENAME TABLE.
     RenameTable {
@@ -281,7 +290,9 @@ impl ChangeSet {
             .alters
             .iter()
             .map(|a| match a {
-                Alter::AddColumn { table_id, .. } | Alter::DropColumn { table_id, .. } => *table_id,
+                Alter::AddColumn { table_id, .. }
+                | Alter::DropColumn { table_id, .. }
+                | Alter::SetPartition { table_id, .. } => *table_id,
                 Alter::ReplaceColumn { row } => row.table_id,
                 Alter::RenameTable { row, .. } => row.table_id,
             })
@@ -362,6 +373,7 @@ impl ChangeSet {
 
     /// All data files this change set wrote (to remove them when the commit fails).
     pub fn written_files(&self) -> Vec<WrittenFile> {
+        // (Delete files are written and removed by the commit itself.)
         self.added_files.iter().map(|f| f.file.clone()).collect()
     }
 }
@@ -735,6 +747,36 @@ async fn render(
                 ));
                 layout_changed.push(row.table_id);
             }
+            Alter::SetPartition { table_id, keys } => {
+                sql.push(format!(
+                    "UPDATE {} SET end_snapshot = {s} WHERE table_id = {table_id} AND end_snapshot IS NULL",
+                    t("ducklake_partition_info")
+                ));
+                let partition_id = next_catalog_id;
+                next_catalog_id += 1;
+                sql.push(format!(
+                    "INSERT INTO {} VALUES ({partition_id}, {table_id}, {s}, NULL)",
+                    t("ducklake_partition_info")
+                ));
+                let rows: Vec<String> = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (column_id, transform))| {
+                        format!(
+                            "({partition_id}, {table_id}, {i}, {column_id}, {})",
+                            lit(transform.as_str().into())
+                        )
+                    })
+                    .collect();
+                if !rows.is_empty() {
+                    sql.push(format!(
+                        "INSERT INTO {} VALUES {}",
+                        t("ducklake_partition_column"),
+                        rows.join(", ")
+                    ));
+                }
+                layout_changed.push(*table_id);
+            }
             Alter::RenameTable {
                 row,
                 new_name,
@@ -771,12 +813,12 @@ async fn render(
                 .ok_or_else(|| Error::Corrupt(format!("change set refers to new table #{i}"))),
         }
     };
-    let mut files_by_table: HashMap<CatalogId, Vec<&WrittenFile>> = HashMap::new();
+    let mut files_by_table: HashMap<CatalogId, Vec<&AddedFile>> = HashMap::new();
     for f in &c.added_files {
         files_by_table
             .entry(table_id_of(f.table)?)
             .or_default()
-            .push(&f.file);
+            .push(f);
     }
     let all_stats: HashMap<CatalogId, TableStatsRow> = if files_by_table.is_empty() {
         HashMap::new()
@@ -820,11 +862,31 @@ async fn render(
                 },
             );
         }
-        for file in files {
+        for added in files {
+            let file = &added.file;
             let data_file_id = next_file_id;
             next_file_id += 1;
+            if let Some((_, values)) = &added.partition {
+                let rows: Vec<String> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        format!(
+                            "({data_file_id}, {table_id}, {i}, {})",
+                            lit(v.clone().into())
+                        )
+                    })
+                    .collect();
+                if !rows.is_empty() {
+                    sql.push(format!(
+                        "INSERT INTO {} VALUES {}",
+                        t("ducklake_file_partition_value"),
+                        rows.join(", ")
+                    ));
+                }
+            }
             sql.push(format!(
-                "INSERT INTO {} VALUES ({data_file_id}, {table_id}, {s}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, NULL, NULL, NULL, NULL)",
+                "INSERT INTO {} VALUES ({data_file_id}, {table_id}, {s}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, {}, NULL, NULL, NULL)",
                 t("ducklake_data_file"),
                 lit(file.file_name.as_str().into()),
                 lit(true.into()),
@@ -832,6 +894,7 @@ async fn render(
                 file.file_size_bytes,
                 lit(file.footer_size.into()),
                 stats.next_row_id,
+                lit(added.partition.as_ref().map(|p| p.0).into()),
             ));
             stats.next_row_id += file.record_count;
             stats.record_count += file.record_count;

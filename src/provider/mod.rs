@@ -6,6 +6,7 @@ pub mod adapter;
 pub mod catalog;
 pub mod deletes;
 pub mod inlined;
+pub mod partition;
 pub mod pruning;
 pub mod session;
 pub mod sql;

@@ -349,6 +349,17 @@ mod tests {
             Some(LakeStatement::Use(vec!["lake".into(), "s1".into()]))
         );
         assert_eq!(parse_lake_statement("SELECT 1").expect("parse"), None);
+        let p = parse_alter("ALTER TABLE lake.s.ev SET PARTITIONED BY (year(ts), region)")
+            .expect("parse");
+        assert_eq!(
+            p.map(|a| a.op),
+            Some(AlterOp::SetPartitionedBy {
+                keys: vec![
+                    ("year".into(), "ts".into()),
+                    ("identity".into(), "region".into())
+                ]
+            })
+        );
         assert!(parse_lake_statement("ATTACH lake").is_err());
     }
 }
@@ -402,6 +413,100 @@ pub enum AlterOp {
         /// New name.
         to: String,
     },
+    /// DuckDB's `SET PARTITIONED BY (year(ts), region)`; empty for `RESET PARTITIONED BY`.
+    SetPartitionedBy {
+        /// (transform, column) per key part: `identity`, `year`, `month`, `day`, `hour`.
+        keys: Vec<(String, String)>,
+    },
+}
+
+/// Parse DuckDB's `ALTER TABLE t SET PARTITIONED BY (...)` / `RESET PARTITIONED BY`,
+/// which no SQL parser in the tree knows.
+fn parse_partitioned_by(sql: &str) -> Result<Option<AlterStatement>> {
+    let tokens: Vec<Token> = tokenize(sql)?
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| !is_trivia(t))
+        .collect();
+    let word = |i: usize| match tokens.get(i) {
+        Some(Token::Word(w)) => Some(w.value.clone()),
+        _ => None,
+    };
+    let upper = |i: usize| word(i).map(|w| w.to_ascii_uppercase());
+    if upper(0).as_deref() != Some("ALTER") || upper(1).as_deref() != Some("TABLE") {
+        return Ok(None);
+    }
+    // The table name: words joined by periods.
+    let mut i = 2;
+    let mut name = Vec::new();
+    loop {
+        name.push(
+            word(i)
+                .ok_or_else(|| Error::Unsupported(format!("ALTER TABLE without a name: {sql}")))?,
+        );
+        i += 1;
+        if tokens.get(i) == Some(&Token::Period) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    let reset = match (
+        upper(i).as_deref(),
+        upper(i + 1).as_deref(),
+        upper(i + 2).as_deref(),
+    ) {
+        (Some("SET"), Some("PARTITIONED"), Some("BY")) => false,
+        (Some("RESET"), Some("PARTITIONED"), Some("BY")) => true,
+        _ => return Ok(None),
+    };
+    i += 3;
+    let table = name.join(".");
+    if reset {
+        return Ok(Some(AlterStatement {
+            table,
+            op: AlterOp::SetPartitionedBy { keys: Vec::new() },
+        }));
+    }
+    let bad = || {
+        Error::Unsupported(format!(
+            "partition keys must be columns or year/month/day/hour(column): {sql}"
+        ))
+    };
+    if tokens.get(i) != Some(&Token::LParen) {
+        return Err(bad());
+    }
+    i += 1;
+    let mut keys = Vec::new();
+    loop {
+        let first = word(i).ok_or_else(bad)?;
+        i += 1;
+        if tokens.get(i) == Some(&Token::LParen) {
+            let transform = first.to_ascii_lowercase();
+            if !["year", "month", "day", "hour"].contains(&transform.as_str()) {
+                return Err(Error::Unsupported(format!(
+                    "partition transform '{transform}' (lakeq writes identity, year, month, day and hour)"
+                )));
+            }
+            let column = word(i + 1).ok_or_else(bad)?;
+            if tokens.get(i + 2) != Some(&Token::RParen) {
+                return Err(bad());
+            }
+            i += 3;
+            keys.push((transform, column));
+        } else {
+            keys.push(("identity".to_string(), first));
+        }
+        match tokens.get(i) {
+            Some(Token::Comma) => i += 1,
+            Some(Token::RParen) if i + 1 == tokens.len() => break,
+            _ => return Err(bad()),
+        }
+    }
+    Ok(Some(AlterStatement {
+        table,
+        op: AlterOp::SetPartitionedBy { keys },
+    }))
 }
 
 /// Parse `ALTER TABLE`; `None` for other statements.
@@ -416,6 +521,9 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
         .map(|(t, _)| t);
     if !matches!(first, Some(Token::Word(w)) if w.keyword == Keyword::ALTER) {
         return Ok(None);
+    }
+    if let Some(partitioned) = parse_partitioned_by(sql)? {
+        return Ok(Some(partitioned));
     }
     let statements = Parser::parse_sql(&GenericDialect {}, sql)
         .map_err(|e| Error::Unsupported(format!("cannot parse ALTER statement: {e}")))?;

@@ -27,6 +27,7 @@ use futures::StreamExt;
 use object_store::ObjectStore;
 
 use super::catalog::LakeCatalog;
+use super::partition::{PartitionSpec, PartitionedWriter};
 use super::table::LakeTable;
 use crate::catalog::{CatalogSnapshot, TableEntry};
 use crate::commit::{
@@ -37,7 +38,7 @@ use crate::lake::Lake;
 use crate::spec::paths::{default_dir_name, resolve};
 use crate::spec::values::format_duckdb_text;
 use crate::storage::locate;
-use crate::write::{DataFileWriter, WriteOptions, WrittenFile, delete_files};
+use crate::write::{WrittenFile, delete_files};
 
 /// A one-row `count` result, like DuckDB returns for DML.
 pub fn count_batch(n: u64) -> Result<RecordBatch> {
@@ -350,15 +351,17 @@ impl<'a> Writer<'a> {
                     &table_dir,
                     &table_schema,
                     &[],
+                    None,
                     input.clone(),
                 )
                 .await?;
             rows = n;
             changes
                 .added_files
-                .extend(files.into_iter().map(|file| AddedFile {
+                .extend(files.into_iter().map(|(file, partition)| AddedFile {
                     table: TableRef::New(0),
                     file,
+                    partition,
                 }));
         }
         self.commit_or_clean(target.lake(), &changes).await?;
@@ -390,25 +393,22 @@ impl<'a> Writer<'a> {
         Ok(self.ctx.runtime_env().object_store(&loc.store_url)?)
     }
 
-    /// Execute `plan` and stream its rows into Parquet files under `table_dir`,
-    /// refusing NULLs in the `not_null` columns.
+    /// Execute `plan` and stream its rows into Parquet files under `table_dir`
+    /// (split by `partition`), refusing NULLs in the `not_null` columns.
     async fn write_plan(
         &self,
         table_name: &str,
         table_dir: &str,
         table_schema: &SchemaRef,
         not_null: &[usize],
+        partition: Option<PartitionSpec>,
         plan: LogicalPlan,
-    ) -> Result<(Vec<WrittenFile>, u64)> {
+    ) -> Result<(Vec<(WrittenFile, Option<(i64, Vec<Option<String>>)>)>, u64)> {
         let store = self.object_store(table_dir)?;
         let df = self.ctx.execute_logical_plan(plan).await?;
         let mut stream = df.execute_stream().await?;
-        let mut writer = DataFileWriter::new(
-            store,
-            table_dir,
-            Arc::clone(table_schema),
-            WriteOptions::default(),
-        );
+        let mut writer =
+            PartitionedWriter::new(store, table_dir, Arc::clone(table_schema), partition);
         let mut rows = 0u64;
         while let Some(batch) = stream.next().await {
             let checked = batch
@@ -461,6 +461,7 @@ impl<'a> Writer<'a> {
                         &table_dir,
                         &table.file_schema,
                         &not_null_columns(&table),
+                        PartitionSpec::of(&table)?,
                         dml.input.as_ref().clone(),
                     )
                     .await
@@ -468,9 +469,10 @@ impl<'a> Writer<'a> {
                 let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
                 changes
                     .added_files
-                    .extend(files.into_iter().map(|file| AddedFile {
+                    .extend(files.into_iter().map(|(file, partition)| AddedFile {
                         table: TableRef::Existing(table.id()),
                         file,
+                        partition,
                     }));
                 if !changes.is_empty() {
                     self.commit_or_clean(target.lake(), &changes).await?;
@@ -497,15 +499,17 @@ impl<'a> Writer<'a> {
                         &table_dir,
                         &table.file_schema,
                         &not_null_columns(&table),
+                        PartitionSpec::of(&table)?,
                         dml.input.as_ref().clone(),
                     )
                     .await
                     .map_err(|e| with_table(e, &target))?;
                 changes
                     .added_files
-                    .extend(files.into_iter().map(|file| AddedFile {
+                    .extend(files.into_iter().map(|(file, partition)| AddedFile {
                         table: TableRef::Existing(table.id()),
                         file,
+                        partition,
                     }));
                 let deleted = self
                     .plan_deletes(&target, &table, predicate, &mut changes)
@@ -772,6 +776,33 @@ impl<'a> Writer<'a> {
                 let mut row = col.row.clone();
                 row.column_type = new_type.to_string();
                 changes.alters.push(Alter::ReplaceColumn { row });
+            }
+            AlterOp::SetPartitionedBy { keys } => {
+                let mut resolved = Vec::new();
+                for (transform, column) in keys {
+                    let col = find(&column)?;
+                    if transform != "identity"
+                        && !matches!(
+                            col.ty,
+                            crate::spec::types::DuckLakeType::Date
+                                | crate::spec::types::DuckLakeType::Timestamp
+                                | crate::spec::types::DuckLakeType::TimestampTz
+                                | crate::spec::types::DuckLakeType::TimestampS
+                                | crate::spec::types::DuckLakeType::TimestampMs
+                                | crate::spec::types::DuckLakeType::TimestampNs
+                        )
+                    {
+                        return Err(Error::Unsupported(format!(
+                            "partition transform {transform}({column}) needs a date or timestamp column, '{column}' is {}",
+                            col.ty
+                        )));
+                    }
+                    resolved.push((col.row.column_id, transform));
+                }
+                changes.alters.push(Alter::SetPartition {
+                    table_id: table.id(),
+                    keys: resolved,
+                });
             }
             AlterOp::RenameTable { to } => {
                 let schema = target.snapshot.schema(&target.schema)?;
