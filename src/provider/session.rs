@@ -197,6 +197,19 @@ impl Session {
                 if if_not_exists && self.ctx.catalog(&name).is_some() {
                     return Ok(());
                 }
+                // Attaching the same catalog under the same name again is a no-op (the
+                // CLI attaches the embedded default lakes before running a script).
+                if let Ok(existing) = self.lake(&name)
+                    && existing.lake().store().location()
+                        == crate::store::CatalogLocation::parse(
+                            &location,
+                            options.get("METADATA_SCHEMA").map(String::as_str),
+                        )?
+                        .display()
+                        .as_str()
+                {
+                    return Ok(());
+                }
                 self.attach(&name, &location, lake_options(&options)?)
                     .await?;
             }
