@@ -24,10 +24,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Duck, PlanningLakeSpec, Summary, Timings};
-use criterion::{Criterion, black_box};
+use criterion::Criterion;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::ExecutionPlan;
+use std::hint::black_box;
 use tokio::runtime::Runtime;
 
 const FILES: u64 = 10_000;

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Duck, Summary, Timings};
-use criterion::{SamplingMode, black_box};
+use criterion::SamplingMode;
+use std::hint::black_box;
 
 const ROWS: u64 = 10_000_000;
 /// Identifies the reusable lake; change it when the table definition changes.

@@ -32,7 +32,10 @@
 pub mod catalog;
 pub mod cli;
 pub mod commit;
+pub mod config;
 pub mod error;
+pub mod generate;
+pub mod ingest;
 pub mod lake;
 pub mod provider;
 pub mod spec;

@@ -2,6 +2,8 @@
 //! the public library API (the same one an embedder uses).
 
 pub mod format;
+pub mod generate;
+pub mod ingest;
 pub mod sql;
 
 use std::path::PathBuf;
@@ -25,6 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// Run SQL against DuckLake lakes (ATTACH 'ducklake:...' AS name, USE, AT (VERSION => n)).
     Sql(SqlArgs),
+    /// Write batches of the sample SaaS landing zone (deterministic Parquet files).
+    Generate(generate::GenerateArgs),
+    /// Load new landing files into the raw lake, exactly once (one snapshot per load).
+    Ingest(ingest::IngestArgs),
 }
 
 /// Arguments of `lakeq sql`.
@@ -49,5 +55,7 @@ pub struct SqlArgs {
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Sql(args) => sql::run(args).await,
+        Command::Generate(args) => generate::run(args).await,
+        Command::Ingest(args) => ingest::run(args).await,
     }
 }

@@ -17,6 +17,14 @@ pub fn check(ours: &ChangeSet, theirs: &[Change]) -> Result<(), Error> {
     };
     for change in theirs {
         use Change::*;
+        if let InsertedIntoTable(t) | InlinedInsert(t) = change
+            && ours.exclusive_tables.contains(t)
+        {
+            return Err(Error::CommitConflict {
+                message: format!("a concurrent transaction inserted into table {t}"),
+                retryable: true,
+            });
+        }
         match change {
             DroppedTable(t) if ours.touches_table(*t) => {
                 return conflict(format!("table {t} was dropped by a concurrent transaction"));

@@ -192,11 +192,12 @@ pub struct NewDeleteFile {
 /// A schema change of an existing table.
 #[derive(Debug, Clone)]
 pub enum Alter {
-    /// ADD COLUMN (ids assigned at commit: max over all versions + 1).
+    /// ADD COLUMN. Its ids must be above every id the table ever used
+    /// ([`next_column_id`]); a concurrent ALTER makes the commit conflict.
     AddColumn {
         /// Table.
         table_id: CatalogId,
-        /// The column (ids are renumbered at commit).
+        /// The column with its ids.
         column: NewColumn,
     },
     /// DROP COLUMN (and its children).
@@ -258,6 +259,9 @@ pub struct ChangeSet {
     pub inlined_row_deletes: Vec<(CatalogId, String, Vec<i64>)>,
     /// Inlined deletions of Parquet rows: (table, data file, positions).
     pub inlined_file_deletes: Vec<(CatalogId, FileId, Vec<i64>)>,
+    /// Tables nobody else may insert into while this change set is in flight
+    /// (ingest bookkeeping: a concurrent insert means "re-plan", never "merge").
+    pub exclusive_tables: Vec<CatalogId>,
 }
 
 impl ChangeSet {
@@ -700,17 +704,7 @@ async fn render(
     for a in &c.alters {
         match a {
             Alter::AddColumn { table_id, column } => {
-                let max_id = store
-                    .all_column_versions(*table_id)
-                    .await?
-                    .iter()
-                    .map(|r| r.column_id)
-                    .max()
-                    .unwrap_or(0);
-                let mut next = max_id + 1;
-                let mut renumbered = renumber(column, &mut next);
-                renumbered.initial_default = column.initial_default.clone();
-                let rows = column_rows(b, *table_id, s, std::slice::from_ref(&renumbered));
+                let rows = column_rows(b, *table_id, s, std::slice::from_ref(column));
                 sql.push(format!(
                     "INSERT INTO {} VALUES {}",
                     t("ducklake_column"),
@@ -1084,14 +1078,18 @@ async fn render(
     })
 }
 
-fn renumber(c: &NewColumn, next: &mut ColumnId) -> NewColumn {
-    let column_id = *next;
-    *next += 1;
-    NewColumn {
-        column_id,
-        children: c.children.iter().map(|ch| renumber(ch, next)).collect(),
-        ..c.clone()
-    }
+/// The first column id a new column of `table_id` may use: ids are never reused,
+/// so it is one above every id of every version (dropped columns included).
+pub async fn next_column_id(lake: &Lake, table_id: CatalogId) -> Result<ColumnId> {
+    let max = lake
+        .store()
+        .all_column_versions(table_id)
+        .await?
+        .iter()
+        .map(|r| r.column_id)
+        .max()
+        .unwrap_or(0);
+    Ok(max + 1)
 }
 
 fn column_rows(

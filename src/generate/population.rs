@@ -101,18 +101,62 @@ const COUNTRIES: &[(&str, u32, &[i64])] = &[
 const FIRST_NAMES: &[&str] = &[
     "Ana", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Sofia", "Lucas", "Mia", "Ethan", "Amara",
     "Hiroshi", "Yuki", "Priya", "Arjun", "Chloe", "Lena", "Jonas", "Elif", "Omar", "Fatima",
-    "Diego", "Camila", "Wei", "Mei", "Ivan", "Olga", "Pierre", "Claire", "Giulia", "Marco",
-    "Sven", "Freya", "Kofi", "Zanele", "Aisha", "David", "Sarah", "James", "Grace", "Daniel",
-    "Nora", "Samuel", "Laura", "Thomas", "Julia", "Min-jun", "Seo-yeon", "Tariq", "Ines",
+    "Diego", "Camila", "Wei", "Mei", "Ivan", "Olga", "Pierre", "Claire", "Giulia", "Marco", "Sven",
+    "Freya", "Kofi", "Zanele", "Aisha", "David", "Sarah", "James", "Grace", "Daniel", "Nora",
+    "Samuel", "Laura", "Thomas", "Julia", "Min-jun", "Seo-yeon", "Tariq", "Ines",
 ];
 
 const LAST_NAMES: &[&str] = &[
-    "Silva", "Smith", "Johnson", "Garcia", "Muller", "Schmidt", "Rossi", "Bianchi", "Dubois",
-    "Martin", "Tanaka", "Sato", "Patel", "Sharma", "Kim", "Lee", "Chen", "Wang", "Nguyen",
-    "Kowalski", "Novak", "Jensen", "Larsen", "Okafor", "Mensah", "Dlamini", "Haddad", "Khan",
-    "Costa", "Santos", "Fernandez", "Lopez", "Brown", "Wilson", "Taylor", "Anderson", "Thomas",
-    "Moore", "Jackson", "White", "Harris", "Clark", "Lewis", "Walker", "Young", "Allen", "King",
-    "Wright", "Scott", "O'Brien",
+    "Silva",
+    "Smith",
+    "Johnson",
+    "Garcia",
+    "Muller",
+    "Schmidt",
+    "Rossi",
+    "Bianchi",
+    "Dubois",
+    "Martin",
+    "Tanaka",
+    "Sato",
+    "Patel",
+    "Sharma",
+    "Kim",
+    "Lee",
+    "Chen",
+    "Wang",
+    "Nguyen",
+    "Kowalski",
+    "Novak",
+    "Jensen",
+    "Larsen",
+    "Okafor",
+    "Mensah",
+    "Dlamini",
+    "Haddad",
+    "Khan",
+    "Costa",
+    "Santos",
+    "Fernandez",
+    "Lopez",
+    "Brown",
+    "Wilson",
+    "Taylor",
+    "Anderson",
+    "Thomas",
+    "Moore",
+    "Jackson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "O'Brien",
 ];
 
 /// E-mail domains and their weights (consumer mail plus company domains).
@@ -169,8 +213,8 @@ impl Profile {
         let utc_offset_hours = *rng.pick(offsets);
         let email = make_email(&mut rng, first, last);
         let signup_at = signup_time(&mut rng);
-        let initial_plan = [Plan::Free, Plan::Starter, Plan::Pro, Plan::Enterprise]
-            [rng.weighted(&INITIAL_PLAN)];
+        let initial_plan =
+            [Plan::Free, Plan::Starter, Plan::Pro, Plan::Enterprise][rng.weighted(&INITIAL_PLAN)];
         // Pareto-like (alpha = 1) weight, in integers: 2^50 / (u + 2^17) with u
         // uniform in 0..2^24. The top 1% of users get ~17% of the weight, the
         // top 10% about half of it.
@@ -298,7 +342,12 @@ impl Population {
         let mut active: Vec<bool> = self
             .profiles
             .iter()
-            .map(|p| key_below(hash_key(&[self.seed, tag::ACTIVE_STEP, p.user_id as u64]), 1000) < 900)
+            .map(|p| {
+                key_below(
+                    hash_key(&[self.seed, tag::ACTIVE_STEP, p.user_id as u64]),
+                    1000,
+                ) < 900
+            })
             .collect();
         let mut out = Vec::with_capacity(last.saturating_sub(first) as usize + 1);
         for batch in 1..=last {

@@ -76,7 +76,12 @@ impl Rhythm {
 
     /// Like [`Rhythm::sample`] but not before `not_before` (a sign-up time);
     /// always inside the window provided `not_before < end`.
-    pub(crate) fn sample_after(&self, rng: &mut Rng, utc_offset_hours: i64, not_before: i64) -> i64 {
+    pub(crate) fn sample_after(
+        &self,
+        rng: &mut Rng,
+        utc_offset_hours: i64,
+        not_before: i64,
+    ) -> i64 {
         if not_before <= self.start {
             return self.sample(rng, utc_offset_hours);
         }

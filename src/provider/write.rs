@@ -718,7 +718,7 @@ impl<'a> Writer<'a> {
                     Some(d) => self.constant(d, &type_sql).await?,
                     None => None,
                 };
-                let mut next = 0;
+                let mut next = crate::commit::next_column_id(target.lake(), table.id()).await?;
                 let mut column =
                     NewColumn::from_arrow(&Field::new(&name, data_type, true), &mut next)?;
                 column.default_value = default.clone();
@@ -920,4 +920,26 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// Render every value of a batch as text (`None` for NULL), for small internal
+/// reads such as ingest bookkeeping.
+pub fn strings(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default();
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((0..batch.num_rows())
+        .map(|r| {
+            batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(|(c, f)| (!c.is_null(r)).then(|| f.value(r).to_string()))
+                .collect()
+        })
+        .collect())
 }

@@ -46,8 +46,13 @@ const MAX_EXCERPT: usize = 120;
 ///
 /// Never returns a null: SQL NULL has no text form (the string `NULL` is a
 /// valid `varchar`). Unparsable text is an [`Error::Corrupt`] naming the text
-/// and the type.
+/// and the type; a type without a DuckDB text form is an [`Error::Unsupported`].
 pub fn parse_duckdb_text(text: &str, data_type: &DataType) -> Result<ScalarValue, Error> {
+    if !has_text_form(data_type) {
+        return Err(Error::Unsupported(format!(
+            "reading {data_type} values from DuckDB text"
+        )));
+    }
     parse_value(text, data_type).map_err(|reason| {
         Error::Corrupt(format!(
             "cannot read DuckDB text '{}' as {data_type}: {reason}",
@@ -118,6 +123,40 @@ fn excerpt(text: &str) -> String {
 // ---------------------------------------------------------------------------
 // Parsing: dispatch
 // ---------------------------------------------------------------------------
+
+/// Whether [`parse_value`] can produce values of `data_type` (and all its children).
+fn has_text_form(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(_, _)
+        | DataType::Date32
+        | DataType::Time32(TimeUnit::Second | TimeUnit::Millisecond)
+        | DataType::Time64(TimeUnit::Microsecond | TimeUnit::Nanosecond)
+        | DataType::Timestamp(_, _)
+        | DataType::Interval(IntervalUnit::MonthDayNano)
+        | DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => true,
+        DataType::Dictionary(_, value_type) => has_text_form(value_type),
+        DataType::List(field) | DataType::Map(field, _) => has_text_form(field.data_type()),
+        DataType::Struct(fields) => fields.iter().all(|f| has_text_form(f.data_type())),
+        _ => false,
+    }
+}
 
 fn parse_value(text: &str, data_type: &DataType) -> Res<ScalarValue> {
     Ok(match data_type {
@@ -2444,8 +2483,13 @@ mod tests {
         ));
         assert!(matches!(
             parse_duckdb_text("1", &DataType::Duration(TimeUnit::Second)),
-            Err(Error::Corrupt(_))
+            Err(Error::Unsupported(_))
         ));
+        assert!(matches!(
+            parse_duckdb_text("[1]", &list_of(DataType::Float16)),
+            Err(Error::Unsupported(_))
+        ));
+        assert_eq!(parse_stat("1", &DataType::Duration(TimeUnit::Second)), None);
         // The string NULL is a value, not a null.
         assert_eq!(
             parse("NULL", &DataType::Utf8),

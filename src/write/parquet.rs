@@ -2821,7 +2821,7 @@ mod bench_tmp {
             ("snappy", Compression::SNAPPY),
             ("zstd1", Compression::ZSTD(ZstdLevel::try_new(1).unwrap())),
         ] {
-            for rg in [122_880usize, 1_048_576] {
+            for rg in [122_880usize, 491_520, 1_048_576] {
                 let dir = format!(
                     "{}/target/test-scratch/bench-{name}-{rg}/",
                     env!("CARGO_MANIFEST_DIR")

@@ -5,5 +5,6 @@
 mod common;
 mod concurrency;
 mod errors;
+mod generate;
 mod interop_read;
 mod interop_write;

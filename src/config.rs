@@ -1,0 +1,186 @@
+//! Project configuration: `lakeq.toml` in the project folder, with `${VAR}`
+//! interpolation from the environment and a `.env` file. Without a `lakeq.toml`
+//! lakeq uses the **embedded default**: everything under `./lake/` (SQLite
+//! catalogs `lake/<name>.sqlite`, data in `lake/<name>/`, landing zone
+//! `lake/landing/`).
+//!
+//! ```toml
+//! landing = "s3://my-bucket/landing"          # or a local folder
+//!
+//! [lakes.raw]
+//! catalog = "ducklake:postgres:dbname=lake host=127.0.0.1"
+//! metadata_schema = "raw"
+//! data_path = "s3://my-bucket/lake/raw/"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::lake::LakeOptions;
+
+/// One lake of the project.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LakeConfig {
+    /// The ATTACH location, e.g. `ducklake:sqlite:lake/raw.sqlite`.
+    pub catalog: String,
+    /// The data path (local folder or `s3://...`).
+    pub data_path: String,
+    /// PostgreSQL schema of the catalog tables.
+    pub metadata_schema: Option<String>,
+}
+
+impl LakeConfig {
+    /// The lake's ATTACH options.
+    pub fn options(&self) -> LakeOptions {
+        LakeOptions {
+            data_path: Some(self.data_path.clone()),
+            metadata_schema: self.metadata_schema.clone(),
+            ..LakeOptions::default()
+        }
+    }
+}
+
+/// `lakeq.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The landing zone (local folder or `s3://bucket/prefix`).
+    #[serde(default = "default_landing")]
+    pub landing: String,
+    /// Lakes by name (`raw`, `dev_analytics`, ...).
+    #[serde(default)]
+    pub lakes: BTreeMap<String, LakeConfig>,
+    /// Where the file was read from (`None` = embedded default).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+fn default_landing() -> String {
+    "lake/landing".into()
+}
+
+/// The embedded default's lake `name`: `lake/<name>.sqlite` + `lake/<name>/`.
+pub fn embedded_lake(root: &Path, name: &str) -> LakeConfig {
+    LakeConfig {
+        catalog: format!(
+            "ducklake:sqlite:{}",
+            root.join("lake").join(format!("{name}.sqlite")).display()
+        ),
+        data_path: format!("{}/", root.join("lake").join(name).display()),
+        metadata_schema: None,
+    }
+}
+
+impl Config {
+    /// Load `<dir>/lakeq.toml` (and `<dir>/.env`), or the embedded default.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let env_file = load_dotenv(&dir.join(".env"))?;
+        let path = dir.join("lakeq.toml");
+        let mut config = if path.exists() {
+            let text = std::fs::read_to_string(&path)?;
+            let text = interpolate(&text, &env_file).map_err(|e| invalid(&path, &e))?;
+            let mut c: Config =
+                toml::from_str(&text).map_err(|e| invalid(&path, &e.to_string()))?;
+            c.source = Some(path);
+            c
+        } else {
+            Config {
+                landing: dir.join("lake").join("landing").display().to_string(),
+                lakes: BTreeMap::new(),
+                source: None,
+            }
+        };
+        if !config.landing.contains("://") && !Path::new(&config.landing).is_absolute() {
+            config.landing = dir.join(&config.landing).display().to_string();
+        }
+        Ok(config)
+    }
+
+    /// The lake called `name`: configured, or the embedded default's.
+    pub fn lake(&self, name: &str, dir: &Path) -> LakeConfig {
+        self.lakes
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| embedded_lake(dir, name))
+    }
+}
+
+fn invalid(path: &Path, reason: &str) -> Error {
+    Error::InvalidLocation {
+        location: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Read `KEY=VALUE` lines of a `.env` file (missing file = empty).
+fn load_dotenv(path: &Path) -> Result<BTreeMap<String, String>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().trim_matches('"').trim_matches('\'');
+            out.insert(k.trim().to_string(), v.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Replace `${VAR}` with the environment's value (then the `.env` file's).
+fn interpolate(
+    text: &str,
+    env_file: &BTreeMap<String, String>,
+) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or("unterminated ${ in lakeq.toml")?;
+        let name = &after[..end];
+        let value = std::env::var(name)
+            .ok()
+            .or_else(|| env_file.get(name).cloned())
+            .ok_or_else(|| format!("${{{name}}} is not set in the environment or .env"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolates_env_and_dotenv() {
+        let env: BTreeMap<String, String> =
+            [("LAKEQ_TEST_BUCKET".to_string(), "b1".to_string())].into();
+        assert_eq!(
+            interpolate("landing = \"s3://${LAKEQ_TEST_BUCKET}/x\"", &env).as_deref(),
+            Ok("landing = \"s3://b1/x\"")
+        );
+        assert!(interpolate("x = \"${LAKEQ_SURELY_UNSET_VAR}\"", &BTreeMap::new()).is_err());
+    }
+
+    #[test]
+    fn parses_lakes() {
+        let c: Config = toml::from_str(
+            "landing = \"s3://b/landing\"\n[lakes.raw]\ncatalog = \"ducklake:postgres:dbname=x\"\ndata_path = \"s3://b/raw/\"\nmetadata_schema = \"raw\"\n",
+        )
+        .expect("parse");
+        assert_eq!(c.lakes["raw"].metadata_schema.as_deref(), Some("raw"));
+        assert!(toml::from_str::<Config>("bogus = 1").is_err());
+    }
+}
