@@ -74,7 +74,12 @@ impl Lake {
                     location: location.display(),
                     reason: "creating a new DuckLake needs a DATA_PATH".into(),
                 })?;
-            Self::create(&store, &absolute_data_path(data_path)?).await?;
+            if let Err(e) = Self::create(&store, &absolute_data_path(data_path)?).await {
+                // Another process may have created the catalog at the same moment.
+                if !store.is_initialized().await? {
+                    return Err(e);
+                }
+            }
         }
         let mut metadata = store.metadata().await?;
         if metadata.data_path.is_empty() {

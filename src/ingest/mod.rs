@@ -167,7 +167,16 @@ pub async fn ingest(options: &IngestOptions) -> Result<IngestReport> {
     session
         .attach(RAW_LAKE, &options.raw.catalog, options.raw.options())
         .await?;
-    plan::ensure_bookkeeping(&session).await?;
+    // Two first-time ingests may race to create the bookkeeping tables.
+    let mut setup = plan::ensure_bookkeeping(&session).await;
+    for _ in 0..MAX_ATTEMPTS {
+        if !matches!(setup, Err(Error::CommitConflict { .. })) {
+            break;
+        }
+        session.refresh().await?;
+        setup = plan::ensure_bookkeeping(&session).await;
+    }
+    setup?;
     let landing_url = crate::storage::absolute_data_path(&options.landing)?;
     let landing = locate(&landing_url)?;
     let landing_store = object_store_for(&landing_url)?;
@@ -189,10 +198,9 @@ pub async fn ingest(options: &IngestOptions) -> Result<IngestReport> {
                 report.seconds = started.elapsed().as_secs_f64();
                 return Ok(report);
             }
-            Err(Error::CommitConflict {
-                message,
-                retryable: true,
-            }) => last_conflict = Some(message),
+            // Any conflict (another ingest committed files or created a raw table
+            // first) means: re-plan from the new snapshot, skipping what it loaded.
+            Err(Error::CommitConflict { message, .. }) => last_conflict = Some(message),
             Err(e) => return Err(e),
         }
     }

@@ -2786,7 +2786,10 @@ mod bench_tmp {
             leaf("s", DuckLakeType::Varchar, 3),
             leaf("ts", DuckLakeType::Timestamp, 4),
         ]));
-        let rows = 4_000_000i64;
+        let rows: i64 = std::env::var("BENCH_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(4_000_000);
         let mut batches = Vec::new();
         for start in (0..rows).step_by(65_536) {
             let end = (start + 65_536).min(rows);

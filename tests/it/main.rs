@@ -6,5 +6,6 @@ mod common;
 mod concurrency;
 mod errors;
 mod generate;
+mod ingest;
 mod interop_read;
 mod interop_write;
