@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 
 use crate::common::{
@@ -153,7 +153,7 @@ async fn load_and_compare(backend: Backend) -> TestResult {
          query tickets\nSELECT count(*) AS n, sum(satisfaction_score) AS s, count(resolved_at) AS r FROM raw.saas.support_tickets\n\n\
          query lineage\nSELECT _lakeq_source_file, count(*) AS n FROM raw.saas.events GROUP BY _lakeq_source_file ORDER BY _lakeq_source_file\n",
     )?;
-    let expected = duckdb_run(&[attach.clone()], &script)?;
+    let expected = duckdb_run(std::slice::from_ref(&attach), &script)?;
     let problems = compare_with_oracle(&session, &expected).await;
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     Ok(())
@@ -319,7 +319,6 @@ async fn schema_evolution_and_incompatible_changes() -> TestResult {
         scalar(&session, "SELECT count(*) FROM raw.saas._lakeq_loads").await?,
         before
     );
-    let _ = DataType::Null;
     Ok(())
 }
 
