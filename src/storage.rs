@@ -63,16 +63,62 @@ pub fn absolute_data_path(path: &str) -> Result<String> {
     Ok(crate::spec::paths::normalize_dir(&abs.to_string_lossy()))
 }
 
-/// An object store for a path or URL. Local paths use the local file system;
-/// other schemes are not configured yet.
+/// An object store for a path or URL: the local file system, or S3 configured
+/// from the standard AWS environment variables (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
+/// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`). Stores are cached per bucket.
 pub fn object_store_for(url: &str) -> Result<std::sync::Arc<dyn object_store::ObjectStore>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn object_store::ObjectStore>>>> =
+        OnceLock::new();
     let loc = locate(url)?;
-    if loc.store_url.as_str() == ObjectStoreUrl::local_filesystem().as_str() {
-        return Ok(std::sync::Arc::new(
-            object_store::local::LocalFileSystem::new(),
-        ));
+    let key = loc.store_url.as_str().to_string();
+    let cache = STORES.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Ok(map) = cache.lock()
+        && let Some(store) = map.get(&key)
+    {
+        return Ok(Arc::clone(store));
     }
-    Err(Error::Unsupported(format!(
-        "object storage for '{url}' (only local paths for now)"
-    )))
+    let store: Arc<dyn object_store::ObjectStore> = if key
+        == ObjectStoreUrl::local_filesystem().as_str()
+    {
+        Arc::new(object_store::local::LocalFileSystem::new())
+    } else if let Some(bucket) = key.strip_prefix("s3://") {
+        let bucket = bucket.trim_end_matches('/');
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        // object_store reads AWS_ENDPOINT (older name); accept the standard one too.
+        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true" || v == "1") {
+            builder = builder.with_allow_http(true);
+        }
+        Arc::new(builder.build().map_err(|e| Error::InvalidLocation {
+            location: url.to_string(),
+            reason: format!("cannot configure S3 for bucket '{bucket}': {e}"),
+        })?)
+    } else {
+        return Err(Error::Unsupported(format!(
+            "object storage for '{url}': lakeq supports local paths and s3:// URLs"
+        )));
+    };
+    if let Ok(mut map) = cache.lock() {
+        map.insert(key, Arc::clone(&store));
+    }
+    Ok(store)
+}
+
+/// Make DataFusion able to read files under `url` (registers the S3 store).
+pub fn register_store(
+    ctx: &datafusion::execution::context::SessionContext,
+    url: &str,
+) -> Result<()> {
+    let loc = locate(url)?;
+    if loc.store_url.as_str() != ObjectStoreUrl::local_filesystem().as_str() {
+        let store = object_store_for(url)?;
+        let as_url: &url::Url = loc.store_url.as_ref();
+        ctx.register_object_store(as_url, store);
+    }
+    Ok(())
 }

@@ -165,6 +165,7 @@ impl Session {
             });
         }
         let lake = Lake::open(location, options).await?;
+        crate::storage::register_store(&self.ctx, lake.data_path())?;
         let catalog = Arc::new(LakeCatalog::new(name, lake, self.state_source()).await?);
         self.ctx
             .register_catalog(name, Arc::clone(&catalog) as Arc<dyn CatalogProvider>);
@@ -301,5 +302,22 @@ impl Session {
             out.push(StatementResult { sql: stmt, batches });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Embedders run queries on `tokio::spawn`: the futures must be `Send`.
+    #[test]
+    fn session_futures_are_send() {
+        let session = Session::new();
+        let fut = session.sql("SELECT 1");
+        assert_send(&fut);
+        let script = session.run_script("SELECT 1; SELECT 2");
+        assert_send(&script);
     }
 }

@@ -1325,7 +1325,7 @@ impl DataFileWriter {
 
     /// Finish `file`'s footer and upload and describe it. On failure nothing is
     /// left behind.
-    async fn close(&self, plan: &WritePlan, file: OpenFile) -> Result<WrittenFile> {
+    async fn close(&mut self, plan: &WritePlan, file: OpenFile) -> Result<WrittenFile> {
         let OpenFile {
             mut writer,
             url,

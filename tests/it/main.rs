@@ -9,3 +9,4 @@ mod generate;
 mod ingest;
 mod interop_read;
 mod interop_write;
+mod s3;

@@ -114,7 +114,7 @@ struct OracleOutput {
 
 /// Path of the DuckDB venv's python and extension folder: from the environment
 /// (`scripts/test-env.sh`), else the repo's `.venv`; a clear failure when missing.
-fn oracle_python() -> TestResult<(String, String)> {
+pub fn oracle_python() -> TestResult<(String, String)> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
     let python = std::env::var("LAKEQ_DUCKDB_PYTHON")
         .unwrap_or_else(|_| venv.join("bin/python").display().to_string());
