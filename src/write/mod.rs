@@ -90,19 +90,21 @@ pub struct WriteOptions {
 
 /// DuckLake's default `target_file_size` (512 MiB).
 pub const DEFAULT_TARGET_FILE_SIZE: u64 = 512 * 1024 * 1024;
-/// DuckDB's Parquet row group size (122880 rows = 60 × 2048).
-pub const DEFAULT_ROW_GROUP_SIZE: usize = 122_880;
+/// Default maximum rows per row group (1 Mi rows, parquet-rs' default).
+pub const DEFAULT_ROW_GROUP_SIZE: usize = 1024 * 1024;
 
 impl Default for WriteOptions {
-    /// * `target_file_size` 512 MiB: DuckLake's default, so lakeq and DuckDB
-    ///   produce files of the same size for the same data.
-    /// * `row_group_size` 122880 rows: DuckDB's row group size. Both DuckDB and
-    ///   DataFusion parallelise a scan and prune by row group; small groups give
-    ///   more parallelism and finer pruning even for modest files, at a negligible
-    ///   cost in footer size.
-    /// * `compression` Snappy: what DuckDB writes by default; it decodes fastest,
-    ///   which matters more for scan speed than the smaller files of ZSTD (the
-    ///   measurements are in the module documentation of [`parquet`]).
+    /// * `target_file_size` 512 MiB: DuckLake's default (`target_file_size`), so
+    ///   lakeq and DuckDB cut files alike.
+    /// * `row_group_size` 1 Mi rows: compared with DuckDB's 122880, files are ~35%
+    ///   smaller (one dictionary per column and group), writes ~2× faster and full
+    ///   scans as fast in DataFusion and ~2× faster in DuckDB; only DuckDB's needle
+    ///   lookups get coarser (it prunes by row group, DataFusion by page as well).
+    ///   Memory stays bounded because groups are also cut at 128 MiB.
+    /// * `compression` Snappy: DuckDB's default; it decodes faster than ZSTD(1),
+    ///   whose 30-40% smaller files pay off mainly on slow object storage.
+    ///
+    /// The measurements are in the documentation of [`parquet`].
     fn default() -> Self {
         Self {
             target_file_size: DEFAULT_TARGET_FILE_SIZE,

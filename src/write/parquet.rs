@@ -29,7 +29,7 @@
 //! # Statistics
 //!
 //! Counts, sizes and bounds come from the column chunk statistics of the footer
-//! parquet-rs just wrote (with statistics truncation disabled), merged over row
+//! parquet-rs just wrote (truncated only beyond 256 bytes), merged over row
 //! groups: they describe exactly the values in the file, nested leaves included,
 //! and cost no extra pass over the data. `value_count` is the chunk's value count
 //! minus its null count, so nulls count like DuckDB counts them (a NULL struct is a
@@ -37,7 +37,7 @@
 //! Bounds are exact (DuckDB answers `min()`/`max()` from them, SPEC §13.6); a leaf
 //! gets `None` when a row group has no exact bound, for blobs (DuckDB's hex
 //! encoding does not round-trip through a cast) and intervals (no Parquet order),
-//! for strings over 10000 bytes or containing NUL, and when every value is null.
+//! for strings over 256 bytes or containing NUL, and when every value is null.
 //! Floats: parquet-rs excludes NaN from min/max; `contains_nan` is computed from the
 //! Arrow arrays (only values the file actually holds, i.e. under live parents).
 //! Booleans are `0`/`1` and other values DuckDB's `CAST(x AS VARCHAR)` text
@@ -45,13 +45,23 @@
 //!
 //! # Default tuning (measured)
 //!
-//! Writing then scanning (DataFusion, `SELECT sum(..)` over all columns) 4 M rows
-//! of an int64 / float64 / varchar / timestamp table on this 2-core machine:
-//! see the report accompanying this module; in short Snappy and ZSTD(1) scan
-//! within a few percent of each other, ZSTD writes ~30% smaller files but slower,
-//! and DuckDB's 122880-row row groups scan as fast as 1 M-row groups while giving
-//! more parallelism on small files. Snappy + 122880 rows is therefore the default
-//! (also DuckDB's).
+//! 4 M rows (int64, float64, varchar with 50 000 distinct values, timestamp)
+//! written to one file, then scanned in full (`sum`/`max` of every column) and
+//! with a needle filter (`id BETWEEN x AND x + 1000`), best of 3, release build,
+//! on the shared 2-core machine (load 3-5, so ±30% noise):
+//!
+//! | codec, row group | write | size | DataFusion full / needle | DuckDB full / needle |
+//! |---|---|---|---|---|
+//! | Snappy, 122880 rows | 2.0 s | 94 MiB | 0.18 s / 5 ms | 0.35 s / 4 ms |
+//! | Snappy, 1 M rows | 1.0 s | 59 MiB | 0.16 s / 5 ms | 0.16 s / 11 ms |
+//! | ZSTD(1), 122880 rows | 1.9 s | 58 MiB | 0.22 s / 4 ms | 0.50 s / 6 ms |
+//! | ZSTD(1), 1 M rows | 1.1 s | 41 MiB | 0.2-0.34 s / 8 ms | 0.40 s / 41 ms |
+//!
+//! Small row groups repeat each column's dictionary per group (larger files, slower
+//! writes and DuckDB full scans); their only gain is DuckDB's needle queries
+//! (DuckDB prunes by row group only; DataFusion also uses the page index written
+//! here). ZSTD(1) files are 30-40% smaller but decode slower. Hence the defaults
+//! in [`WriteOptions::default`]: Snappy, 1 M-row groups.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -105,9 +115,10 @@ const WRITE_CHUNK_ROWS: usize = 8192;
 /// Row groups are cut at this many bytes of encoded data whatever their row
 /// count, which bounds the writer's memory for wide rows.
 const MAX_ROW_GROUP_BYTES: usize = 128 * 1024 * 1024;
-/// Longer strings get no min/max (DuckDB's Parquet writer drops string statistics
-/// over 10000 bytes too), which keeps the catalog small.
-const MAX_STAT_STRING_BYTES: usize = 10_000;
+/// A string min/max longer than this is not recorded (the column gets no bounds):
+/// DuckDB truncates its own string statistics to 256 bytes, but a truncated bound
+/// is not exact, and long values would bloat the catalog.
+const MAX_STAT_STRING_BYTES: usize = 256;
 /// Field ids from here up belong to DuckLake's hidden columns
 /// (`_ducklake_internal_snapshot_id`, `_ducklake_internal_row_id`, delete file
 /// columns), which get no statistics rows.
@@ -1392,8 +1403,9 @@ fn writer_properties(options: &WriteOptions) -> WriterProperties {
         .set_max_row_group_row_count(Some(options.row_group_size.max(1)))
         .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
         .set_statistics_enabled(EnabledStatistics::Page)
-        // Exact chunk statistics: they become the catalog's min/max.
-        .set_statistics_truncate_length(None)
+        // Chunk statistics become the catalog's min/max: longer values are
+        // truncated (marked inexact), and inexact bounds are not recorded.
+        .set_statistics_truncate_length(Some(MAX_STAT_STRING_BYTES))
         .build()
 }
 
@@ -2462,6 +2474,72 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn long_strings_get_no_bounds() -> TestResult {
+        let dir = scratch("long-strings");
+        let schema = Arc::new(Schema::new(vec![
+            leaf("short", DuckLakeType::Varchar, 1),
+            leaf("long", DuckLakeType::Varchar, 2),
+            leaf("nul", DuckLakeType::Varchar, 3),
+        ]));
+        let exactly = "é".repeat(128); // 256 bytes
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(vec![exactly.as_str(), "a"])),
+                Arc::new(StringArray::from(vec!["a".repeat(257), "b".to_string()])),
+                Arc::new(StringArray::from(vec!["a\0b", "c"])),
+            ],
+        )?;
+        let mut writer = DataFileWriter::new(store(), &dir, schema, WriteOptions::default());
+        writer.write(&batch).await?;
+        let files = writer.finish().await?;
+        let stats = stats_by_id(&files[0]);
+        assert_eq!(
+            summary(&stats, 1),
+            (Some("a"), Some(exactly.as_str()), 2, 0, None)
+        );
+        assert_eq!(summary(&stats, 2), (None, None, 2, 0, None));
+        assert_eq!(summary(&stats, 3), (None, None, 2, 0, None));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn hidden_columns_get_no_stats() -> TestResult {
+        let dir = scratch("hidden");
+        let schema = Arc::new(Schema::new(vec![
+            leaf("a", DuckLakeType::Int32, 1),
+            with_id(
+                Field::new(crate::spec::ROW_ID_COLUMN, DataType::Int64, true),
+                i64::from(crate::spec::ROW_ID_FIELD_ID),
+            ),
+            with_id(
+                Field::new(SNAPSHOT_ID_COLUMN, DataType::Int64, true),
+                i64::from(SNAPSHOT_ID_FIELD_ID),
+            ),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int32Array::from(vec![1, 2])),
+                Arc::new(Int64Array::from(vec![10, 11])),
+                Arc::new(Int64Array::from(vec![3, 4])),
+            ],
+        )?;
+        let mut writer = DataFileWriter::new(store(), &dir, schema, WriteOptions::default());
+        writer.write(&batch).await?;
+        let files = writer.finish().await?;
+        let ids: Vec<i64> = files[0].column_stats.iter().map(|s| s.column_id).collect();
+        assert_eq!(ids, vec![1]);
+        let (metadata, _) = read_back(&files[0].url);
+        let row_id = metadata.file_metadata().schema_descr().column(1);
+        assert_eq!(
+            row_id.self_type().get_basic_info().id(),
+            crate::spec::ROW_ID_FIELD_ID
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn files_roll_over_at_the_target_size() -> TestResult {
         let dir = scratch("rolling");
         let schema = Arc::new(Schema::new(vec![
@@ -2754,128 +2832,5 @@ mod tests {
         assert_eq!(decimal_length(38), 16);
         assert_eq!(decimal_from_be(&[0xff, 0xfe]), Some(-2));
         assert_eq!(decimal_from_be(&[0x01, 0x00]), Some(256));
-    }
-}
-
-#[cfg(test)]
-mod bench_tmp {
-    use std::time::Instant;
-
-    use datafusion::arrow::array::{Float64Array, TimestampMicrosecondArray};
-    use datafusion::parquet::basic::{Compression, ZstdLevel};
-    use datafusion::prelude::{ParquetReadOptions, SessionContext};
-    use object_store::local::LocalFileSystem;
-
-    use super::*;
-    use crate::spec::types::DuckLakeType;
-
-    fn leaf(name: &str, ty: DuckLakeType, id: i64) -> Field {
-        Field::new(name, ty.to_arrow().unwrap(), true).with_metadata(
-            [(FIELD_ID_KEY.to_string(), id.to_string())]
-                .into_iter()
-                .collect(),
-        )
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore]
-    async fn bench_defaults() {
-        let schema = Arc::new(Schema::new(vec![
-            leaf("id", DuckLakeType::Int64, 1),
-            leaf("v", DuckLakeType::Float64, 2),
-            leaf("s", DuckLakeType::Varchar, 3),
-            leaf("ts", DuckLakeType::Timestamp, 4),
-        ]));
-        let rows: i64 = std::env::var("BENCH_ROWS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(4_000_000);
-        let mut batches = Vec::new();
-        for start in (0..rows).step_by(65_536) {
-            let end = (start + 65_536).min(rows);
-            let ids: Vec<i64> = (start..end).collect();
-            let v: Vec<f64> = ids
-                .iter()
-                .map(|i| ((i * 7919) % 100_003) as f64 / 7.0)
-                .collect();
-            let s: Vec<String> = ids
-                .iter()
-                .map(|i| format!("customer-{:06}", (i * 31) % 50_000))
-                .collect();
-            let ts: Vec<i64> = ids
-                .iter()
-                .map(|i| 1_600_000_000_000_000 + i * 1_000_003)
-                .collect();
-            batches.push(
-                RecordBatch::try_new(
-                    Arc::clone(&schema),
-                    vec![
-                        Arc::new(Int64Array::from(ids)),
-                        Arc::new(Float64Array::from(v)),
-                        Arc::new(StringArray::from(s)),
-                        Arc::new(TimestampMicrosecondArray::from(ts)),
-                    ],
-                )
-                .unwrap(),
-            );
-        }
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
-        for (name, compression) in [
-            ("snappy", Compression::SNAPPY),
-            ("zstd1", Compression::ZSTD(ZstdLevel::try_new(1).unwrap())),
-        ] {
-            for rg in [122_880usize, 491_520, 1_048_576] {
-                let dir = format!(
-                    "{}/target/test-scratch/bench-{name}-{rg}/",
-                    env!("CARGO_MANIFEST_DIR")
-                );
-                let _ = std::fs::remove_dir_all(&dir);
-                let options = WriteOptions {
-                    target_file_size: 512 << 20,
-                    row_group_size: rg,
-                    compression,
-                };
-                let t = Instant::now();
-                let mut w =
-                    DataFileWriter::new(Arc::clone(&store), &dir, Arc::clone(&schema), options);
-                for b in &batches {
-                    w.write(b).await.unwrap();
-                }
-                let files = w.finish().await.unwrap();
-                let write = t.elapsed();
-                let size: i64 = files.iter().map(|f| f.file_size_bytes).sum();
-                let ctx = SessionContext::new();
-                ctx.register_parquet("t", &dir, ParquetReadOptions::default())
-                    .await
-                    .unwrap();
-                let mut full = f64::MAX;
-                let mut point = f64::MAX;
-                for _ in 0..3 {
-                    let t = Instant::now();
-                    ctx.sql("SELECT sum(id), sum(v), max(s), max(ts) FROM t")
-                        .await
-                        .unwrap()
-                        .collect()
-                        .await
-                        .unwrap();
-                    full = full.min(t.elapsed().as_secs_f64());
-                    let t = Instant::now();
-                    ctx.sql("SELECT count(*) FROM t WHERE id BETWEEN 2000000 AND 2001000")
-                        .await
-                        .unwrap()
-                        .collect()
-                        .await
-                        .unwrap();
-                    point = point.min(t.elapsed().as_secs_f64());
-                }
-                println!(
-                    "{name:7} rg={rg:8}: write {:.2}s, {:.1} MiB, full scan {:.3}s, point query {:.3}s",
-                    write.as_secs_f64(),
-                    size as f64 / 1048576.0,
-                    full,
-                    point
-                );
-            }
-        }
     }
 }
