@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Duck, PlanningLakeSpec, Summary, Timings};
-use criterion::Criterion;
+use criterion::{Criterion, SamplingMode};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::ExecutionPlan;
@@ -36,7 +36,7 @@ const FILES_PER_SNAPSHOT: u64 = 10;
 const ROWS_PER_FILE: u64 = 10;
 /// Identifies the reusable SQLite lake; change it when the fixture changes.
 const LAKE_KEY: &str =
-    "planning-v1 files=10000 files_per_snapshot=10 rows_per_file=10 duckdb=1.5.5";
+    "planning-v2 files=10000 files_per_snapshot=10 rows_per_file=10 duckdb=1.5.5";
 const QUERY: &str = "SELECT count(*) FROM lake.main.t WHERE id = 42";
 /// Timed DuckDB runs of QUERY (after one warm-up).
 const DUCK_RUNS: usize = 20;
@@ -253,6 +253,8 @@ fn bench_fixture(
     let (session, attach) = (&attached, fx.attach.as_str());
 
     let mut group = c.benchmark_group(format!("planning/{}", fx.backend));
+    // Iterations take ~50-150 ms: flat sampling keeps a run within the measurement time.
+    group.sampling_mode(SamplingMode::Flat);
     group.bench_function("attach_plan", |b| {
         b.to_async(rt).iter_custom(|iters| {
             let timings = Arc::clone(&t_attach);
@@ -332,7 +334,7 @@ fn main() {
     }
     let rt = common::runtime();
     let duck = Duck::from_env();
-    let mut c = common::criterion(Duration::from_secs(2));
+    let mut c = common::criterion(Duration::from_secs(3));
     let mut summary = Summary::default();
 
     let sqlite = sqlite_fixture(&duck);

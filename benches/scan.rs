@@ -11,7 +11,7 @@
 //! and `RATIO scan/<query> lakeq/duckdb`, from one run on this machine.
 //!
 //! Run: `source scripts/test-env.sh && cargo bench --bench scan` (add `-- --quick` for a shorter
-//! run). The lake is built once (about a minute) under `target/bench-lakes/scan-sqlite/` and reused
+//! run). The lake is built once (a few seconds) under `target/bench-lakes/scan-sqlite/` and reused
 //! while its key matches.
 
 mod common;
