@@ -34,7 +34,7 @@ use crate::spec::types::DuckLakeType;
 use crate::spec::values::parse_stat;
 use crate::spec::{CatalogId, ColumnId, FileId, SnapshotId};
 use crate::store::{Literal, SqlBackend};
-use crate::write::{ColumnStats, WrittenFile, delete_files, write_delete_file};
+use crate::write::{ColumnStats, WrittenFile, discard, write_delete_file};
 
 /// How many times a commit is retried after losing the race for a snapshot id.
 const MAX_RETRIES: u32 = 10;
@@ -417,13 +417,13 @@ pub async fn commit(lake: &Lake, changes: &ChangeSet) -> Result<Committed> {
         let rendered = match render(lake, backend.as_ref(), changes, &latest, &delete_files).await {
             Ok(r) => r,
             Err(e) => {
-                remove_files(lake, &delete_files).await;
+                discard(&delete_files).await;
                 return Err(e);
             }
         };
         let outcome = backend.execute_batch(&rendered.sql).await;
         if outcome.is_err() {
-            remove_files(lake, &delete_files).await;
+            discard(&delete_files).await;
         }
         match outcome {
             Ok(()) => {
@@ -573,21 +573,12 @@ async fn write_delete_files(lake: &Lake, c: &ChangeSet, s: SnapshotId) -> Result
         {
             Ok(f) => out.push(f),
             Err(e) => {
-                remove_files(lake, &out).await;
+                discard(&out).await;
                 return Err(e);
             }
         }
     }
     Ok(out)
-}
-
-/// Best-effort removal of files no snapshot references.
-async fn remove_files(lake: &Lake, files: &[WrittenFile]) {
-    if let Some(first) = files.first()
-        && let Ok(store) = lake.object_store(&first.url)
-    {
-        delete_files(&store, files).await;
-    }
 }
 
 async fn render(

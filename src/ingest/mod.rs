@@ -43,7 +43,7 @@ use crate::config::LakeConfig;
 use crate::error::{Error, Result};
 use crate::provider::session::Session;
 use crate::storage::{locate, object_store_for};
-use crate::write::{DataFileWriter, WriteOptions, WrittenFile, delete_files};
+use crate::write::{DataFileWriter, WriteOptions, WrittenFile, discard};
 pub use plan::{SchemaChange, TablePlan};
 
 /// The raw lake's name in the session.
@@ -310,15 +310,8 @@ async fn attempt(
             }
         }
     }
-    let cleanup = |files: Vec<WrittenFile>| async move {
-        if let Some(first) = files.first()
-            && let Ok(store) = object_store_for(&first.url)
-        {
-            delete_files(&store, &files).await;
-        }
-    };
     if let Some(e) = first_error {
-        cleanup(written_all).await;
+        discard(&written_all).await;
         return Err(e);
     }
     plan::apply_schema_changes(&mut changes, &mut plans);
@@ -338,7 +331,7 @@ async fn attempt(
     let (files_table, loads_table, book_files) = match bookkeeping {
         Ok(b) => b,
         Err(e) => {
-            cleanup(written_all).await;
+            discard(&written_all).await;
             return Err(e);
         }
     };
@@ -358,7 +351,7 @@ async fn attempt(
             Ok(report)
         }
         Err(e) => {
-            cleanup(written_all).await;
+            discard(&written_all).await;
             Err(e)
         }
     }

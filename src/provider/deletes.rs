@@ -102,24 +102,17 @@ async fn read_i64_columns(
     Ok(out)
 }
 
-/// Positions deleted by a positional delete file as of snapshot `s`.
+/// Positions deleted by a positional delete file as of snapshot `s` (entries
+/// without a snapshot column count as deleted at the file's begin, which is <= s).
 pub async fn delete_file_positions(
     store: &Arc<dyn ObjectStore>,
     url: &str,
     s: SnapshotId,
 ) -> Result<Vec<i64>> {
-    let rows = read_i64_columns(
-        store,
-        url,
-        i64::from(DELETE_POS_FIELD_ID),
-        "pos",
-        i64::from(SNAPSHOT_ID_FIELD_ID),
-        SNAPSHOT_ID_COLUMN,
-    )
-    .await?;
-    Ok(rows
+    Ok(delete_file_entries(store, url, s)
+        .await?
         .into_iter()
-        .filter(|(_, snap)| snap.is_none_or(|x| x <= s))
+        .filter(|(_, snap)| *snap <= s)
         .map(|(pos, _)| pos)
         .collect())
 }

@@ -38,7 +38,7 @@ use crate::lake::Lake;
 use crate::spec::paths::{default_dir_name, resolve};
 use crate::spec::values::format_duckdb_text;
 use crate::storage::locate;
-use crate::write::{WrittenFile, delete_files};
+use crate::write::{WrittenFile, discard};
 
 /// A one-row `count` result, like DuckDB returns for DML.
 pub fn count_batch(n: u64) -> Result<RecordBatch> {
@@ -377,12 +377,7 @@ impl<'a> Writer<'a> {
         match commit(lake, changes).await {
             Ok(_) => Ok(()),
             Err(e) => {
-                let files = changes.written_files();
-                if let Some(first) = files.first()
-                    && let Ok(store) = self.object_store(&first.url)
-                {
-                    delete_files(&store, &files).await;
-                }
+                discard(&changes.written_files()).await;
                 Err(e)
             }
         }
@@ -446,7 +441,6 @@ impl<'a> Writer<'a> {
             return Ok(None);
         };
         let table = Arc::clone(target.table()?);
-        let table_dir = table.dir.clone();
         match &dml.op {
             WriteOp::Insert(op) => {
                 if !matches!(op, datafusion::logical_expr::dml::InsertOp::Append) {
@@ -455,25 +449,10 @@ impl<'a> Writer<'a> {
                         target.qualified()
                     )));
                 }
-                let (files, rows) = self
-                    .write_plan(
-                        &target.qualified(),
-                        &table_dir,
-                        &table.file_schema,
-                        &not_null_columns(&table),
-                        PartitionSpec::of(&table)?,
-                        dml.input.as_ref().clone(),
-                    )
-                    .await
-                    .map_err(|e| with_table(e, &target))?;
                 let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
-                changes
-                    .added_files
-                    .extend(files.into_iter().map(|(file, partition)| AddedFile {
-                        table: TableRef::Existing(table.id()),
-                        file,
-                        partition,
-                    }));
+                let rows = self
+                    .append(&target, &table, dml.input.as_ref(), &mut changes)
+                    .await?;
                 if !changes.is_empty() {
                     self.commit_or_clean(target.lake(), &changes).await?;
                 }
@@ -493,24 +472,9 @@ impl<'a> Writer<'a> {
             WriteOp::Update => {
                 let predicate = filter_predicate(&dml.input);
                 let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
-                let (files, rows) = self
-                    .write_plan(
-                        &target.qualified(),
-                        &table_dir,
-                        &table.file_schema,
-                        &not_null_columns(&table),
-                        PartitionSpec::of(&table)?,
-                        dml.input.as_ref().clone(),
-                    )
-                    .await
-                    .map_err(|e| with_table(e, &target))?;
-                changes
-                    .added_files
-                    .extend(files.into_iter().map(|(file, partition)| AddedFile {
-                        table: TableRef::Existing(table.id()),
-                        file,
-                        partition,
-                    }));
+                let rows = self
+                    .append(&target, &table, dml.input.as_ref(), &mut changes)
+                    .await?;
                 let deleted = self
                     .plan_deletes(&target, &table, predicate, &mut changes)
                     .await?;
@@ -530,6 +494,35 @@ impl<'a> Writer<'a> {
                 target.qualified()
             ))),
         }
+    }
+
+    /// Write the rows of `input` as new data files of `table` into `changes`.
+    async fn append(
+        &self,
+        target: &Target,
+        table: &TableEntry,
+        input: &LogicalPlan,
+        changes: &mut ChangeSet,
+    ) -> Result<u64> {
+        let (files, rows) = self
+            .write_plan(
+                &target.qualified(),
+                &table.dir,
+                &table.file_schema,
+                &not_null_columns(table),
+                PartitionSpec::of(table)?,
+                input.clone(),
+            )
+            .await
+            .map_err(|e| with_table(e, target))?;
+        changes
+            .added_files
+            .extend(files.into_iter().map(|(file, partition)| AddedFile {
+                table: TableRef::Existing(table.id()),
+                file,
+                partition,
+            }));
+        Ok(rows)
     }
 
     /// Find the rows matching `predicate` and record their deletion in `changes`.
@@ -587,6 +580,15 @@ impl<'a> Writer<'a> {
         let files = target.lake().store().data_files(table.id(), s).await?;
         let files: HashMap<i64, _> = files.into_iter().map(|f| (f.data_file_id, f)).collect();
         let data_path = target.lake().data_path().to_string();
+        let mut inlined_deleted: HashMap<i64, usize> = HashMap::new();
+        for (file, _) in target
+            .lake()
+            .store()
+            .inlined_deletions(table.id(), s)
+            .await?
+        {
+            *inlined_deleted.entry(file).or_default() += 1;
+        }
         for (file_id, positions) in by_file {
             let file = files.get(&file_id).ok_or_else(|| {
                 Error::Corrupt(format!(
@@ -600,25 +602,14 @@ impl<'a> Writer<'a> {
             let mut replaces = None;
             if let Some(d) = &file.delete_file {
                 let url = resolve(&table.dir, Some(&d.path), d.path_is_relative);
-                let begin = target
-                    .lake()
-                    .store()
-                    .delete_file_begin(d.delete_file_id)
-                    .await?;
+                let begin = d.begin_snapshot;
                 previous = super::deletes::delete_file_entries(&store, &url, begin).await?;
                 let relative = url.strip_prefix(&data_path).unwrap_or(&url).to_string();
                 replaces = Some((d.delete_file_id, relative, begin));
             }
             let already: usize = previous.len();
-            let inlined_deleted = target
-                .lake()
-                .store()
-                .inlined_deletions(table.id(), s)
-                .await?
-                .iter()
-                .filter(|(f, _)| *f == file_id)
-                .count();
-            if already + inlined_deleted + positions.len()
+            let inlined = inlined_deleted.get(&file_id).copied().unwrap_or(0);
+            if already + inlined + positions.len()
                 >= usize::try_from(file.record_count).unwrap_or(0)
             {
                 changes.ended_files.push((table.id(), file_id));

@@ -186,6 +186,8 @@ pub struct DeleteFileRow {
     pub delete_file_id: FileId,
     /// Data file whose rows it deletes.
     pub data_file_id: FileId,
+    /// First snapshot of the (possibly cumulative) deletions it holds.
+    pub begin_snapshot: SnapshotId,
     /// Path.
     pub path: String,
     /// Whether `path` is relative to the table directory.

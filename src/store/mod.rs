@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::spec::rows::*;
-use crate::spec::{CatalogId, FileId, SUPPORTED_VERSION, SnapshotId};
+use crate::spec::{CatalogId, SUPPORTED_VERSION, SnapshotId};
 pub use location::CatalogLocation;
 
 /// A value read from the catalog database, normalised across backends.
@@ -705,7 +705,8 @@ impl MetadataStore {
                 "SELECT d.data_file_id, d.table_id, d.begin_snapshot, d.path, d.path_is_relative, d.record_count, \
                  d.file_size_bytes, d.footer_size, d.row_id_start, d.partition_id, d.encryption_key, d.mapping_id, \
                  d.partial_max, \
-                 x.delete_file_id, x.path, x.path_is_relative, x.format, x.delete_count, x.file_size_bytes, x.encryption_key \
+                 x.delete_file_id, x.path, x.path_is_relative, x.format, x.delete_count, x.file_size_bytes, x.encryption_key, \
+                 x.begin_snapshot \
                  FROM {} d LEFT JOIN {} x ON x.data_file_id = d.data_file_id AND x.table_id = {table_id} AND {} \
                  WHERE d.table_id = {table_id} AND {} ORDER BY d.data_file_id, x.delete_file_id",
                 self.t("ducklake_data_file"),
@@ -728,6 +729,7 @@ impl MetadataStore {
                     delete_count: r.opt_i64(17)?.unwrap_or(0),
                     file_size_bytes: r.opt_i64(18)?.unwrap_or(0),
                     encryption_key: r.opt_text(19)?,
+                    begin_snapshot: r.i64(20)?,
                 }),
             };
             if let Some(prev) = files.last()
@@ -855,21 +857,6 @@ impl MetadataStore {
         rows.iter()
             .filter_map(|r| r.opt_text(0).transpose())
             .collect()
-    }
-
-    /// The begin snapshot of a delete file.
-    pub async fn delete_file_begin(&self, delete_file_id: FileId) -> Result<SnapshotId> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT begin_snapshot FROM {} WHERE delete_file_id = {delete_file_id}",
-                self.t("ducklake_delete_file")
-            ))
-            .await?;
-        rows.first()
-            .map(|r| r.i64(0))
-            .transpose()?
-            .ok_or_else(|| Error::Corrupt(format!("delete file {delete_file_id} vanished")))
     }
 
     /// Table-level column statistics of a table.

@@ -25,6 +25,16 @@ pub mod parquet;
 
 pub use self::parquet::{DataFileWriter, delete_files, write_delete_file};
 
+/// Best-effort removal of written files that no snapshot references (after a
+/// failed or abandoned commit). The files all live in one store.
+pub async fn discard(files: &[WrittenFile]) {
+    if let Some(first) = files.first()
+        && let Ok(store) = crate::storage::object_store_for(&first.url)
+    {
+        delete_files(&store, files).await;
+    }
+}
+
 use datafusion::parquet::basic::Compression;
 
 /// Column statistics of one leaf column in one written file, encoded as DuckDB

@@ -23,14 +23,7 @@ fn writer_script(lake: &TestLake, writer: usize, inserts: usize) -> String {
 
 /// Snapshot ids as stored in the catalog, read through lakeq's own store.
 async fn snapshot_ids(lake: &TestLake) -> TestResult<Vec<i64>> {
-    let opened = lakeq::Lake::open(
-        &lake.location,
-        lakeq::LakeOptions {
-            metadata_schema: lake.metadata_schema.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let opened = lake.open().await?;
     Ok(opened
         .store()
         .snapshots()
@@ -143,14 +136,7 @@ async fn killed_writers(backend: Backend) -> TestResult {
         let _ = child.wait();
     }
     // Every file the catalog references exists.
-    let opened = lakeq::Lake::open(
-        &lake.location,
-        lakeq::LakeOptions {
-            metadata_schema: lake.metadata_schema.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let opened = lake.open().await?;
     let latest = opened.store().latest_snapshot().await?;
     let catalog = opened.pin(latest).await?;
     let table = catalog.table("main", "t")?;

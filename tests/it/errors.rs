@@ -99,14 +99,7 @@ async fn data_path_mismatch_is_reported() -> TestResult {
 
 /// Snapshot count and data files on disk: what "the lake is exactly as before" means.
 async fn lake_state(lake: &TestLake) -> TestResult<(usize, usize)> {
-    let opened = lakeq::Lake::open(
-        &lake.location,
-        lakeq::LakeOptions {
-            metadata_schema: lake.metadata_schema.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let opened = lake.open().await?;
     let snapshots = opened.store().snapshots().await?.len();
     let files = walk_files(std::path::Path::new(&lake.data_path));
     Ok((snapshots, files))

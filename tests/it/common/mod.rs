@@ -64,6 +64,15 @@ impl TestLake {
         }
     }
 
+    /// Open the lake directly through lakeq's library (catalog inspection).
+    pub async fn open(&self) -> TestResult<std::sync::Arc<lakeq::Lake>> {
+        let options = lakeq::LakeOptions {
+            metadata_schema: self.metadata_schema.clone(),
+            ..Default::default()
+        };
+        Ok(lakeq::Lake::open(&self.location, options).await?)
+    }
+
     /// `ATTACH ... AS <alias> (...)` for both DuckDB and lakeq.
     pub fn attach_sql(&self, alias: &str) -> String {
         let mut opts = vec![format!("DATA_PATH '{}'", self.data_path)];
