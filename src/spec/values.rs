@@ -1351,7 +1351,7 @@ fn format_date32(days: i32) -> String {
 }
 
 /// `HH:MM:SS[.f]` with the fraction's trailing zeros dropped; hours may exceed 24.
-fn format_clock(nanos: u64) -> String {
+pub(crate) fn format_clock(nanos: u64) -> String {
     let nanos_per_second = NANOS_PER_SECOND.unsigned_abs();
     let seconds = nanos / nanos_per_second;
     let fraction = nanos % nanos_per_second;

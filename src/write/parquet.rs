@@ -686,20 +686,7 @@ fn time_ns_to_text(array: &ArrayRef) -> Result<StringArray, String> {
         if !(0..=24 * 3600 * NANOS_PER_SECOND).contains(&nanos) {
             return Err(format!("time of {nanos} ns is not a time of day"));
         }
-        let seconds = nanos / NANOS_PER_SECOND;
-        let fraction = nanos % NANOS_PER_SECOND;
-        let clock = format!(
-            "{:02}:{:02}:{:02}",
-            seconds / 3600,
-            seconds / 60 % 60,
-            seconds % 60
-        );
-        if fraction == 0 {
-            out.append_value(clock);
-        } else {
-            let digits = format!("{fraction:09}");
-            out.append_value(format!("{clock}.{}", digits.trim_end_matches('0')));
-        }
+        out.append_value(crate::spec::values::format_clock(nanos.unsigned_abs()));
     }
     Ok(out.finish())
 }
