@@ -45,7 +45,7 @@ impl LakeConfig {
 }
 
 /// `lakeq.toml`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The landing zone (local folder or `s3://bucket/prefix`).
@@ -54,9 +54,88 @@ pub struct Config {
     /// Lakes by name (`raw`, `dev_analytics`, ...).
     #[serde(default)]
     pub lakes: BTreeMap<String, LakeConfig>,
+    /// The SQL model project (`[project]`).
+    #[serde(default)]
+    pub project: ProjectConfig,
+    /// Targets by name (`[targets.dev] lake = "dev_analytics"`).
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetConfig>,
+    /// Defaults for the models under a folder, keyed by the folder relative to
+    /// the models folder (`[models.staging] materialized = "view"`).
+    #[serde(default)]
+    pub models: BTreeMap<String, FolderConfig>,
+    /// Project variables for `{{ var('name') }}`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, toml::Value>,
     /// Where the file was read from (`None` = embedded default).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// `[project]`: where the models are and which target runs by default.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Project name (shown in artifacts).
+    #[serde(default = "default_project_name")]
+    pub name: String,
+    /// Folder of the SQL models, relative to the project folder.
+    #[serde(default = "default_models_dir")]
+    pub models: String,
+    /// Folder of singular data tests (`*.sql` returning failing rows).
+    #[serde(default = "default_tests_dir")]
+    pub tests: String,
+    /// The target used when `--target` is not given.
+    #[serde(default = "default_target")]
+    pub target: String,
+}
+
+impl Default for ProjectConfig {
+    fn default() -> Self {
+        Self {
+            name: default_project_name(),
+            models: default_models_dir(),
+            tests: default_tests_dir(),
+            target: default_target(),
+        }
+    }
+}
+
+fn default_project_name() -> String {
+    "lakeq".into()
+}
+fn default_models_dir() -> String {
+    "models".into()
+}
+fn default_tests_dir() -> String {
+    "tests".into()
+}
+fn default_target() -> String {
+    "dev".into()
+}
+
+/// `[targets.<name>]`: the lake a target writes its models into.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Name of the lake (a `[lakes.<name>]` entry or an embedded default lake).
+    pub lake: String,
+}
+
+/// `[models.<folder>]`: defaults for the models in a folder (the most specific
+/// folder wins; a model's own `config(...)` wins over all).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FolderConfig {
+    /// `view`, `table`, `incremental` or `ephemeral`.
+    pub materialized: Option<String>,
+    /// Schema of the target lake the models go to.
+    pub schema: Option<String>,
+    /// Tags added to the models.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Whether the models are built at all.
+    pub enabled: Option<bool>,
 }
 
 fn default_landing() -> String {
@@ -91,6 +170,10 @@ impl Config {
             Config {
                 landing: dir.join("lake").join("landing").display().to_string(),
                 lakes: BTreeMap::new(),
+                project: ProjectConfig::default(),
+                targets: BTreeMap::new(),
+                models: BTreeMap::new(),
+                vars: BTreeMap::new(),
                 source: None,
             }
         };
@@ -98,6 +181,15 @@ impl Config {
             config.landing = dir.join(&config.landing).display().to_string();
         }
         Ok(config)
+    }
+
+    /// The lake a target writes to: `[targets.<t>] lake`, or `<t>_analytics`
+    /// for an unconfigured target (`dev` writes `dev_analytics`).
+    pub fn target_lake(&self, target: &str) -> String {
+        self.targets
+            .get(target)
+            .map(|t| t.lake.clone())
+            .unwrap_or_else(|| format!("{target}_analytics"))
     }
 
     /// The lake called `name`: configured, or the embedded default's.

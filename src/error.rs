@@ -107,6 +107,12 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// The model project is invalid (layout, YAML, Jinja, config, cycle, selection).
+    #[error(transparent)]
+    Models(#[from] crate::models::ModelError),
+    /// A model or data test failed to run; the text names it and its file.
+    #[error("{0}")]
+    NodeFailed(String),
     /// Object storage failed.
     #[error(transparent)]
     ObjectStore(#[from] object_store::Error),

@@ -37,6 +37,7 @@ pub mod error;
 pub mod generate;
 pub mod ingest;
 pub mod lake;
+pub mod models;
 pub mod provider;
 pub mod spec;
 pub mod storage;

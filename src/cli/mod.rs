@@ -4,6 +4,9 @@
 pub mod format;
 pub mod generate;
 pub mod ingest;
+pub mod init;
+pub mod models;
+pub mod pipeline;
 pub mod sql;
 
 use std::path::PathBuf;
@@ -11,6 +14,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::error::Result;
+use crate::models::run::RunKind;
 pub use format::OutputFormat;
 
 /// lakeq: a DuckLake lakehouse in one binary.
@@ -31,6 +35,20 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Load new landing files into the raw lake, exactly once (one snapshot per load).
     Ingest(ingest::IngestArgs),
+    /// Write a commented lakeq.toml into the project folder (never overwrites one without --force).
+    Init(init::InitArgs),
+    /// The whole pipeline: generate BATCHES batches, ingest them, build the models and run their tests.
+    Run(pipeline::PipelineArgs),
+    /// Build the SQL models (views, tables, incremental models) along the DAG.
+    Transform(models::RunArgs),
+    /// Run the data tests of the models (schema.yml tests and tests/*.sql).
+    Test(models::RunArgs),
+    /// Build models and run their tests in DAG order; a failed test stops its model's descendants.
+    Build(models::RunArgs),
+    /// Print the compiled SQL of the selected models (and write target/manifest.json).
+    Compile(models::ProjectArgs),
+    /// List the selected models and their tests.
+    Ls(models::ProjectArgs),
 }
 
 /// Arguments of `lakeq sql`.
@@ -57,5 +75,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sql(args) => sql::run(args).await,
         Command::Generate(args) => generate::run(args).await,
         Command::Ingest(args) => ingest::run(args).await,
+        Command::Init(args) => init::run(args).await,
+        Command::Run(args) => pipeline::run(args).await,
+        Command::Transform(args) => models::run(args, RunKind::Models).await,
+        Command::Test(args) => models::run(args, RunKind::Tests).await,
+        Command::Build(args) => models::run(args, RunKind::Build).await,
+        Command::Compile(args) => models::compile(args).await,
+        Command::Ls(args) => models::ls(args).await,
     }
 }

@@ -294,6 +294,27 @@ impl Session {
         Ok(df.collect().await?)
     }
 
+    /// dbt's `delete+insert` in one snapshot: delete the rows of lake table
+    /// `table` (`lake.schema.name`) whose `unique_key` columns match a row of
+    /// `query`, then insert `query`'s rows. Returns (rows deleted, rows inserted).
+    pub async fn delete_insert(
+        &self,
+        table: &str,
+        query: &str,
+        unique_key: &[String],
+    ) -> Result<(u64, u64)> {
+        self.refresh().await?;
+        let lakes: HashMap<String, Arc<LakeCatalog>> = match self.lakes.lock() {
+            Ok(m) => m.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let writer = Writer::new(&self.ctx, &lakes);
+        let query = rewrite_time_travel(query)?;
+        let plan = self.ctx.state().create_logical_plan(&query).await?;
+        let table = datafusion::common::TableReference::parse_str(table);
+        writer.delete_insert(&table, &plan, unique_key).await
+    }
+
     /// Run a script of `;`-separated statements, stopping at the first error.
     pub async fn run_script(&self, script: &str) -> Result<Vec<StatementResult>> {
         let mut out = Vec::new();

@@ -496,6 +496,70 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// dbt's `delete+insert`: delete the rows of `table` whose `unique_key`
+    /// appears in `input`, then insert every row of `input`, in one snapshot.
+    /// Returns (rows deleted, rows inserted).
+    pub async fn delete_insert(
+        &self,
+        table: &TableReference,
+        input: &LogicalPlan,
+        unique_key: &[String],
+    ) -> Result<(u64, u64)> {
+        let target = self
+            .resolve(table)
+            .ok_or_else(|| Error::not_found("lake table", table.to_string()))?;
+        let entry = Arc::clone(target.table()?);
+        let key = |qualified: bool| -> Result<Expr> {
+            let mut parts = Vec::new();
+            for k in unique_key {
+                if entry.arrow_schema.field_with_name(k).is_err() {
+                    return Err(Error::not_found(
+                        "column",
+                        format!("{}.{k}", target.qualified()),
+                    ));
+                }
+                let c = if qualified {
+                    Expr::Column(Column::from_name(k))
+                } else {
+                    Expr::Column(Column::new_unqualified(k))
+                };
+                parts.push(cast_expr(c, DataType::Utf8));
+            }
+            Ok(match parts.len() {
+                0 => {
+                    return Err(Error::Unsupported(
+                        "delete+insert needs a unique_key".into(),
+                    ));
+                }
+                1 if unique_key.len() == 1 => Expr::Column(Column::new_unqualified(&unique_key[0])),
+                _ => datafusion::functions::expr_fn::concat_ws(
+                    datafusion::prelude::lit("\u{1f}"),
+                    parts,
+                ),
+            })
+        };
+        let keys = datafusion::logical_expr::LogicalPlanBuilder::from(input.clone())
+            .project(vec![key(true)?])?
+            .build()?;
+        let predicate = datafusion::logical_expr::expr_fn::in_subquery(key(false)?, Arc::new(keys));
+        let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+        let inserted = self.append(&target, &entry, input, &mut changes).await?;
+        let deleted = match self
+            .plan_deletes(&target, &entry, Some(predicate), &mut changes)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                discard(&changes.written_files()).await;
+                return Err(e);
+            }
+        };
+        if !changes.is_empty() {
+            self.commit_or_clean(target.lake(), &changes).await?;
+        }
+        Ok((deleted, inserted))
+    }
+
     /// Write the rows of `input` as new data files of `table` into `changes`.
     async fn append(
         &self,
@@ -844,6 +908,11 @@ fn filter_predicate(plan: &LogicalPlan) -> Option<Expr> {
             _ => None,
         },
     }
+}
+
+/// `CAST(expr AS type)`.
+fn cast_expr(expr: Expr, to: DataType) -> Expr {
+    Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(expr), to))
 }
 
 /// Drop table qualifiers so the predicate applies to the positions table.

@@ -7,6 +7,8 @@ mod concurrency;
 mod errors;
 mod generate;
 mod ingest;
+mod init;
 mod interop_read;
 mod interop_write;
+mod models;
 mod s3;

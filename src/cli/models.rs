@@ -1,0 +1,224 @@
+//! `lakeq transform | test | build | compile | ls`: the model project commands.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::models::graph::select_models;
+use crate::models::run::{NodeResult, RunKind, RunOptions, RunPlan, Status, execute, open_session};
+use crate::models::{Project, artifacts};
+
+/// Which project, target and models.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProjectArgs {
+    /// Project folder (holding `lakeq.toml` and `models/`).
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+    /// Target (`dev` writes `dev_analytics`, `prod` writes `prod_analytics`).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Models to select: `name`, `+name` (with ancestors), `name+` (with
+    /// descendants), `tag:t`, `path:models/marts`; repeat or space-separate for a union.
+    #[arg(short = 's', long = "select")]
+    pub select: Vec<String>,
+    /// Models to leave out (same syntax as --select).
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Variables for `var()`, as a YAML or JSON map: `--vars '{start: 2026-01-01}'`.
+    #[arg(long)]
+    pub vars: Option<String>,
+}
+
+/// Arguments of the commands that run models or tests.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Project, target and selection.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Models run at once.
+    #[arg(long, default_value_t = 4)]
+    pub threads: usize,
+    /// Rebuild incremental models from scratch.
+    #[arg(long)]
+    pub full_refresh: bool,
+}
+
+impl ProjectArgs {
+    /// Load the project.
+    pub fn load(&self) -> Result<Project> {
+        let config = Config::load(&self.project)?;
+        let vars = match &self.vars {
+            None => BTreeMap::new(),
+            Some(text) => serde_yaml_ng::from_str::<BTreeMap<String, serde_json::Value>>(text)
+                .map_err(|e| Error::InvalidLocation {
+                    location: "--vars".into(),
+                    reason: format!("expected a YAML or JSON map: {e}"),
+                })?,
+        };
+        Ok(Project::load(
+            &self.project,
+            &config,
+            self.target.as_deref(),
+            vars,
+        )?)
+    }
+}
+
+/// Counts of a finished run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunSummary {
+    /// Models built.
+    pub models_ok: usize,
+    /// Models that failed.
+    pub models_failed: usize,
+    /// Tests that passed.
+    pub tests_passed: usize,
+    /// Tests that failed (or errored).
+    pub tests_failed: usize,
+    /// Nodes skipped.
+    pub skipped: usize,
+}
+
+impl RunSummary {
+    fn of(results: &[NodeResult]) -> Self {
+        let mut s = Self::default();
+        for r in results {
+            match (r.resource_type, r.status) {
+                (_, Status::Skipped) => s.skipped += 1,
+                ("model", Status::Success) => s.models_ok += 1,
+                ("model", _) => s.models_failed += 1,
+                (_, Status::Pass) => s.tests_passed += 1,
+                _ => s.tests_failed += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether everything that ran succeeded.
+    pub fn ok(&self) -> bool {
+        self.models_failed == 0 && self.tests_failed == 0 && self.skipped == 0
+    }
+}
+
+fn print_result(r: &NodeResult, index: usize, total: usize) {
+    let status = match r.status {
+        Status::Success => "OK",
+        Status::Pass => "PASS",
+        Status::Fail => "FAIL",
+        Status::Error => "ERROR",
+        Status::Skipped => "SKIP",
+    };
+    let kind = match (r.resource_type, r.materialized) {
+        ("model", Some(m)) => m.to_string(),
+        (t, _) => t.to_string(),
+    };
+    let what = r.relation.clone().unwrap_or_else(|| r.name.clone());
+    let rows = r
+        .rows_affected
+        .map(|n| format!(" {n} rows"))
+        .unwrap_or_default();
+    println!(
+        "  {index:>3}/{total:<3} {status:<5} {kind:<11} {what}{rows} ({:.2}s)",
+        r.execution_time
+    );
+    if let Some(m) = &r.message
+        && !r.status.ok()
+    {
+        for line in m.lines() {
+            println!("            {line}");
+        }
+    }
+}
+
+/// Run models and/or tests of a loaded project; writes the artifacts and
+/// returns the summary (an error only when the run could not start).
+pub async fn run_nodes(project: Project, args: &RunArgs, kind: RunKind) -> Result<RunSummary> {
+    let started = Instant::now();
+    let selected = select_models(&project, &args.project.select, &args.project.exclude)?;
+    let plan = RunPlan::new(&project, &selected, kind)?;
+    artifacts::write(&project, "manifest.json", &artifacts::manifest(&project))?;
+    if plan.is_empty() {
+        println!("nothing to run");
+        return Ok(RunSummary::default());
+    }
+    let session = Arc::new(open_session(&project).await?);
+    let project = Arc::new(project);
+    let options = RunOptions {
+        threads: args.threads,
+        full_refresh: args.full_refresh,
+    };
+    let results = execute(Arc::clone(&project), session, plan, &options, &print_result).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    artifacts::write(
+        &project,
+        "run_results.json",
+        &artifacts::run_results(&project, &results, elapsed),
+    )?;
+    let s = RunSummary::of(&results);
+    println!(
+        "done in {elapsed:.2}s: {} models built, {} failed; {} tests passed, {} failed; {} skipped",
+        s.models_ok, s.models_failed, s.tests_passed, s.tests_failed, s.skipped
+    );
+    Ok(s)
+}
+
+/// Turn a run's summary into the command's exit status.
+pub fn exit_status(s: RunSummary) -> Result<()> {
+    if s.ok() {
+        Ok(())
+    } else {
+        Err(Error::NodeFailed(format!(
+            "{} models failed, {} tests failed, {} nodes skipped (details above and in target/run_results.json)",
+            s.models_failed, s.tests_failed, s.skipped
+        )))
+    }
+}
+
+/// `lakeq transform`, `lakeq test`, `lakeq build`.
+pub async fn run(args: RunArgs, kind: RunKind) -> Result<()> {
+    let project = args.project.load()?;
+    exit_status(run_nodes(project, &args, kind).await?)
+}
+
+/// `lakeq compile`: print the compiled SQL of the selected models.
+pub async fn compile(args: ProjectArgs) -> Result<()> {
+    let project = args.load()?;
+    let selected = select_models(&project, &args.select, &args.exclude)?;
+    artifacts::write(&project, "manifest.json", &artifacts::manifest(&project))?;
+    for name in &selected {
+        let sql = project.compile(name, false)?;
+        println!("-- {} ({})\n{sql};\n", name, project.models[name].path);
+    }
+    Ok(())
+}
+
+/// `lakeq ls`: list the selected models (name, materialization, relation, tags).
+pub async fn ls(args: ProjectArgs) -> Result<()> {
+    let project = args.load()?;
+    let selected = select_models(&project, &args.select, &args.exclude)?;
+    for name in &selected {
+        let m = &project.models[name];
+        let tags = if m.config.tags.is_empty() {
+            String::new()
+        } else {
+            format!("  tags: {}", m.config.tags.join(", "))
+        };
+        println!(
+            "{:<32} {:<11} {}{tags}",
+            m.name,
+            m.config.materialized.to_string(),
+            m.relation
+        );
+    }
+    for t in &project.tests {
+        if t.depends_on.iter().any(|m| selected.contains(m))
+            || (t.depends_on.is_empty() && selected.len() == project.models.len())
+        {
+            println!("{:<32} {:<11} {}", t.def.name, "test", t.def.path);
+        }
+    }
+    Ok(())
+}

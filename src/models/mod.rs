@@ -1,0 +1,650 @@
+//! SQL models: the dbt layer, rebuilt on DataFusion.
+//!
+//! ```text
+//!   project   read models/**/*.sql, _sources.yml / schema.yml, tests/*.sql, lakeq.toml defaults
+//!     │
+//!   jinja     render with minijinja: parse pass (refs, sources, config) and compile pass
+//!     │
+//!   Project   configs merged, DAG checked for cycles, relations resolved, ephemerals inlined
+//!     │
+//!   graph     selection (-s / --exclude) and the run order
+//!     │
+//!   run       materialize views / tables / incremental models and run data tests,
+//!             concurrently along the DAG, one snapshot per model
+//!     │
+//!   artifacts target/manifest.json and target/run_results.json
+//! ```
+
+pub mod artifacts;
+pub mod graph;
+pub mod jinja;
+pub mod project;
+pub mod run;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use jinja::{Captured, RenderInput, Resolver, render};
+use project::{DataTestDef, ModelConfig, ProjectFiles, TestKind, folder_defaults};
+
+/// How a model is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Materialized {
+    /// A DuckLake view (its SQL runs on DuckDB too).
+    View,
+    /// A table, replaced atomically in one snapshot.
+    Table,
+    /// A table that only gets new rows (`append`) or replaced keys (`delete+insert`).
+    Incremental,
+    /// Not built: inlined as a CTE into the models that use it.
+    Ephemeral,
+}
+
+impl std::str::FromStr for Materialized {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "view" => Ok(Self::View),
+            "table" => Ok(Self::Table),
+            "incremental" => Ok(Self::Incremental),
+            "ephemeral" => Ok(Self::Ephemeral),
+            other => Err(format!(
+                "unknown materialization '{other}' (view, table, incremental, ephemeral)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Materialized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::View => "view",
+            Self::Table => "table",
+            Self::Incremental => "incremental",
+            Self::Ephemeral => "ephemeral",
+        })
+    }
+}
+
+/// Errors of the model layer; each names the model, file or test it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The project layout or a YAML file is wrong.
+    #[error("{0}")]
+    Project(String),
+    /// A template failed to render.
+    #[error("{path}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Jinja {
+        /// The model or test file.
+        path: String,
+        /// Line of the template, when known.
+        line: Option<usize>,
+        /// What went wrong.
+        message: String,
+    },
+    /// A model's configuration is invalid.
+    #[error("model '{model}' ({path}): {message}")]
+    Config {
+        /// Model name.
+        model: String,
+        /// Its file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The models reference each other in a cycle.
+    #[error("the models form a cycle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+    /// A selector matched nothing or could not be parsed.
+    #[error("{0}")]
+    Selection(String),
+}
+
+/// A model, parsed and configured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Model {
+    /// Name (the file stem).
+    pub name: String,
+    /// File relative to the project folder.
+    pub path: String,
+    /// Folder relative to the models folder.
+    pub folder: String,
+    /// Description from `schema.yml`.
+    pub description: String,
+    /// Documented columns.
+    pub columns: Vec<project::ColumnDoc>,
+    /// Effective configuration.
+    pub config: ModelConfig,
+    /// Models this one refs (deduplicated, sorted).
+    pub refs: Vec<String>,
+    /// Sources this one reads.
+    pub sources: Vec<(String, String)>,
+    /// The template text.
+    #[serde(skip)]
+    pub raw_sql: String,
+    /// `lake.schema.name` (or the CTE name of an ephemeral model).
+    pub relation: String,
+}
+
+/// A data test, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataTest {
+    /// Its declaration.
+    pub def: DataTestDef,
+    /// Models the test reads.
+    pub depends_on: Vec<String>,
+}
+
+/// A loaded, checked project for one target.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The files it came from.
+    pub files: ProjectFiles,
+    /// The configuration (`lakeq.toml` or the embedded default).
+    pub config: Config,
+    /// Target name.
+    pub target: String,
+    /// The lake the target writes.
+    pub target_lake: String,
+    /// Enabled models by name.
+    pub models: BTreeMap<String, Model>,
+    /// Data tests (of enabled models).
+    pub tests: Vec<DataTest>,
+    /// Name resolution for the compile pass.
+    resolver: Arc<Resolver>,
+}
+
+/// Quote an identifier only when it needs it (the compiled SQL stays readable
+/// and runs unchanged on DuckDB).
+pub fn ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// `lake.schema.table`, quoted where needed.
+pub fn relation(lake: &str, schema: &str, table: &str) -> String {
+    format!("{}.{}.{}", ident(lake), ident(schema), ident(table))
+}
+
+/// The CTE name an ephemeral model is inlined under.
+fn ephemeral_cte(name: &str) -> String {
+    format!("__lakeq_ephemeral_{name}")
+}
+
+impl Project {
+    /// Load the project in `root` for `target` (default: `[project] target`),
+    /// with `vars` overriding `[vars]`.
+    pub fn load(
+        root: &Path,
+        config: &Config,
+        target: Option<&str>,
+        vars: BTreeMap<String, serde_json::Value>,
+    ) -> Result<Self, ModelError> {
+        let files = ProjectFiles::load(root, config)?;
+        let target = target.unwrap_or(&config.project.target).to_string();
+        let target_lake = config.target_lake(&target);
+        let mut all_vars: BTreeMap<String, serde_json::Value> = config
+            .vars
+            .iter()
+            .map(|(k, v)| {
+                let json = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+                (k.clone(), json)
+            })
+            .collect();
+        all_vars.extend(vars);
+        let mut resolver = Resolver {
+            relations: BTreeMap::new(),
+            known_models: files.models.keys().cloned().collect(),
+            sources: files
+                .sources
+                .iter()
+                .map(|(k, s)| (k.clone(), relation(&s.lake, &s.schema, &s.identifier)))
+                .collect(),
+            vars: all_vars,
+            target: target.clone(),
+            target_lake: target_lake.clone(),
+        };
+        let parse_resolver = Arc::new(resolver.clone());
+
+        // Parse pass: dependencies and config.
+        let mut models = BTreeMap::new();
+        for file in files.models.values() {
+            let (_, captured) = render(
+                &parse_resolver,
+                &RenderInput {
+                    name: &file.name,
+                    path: &file.path,
+                    source: &file.raw_sql,
+                    parse: true,
+                    ..Default::default()
+                },
+            )?;
+            let model_config = merge_config(config, file, &captured)?;
+            if !model_config.enabled {
+                continue;
+            }
+            let refs: BTreeSet<String> = captured.refs.into_iter().collect();
+            let sources: BTreeSet<(String, String)> = captured.sources.into_iter().collect();
+            let relation_text = if model_config.materialized == Materialized::Ephemeral {
+                ephemeral_cte(&file.name)
+            } else {
+                relation(&target_lake, &model_config.schema, &file.name)
+            };
+            models.insert(
+                file.name.clone(),
+                Model {
+                    name: file.name.clone(),
+                    path: file.path.clone(),
+                    folder: file.folder.clone(),
+                    description: file.description.clone(),
+                    columns: file.columns.clone(),
+                    config: model_config,
+                    refs: refs.into_iter().collect(),
+                    sources: sources.into_iter().collect(),
+                    raw_sql: file.raw_sql.clone(),
+                    relation: relation_text,
+                },
+            );
+        }
+        for m in models.values() {
+            for r in &m.refs {
+                if !models.contains_key(r) {
+                    return Err(ModelError::Config {
+                        model: m.name.clone(),
+                        path: m.path.clone(),
+                        message: format!("refs model '{r}', which is disabled"),
+                    });
+                }
+            }
+        }
+        let deps: BTreeMap<String, Vec<String>> = models
+            .iter()
+            .map(|(k, m)| (k.clone(), m.refs.clone()))
+            .collect();
+        graph::topological_order(&deps)?;
+
+        resolver.relations = models
+            .iter()
+            .map(|(k, m)| (k.clone(), m.relation.clone()))
+            .collect();
+        resolver.known_models = models.keys().cloned().collect();
+        let resolver = Arc::new(resolver);
+
+        let mut tests = Vec::new();
+        for def in &files.tests {
+            if let Some(m) = &def.model
+                && !models.contains_key(m)
+            {
+                continue; // the tested model is disabled
+            }
+            let mut depends_on: BTreeSet<String> = def.model.iter().cloned().collect();
+            let template = match &def.kind {
+                TestKind::Relationships { to, .. } => Some(format!("{{{{ {to} }}}}")),
+                TestKind::Singular { raw_sql } => Some(raw_sql.clone()),
+                _ => None,
+            };
+            if let Some(template) = template {
+                let (_, captured) = render(
+                    &resolver,
+                    &RenderInput {
+                        name: &def.name,
+                        path: &def.path,
+                        source: &template,
+                        this: String::new(),
+                        is_incremental: false,
+                        parse: false,
+                    },
+                )?;
+                depends_on.extend(captured.refs);
+            }
+            tests.push(DataTest {
+                def: def.clone(),
+                depends_on: depends_on.into_iter().collect(),
+            });
+        }
+        Ok(Self {
+            files,
+            config: config.clone(),
+            target,
+            target_lake,
+            models,
+            tests,
+            resolver,
+        })
+    }
+
+    /// The model called `name`, or an error listing the closest names.
+    pub fn model(&self, name: &str) -> Result<&Model, ModelError> {
+        self.models.get(name).ok_or_else(|| {
+            let known: Vec<String> = self.models.keys().cloned().collect();
+            ModelError::Selection(format!(
+                "no model '{name}'{}",
+                jinja::did_you_mean(name, &known)
+            ))
+        })
+    }
+
+    /// Lakes the project reads or writes: the target lake and every source lake.
+    pub fn lakes(&self) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = self
+            .files
+            .sources
+            .values()
+            .map(|s| s.lake.clone())
+            .collect();
+        out.insert(self.target_lake.clone());
+        out
+    }
+
+    /// The SQL a model runs (its `SELECT`), with ephemeral ancestors inlined as CTEs.
+    pub fn compile(&self, name: &str, is_incremental: bool) -> Result<String, ModelError> {
+        let model = self.model(name)?;
+        let (sql, captured) = render(
+            &self.resolver,
+            &RenderInput {
+                name: &model.name,
+                path: &model.path,
+                source: &model.raw_sql,
+                this: relation(&self.target_lake, &model.config.schema, &model.name),
+                is_incremental,
+                parse: false,
+            },
+        )?;
+        Ok(self.inline_ephemerals(&sql, &captured))
+    }
+
+    /// The SQL of a data test: a query returning the failing rows.
+    pub fn compile_test(&self, test: &DataTest) -> Result<String, ModelError> {
+        let def = &test.def;
+        let target = |m: &str| -> Result<String, ModelError> {
+            let model = self.model(m)?;
+            if model.config.materialized == Materialized::Ephemeral {
+                return Err(ModelError::Config {
+                    model: m.to_string(),
+                    path: def.path.clone(),
+                    message: format!("test '{}' cannot run on an ephemeral model", def.name),
+                });
+            }
+            Ok(model.relation.clone())
+        };
+        let col = def.column.as_deref().map(ident).unwrap_or_default();
+        let sql = match &def.kind {
+            TestKind::Unique => format!(
+                "SELECT {col} AS unique_field, count(*) AS n_records FROM {} WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1",
+                target(def.model.as_deref().unwrap_or_default())?
+            ),
+            TestKind::NotNull => format!(
+                "SELECT * FROM {} WHERE {col} IS NULL",
+                target(def.model.as_deref().unwrap_or_default())?
+            ),
+            TestKind::AcceptedValues { values } => format!(
+                "SELECT {col} AS value_field, count(*) AS n_records FROM {} WHERE {col} IS NOT NULL AND {col} NOT IN ({}) GROUP BY {col}",
+                target(def.model.as_deref().unwrap_or_default())?,
+                values.join(", ")
+            ),
+            TestKind::Relationships { to, field } => {
+                let (parent, captured) = render(
+                    &self.resolver,
+                    &RenderInput {
+                        name: &def.name,
+                        path: &def.path,
+                        source: &format!("{{{{ {to} }}}}"),
+                        ..Default::default()
+                    },
+                )?;
+                let sql = format!(
+                    "SELECT child.{col} AS from_field FROM {} AS child LEFT JOIN {} AS parent ON child.{col} = parent.{f} WHERE child.{col} IS NOT NULL AND parent.{f} IS NULL",
+                    target(def.model.as_deref().unwrap_or_default())?,
+                    parent.trim(),
+                    f = ident(field)
+                );
+                self.inline_ephemerals(&sql, &captured)
+            }
+            TestKind::Singular { raw_sql } => {
+                let (sql, captured) = render(
+                    &self.resolver,
+                    &RenderInput {
+                        name: &def.name,
+                        path: &def.path,
+                        source: raw_sql,
+                        ..Default::default()
+                    },
+                )?;
+                self.inline_ephemerals(&sql, &captured)
+            }
+        };
+        Ok(sql)
+    }
+
+    /// Prepend `WITH` clauses for the ephemeral models a query uses (transitively).
+    fn inline_ephemerals(&self, sql: &str, captured: &Captured) -> String {
+        let sql = strip_terminator(sql);
+        let mut order = Vec::new();
+        let mut seen = BTreeSet::new();
+        for r in &captured.refs {
+            self.collect_ephemerals(r, &mut seen, &mut order);
+        }
+        if order.is_empty() {
+            return sql;
+        }
+        let mut ctes = Vec::new();
+        for name in order {
+            // Each ephemeral is compiled on its own; its own ephemerals come first in `order`.
+            let compiled = self
+                .models
+                .get(&name)
+                .and_then(|m| {
+                    render(
+                        &self.resolver,
+                        &RenderInput {
+                            name: &m.name,
+                            path: &m.path,
+                            source: &m.raw_sql,
+                            ..Default::default()
+                        },
+                    )
+                    .ok()
+                })
+                .map(|(s, _)| strip_terminator(&s))
+                .unwrap_or_default();
+            ctes.push(format!("{} AS (\n{compiled}\n)", ephemeral_cte(&name)));
+        }
+        let ctes = ctes.join(",\n");
+        let (lead, body) = split_leading_comments(&sql);
+        if body.len() >= 4
+            && body[..4].eq_ignore_ascii_case("with")
+            && body[4..].starts_with(|c: char| c.is_whitespace())
+        {
+            format!("{lead}WITH {ctes},\n{}", body[4..].trim_start())
+        } else {
+            format!("{lead}WITH {ctes}\n{body}")
+        }
+    }
+
+    fn collect_ephemerals(&self, name: &str, seen: &mut BTreeSet<String>, order: &mut Vec<String>) {
+        let Some(m) = self.models.get(name) else {
+            return;
+        };
+        if m.config.materialized != Materialized::Ephemeral || !seen.insert(name.to_string()) {
+            return;
+        }
+        for r in &m.refs {
+            self.collect_ephemerals(r, seen, order);
+        }
+        order.push(name.to_string());
+    }
+}
+
+/// Drop trailing whitespace and `;` (a model is one query).
+fn strip_terminator(sql: &str) -> String {
+    sql.trim_end().trim_end_matches(';').trim_end().to_string()
+}
+
+/// Split leading whitespace and SQL comments from the statement.
+fn split_leading_comments(sql: &str) -> (&str, &str) {
+    let mut rest = sql;
+    loop {
+        let trimmed = rest.trim_start();
+        if let Some(after) = trimmed.strip_prefix("--") {
+            rest = after.find('\n').map(|i| &after[i + 1..]).unwrap_or("");
+        } else if let Some(after) = trimmed.strip_prefix("/*") {
+            rest = after.find("*/").map(|i| &after[i + 2..]).unwrap_or("");
+        } else {
+            rest = trimmed;
+            break;
+        }
+    }
+    let lead = &sql[..sql.len() - rest.len()];
+    (lead, rest)
+}
+
+/// Folder defaults, then `schema.yml` `config:`, then the model's `config(...)`.
+fn merge_config(
+    config: &Config,
+    file: &project::ModelFile,
+    captured: &Captured,
+) -> Result<ModelConfig, ModelError> {
+    let folder = folder_defaults(config, &file.folder);
+    let mut settings: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for (k, v) in &file.yaml_config {
+        let json = serde_json::to_value(v).map_err(|e| ModelError::Config {
+            model: file.name.clone(),
+            path: file.path.clone(),
+            message: format!("config {k}: {e}"),
+        })?;
+        settings.insert(k.clone(), json);
+    }
+    settings.extend(captured.config.clone());
+    let bad = |message: String| ModelError::Config {
+        model: file.name.clone(),
+        path: file.path.clone(),
+        message,
+    };
+    let text = |key: &str| -> Result<Option<String>, ModelError> {
+        match settings.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(bad(format!("config {key} must be text, not {other}"))),
+        }
+    };
+    let list = |key: &str| -> Result<Vec<String>, ModelError> {
+        match settings.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(serde_json::Value::String(s)) => Ok(vec![s.clone()]),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(format!("config {key} must be a list of text")))
+                })
+                .collect(),
+            Some(other) => Err(bad(format!(
+                "config {key} must be text or a list, not {other}"
+            ))),
+        }
+    };
+    let materialized = text("materialized")?
+        .or(folder.materialized.clone())
+        .unwrap_or_else(|| "view".into())
+        .parse::<Materialized>()
+        .map_err(bad)?;
+    // Default schema: the model's top folder (models/staging/x.sql -> staging), else main.
+    let default_schema = file
+        .folder
+        .split('/')
+        .find(|p| !p.is_empty())
+        .unwrap_or("main")
+        .to_string();
+    let schema = text("schema")?
+        .or(folder.schema.clone())
+        .unwrap_or(default_schema);
+    let mut tags = folder.tags.clone();
+    for t in list("tags")? {
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    let unique_key = list("unique_key")?;
+    let incremental_strategy = text("incremental_strategy")?.unwrap_or_else(|| {
+        if unique_key.is_empty() {
+            "append".into()
+        } else {
+            "delete+insert".into()
+        }
+    });
+    if !matches!(incremental_strategy.as_str(), "append" | "delete+insert") {
+        return Err(bad(format!(
+            "unknown incremental_strategy '{incremental_strategy}' (append, delete+insert)"
+        )));
+    }
+    if incremental_strategy == "delete+insert" && unique_key.is_empty() {
+        return Err(bad(
+            "incremental_strategy 'delete+insert' needs a unique_key".into(),
+        ));
+    }
+    let enabled = match settings.get("enabled") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        None => folder.enabled.unwrap_or(true),
+        Some(other) => {
+            return Err(bad(format!(
+                "config enabled must be true or false, not {other}"
+            )));
+        }
+    };
+    for key in settings.keys() {
+        if !matches!(
+            key.as_str(),
+            "materialized" | "schema" | "tags" | "unique_key" | "incremental_strategy" | "enabled"
+        ) {
+            return Err(bad(format!(
+                "unknown config '{key}' (materialized, schema, tags, unique_key, incremental_strategy, enabled)"
+            )));
+        }
+    }
+    Ok(ModelConfig {
+        materialized,
+        schema,
+        tags,
+        unique_key,
+        incremental_strategy,
+        enabled,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_comments_are_kept_before_injected_ctes() {
+        let (lead, body) = split_leading_comments("-- a\n/* b */ with x as (select 1) select 1");
+        assert_eq!(lead, "-- a\n/* b */ ");
+        assert!(body.starts_with("with x"));
+    }
+
+    #[test]
+    fn identifiers_are_quoted_only_when_needed() {
+        assert_eq!(ident("stg_users"), "stg_users");
+        assert_eq!(ident("Users"), "\"Users\"");
+        assert_eq!(
+            relation("dev_analytics", "staging", "a b"),
+            "dev_analytics.staging.\"a b\""
+        );
+    }
+}

@@ -1,0 +1,462 @@
+//! Loading a model project from disk: the `models/**/*.sql` files, the YAML
+//! files beside them (`_sources.yml`, `schema.yml`: sources, column docs and
+//! data tests), singular tests (`tests/*.sql`) and the folder defaults of
+//! `lakeq.toml`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value as Yaml;
+
+use super::{Materialized, ModelError};
+use crate::config::Config;
+
+/// A source table declared in a `_sources.yml` (`{{ source('saas', 'users') }}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceTable {
+    /// Source name (`saas`).
+    pub source: String,
+    /// Table name within the source (`users`).
+    pub name: String,
+    /// The lake the source lives in (YAML `database`, default `raw`).
+    pub lake: String,
+    /// Schema in that lake (YAML `schema`, default the source name).
+    pub schema: String,
+    /// Table name in that schema (YAML `identifier`, default `name`).
+    pub identifier: String,
+}
+
+/// A model's effective configuration: folder defaults, then YAML, then the
+/// model's own `{{ config(...) }}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelConfig {
+    /// How the model is built.
+    pub materialized: Materialized,
+    /// Schema of the target lake.
+    pub schema: String,
+    /// Tags for selection (`-s tag:daily`).
+    pub tags: Vec<String>,
+    /// Key columns of `incremental` models (for `delete+insert`).
+    pub unique_key: Vec<String>,
+    /// `append` or `delete+insert` (incremental only).
+    pub incremental_strategy: String,
+    /// Whether the model is built at all.
+    pub enabled: bool,
+}
+
+/// A documented column of a model (`schema.yml`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ColumnDoc {
+    /// Column name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+}
+
+/// A generic data test from a `schema.yml` (`unique`, `not_null`,
+/// `accepted_values`, `relationships`) or a singular test file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum TestKind {
+    /// No two rows share a (non-null) value of `column`.
+    Unique,
+    /// `column` is never NULL.
+    NotNull,
+    /// Every non-null value of `column` is one of `values`.
+    AcceptedValues {
+        /// The allowed values (as SQL literals).
+        values: Vec<String>,
+    },
+    /// Every non-null value of `column` exists in `to`.`field`.
+    Relationships {
+        /// The referenced model (`ref('x')`) or source (`source('s','t')`), as Jinja.
+        to: String,
+        /// The referenced column.
+        field: String,
+    },
+    /// A SQL file (`tests/*.sql`) returning failing rows.
+    Singular {
+        /// Its raw (uncompiled) SQL.
+        raw_sql: String,
+    },
+}
+
+/// A data test declaration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DataTestDef {
+    /// Unique name, e.g. `unique_stg_users_user_id`.
+    pub name: String,
+    /// The model it tests (generic tests), if any.
+    pub model: Option<String>,
+    /// The tested column (generic tests).
+    pub column: Option<String>,
+    /// What is tested.
+    pub kind: TestKind,
+    /// File it was declared in, relative to the project folder.
+    pub path: String,
+}
+
+/// A model file before compilation.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    /// Model name (file stem).
+    pub name: String,
+    /// Path relative to the project folder (`models/staging/stg_users.sql`).
+    pub path: String,
+    /// Folder relative to the models folder (`staging`).
+    pub folder: String,
+    /// The file's text.
+    pub raw_sql: String,
+    /// Description from `schema.yml`.
+    pub description: String,
+    /// Column docs from `schema.yml`.
+    pub columns: Vec<ColumnDoc>,
+    /// `config:` from `schema.yml`.
+    pub yaml_config: BTreeMap<String, Yaml>,
+}
+
+/// Everything read from disk.
+#[derive(Debug, Clone)]
+pub struct ProjectFiles {
+    /// The project folder.
+    pub root: PathBuf,
+    /// Model files by name.
+    pub models: BTreeMap<String, ModelFile>,
+    /// Declared sources by (source, table).
+    pub sources: BTreeMap<(String, String), SourceTable>,
+    /// Declared data tests.
+    pub tests: Vec<DataTestDef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct YamlFile {
+    #[serde(default)]
+    sources: Vec<YamlSource>,
+    #[serde(default)]
+    models: Vec<YamlModel>,
+}
+
+#[derive(Debug, Deserialize)]
+struct YamlSource {
+    name: String,
+    database: Option<String>,
+    schema: Option<String>,
+    #[serde(default)]
+    tables: Vec<YamlSourceTable>,
+}
+
+#[derive(Debug, Deserialize)]
+struct YamlSourceTable {
+    name: String,
+    identifier: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct YamlModel {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    config: BTreeMap<String, Yaml>,
+    #[serde(default)]
+    columns: Vec<YamlColumn>,
+    #[serde(default, alias = "data_tests")]
+    tests: Vec<Yaml>,
+}
+
+#[derive(Debug, Deserialize)]
+struct YamlColumn {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default, alias = "data_tests")]
+    tests: Vec<Yaml>,
+}
+
+/// The lake sources live in when their YAML names no `database`.
+pub const DEFAULT_SOURCE_LAKE: &str = "raw";
+
+impl ProjectFiles {
+    /// Read the project under `root` as `config` describes it.
+    pub fn load(root: &Path, config: &Config) -> Result<Self, ModelError> {
+        let models_dir = root.join(&config.project.models);
+        if !models_dir.is_dir() {
+            return Err(ModelError::Project(format!(
+                "models folder '{}' does not exist (set [project] models in lakeq.toml)",
+                models_dir.display()
+            )));
+        }
+        let mut sql_files = Vec::new();
+        let mut yaml_files = Vec::new();
+        walk(&models_dir, &mut sql_files, &mut yaml_files)?;
+        let mut models = BTreeMap::new();
+        for path in sql_files {
+            let name = stem(&path);
+            let rel = relative(root, &path);
+            let raw_sql = read(&path)?;
+            let folder = path
+                .parent()
+                .and_then(|p| p.strip_prefix(&models_dir).ok())
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            let file = ModelFile {
+                name: name.clone(),
+                path: rel.clone(),
+                folder,
+                raw_sql,
+                description: String::new(),
+                columns: Vec::new(),
+                yaml_config: BTreeMap::new(),
+            };
+            if let Some(other) = models.insert(name.clone(), file) {
+                return Err(ModelError::Project(format!(
+                    "two models are called '{name}': {} and {rel}",
+                    other.path
+                )));
+            }
+        }
+        let mut sources = BTreeMap::new();
+        let mut tests = Vec::new();
+        for path in yaml_files {
+            let rel = relative(root, &path);
+            let parsed: YamlFile = serde_yaml_ng::from_str(&read(&path)?)
+                .map_err(|e| ModelError::Project(format!("{rel}: {e}")))?;
+            for s in parsed.sources {
+                for t in s.tables {
+                    let table = SourceTable {
+                        source: s.name.clone(),
+                        identifier: t.identifier.unwrap_or_else(|| t.name.clone()),
+                        name: t.name,
+                        lake: s
+                            .database
+                            .clone()
+                            .unwrap_or_else(|| DEFAULT_SOURCE_LAKE.into()),
+                        schema: s.schema.clone().unwrap_or_else(|| s.name.clone()),
+                    };
+                    sources.insert((table.source.clone(), table.name.clone()), table);
+                }
+            }
+            for m in parsed.models {
+                let Some(file) = models.get_mut(&m.name) else {
+                    return Err(ModelError::Project(format!(
+                        "{rel} describes model '{}', but there is no models/**/{}.sql",
+                        m.name, m.name
+                    )));
+                };
+                file.description = m.description;
+                file.yaml_config = m.config;
+                for t in &m.tests {
+                    tests.push(generic_test(&m.name, None, t, &rel)?);
+                }
+                for c in m.columns {
+                    for t in &c.tests {
+                        tests.push(generic_test(&m.name, Some(&c.name), t, &rel)?);
+                    }
+                    file.columns.push(ColumnDoc {
+                        name: c.name,
+                        description: c.description,
+                    });
+                }
+            }
+        }
+        let tests_dir = root.join(&config.project.tests);
+        if tests_dir.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
+                .map_err(|e| io_error(&tests_dir, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "sql") && p.is_file())
+                .collect();
+            entries.sort();
+            for path in entries {
+                tests.push(DataTestDef {
+                    name: stem(&path),
+                    model: None,
+                    column: None,
+                    kind: TestKind::Singular {
+                        raw_sql: read(&path)?,
+                    },
+                    path: relative(root, &path),
+                });
+            }
+        }
+        let mut seen = BTreeMap::new();
+        for t in &tests {
+            if let Some(other) = seen.insert(t.name.clone(), t.path.clone()) {
+                return Err(ModelError::Project(format!(
+                    "two data tests are called '{}' ({other} and {})",
+                    t.name, t.path
+                )));
+            }
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            models,
+            sources,
+            tests,
+        })
+    }
+}
+
+/// Parse one entry of a `tests:` list.
+fn generic_test(
+    model: &str,
+    column: Option<&str>,
+    test: &Yaml,
+    path: &str,
+) -> Result<DataTestDef, ModelError> {
+    let bad = |why: &str| {
+        ModelError::Project(format!(
+            "{path}: test on {model}{}: {why}",
+            column.map(|c| format!(".{c}")).unwrap_or_default()
+        ))
+    };
+    let (name, args) = match test {
+        Yaml::String(s) => (s.clone(), None),
+        Yaml::Mapping(m) if m.len() == 1 => {
+            let (k, v) = m.iter().next().ok_or_else(|| bad("empty test"))?;
+            let k = k.as_str().ok_or_else(|| bad("test name must be text"))?;
+            (k.to_string(), Some(v))
+        }
+        _ => return Err(bad("expected a test name or `name: {arguments}`")),
+    };
+    let arg = |key: &str| args.and_then(|a| a.get(key));
+    let column_needed = || column.ok_or_else(|| bad(&format!("'{name}' must be under a column")));
+    let kind = match name.as_str() {
+        "unique" => TestKind::Unique,
+        "not_null" => TestKind::NotNull,
+        "accepted_values" => {
+            let values = arg("values")
+                .and_then(Yaml::as_sequence)
+                .ok_or_else(|| bad("accepted_values needs `values: [...]`"))?;
+            let quote = arg("quote").and_then(Yaml::as_bool).unwrap_or(true);
+            let values = values
+                .iter()
+                .map(|v| literal(v, quote).ok_or_else(|| bad("accepted value must be a scalar")))
+                .collect::<Result<Vec<_>, _>>()?;
+            TestKind::AcceptedValues { values }
+        }
+        "relationships" => {
+            let to = arg("to")
+                .and_then(Yaml::as_str)
+                .ok_or_else(|| bad("relationships needs `to: ref('model')`"))?;
+            let field = arg("field")
+                .and_then(Yaml::as_str)
+                .ok_or_else(|| bad("relationships needs `field: column`"))?;
+            TestKind::Relationships {
+                to: to.to_string(),
+                field: field.to_string(),
+            }
+        }
+        other => {
+            return Err(bad(&format!(
+                "unknown test '{other}' (lakeq knows unique, not_null, accepted_values, relationships)"
+            )));
+        }
+    };
+    let column = match kind {
+        TestKind::Unique
+        | TestKind::NotNull
+        | TestKind::AcceptedValues { .. }
+        | TestKind::Relationships { .. } => Some(column_needed()?.to_string()),
+        TestKind::Singular { .. } => None,
+    };
+    let mut test_name = format!("{name}_{model}");
+    if let Some(c) = &column {
+        test_name.push('_');
+        test_name.push_str(c);
+    }
+    Ok(DataTestDef {
+        name: test_name,
+        model: Some(model.to_string()),
+        column,
+        kind,
+        path: path.to_string(),
+    })
+}
+
+/// A YAML scalar as a SQL literal.
+fn literal(v: &Yaml, quote: bool) -> Option<String> {
+    let text = match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    Some(if quote {
+        format!("'{}'", text.replace('\'', "''"))
+    } else {
+        text
+    })
+}
+
+fn walk(dir: &Path, sql: &mut Vec<PathBuf>, yaml: &mut Vec<PathBuf>) -> Result<(), ModelError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io_error(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, sql, yaml)?;
+        } else if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            match ext {
+                "sql" => sql.push(path),
+                "yml" | "yaml" => yaml.push(path),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn read(path: &Path) -> Result<String, ModelError> {
+    std::fs::read_to_string(path).map_err(|e| io_error(path, e))
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> ModelError {
+    ModelError::Project(format!("cannot read '{}': {e}", path.display()))
+}
+
+/// Merge the folder defaults of `lakeq.toml` for a model in `folder`:
+/// every ancestor folder applies, the most specific last.
+pub fn folder_defaults(config: &Config, folder: &str) -> crate::config::FolderConfig {
+    let mut out = crate::config::FolderConfig::default();
+    let mut prefixes = vec![String::new()];
+    let mut acc = String::new();
+    for part in folder.split('/').filter(|p| !p.is_empty()) {
+        if !acc.is_empty() {
+            acc.push('/');
+        }
+        acc.push_str(part);
+        prefixes.push(acc.clone());
+    }
+    for p in prefixes {
+        let key = if p.is_empty() { "/" } else { p.as_str() };
+        if let Some(f) = config.models.get(key) {
+            if f.materialized.is_some() {
+                out.materialized = f.materialized.clone();
+            }
+            if f.schema.is_some() {
+                out.schema = f.schema.clone();
+            }
+            if f.enabled.is_some() {
+                out.enabled = f.enabled;
+            }
+            out.tags.extend(f.tags.iter().cloned());
+        }
+    }
+    out
+}

@@ -1,0 +1,575 @@
+//! Running models and data tests along the DAG.
+//!
+//! Every model write is one statement and therefore one snapshot of the target
+//! lake (a `CREATE OR REPLACE VIEW`, a `CREATE OR REPLACE TABLE ... AS`, an
+//! `INSERT`, or a delete+insert), so a model that fails leaves its previous
+//! version intact. Independent nodes run concurrently (`threads`); a failed
+//! node marks everything downstream of it as skipped and the rest goes on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use super::{Materialized, Project, relation};
+use crate::Session;
+use crate::error::{Error, Result};
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// Build models (`lakeq transform`).
+    Models,
+    /// Run data tests (`lakeq test`).
+    Tests,
+    /// Models and tests in DAG order; a failed test stops its model's descendants (`lakeq build`).
+    Build,
+}
+
+/// Options of a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Nodes run at once.
+    pub threads: usize,
+    /// Rebuild incremental models from scratch.
+    pub full_refresh: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            threads: 4,
+            full_refresh: false,
+        }
+    }
+}
+
+/// Outcome of one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// A model was built.
+    Success,
+    /// A model or test could not run (SQL error, missing table, ...).
+    Error,
+    /// Not run because something upstream failed.
+    Skipped,
+    /// A test found no failing rows.
+    Pass,
+    /// A test found failing rows.
+    Fail,
+}
+
+impl Status {
+    /// Whether the node's descendants may run.
+    pub fn ok(self) -> bool {
+        matches!(self, Status::Success | Status::Pass)
+    }
+}
+
+/// The result of one model or test, as written to `run_results.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeResult {
+    /// `model.<project>.<name>` or `test.<project>.<name>`.
+    pub unique_id: String,
+    /// Model or test name.
+    pub name: String,
+    /// `model` or `test`.
+    pub resource_type: &'static str,
+    /// Outcome.
+    pub status: Status,
+    /// Error text, failing-row count or skip reason.
+    pub message: Option<String>,
+    /// Rows written (tables and incremental models).
+    pub rows_affected: Option<u64>,
+    /// Failing rows (tests).
+    pub failures: Option<u64>,
+    /// Seconds spent.
+    pub execution_time: f64,
+    /// Materialization (models).
+    pub materialized: Option<Materialized>,
+    /// The relation written (models).
+    pub relation: Option<String>,
+    /// The SQL that ran.
+    pub compiled_sql: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Work {
+    Model(String),
+    Test(usize),
+}
+
+/// A node of the run graph.
+#[derive(Debug, Clone)]
+struct PlannedNode {
+    unique_id: String,
+    work: Work,
+    deps: BTreeSet<String>,
+}
+
+/// The nodes of a run and their dependencies, in a valid order.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    nodes: Vec<PlannedNode>,
+}
+
+impl RunPlan {
+    /// Plan `kind` for the selected models (and, for tests/build, their tests).
+    pub fn new(project: &Project, models: &BTreeSet<String>, kind: RunKind) -> Result<Self> {
+        let proj = &project.config.project.name;
+        let model_id = |m: &str| format!("model.{proj}.{m}");
+        let test_id = |t: &str| format!("test.{proj}.{t}");
+        let mut nodes: Vec<PlannedNode> = Vec::new();
+        let run_models = kind != RunKind::Tests;
+        // Parents of a model within the selection, looking through unselected ones.
+        fn selected_parents(
+            project: &Project,
+            name: &str,
+            models: &BTreeSet<String>,
+            out: &mut BTreeSet<String>,
+            seen: &mut BTreeSet<String>,
+        ) {
+            let Some(m) = project.models.get(name) else {
+                return;
+            };
+            for r in &m.refs {
+                if !seen.insert(r.clone()) {
+                    continue;
+                }
+                if models.contains(r) {
+                    out.insert(r.clone());
+                } else {
+                    selected_parents(project, r, models, out, seen);
+                }
+            }
+        }
+        let selected_tests: Vec<usize> = if kind == RunKind::Models {
+            Vec::new()
+        } else {
+            project
+                .tests
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| {
+                    if t.depends_on.is_empty() {
+                        models.len() == project.models.len()
+                    } else {
+                        t.depends_on.iter().any(|m| models.contains(m))
+                    }
+                })
+                .map(|(i, _)| i)
+                .collect()
+        };
+        if run_models {
+            let deps: BTreeMap<String, Vec<String>> = project
+                .models
+                .iter()
+                .map(|(k, m)| (k.clone(), m.refs.clone()))
+                .collect();
+            for name in super::graph::topological_order(&deps)? {
+                if !models.contains(&name) {
+                    continue;
+                }
+                let mut parents = BTreeSet::new();
+                selected_parents(project, &name, models, &mut parents, &mut BTreeSet::new());
+                let mut deps: BTreeSet<String> = parents.iter().map(|p| model_id(p)).collect();
+                if kind == RunKind::Build {
+                    let ancestors = super::graph::upstream(project, &name);
+                    for &i in &selected_tests {
+                        let t = &project.tests[i];
+                        let on_parent = t.def.model.as_ref().is_some_and(|m| parents.contains(m));
+                        if on_parent && t.depends_on.iter().all(|d| ancestors.contains(d)) {
+                            deps.insert(test_id(&t.def.name));
+                        }
+                    }
+                }
+                nodes.push(PlannedNode {
+                    unique_id: model_id(&name),
+                    work: Work::Model(name),
+                    deps,
+                });
+            }
+        }
+        for i in selected_tests {
+            let t = &project.tests[i];
+            let deps = if run_models {
+                t.depends_on
+                    .iter()
+                    .filter(|m| models.contains(*m))
+                    .map(|m| model_id(m))
+                    .collect()
+            } else {
+                BTreeSet::new()
+            };
+            nodes.push(PlannedNode {
+                unique_id: test_id(&t.def.name),
+                work: Work::Test(i),
+                deps,
+            });
+        }
+        // Order so that every node comes after its dependencies (tests may precede models in build).
+        let deps: BTreeMap<String, Vec<String>> = nodes
+            .iter()
+            .map(|n| (n.unique_id.clone(), n.deps.iter().cloned().collect()))
+            .collect();
+        let order = super::graph::topological_order(&deps)?;
+        let mut by_id: BTreeMap<String, PlannedNode> = nodes
+            .into_iter()
+            .map(|n| (n.unique_id.clone(), n))
+            .collect();
+        let nodes = order
+            .into_iter()
+            .filter_map(|id| by_id.remove(&id))
+            .collect();
+        Ok(Self { nodes })
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there is nothing to run.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// Attach the lakes a project needs (target and sources) to a new session.
+pub async fn open_session(project: &Project) -> Result<Session> {
+    let session = Session::new();
+    for name in project.lakes() {
+        let lake = project.config.lake(&name, &project.files.root);
+        session.attach(&name, &lake.catalog, lake.options()).await?;
+    }
+    Ok(session)
+}
+
+/// Run a plan. `on_result` sees each node's result as it finishes (for progress
+/// output); the results come back in completion order.
+pub async fn execute(
+    project: Arc<Project>,
+    session: Arc<Session>,
+    plan: RunPlan,
+    options: &RunOptions,
+    on_result: &(dyn Fn(&NodeResult, usize, usize) + Send + Sync),
+) -> Result<Vec<NodeResult>> {
+    create_schemas(&project, &session, &plan).await?;
+    let total = plan.nodes.len();
+    let mut waiting: Vec<PlannedNode> = plan.nodes;
+    let mut done: BTreeMap<String, Status> = BTreeMap::new();
+    let mut results = Vec::new();
+    let mut running = JoinSet::new();
+    let threads = options.threads.max(1);
+    loop {
+        // Skip nodes with a failed dependency.
+        let mut i = 0;
+        while i < waiting.len() {
+            let failed = waiting[i]
+                .deps
+                .iter()
+                .find(|d| done.get(*d).is_some_and(|s| !s.ok()))
+                .cloned();
+            if let Some(failed) = failed {
+                let node = waiting.remove(i);
+                let r = skipped(&project, &node, &failed);
+                done.insert(node.unique_id.clone(), Status::Skipped);
+                on_result(&r, results.len() + 1, total);
+                results.push(r);
+                i = 0;
+                continue;
+            }
+            i += 1;
+        }
+        // Start nodes whose dependencies all succeeded, in plan order.
+        while running.len() < threads {
+            let Some(pos) = waiting
+                .iter()
+                .position(|n| n.deps.iter().all(|d| done.contains_key(d)))
+            else {
+                break;
+            };
+            let node = waiting.remove(pos);
+            let (p, s, full_refresh) = (
+                Arc::clone(&project),
+                Arc::clone(&session),
+                options.full_refresh,
+            );
+            running.spawn(async move {
+                let r = run_node(&p, &s, &node, full_refresh).await;
+                (node.unique_id, r)
+            });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (id, result) =
+            joined.map_err(|e| Error::NodeFailed(format!("a model task failed: {e}")))?;
+        done.insert(id, result.status);
+        on_result(&result, results.len() + 1, total);
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// `CREATE SCHEMA IF NOT EXISTS` for every schema the plan writes (before any
+/// model runs, so concurrent models never race to create one).
+async fn create_schemas(project: &Project, session: &Session, plan: &RunPlan) -> Result<()> {
+    let mut schemas = BTreeSet::new();
+    for n in &plan.nodes {
+        if let Work::Model(name) = &n.work
+            && let Some(m) = project.models.get(name)
+            && m.config.materialized != Materialized::Ephemeral
+        {
+            schemas.insert(m.config.schema.clone());
+        }
+    }
+    let lake = session.lake(&project.target_lake)?;
+    lake.refresh().await?;
+    let existing = lake.current();
+    for s in schemas {
+        if !existing.schemas.contains_key(&s) {
+            session
+                .sql(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}.{}",
+                    super::ident(&project.target_lake),
+                    super::ident(&s)
+                ))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn skipped(project: &Project, node: &PlannedNode, failed: &str) -> NodeResult {
+    let (name, resource_type) = describe(project, &node.work);
+    NodeResult {
+        unique_id: node.unique_id.clone(),
+        name,
+        resource_type,
+        status: Status::Skipped,
+        message: Some(format!("skipped because {failed} did not succeed")),
+        rows_affected: None,
+        failures: None,
+        execution_time: 0.0,
+        materialized: None,
+        relation: None,
+        compiled_sql: None,
+    }
+}
+
+fn describe(project: &Project, work: &Work) -> (String, &'static str) {
+    match work {
+        Work::Model(m) => (m.clone(), "model"),
+        Work::Test(i) => (
+            project
+                .tests
+                .get(*i)
+                .map(|t| t.def.name.clone())
+                .unwrap_or_default(),
+            "test",
+        ),
+    }
+}
+
+async fn run_node(
+    project: &Project,
+    session: &Session,
+    node: &PlannedNode,
+    full_refresh: bool,
+) -> NodeResult {
+    let started = Instant::now();
+    let (name, resource_type) = describe(project, &node.work);
+    let mut result = NodeResult {
+        unique_id: node.unique_id.clone(),
+        name,
+        resource_type,
+        status: Status::Success,
+        message: None,
+        rows_affected: None,
+        failures: None,
+        execution_time: 0.0,
+        materialized: None,
+        relation: None,
+        compiled_sql: None,
+    };
+    let outcome = match &node.work {
+        Work::Model(m) => run_model(project, session, m, full_refresh, &mut result).await,
+        Work::Test(i) => run_test(project, session, *i, &mut result).await,
+    };
+    if let Err(e) = outcome {
+        result.status = Status::Error;
+        result.message = Some(e.to_string());
+    }
+    result.execution_time = started.elapsed().as_secs_f64();
+    result
+}
+
+async fn run_model(
+    project: &Project,
+    session: &Session,
+    name: &str,
+    full_refresh: bool,
+    result: &mut NodeResult,
+) -> Result<()> {
+    let model = project.model(name)?;
+    let cfg = &model.config;
+    result.materialized = Some(cfg.materialized);
+    if cfg.materialized == Materialized::Ephemeral {
+        result.message = Some("ephemeral: inlined into the models that use it".into());
+        return Ok(());
+    }
+    let rel = relation(&project.target_lake, &cfg.schema, &model.name);
+    result.relation = Some(rel.clone());
+    let lake = session.lake(&project.target_lake)?;
+    lake.refresh().await?;
+    let snapshot = lake.current();
+    let existing = snapshot.table(&cfg.schema, &model.name).ok().cloned();
+    let incremental =
+        cfg.materialized == Materialized::Incremental && existing.is_some() && !full_refresh;
+    let sql = project.compile(name, incremental)?;
+    result.compiled_sql = Some(sql.clone());
+    let context = |e: Error| model_error(model, e);
+    match (cfg.materialized, existing) {
+        (Materialized::View, _) => {
+            session
+                .sql(&format!("CREATE OR REPLACE VIEW {rel} AS\n{sql}"))
+                .await
+                .map_err(context)?;
+        }
+        (Materialized::Incremental, Some(table)) if incremental => {
+            let columns: Vec<String> = table
+                .arrow_schema
+                .fields()
+                .iter()
+                .map(|f| super::ident(f.name()))
+                .collect();
+            let columns = columns.join(", ");
+            if cfg.incremental_strategy == "delete+insert" {
+                let query = format!("SELECT {columns} FROM (\n{sql}\n) AS new_rows");
+                let (deleted, inserted) = session
+                    .delete_insert(&rel, &query, &cfg.unique_key)
+                    .await
+                    .map_err(context)?;
+                result.rows_affected = Some(inserted);
+                result.message = Some(format!("{deleted} rows replaced, {inserted} rows written"));
+            } else {
+                let batches = session
+                    .sql(&format!(
+                        "INSERT INTO {rel} ({columns}) SELECT {columns} FROM (\n{sql}\n) AS new_rows"
+                    ))
+                    .await
+                    .map_err(context)?;
+                result.rows_affected = Some(count(&batches));
+            }
+        }
+        (Materialized::Table | Materialized::Incremental, _) => {
+            let batches = session
+                .sql(&format!("CREATE OR REPLACE TABLE {rel} AS\n{sql}"))
+                .await
+                .map_err(context)?;
+            result.rows_affected = Some(count(&batches));
+        }
+        (Materialized::Ephemeral, _) => {}
+    }
+    Ok(())
+}
+
+async fn run_test(
+    project: &Project,
+    session: &Session,
+    index: usize,
+    result: &mut NodeResult,
+) -> Result<()> {
+    let test = project
+        .tests
+        .get(index)
+        .ok_or_else(|| Error::not_found("test", index.to_string()))?;
+    let sql = project.compile_test(test)?;
+    result.compiled_sql = Some(sql.clone());
+    let batches = session
+        .sql(&format!(
+            "SELECT count(*) AS failures FROM (\n{sql}\n) AS test_rows"
+        ))
+        .await
+        .map_err(|e| {
+            Error::NodeFailed(format!(
+                "test '{}' ({}): {}",
+                test.def.name,
+                test.def.path,
+                shift_lines(&e.to_string())
+            ))
+        })?;
+    let failures = count(&batches);
+    result.failures = Some(failures);
+    if failures == 0 {
+        result.status = Status::Pass;
+    } else {
+        result.status = Status::Fail;
+        result.message = Some(format!("{failures} failing rows"));
+    }
+    Ok(())
+}
+
+/// The first value of a one-row count result.
+fn count(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> u64 {
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return 0;
+    };
+    let c = b.column(0);
+    if let Some(a) = c.as_primitive_opt::<UInt64Type>() {
+        return a.value(0);
+    }
+    if let Some(a) = c.as_primitive_opt::<Int64Type>() {
+        return u64::try_from(a.value(0)).unwrap_or(0);
+    }
+    0
+}
+
+/// Name the model and its file; positions refer to the compiled SQL
+/// (`lakeq compile -s <model>`).
+fn model_error(model: &super::Model, e: Error) -> Error {
+    Error::NodeFailed(format!(
+        "model '{}' ({}): {}",
+        model.name,
+        model.path,
+        shift_lines(&e.to_string())
+    ))
+}
+
+/// The statement wrapped around compiled SQL adds one line before it: make
+/// "Line: N" positions in parser errors refer to the compiled SQL.
+fn shift_lines(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find("Line: ") {
+        out.push_str(&rest[..i + 6]);
+        rest = &rest[i + 6..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        match digits.parse::<u64>() {
+            Ok(n) if n > 1 => out.push_str(&(n - 1).to_string()),
+            _ => out.push_str(&digits),
+        }
+        rest = &rest[digits.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_positions_refer_to_the_compiled_sql() {
+        assert_eq!(
+            shift_lines("Expected: end of statement, found: x at Line: 3, Column: 7"),
+            "Expected: end of statement, found: x at Line: 2, Column: 7"
+        );
+    }
+}
