@@ -144,6 +144,7 @@ fn default_landing() -> String {
 
 /// The embedded default's lake `name`: `lake/<name>.sqlite` + `lake/<name>/`.
 pub fn embedded_lake(root: &Path, name: &str) -> LakeConfig {
+    let root = clean_root(root);
     LakeConfig {
         catalog: format!(
             "ducklake:sqlite:{}",
@@ -152,6 +153,22 @@ pub fn embedded_lake(root: &Path, name: &str) -> LakeConfig {
         data_path: format!("{}/", root.join("lake").join(name).display()),
         metadata_schema: None,
     }
+}
+
+/// `root` as an absolute path without `.` segments, so the data path of an
+/// embedded lake is spelled the same whichever way the project folder was given.
+fn clean_root(root: &Path) -> PathBuf {
+    let absolute = if root.is_absolute() {
+        root.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(root))
+            .unwrap_or_else(|_| root.to_path_buf())
+    };
+    absolute
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 impl Config {
@@ -168,7 +185,11 @@ impl Config {
             c
         } else {
             Config {
-                landing: dir.join("lake").join("landing").display().to_string(),
+                landing: clean_root(dir)
+                    .join("lake")
+                    .join("landing")
+                    .display()
+                    .to_string(),
                 lakes: BTreeMap::new(),
                 project: ProjectConfig::default(),
                 targets: BTreeMap::new(),
@@ -178,7 +199,7 @@ impl Config {
             }
         };
         if !config.landing.contains("://") && !Path::new(&config.landing).is_absolute() {
-            config.landing = dir.join(&config.landing).display().to_string();
+            config.landing = clean_root(dir).join(&config.landing).display().to_string();
         }
         Ok(config)
     }

@@ -86,13 +86,18 @@ impl LakeCatalog {
     /// Move to the lake's latest snapshot if it changed.
     pub async fn refresh(&self) -> Result<()> {
         let latest = self.lake.current_snapshot().await?;
-        if latest.snapshot_id == self.current().snapshot.snapshot_id {
+        if latest.snapshot_id <= self.current().snapshot.snapshot_id {
             return Ok(());
         }
         let loaded = Arc::new(self.lake.pin(latest).await?);
-        match self.snapshot.write() {
-            Ok(mut g) => *g = loaded,
-            Err(p) => *p.into_inner() = loaded,
+        let mut guard = match self.snapshot.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        // Concurrent refreshes may finish out of order: only ever move forward
+        // (unless pinned back deliberately by time travel, which does not use refresh).
+        if loaded.snapshot.snapshot_id > guard.snapshot.snapshot_id {
+            *guard = loaded;
         }
         Ok(())
     }
