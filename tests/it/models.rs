@@ -63,11 +63,8 @@ fn copy_dir(from: &Path, to: &Path) -> TestResult {
     Ok(())
 }
 
-/// A project folder with the bundled `models/` and `tests/*.sql`; on PostgreSQL
-/// a lakeq.toml puts the raw and analytics catalogs in a fresh database.
-/// Returns the folder and DuckDB's ATTACH statements for `raw` and `dev_analytics`.
-async fn bundled_project(backend: Backend, name: &str) -> TestResult<(PathBuf, Vec<String>)> {
-    let dir = scratch_dir(name);
+/// Copy the bundled `models/` and `tests/*.sql` into `dir`.
+pub fn copy_bundled_models(dir: &Path) -> TestResult {
     copy_dir(&Path::new(ROOT).join("models"), &dir.join("models"))?;
     std::fs::create_dir_all(dir.join("tests"))?;
     for entry in std::fs::read_dir(Path::new(ROOT).join("tests"))? {
@@ -79,6 +76,15 @@ async fn bundled_project(backend: Backend, name: &str) -> TestResult<(PathBuf, V
             )?;
         }
     }
+    Ok(())
+}
+
+/// A project folder with the bundled `models/` and `tests/*.sql`; on PostgreSQL
+/// a lakeq.toml puts the raw and analytics catalogs in a fresh database.
+/// Returns the folder and DuckDB's ATTACH statements for `raw` and `dev_analytics`.
+async fn bundled_project(backend: Backend, name: &str) -> TestResult<(PathBuf, Vec<String>)> {
+    let dir = scratch_dir(name);
+    copy_bundled_models(&dir)?;
     let attach = match backend {
         Backend::Sqlite => ["raw", "dev_analytics"]
             .iter()
@@ -119,7 +125,7 @@ async fn session(attach: &[String]) -> TestResult<lakeq::Session> {
 }
 
 /// Every model, read back in a fixed order (views are run by each engine).
-const MODEL_QUERIES: &[(&str, &str)] = &[
+pub const MODEL_QUERIES: &[(&str, &str)] = &[
     (
         "stg_users",
         "SELECT * FROM dev_analytics.staging.stg_users ORDER BY user_id",
@@ -548,6 +554,14 @@ async fn incremental_models_append_and_delete_insert() -> TestResult {
                 "{{ config(materialized='incremental') }}\nselect id, v from {{ source('src', 't') }}\n{% if is_incremental() %}where id > (select max(id) from {{ this }}){% endif %}",
             ),
             (
+                "inc/first_three.sql",
+                "{{ config(materialized='ephemeral') }}\nselect id, v from {{ source('src', 't') }} where id <= 3",
+            ),
+            (
+                "inc/counted.sql",
+                "-- a view over an ephemeral model: inlined as a CTE, DuckDB runs it too\nselect count(*) as n, max(v) as biggest from {{ ref('first_three') }}",
+            ),
+            (
                 "inc/upserted.sql",
                 "{{ config(materialized='incremental', unique_key='id') }}\nselect id, v from {{ source('src', 't') }}",
             ),
@@ -559,8 +573,18 @@ async fn incremental_models_append_and_delete_insert() -> TestResult {
     s.sql("INSERT INTO raw.src.t VALUES (4, 'd')").await?;
     s.sql("UPDATE raw.src.t SET v = 'B' WHERE id = 2").await?;
     run_ok(&dir, &["transform"])?;
-    // One snapshot per model.
-    assert_eq!(snapshot_id(&s).await?, before + 2);
+    // One snapshot per model (two incremental models and a view; the ephemeral model is not built).
+    assert_eq!(snapshot_id(&s).await?, before + 3);
+    assert_eq!(
+        lakeq_rows(&s, "SELECT n, biggest FROM dev_analytics.inc.counted").await?,
+        vec![vec!["3".to_string(), "c".to_string()]]
+    );
+    let tables = lakeq_rows(
+        &s,
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'dev_analytics' AND table_name = 'first_three'",
+    )
+    .await?;
+    assert_eq!(tables, vec![vec!["0".to_string()]]);
     let appended = lakeq_rows(
         &s,
         "SELECT id, v FROM dev_analytics.inc.appended ORDER BY id",
@@ -589,13 +613,15 @@ async fn incremental_models_append_and_delete_insert() -> TestResult {
     let script = dir.join("inc.slt");
     std::fs::write(
         &script,
-        "query upserted\nSELECT id, v FROM dev_analytics.inc.upserted ORDER BY id\n\nquery appended\nSELECT id, v FROM dev_analytics.inc.appended ORDER BY id\n",
+        "query counted\nSELECT n, biggest FROM dev_analytics.inc.counted\n\nquery upserted\nSELECT id, v FROM dev_analytics.inc.upserted ORDER BY id\n\nquery appended\nSELECT id, v FROM dev_analytics.inc.appended ORDER BY id\n",
     )?;
     let duck = duckdb_run(
-        &[format!(
-            "ATTACH 'ducklake:sqlite:{}/lake/dev_analytics.sqlite' AS dev_analytics",
-            dir.display()
-        )],
+        &["raw", "dev_analytics"].map(|l| {
+            format!(
+                "ATTACH 'ducklake:sqlite:{}/lake/{l}.sqlite' AS {l}",
+                dir.display()
+            )
+        }),
         &script,
     )?;
     let problems = compare_with_oracle(&s, &duck).await;

@@ -8,7 +8,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{TestResult, compare_with_oracle, duckdb_run, oracle_python, scratch_dir};
+use crate::common::{
+    TestResult, compare_with_oracle, create_pg_database, duckdb_run, oracle_python, scratch_dir,
+};
+use crate::models::{MODEL_QUERIES, copy_bundled_models};
 
 /// A moto S3 server, killed on drop.
 struct S3Server {
@@ -97,7 +100,7 @@ fn ok(mut cmd: Command) -> TestResult<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generate_and_ingest_on_s3_and_duckdb_reads_the_lake() -> TestResult {
+async fn generate_ingest_and_models_on_s3_and_duckdb_reads_the_lakes() -> TestResult {
     let s3 = S3Server::start()?;
     s3.create_bucket("lakeq")?;
     let dir = scratch_dir("s3");
@@ -164,6 +167,35 @@ async fn generate_and_ingest_on_s3_and_duckdb_reads_the_lake() -> TestResult {
     }
     let session = lakeq::Session::new();
     session.sql(&attach).await?;
+    let problems = compare_with_oracle(&session, &expected).await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // The bundled models on top: raw on SQLite + S3, dev_analytics on PostgreSQL + S3.
+    let db = create_pg_database("s3_models").await?;
+    let analytics = format!("ducklake:postgres:dbname={db} host=127.0.0.1 user=postgres");
+    std::fs::write(
+        dir.join("lakeq.toml"),
+        format!(
+            "landing = \"s3://lakeq/landing\"\n[lakes.raw]\ncatalog = \"ducklake:sqlite:lake/raw.sqlite\"\ndata_path = \"s3://lakeq/raw/\"\n\
+             [lakes.dev_analytics]\ncatalog = \"{analytics}\"\nmetadata_schema = \"analytics\"\ndata_path = \"s3://lakeq/dev_analytics/\"\n"
+        ),
+    )?;
+    copy_bundled_models(&dir)?;
+    let out = ok(s3.lakeq(&dir, &["run", "0"]))?;
+    assert!(out.contains("9 models built"), "{out}");
+    let attach_analytics =
+        format!("ATTACH '{analytics}' AS dev_analytics (METADATA_SCHEMA 'analytics')");
+    let mut text = format!(
+        "# data lives on s3://lakeq/\nstatement ok\nCREATE SECRET (TYPE s3, KEY_ID 'lakeq-test', SECRET 'lakeq-test-secret', REGION 'us-east-1', ENDPOINT '127.0.0.1:{}', URL_STYLE 'path', USE_SSL false)\n\n",
+        s3.port
+    );
+    for (label, sql) in MODEL_QUERIES {
+        text.push_str(&format!("query {label}\n{sql}\n\n"));
+    }
+    std::fs::write(&script, text)?;
+    let expected = duckdb_run(&[attach, attach_analytics.clone()], &script)?;
+    assert_eq!(expected.len(), MODEL_QUERIES.len());
+    session.sql(&attach_analytics).await?;
     let problems = compare_with_oracle(&session, &expected).await;
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     Ok(())
