@@ -438,7 +438,7 @@ async fn run_model(
     match (cfg.materialized, existing) {
         (Materialized::View, _) => {
             session
-                .sql(&format!("CREATE OR REPLACE VIEW {rel} AS\n{sql}"))
+                .sql_replacing_any_kind(&format!("CREATE OR REPLACE VIEW {rel} AS\n{sql}"))
                 .await
                 .map_err(context)?;
         }
@@ -470,7 +470,7 @@ async fn run_model(
         }
         (Materialized::Table | Materialized::Incremental, _) => {
             let batches = session
-                .sql(&format!("CREATE OR REPLACE TABLE {rel} AS\n{sql}"))
+                .sql_replacing_any_kind(&format!("CREATE OR REPLACE TABLE {rel} AS\n{sql}"))
                 .await
                 .map_err(context)?;
             result.rows_affected = Some(count(&batches));

@@ -272,6 +272,18 @@ impl Session {
 
     /// Run one statement and collect its result.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.run_statement(sql, false).await
+    }
+
+    /// Like [`Session::sql`], but `CREATE OR REPLACE VIEW` replaces a table of
+    /// the same name (and `CREATE OR REPLACE TABLE` a view) in the same snapshot,
+    /// as a model run needs when a model's materialization changes. Plain SQL
+    /// refuses that, as DuckDB does.
+    pub async fn sql_replacing_any_kind(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.run_statement(sql, true).await
+    }
+
+    async fn run_statement(&self, sql: &str, replace_other_kind: bool) -> Result<Vec<RecordBatch>> {
         if let Some(stmt) = parse_lake_statement(sql)? {
             self.run_lake_statement(stmt).await?;
             return Ok(Vec::new());
@@ -281,7 +293,10 @@ impl Session {
             Ok(m) => m.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        let writer = Writer::new(&self.ctx, &lakes);
+        let mut writer = Writer::new(&self.ctx, &lakes);
+        if replace_other_kind {
+            writer = writer.replacing_other_kind();
+        }
         if let Some(alter) = parse_alter(sql)? {
             return writer.alter(alter).await;
         }

@@ -57,6 +57,10 @@ pub fn count_batch(n: u64) -> Result<RecordBatch> {
 pub struct Writer<'a> {
     ctx: &'a SessionContext,
     lakes: &'a HashMap<String, Arc<LakeCatalog>>,
+    /// `CREATE OR REPLACE VIEW/TABLE` also replaces a table/view of the same
+    /// name (in the same snapshot). DuckDB refuses that, so plain SQL does too;
+    /// model runs use it when a model's materialization changes.
+    replace_other_kind: bool,
 }
 
 /// A table reference resolved to a lake.
@@ -82,7 +86,17 @@ impl Target {
 impl<'a> Writer<'a> {
     /// A writer for the lakes attached to `ctx`.
     pub fn new(ctx: &'a SessionContext, lakes: &'a HashMap<String, Arc<LakeCatalog>>) -> Self {
-        Self { ctx, lakes }
+        Self {
+            ctx,
+            lakes,
+            replace_other_kind: false,
+        }
+    }
+
+    /// Let `CREATE OR REPLACE VIEW/TABLE` replace an object of the other kind.
+    pub fn replacing_other_kind(mut self) -> Self {
+        self.replace_other_kind = true;
+        self
     }
 
     fn resolve(&self, name: &TableReference) -> Option<Target> {
@@ -259,11 +273,14 @@ impl<'a> Writer<'a> {
             }
             changes.dropped_views.push(existing.view_id);
         }
-        if schema.tables.contains_key(&target.name) {
-            return Err(Error::AlreadyExists {
-                kind: "table",
-                name: target.qualified(),
-            });
+        if let Some(table) = schema.tables.get(&target.name) {
+            if !(or_replace && self.replace_other_kind) {
+                return Err(Error::AlreadyExists {
+                    kind: "table",
+                    name: target.qualified(),
+                });
+            }
+            changes.dropped_tables.push(table.id());
         }
         let (query, aliases) = super::sql::view_query(sql, target.catalog.name(), &target.schema)?;
         changes.new_views.push(NewView {
@@ -299,11 +316,14 @@ impl<'a> Writer<'a> {
             }
             changes.dropped_tables.push(existing.id());
         }
-        if schema.views.contains_key(&target.name) {
-            return Err(Error::AlreadyExists {
-                kind: "view",
-                name: target.qualified(),
-            });
+        if let Some(view) = schema.views.get(&target.name) {
+            if !(or_replace && self.replace_other_kind) {
+                return Err(Error::AlreadyExists {
+                    kind: "view",
+                    name: target.qualified(),
+                });
+            }
+            changes.dropped_views.push(view.view_id);
         }
         let arrow_schema: Schema = input.schema().as_arrow().clone();
         let fields: Vec<Field> = arrow_schema

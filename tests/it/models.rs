@@ -711,7 +711,7 @@ async fn selection_cycles_and_bad_templates() -> TestResult {
             "select * from {{ ref('m1') }} join {{ ref('s2') }} using (id)",
         ),
     ];
-    let (dir, _s) = own_project("models_selection", &models).await?;
+    let (dir, s) = own_project("models_selection", &models).await?;
     let names = |out: String| -> Vec<String> {
         let mut v: Vec<String> = out
             .lines()
@@ -739,6 +739,19 @@ async fn selection_cycles_and_bad_templates() -> TestResult {
     );
     // Only the selected model is built; its schema comes from its folder.
     run_ok(&dir, &["transform", "-s", "s1"])?;
+    // Changing a model's materialization replaces the view by a table (and back), one snapshot each.
+    let s1 = "select * from {{ source('src', 't') }}";
+    for kind in ["table", "view"] {
+        let before = snapshot_id(&s).await?;
+        std::fs::write(
+            dir.join("models/staging/s1.sql"),
+            format!("{{{{ config(materialized='{kind}', tags=['daily']) }}}}{s1}"),
+        )?;
+        run_ok(&dir, &["transform", "-s", "s1"])?;
+        assert_eq!(snapshot_id(&s).await?, before + 1);
+        let n = lakeq_rows(&s, "SELECT count(*) FROM dev_analytics.staging.s1").await?;
+        assert_eq!(n, vec![vec!["3".to_string()]]);
+    }
     let err = run_err(&dir, &["ls", "-s", "m3"])?;
     assert!(
         err.contains("no model 'm3'") && err.contains("'m1'"),
