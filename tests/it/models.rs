@@ -784,3 +784,72 @@ async fn selection_cycles_and_bad_templates() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_stops_descendants_of_a_failed_test_and_templates_see_vars() -> TestResult {
+    let models = [
+        (
+            "a.sql",
+            "{{ config(materialized='table') }}select id, v, '{{ var('label', 'none') }}' as label, '{{ env_var('LAKEQ_TEST_MODEL_ENV', 'unset') }}' as env from {{ source('src', 't') }}",
+        ),
+        ("b.sql", "select id from {{ ref('a') }}"),
+        (
+            "other.sql",
+            "select count(*) as n from {{ source('src', 't') }}",
+        ),
+        (
+            "schema.yml",
+            "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: v\n        tests:\n          - accepted_values:\n              values: [a, b]\n",
+        ),
+    ];
+    let (dir, s) = own_project("models_build", &models).await?;
+    std::fs::write(dir.join("lakeq.toml"), "[vars]\nlabel = \"from-toml\"\n")?;
+    let compiled = run_ok(&dir, &["compile", "-s", "a", "--vars", "{label: from-cli}"])?;
+    assert!(compiled.contains("'from-cli' as label"), "{compiled}");
+    assert!(compiled.contains("from raw.src.t"), "{compiled}");
+    let compiled = run_ok(&dir, &["compile", "-s", "a"])?;
+    assert!(compiled.contains("'from-toml' as label"), "{compiled}");
+
+    // v = 'c' fails accepted_values: b (downstream of a) is skipped, other still builds.
+    let out = run_err(&dir, &["build"])?;
+    assert!(
+        out.contains("FAIL") && out.contains("1 failing rows"),
+        "{out}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("target/run_results.json"))?)?;
+    let status = |name: &str| -> String {
+        results["results"]
+            .as_array()
+            .and_then(|rs| rs.iter().find(|r| r["name"] == name))
+            .and_then(|r| r["status"].as_str())
+            .unwrap_or("missing")
+            .to_string()
+    };
+    assert_eq!(
+        [
+            status("a"),
+            status("accepted_values_a_v"),
+            status("b"),
+            status("other")
+        ],
+        ["success", "fail", "skipped", "success"]
+    );
+    assert_eq!(
+        lakeq_rows(&s, "SELECT DISTINCT label, env FROM dev_analytics.main.a").await?,
+        vec![vec!["from-toml".to_string(), "unset".to_string()]]
+    );
+    // Once the data is fixed, build passes end to end.
+    s.sql("DELETE FROM raw.src.t WHERE v = 'c'").await?;
+    run_ok(&dir, &["build"])?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("target/manifest.json"))?)?;
+    let b = &manifest["nodes"]["model.lakeq.b"];
+    assert_eq!(b["depends_on"]["nodes"][0], "model.lakeq.a");
+    assert!(
+        b["compiled_code"]
+            .as_str()
+            .is_some_and(|c| c.contains("dev_analytics.main.a"))
+    );
+    Ok(())
+}
