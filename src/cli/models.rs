@@ -58,12 +58,14 @@ impl ProjectArgs {
                     reason: format!("expected a YAML or JSON map: {e}"),
                 })?,
         };
-        Ok(Project::load(
-            &self.project,
-            &config,
-            self.target.as_deref(),
-            vars,
-        )?)
+        let project = Project::load(&self.project, &config, self.target.as_deref(), vars)?;
+        if project.files.bundled {
+            eprintln!(
+                "note: no models/ folder in {}: using the bundled sample project",
+                self.project.display()
+            );
+        }
+        Ok(project)
     }
 }
 

@@ -115,6 +115,74 @@ pub struct ModelFile {
     pub yaml_config: BTreeMap<String, Yaml>,
 }
 
+/// One file of a project: its path relative to the project folder and its text.
+#[derive(Debug, Clone)]
+struct ProjectText {
+    path: String,
+    text: String,
+}
+
+/// The bundled sample project: the repository's `models/` and `tests/*.sql`,
+/// compiled into the binary (path relative to the project folder, text).
+pub const BUNDLED: &[(&str, &str)] = &[
+    (
+        "models/staging/_sources.yml",
+        include_str!("../../models/staging/_sources.yml"),
+    ),
+    (
+        "models/staging/schema.yml",
+        include_str!("../../models/staging/schema.yml"),
+    ),
+    (
+        "models/staging/stg_users.sql",
+        include_str!("../../models/staging/stg_users.sql"),
+    ),
+    (
+        "models/staging/stg_events.sql",
+        include_str!("../../models/staging/stg_events.sql"),
+    ),
+    (
+        "models/staging/stg_invoices.sql",
+        include_str!("../../models/staging/stg_invoices.sql"),
+    ),
+    (
+        "models/staging/stg_tickets.sql",
+        include_str!("../../models/staging/stg_tickets.sql"),
+    ),
+    (
+        "models/intermediate/schema.yml",
+        include_str!("../../models/intermediate/schema.yml"),
+    ),
+    (
+        "models/intermediate/int_revenue_by_user.sql",
+        include_str!("../../models/intermediate/int_revenue_by_user.sql"),
+    ),
+    (
+        "models/intermediate/int_user_events_sessionized.sql",
+        include_str!("../../models/intermediate/int_user_events_sessionized.sql"),
+    ),
+    (
+        "models/marts/schema.yml",
+        include_str!("../../models/marts/schema.yml"),
+    ),
+    (
+        "models/marts/dim_users.sql",
+        include_str!("../../models/marts/dim_users.sql"),
+    ),
+    (
+        "models/marts/fct_daily_active_users.sql",
+        include_str!("../../models/marts/fct_daily_active_users.sql"),
+    ),
+    (
+        "models/marts/fct_revenue.sql",
+        include_str!("../../models/marts/fct_revenue.sql"),
+    ),
+    (
+        "tests/assert_revenue_reconciles.sql",
+        include_str!("../../tests/assert_revenue_reconciles.sql"),
+    ),
+];
+
 /// Everything read from disk.
 #[derive(Debug, Clone)]
 pub struct ProjectFiles {
@@ -126,6 +194,8 @@ pub struct ProjectFiles {
     pub sources: BTreeMap<(String, String), SourceTable>,
     /// Declared data tests.
     pub tests: Vec<DataTestDef>,
+    /// Whether this is the bundled sample project (no `models/` folder on disk).
+    pub bundled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,10 +247,15 @@ struct YamlColumn {
 pub const DEFAULT_SOURCE_LAKE: &str = "raw";
 
 impl ProjectFiles {
-    /// Read the project under `root` as `config` describes it.
+    /// Read the project under `root` as `config` describes it. Without a
+    /// `lakeq.toml` and a `models/` folder, the bundled sample project is used
+    /// (see [`BUNDLED`]), so `lakeq run` works in an empty folder.
     pub fn load(root: &Path, config: &Config) -> Result<Self, ModelError> {
         let models_dir = root.join(&config.project.models);
         if !models_dir.is_dir() {
+            if config.source.is_none() {
+                return Self::bundled(root);
+            }
             return Err(ModelError::Project(format!(
                 "models folder '{}' does not exist (set [project] models in lakeq.toml)",
                 models_dir.display()
@@ -189,21 +264,85 @@ impl ProjectFiles {
         let mut sql_files = Vec::new();
         let mut yaml_files = Vec::new();
         walk(&models_dir, &mut sql_files, &mut yaml_files)?;
+        let mut texts = Vec::new();
+        for path in sql_files.iter().chain(&yaml_files) {
+            texts.push(ProjectText {
+                path: relative(root, path),
+                text: read(path)?,
+            });
+        }
+        let tests_dir = root.join(&config.project.tests);
+        if tests_dir.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
+                .map_err(|e| io_error(&tests_dir, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "sql") && p.is_file())
+                .collect();
+            entries.sort();
+            for path in entries {
+                texts.push(ProjectText {
+                    path: relative(root, &path),
+                    text: read(&path)?,
+                });
+            }
+        }
+        let models_prefix = relative(root, &models_dir);
+        Self::from_texts(root, &models_prefix, &texts)
+    }
+
+    /// The bundled sample project (the repository's `models/` and `tests/*.sql`).
+    pub fn bundled(root: &Path) -> Result<Self, ModelError> {
+        let texts: Vec<ProjectText> = BUNDLED
+            .iter()
+            .map(|(path, text)| ProjectText {
+                path: path.to_string(),
+                text: text.to_string(),
+            })
+            .collect();
+        let mut project = Self::from_texts(root, "models", &texts)?;
+        project.bundled = true;
+        Ok(project)
+    }
+
+    /// Build the project from file texts: `<models_prefix>/**/*.sql` are models,
+    /// `*.yml`/`*.yaml` under it are sources and docs, other `*.sql` are singular tests.
+    fn from_texts(
+        root: &Path,
+        models_prefix: &str,
+        texts: &[ProjectText],
+    ) -> Result<Self, ModelError> {
+        let prefix = format!("{}/", models_prefix.trim_end_matches('/'));
+        // Same order whatever the source (disk walk or BUNDLED): by path.
+        let mut texts: Vec<&ProjectText> = texts.iter().collect();
+        texts.sort_by(|a, b| a.path.cmp(&b.path));
         let mut models = BTreeMap::new();
-        for path in sql_files {
-            let name = stem(&path);
-            let rel = relative(root, &path);
-            let raw_sql = read(&path)?;
-            let folder = path
-                .parent()
-                .and_then(|p| p.strip_prefix(&models_dir).ok())
-                .map(|p| p.to_string_lossy().replace('\\', "/"))
+        let mut yaml_files = Vec::new();
+        let mut singular = Vec::new();
+        for t in texts {
+            let Some(inside) = t.path.strip_prefix(&prefix) else {
+                if t.path.ends_with(".sql") {
+                    singular.push(t);
+                }
+                continue;
+            };
+            if t.path.ends_with(".yml") || t.path.ends_with(".yaml") {
+                yaml_files.push(t);
+                continue;
+            }
+            if !t.path.ends_with(".sql") {
+                continue;
+            }
+            let rel = t.path.clone();
+            let name = stem(Path::new(&rel));
+            let folder = inside
+                .rsplit_once('/')
+                .map(|(f, _)| f.to_string())
                 .unwrap_or_default();
             let file = ModelFile {
                 name: name.clone(),
                 path: rel.clone(),
                 folder,
-                raw_sql,
+                raw_sql: t.text.clone(),
                 description: String::new(),
                 columns: Vec::new(),
                 yaml_config: BTreeMap::new(),
@@ -217,9 +356,9 @@ impl ProjectFiles {
         }
         let mut sources = BTreeMap::new();
         let mut tests = Vec::new();
-        for path in yaml_files {
-            let rel = relative(root, &path);
-            let parsed: YamlFile = serde_yaml_ng::from_str(&read(&path)?)
+        for file in yaml_files {
+            let rel = file.path.clone();
+            let parsed: YamlFile = serde_yaml_ng::from_str(&file.text)
                 .map_err(|e| ModelError::Project(format!("{rel}: {e}")))?;
             for s in parsed.sources {
                 for t in s.tables {
@@ -259,25 +398,16 @@ impl ProjectFiles {
                 }
             }
         }
-        let tests_dir = root.join(&config.project.tests);
-        if tests_dir.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
-                .map_err(|e| io_error(&tests_dir, e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "sql") && p.is_file())
-                .collect();
-            entries.sort();
-            for path in entries {
-                tests.push(DataTestDef {
-                    name: stem(&path),
-                    model: None,
-                    column: None,
-                    kind: TestKind::Singular {
-                        raw_sql: read(&path)?,
-                    },
-                    path: relative(root, &path),
-                });
-            }
+        for t in singular {
+            tests.push(DataTestDef {
+                name: stem(Path::new(&t.path)),
+                model: None,
+                column: None,
+                kind: TestKind::Singular {
+                    raw_sql: t.text.clone(),
+                },
+                path: t.path.clone(),
+            });
         }
         let mut seen = BTreeMap::new();
         for t in &tests {
@@ -293,6 +423,7 @@ impl ProjectFiles {
             models,
             sources,
             tests,
+            bundled: false,
         })
     }
 }
@@ -459,4 +590,28 @@ pub fn folder_defaults(config: &Config, folder: &str) -> crate::config::FolderCo
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `BUNDLED` must be exactly the repository's `models/` and `tests/*.sql`.
+    #[test]
+    fn bundled_project_matches_the_repository() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = Config::load(Path::new("/nonexistent-lakeq-project")).expect("default config");
+        let on_disk = ProjectFiles::load(root, &config).expect("load models/");
+        let bundled = ProjectFiles::bundled(root).expect("load the bundled project");
+        let names = |p: &ProjectFiles| -> Vec<(String, String)> {
+            p.models
+                .values()
+                .map(|m| (m.path.clone(), m.raw_sql.clone()))
+                .collect()
+        };
+        assert_eq!(names(&on_disk), names(&bundled));
+        assert_eq!(on_disk.tests, bundled.tests);
+        assert_eq!(on_disk.sources, bundled.sources);
+        assert_eq!(on_disk.models.len(), 9);
+    }
 }
