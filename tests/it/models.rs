@@ -752,6 +752,33 @@ async fn selection_cycles_and_bad_templates() -> TestResult {
         let n = lakeq_rows(&s, "SELECT count(*) FROM dev_analytics.staging.s1").await?;
         assert_eq!(n, vec![vec!["3".to_string()]]);
     }
+    // Folder defaults from lakeq.toml; a target writes its own lake.
+    std::fs::write(
+        dir.join("lakeq.toml"),
+        "[models.marts]\nmaterialized = \"table\"\ntags = [\"nightly\"]\n[targets.prod]\nlake = \"prod_analytics\"\n",
+    )?;
+    let listed = run_ok(&dir, &["ls", "-s", "tag:nightly"])?;
+    assert_eq!(names(listed.clone()), ["m1", "m2"]);
+    assert!(
+        listed.contains("table") && listed.contains("dev_analytics.marts.m1"),
+        "{listed}"
+    );
+    run_ok(&dir, &["transform", "-s", "s2", "--target", "prod"])?;
+    let prod = lakeq::Session::new();
+    prod.sql(&format!(
+        "ATTACH 'ducklake:sqlite:{}/lake/prod_analytics.sqlite' AS prod_analytics",
+        dir.display()
+    ))
+    .await?;
+    prod.sql(&format!(
+        "ATTACH 'ducklake:sqlite:{}/lake/raw.sqlite' AS raw",
+        dir.display()
+    ))
+    .await?;
+    assert_eq!(
+        lakeq_rows(&prod, "SELECT count(*) FROM prod_analytics.staging.s2").await?,
+        vec![vec!["3".to_string()]]
+    );
     let err = run_err(&dir, &["ls", "-s", "m3"])?;
     assert!(
         err.contains("no model 'm3'") && err.contains("'m1'"),
