@@ -437,10 +437,22 @@ async fn run_model(
     let context = |e: Error| model_error(model, e);
     match (cfg.materialized, existing) {
         (Materialized::View, _) => {
-            session
-                .sql_replacing_any_kind(&format!("CREATE OR REPLACE VIEW {rel} AS\n{sql}"))
-                .await
-                .map_err(context)?;
+            let statement = format!("CREATE OR REPLACE VIEW {rel} AS\n{sql}");
+            if view_unchanged(&snapshot, project, &model.name, &cfg.schema, &statement) {
+                // Same SQL: no new snapshot; still plan it, so a broken upstream is reported.
+                session.refresh().await.map_err(context)?;
+                session
+                    .context()
+                    .sql(&sql)
+                    .await
+                    .map_err(|e| context(e.into()))?;
+                result.message = Some("view unchanged".into());
+            } else {
+                session
+                    .sql_replacing_any_kind(&statement)
+                    .await
+                    .map_err(context)?;
+            }
         }
         (Materialized::Incremental, Some(table)) if incremental => {
             let columns: Vec<String> = table
@@ -478,6 +490,21 @@ async fn run_model(
         (Materialized::Ephemeral, _) => {}
     }
     Ok(())
+}
+
+/// Whether the lake already holds this view with exactly this SQL.
+fn view_unchanged(
+    snapshot: &crate::catalog::CatalogSnapshot,
+    project: &Project,
+    name: &str,
+    schema: &str,
+    statement: &str,
+) -> bool {
+    let Some(existing) = snapshot.schemas.get(schema).and_then(|s| s.views.get(name)) else {
+        return false;
+    };
+    crate::provider::sql::view_query(statement, &project.target_lake, schema)
+        .is_ok_and(|(query, aliases)| existing.sql == query && existing.column_aliases == aliases)
 }
 
 async fn run_test(
