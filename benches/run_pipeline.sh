@@ -23,10 +23,12 @@ PY="$LAKEQ_DUCKDB_PYTHON"
 [[ -x /usr/bin/time ]] || { echo "GNU time (/usr/bin/time) is missing: apt-get install time" >&2; exit 1; }
 echo "building lakeq (release) ..." >&2
 cargo build --release --quiet --bin lakeq
-LAKEQ="$ROOT/target/release/lakeq"
 WORK="$ROOT/target/bench-run"
 rm -rf "$WORK"
 mkdir -p "$WORK"
+# A private copy of the binary, so a concurrent build cannot swap it mid-benchmark.
+cp "${CARGO_TARGET_DIR:-$ROOT/target}/release/lakeq" "$WORK/lakeq"
+LAKEQ="$WORK/lakeq"
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
