@@ -59,8 +59,8 @@ for N in "${SIZES[@]}"; do
             --analytics "ATTACH 'ducklake:sqlite:$dir/duck/dev_analytics.sqlite' AS dev_analytics (DATA_PATH '$dir/duck/data/')" \
             --manifest target/manifest.json >duck.json
         duck_s=$("$PY" -c "import json; print('%.3f' % json.load(open('duck.json'))['seconds'])")
-        ours=$("$LAKEQ" sql --format csv -c "SELECT (SELECT count(*) FROM dev_analytics.marts.dim_users) || ',' || (SELECT count(*) FROM dev_analytics.marts.fct_daily_active_users) || ',' || (SELECT count(*) FROM dev_analytics.marts.fct_revenue) AS n" | tail -1)
-        theirs=$("$PY" -c "import json; r=json.load(open('duck.json'))['rows']; print('%d,%d,%d' % (r['dim_users'], r['fct_daily_active_users'], r['fct_revenue']))")
+        ours=$("$LAKEQ" sql --format csv -c "SELECT (SELECT count(*) FROM dev_analytics.marts.dim_users) || '|' || (SELECT count(*) FROM dev_analytics.marts.fct_daily_active_users) || '|' || (SELECT count(*) FROM dev_analytics.marts.fct_revenue) AS n" | tail -1)
+        theirs=$("$PY" -c "import json; r=json.load(open('duck.json'))['rows']; print('%d|%d|%d' % (r['dim_users'], r['fct_daily_active_users'], r['fct_revenue']))")
         [[ "$ours" == "$theirs" ]] || { echo "mart row counts differ: lakeq $ours, DuckDB $theirs" >&2; exit 1; }
         echo "   transform (9 models): lakeq $lakeq_s s (whole process), DuckDB $duck_s s (attach + models)," \
              "ratio lakeq/duckdb $(awk -v a="$lakeq_s" -v b="$duck_s" 'BEGIN { printf "%.2f", a / b }'); mart rows $ours"
