@@ -23,9 +23,12 @@ pub mod plan;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray, new_null_array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, RecordBatch, StringArray, StringBuilder, new_null_array,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
@@ -77,6 +80,44 @@ pub struct IngestOptions {
     pub skip_bad_files: bool,
     /// Files read at once.
     pub concurrency: usize,
+}
+
+/// Live counters of a running load, updated while files are written; a
+/// progress display reads them from another thread. A re-planned attempt
+/// (after losing a race) starts them again from zero.
+#[derive(Debug, Default)]
+pub struct IngestProgress {
+    files_total: AtomicU64,
+    files_done: AtomicU64,
+    rows: AtomicU64,
+}
+
+/// One reading of [`IngestProgress`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressSnapshot {
+    /// New landing files this attempt loads (0 while listing and planning).
+    pub files_total: u64,
+    /// Files completely written to the raw lake.
+    pub files_done: u64,
+    /// Rows written so far.
+    pub rows: u64,
+}
+
+impl IngestProgress {
+    /// The counters now.
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        ProgressSnapshot {
+            files_total: self.files_total.load(Ordering::Relaxed),
+            files_done: self.files_done.load(Ordering::Relaxed),
+            rows: self.rows.load(Ordering::Relaxed),
+        }
+    }
+
+    fn start(&self, files: usize) {
+        self.files_done.store(0, Ordering::Relaxed);
+        self.rows.store(0, Ordering::Relaxed);
+        self.files_total.store(files as u64, Ordering::Relaxed);
+    }
 }
 
 /// The outcome of one `lakeq ingest`.
@@ -161,6 +202,14 @@ pub async fn list_landing(
 
 /// Run one load.
 pub async fn ingest(options: &IngestOptions) -> Result<IngestReport> {
+    ingest_with_progress(options, &Arc::default()).await
+}
+
+/// Run one load, keeping `progress` up to date for a display on another thread.
+pub async fn ingest_with_progress(
+    options: &IngestOptions,
+    progress: &Arc<IngestProgress>,
+) -> Result<IngestReport> {
     let started = Instant::now();
     let started_at = chrono::Utc::now();
     let session = Session::new();
@@ -187,6 +236,7 @@ pub async fn ingest(options: &IngestOptions) -> Result<IngestReport> {
         match attempt(
             &session,
             options,
+            progress,
             &landing_store,
             &landing.path,
             &load_id,
@@ -214,9 +264,11 @@ pub async fn ingest(options: &IngestOptions) -> Result<IngestReport> {
 }
 
 /// One planning + writing + commit attempt.
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     session: &Session,
     options: &IngestOptions,
+    progress: &Arc<IngestProgress>,
     landing_store: &Arc<dyn ObjectStore>,
     landing_root: &ObjectPath,
     load_id: &str,
@@ -259,18 +311,34 @@ async fn attempt(
     let rejected: std::collections::HashSet<String> =
         report.rejected.iter().map(|(p, _)| p.clone()).collect();
     new_files.retain(|f| !rejected.contains(&f.relative));
+    progress.start(new_files.len());
 
-    // Stream the files into raw data files, in parallel.
+    // Stream the files into raw data files, in parallel. Each file is its own
+    // task: decoding and encoding are CPU work, and futures polled by one task
+    // (a bare `buffered`) would share one core. Every task is awaited before
+    // the outcomes are used, so none outlives this attempt's clean-up.
+    let shared_load_id: Arc<str> = Arc::from(load_id);
     let outcomes: Vec<Result<(LandingFile, u64, Vec<WrittenFile>)>> =
         futures::stream::iter(new_files.iter().enumerate().map(|(seq, f)| {
             let plan = plans.get(&f.table).cloned();
             let store = Arc::clone(landing_store);
+            let progress = Arc::clone(progress);
+            let load_id = Arc::clone(&shared_load_id);
             let f = f.clone();
-            async move {
+            let task = tokio::spawn(async move {
                 let plan =
                     plan.ok_or_else(|| Error::Corrupt(format!("no plan for table {}", f.table)))?;
-                let (rows, written) = load_file(&store, &f, &plan, load_id, seq).await?;
+                let (rows, written) =
+                    load_file(&store, &f, &plan, &load_id, seq, &progress).await?;
+                progress.files_done.fetch_add(1, Ordering::Relaxed);
                 Ok((f, rows, written))
+            });
+            async move {
+                task.await.map_err(|e| {
+                    Error::DataFusion(datafusion::error::DataFusionError::ExecutionJoin(Box::new(
+                        e,
+                    )))
+                })?
             }
         }))
         .buffered(options.concurrency.max(1))
@@ -364,6 +432,7 @@ async fn load_file(
     plan: &TablePlan,
     load_id: &str,
     seq: usize,
+    progress: &IngestProgress,
 ) -> Result<(u64, Vec<WrittenFile>)> {
     let bad = |reason: String| Error::DataFile {
         path: file.relative.clone(),
@@ -408,12 +477,43 @@ async fn load_file(
             writer.abort().await?;
             return Err(e);
         }
+        progress
+            .rows
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
     }
     if rows == 0 {
         writer.abort().await?;
         return Err(bad("the file has no rows".into()));
     }
     Ok((rows, writer.finish().await?))
+}
+
+/// `_lakeq_id` of rows `first_row..first_row + n` of landing file `seq`:
+/// `{load_id}-{seq:06}-{row:09}`, so that within a load the ids sort by file,
+/// then row. The row number is written into a reused buffer instead of
+/// `format!`ed per row (formatting took ~6% of an ingest's CPU time).
+fn lineage_ids(load_id: &str, seq: usize, first_row: u64, n: usize) -> Result<StringArray> {
+    const DIGITS: usize = 9;
+    let mut id = format!("{load_id}-{seq:06}-").into_bytes();
+    let prefix = id.len();
+    let mut out = StringBuilder::with_capacity(n, n * (prefix + DIGITS));
+    for row in (first_row..).take(n) {
+        if row >= 10u64.pow(DIGITS as u32) {
+            // More than 999,999,999 rows in one landing file: a wider number.
+            out.append_value(format!("{load_id}-{seq:06}-{row:09}"));
+            continue;
+        }
+        id.truncate(prefix);
+        let mut rest = row;
+        let mut digits = [b'0'; DIGITS];
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        id.extend_from_slice(&digits);
+        out.append_value(std::str::from_utf8(&id).map_err(|e| Error::Unsupported(e.to_string()))?);
+    }
+    Ok(out.finish())
 }
 
 /// Map one landing batch onto the raw table's columns and add lineage.
@@ -436,13 +536,9 @@ fn convert(
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.file_schema.fields().len());
     for field in plan.file_schema.fields() {
         let column: ArrayRef = match field.name().as_str() {
-            "_lakeq_load_id" => Arc::new(StringArray::from(vec![load_id; n])),
-            "_lakeq_id" => {
-                Arc::new(StringArray::from_iter_values((0..n).map(|i| {
-                    format!("{load_id}-{seq:06}-{:09}", first_row + i as u64)
-                })))
-            }
-            "_lakeq_source_file" => Arc::new(StringArray::from(vec![source.as_ref(); n])),
+            "_lakeq_load_id" => Arc::new(StringArray::new_repeated(load_id, n)),
+            "_lakeq_id" => Arc::new(lineage_ids(load_id, seq, first_row, n)?),
+            "_lakeq_source_file" => Arc::new(StringArray::new_repeated(source.as_ref(), n)),
             name => match by_name.get(name) {
                 Some(&i) => {
                     let c = batch.column(i);
@@ -469,4 +565,21 @@ fn convert(
         Arc::clone(&plan.file_schema),
         columns,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lineage_ids_are_the_formatted_ids() -> Result<()> {
+        let ids = lineage_ids("load-x", 7, 999_999_998, 3)?;
+        let want: Vec<String> = (999_999_998u64..1_000_000_001)
+            .map(|row| format!("load-x-{:06}-{row:09}", 7))
+            .collect();
+        let got: Vec<&str> = ids.iter().flatten().collect();
+        assert_eq!(got, want);
+        assert_eq!(lineage_ids("l", 0, 42, 1)?.value(0), "l-000000-000000042");
+        Ok(())
+    }
 }

@@ -135,8 +135,13 @@ async fn assert_exactly_once(session: &lakeq::Session, batches: usize) -> TestRe
 async fn load_and_compare(backend: Backend) -> TestResult {
     let (dir, attach) = project(backend, "ingest_basic").await?;
     generate(&dir, 2)?;
-    let out = run_ok(&dir, &["ingest", "--json"])?;
-    assert!(out.contains("\"files\":8"), "{out}");
+    // stdout is pure JSON; stderr is no terminal here, so no progress line either.
+    let out = lakeq(&dir, &["ingest", "--json"]).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "lakeq ingest failed: {stderr}");
+    assert!(out.stderr.is_empty(), "unexpected stderr: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(report["files"], 8, "{report}");
     let again = run_ok(&dir, &["ingest"])?;
     assert!(again.contains("nothing new"), "{again}");
     generate(&dir, 1)?;
