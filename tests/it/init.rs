@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use lakeq::config::{Config, embedded_lake};
+use lakeq::config::{Config, LakeConfig, embedded_lake};
 
 use crate::common::{TestResult, scratch_dir};
 
@@ -50,10 +50,21 @@ fn init_writes_a_config_that_loads_and_refuses_to_overwrite_it() -> TestResult {
     let names: Vec<&str> = config.lakes.keys().map(String::as_str).collect();
     assert_eq!(names, ["dev_analytics", "prod_analytics", "raw"]);
     for (name, lake) in &config.lakes {
-        // Relative to the project folder, lakeq being run from there.
-        let embedded = embedded_lake(Path::new(""), name);
-        assert_eq!(lake, &embedded, "lake {name}");
-        assert_eq!(lake.metadata_schema, None);
+        // Taken from the project folder (lakeq run from there), the relative paths
+        // are the embedded default's.
+        let catalog = lake
+            .catalog
+            .strip_prefix("ducklake:sqlite:")
+            .ok_or_else(|| format!("lake {name}: not a SQLite catalog: {}", lake.catalog))?;
+        let resolved = LakeConfig {
+            catalog: format!("ducklake:sqlite:{}", project.join(catalog).display()),
+            data_path: format!(
+                "{}/",
+                project.join(lake.data_path.trim_end_matches('/')).display()
+            ),
+            metadata_schema: lake.metadata_schema.clone(),
+        };
+        assert_eq!(resolved, embedded_lake(&project, name), "lake {name}");
     }
     let text = std::fs::read_to_string(&path)?;
     for expected in [
