@@ -90,6 +90,22 @@ pub fn lake_options(options: &BTreeMap<String, String>) -> Result<LakeOptions> {
     Ok(out)
 }
 
+/// `1073741824`, `1GiB`, `512MiB`, `64KiB` (also `GB`/`MB`/`KB`, as powers of 1024).
+pub fn parse_bytes(text: &str) -> Option<usize> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits.parse().ok()?;
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "kb" | "k" => 1 << 10,
+        "mib" | "mb" | "m" => 1 << 20,
+        "gib" | "gb" | "g" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
 /// The catalog name DuckDB would give an ATTACH without `AS`: the file stem.
 fn default_name(location: &str) -> String {
     let tail = location.rsplit([':', '/']).next().unwrap_or(location);
@@ -103,11 +119,31 @@ fn default_name(location: &str) -> String {
 
 impl Session {
     /// A new session with DataFusion defaults and `information_schema` enabled.
+    /// `LAKEQ_MEMORY_LIMIT` (bytes, or with a `KiB`/`MiB`/`GiB` suffix) caps the
+    /// memory of query operators: sorts and aggregations spill to disk instead.
     pub fn new() -> Self {
+        let limit = std::env::var("LAKEQ_MEMORY_LIMIT")
+            .ok()
+            .and_then(|v| parse_bytes(&v));
+        Self::with_memory_limit(limit)
+    }
+
+    /// A new session whose query operators share a pool of `limit` bytes
+    /// (spilling sorts and aggregations to disk); `None` = no limit.
+    pub fn with_memory_limit(limit: Option<usize>) -> Self {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(true);
-        Self::with_context(SessionContext::new_with_config(config))
+        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+        if let Some(bytes) = limit {
+            runtime = runtime.with_memory_pool(Arc::new(
+                datafusion::execution::memory_pool::FairSpillPool::new(bytes),
+            ));
+        }
+        match runtime.build_arc() {
+            Ok(rt) => Self::with_context(SessionContext::new_with_config_rt(config, rt)),
+            Err(_) => Self::with_context(SessionContext::new_with_config(config)),
+        }
     }
 
     /// Wrap an existing DataFusion context (embedding).
@@ -346,6 +382,15 @@ mod tests {
     use super::*;
 
     fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn memory_limits_parse_with_units() {
+        assert_eq!(parse_bytes("1GiB"), Some(1 << 30));
+        assert_eq!(parse_bytes("512 MiB"), Some(512 << 20));
+        assert_eq!(parse_bytes("4096"), Some(4096));
+        assert_eq!(parse_bytes("lots"), None);
+        assert_eq!(parse_bytes("1TiB"), None);
+    }
 
     /// Embedders run queries on `tokio::spawn`: the futures must be `Send`.
     #[test]
