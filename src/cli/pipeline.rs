@@ -65,7 +65,7 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
         raw: config.lake(RAW_LAKE, &args.project),
         schema_change: SchemaChange::Evolve,
         skip_bad_files: false,
-        concurrency: 2,
+        concurrency: super::ingest::default_concurrency(),
     })
     .await?;
     let loaded_rows: u64 = loaded.rows.values().sum();
