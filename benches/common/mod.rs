@@ -172,6 +172,18 @@ impl Duck {
         );
     }
 
+    /// DuckDB's side of `lakeq ingest`: one transaction of `INSERT INTO lake.saas.<t> SELECT * FROM
+    /// read_parquet('<landing>/<t>/*.parquet')` per table into the (fresh) lake of `attach`.
+    pub fn ingest(&self, attach: &str, landing: &Path, tables: &[&str]) -> DuckIngest {
+        let landing = landing.display().to_string();
+        let mut args = vec!["--attach", attach, "--landing", &landing];
+        for t in tables {
+            args.extend(["--table", t]);
+        }
+        serde_json::from_slice(&self.call("ingest", &args))
+            .expect("parse the JSON of bench_duckdb.py ingest")
+    }
+
     /// Build the planning benchmark's lake (see bench_duckdb.py build-planning).
     pub fn build_planning(&self, spec: &PlanningLakeSpec<'_>) {
         let (files, per, rows) = (
@@ -199,6 +211,17 @@ impl Duck {
             ],
         );
     }
+}
+
+/// One timed `bench_duckdb.py ingest`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DuckIngest {
+    /// Connect, load the extensions, attach, transaction, commit.
+    pub seconds: f64,
+    /// The transaction alone.
+    pub insert_seconds: f64,
+    /// Rows inserted per table.
+    pub rows: std::collections::BTreeMap<String, u64>,
 }
 
 /// Arguments of `bench_duckdb.py build-planning`.

@@ -27,6 +27,14 @@ Subcommands (all print one JSON object on stdout; progress goes to stderr):
         have done by the time a lake grew that big). Result: F data files in F/P insert snapshots.
         -> {"files": F, "snapshots": F/P, "rows": F*R}
 
+    bench_duckdb.py ingest --ext-dir DIR --attach SQL --landing DIR --table NAME [--table NAME ...]
+        DuckDB's side of `lakeq ingest` (benches/ingest_vs_duckdb.sh, benches/ingest.rs), timed as a
+        whole from connect to commit (the Python module already imported): load the extensions, attach
+        the (fresh) lake, then in one transaction CREATE SCHEMA lake.saas and, per table, CREATE TABLE
+        lake.saas.<t> (the files' columns) and INSERT INTO lake.saas.<t> SELECT * FROM
+        read_parquet('<landing>/<t>/*.parquet').
+        -> {"seconds": whole, "insert_seconds": transaction only, "rows": {table: n}}
+
 The ATTACH statement given with --attach must name the lake `lake`.
 """
 
@@ -215,6 +223,27 @@ def cmd_build_planning(args):
     print(json.dumps({"files": files, "snapshots": snapshots, "rows": files * rows}))
 
 
+def cmd_ingest(args):
+    import duckdb  # noqa: F401  (imported before the clock starts, like a running binary)
+
+    start = time.perf_counter()
+    con = connect(args.ext_dir, needs_httpfs=False)
+    con.execute(args.attach)
+    begin = time.perf_counter()
+    con.execute("BEGIN")
+    con.execute("CREATE SCHEMA IF NOT EXISTS lake.saas")
+    rows = {}
+    for table in args.table:
+        files = os.path.join(args.landing, table, "*.parquet").replace("'", "''")
+        con.execute(f"CREATE TABLE lake.saas.{table} AS SELECT * FROM read_parquet('{files}') LIMIT 0")
+        rows[table] = one(con, f"INSERT INTO lake.saas.{table} SELECT * FROM read_parquet('{files}')")[0]
+    con.execute("COMMIT")
+    end = time.perf_counter()
+    con.close()
+    log(f"ingest: {sum(rows.values())} rows in {end - start:.2f} s")
+    print(json.dumps({"seconds": end - start, "insert_seconds": end - begin, "rows": rows}))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="DuckDB 1.5.5 side of lakeq's benchmarks.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -240,8 +269,15 @@ def main(argv=None):
     plan.add_argument("--files-per-snapshot", type=int, default=10)
     plan.add_argument("--rows-per-file", type=int, default=10)
 
+    ing = sub.add_parser("ingest", help="time INSERT ... SELECT * FROM read_parquet of landing tables")
+    ing.add_argument("--ext-dir", required=True)
+    ing.add_argument("--attach", required=True)
+    ing.add_argument("--landing", required=True, help="landing folder holding <table>/*.parquet")
+    ing.add_argument("--table", action="append", required=True)
+
     args = p.parse_args(argv)
-    {"run": cmd_run, "build-scan": cmd_build_scan, "build-planning": cmd_build_planning}[args.cmd](args)
+    commands = {"run": cmd_run, "build-scan": cmd_build_scan, "build-planning": cmd_build_planning, "ingest": cmd_ingest}
+    commands[args.cmd](args)
 
 
 if __name__ == "__main__":
