@@ -1,7 +1,8 @@
 //! Per-model fixed overhead (issue: SQL models and `lakeq run`): compile + plan + commit of a trivial
 //! model with the session already open, for a `table` model (`select 1 as x`: one Parquet file and one
-//! snapshot) and a `view` model (one snapshot), on the embedded default (SQLite catalog). DuckDB's
-//! `CREATE OR REPLACE TABLE/VIEW ... AS SELECT 1 AS x` on the same kind of lake gives the ratio.
+//! snapshot) and a `view` model whose SQL changes every time (one snapshot), on the embedded default
+//! (SQLite catalog); `view_unchanged` is a re-run of an unchanged view (planned, no snapshot).
+//! DuckDB's `CREATE OR REPLACE TABLE/VIEW ... AS SELECT 1 AS x` on the same kind of lake gives the ratio.
 //!
 //! Run: `source scripts/test-env.sh && cargo bench --bench models` (`-- --quick` for a short run).
 //! The whole pipeline (`lakeq run 10` / `100`) is measured by `benches/run_pipeline.sh`.
@@ -34,7 +35,11 @@ fn main() {
         "{{ config(materialized='table') }}\nselect 1 as x",
     )
     .expect("write a model");
-    std::fs::write(dir.join("models/trivial_view.sql"), "select 1 as x").expect("write a model");
+    std::fs::write(
+        dir.join("models/trivial_view.sql"),
+        "select {{ env_var('LAKEQ_BENCH_VIEW_N', '0') }} as x",
+    )
+    .expect("write a model");
     let config = Config::load(&dir).expect("config");
     let project = Project::load(&dir, &config, None, BTreeMap::new()).expect("load the project");
     let session = Arc::new(rt.block_on(open_session(&project)).expect("open the lakes"));
@@ -63,7 +68,12 @@ fn main() {
         ],
     );
 
-    for (kind, model) in [("table", "trivial_table"), ("view", "trivial_view")] {
+    for (kind, model) in [
+        ("table", "trivial_table"),
+        ("view", "trivial_view"),
+        ("view_unchanged", "trivial_view"),
+    ] {
+        let change_view = kind == "view";
         let plan = RunPlan::new(
             &project,
             &BTreeSet::from([model.to_string()]),
@@ -81,7 +91,12 @@ fn main() {
                     let t = Arc::clone(t);
                     async move {
                         let mut total = Duration::ZERO;
-                        for _ in 0..iters {
+                        for i in 0..iters {
+                            if change_view {
+                                // SAFETY: the benchmark's only reader of this variable is the
+                                // model compiled right below, on this thread's turn.
+                                unsafe { std::env::set_var("LAKEQ_BENCH_VIEW_N", i.to_string()) };
+                            }
                             let start = Instant::now();
                             let results = execute(
                                 Arc::clone(project),
@@ -105,7 +120,8 @@ fn main() {
         }
         let id = format!("model_overhead/{kind}");
         let median = summary.median(&id, &timings);
-        if let Some(d) = duck_runs.iter().find(|q| q.label == kind) {
+        let duck_label = if kind == "table" { "table" } else { "view" };
+        if let Some(d) = duck_runs.iter().find(|q| q.label == duck_label) {
             summary.ratio(&id, median, d);
         }
     }
