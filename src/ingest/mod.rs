@@ -32,6 +32,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
+use datafusion::parquet::basic::Encoding;
 // ParquetObjectReader is deprecated in parquet 59 in favour of hand-written
 // AsyncFileReaders; it is still the object_store reader DataFusion 55 itself uses.
 #[allow(deprecated)]
@@ -455,7 +456,11 @@ async fn load_file(
         &plan.table_dir,
         Arc::clone(&plan.file_schema),
         WriteOptions::default(),
-    );
+    )
+    // The ids are distinct and share the load id as a long prefix: prefix
+    // deltas instead of a doomed dictionary cut ~10% of the CPU time and of the
+    // bytes written (100 sample batches, measured with benches/ingest_vs_duckdb.sh).
+    .with_column_encoding("_lakeq_id", Encoding::DELTA_BYTE_ARRAY);
     let mut rows = 0u64;
     let source: Arc<str> = Arc::from(file.relative.as_str());
     while let Some(batch) = stream.next().await {

@@ -84,13 +84,16 @@ use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::arrow::arrow_writer::ArrowWriterOptions;
 use datafusion::parquet::arrow::async_writer::AsyncFileWriter;
 use datafusion::parquet::basic::{
-    ConvertedType, LogicalType, Repetition, TimeUnit as ParquetTimeUnit, Type as PhysicalType,
+    ConvertedType, Encoding, LogicalType, Repetition, TimeUnit as ParquetTimeUnit,
+    Type as PhysicalType,
 };
 use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use datafusion::parquet::file::statistics::Statistics;
-use datafusion::parquet::schema::types::{SchemaDescriptor, Type as ParquetType, TypePtr};
+use datafusion::parquet::schema::types::{
+    ColumnPath, SchemaDescriptor, Type as ParquetType, TypePtr,
+};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -1213,6 +1216,19 @@ impl DataFileWriter {
             current: None,
             done: Vec::new(),
         }
+    }
+
+    /// Write the named top-level column with `encoding` instead of a dictionary
+    /// (e.g. `DELTA_BYTE_ARRAY` for distinct strings sharing long prefixes).
+    pub fn with_column_encoding(mut self, column: &str, encoding: Encoding) -> Self {
+        let path = ColumnPath::from(vec![column.to_string()]);
+        self.properties = self
+            .properties
+            .into_builder()
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, encoding)
+            .build();
+        self
     }
 
     fn plan(&self) -> Result<Arc<WritePlan>> {

@@ -156,7 +156,8 @@ async fn load_and_compare(backend: Backend) -> TestResult {
          query invoices\nSELECT status, count(*) AS n, sum(amount) AS total FROM raw.saas.invoices GROUP BY status ORDER BY status\n\n\
          query users\nSELECT plan, count(*) AS n, count(DISTINCT user_id) AS u FROM raw.saas.users GROUP BY plan ORDER BY plan\n\n\
          query tickets\nSELECT count(*) AS n, sum(satisfaction_score) AS s, count(resolved_at) AS r FROM raw.saas.support_tickets\n\n\
-         query lineage\nSELECT _lakeq_source_file, count(*) AS n FROM raw.saas.events GROUP BY _lakeq_source_file ORDER BY _lakeq_source_file\n",
+         query lineage\nSELECT _lakeq_source_file, count(*) AS n FROM raw.saas.events GROUP BY _lakeq_source_file ORDER BY _lakeq_source_file\n\n\
+         query lineage_ids\nSELECT _lakeq_source_file, count(DISTINCT _lakeq_id) AS d, min(_lakeq_id) AS lo, max(_lakeq_id) AS hi FROM raw.saas.events GROUP BY _lakeq_source_file ORDER BY _lakeq_source_file\n",
     )?;
     let expected = duckdb_run(std::slice::from_ref(&attach), &script)?;
     let problems = compare_with_oracle(&session, &expected).await;
