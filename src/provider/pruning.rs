@@ -16,6 +16,7 @@ use datafusion::arrow::array::{ArrayRef, BooleanArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::{Column, ScalarValue};
+use datafusion::logical_expr::Expr;
 
 use crate::catalog::TableEntry;
 use crate::spec::rows::{DataFileRow, FileColumnStatsRow, FilePartitionValueRow};
@@ -50,6 +51,32 @@ fn prunable(dt: &DataType) -> bool {
                 | DataType::Date32
                 | DataType::Timestamp(..)
         )
+}
+
+/// The columns of `table` that `filter` refers to and whose statistics can prune, by id.
+/// Only their statistics need loading.
+pub fn pruning_columns(table: &TableEntry, filter: &Expr) -> Vec<ColumnId> {
+    let used: HashSet<&str> = filter
+        .column_refs()
+        .into_iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    table
+        .columns
+        .iter()
+        .zip(table.arrow_schema.fields())
+        .filter(|(_, f)| used.contains(f.name().as_str()) && prunable(f.data_type()))
+        .map(|(c, _)| c.row.column_id)
+        .collect()
+}
+
+/// Whether any of `columns` is an identity partition key of `table` (its files' partition
+/// values then bound the column too).
+pub fn uses_partition_values(table: &TableEntry, columns: &[ColumnId]) -> bool {
+    table
+        .partition
+        .iter()
+        .any(|p| p.transform == "identity" && columns.contains(&p.column_id))
 }
 
 impl CatalogFileStats {

@@ -40,7 +40,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::adapter::FieldIdAdapterFactory;
 use super::deletes::{delete_file_positions, rows_after_snapshot, selection_without};
 use super::inlined::{initial_default, read_inlined_rows};
-use super::pruning::CatalogFileStats;
+use super::pruning::{CatalogFileStats, pruning_columns, uses_partition_values};
 use crate::catalog::TableEntry;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -174,7 +174,9 @@ impl LakeTable {
         let Some(predicate) = conjunction(filters.iter().cloned()) else {
             return Ok(files);
         };
-        if files.len() < 2 {
+        // Only the columns the filters use, and only those whose statistics can prune.
+        let columns = pruning_columns(&self.entry, &predicate);
+        if files.len() < 2 || columns.is_empty() {
             return Ok(files);
         }
         let schema: SchemaRef = Arc::clone(&self.entry.arrow_schema);
@@ -188,9 +190,19 @@ impl LakeTable {
         else {
             return Ok(files);
         };
+        let ids = files.iter().map(|f| f.data_file_id);
+        let (Some(first), Some(last)) = (ids.clone().min(), ids.max()) else {
+            return Ok(files);
+        };
         let (stats, partition_values) = tokio::try_join!(
-            store.file_column_stats(tid, s),
-            store.file_partition_values(tid, s)
+            store.file_column_stats(tid, &columns, first..=last),
+            async {
+                if uses_partition_values(&self.entry, &columns) {
+                    store.file_partition_values(tid, first..=last).await
+                } else {
+                    Ok(Vec::new())
+                }
+            }
         )?;
         let catalog_stats = CatalogFileStats::new(&self.entry, &files, &stats, &partition_values);
         let keep = pruning.prune(&catalog_stats)?;

@@ -16,6 +16,8 @@ pub mod location;
 pub mod postgres;
 pub mod sqlite;
 
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -23,7 +25,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::spec::rows::*;
-use crate::spec::{CatalogId, SUPPORTED_VERSION, SnapshotId};
+use crate::spec::{CatalogId, ColumnId, FileId, SUPPORTED_VERSION, SnapshotId};
 pub use location::CatalogLocation;
 
 /// A value read from the catalog database, normalised across backends.
@@ -698,83 +700,95 @@ impl MetadataStore {
     }
 
     /// Data files of a table visible at `s`, each with its visible delete file.
+    ///
+    /// Two single-table scans merged here rather than a join: the catalog tables have no
+    /// index on `data_file_id`, and with stale planner statistics PostgreSQL answered the
+    /// join with a nested loop (2.5 s for 10,000 files instead of 45 ms).
     pub async fn data_files(&self, table_id: CatalogId, s: SnapshotId) -> Result<Vec<DataFileRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT d.data_file_id, d.table_id, d.begin_snapshot, d.path, d.path_is_relative, d.record_count, \
-                 d.file_size_bytes, d.footer_size, d.row_id_start, d.partition_id, d.encryption_key, d.mapping_id, \
-                 d.partial_max, \
-                 x.delete_file_id, x.path, x.path_is_relative, x.format, x.delete_count, x.file_size_bytes, x.encryption_key, \
-                 x.begin_snapshot \
-                 FROM {} d LEFT JOIN {} x ON x.data_file_id = d.data_file_id AND x.table_id = {table_id} AND {} \
-                 WHERE d.table_id = {table_id} AND {} ORDER BY d.data_file_id, x.delete_file_id",
-                self.t("ducklake_data_file"),
-                self.t("ducklake_delete_file"),
-                visible("x.", s),
-                visible("d.", s),
-            ))
-            .await?;
-        let mut files: Vec<DataFileRow> = Vec::with_capacity(rows.len());
-        for r in &rows {
+        let data_sql = format!(
+            "SELECT data_file_id, table_id, begin_snapshot, path, path_is_relative, record_count, \
+             file_size_bytes, footer_size, row_id_start, partition_id, encryption_key, mapping_id, partial_max \
+             FROM {} WHERE table_id = {table_id} AND {} ORDER BY data_file_id",
+            self.t("ducklake_data_file"),
+            visible("", s),
+        );
+        let delete_sql = format!(
+            "SELECT data_file_id, delete_file_id, path, path_is_relative, format, delete_count, file_size_bytes, \
+             encryption_key, begin_snapshot \
+             FROM {} WHERE table_id = {table_id} AND {} ORDER BY data_file_id, delete_file_id",
+            self.t("ducklake_delete_file"),
+            visible("", s),
+        );
+        let (rows, delete_rows) = tokio::try_join!(
+            self.backend.query(&data_sql),
+            self.backend.query(&delete_sql)
+        )?;
+        let mut deletes: HashMap<FileId, DeleteFileRow> = HashMap::with_capacity(delete_rows.len());
+        for r in &delete_rows {
             let data_file_id = r.i64(0)?;
-            let delete_file = match r.opt_i64(13)? {
-                None => None,
-                Some(delete_file_id) => Some(DeleteFileRow {
-                    delete_file_id,
-                    data_file_id,
-                    path: r.text(14)?,
-                    path_is_relative: r.bool_or(15, true)?,
-                    format: r.opt_text(16)?.unwrap_or_else(|| "parquet".into()),
-                    delete_count: r.opt_i64(17)?.unwrap_or(0),
-                    file_size_bytes: r.opt_i64(18)?.unwrap_or(0),
-                    encryption_key: r.opt_text(19)?,
-                    begin_snapshot: r.i64(20)?,
-                }),
+            let delete = DeleteFileRow {
+                delete_file_id: r.i64(1)?,
+                data_file_id,
+                path: r.text(2)?,
+                path_is_relative: r.bool_or(3, true)?,
+                format: r.opt_text(4)?.unwrap_or_else(|| "parquet".into()),
+                delete_count: r.opt_i64(5)?.unwrap_or(0),
+                file_size_bytes: r.opt_i64(6)?.unwrap_or(0),
+                encryption_key: r.opt_text(7)?,
+                begin_snapshot: r.i64(8)?,
             };
-            if let Some(prev) = files.last()
-                && prev.data_file_id == data_file_id
-            {
+            if deletes.insert(data_file_id, delete).is_some() {
                 return Err(Error::Corrupt(format!(
                     "data file {data_file_id} of table {table_id} has two visible delete files at snapshot {s} \
                      (a known DuckDB 1.5.5 concurrency bug); the lake needs repair"
                 )));
             }
-            files.push(DataFileRow {
-                data_file_id,
-                table_id: r.i64(1)?,
-                begin_snapshot: r.i64(2)?,
-                path: r.text(3)?,
-                path_is_relative: r.bool_or(4, true)?,
-                record_count: r.opt_i64(5)?.unwrap_or(0),
-                file_size_bytes: r.opt_i64(6)?.unwrap_or(0),
-                footer_size: r.opt_i64(7)?,
-                row_id_start: r.opt_i64(8)?.unwrap_or(0),
-                partition_id: r.opt_i64(9)?,
-                encryption_key: r.opt_text(10)?,
-                mapping_id: r.opt_i64(11)?,
-                partial_max: r.opt_i64(12)?,
-                delete_file,
-            });
         }
-        Ok(files)
+        rows.iter()
+            .map(|r| {
+                let data_file_id = r.i64(0)?;
+                Ok(DataFileRow {
+                    data_file_id,
+                    table_id: r.i64(1)?,
+                    begin_snapshot: r.i64(2)?,
+                    path: r.text(3)?,
+                    path_is_relative: r.bool_or(4, true)?,
+                    record_count: r.opt_i64(5)?.unwrap_or(0),
+                    file_size_bytes: r.opt_i64(6)?.unwrap_or(0),
+                    footer_size: r.opt_i64(7)?,
+                    row_id_start: r.opt_i64(8)?.unwrap_or(0),
+                    partition_id: r.opt_i64(9)?,
+                    encryption_key: r.opt_text(10)?,
+                    mapping_id: r.opt_i64(11)?,
+                    partial_max: r.opt_i64(12)?,
+                    delete_file: deletes.remove(&data_file_id),
+                })
+            })
+            .collect()
     }
 
-    /// Per-file column statistics of a table's files visible at `s`.
+    /// Per-file statistics of some columns of a table, for the data files whose ids lie in
+    /// `file_ids`, whatever their snapshots: callers match the rows to the files they listed
+    /// (by `data_file_id`). One scan of the stats table, no join (see [`Self::data_files`]).
     pub async fn file_column_stats(
         &self,
         table_id: CatalogId,
-        s: SnapshotId,
+        columns: &[ColumnId],
+        file_ids: RangeInclusive<FileId>,
     ) -> Result<Vec<FileColumnStatsRow>> {
+        if columns.is_empty() || file_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let columns: Vec<String> = columns.iter().map(ToString::to_string).collect();
         let rows = self
             .backend
             .query(&format!(
-                "SELECT c.data_file_id, c.column_id, c.value_count, c.null_count, c.min_value, c.max_value \
-                 FROM {} c JOIN {} d ON c.data_file_id = d.data_file_id \
-                 WHERE d.table_id = {table_id} AND c.table_id = {table_id} AND {}",
+                "SELECT data_file_id, column_id, value_count, null_count, min_value, max_value FROM {} \
+                 WHERE table_id = {table_id} AND column_id IN ({}) AND data_file_id BETWEEN {} AND {}",
                 self.t("ducklake_file_column_stats"),
-                self.t("ducklake_data_file"),
-                visible("d.", s),
+                columns.join(", "),
+                file_ids.start(),
+                file_ids.end(),
             ))
             .await?;
         rows.iter()
@@ -791,21 +805,24 @@ impl MetadataStore {
             .collect()
     }
 
-    /// Partition values of a table's files visible at `s`.
+    /// Partition values of a table's data files whose ids lie in `file_ids`, whatever their
+    /// snapshots (matched to files by the caller, as [`Self::file_column_stats`]).
     pub async fn file_partition_values(
         &self,
         table_id: CatalogId,
-        s: SnapshotId,
+        file_ids: RangeInclusive<FileId>,
     ) -> Result<Vec<FilePartitionValueRow>> {
+        if file_ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows = self
             .backend
             .query(&format!(
-                "SELECT p.data_file_id, p.partition_key_index, p.partition_value \
-                 FROM {} p JOIN {} d ON p.data_file_id = d.data_file_id \
-                 WHERE d.table_id = {table_id} AND {}",
+                "SELECT data_file_id, partition_key_index, partition_value FROM {} \
+                 WHERE table_id = {table_id} AND data_file_id BETWEEN {} AND {}",
                 self.t("ducklake_file_partition_value"),
-                self.t("ducklake_data_file"),
-                visible("d.", s),
+                file_ids.start(),
+                file_ids.end(),
             ))
             .await?;
         rows.iter()
