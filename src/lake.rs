@@ -7,9 +7,10 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::catalog::CatalogSnapshot;
+use crate::catalog::files::{FilesCache, TableFiles};
 use crate::error::{Error, Result};
 use crate::spec::rows::SnapshotRow;
-use crate::spec::{SUPPORTED_VERSION, SnapshotId};
+use crate::spec::{CatalogId, SUPPORTED_VERSION, SnapshotId};
 use crate::storage::absolute_data_path;
 use crate::store::{CatalogLocation, Dialect, LakeMetadata, Literal, MetadataStore};
 
@@ -39,6 +40,7 @@ pub struct Lake {
     store: MetadataStore,
     metadata: LakeMetadata,
     options: LakeOptions,
+    files: FilesCache,
 }
 
 impl Lake {
@@ -104,6 +106,7 @@ impl Lake {
             store,
             metadata,
             options,
+            files: FilesCache::default(),
         }))
     }
 
@@ -177,11 +180,26 @@ impl Lake {
     }
 
     /// The snapshot a new query sees: the pinned one, or the latest.
+    ///
+    /// Either way it reads the latest snapshot id, which tells the file cache whether
+    /// what it holds may still be used (see [`crate::catalog::files`]).
     pub async fn current_snapshot(&self) -> Result<SnapshotRow> {
-        match self.options.snapshot_version {
-            Some(v) => self.store.snapshot(v).await,
-            None => self.store.latest_snapshot().await,
-        }
+        let (latest, pinned) = match self.options.snapshot_version {
+            Some(v) => {
+                let (latest, pinned) =
+                    tokio::try_join!(self.store.latest_snapshot(), self.store.snapshot(v))?;
+                (latest, Some(pinned))
+            }
+            None => (self.store.latest_snapshot().await?, None),
+        };
+        self.files.saw_latest(latest.snapshot_id);
+        Ok(pinned.unwrap_or(latest))
+    }
+
+    /// The files of a table visible at snapshot `s`, read from the catalog once while
+    /// the lake's latest snapshot stays the same.
+    pub async fn table_files(&self, table_id: CatalogId, s: SnapshotId) -> Result<Arc<TableFiles>> {
+        self.files.get(&self.store, table_id, s).await
     }
 
     /// The object store holding a file of this lake (local or S3).

@@ -3,6 +3,8 @@
 //!
 //! A [`CatalogSnapshot`] is immutable; time travel is another snapshot.
 
+pub mod files;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 

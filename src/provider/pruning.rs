@@ -8,36 +8,34 @@
 //! columns count as "unknown" and never prune (SPEC §6: string bounds may be
 //! truncated, boolean/blob encodings differ by origin).
 //!
+//! Only the columns a filter uses are read, once per table and snapshot: their
+//! bounds are kept with the table's [`TableFiles`] as Arrow arrays.
+//!
 //! [`PruningPredicate`]: datafusion::physical_optimizer::pruning::PruningPredicate
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, UInt64Array, new_null_array};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::Expr;
 
 use crate::catalog::TableEntry;
+use crate::catalog::files::{ColumnBounds, TableFiles};
+use crate::error::Result;
 use crate::spec::rows::{DataFileRow, FileColumnStatsRow, FilePartitionValueRow};
 use crate::spec::values::parse_stat;
 use crate::spec::{ColumnId, FileId};
+use crate::store::MetadataStore;
 
-/// Min/max statistics of one column in one file.
-#[derive(Debug, Clone, Default)]
-struct Bounds {
-    min: Option<ScalarValue>,
-    max: Option<ScalarValue>,
-    null_count: Option<u64>,
-}
-
-/// Catalog statistics of a set of candidate files.
+/// Catalog statistics of a table's files at one snapshot, for the columns a filter uses.
 #[derive(Debug)]
 pub struct CatalogFileStats {
-    schema: SchemaRef,
-    /// Per top-level column name: bounds per file (same order as the files).
-    bounds: HashMap<String, Vec<Bounds>>,
-    row_counts: Vec<u64>,
+    /// Bounds per top-level column name.
+    bounds: HashMap<String, Arc<ColumnBounds>>,
+    row_counts: ArrayRef,
 }
 
 /// Whether min/max strings of this type are reliable enough to prune with.
@@ -72,125 +70,167 @@ pub fn pruning_columns(table: &TableEntry, filter: &Expr) -> Vec<ColumnId> {
 
 /// Whether any of `columns` is an identity partition key of `table` (its files' partition
 /// values then bound the column too).
-pub fn uses_partition_values(table: &TableEntry, columns: &[ColumnId]) -> bool {
+fn uses_partition_values(table: &TableEntry, columns: &[ColumnId]) -> bool {
     table
         .partition
         .iter()
         .any(|p| p.transform == "identity" && columns.contains(&p.column_id))
 }
 
-impl CatalogFileStats {
-    /// Collect the statistics of `files` (in order).
-    pub fn new(
-        table: &TableEntry,
-        files: &[DataFileRow],
-        stats: &[FileColumnStatsRow],
-        partition_values: &[FilePartitionValueRow],
-    ) -> Self {
-        let schema = table.arrow_schema.clone();
-        let index: HashMap<FileId, usize> = files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.data_file_id, i))
-            .collect();
-        let mut by_column: HashMap<ColumnId, (String, DataType)> = HashMap::new();
-        for (node, field) in table.columns.iter().zip(schema.fields()) {
-            if prunable(field.data_type()) {
-                by_column.insert(
-                    node.row.column_id,
-                    (field.name().clone(), field.data_type().clone()),
-                );
-            }
+/// Position of a data file in `files` (sorted by id).
+fn position(files: &[DataFileRow], id: FileId) -> Option<usize> {
+    files.binary_search_by_key(&id, |f| f.data_file_id).ok()
+}
+
+/// Build the bounds of one column over `files` from its statistics rows and, for an
+/// identity partition column, the files' partition values.
+fn column_bounds(
+    table: &TableEntry,
+    files: &[DataFileRow],
+    column: ColumnId,
+    dt: &DataType,
+    stats: &[FileColumnStatsRow],
+    partition_values: &[FilePartitionValueRow],
+) -> ColumnBounds {
+    let n = files.len();
+    let mut min: Vec<Option<ScalarValue>> = vec![None; n];
+    let mut max: Vec<Option<ScalarValue>> = vec![None; n];
+    let mut null_counts: Vec<Option<u64>> = vec![None; n];
+    for s in stats.iter().filter(|s| s.column_id == column) {
+        let Some(i) = position(files, s.data_file_id) else {
+            continue;
+        };
+        min[i] = s.min_value.as_deref().and_then(|t| parse_stat(t, dt));
+        max[i] = s.max_value.as_deref().and_then(|t| parse_stat(t, dt));
+        null_counts[i] = s.null_count.and_then(|c| u64::try_from(c).ok());
+    }
+    // Identity partitions: every row of a file written under the current spec has
+    // the file's partition value.
+    let spec = table.partition.first().map(|p| p.partition_id);
+    let keys: Vec<i64> = table
+        .partition
+        .iter()
+        .filter(|p| p.transform == "identity" && p.column_id == column)
+        .map(|p| p.partition_key_index)
+        .collect();
+    for pv in partition_values
+        .iter()
+        .filter(|pv| keys.contains(&pv.partition_key_index))
+    {
+        let Some(i) = position(files, pv.data_file_id) else {
+            continue;
+        };
+        if files[i].partition_id != spec {
+            continue;
         }
-        let mut bounds: HashMap<String, Vec<Bounds>> = by_column
-            .values()
-            .map(|(name, _)| (name.clone(), vec![Bounds::default(); files.len()]))
-            .collect();
-        for s in stats {
-            let (Some(&i), Some((name, dt))) =
-                (index.get(&s.data_file_id), by_column.get(&s.column_id))
-            else {
-                continue;
-            };
-            if let Some(b) = bounds.get_mut(name).and_then(|v| v.get_mut(i)) {
-                b.min = s.min_value.as_deref().and_then(|t| parse_stat(t, dt));
-                b.max = s.max_value.as_deref().and_then(|t| parse_stat(t, dt));
-                b.null_count = s.null_count.and_then(|n| u64::try_from(n).ok());
+        if let Some(v) = pv
+            .partition_value
+            .as_deref()
+            .and_then(|t| parse_stat(t, dt))
+        {
+            if min[i].is_none() {
+                min[i] = Some(v.clone());
             }
-        }
-        // Identity partitions: every row of the file has the partition value.
-        let identity: HashMap<i64, ColumnId> = table
-            .partition
-            .iter()
-            .filter(|p| p.transform == "identity")
-            .map(|p| (p.partition_key_index, p.column_id))
-            .collect();
-        for pv in partition_values {
-            let Some(&i) = index.get(&pv.data_file_id) else {
-                continue;
-            };
-            let file_spec_matches =
-                files[i].partition_id == table.partition.first().map(|p| p.partition_id);
-            let (true, Some(col), Some(value)) = (
-                file_spec_matches,
-                identity.get(&pv.partition_key_index),
-                pv.partition_value.as_deref(),
-            ) else {
-                continue;
-            };
-            let Some((name, dt)) = by_column.get(col) else {
-                continue;
-            };
-            if let (Some(v), Some(b)) = (
-                parse_stat(value, dt),
-                bounds.get_mut(name).and_then(|v| v.get_mut(i)),
-            ) {
-                if b.min.is_none() {
-                    b.min = Some(v.clone());
-                }
-                if b.max.is_none() {
-                    b.max = Some(v);
-                }
+            if max[i].is_none() {
+                max[i] = Some(v);
             }
-        }
-        let row_counts = files
-            .iter()
-            .map(|f| u64::try_from(f.record_count).unwrap_or(0))
-            .collect();
-        Self {
-            schema,
-            bounds,
-            row_counts,
         }
     }
+    // A value that does not fit the column's type makes the whole column unknown.
+    let to_array = |values: Vec<Option<ScalarValue>>| -> ArrayRef {
+        let array = ScalarValue::try_from(dt).ok().and_then(|null| {
+            ScalarValue::iter_to_array(
+                values
+                    .into_iter()
+                    .map(|v| v.unwrap_or_else(|| null.clone())),
+            )
+            .ok()
+        });
+        match array {
+            Some(a) if a.data_type() == dt => a,
+            _ => new_null_array(dt, n),
+        }
+    };
+    ColumnBounds {
+        min: to_array(min),
+        max: to_array(max),
+        null_counts: Arc::new(UInt64Array::from(null_counts)),
+    }
+}
 
-    fn values(
-        &self,
-        column: &Column,
-        pick: impl Fn(&Bounds) -> Option<ScalarValue>,
-    ) -> Option<ArrayRef> {
-        let bounds = self.bounds.get(column.name())?;
-        let dt = self
-            .schema
-            .field_with_name(column.name())
-            .ok()?
-            .data_type()
-            .clone();
-        let null = ScalarValue::try_from(&dt).ok()?;
-        let values = bounds
+impl CatalogFileStats {
+    /// The statistics of `columns` (from [`pruning_columns`]) over `files`, read from
+    /// `store` for the columns `files` has not seen yet.
+    pub async fn load(
+        store: &MetadataStore,
+        table: &TableEntry,
+        files: &TableFiles,
+        columns: &[ColumnId],
+    ) -> Result<Self> {
+        let missing: Vec<ColumnId> = columns
             .iter()
-            .map(|b| pick(b).unwrap_or_else(|| null.clone()));
-        ScalarValue::iter_to_array(values).ok()
+            .copied()
+            .filter(|c| files.bounds(*c).is_none())
+            .collect();
+        if let (Some(first), Some(last)) = (files.files.first(), files.files.last())
+            && !missing.is_empty()
+        {
+            let ids = first.data_file_id..=last.data_file_id;
+            let (stats, partition_values) = tokio::try_join!(
+                store.file_column_stats(table.id(), &missing, ids.clone()),
+                async {
+                    if uses_partition_values(table, &missing) {
+                        store.file_partition_values(table.id(), ids.clone()).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                }
+            )?;
+            for (node, field) in table.columns.iter().zip(table.arrow_schema.fields()) {
+                let id = node.row.column_id;
+                if missing.contains(&id) {
+                    let bounds = column_bounds(
+                        table,
+                        &files.files,
+                        id,
+                        field.data_type(),
+                        &stats,
+                        &partition_values,
+                    );
+                    files.set_bounds(id, Arc::new(bounds));
+                }
+            }
+        }
+        let bounds = table
+            .columns
+            .iter()
+            .zip(table.arrow_schema.fields())
+            .filter(|(node, _)| columns.contains(&node.row.column_id))
+            .filter_map(|(node, field)| {
+                files
+                    .bounds(node.row.column_id)
+                    .map(|b| (field.name().clone(), b))
+            })
+            .collect();
+        let row_counts = files
+            .files
+            .iter()
+            .map(|f| u64::try_from(f.record_count).unwrap_or(0))
+            .collect::<Vec<_>>();
+        Ok(Self {
+            bounds,
+            row_counts: Arc::new(UInt64Array::from(row_counts)),
+        })
     }
 }
 
 impl PruningStatistics for CatalogFileStats {
     fn min_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.values(column, |b| b.min.clone())
+        self.bounds.get(column.name()).map(|b| Arc::clone(&b.min))
     }
 
     fn max_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.values(column, |b| b.max.clone())
+        self.bounds.get(column.name()).map(|b| Arc::clone(&b.max))
     }
 
     fn num_containers(&self) -> usize {
@@ -198,16 +238,13 @@ impl PruningStatistics for CatalogFileStats {
     }
 
     fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
-        let bounds = self.bounds.get(column.name())?;
-        Some(std::sync::Arc::new(UInt64Array::from(
-            bounds.iter().map(|b| b.null_count).collect::<Vec<_>>(),
-        )))
+        self.bounds
+            .get(column.name())
+            .map(|b| Arc::clone(&b.null_counts))
     }
 
     fn row_counts(&self) -> Option<ArrayRef> {
-        Some(std::sync::Arc::new(UInt64Array::from(
-            self.row_counts.clone(),
-        )))
+        Some(Arc::clone(&self.row_counts))
     }
 
     #[allow(clippy::mutable_key_type)]

@@ -11,7 +11,7 @@
 //!
 //! Filters are reported as `Inexact`: DataFusion re-applies them above the scan.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -40,8 +40,9 @@ use futures::{StreamExt, TryStreamExt};
 use super::adapter::FieldIdAdapterFactory;
 use super::deletes::{delete_file_positions, rows_after_snapshot, selection_without};
 use super::inlined::{initial_default, read_inlined_rows};
-use super::pruning::{CatalogFileStats, pruning_columns, uses_partition_values};
+use super::pruning::{CatalogFileStats, pruning_columns};
 use crate::catalog::TableEntry;
+use crate::catalog::files::TableFiles;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::spec::SnapshotId;
@@ -163,51 +164,37 @@ impl LakeTable {
     }
 
     /// Files that may hold rows matching `filters`, judged by catalog statistics.
-    async fn candidate_files(
+    async fn candidate_files<'a>(
         &self,
         state: &dyn DFSession,
         filters: &[Expr],
-    ) -> Result<Vec<DataFileRow>> {
-        let store = self.lake.store();
-        let (tid, s) = (self.entry.id(), self.snapshot);
-        let files = store.data_files(tid, s).await?;
+        files: &'a TableFiles,
+    ) -> Result<Vec<&'a DataFileRow>> {
+        let all = || files.files.iter().collect();
         let Some(predicate) = conjunction(filters.iter().cloned()) else {
-            return Ok(files);
+            return Ok(all());
         };
         // Only the columns the filters use, and only those whose statistics can prune.
         let columns = pruning_columns(&self.entry, &predicate);
-        if files.len() < 2 || columns.is_empty() {
-            return Ok(files);
+        if files.files.len() < 2 || columns.is_empty() {
+            return Ok(all());
         }
         let schema: SchemaRef = Arc::clone(&self.entry.arrow_schema);
         let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
         let Ok(physical) = state.create_physical_expr(predicate, &df_schema) else {
-            return Ok(files);
+            return Ok(all());
         };
         let Some(pruning) = PruningPredicateBuilder::new()
             .with_file_schema(Arc::clone(&schema))
             .build(physical)
         else {
-            return Ok(files);
+            return Ok(all());
         };
-        let ids = files.iter().map(|f| f.data_file_id);
-        let (Some(first), Some(last)) = (ids.clone().min(), ids.max()) else {
-            return Ok(files);
-        };
-        let (stats, partition_values) = tokio::try_join!(
-            store.file_column_stats(tid, &columns, first..=last),
-            async {
-                if uses_partition_values(&self.entry, &columns) {
-                    store.file_partition_values(tid, first..=last).await
-                } else {
-                    Ok(Vec::new())
-                }
-            }
-        )?;
-        let catalog_stats = CatalogFileStats::new(&self.entry, &files, &stats, &partition_values);
-        let keep = pruning.prune(&catalog_stats)?;
+        let stats = CatalogFileStats::load(self.lake.store(), &self.entry, files, &columns).await?;
+        let keep = pruning.prune(&stats)?;
         Ok(files
-            .into_iter()
+            .files
+            .iter()
             .zip(keep)
             .filter_map(|(f, k)| k.then_some(f))
             .collect())
@@ -217,27 +204,24 @@ impl LakeTable {
     async fn partitioned_files(
         &self,
         state: &dyn DFSession,
-        files: Vec<DataFileRow>,
+        table_files: &TableFiles,
+        files: Vec<&DataFileRow>,
     ) -> Result<Vec<(String, PartitionedFile, usize)>> {
-        let store = self.lake.store();
-        let mut inlined_deletes: HashMap<i64, BTreeSet<i64>> = HashMap::new();
-        for (file_id, pos) in store
-            .inlined_deletions(self.entry.id(), self.snapshot)
-            .await?
-        {
-            inlined_deletes.entry(file_id).or_default().insert(pos);
-        }
         let s = self.snapshot;
         let with_positions = self.with_positions;
         let runtime = state.runtime_env().clone();
-        let planned = futures::stream::iter(files.into_iter().map(|file| {
+        // Collected first: a lazy `map` over borrowed rows trips the compiler's `Send`
+        // check of the scan future (higher-ranked lifetimes).
+        let plans: Vec<_> = files.into_iter().map(|file| {
             let url = self.file_url(&file.path, file.path_is_relative);
             let delete_url = file
                 .delete_file
                 .as_ref()
                 .map(|d| (self.file_url(&d.path, d.path_is_relative), d.format.clone()));
-            let mut deleted = inlined_deletes
-                .remove(&file.data_file_id)
+            let mut deleted = table_files
+                .inlined_deletions
+                .get(&file.data_file_id)
+                .cloned()
                 .unwrap_or_default();
             let runtime = runtime.clone();
             async move {
@@ -279,10 +263,11 @@ impl LakeTable {
                 pf = pf.with_statistics(Arc::new(stats));
                 Ok::<_, Error>((loc.store_url.as_str().to_string(), pf, live_rows))
             }
-        }))
-        .buffered(DELETE_FILE_CONCURRENCY)
-        .try_collect::<Vec<_>>()
-        .await?;
+        }).collect();
+        let planned = futures::stream::iter(plans)
+            .buffered(DELETE_FILE_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
         Ok(planned)
     }
 }
@@ -312,11 +297,15 @@ impl TableProvider for LakeTable {
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         let schema = self.schema();
-        let files = self.candidate_files(state, filters).await?;
+        let table_files = self
+            .lake
+            .table_files(self.entry.id(), self.snapshot)
+            .await?;
+        let files = self.candidate_files(state, filters, &table_files).await?;
         if !files.is_empty() {
             self.check_readable_from_parquet(projection)?;
         }
-        let planned = self.partitioned_files(state, files).await?;
+        let planned = self.partitioned_files(state, &table_files, files).await?;
         let defaults: Arc<FieldIdAdapterFactory> = Arc::new(FieldIdAdapterFactory {
             field_ids: self
                 .entry
@@ -383,9 +372,11 @@ impl TableProvider for LakeTable {
             .build();
             inputs.push(DataSourceExec::from_data_source(config));
         }
-        if let Some((batch, row_ids)) =
-            read_inlined_rows(self.lake.store(), &self.entry, self.snapshot).await?
-        {
+        let inlined = table_files
+            .inlined_rows
+            .get_or_try_init(|| read_inlined_rows(self.lake.store(), &self.entry, self.snapshot))
+            .await?;
+        if let Some((batch, row_ids)) = inlined.clone() {
             let batch = if self.with_positions {
                 let mut columns = batch.columns().to_vec();
                 columns.push(Arc::new(Int64Array::from(vec![

@@ -11,4 +11,5 @@ mod init;
 mod interop_read;
 mod interop_write;
 mod models;
+mod planning;
 mod s3;
