@@ -249,8 +249,24 @@ fn load_dotenv(path: &Path) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// Replace `${VAR}` with the environment's value (then the `.env` file's).
+/// Replace `${VAR}` with the environment's value (then the `.env` file's);
+/// comment lines are left as they are.
 fn interpolate(
+    text: &str,
+    env_file: &BTreeMap<String, String>,
+) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+        } else {
+            out.push_str(&interpolate_line(line, env_file)?);
+        }
+    }
+    Ok(out)
+}
+
+fn interpolate_line(
     text: &str,
     env_file: &BTreeMap<String, String>,
 ) -> std::result::Result<String, String> {
@@ -285,6 +301,11 @@ mod tests {
             Ok("landing = \"s3://b1/x\"")
         );
         assert!(interpolate("x = \"${LAKEQ_SURELY_UNSET_VAR}\"", &BTreeMap::new()).is_err());
+        let commented = "# catalog = \"${LAKEQ_SURELY_UNSET_VAR}\"\nx = 1\n";
+        assert_eq!(
+            interpolate(commented, &BTreeMap::new()).as_deref(),
+            Ok(commented)
+        );
     }
 
     #[test]
