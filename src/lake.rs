@@ -64,22 +64,27 @@ impl Lake {
                 });
             }
             if Self::has_foreign_tables(&store).await? {
-                return Err(Error::NotADuckLakeCatalog {
-                    location: location.display(),
-                    schema_hint: " but other tables".into(),
-                });
-            }
-            let data_path = options
-                .data_path
-                .as_deref()
-                .ok_or_else(|| Error::InvalidLocation {
-                    location: location.display(),
-                    reason: "creating a new DuckLake needs a DATA_PATH".into(),
-                })?;
-            if let Err(e) = Self::create(&store, &absolute_data_path(data_path)?).await {
-                // Another process may have created the catalog at the same moment.
+                // Another process may have created the catalog between the two checks.
                 if !store.is_initialized().await? {
-                    return Err(e);
+                    return Err(Error::NotADuckLakeCatalog {
+                        location: location.display(),
+                        schema_hint: " but other tables".into(),
+                    });
+                }
+            } else {
+                let data_path =
+                    options
+                        .data_path
+                        .as_deref()
+                        .ok_or_else(|| Error::InvalidLocation {
+                            location: location.display(),
+                            reason: "creating a new DuckLake needs a DATA_PATH".into(),
+                        })?;
+                if let Err(e) = Self::create(&store, &absolute_data_path(data_path)?).await {
+                    // Another process may have created the catalog at the same moment.
+                    if !store.is_initialized().await? {
+                        return Err(e);
+                    }
                 }
             }
         }
