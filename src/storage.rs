@@ -38,14 +38,35 @@ pub fn locate(path: &str) -> Result<FileLocation> {
             reason: "data paths must be absolute (or s3:// URLs)".into(),
         });
     }
+    // A normalised absolute path (no empty, `.` or `..` segment) is what
+    // `from_absolute_path` would parse after its round trip through a percent-encoded
+    // file URL; skipping that round trip was a fifth of planning a 10,000-file scan.
+    let relative = &path[1..];
+    if relative
+        .split('/')
+        .all(|s| !s.is_empty() && s != "." && s != "..")
+        && let Ok(path) = ObjectPath::parse(relative)
+    {
+        return Ok(FileLocation {
+            store_url: local_store_url(),
+            path,
+        });
+    }
     let path = ObjectPath::from_absolute_path(path).map_err(|e| Error::InvalidLocation {
         location: path.to_string(),
         reason: e.to_string(),
     })?;
     Ok(FileLocation {
-        store_url: ObjectStoreUrl::local_filesystem(),
+        store_url: local_store_url(),
         path,
     })
+}
+
+/// `file://`, parsed once.
+fn local_store_url() -> ObjectStoreUrl {
+    static LOCAL: std::sync::LazyLock<ObjectStoreUrl> =
+        std::sync::LazyLock::new(ObjectStoreUrl::local_filesystem);
+    LOCAL.clone()
 }
 
 /// Make a user-given data path absolute (relative paths are taken from the
@@ -121,4 +142,29 @@ pub fn register_store(
         ctx.register_object_store(as_url, store);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut for normalised paths gives what object_store's own conversion gives.
+    #[test]
+    fn local_paths_locate_like_object_store() {
+        for path in [
+            "/lake/data/main/t/ducklake-01a2.parquet",
+            "/lake/data/main/t/region=eu/year=2024/f.parquet",
+            "/lake/da ta/a%41b/ü#x?y&z+1.parquet",
+            "/lake/data/../data/./main//t.parquet",
+            "/lake/data/./main//t.parquet",
+            "/lake/data/region=__HIVE_DEFAULT_PARTITION__/f.parquet",
+        ] {
+            let expected = ObjectPath::from_absolute_path(path).ok();
+            let got = locate(path).ok();
+            assert_eq!(got.as_ref().map(|l| &l.path), expected.as_ref(), "{path}");
+            if let Some(got) = got {
+                assert_eq!(got.store_url, ObjectStoreUrl::local_filesystem(), "{path}");
+            }
+        }
+    }
 }

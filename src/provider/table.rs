@@ -11,7 +11,7 @@
 //!
 //! Filters are reported as `Inexact`: DataFusion re-applies them above the scan.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -28,6 +28,7 @@ use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::parquet::arrow::RowNumber;
@@ -48,7 +49,7 @@ use crate::lake::Lake;
 use crate::spec::SnapshotId;
 use crate::spec::paths::resolve;
 use crate::spec::rows::DataFileRow;
-use crate::storage::locate;
+use crate::storage::{FileLocation, locate};
 
 /// How many delete files are read at once while planning.
 const DELETE_FILE_CONCURRENCY: usize = 16;
@@ -200,7 +201,10 @@ impl LakeTable {
             .collect())
     }
 
-    /// Build the `PartitionedFile`s with their row selections.
+    /// Build the `PartitionedFile`s with their row selections, in the order of `files`.
+    /// Only files with a delete file or with rows of later snapshots are read (a few at a
+    /// time); the others are described from the catalog alone, without a future each
+    /// (planning a full scan of 10,000 files took 35 ms when every file had one).
     async fn partitioned_files(
         &self,
         state: &dyn DFSession,
@@ -208,67 +212,96 @@ impl LakeTable {
         files: Vec<&DataFileRow>,
     ) -> Result<Vec<(String, PartitionedFile, usize)>> {
         let s = self.snapshot;
-        let with_positions = self.with_positions;
         let runtime = state.runtime_env().clone();
-        // Collected first: a lazy `map` over borrowed rows trips the compiler's `Send`
-        // check of the scan future (higher-ranked lifetimes).
-        let plans: Vec<_> = files.into_iter().map(|file| {
+        let mut planned: Vec<Option<(String, PartitionedFile, usize)>> =
+            Vec::with_capacity(files.len());
+        let mut reads = Vec::new();
+        // Every store is checked at planning time, once.
+        let mut stores: Vec<ObjectStoreUrl> = Vec::new();
+        for (i, file) in files.into_iter().enumerate() {
             let url = self.file_url(&file.path, file.path_is_relative);
-            let delete_url = file
-                .delete_file
-                .as_ref()
-                .map(|d| (self.file_url(&d.path, d.path_is_relative), d.format.clone()));
-            let mut deleted = table_files
+            if file.encryption_key.is_some() {
+                return Err(Error::Unsupported(format!(
+                    "reading encrypted data file '{url}'"
+                )));
+            }
+            let loc = locate(&url)?;
+            if !stores.contains(&loc.store_url) {
+                runtime.object_store(&loc.store_url)?;
+                stores.push(loc.store_url.clone());
+            }
+            let deleted = table_files
                 .inlined_deletions
                 .get(&file.data_file_id)
                 .cloned()
                 .unwrap_or_default();
-            let runtime = runtime.clone();
-            async move {
-                let loc = locate(&url)?;
-                let object_store = runtime.object_store(&loc.store_url)?;
-                if let Some((delete_url, format)) = delete_url {
-                    if format != "parquet" {
-                        return Err(Error::Unsupported(format!(
-                            "delete file '{delete_url}' has format '{format}' (deletion vectors)"
-                        )));
-                    }
-                    deleted.extend(delete_file_positions(&object_store, &delete_url, s).await?);
-                }
-                if file.partial_max.is_some_and(|m| m > s) {
-                    deleted.extend(rows_after_snapshot(&object_store, &url, s).await?);
-                }
-                if file.encryption_key.is_some() {
-                    return Err(Error::Unsupported(format!(
-                        "reading encrypted data file '{url}'"
-                    )));
-                }
-                let rows = usize::try_from(file.record_count).unwrap_or(0);
-                let mut pf = PartitionedFile::new(
-                    loc.path.to_string(),
-                    u64::try_from(file.file_size_bytes).unwrap_or(0),
-                );
-                let live_rows = rows.saturating_sub(deleted.len());
-                if with_positions {
-                    pf =
-                        pf.with_partition_values(vec![ScalarValue::Int64(Some(file.data_file_id))]);
-                }
-                if !deleted.is_empty() {
-                    pf = pf.with_extension(ParquetRowSelection::new(selection_without(
-                        rows, &deleted,
-                    )));
-                }
-                let mut stats = Statistics::new_unknown(&self.schema);
-                stats.num_rows = Precision::Exact(live_rows);
-                pf = pf.with_statistics(Arc::new(stats));
-                Ok::<_, Error>((loc.store_url.as_str().to_string(), pf, live_rows))
+            if file.delete_file.is_some() || file.partial_max.is_some_and(|m| m > s) {
+                reads.push((i, file, url, loc, deleted));
+                planned.push(None);
+            } else {
+                planned.push(Some(self.partitioned_file(file, loc, &deleted)));
             }
-        }).collect();
-        let planned = futures::stream::iter(plans)
+        }
+        // Collected first: a lazy `map` over borrowed rows trips the compiler's `Send`
+        // check of the scan future (higher-ranked lifetimes).
+        let reads: Vec<_> = reads
+            .into_iter()
+            .map(|(i, file, url, loc, mut deleted)| {
+                let runtime = runtime.clone();
+                async move {
+                    let object_store = runtime.object_store(&loc.store_url)?;
+                    if let Some(d) = &file.delete_file {
+                        let delete_url = self.file_url(&d.path, d.path_is_relative);
+                        if d.format != "parquet" {
+                            return Err(Error::Unsupported(format!(
+                                "delete file '{delete_url}' has format '{}' (deletion vectors)",
+                                d.format
+                            )));
+                        }
+                        deleted.extend(delete_file_positions(&object_store, &delete_url, s).await?);
+                    }
+                    if file.partial_max.is_some_and(|m| m > s) {
+                        deleted.extend(rows_after_snapshot(&object_store, &url, s).await?);
+                    }
+                    Ok::<_, Error>((i, self.partitioned_file(file, loc, &deleted)))
+                }
+            })
+            .collect();
+        let read = futures::stream::iter(reads)
             .buffered(DELETE_FILE_CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?;
-        Ok(planned)
+        for (i, p) in read {
+            if let Some(slot) = planned.get_mut(i) {
+                *slot = Some(p);
+            }
+        }
+        Ok(planned.into_iter().flatten().collect())
+    }
+
+    /// One file to scan without the rows `deleted` (positions): (store URL, file, live rows).
+    fn partitioned_file(
+        &self,
+        file: &DataFileRow,
+        loc: FileLocation,
+        deleted: &BTreeSet<i64>,
+    ) -> (String, PartitionedFile, usize) {
+        let rows = usize::try_from(file.record_count).unwrap_or(0);
+        let mut pf = PartitionedFile::new(
+            loc.path.to_string(),
+            u64::try_from(file.file_size_bytes).unwrap_or(0),
+        );
+        let live_rows = rows.saturating_sub(deleted.len());
+        if self.with_positions {
+            pf = pf.with_partition_values(vec![ScalarValue::Int64(Some(file.data_file_id))]);
+        }
+        if !deleted.is_empty() {
+            pf = pf.with_extension(ParquetRowSelection::new(selection_without(rows, deleted)));
+        }
+        let mut stats = Statistics::new_unknown(&self.schema);
+        stats.num_rows = Precision::Exact(live_rows);
+        pf = pf.with_statistics(Arc::new(stats));
+        (loc.store_url.as_str().to_string(), pf, live_rows)
     }
 }
 
@@ -323,17 +356,23 @@ impl TableProvider for LakeTable {
             .transpose()?;
         let target_partitions = state.config().target_partitions().max(1);
 
+        // Sized up front: growing vectors of 10,000 `PartitionedFile`s was a visible cost.
+        let file_count = planned.len();
         let mut by_store: BTreeMap<String, Vec<(PartitionedFile, usize)>> = BTreeMap::new();
         for (store_url, pf, rows) in planned {
-            by_store.entry(store_url).or_default().push((pf, rows));
+            by_store
+                .entry(store_url)
+                .or_insert_with(|| Vec::with_capacity(file_count))
+                .push((pf, rows));
         }
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         for (store_url, files) in by_store {
             let total_rows: usize = files.iter().map(|(_, r)| r).sum();
             // Round-robin files into groups so every core gets work.
-            let mut groups: Vec<Vec<PartitionedFile>> =
-                vec![Vec::new(); target_partitions.min(files.len())];
-            let group_count = groups.len();
+            let group_count = target_partitions.min(files.len());
+            let mut groups: Vec<Vec<PartitionedFile>> = (0..group_count)
+                .map(|_| Vec::with_capacity(files.len().div_ceil(group_count)))
+                .collect();
             for (i, (pf, _)) in files.into_iter().enumerate() {
                 groups[i % group_count].push(pf);
             }
@@ -360,16 +399,14 @@ impl TableProvider for LakeTable {
             }
             let mut stats = Statistics::new_unknown(&schema);
             stats.num_rows = Precision::Exact(total_rows);
-            let config = FileScanConfigBuilder::new(
-                datafusion::execution::object_store::ObjectStoreUrl::parse(&store_url)?,
-                Arc::new(source),
-            )
-            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-            .with_projection_indices(projection.cloned())?
-            .with_limit(if filters.is_empty() { limit } else { None })
-            .with_statistics(stats)
-            .with_expr_adapter(Some(defaults.clone()))
-            .build();
+            let config =
+                FileScanConfigBuilder::new(ObjectStoreUrl::parse(&store_url)?, Arc::new(source))
+                    .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                    .with_projection_indices(projection.cloned())?
+                    .with_limit(if filters.is_empty() { limit } else { None })
+                    .with_statistics(stats)
+                    .with_expr_adapter(Some(defaults.clone()))
+                    .build();
             inputs.push(DataSourceExec::from_data_source(config));
         }
         let inlined = table_files
