@@ -58,12 +58,13 @@ impl SqliteBackend {
             .fetch_one(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        let text: String = row.try_get(0).map_err(|e| self.err(e))?;
-        let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(&text)
+        let text: &str = row.try_get(0).map_err(|e| self.err(e))?;
+        let rows: Vec<Vec<JsonValue>> = serde_json::from_str(text)
             .map_err(|e| Error::Corrupt(format!("SQLite JSON rows: {e}")))?;
-        rows.into_iter()
-            .map(|r| Ok(SqlRow(r.into_iter().map(from_json).collect::<Result<_>>()?)))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|r| SqlRow(r.into_iter().map(|v| v.0).collect()))
+            .collect())
     }
 
     fn err(&self, source: sqlx::Error) -> Error {
@@ -102,24 +103,47 @@ fn dec<'r, T: Decode<'r, Sqlite>>(raw: SqliteValueRef<'r>) -> std::result::Resul
     T::decode(raw)
 }
 
-/// A JSON value of a `json_array` row built by SQLite.
-fn from_json(value: serde_json::Value) -> Result<SqlValue> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::Null => SqlValue::Null,
-        Value::String(t) => SqlValue::Text(t),
-        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => SqlValue::Int(i),
-            (None, Some(f)) => SqlValue::Float(f),
-            (None, None) => return Err(Error::Corrupt(format!("SQLite number {n} out of range"))),
-        },
-        Value::Bool(b) => SqlValue::Bool(b),
-        other @ (Value::Array(_) | Value::Object(_)) => {
-            return Err(Error::Corrupt(format!(
-                "unexpected JSON value {other} in a SQLite catalog row"
-            )));
+/// One value of a `json_array` row built by SQLite, read straight into a [`SqlValue`]
+/// (no `serde_json::Value` in between).
+struct JsonValue(SqlValue);
+
+impl<'de> serde::Deserialize<'de> for JsonValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = JsonValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a SQLite value (null, number or string)")
+            }
+            fn visit_unit<E>(self) -> std::result::Result<JsonValue, E> {
+                Ok(JsonValue(SqlValue::Null))
+            }
+            fn visit_none<E>(self) -> std::result::Result<JsonValue, E> {
+                Ok(JsonValue(SqlValue::Null))
+            }
+            fn visit_bool<E>(self, v: bool) -> std::result::Result<JsonValue, E> {
+                Ok(JsonValue(SqlValue::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<JsonValue, E> {
+                Ok(JsonValue(SqlValue::Int(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<JsonValue, E> {
+                i64::try_from(v)
+                    .map(|v| JsonValue(SqlValue::Int(v)))
+                    .map_err(|_| E::custom(format!("SQLite integer {v} out of range")))
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<JsonValue, E> {
+                Ok(JsonValue(SqlValue::Float(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<JsonValue, E> {
+                Ok(JsonValue(SqlValue::Text(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<JsonValue, E> {
+                Ok(JsonValue(SqlValue::Text(v)))
+            }
         }
-    })
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[async_trait]
