@@ -100,6 +100,21 @@ impl SqlRow {
             .ok_or_else(|| Error::Corrupt(format!("unexpected NULL in text column {i}")))
     }
 
+    /// A nullable text column, moved out of the row (which then holds NULL there):
+    /// for large results, where copying every string shows.
+    pub fn take_opt_text(&mut self, i: usize) -> Result<Option<String>> {
+        match self.0.get_mut(i) {
+            Some(SqlValue::Text(t)) => Ok(Some(std::mem::take(t))),
+            _ => self.opt_text(i),
+        }
+    }
+
+    /// A non-null text column, moved out of the row (see [`Self::take_opt_text`]).
+    pub fn take_text(&mut self, i: usize) -> Result<String> {
+        self.take_opt_text(i)?
+            .ok_or_else(|| Error::Corrupt(format!("unexpected NULL in text column {i}")))
+    }
+
     /// A boolean column (SQLite stores 0/1); NULL reads as `default`.
     pub fn bool_or(&self, i: usize, default: bool) -> Result<bool> {
         match self.get(i)? {
@@ -777,21 +792,21 @@ impl MetadataStore {
             }
         }
         let mut files = rows
-            .iter()
-            .map(|r| {
+            .into_iter()
+            .map(|mut r| {
                 let data_file_id = r.i64(0)?;
                 Ok(DataFileRow {
                     data_file_id,
                     table_id: r.i64(1)?,
                     begin_snapshot: r.i64(2)?,
-                    path: r.text(3)?,
+                    path: r.take_text(3)?,
                     path_is_relative: r.bool_or(4, true)?,
                     record_count: r.opt_i64(5)?.unwrap_or(0),
                     file_size_bytes: r.opt_i64(6)?.unwrap_or(0),
                     footer_size: r.opt_i64(7)?,
                     row_id_start: r.opt_i64(8)?.unwrap_or(0),
                     partition_id: r.opt_i64(9)?,
-                    encryption_key: r.opt_text(10)?,
+                    encryption_key: r.take_opt_text(10)?,
                     mapping_id: r.opt_i64(11)?,
                     partial_max: r.opt_i64(12)?,
                     delete_file: deletes.remove(&data_file_id),
@@ -835,15 +850,15 @@ impl MetadataStore {
                 ),
             )
             .await?;
-        rows.iter()
-            .map(|r| {
+        rows.into_iter()
+            .map(|mut r| {
                 Ok(FileColumnStatsRow {
                     data_file_id: r.i64(0)?,
                     column_id: r.i64(1)?,
                     value_count: r.opt_i64(2)?,
                     null_count: r.opt_i64(3)?,
-                    min_value: r.opt_text(4)?,
-                    max_value: r.opt_text(5)?,
+                    min_value: r.take_opt_text(4)?,
+                    max_value: r.take_opt_text(5)?,
                 })
             })
             .collect()
