@@ -33,6 +33,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commit;
 pub mod config;
+pub mod dialect;
 pub mod error;
 pub mod generate;
 pub mod ingest;

@@ -216,13 +216,15 @@ impl LakeSchema {
             "{DUCKLAKE_CATALOG}",
             &crate::store::quote_ident(&self.catalog_name),
         );
-        let sql = super::sql::rewrite_time_travel(&sql)?;
-        let plan = state.create_logical_plan(&sql).await.map_err(|e| {
-            Error::Unsupported(format!(
-                "view '{view_name}' ({} dialect) cannot be planned by lakeq: {e}; its SQL: {}",
-                row.dialect, row.sql
-            ))
-        })?;
+        let plan = crate::dialect::plan::plan_sql(&state, &sql, &Default::default())
+            .await
+            .map(|(plan, _)| plan)
+            .map_err(|e| {
+                Error::Unsupported(format!(
+                    "view '{view_name}' ({} dialect) cannot be planned by lakeq: {e}; its SQL: {}",
+                    row.dialect, row.sql
+                ))
+            })?;
         let aliases = parse_column_aliases(&row.column_aliases);
         let plan = if aliases.is_empty() {
             plan

@@ -14,17 +14,19 @@ use datafusion::execution::context::SessionContext;
 use datafusion::prelude::SessionConfig;
 
 use super::catalog::{LakeCatalog, StateSource};
-use super::sql::{
-    LakeStatement, parse_alter, parse_lake_statement, rewrite_time_travel, split_statements,
-};
+use super::sql::{LakeStatement, parse_alter, parse_lake_statement, split_statements};
 use super::write::Writer;
+use crate::dialect::plan::{Variables, evaluate_constant, plan_sql};
+use crate::dialect::semantics::DuckDbArithmetic;
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeOptions};
+use datafusion::logical_expr::LogicalPlan;
 
 /// A query session with any number of attached lakes.
 pub struct Session {
     ctx: SessionContext,
     lakes: Mutex<HashMap<String, Arc<LakeCatalog>>>,
+    variables: Mutex<Variables>,
 }
 
 impl std::fmt::Debug for Session {
@@ -131,9 +133,13 @@ impl Session {
     /// A new session whose query operators share a pool of `limit` bytes
     /// (spilling sorts and aggregations to disk); `None` = no limit.
     pub fn with_memory_limit(limit: Option<usize>) -> Self {
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
-            .with_create_default_catalog_and_schema(true);
+            .with_create_default_catalog_and_schema(true)
+            // DuckDB's names for the in-memory catalog and its schema.
+            .with_default_catalog_and_schema("memory", "main");
+        // DuckDB sorts NULLs last in both directions.
+        config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
         let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
         if let Some(bytes) = limit {
             runtime = runtime.with_memory_pool(Arc::new(
@@ -146,12 +152,32 @@ impl Session {
         }
     }
 
-    /// Wrap an existing DataFusion context (embedding).
+    /// Wrap an existing DataFusion context (embedding). DuckDB's arithmetic
+    /// (`/` on integers is DOUBLE, see [`crate::dialect::semantics`]) is
+    /// registered on it.
     pub fn with_context(ctx: SessionContext) -> Self {
+        use datafusion::execution::FunctionRegistry;
+        let mut state = ctx.state_ref().write().clone();
+        let _ = state.register_expr_planner(Arc::new(DuckDbArithmetic));
+        *ctx.state_ref().write() = state;
         Self {
             ctx,
             lakes: Mutex::new(HashMap::new()),
+            variables: Mutex::new(Variables::new()),
         }
+    }
+
+    fn variables(&self) -> Variables {
+        match self.variables.lock() {
+            Ok(v) => v.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Plan one statement of DuckDB SQL (see [`crate::dialect`]); returns the plan
+    /// and the rewritten SQL.
+    async fn plan(&self, sql: &str) -> Result<(LogicalPlan, String)> {
+        plan_sql(&self.ctx.state(), sql, &self.variables()).await
     }
 
     /// The DataFusion context.
@@ -264,6 +290,38 @@ impl Session {
                     Arc::new(datafusion::catalog::MemoryCatalogProvider::new()),
                 );
             }
+            LakeStatement::SetVariable { name, expr } => {
+                let mut statements =
+                    crate::dialect::parser::parse_statements(&format!("SELECT {expr}"))?;
+                let Some(datafusion::sql::parser::Statement::Statement(stmt)) =
+                    statements.pop_front()
+                else {
+                    return Err(Error::Unsupported(format!("SET VARIABLE {name} = {expr}")));
+                };
+                let datafusion::sql::sqlparser::ast::Statement::Query(query) = *stmt else {
+                    return Err(Error::Unsupported(format!("SET VARIABLE {name} = {expr}")));
+                };
+                let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = *query.body else {
+                    return Err(Error::Unsupported(format!("SET VARIABLE {name} = {expr}")));
+                };
+                let Some(datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(e)) =
+                    select.projection.into_iter().next()
+                else {
+                    return Err(Error::Unsupported(format!("SET VARIABLE {name} = {expr}")));
+                };
+                self.refresh().await?;
+                let value = evaluate_constant(&self.ctx.state(), e).await?;
+                match self.variables.lock() {
+                    Ok(mut v) => v.insert(name.to_ascii_lowercase(), value),
+                    Err(p) => p.into_inner().insert(name.to_ascii_lowercase(), value),
+                };
+            }
+            LakeStatement::ResetVariable { name } => {
+                match self.variables.lock() {
+                    Ok(mut v) => v.remove(&name.to_ascii_lowercase()),
+                    Err(p) => p.into_inner().remove(&name.to_ascii_lowercase()),
+                };
+            }
             LakeStatement::Use(parts) => {
                 let state = self.ctx.state_ref();
                 let current_catalog = state
@@ -275,12 +333,11 @@ impl Session {
                     .clone();
                 let (catalog, schema) = match parts.as_slice() {
                     [one] if self.ctx.catalog(one).is_some() => {
-                        let schema = if self.lake(one).is_ok() {
-                            "main"
-                        } else {
-                            "public"
-                        };
-                        (one.clone(), schema.to_string())
+                        let schema = crate::dialect::plan::name_context(&self.ctx.state())
+                            .catalogs
+                            .get(&one.to_ascii_lowercase())
+                            .map_or_else(|| "main".to_string(), |(_, s)| s.clone());
+                        (one.clone(), schema)
                     }
                     [one] => (current_catalog, one.clone()),
                     [c, s] => (c.clone(), s.clone()),
@@ -336,8 +393,7 @@ impl Session {
         if let Some(alter) = parse_alter(sql)? {
             return writer.alter(alter).await;
         }
-        let sql = rewrite_time_travel(sql)?;
-        let plan = self.ctx.state().create_logical_plan(&sql).await?;
+        let (plan, sql) = self.plan(sql).await?;
         if let Some(result) = writer.execute(&plan, &sql).await? {
             return Ok(result);
         }
@@ -360,8 +416,7 @@ impl Session {
             Err(p) => p.into_inner().clone(),
         };
         let writer = Writer::new(&self.ctx, &lakes);
-        let query = rewrite_time_travel(query)?;
-        let plan = self.ctx.state().create_logical_plan(&query).await?;
+        let (plan, _) = self.plan(query).await?;
         let table = datafusion::common::TableReference::parse_str(table);
         writer.delete_insert(&table, &plan, unique_key).await
     }

@@ -1,11 +1,8 @@
-//! The SQL that lakeq handles in front of DataFusion: statement splitting,
-//! DuckDB's `ATTACH` / `DETACH` / `USE`, and time travel
-//! (`tbl AT (VERSION => n)`, `tbl AT (TIMESTAMP => '...')`).
-//!
-//! Time travel is rewritten into a table name that the schema provider
-//! understands (`"tbl@@version=n"`), so DataFusion's parser never sees `AT`.
-//! Everything works on the tokenizer's output, so string literals and comments
-//! are never touched.
+//! The statements lakeq handles in front of DataFusion: statement splitting,
+//! DuckDB's `ATTACH` / `DETACH` / `USE`, `SET VARIABLE` and the `ALTER TABLE`
+//! forms DataFusion does not plan. Everything works on the tokenizer's output,
+//! so string literals and comments are never touched. (Queries go through
+//! [`crate::dialect`].)
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -14,7 +11,6 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
-use super::catalog::AT_MARKER;
 use crate::error::{Error, Result};
 
 /// A token and its byte range in the original text.
@@ -92,79 +88,6 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Rewrite `name AT (VERSION => n)` / `name AT (TIMESTAMP => 'ts')` into
-/// `"name@@version=n"` / `"name@@timestamp=ts"`.
-pub fn rewrite_time_travel(sql: &str) -> Result<String> {
-    let tokens = tokenize(sql)?;
-    let significant: Vec<usize> = (0..tokens.len())
-        .filter(|&i| !is_trivia(&tokens[i].0))
-        .collect();
-    let mut replacements: Vec<(Range<usize>, String)> = Vec::new();
-    let word = |i: usize, kw: Keyword| matches!(&tokens[i].0, Token::Word(w) if w.keyword == kw && w.quote_style.is_none());
-    let mut k = 1;
-    while k + 5 < significant.len() + 1 && k < significant.len() {
-        let at = significant[k];
-        if !word(at, Keyword::AT) {
-            k += 1;
-            continue;
-        }
-        let get = |n: usize| significant.get(k + n).copied();
-        let (Some(lp), Some(kind), Some(arrow)) = (get(1), get(2), get(3)) else {
-            break;
-        };
-        if tokens[lp].0 != Token::LParen || tokens[arrow].0 != Token::RArrow {
-            k += 1;
-            continue;
-        }
-        let is_version = word(kind, Keyword::VERSION);
-        let is_timestamp = word(kind, Keyword::TIMESTAMP);
-        if !is_version && !is_timestamp {
-            k += 1;
-            continue;
-        }
-        // The value: a number, a string, or TIMESTAMP 'string'.
-        let mut n = 4;
-        if let Some(i) = get(n)
-            && word(i, Keyword::TIMESTAMP)
-        {
-            n += 1;
-        }
-        let (Some(value_idx), Some(rp)) = (get(n), get(n + 1)) else {
-            break;
-        };
-        if tokens[rp].0 != Token::RParen {
-            k += 1;
-            continue;
-        }
-        let value = match &tokens[value_idx].0 {
-            Token::Number(v, _) if is_version => format!("version={v}"),
-            Token::SingleQuotedString(v) if is_timestamp => format!("timestamp={v}"),
-            other => {
-                return Err(Error::Unsupported(format!(
-                    "time travel target {other}: use AT (VERSION => <integer>) or AT (TIMESTAMP => '<timestamp>')"
-                )));
-            }
-        };
-        let table_idx = significant[k - 1];
-        let Token::Word(table) = &tokens[table_idx].0 else {
-            return Err(Error::Unsupported(
-                "AT (...) must follow a table name".into(),
-            ));
-        };
-        let name = format!("{}{AT_MARKER}{value}", table.value);
-        replacements.push((
-            tokens[table_idx].1.start..tokens[rp].1.end,
-            format!("\"{}\"", name.replace('"', "\"\"")),
-        ));
-        k += n + 2;
-    }
-    let mut out = sql.to_string();
-    for (range, text) in replacements.into_iter().rev() {
-        out.replace_range(range, &text);
-    }
-    Ok(out)
-}
-
 /// A statement lakeq handles itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LakeStatement {
@@ -188,6 +111,18 @@ pub enum LakeStatement {
     },
     /// `USE catalog[.schema]` or `USE schema`.
     Use(Vec<String>),
+    /// DuckDB's `SET VARIABLE name = expr`.
+    SetVariable {
+        /// Variable name.
+        name: String,
+        /// The value's SQL expression.
+        expr: String,
+    },
+    /// `RESET VARIABLE name`.
+    ResetVariable {
+        /// Variable name.
+        name: String,
+    },
 }
 
 /// Recognise ATTACH / DETACH / USE; `None` for anything DataFusion should plan.
@@ -204,6 +139,45 @@ pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
         Some(Token::SingleQuotedString(s)) => Some(s.clone()),
         _ => None,
     };
+    let is_word = |i: usize, w: &str| matches!(tokens.get(i), Some(Token::Word(t)) if t.quote_style.is_none() && t.value.eq_ignore_ascii_case(w));
+    if (is_word(0, "SET") || is_word(0, "RESET")) && is_word(1, "VARIABLE") {
+        let name = ident(tokens.get(2)).ok_or_else(|| bad("SET VARIABLE needs a name"))?;
+        if is_word(0, "RESET") {
+            return Ok(Some(LakeStatement::ResetVariable { name }));
+        }
+        // The expression is the text after `=` (or `TO`).
+        let spanned = tokenize(sql)?;
+        let mut seen = 0;
+        let mut start = None;
+        for (tok, range) in &spanned {
+            if is_trivia(tok) {
+                continue;
+            }
+            seen += 1;
+            if seen == 4 {
+                let ok = matches!(tok, Token::Eq)
+                    || matches!(tok, Token::Word(w) if w.value.eq_ignore_ascii_case("TO"));
+                if !ok {
+                    return Err(bad("SET VARIABLE name = value"));
+                }
+                start = Some(range.end);
+                break;
+            }
+        }
+        let Some(start) = start else {
+            return Err(bad("SET VARIABLE name = value"));
+        };
+        let expr = sql
+            .get(start..)
+            .unwrap_or_default()
+            .trim()
+            .trim_end_matches(';')
+            .to_string();
+        if expr.is_empty() {
+            return Err(bad("SET VARIABLE needs a value"));
+        }
+        return Ok(Some(LakeStatement::SetVariable { name, expr }));
+    }
     if kw(0, Keyword::USE) {
         let mut parts = Vec::new();
         let mut i = 1;
@@ -307,22 +281,6 @@ mod tests {
     fn splits_statements_outside_strings() {
         let stmts = split_statements("SELECT ';'; -- c;\n SELECT 2;;").expect("split");
         assert_eq!(stmts, vec!["SELECT ';'", "-- c;\n SELECT 2"]);
-    }
-
-    #[test]
-    fn rewrites_time_travel() {
-        assert_eq!(
-            rewrite_time_travel(
-                "SELECT * FROM lake.s.t AT (VERSION => 3) WHERE x = 'AT (VERSION => 1)'"
-            )
-            .expect("rewrite"),
-            "SELECT * FROM lake.s.\"t@@version=3\" WHERE x = 'AT (VERSION => 1)'"
-        );
-        assert_eq!(
-            rewrite_time_travel("SELECT 1 FROM t AT (TIMESTAMP => '2024-01-01 00:00:00+00')")
-                .expect("rewrite"),
-            "SELECT 1 FROM \"t@@timestamp=2024-01-01 00:00:00+00\""
-        );
     }
 
     #[test]
@@ -625,7 +583,7 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
 pub fn view_query(sql: &str, catalog: &str, _schema: &str) -> Result<(String, String)> {
     use datafusion::sql::sqlparser::ast::{Ident, ObjectNamePart, Statement, visit_relations_mut};
     use datafusion::sql::sqlparser::parser::Parser;
-    let mut statements = Parser::parse_sql(&GenericDialect {}, sql)
+    let mut statements = Parser::parse_sql(&crate::dialect::parser::LakeqDialect, sql)
         .map_err(|e| Error::Unsupported(format!("cannot parse CREATE VIEW: {e}")))?;
     let Some(Statement::CreateView(view)) = statements.first_mut() else {
         return Err(Error::Unsupported(format!(

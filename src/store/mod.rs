@@ -143,10 +143,16 @@ impl SqlRow {
 /// Parse a timestamp as DuckDB stores it in SQLite catalogs.
 pub fn parse_catalog_timestamp(text: &str) -> Result<DateTime<Utc>> {
     let t = text.trim();
+    // The last six characters, when they are an offset like `+05:30` (never a byte
+    // slice: the text comes from users and may hold multi-byte characters).
+    let tail: String = {
+        let chars: Vec<char> = t.chars().rev().take(6).collect();
+        chars.into_iter().rev().collect()
+    };
     let with_zone = if t.ends_with("+00") || t.ends_with("-00") {
         format!("{t}:00")
     } else if t.ends_with('Z')
-        || t.len() > 6 && (t[t.len() - 6..].starts_with('+') || t[t.len() - 6..].starts_with('-'))
+        || t.chars().count() > 6 && (tail.starts_with('+') || tail.starts_with('-'))
     {
         t.to_string()
     } else {
@@ -740,7 +746,6 @@ impl MetadataStore {
             self.backend.query_many(
                 &[
                     "data_file_id",
-                    "table_id",
                     "begin_snapshot",
                     "path",
                     "path_is_relative",
@@ -797,18 +802,18 @@ impl MetadataStore {
                 let data_file_id = r.i64(0)?;
                 Ok(DataFileRow {
                     data_file_id,
-                    table_id: r.i64(1)?,
-                    begin_snapshot: r.i64(2)?,
-                    path: r.take_text(3)?,
-                    path_is_relative: r.bool_or(4, true)?,
-                    record_count: r.opt_i64(5)?.unwrap_or(0),
-                    file_size_bytes: r.opt_i64(6)?.unwrap_or(0),
-                    footer_size: r.opt_i64(7)?,
-                    row_id_start: r.opt_i64(8)?.unwrap_or(0),
-                    partition_id: r.opt_i64(9)?,
-                    encryption_key: r.take_opt_text(10)?,
-                    mapping_id: r.opt_i64(11)?,
-                    partial_max: r.opt_i64(12)?,
+                    table_id,
+                    begin_snapshot: r.i64(1)?,
+                    path: r.take_text(2)?,
+                    path_is_relative: r.bool_or(3, true)?,
+                    record_count: r.opt_i64(4)?.unwrap_or(0),
+                    file_size_bytes: r.opt_i64(5)?.unwrap_or(0),
+                    footer_size: r.opt_i64(6)?,
+                    row_id_start: r.opt_i64(7)?.unwrap_or(0),
+                    partition_id: r.opt_i64(8)?,
+                    encryption_key: r.take_opt_text(9)?,
+                    mapping_id: r.opt_i64(10)?,
+                    partial_max: r.opt_i64(11)?,
                     delete_file: deletes.remove(&data_file_id),
                 })
             })
@@ -984,5 +989,33 @@ impl MetadataStore {
             )
             .await?;
         rows.iter().map(|r| Ok((r.i64(0)?, r.i64(1)?))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_timestamps_parse_and_never_panic() {
+        for text in [
+            "2026-01-01 00:00:00+00",
+            "2026-01-01 00:00:00.123456+00",
+            "2026-01-01 00:00:00+05:30",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01 00:00:00",
+        ] {
+            assert!(parse_catalog_timestamp(text).is_ok(), "{text}");
+        }
+        for text in [
+            "aé12345",
+            "é",
+            "",
+            "+",
+            "ééééééé+00:00",
+            "2026-01-01 00:00:00+é",
+        ] {
+            assert!(parse_catalog_timestamp(text).is_err(), "{text}");
+        }
     }
 }

@@ -1,0 +1,14 @@
+//! DuckDB's SQL dialect on DataFusion: the layer that makes the same SQL give the
+//! same answer in lakeq and in DuckDB, or an error that says why not.
+//!
+//! A statement goes: [`parser`] (sqlparser's DuckDB dialect plus DuckLake's
+//! `AT (...)`) → [`rewrite`] (DuckDB's name resolution, FROM-first, `ORDER BY
+//! ALL`, time travel, variables) → [`plan`] (DataFusion's planner, with
+//! [`semantics`] deciding DuckDB's arithmetic). [`render`] prints values as
+//! DuckDB does.
+
+pub mod parser;
+pub mod plan;
+pub mod render;
+pub mod rewrite;
+pub mod semantics;

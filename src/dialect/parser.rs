@@ -1,0 +1,212 @@
+//! Parsing DuckDB SQL: sqlparser's `DuckDbDialect`, plus DuckLake's time-travel
+//! clause `tbl AT (VERSION => expr)` / `AT (TIMESTAMP => expr)`.
+
+use std::collections::VecDeque;
+
+use datafusion::sql::parser::{DFParser, DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::dialect::{Dialect, DuckDbDialect};
+
+use crate::error::{Error, Result};
+
+/// DuckDB's dialect with table versioning (`AT (...)`) switched on.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LakeqDialect;
+
+macro_rules! forward {
+    ($($name:ident),* $(,)?) => {
+        $(fn $name(&self) -> bool { DuckDbDialect.$name() })*
+    };
+}
+
+impl Dialect for LakeqDialect {
+    fn is_identifier_start(&self, ch: char) -> bool {
+        DuckDbDialect.is_identifier_start(ch)
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        DuckDbDialect.is_identifier_part(ch)
+    }
+
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
+    forward!(
+        supports_trailing_commas,
+        supports_filter_during_aggregation,
+        supports_group_by_expr,
+        supports_bitwise_shift_operators,
+        supports_named_fn_args_with_eq_operator,
+        supports_named_fn_args_with_assignment_operator,
+        supports_dictionary_syntax,
+        support_map_literal_syntax,
+        supports_lambda_functions,
+        allow_extract_single_quotes,
+        supports_explain_with_utility_options,
+        supports_load_extension,
+        supports_array_typedef_with_brackets,
+        supports_from_first_select,
+        supports_order_by_all,
+        supports_select_wildcard_exclude,
+        supports_notnull_operator,
+        supports_install,
+        supports_detach,
+        supports_select_wildcard_replace,
+        supports_comma_separated_trim,
+    );
+
+    fn dialect(&self) -> std::any::TypeId {
+        // DuckDB-specific branches of the parser (`dialect_of!(self is DuckDbDialect)`),
+        // such as `//` and `STRUCT(...)` literals, apply to this dialect too.
+        std::any::TypeId::of::<DuckDbDialect>()
+    }
+}
+
+/// DuckDB's FROM-first queries without a SELECT (`FROM t WHERE x > 1`) get an
+/// explicit `SELECT *`: sqlparser only takes a bare `FROM t`. A `FROM` starts a
+/// query at the start of the text, after `(`, after a set operator and after
+/// `AS` (CTAS, views); it gets `SELECT * ` unless a `SELECT` follows it in the
+/// same query.
+pub fn insert_select_star(sql: &str) -> String {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&LakeqDialect, sql).tokenize_with_location() else {
+        return sql.to_string();
+    };
+    let significant: Vec<_> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let keyword = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.keyword),
+        _ => None,
+    };
+    let mut inserts = Vec::new();
+    for (i, tok) in significant.iter().enumerate() {
+        if keyword(&tok.token) != Some(Keyword::FROM) {
+            continue;
+        }
+        let starts_query = match i.checked_sub(1).and_then(|p| significant.get(p)) {
+            None => true,
+            Some(prev) => {
+                matches!(prev.token, Token::LParen | Token::SemiColon)
+                    || matches!(
+                        keyword(&prev.token),
+                        Some(
+                            Keyword::UNION
+                                | Keyword::EXCEPT
+                                | Keyword::INTERSECT
+                                | Keyword::ALL
+                                | Keyword::DISTINCT
+                                | Keyword::AS
+                        )
+                    )
+            }
+        };
+        if !starts_query {
+            continue;
+        }
+        // Is there a SELECT in this query (same depth, before it ends)?
+        let mut depth = 0i32;
+        let mut has_select = false;
+        for t in significant.iter().skip(i + 1) {
+            match &t.token {
+                Token::LParen => depth += 1,
+                Token::RParen if depth == 0 => break,
+                Token::RParen => depth -= 1,
+                Token::SemiColon if depth == 0 => break,
+                other if depth == 0 => match keyword(other) {
+                    Some(Keyword::SELECT) => {
+                        has_select = true;
+                        break;
+                    }
+                    Some(Keyword::UNION | Keyword::EXCEPT | Keyword::INTERSECT) => break,
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        if !has_select {
+            inserts.push(tok.span.start);
+        }
+    }
+    if inserts.is_empty() {
+        return sql.to_string();
+    }
+    // Locations are 1-based (line, column in characters).
+    let mut out = String::with_capacity(sql.len() + inserts.len() * 9);
+    let (mut line, mut column) = (1u64, 1u64);
+    let mut next = inserts.into_iter().peekable();
+    for c in sql.chars() {
+        while next
+            .peek()
+            .is_some_and(|loc| loc.line == line && loc.column == column)
+        {
+            out.push_str("SELECT * ");
+            next.next();
+        }
+        out.push(c);
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    out
+}
+
+/// Parse a script of DuckDB SQL into DataFusion statements.
+pub fn parse_statements(sql: &str) -> Result<VecDeque<DFStatement>> {
+    let dialect = LakeqDialect;
+    let sql = insert_select_star(sql);
+    let mut parser: DFParser = DFParserBuilder::new(sql.as_str())
+        .with_dialect(&dialect)
+        .build()
+        .map_err(|e| Error::DataFusion(e.into()))?;
+    parser
+        .parse_statements()
+        .map_err(|e| Error::DataFusion(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_first_gets_select_star() {
+        assert_eq!(
+            insert_select_star("FROM t WHERE x"),
+            "SELECT * FROM t WHERE x"
+        );
+        assert_eq!(insert_select_star("FROM t SELECT a"), "FROM t SELECT a");
+        assert_eq!(
+            insert_select_star("SELECT * FROM (FROM t) UNION ALL\nFROM u"),
+            "SELECT * FROM (SELECT * FROM t) UNION ALL\nSELECT * FROM u"
+        );
+        assert_eq!(
+            insert_select_star("SELECT extract(year FROM ts) FROM t"),
+            "SELECT extract(year FROM ts) FROM t"
+        );
+        assert_eq!(insert_select_star("DELETE FROM t"), "DELETE FROM t");
+    }
+
+    #[test]
+    fn parses_duckdb_syntax() {
+        for sql in [
+            "FROM t WHERE x > 1",
+            "SELECT * EXCLUDE (a) FROM t ORDER BY ALL",
+            "SELECT a, count(*) FROM t GROUP BY ALL",
+            "SELECT * FROM lake.t AT (VERSION => 3) AS x",
+            "SELECT * FROM lake.t AT (TIMESTAMP => now() - INTERVAL '1 hour')",
+            "SELECT 7 // 2",
+            "SELECT {'a': 1}",
+            "SELECT * FROM lake.snapshots()",
+            "SELECT * FROM (FROM t WHERE a = 1) UNION ALL FROM u ORDER BY 1",
+            "CREATE TABLE x AS FROM t WHERE a > 1",
+        ] {
+            let parsed = parse_statements(sql);
+            assert!(parsed.is_ok(), "{sql}: {parsed:?}");
+        }
+    }
+}

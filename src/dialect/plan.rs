@@ -1,0 +1,231 @@
+//! DuckDB SQL to a DataFusion logical plan: parse ([`super::parser`]), rewrite
+//! ([`super::rewrite`]), evaluate what must be constant before planning
+//! (time-travel targets), then DataFusion's planner.
+
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use datafusion::common::ScalarValue;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{
+    Expr, Query, Select, SelectFlavor, SelectItem, SetExpr, Statement, TableWithJoins,
+};
+
+use super::parser::parse_statements;
+use super::rewrite::{NameContext, apply_at_targets, expand_order_by_all, order_by_all, rewrite};
+use crate::error::{Error, Result};
+
+/// Session variables (`SET VARIABLE`), by lower-case name.
+pub type Variables = HashMap<String, ScalarValue>;
+
+/// The default schema DuckDB gives a catalog: `main` where it exists.
+fn default_schema(catalog: &dyn datafusion::catalog::CatalogProvider) -> String {
+    let names = catalog.schema_names();
+    if names.iter().any(|n| n == "main") || names.is_empty() {
+        "main".into()
+    } else if names.iter().any(|n| n == "public") {
+        "public".into()
+    } else {
+        names.into_iter().next().unwrap_or_else(|| "main".into())
+    }
+}
+
+/// What name resolution needs, read from the session state.
+pub fn name_context(state: &SessionState) -> NameContext {
+    let list = state.catalog_list();
+    let mut catalogs = HashMap::new();
+    for name in list.catalog_names() {
+        if let Some(c) = list.catalog(&name) {
+            catalogs.insert(
+                name.to_ascii_lowercase(),
+                (name.clone(), default_schema(c.as_ref())),
+            );
+        }
+    }
+    let current_catalog = state.config_options().catalog.default_catalog.clone();
+    let current_schemas = list
+        .catalog(&current_catalog)
+        .map(|c| {
+            c.schema_names()
+                .into_iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    NameContext {
+        catalogs,
+        current_catalog,
+        current_schemas,
+    }
+}
+
+/// Evaluate a constant expression (no columns) to a value.
+pub async fn evaluate_constant(state: &SessionState, expr: Expr) -> Result<ScalarValue> {
+    let select = Select {
+        projection: vec![SelectItem::UnnamedExpr(expr.clone())],
+        ..empty_select()
+    };
+    let query = Query {
+        body: Box::new(SetExpr::Select(Box::new(select))),
+        ..empty_query()
+    };
+    let plan = state
+        .statement_to_plan(DFStatement::Statement(Box::new(Statement::Query(
+            Box::new(query),
+        ))))
+        .await
+        .map_err(|e| Error::Unsupported(format!("'{expr}' is not a constant: {e}")))?;
+    let physical = state.create_physical_plan(&plan).await?;
+    let batches = datafusion::physical_plan::collect(physical, state.task_ctx()).await?;
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Err(Error::Unsupported(format!("'{expr}' has no value")));
+    };
+    Ok(ScalarValue::try_from_array(batch.column(0), 0)?)
+}
+
+fn empty_select() -> Select {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, helpers::attached_token::AttachedToken};
+    Select {
+        select_token: AttachedToken::empty(),
+        optimizer_hints: Vec::new(),
+        distinct: None,
+        select_modifiers: None,
+        top: None,
+        top_before_distinct: false,
+        projection: Vec::new(),
+        exclude: None,
+        into: None,
+        from: Vec::<TableWithJoins>::new(),
+        lateral_views: Vec::new(),
+        prewhere: None,
+        selection: None,
+        connect_by: Vec::new(),
+        group_by: GroupByExpr::Expressions(Vec::new(), Vec::new()),
+        cluster_by: Vec::new(),
+        distribute_by: Vec::new(),
+        sort_by: Vec::new(),
+        having: None,
+        named_window: Vec::new(),
+        qualify: None,
+        window_before_qualify: false,
+        value_table_mode: None,
+        flavor: SelectFlavor::Standard,
+    }
+}
+
+fn empty_query() -> Query {
+    Query {
+        with: None,
+        body: Box::new(SetExpr::Select(Box::new(empty_select()))),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: Vec::new(),
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: Vec::new(),
+    }
+}
+
+/// A time-travel target as the schema provider reads it.
+async fn at_target(state: &SessionState, is_version: bool, expr: Expr) -> Result<String> {
+    let value = evaluate_constant(state, expr.clone()).await?;
+    if is_version {
+        let v = value
+            .cast_to(&DataType::Int64)
+            .ok()
+            .and_then(|v| match v {
+                ScalarValue::Int64(Some(v)) => Some(v),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                Error::Unsupported(format!("AT (VERSION => {expr}): not an integer ({value})"))
+            })?;
+        return Ok(format!("version={v}"));
+    }
+    let ts_type = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let array = value
+        .to_array()
+        .and_then(|a| Ok(datafusion::arrow::compute::cast(&a, &ts_type)?));
+    let micros = array.ok().and_then(|a| {
+        let p = a.as_primitive::<TimestampMicrosecondType>();
+        (!p.is_null(0)).then(|| p.value(0))
+    });
+    let Some(micros) = micros else {
+        return Err(Error::Unsupported(format!(
+            "AT (TIMESTAMP => {expr}): not a timestamp ({value})"
+        )));
+    };
+    let dt = chrono::DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| Error::Unsupported(format!("AT (TIMESTAMP => {expr}): out of range")))?;
+    Ok(format!(
+        "timestamp={}",
+        dt.format("%Y-%m-%d %H:%M:%S%.6f+00")
+    ))
+}
+
+/// Number of columns a query returns (planned without its ORDER BY).
+async fn query_width(state: &SessionState, query: &Query) -> Result<usize> {
+    let mut q = query.clone();
+    q.order_by = None;
+    let plan = state
+        .statement_to_plan(DFStatement::Statement(Box::new(Statement::Query(
+            Box::new(q),
+        ))))
+        .await?;
+    Ok(plan.schema().fields().len())
+}
+
+/// A DuckDB statement, rewritten (see [`super::rewrite`]) and ready to plan.
+pub async fn prepare_statement(
+    state: &SessionState,
+    statement: DFStatement,
+    variables: &Variables,
+) -> Result<DFStatement> {
+    let DFStatement::Statement(mut s) = statement else {
+        return Ok(statement);
+    };
+    let names = name_context(state);
+    let pending = rewrite(&mut s, &names, variables)?;
+    if !pending.at_clauses.is_empty() {
+        let mut targets = Vec::new();
+        for clause in pending.at_clauses {
+            targets.push(at_target(state, clause.is_version, clause.expr).await?);
+        }
+        apply_at_targets(&mut s, &targets);
+    }
+    if let Statement::Query(q) = s.as_mut()
+        && order_by_all(q)
+    {
+        let width = query_width(state, q).await?;
+        expand_order_by_all(q, width);
+    }
+    Ok(DFStatement::Statement(s))
+}
+
+/// Parse one DuckDB statement, rewrite and plan it. Returns the plan and the
+/// rewritten SQL text (names resolved), which view definitions store.
+pub async fn plan_sql(
+    state: &SessionState,
+    sql: &str,
+    variables: &Variables,
+) -> Result<(LogicalPlan, String)> {
+    let mut statements = parse_statements(sql)?;
+    let statement = match (statements.pop_front(), statements.is_empty()) {
+        (Some(s), true) => s,
+        (None, _) => return Err(Error::Unsupported("empty statement".into())),
+        (Some(_), false) => {
+            return Err(Error::Unsupported(
+                "several statements in one call; run them one by one (or as a script)".into(),
+            ));
+        }
+    };
+    let statement = prepare_statement(state, statement, variables).await?;
+    let text = statement.to_string();
+    let plan = state.statement_to_plan(statement).await?;
+    Ok((plan, text))
+}

@@ -1,0 +1,401 @@
+//! Rewriting a parsed DuckDB statement into one that DataFusion plans with
+//! DuckDB's meaning.
+//!
+//! Done on sqlparser's AST before planning, so DataFusion's own planner does
+//! the rest:
+//! - **names as DuckDB resolves them**: `x.t` is table `t` in the default schema
+//!   of attached catalog `x` unless `x` is also a schema of the current catalog
+//!   (then DuckDB refuses the ambiguity, and so does lakeq);
+//! - **FROM-first** queries (`FROM t WHERE ...`) select `*`;
+//! - **`ORDER BY ALL`** becomes positional `ORDER BY 1, 2, ...` (DataFusion's own
+//!   handling drops the ordering of set operations and fails on expressions);
+//! - **time travel**: `t AT (VERSION => expr)` / `AT (TIMESTAMP => expr)` with
+//!   any constant expression, evaluated first, then turned into the table name
+//!   the schema provider resolves (`"t@@version=3"`);
+//! - **`getvariable('x')`** becomes the value `SET VARIABLE x = ...` stored;
+//! - **`count_star()`** (how DuckDB stores `count(*)` in view SQL) becomes `count(*)`.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use datafusion::common::ScalarValue;
+use datafusion::sql::sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart, OrderByKind, Query, Select, SelectItem, Statement, TableFactor,
+    TableVersion, Value, VisitMut, VisitorMut, WildcardAdditionalOptions,
+};
+use datafusion::sql::unparser::Unparser;
+
+use crate::error::{Error, Result};
+use crate::provider::catalog::AT_MARKER;
+
+/// What name resolution needs to know about the session.
+#[derive(Debug, Clone, Default)]
+pub struct NameContext {
+    /// Attached catalogs, by lower-case name, with their default schema.
+    pub catalogs: HashMap<String, (String, String)>,
+    /// The current catalog (`USE`).
+    pub current_catalog: String,
+    /// Schemas of the current catalog, lower-case.
+    pub current_schemas: HashSet<String>,
+}
+
+/// A time-travel clause found in a statement, to be evaluated.
+#[derive(Debug, Clone)]
+pub struct AtClause {
+    /// `VERSION` (true) or `TIMESTAMP` (false).
+    pub is_version: bool,
+    /// The target expression.
+    pub expr: Expr,
+}
+
+const PENDING: &str = "pending=";
+
+fn ident_eq(ident: &Ident, name: &str) -> bool {
+    ident.value.eq_ignore_ascii_case(name)
+}
+
+fn part_ident(part: &ObjectNamePart) -> Option<&Ident> {
+    part.as_ident()
+}
+
+/// The first, synchronous pass.
+struct FirstPass<'a> {
+    names: &'a NameContext,
+    variables: &'a HashMap<String, ScalarValue>,
+    at_clauses: Vec<AtClause>,
+    error: Option<Error>,
+}
+
+impl FirstPass<'_> {
+    fn fail(&mut self, e: Error) -> ControlFlow<()> {
+        self.error = Some(e);
+        ControlFlow::Break(())
+    }
+
+    /// `x.t` → `x.<default schema>.t` when `x` is an attached catalog.
+    fn resolve_two_part(&mut self, name: &mut ObjectName) -> ControlFlow<()> {
+        if name.0.len() != 2 {
+            return ControlFlow::Continue(());
+        }
+        let Some(first) = part_ident(&name.0[0]).cloned() else {
+            return ControlFlow::Continue(());
+        };
+        let key = first.value.to_ascii_lowercase();
+        let Some((catalog, default_schema)) = self.names.catalogs.get(&key).cloned() else {
+            return ControlFlow::Continue(());
+        };
+        if self.names.current_schemas.contains(&key) {
+            return self.fail(Error::Unsupported(format!(
+                "ambiguous reference to catalog or schema \"{}\": use a fully qualified path \
+                 like \"{}.{}\"",
+                first.value, self.names.current_catalog, first.value
+            )));
+        }
+        let table = name.0[1].clone();
+        name.0 = vec![
+            ObjectNamePart::Identifier(Ident::with_quote('"', catalog)),
+            ObjectNamePart::Identifier(Ident::with_quote('"', default_schema)),
+            table,
+        ];
+        ControlFlow::Continue(())
+    }
+}
+
+fn arg_expr(arg: &FunctionArg) -> Option<(Option<String>, &Expr)> {
+    match arg {
+        FunctionArg::Named {
+            name,
+            arg: FunctionArgExpr::Expr(e),
+            ..
+        } => Some((Some(name.value.to_ascii_uppercase()), e)),
+        FunctionArg::ExprNamed {
+            name: Expr::Identifier(name),
+            arg: FunctionArgExpr::Expr(e),
+            ..
+        } => Some((Some(name.value.to_ascii_uppercase()), e)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some((None, e)),
+        _ => None,
+    }
+}
+
+fn function_args(f: &Function) -> Vec<&FunctionArg> {
+    match &f.args {
+        FunctionArguments::List(list) => list.args.iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn simple_function_name(f: &Function) -> Option<String> {
+    match f.name.0.as_slice() {
+        [one] => part_ident(one).map(|i| i.value.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// A ScalarValue as a SQL literal expression.
+pub fn literal(value: &ScalarValue) -> Result<Expr> {
+    Unparser::default()
+        .expr_to_sql(&datafusion::logical_expr::lit(value.clone()))
+        .map_err(Error::from)
+}
+
+impl VisitorMut for FirstPass<'_> {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table { name, version, .. } = factor else {
+            return ControlFlow::Continue(());
+        };
+        let Some(v) = version.take() else {
+            return ControlFlow::Continue(());
+        };
+        let TableVersion::Function(Expr::Function(f)) = &v else {
+            return self.fail(Error::Unsupported(format!(
+                "table version clause '{v}'; lakeq reads DuckDB's AT (VERSION => n) and \
+                 AT (TIMESTAMP => t)"
+            )));
+        };
+        let args = function_args(f);
+        let parsed = match (simple_function_name(f).as_deref(), args.as_slice()) {
+            (Some("at"), [arg]) => arg_expr(arg),
+            _ => None,
+        };
+        let Some((Some(kind), expr)) = parsed else {
+            return self.fail(Error::Unsupported(format!(
+                "time travel clause '{v}': use AT (VERSION => <n>) or AT (TIMESTAMP => <t>)"
+            )));
+        };
+        let is_version = match kind.as_str() {
+            "VERSION" => true,
+            "TIMESTAMP" => false,
+            other => {
+                return self.fail(Error::Unsupported(format!(
+                    "time travel by {other}: use AT (VERSION => <n>) or AT (TIMESTAMP => <t>)"
+                )));
+            }
+        };
+        let index = self.at_clauses.len();
+        self.at_clauses.push(AtClause {
+            is_version,
+            expr: expr.clone(),
+        });
+        if let Some(ObjectNamePart::Identifier(last)) = name.0.last_mut() {
+            last.value = format!("{}{AT_MARKER}{PENDING}{index}", last.value);
+            last.quote_style = Some('"');
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<()> {
+        self.resolve_two_part(relation)
+    }
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        // FROM-first: `FROM t` selects every column.
+        if select.projection.is_empty() {
+            select
+                .projection
+                .push(SelectItem::Wildcard(WildcardAdditionalOptions::default()));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(f) = expr else {
+            return ControlFlow::Continue(());
+        };
+        match simple_function_name(f).as_deref() {
+            Some("count_star") if function_args(f).is_empty() => {
+                f.name = ObjectName::from(vec![Ident::new("count")]);
+                f.args = FunctionArguments::List(FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: vec![FunctionArg::Unnamed(FunctionArgExpr::Wildcard)],
+                    clauses: Vec::new(),
+                });
+            }
+            Some("getvariable") => {
+                let args = function_args(f);
+                let name = match args.as_slice() {
+                    [arg] => match arg_expr(arg) {
+                        Some((None, Expr::Value(v))) => match &v.value {
+                            Value::SingleQuotedString(s) => Some(s.clone()),
+                            _ => None,
+                        },
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let Some(name) = name else {
+                    return self.fail(Error::Unsupported(
+                        "getvariable takes the variable's name as a string literal".into(),
+                    ));
+                };
+                let value = self
+                    .variables
+                    .get(&name.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or(ScalarValue::Null);
+                match literal(&value) {
+                    Ok(e) => *expr = Expr::Nested(Box::new(e)),
+                    Err(e) => return self.fail(e),
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The second pass: pending time-travel names get their evaluated targets.
+struct SecondPass<'a> {
+    targets: &'a [String],
+}
+
+impl VisitorMut for SecondPass<'_> {
+    type Break = ();
+
+    fn pre_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<()> {
+        if let Some(ObjectNamePart::Identifier(last)) = relation.0.last_mut()
+            && let Some((table, rest)) = last.value.split_once(AT_MARKER)
+            && let Some(index) = rest.strip_prefix(PENDING)
+            && let Some(target) = index
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| self.targets.get(i))
+        {
+            last.value = format!("{table}{AT_MARKER}{target}");
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The outcome of the first pass: the time-travel targets still to evaluate.
+#[derive(Debug)]
+pub struct Pending {
+    /// In order of appearance.
+    pub at_clauses: Vec<AtClause>,
+}
+
+/// Apply the synchronous rewrites; returns the time-travel clauses to evaluate
+/// (then call [`apply_at_targets`] with their values).
+pub fn rewrite(
+    statement: &mut Statement,
+    names: &NameContext,
+    variables: &HashMap<String, ScalarValue>,
+) -> Result<Pending> {
+    let mut pass = FirstPass {
+        names,
+        variables,
+        at_clauses: Vec::new(),
+        error: None,
+    };
+    let _ = statement.visit(&mut pass);
+    if let Some(e) = pass.error {
+        return Err(e);
+    }
+    Ok(Pending {
+        at_clauses: pass.at_clauses,
+    })
+}
+
+/// Put evaluated time-travel targets (`version=3`, `timestamp=...`) in place.
+pub fn apply_at_targets(statement: &mut Statement, targets: &[String]) {
+    let _ = statement.visit(&mut SecondPass { targets });
+}
+
+/// `ORDER BY ALL` of a query, if it has one: (ascending, nulls first) options.
+pub fn order_by_all(query: &Query) -> bool {
+    matches!(
+        query.order_by.as_ref().map(|o| &o.kind),
+        Some(OrderByKind::All(_))
+    )
+}
+
+/// Replace `ORDER BY ALL` with `ORDER BY 1, ..., width`.
+pub fn expand_order_by_all(query: &mut Query, width: usize) {
+    use datafusion::sql::sqlparser::ast::OrderByExpr;
+    let Some(order_by) = query.order_by.as_mut() else {
+        return;
+    };
+    let OrderByKind::All(options) = &order_by.kind else {
+        return;
+    };
+    let options = options.clone();
+    order_by.kind = OrderByKind::Expressions(
+        (1..=width)
+            .map(|i| OrderByExpr {
+                expr: Expr::value(Value::Number(i.to_string(), false)),
+                options: options.clone(),
+                with_fill: None,
+            })
+            .collect(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::parser::parse_statements;
+    use datafusion::sql::parser::Statement as DFStatement;
+
+    fn rewritten(sql: &str, names: &NameContext) -> Result<String> {
+        let mut stmts = parse_statements(sql)?;
+        let Some(DFStatement::Statement(mut s)) = stmts.pop_front() else {
+            panic!("not a statement: {sql}");
+        };
+        let pending = rewrite(&mut s, names, &HashMap::new())?;
+        let targets: Vec<String> = pending
+            .at_clauses
+            .iter()
+            .map(|c| format!("version={}", c.expr))
+            .collect();
+        apply_at_targets(&mut s, &targets);
+        Ok(s.to_string())
+    }
+
+    fn names() -> NameContext {
+        NameContext {
+            catalogs: HashMap::from([
+                ("ducklake".into(), ("ducklake".into(), "main".into())),
+                ("memory".into(), ("memory".into(), "main".into())),
+            ]),
+            current_catalog: "memory".into(),
+            current_schemas: HashSet::from(["main".into()]),
+        }
+    }
+
+    #[test]
+    fn resolves_catalog_dot_table() -> Result<()> {
+        assert_eq!(
+            rewritten("SELECT * FROM ducklake.test", &names())?,
+            "SELECT * FROM \"ducklake\".\"main\".test"
+        );
+        // A schema of the current catalog wins... unless it is also a catalog.
+        let mut n = names();
+        n.current_schemas.insert("ducklake".into());
+        assert!(rewritten("SELECT * FROM ducklake.test", &n).is_err());
+        assert_eq!(
+            rewritten("SELECT * FROM s.t", &names())?,
+            "SELECT * FROM s.t"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn rewrites_duckdb_forms() -> Result<()> {
+        assert_eq!(
+            rewritten("FROM ducklake.test WHERE i > 1", &names())?,
+            "SELECT * FROM \"ducklake\".\"main\".test WHERE i > 1"
+        );
+        assert_eq!(
+            rewritten("SELECT count_star() FROM t", &names())?,
+            "SELECT count(*) FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM ducklake.s.t AT (VERSION => 1 + 2)", &names())?,
+            "SELECT * FROM ducklake.s.\"t@@version=1 + 2\""
+        );
+        Ok(())
+    }
+}

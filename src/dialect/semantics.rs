@@ -1,0 +1,102 @@
+//! DuckDB's arithmetic where DataFusion's differs, as an [`ExprPlanner`] that
+//! DataFusion's SQL planner consults for every binary operator.
+//!
+//! | SQL | DuckDB | DataFusion alone | lakeq |
+//! |---|---|---|---|
+//! | `7 / 2` (integers or decimals) | `3.5` (DOUBLE) | `3` | `3.5` |
+//! | `7 // 2`, `-7 // 2` | `3`, `-3` (truncating) | `3`, `-3` | same |
+//! | `7.5 // 2` (a float operand) | `3.75` | `3` | `3.75` |
+//! | `1 // 0`, `5 % 0` (integers) | NULL | error | NULL |
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DFSchema, Result as DFResult};
+use datafusion::functions::expr_fn::nullif;
+use datafusion::logical_expr::expr::BinaryExpr;
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::{Expr, ExprSchemable, Operator, cast, lit};
+use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+/// DuckDB's `/`, `//` and `%`.
+#[derive(Debug, Default)]
+pub struct DuckDbArithmetic;
+
+fn is_exact_numeric(t: &DataType) -> bool {
+    t.is_integer()
+        || matches!(
+            t,
+            DataType::Decimal32(..)
+                | DataType::Decimal64(..)
+                | DataType::Decimal128(..)
+                | DataType::Decimal256(..)
+        )
+}
+
+fn is_numeric(t: &DataType) -> bool {
+    is_exact_numeric(t) || t.is_floating() || matches!(t, DataType::Null)
+}
+
+fn binary(left: Expr, op: Operator, right: Expr) -> Expr {
+    Expr::BinaryExpr(BinaryExpr::new(Box::new(left), op, Box::new(right)))
+}
+
+/// `x` with a zero divisor turned into NULL (DuckDB's integer `//` and `%`).
+fn nonzero(divisor: Expr, t: &DataType) -> Expr {
+    match datafusion::common::ScalarValue::new_zero(t) {
+        Ok(zero) => nullif(divisor, lit(zero)),
+        Err(_) => divisor,
+    }
+}
+
+impl ExprPlanner for DuckDbArithmetic {
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> DFResult<PlannerResult<RawBinaryExpr>> {
+        let divide = matches!(expr.op, BinaryOperator::Divide);
+        let int_divide = matches!(
+            expr.op,
+            BinaryOperator::DuckIntegerDivide | BinaryOperator::MyIntegerDivide
+        );
+        let modulo = matches!(expr.op, BinaryOperator::Modulo);
+        if !(divide || int_divide || modulo) {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let (Ok(lt), Ok(rt)) = (expr.left.get_type(schema), expr.right.get_type(schema)) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        if !is_numeric(&lt) || !is_numeric(&rt) {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let both_exact = is_exact_numeric(&lt) && is_exact_numeric(&rt);
+        let RawBinaryExpr { op, left, right } = expr;
+        if divide || (int_divide && !(lt.is_integer() && rt.is_integer())) {
+            // DuckDB's `/` is floating-point division, and so is `//` unless both
+            // operands are integers.
+            if both_exact || int_divide {
+                return Ok(PlannerResult::Planned(binary(
+                    cast(left, DataType::Float64),
+                    Operator::Divide,
+                    cast(right, DataType::Float64),
+                )));
+            }
+            return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }));
+        }
+        if int_divide {
+            return Ok(PlannerResult::Planned(binary(
+                left,
+                Operator::Divide,
+                nonzero(right, &rt),
+            )));
+        }
+        // `%`: a zero divisor gives NULL for exact types (floats give NaN in both).
+        if both_exact {
+            return Ok(PlannerResult::Planned(binary(
+                left,
+                Operator::Modulo,
+                nonzero(right, &rt),
+            )));
+        }
+        Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }))
+    }
+}

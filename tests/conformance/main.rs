@@ -1,0 +1,237 @@
+//! The DuckLake conformance runner: DuckLake's own sqllogictest suite
+//! (`../shared/ducklake/suite/test/sql`, or `$LAKEQ_DUCKLAKE_SUITE`) run with
+//! DuckDB 1.5.5 and lakeq side by side.
+//!
+//! - **read mode**: DuckDB runs the statements (it writes the lake); lakeq
+//!   answers every query it can read, compared with the expected rows.
+//! - **write mode**: lakeq runs the statements; each query is answered by lakeq
+//!   and by DuckDB reading the lake lakeq wrote; both must give the expected rows.
+//!
+//! Both modes run on SQLite and PostgreSQL catalogs (the suite's
+//! `test/configs/{sqlite,postgres}.json`, including their skip lists). A query
+//! counts when DuckDB itself passes it. Queries that are about DuckDB rather
+//! than the lake (`duckdb_*()` functions, `EXPLAIN`, `PRAGMA`, settings, queries
+//! inside an open DuckDB transaction) are classified with a reason, not dropped.
+//! A result that differs from the expected one without an error is a
+//! **mismatch**, the worst outcome; every one is listed.
+//!
+//! The summary goes to stdout and `target/conformance/report.json`. Without a
+//! filter, the run fails when a pass count drops below, or the mismatch count
+//! rises above, `tests/conformance/floor.toml` (a ratchet: raise it as lakeq
+//! improves).
+//!
+//! Environment: `LAKEQ_CONFORMANCE=off` skips the run; `LAKEQ_CONFORMANCE_MODES`
+//! (`read,write`), `LAKEQ_CONFORMANCE_BACKENDS` (`sqlite,postgres`),
+//! `LAKEQ_CONFORMANCE_VERBOSE=1` prints every failure. A first free argument
+//! filters test files by path substring (and disables the floor check).
+
+mod compare;
+mod duckdb;
+mod runner;
+mod script;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use runner::{Backend, Mode, Outcome, Status};
+
+fn suite_dir() -> PathBuf {
+    std::env::var_os("LAKEQ_DUCKLAKE_SUITE").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/ducklake/suite"),
+        PathBuf::from,
+    )
+}
+
+fn test_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.join("test/sql")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "test") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Pass floors and mismatch ceilings per `mode.backend`.
+fn read_floor(path: &Path) -> BTreeMap<String, (usize, usize)> {
+    let mut out = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return out;
+    };
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.to_string();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value: usize = value.trim().parse().unwrap_or(0);
+        let entry = out.entry(section.clone()).or_insert((0, usize::MAX));
+        match key.trim() {
+            "pass" => entry.0 = value,
+            "max_mismatches" => entry.1 = value,
+            _ => {}
+        }
+    }
+    out
+}
+
+fn main() -> ExitCode {
+    if std::env::var("LAKEQ_CONFORMANCE").is_ok_and(|v| v == "off") {
+        println!("conformance: skipped (LAKEQ_CONFORMANCE=off)");
+        return ExitCode::SUCCESS;
+    }
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let root = suite_dir();
+    if !root.join("test/sql").is_dir() {
+        println!(
+            "conformance: DuckLake's test suite is not at {} — nothing to run. Get it from \
+             github.com/duckdb/ducklake at the commit in ../shared/ducklake/suite/SOURCE.md \
+             (d8a1881e22516ea3d186d73e83c65fe5bd1a1dc4: its test/ and data/ folders) and point \
+             LAKEQ_DUCKLAKE_SUITE at the folder holding them.",
+            root.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let (python, ext_dir) = match runner::oracle_paths() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut files = test_files(&root);
+    if let Some(f) = &filter {
+        files.retain(|p| p.to_string_lossy().contains(f.as_str()));
+        if files.is_empty() {
+            println!("conformance: no suite file matches '{f}'");
+            return ExitCode::SUCCESS;
+        }
+    }
+    let list = |var: &str, default: &str| -> Vec<String> {
+        std::env::var(var)
+            .unwrap_or_else(|_| default.to_string())
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let modes = list("LAKEQ_CONFORMANCE_MODES", "read,write");
+    let backends = list("LAKEQ_CONFORMANCE_BACKENDS", "sqlite,postgres");
+    let verbose = std::env::var("LAKEQ_CONFORMANCE_VERBOSE").is_ok_and(|v| v == "1");
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/conformance");
+    let mut runs: Vec<(runner::Summary, Vec<Outcome>)> = Vec::new();
+    let mut failed = false;
+    let floor =
+        read_floor(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/floor.toml"));
+    for mode_name in &modes {
+        let Some(mode) = Mode::parse(mode_name) else {
+            eprintln!("conformance: unknown mode {mode_name}");
+            return ExitCode::FAILURE;
+        };
+        for backend_name in &backends {
+            let Some(backend) = Backend::parse(backend_name) else {
+                eprintln!("conformance: unknown backend {backend_name}");
+                return ExitCode::FAILURE;
+            };
+            let started = std::time::Instant::now();
+            let mut run =
+                match runner::Runner::new(&python, &ext_dir, mode, backend, &root, &out_dir) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("conformance: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+            let mut outcomes = Vec::new();
+            for file in &files {
+                let rel = file
+                    .strip_prefix(&root)
+                    .unwrap_or(file)
+                    .to_string_lossy()
+                    .to_string();
+                let file_outcomes = rt.block_on(run.run_file(file, &rel));
+                if verbose {
+                    for o in &file_outcomes {
+                        if !matches!(o.status, Status::Pass) {
+                            println!("  {}:{} {}", o.file, o.line, o.status);
+                        }
+                    }
+                }
+                outcomes.extend(file_outcomes);
+            }
+            let summary = runner::summarize(mode, backend, &outcomes, started.elapsed());
+            println!("{}", summary.line());
+            for (reason, n) in summary.top_failures.iter().take(12) {
+                println!("    {n:5}  {reason}");
+            }
+            if !summary.mismatches.is_empty() {
+                println!("    mismatches (a different answer without an error):");
+                for m in &summary.mismatches {
+                    println!("      {m}");
+                }
+            }
+            let key = format!("{}.{}", mode.name(), backend.name());
+            if filter.is_none()
+                && let Some((min_pass, max_mismatch)) = floor.get(&key)
+            {
+                if summary.pass < *min_pass {
+                    println!(
+                        "conformance: {key} passes {} queries, below the floor of {min_pass} \
+                         in tests/conformance/floor.toml",
+                        summary.pass
+                    );
+                    failed = true;
+                }
+                if summary.mismatches.len() > *max_mismatch {
+                    println!(
+                        "conformance: {key} has {} mismatches, above the ceiling of \
+                         {max_mismatch} in tests/conformance/floor.toml",
+                        summary.mismatches.len()
+                    );
+                    failed = true;
+                }
+            }
+            runs.push((summary, outcomes));
+        }
+    }
+    let _ = std::fs::create_dir_all(&out_dir);
+    let report = runner::report_json(&runs);
+    let _ = std::fs::write(out_dir.join("report.json"), report);
+    println!(
+        "conformance: per-query outcomes in {}",
+        out_dir.join("report.json").display()
+    );
+    for (s, _) in &runs {
+        println!("{}", s.line());
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

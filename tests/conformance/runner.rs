@@ -1,0 +1,1046 @@
+//! Running one suite file in one mode on one catalog backend.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use lakeq::Session;
+use lakeq::dialect::render::{duckdb_type_name, value_text};
+
+use crate::compare::{TextResult, check, same_values};
+use crate::duckdb::{Duck, DuckResult};
+use crate::script::{Expect, Record, SortMode, parse};
+
+/// Who writes the lake.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// DuckDB writes, lakeq reads.
+    Read,
+    /// lakeq writes; lakeq and DuckDB read.
+    Write,
+}
+
+impl Mode {
+    /// `read` / `write`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            _ => None,
+        }
+    }
+
+    /// The mode's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
+/// The catalog database.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backend {
+    /// SQLite file per test.
+    Sqlite,
+    /// A fresh PostgreSQL database per test.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` / `postgres`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" => Some(Self::Postgres),
+            _ => None,
+        }
+    }
+
+    /// The backend's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// How one query (or write-mode statement) went.
+#[derive(Debug, Clone)]
+pub enum Status {
+    /// lakeq gave the expected answer (and in write mode, so did DuckDB on lakeq's lake).
+    Pass,
+    /// DuckDB itself does not pass it here: not counted.
+    DuckdbFails(String),
+    /// About DuckDB rather than the lake: not counted, with the reason.
+    NotMeaningful(String),
+    /// The file is skipped (suite config, missing extension): not counted.
+    Skipped(String),
+    /// lakeq (or DuckDB reading lakeq's lake) failed with an error: the
+    /// grouped reason and the full message.
+    Error(String, String),
+    /// A different answer without an error: the worst outcome.
+    Mismatch(String),
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pass => write!(f, "pass"),
+            Self::DuckdbFails(r) => write!(f, "duckdb fails: {r}"),
+            Self::NotMeaningful(r) => write!(f, "not meaningful: {r}"),
+            Self::Skipped(r) => write!(f, "skipped: {r}"),
+            Self::Error(_, m) => write!(f, "error: {m}"),
+            Self::Mismatch(r) => write!(f, "MISMATCH: {r}"),
+        }
+    }
+}
+
+/// One counted record.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Suite-relative path.
+    pub file: String,
+    /// Header line.
+    pub line: usize,
+    /// The SQL after substitution.
+    pub sql: String,
+    /// `query` or `statement`.
+    pub statement: bool,
+    /// What happened.
+    pub status: Status,
+}
+
+/// The venv's python and DuckDB extension folder.
+pub fn oracle_paths() -> Result<(String, String), String> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
+    let python = std::env::var("LAKEQ_DUCKDB_PYTHON")
+        .unwrap_or_else(|_| venv.join("bin/python").display().to_string());
+    let ext = std::env::var("LAKEQ_DUCKDB_EXT_DIR")
+        .unwrap_or_else(|_| venv.join("duckdb_extensions").display().to_string());
+    if !Path::new(&python).exists() || !Path::new(&ext).exists() {
+        return Err(format!(
+            "the DuckDB 1.5.5 oracle is missing ({python}, {ext}): run scripts/test.sh, which creates it"
+        ));
+    }
+    Ok((python, ext))
+}
+
+/// Extensions whose `require` a run satisfies (loaded or built in).
+const AVAILABLE: &[&str] = &[
+    "ducklake",
+    "parquet",
+    "icu",
+    "json",
+    "notwindows",
+    "no_alternative_verify",
+    "sqlite_scanner",
+    "postgres_scanner",
+    "httpfs",
+    "core_functions",
+];
+
+/// Runs suite files in one mode on one backend.
+pub struct Runner {
+    duck: Duck,
+    mode: Mode,
+    backend: Backend,
+    skip: HashMap<String, String>,
+    tmp_root: PathBuf,
+    pg_url: String,
+    counter: usize,
+    /// Queries DuckDB passes in read mode, by (file, line, occurrence): the
+    /// write mode's denominator on the same backend.
+    duck_passes: Arc<std::sync::Mutex<HashMap<&'static str, HashSet<(String, usize, usize)>>>>,
+}
+
+static DUCK_PASSES: std::sync::OnceLock<
+    Arc<std::sync::Mutex<HashMap<&'static str, HashSet<(String, usize, usize)>>>>,
+> = std::sync::OnceLock::new();
+
+/// A lakeq session per DuckDB connection name.
+struct Sessions {
+    by_conn: HashMap<Option<String>, Arc<Session>>,
+    attaches: Vec<String>,
+}
+
+impl Sessions {
+    fn new() -> Self {
+        Self {
+            by_conn: HashMap::new(),
+            attaches: Vec::new(),
+        }
+    }
+
+    async fn get(&mut self, conn: &Option<String>) -> Arc<Session> {
+        if let Some(s) = self.by_conn.get(conn) {
+            return Arc::clone(s);
+        }
+        let session = Arc::new(Session::new());
+        for attach in &self.attaches {
+            let _ = session.sql(attach).await;
+        }
+        self.by_conn.insert(conn.clone(), Arc::clone(&session));
+        session
+    }
+}
+
+fn config_skips(root: &Path, backend: Backend) -> HashMap<String, String> {
+    let path = root.join(format!("test/configs/{}.json", backend.name()));
+    let mut out = HashMap::new();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return out;
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return out;
+    };
+    for group in json["skip_tests"].as_array().into_iter().flatten() {
+        let reason = group["reason"].as_str().unwrap_or("skipped").to_string();
+        for p in group["paths"].as_array().into_iter().flatten() {
+            if let Some(p) = p.as_str() {
+                out.insert(p.to_string(), reason.clone());
+            }
+        }
+    }
+    out
+}
+
+/// What kind of session-level statement `sql` is, if any.
+fn session_kind(sql: &str) -> Option<&'static str> {
+    let l = sql.trim_start().to_ascii_lowercase();
+    let first = l
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or_default();
+    match first {
+        "attach" => Some("attach"),
+        "detach" => Some("detach"),
+        "use" => Some("use"),
+        "set" | "reset" if l.split_whitespace().nth(1) == Some("variable") => Some("variable"),
+        "set" | "reset" | "pragma" => Some("setting"),
+        "begin" | "start" => Some("begin"),
+        "commit" | "end" => Some("commit"),
+        "rollback" | "abort" => Some("rollback"),
+        _ => None,
+    }
+}
+
+/// Queries that change the lake (so only the writing engine may run them).
+fn writes(sql: &str) -> bool {
+    let l = sql.trim_start().to_ascii_lowercase();
+    let first = l
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or_default();
+    matches!(
+        first,
+        "insert"
+            | "update"
+            | "delete"
+            | "call"
+            | "copy"
+            | "create"
+            | "drop"
+            | "alter"
+            | "checkpoint"
+            | "merge"
+            | "truncate"
+    ) || [
+        "ducklake_flush_inlined_data",
+        "ducklake_merge_adjacent_files",
+        "ducklake_expire_snapshots",
+        "ducklake_cleanup_old_files",
+        "ducklake_delete_orphaned_files",
+        "ducklake_rewrite_data_files",
+        "ducklake_add_data_files",
+        "ducklake_set_option",
+        "set_option(",
+        "set_commit_message",
+    ]
+    .iter()
+    .any(|f| l.contains(f))
+}
+
+/// Why a query is about DuckDB rather than the lake, if it is.
+fn internal_reason(sql: &str) -> Option<&'static str> {
+    let l = sql.to_ascii_lowercase();
+    let t = l.trim_start();
+    if t.starts_with("explain") {
+        return Some("EXPLAIN output is DuckDB's plan text");
+    }
+    if t.starts_with("pragma") {
+        return Some("PRAGMA is DuckDB-specific");
+    }
+    if l.contains("duckdb_") {
+        return Some("duckdb_*() system functions describe DuckDB's own catalog");
+    }
+    if l.contains("current_setting(") || l.contains("which_secret") {
+        return Some("DuckDB settings and secrets");
+    }
+    if l.contains("__ducklake_metadata_") {
+        return Some("reads DuckDB's attachment of the metadata database");
+    }
+    if l.contains("sqlite_master")
+        || l.contains("sqlite_scan")
+        || l.contains("postgres_query")
+        || l.contains("postgres_scan")
+    {
+        return Some("reads the metadata database through DuckDB's scanner extensions");
+    }
+    None
+}
+
+fn error(message: &str) -> Status {
+    Status::Error(reason_of(message), message.to_string())
+}
+
+/// Group an error message into a reason: quoted names and numbers elided.
+pub fn reason_of(message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    let mut out = String::new();
+    let mut in_quote: Option<char> = None;
+    for c in first.chars() {
+        match in_quote {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                in_quote = None;
+            }
+            Some(_) => {}
+            None if c == '\'' || c == '"' || c == '`' => {
+                out.push(c);
+                in_quote = Some(c);
+            }
+            None if c.is_ascii_digit() => {
+                if !out.ends_with('N') {
+                    out.push('N');
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    out.chars().take(140).collect()
+}
+
+fn to_text(batches: &[RecordBatch]) -> TextResult {
+    let types = batches
+        .first()
+        .map(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| duckdb_type_name(f.data_type()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for batch in batches {
+        for r in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|c| value_text(c.as_ref(), r))
+                    .collect(),
+            );
+        }
+    }
+    TextResult { types, rows }
+}
+
+enum LakeqAnswer {
+    Rows(TextResult),
+    Error(String),
+}
+
+async fn lakeq_run(session: &Arc<Session>, sql: &str) -> LakeqAnswer {
+    let session = Arc::clone(session);
+    let sql = sql.to_string();
+    let task = tokio::spawn(async move { session.run_script(&sql).await });
+    match tokio::time::timeout(Duration::from_secs(60), task).await {
+        Err(_) => LakeqAnswer::Error("timeout after 60 s".into()),
+        Ok(Err(join)) if join.is_panic() => {
+            let msg = join
+                .into_panic()
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "panic".into());
+            LakeqAnswer::Error(format!("PANIC: {msg}"))
+        }
+        Ok(Err(join)) => LakeqAnswer::Error(format!("task failed: {join}")),
+        Ok(Ok(Err(e))) => LakeqAnswer::Error(e.to_string()),
+        Ok(Ok(Ok(results))) => LakeqAnswer::Rows(
+            results
+                .last()
+                .map(|r| to_text(&r.batches))
+                .unwrap_or(TextResult {
+                    types: Vec::new(),
+                    rows: Vec::new(),
+                }),
+        ),
+    }
+}
+
+fn duck_text(result: &DuckResult) -> Option<TextResult> {
+    match result {
+        DuckResult::Rows { types, rows } => Some(TextResult {
+            types: types.clone(),
+            rows: rows.clone(),
+        }),
+        DuckResult::Done => Some(TextResult {
+            types: Vec::new(),
+            rows: Vec::new(),
+        }),
+        DuckResult::Error(_) => None,
+    }
+}
+
+/// Records with loops unrolled, each with the loop variables in scope.
+fn flatten(
+    records: &[Record],
+    vars: &[(String, String)],
+    out: &mut Vec<(Record, Vec<(String, String)>)>,
+) {
+    for r in records {
+        match r {
+            Record::Loop { var, values, body } => {
+                for v in values {
+                    let mut inner = vars.to_vec();
+                    inner.push((var.clone(), v.clone()));
+                    flatten(body, &inner, out);
+                }
+            }
+            other => out.push((other.clone(), vars.to_vec())),
+        }
+    }
+}
+
+/// `skipif i=0`, `i<25`, `i>25`, or an engine name (`duckdb` conditions hold).
+fn condition_holds(cond: &str, vars: &[(String, String)]) -> bool {
+    for op in ['=', '<', '>'] {
+        if let Some((name, value)) = cond.split_once(op) {
+            let Some((_, current)) = vars.iter().rev().find(|(n, _)| n == name.trim()) else {
+                return false;
+            };
+            let (a, b) = (current.parse::<i64>(), value.trim().parse::<i64>());
+            return match (op, a, b) {
+                ('=', _, _) => current == value.trim(),
+                ('<', Ok(a), Ok(b)) => a < b,
+                ('>', Ok(a), Ok(b)) => a > b,
+                _ => false,
+            };
+        }
+    }
+    cond.trim() == "duckdb"
+}
+
+impl Runner {
+    /// A runner with its own DuckDB server.
+    pub fn new(
+        python: &str,
+        ext_dir: &str,
+        mode: Mode,
+        backend: Backend,
+        root: &Path,
+        out_dir: &Path,
+    ) -> Result<Self, String> {
+        let duck = Duck::start(python, ext_dir)?;
+        Ok(Self {
+            duck,
+            mode,
+            backend,
+            skip: config_skips(root, backend),
+            tmp_root: out_dir.join(format!("tmp-{}-{}", mode.name(), backend.name())),
+            pg_url: std::env::var("LAKEQ_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+            counter: 0,
+            duck_passes: Arc::clone(DUCK_PASSES.get_or_init(Default::default)),
+        })
+    }
+
+    async fn pg_admin(&self, sql: &str) -> Result<(), String> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.pg_url)
+            .await
+            .map_err(|e| format!("PostgreSQL at {}: {e}", self.pg_url))?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("{sql}: {e}"))?;
+        Ok(())
+    }
+
+    /// Run one file; one outcome per counted record (or one `Skipped`).
+    pub async fn run_file(&mut self, path: &Path, rel: &str) -> Vec<Outcome> {
+        let skipped = |reason: String| {
+            vec![Outcome {
+                file: rel.to_string(),
+                line: 0,
+                sql: String::new(),
+                statement: false,
+                status: Status::Skipped(reason),
+            }]
+        };
+        if let Some(reason) = self.skip.get(rel) {
+            return skipped(format!(
+                "DuckLake's {} config: {reason}",
+                self.backend.name()
+            ));
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return skipped(format!("unreadable: {e}")),
+        };
+        let records = match parse(&text) {
+            Ok(r) => r,
+            Err(e) => return skipped(format!("cannot parse: {e}")),
+        };
+        let mut flat = Vec::new();
+        flatten(&records, &[], &mut flat);
+        for (r, _) in &flat {
+            match r {
+                Record::Require(what) => {
+                    let name = what.split_whitespace().next().unwrap_or_default();
+                    if !AVAILABLE.contains(&name) {
+                        return skipped(format!("requires {name}"));
+                    }
+                }
+                Record::RequireEnv(name) if std::env::var_os(name).is_none() => {
+                    return skipped(format!("requires environment variable {name}"));
+                }
+                _ => {}
+            }
+        }
+        self.counter += 1;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let tmp = self.tmp_root.join(rel.replace(['/', '.'], "_"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        if let Err(e) = std::fs::create_dir_all(&tmp) {
+            return skipped(format!("cannot create {}: {e}", tmp.display()));
+        }
+        let test_dir = tmp.display().to_string();
+        let mut env: HashMap<String, String> = HashMap::new();
+        let mut pg_db = None;
+        match self.backend {
+            Backend::Sqlite => {
+                env.insert(
+                    "DUCKLAKE_CONNECTION".into(),
+                    format!("sqlite:{test_dir}/{stem}.db"),
+                );
+            }
+            Backend::Postgres => {
+                let db = format!("lakeq_cf_{}_{}", self.mode.name(), self.counter);
+                let _ = self
+                    .pg_admin(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                    .await;
+                if let Err(e) = self.pg_admin(&format!("CREATE DATABASE {db}")).await {
+                    return skipped(e);
+                }
+                env.insert(
+                    "DUCKLAKE_CONNECTION".into(),
+                    format!("postgres:dbname={db} host=127.0.0.1 user=postgres"),
+                );
+                pg_db = Some(db);
+            }
+        }
+        if let Err(e) = self.duck.reset() {
+            return skipped(e);
+        }
+        let outcomes = self.run_records(rel, &flat, &mut env, &test_dir).await;
+        // Close DuckDB's connections before the database goes.
+        let _ = self.duck.reset();
+        if let Some(db) = pg_db {
+            let _ = self
+                .pg_admin(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .await;
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        outcomes
+    }
+
+    async fn run_records(
+        &mut self,
+        rel: &str,
+        flat: &[(Record, Vec<(String, String)>)],
+        env: &mut HashMap<String, String>,
+        test_dir: &str,
+    ) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        let mut sessions = Sessions::new();
+        let mut skip_level = 0i32;
+        let mut skip_next = false;
+        let mut duck_broken: Option<String> = None;
+        let mut in_txn: HashSet<Option<String>> = HashSet::new();
+        let mut labels: HashMap<String, TextResult> = HashMap::new();
+        let mut occurrences: HashMap<usize, usize> = HashMap::new();
+        let key = self.backend.name();
+        let substitute = |text: &str, vars: &[(String, String)], env: &HashMap<String, String>| {
+            let mut s = text.to_string();
+            for (name, value) in vars.iter().rev() {
+                s = s.replace(&format!("${{{name}}}"), value);
+            }
+            for (name, value) in env {
+                s = s.replace(&format!("${{{name}}}"), value);
+            }
+            s.replace("__TEST_DIR__", test_dir)
+        };
+        for (record, vars) in flat {
+            match record {
+                Record::TestEnv(name, value) => {
+                    if !env.contains_key(name) {
+                        let v = value
+                            .replace("{UUID}", &uuid::Uuid::new_v4().simple().to_string())
+                            .replace("__TEST_DIR__", test_dir);
+                        env.insert(name.clone(), v);
+                    }
+                }
+                Record::Mode(m) if m == "skip" => skip_level += 1,
+                Record::Mode(m) if m == "unskip" => skip_level -= 1,
+                Record::Condition { skip, cond } => {
+                    let holds = condition_holds(cond, vars);
+                    skip_next = if *skip { holds } else { !holds };
+                }
+                Record::Restart => {
+                    let _ = self.duck.reset();
+                    sessions = Sessions::new();
+                    in_txn.clear();
+                }
+                Record::Statement {
+                    line,
+                    conn,
+                    sql,
+                    expect,
+                } => {
+                    if std::mem::take(&mut skip_next) || skip_level > 0 {
+                        continue;
+                    }
+                    let sql = substitute(sql, vars, env);
+                    let kind = session_kind(&sql);
+                    match kind {
+                        Some("begin") => {
+                            in_txn.insert(conn.clone());
+                        }
+                        Some("commit" | "rollback") => {
+                            in_txn.remove(conn);
+                        }
+                        _ => {}
+                    }
+                    match self.mode {
+                        Mode::Read => {
+                            let result = match self.duck.exec(&sql, conn.as_deref()) {
+                                Ok(r) => r,
+                                Err(e) => {
+                                    duck_broken = Some(e);
+                                    break;
+                                }
+                            };
+                            let duck_ok = match (&result, expect) {
+                                (DuckResult::Error(_), Expect::Error(_) | Expect::Maybe) => true,
+                                (DuckResult::Error(_), Expect::Ok) => false,
+                                (_, Expect::Error(_)) => false,
+                                _ => true,
+                            };
+                            if !duck_ok && duck_broken.is_none() {
+                                duck_broken = Some(format!(
+                                    "DuckDB: statement at line {line} {}",
+                                    match &result {
+                                        DuckResult::Error(e) => format!("failed: {}", reason_of(e)),
+                                        _ => "succeeded where an error is expected".to_string(),
+                                    }
+                                ));
+                            }
+                            if matches!(result, DuckResult::Error(_)) {
+                                continue;
+                            }
+                            if let Some(k) = kind {
+                                self.mirror_to_lakeq(k, &sql, conn, &mut sessions).await;
+                            }
+                        }
+                        Mode::Write => {
+                            let session = sessions.get(conn).await;
+                            if kind == Some("attach") {
+                                sessions.attaches.push(sql.clone());
+                                for (c, s) in &sessions.by_conn {
+                                    if c != conn {
+                                        let _ = s.sql(&sql).await;
+                                    }
+                                }
+                            }
+                            let answer = lakeq_run(&session, &sql).await;
+                            let status = match (&answer, expect) {
+                                (LakeqAnswer::Error(_), Expect::Error(_) | Expect::Maybe) => {
+                                    Status::Pass
+                                }
+                                (LakeqAnswer::Error(e), Expect::Ok) => error(e),
+                                (LakeqAnswer::Rows(_), Expect::Error(msg)) => {
+                                    Status::Mismatch(format!(
+                                        "lakeq accepted a statement DuckDB refuses ({})",
+                                        msg.as_deref().unwrap_or("an error")
+                                    ))
+                                }
+                                _ => Status::Pass,
+                            };
+                            out.push(Outcome {
+                                file: rel.to_string(),
+                                line: *line,
+                                sql: sql.clone(),
+                                statement: true,
+                                status,
+                            });
+                            if matches!(answer, LakeqAnswer::Rows(_))
+                                && matches!(kind, Some("attach" | "detach" | "use" | "variable"))
+                            {
+                                let _ = self.duck.exec(&sql, conn.as_deref());
+                            }
+                        }
+                    }
+                }
+                Record::Query {
+                    line,
+                    conn,
+                    sql,
+                    columns,
+                    sort,
+                    label,
+                    expected,
+                } => {
+                    if std::mem::take(&mut skip_next) || skip_level > 0 {
+                        continue;
+                    }
+                    let sql = substitute(sql, vars, env);
+                    let expected: Vec<String> =
+                        expected.iter().map(|e| substitute(e, vars, env)).collect();
+                    let occurrence = {
+                        let n = occurrences.entry(*line).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
+                    let outcome = |status: Status| Outcome {
+                        file: rel.to_string(),
+                        line: *line,
+                        sql: sql.clone(),
+                        statement: false,
+                        status,
+                    };
+                    let is_write = writes(&sql);
+                    match self.mode {
+                        Mode::Read => {
+                            if let Some(b) = &duck_broken {
+                                out.push(outcome(Status::DuckdbFails(b.clone())));
+                                continue;
+                            }
+                            let duck = match self.duck.exec(&sql, conn.as_deref()) {
+                                Ok(r) => r,
+                                Err(e) => {
+                                    out.push(outcome(Status::DuckdbFails(e)));
+                                    break;
+                                }
+                            };
+                            let Some(duck_result) = duck_text(&duck) else {
+                                let DuckResult::Error(e) = &duck else {
+                                    continue;
+                                };
+                                out.push(outcome(Status::DuckdbFails(reason_of(e))));
+                                continue;
+                            };
+                            if let Err(e) = check(&duck_result, &expected, *columns, *sort) {
+                                out.push(outcome(Status::DuckdbFails(format!(
+                                    "wrong result: {e}"
+                                ))));
+                                continue;
+                            }
+                            self.duck_passes
+                                .lock()
+                                .map(|mut m| {
+                                    m.entry(key).or_default().insert((
+                                        rel.to_string(),
+                                        *line,
+                                        occurrence,
+                                    ))
+                                })
+                                .ok();
+                            let label_ref = label.as_ref().map(|l| {
+                                labels
+                                    .entry(l.clone())
+                                    .or_insert_with(|| duck_result.clone())
+                                    .clone()
+                            });
+                            if is_write {
+                                out.push(outcome(Status::NotMeaningful(
+                                    "writes the lake (in read mode DuckDB is the writer)".into(),
+                                )));
+                                continue;
+                            }
+                            if let Some(reason) = internal_reason(&sql) {
+                                out.push(outcome(Status::NotMeaningful(reason.into())));
+                                continue;
+                            }
+                            if !in_txn.is_empty() {
+                                out.push(outcome(Status::NotMeaningful(
+                                    "inside an open DuckDB transaction (uncommitted changes are invisible to other engines)".into(),
+                                )));
+                                continue;
+                            }
+                            let session = sessions.get(conn).await;
+                            let status = match lakeq_run(&session, &sql).await {
+                                LakeqAnswer::Error(e) => error(&e),
+                                LakeqAnswer::Rows(r) => match check(&r, &expected, *columns, *sort)
+                                {
+                                    Err(e) => Status::Mismatch(e),
+                                    Ok(()) => match &label_ref {
+                                        Some(l) if !same_values(&r, l, *sort) => Status::Mismatch(
+                                            "differs from the labelled result".into(),
+                                        ),
+                                        _ => Status::Pass,
+                                    },
+                                },
+                            };
+                            out.push(outcome(status));
+                        }
+                        Mode::Write => {
+                            let session = sessions.get(conn).await;
+                            let answer = lakeq_run(&session, &sql).await;
+                            let counted = self
+                                .duck_passes
+                                .lock()
+                                .map(|m| {
+                                    m.get(key).is_none_or(|s| {
+                                        s.is_empty()
+                                            || s.contains(&(rel.to_string(), *line, occurrence))
+                                    })
+                                })
+                                .unwrap_or(true);
+                            if !counted {
+                                out.push(outcome(Status::DuckdbFails(
+                                    "DuckDB does not pass it in read mode".into(),
+                                )));
+                                continue;
+                            }
+                            if let Some(reason) = internal_reason(&sql) {
+                                out.push(outcome(Status::NotMeaningful(reason.into())));
+                                continue;
+                            }
+                            let lakeq_status = match &answer {
+                                LakeqAnswer::Error(e) => error(e),
+                                LakeqAnswer::Rows(r) => {
+                                    match check(r, &expected, *columns, *sort) {
+                                        Err(e) => Status::Mismatch(e),
+                                        Ok(()) => Status::Pass,
+                                    }
+                                }
+                            };
+                            if !matches!(lakeq_status, Status::Pass) || is_write {
+                                out.push(outcome(lakeq_status));
+                                continue;
+                            }
+                            // DuckDB reads the lake lakeq wrote.
+                            let status = match self.duck.exec(&sql, conn.as_deref()) {
+                                Err(e) => error(&format!("DuckDB server: {e}")),
+                                Ok(DuckResult::Error(e)) => {
+                                    error(&format!("DuckDB on lakeq's lake: {e}"))
+                                }
+                                Ok(d) => match duck_text(&d)
+                                    .map(|t| check(&t, &expected, *columns, *sort))
+                                {
+                                    Some(Err(e)) => {
+                                        Status::Mismatch(format!("DuckDB on lakeq's lake: {e}"))
+                                    }
+                                    _ => Status::Pass,
+                                },
+                            };
+                            out.push(outcome(status));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    async fn mirror_to_lakeq(
+        &mut self,
+        kind: &str,
+        sql: &str,
+        conn: &Option<String>,
+        sessions: &mut Sessions,
+    ) {
+        match kind {
+            "attach" => {
+                sessions.attaches.push(sql.to_string());
+                let _ = sessions.get(conn).await;
+                for s in sessions.by_conn.values() {
+                    let _ = s.sql(sql).await;
+                }
+            }
+            "detach" => {
+                sessions.attaches.retain(|a| a != sql);
+                for s in sessions.by_conn.values() {
+                    let _ = s.sql(sql).await;
+                }
+            }
+            "use" | "variable" | "setting" => {
+                let s = sessions.get(conn).await;
+                let _ = s.sql(sql).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Counts of one mode on one backend.
+pub struct Summary {
+    /// `read` / `write`.
+    pub mode: &'static str,
+    /// `sqlite` / `postgres`.
+    pub backend: &'static str,
+    /// Queries lakeq passes.
+    pub pass: usize,
+    /// Queries counted (DuckDB passes them, meaningful for another engine).
+    pub counted: usize,
+    /// Queries with an error.
+    pub errors: usize,
+    /// Mismatches, as `file:line detail`.
+    pub mismatches: Vec<String>,
+    /// Queries DuckDB itself fails here.
+    pub duckdb_fails: usize,
+    /// Queries classified as not meaningful, by reason.
+    pub not_meaningful: BTreeMap<String, usize>,
+    /// Files skipped.
+    pub skipped_files: usize,
+    /// Statements run by lakeq (write mode) and how many went as expected.
+    pub statements: (usize, usize),
+    /// Failure reasons by count, descending.
+    pub top_failures: Vec<(String, usize)>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// The one summary line.
+    pub fn line(&self) -> String {
+        let pct = if self.counted == 0 {
+            0.0
+        } else {
+            100.0 * self.pass as f64 / self.counted as f64
+        };
+        let statements = if self.mode == "write" {
+            format!(
+                ", statements {}/{} as expected",
+                self.statements.1, self.statements.0
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "conformance {}/{}: lakeq passes {} of {} queries DuckDB passes ({pct:.1}%); {} errors, {} mismatches; {} not meaningful for another engine, {} DuckDB fails itself, {} files skipped{statements} [{:.0} s]",
+            self.mode,
+            self.backend,
+            self.pass,
+            self.counted,
+            self.errors,
+            self.mismatches.len(),
+            self.not_meaningful.values().sum::<usize>(),
+            self.duckdb_fails,
+            self.skipped_files,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// Count outcomes.
+pub fn summarize(mode: Mode, backend: Backend, outcomes: &[Outcome], elapsed: Duration) -> Summary {
+    let mut s = Summary {
+        mode: mode.name(),
+        backend: backend.name(),
+        pass: 0,
+        counted: 0,
+        errors: 0,
+        mismatches: Vec::new(),
+        duckdb_fails: 0,
+        not_meaningful: BTreeMap::new(),
+        skipped_files: 0,
+        statements: (0, 0),
+        top_failures: Vec::new(),
+        elapsed,
+    };
+    let mut reasons: HashMap<String, usize> = HashMap::new();
+    for o in outcomes {
+        if o.statement {
+            s.statements.0 += 1;
+            if matches!(o.status, Status::Pass) {
+                s.statements.1 += 1;
+            }
+            if let Status::Mismatch(m) = &o.status {
+                s.mismatches.push(format!(
+                    "{}:{} (statement) {m}: {}",
+                    o.file,
+                    o.line,
+                    one_line(&o.sql)
+                ));
+            }
+            continue;
+        }
+        match &o.status {
+            Status::Pass => {
+                s.pass += 1;
+                s.counted += 1;
+            }
+            Status::Error(r, _) => {
+                s.errors += 1;
+                s.counted += 1;
+                *reasons.entry(r.clone()).or_default() += 1;
+            }
+            Status::Mismatch(m) => {
+                s.counted += 1;
+                s.mismatches
+                    .push(format!("{}:{} {m}: {}", o.file, o.line, one_line(&o.sql)));
+            }
+            Status::DuckdbFails(_) => s.duckdb_fails += 1,
+            Status::NotMeaningful(r) => *s.not_meaningful.entry(r.clone()).or_default() += 1,
+            Status::Skipped(_) => s.skipped_files += 1,
+        }
+    }
+    let mut top: Vec<(String, usize)> = reasons.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    s.top_failures = top;
+    s
+}
+
+fn one_line(sql: &str) -> String {
+    let joined = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    joined.chars().take(160).collect()
+}
+
+/// The whole run as JSON: per mode and backend, the summary and every outcome.
+pub fn report_json(runs: &[(Summary, Vec<Outcome>)]) -> String {
+    let runs: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|(s, outcomes)| {
+            let outcomes: Vec<serde_json::Value> = outcomes
+                .iter()
+                .map(|o| {
+                    serde_json::json!({"file": o.file, "line": o.line, "statement": o.statement,
+                        "status": o.status.to_string(), "sql": o.sql})
+                })
+                .collect();
+            serde_json::json!({
+                "mode": s.mode, "backend": s.backend, "pass": s.pass, "counted": s.counted,
+                "errors": s.errors, "mismatches": s.mismatches, "duckdb_fails": s.duckdb_fails,
+                "not_meaningful": s.not_meaningful, "skipped_files": s.skipped_files,
+                "statements": [s.statements.0, s.statements.1],
+                "top_failures": s.top_failures.iter().take(60).collect::<Vec<_>>(),
+                "outcomes": outcomes,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&runs).unwrap_or_default()
+}
