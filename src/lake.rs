@@ -32,6 +32,11 @@ pub struct LakeOptions {
     pub read_only: bool,
     /// `SNAPSHOT_VERSION`: pin the lake at this snapshot (read only).
     pub snapshot_version: Option<SnapshotId>,
+    /// `SNAPSHOT_TIME`: pin the lake at the last snapshot at or before this
+    /// time (read only).
+    pub snapshot_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// `DATA_INLINING_ROW_LIMIT` given at ATTACH (DuckDB's per-session setting).
+    pub data_inlining_row_limit: Option<u64>,
 }
 
 /// An open DuckLake.
@@ -181,7 +186,9 @@ impl Lake {
 
     /// Whether writes are refused.
     pub fn read_only(&self) -> bool {
-        self.options.read_only || self.options.snapshot_version.is_some()
+        self.options.read_only
+            || self.options.snapshot_version.is_some()
+            || self.options.snapshot_time.is_some()
     }
 
     /// The snapshot a new query sees: the pinned one, or the latest.
@@ -189,13 +196,18 @@ impl Lake {
     /// Either way it reads the latest snapshot id, which tells the file cache whether
     /// what it holds may still be used (see [`crate::catalog::files`]).
     pub async fn current_snapshot(&self) -> Result<SnapshotRow> {
-        let (latest, pinned) = match self.options.snapshot_version {
-            Some(v) => {
+        let (latest, pinned) = match (self.options.snapshot_version, self.options.snapshot_time) {
+            (Some(v), _) => {
                 let (latest, pinned) =
                     tokio::try_join!(self.store.latest_snapshot(), self.store.snapshot(v))?;
                 (latest, Some(pinned))
             }
-            None => (self.store.latest_snapshot().await?, None),
+            (None, Some(t)) => {
+                let (latest, pinned) =
+                    tokio::try_join!(self.store.latest_snapshot(), self.store.snapshot_at(t))?;
+                (latest, Some(pinned))
+            }
+            (None, None) => (self.store.latest_snapshot().await?, None),
         };
         self.files.saw_latest(latest.snapshot_id);
         Ok(pinned.unwrap_or(latest))

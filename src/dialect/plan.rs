@@ -37,8 +37,13 @@ fn default_schema(catalog: &dyn datafusion::catalog::CatalogProvider) -> String 
 pub fn name_context(state: &SessionState) -> NameContext {
     let list = state.catalog_list();
     let mut catalogs = HashMap::new();
+    let mut lakes = std::collections::HashSet::new();
     for name in list.catalog_names() {
         if let Some(c) = list.catalog(&name) {
+            let any: &dyn std::any::Any = c.as_ref();
+            if any.is::<crate::provider::catalog::LakeCatalog>() {
+                lakes.insert(name.to_ascii_lowercase());
+            }
             catalogs.insert(
                 name.to_ascii_lowercase(),
                 (name.clone(), default_schema(c.as_ref())),
@@ -46,6 +51,7 @@ pub fn name_context(state: &SessionState) -> NameContext {
         }
     }
     let current_catalog = state.config_options().catalog.default_catalog.clone();
+    let current_schema = state.config_options().catalog.default_schema.clone();
     let current_schemas = list
         .catalog(&current_catalog)
         .map(|c| {
@@ -59,6 +65,8 @@ pub fn name_context(state: &SessionState) -> NameContext {
         catalogs,
         current_catalog,
         current_schemas,
+        current_schema,
+        lakes,
     }
 }
 

@@ -38,6 +38,10 @@ pub struct NameContext {
     pub current_catalog: String,
     /// Schemas of the current catalog, lower-case.
     pub current_schemas: HashSet<String>,
+    /// The current schema.
+    pub current_schema: String,
+    /// Attached catalogs that are DuckLakes, lower-case.
+    pub lakes: HashSet<String>,
 }
 
 /// A time-travel clause found in a statement, to be evaluated.
@@ -140,10 +144,121 @@ pub fn literal(value: &ScalarValue) -> Result<Expr> {
         .map_err(Error::from)
 }
 
+impl FirstPass<'_> {
+    /// DuckLake's per-lake functions (`lake.snapshots()`, `table_changes(...)`
+    /// after `USE lake`) become calls of the `ducklake_*` table functions with the
+    /// lake (and schema) as leading arguments; named arguments take their places.
+    fn table_function(
+        &mut self,
+        name: &mut ObjectName,
+        args: &mut datafusion::sql::sqlparser::ast::TableFunctionArgs,
+    ) -> ControlFlow<()> {
+        use crate::provider::functions::{LAKE_MACROS, NAMED_PARAMETERS};
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+            .collect();
+        let lower = |s: &String| s.to_ascii_lowercase();
+        let (function, lake, schema) = match parts.as_slice() {
+            [f] => (
+                lower(f),
+                self.names.current_catalog.clone(),
+                self.names.current_schema.clone(),
+            ),
+            [c, f] if self.names.lakes.contains(&lower(c)) => {
+                let (catalog, schema) = self
+                    .names
+                    .catalogs
+                    .get(&lower(c))
+                    .cloned()
+                    .unwrap_or_else(|| (c.clone(), "main".into()));
+                (lower(f), catalog, schema)
+            }
+            [s, f] => (lower(f), self.names.current_catalog.clone(), s.clone()),
+            [c, s, f] => (lower(f), c.clone(), s.clone()),
+            _ => return ControlFlow::Continue(()),
+        };
+        let string = |v: &str| {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                Value::SingleQuotedString(v.to_string()),
+            )))
+        };
+        let mut target = function.clone();
+        if let Some((_, ducklake_fn, with_schema)) =
+            LAKE_MACROS.iter().find(|(m, _, _)| *m == function)
+            && (parts.len() > 1 || self.names.lakes.contains(&lake.to_ascii_lowercase()))
+        {
+            let mut leading = vec![string(&lake)];
+            if *with_schema {
+                leading.push(string(&schema));
+            }
+            leading.append(&mut args.args);
+            args.args = leading;
+            target = (*ducklake_fn).to_string();
+        } else if parts.len() > 1 {
+            return ControlFlow::Continue(());
+        }
+        if let Some((_, positional, named)) = NAMED_PARAMETERS.iter().find(|(f, _, _)| *f == target)
+        {
+            let mut slots: Vec<Option<FunctionArg>> = vec![None; positional + named.len()];
+            let mut next = 0;
+            for arg in std::mem::take(&mut args.args) {
+                let slot = match arg_expr(&arg) {
+                    Some((Some(n), _)) => named
+                        .iter()
+                        .position(|p| p.eq_ignore_ascii_case(&n))
+                        .map(|i| positional + i),
+                    _ => {
+                        next += 1;
+                        Some(next - 1)
+                    }
+                };
+                let Some(slot) = slot else {
+                    return self.fail(Error::Unsupported(format!(
+                        "{target}: unknown named argument in {arg}; it takes {}",
+                        named.join(", ")
+                    )));
+                };
+                let value = match arg_expr(&arg) {
+                    Some((_, e)) => FunctionArg::Unnamed(FunctionArgExpr::Expr(e.clone())),
+                    None => arg,
+                };
+                if let Some(s) = slots.get_mut(slot) {
+                    *s = Some(value);
+                }
+            }
+            while slots.last().is_some_and(Option::is_none) {
+                slots.pop();
+            }
+            args.args = slots
+                .into_iter()
+                .map(|s| {
+                    s.unwrap_or(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                        Value::Null,
+                    ))))
+                })
+                .collect();
+        }
+        if target != function || parts.len() > 1 {
+            name.0 = vec![ObjectNamePart::Identifier(Ident::new(target))];
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 impl VisitorMut for FirstPass<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name,
+            args: Some(args),
+            ..
+        } = factor
+        {
+            return self.table_function(name, args);
+        }
         let TableFactor::Table { name, version, .. } = factor else {
             return ControlFlow::Continue(());
         };
@@ -176,10 +291,12 @@ impl VisitorMut for FirstPass<'_> {
             }
         };
         let index = self.at_clauses.len();
-        self.at_clauses.push(AtClause {
-            is_version,
-            expr: expr.clone(),
-        });
+        let mut expr = expr.clone();
+        let _ = expr.visit(&mut *self);
+        if self.error.is_some() {
+            return ControlFlow::Break(());
+        }
+        self.at_clauses.push(AtClause { is_version, expr });
         if let Some(ObjectNamePart::Identifier(last)) = name.0.last_mut() {
             last.value = format!("{}{AT_MARKER}{PENDING}{index}", last.value);
             last.quote_style = Some('"');
@@ -362,6 +479,8 @@ mod tests {
             ]),
             current_catalog: "memory".into(),
             current_schemas: HashSet::from(["main".into()]),
+            current_schema: "main".into(),
+            lakes: HashSet::from(["ducklake".into()]),
         }
     }
 
@@ -395,6 +514,21 @@ mod tests {
         assert_eq!(
             rewritten("SELECT * FROM ducklake.s.t AT (VERSION => 1 + 2)", &names())?,
             "SELECT * FROM ducklake.s.\"t@@version=1 + 2\""
+        );
+        assert_eq!(
+            rewritten("FROM ducklake.snapshots()", &names())?,
+            "SELECT * FROM ducklake_snapshots('ducklake')"
+        );
+        assert_eq!(
+            rewritten("FROM ducklake.table_changes('t', 0, 3)", &names())?,
+            "SELECT * FROM ducklake_table_changes('ducklake', 'main', 't', 0, 3)"
+        );
+        assert_eq!(
+            rewritten(
+                "FROM ducklake_list_files('ducklake', 't', snapshot_version => 2)",
+                &names()
+            )?,
+            "SELECT * FROM ducklake_list_files('ducklake', 't', NULL, 2)"
         );
         Ok(())
     }

@@ -77,14 +77,43 @@ pub fn lake_options(options: &BTreeMap<String, String>) -> Result<LakeOptions> {
                     ))
                 })?)
             }
+            "SNAPSHOT_TIME" => {
+                out.snapshot_time = Some(crate::store::parse_catalog_timestamp(value).map_err(|_| {
+                    Error::Unsupported(format!(
+                        "SNAPSHOT_TIME must be a timestamp such as '2026-01-01 00:00:00+00', not '{value}'"
+                    ))
+                })?)
+            }
+            "DATA_INLINING_ROW_LIMIT" => {
+                out.data_inlining_row_limit = Some(value.parse().map_err(|_| {
+                    Error::Unsupported(format!(
+                        "DATA_INLINING_ROW_LIMIT must be a row count, not '{value}'"
+                    ))
+                })?)
+            }
+            "READONLY" => out.read_only = parse_bool(key, value)?,
+            "READ_WRITE" => out.read_only = !parse_bool(key, value)?,
             "TYPE" if value.eq_ignore_ascii_case("ducklake") => {}
-            // Accepted for DuckDB compatibility; lakeq decides these itself.
-            "DATA_INLINING_ROW_LIMIT" | "BUSY_TIMEOUT" | "ENCRYPTED"
-                if key != "ENCRYPTED" || value == "false" => {}
+            // Accepted for DuckDB compatibility: names of DuckDB's own attachment of the
+            // metadata database, its migration and connection settings, and writer
+            // choices that do not change what lakeq reads.
+            "METADATA_CATALOG" | "AUTOMATIC_MIGRATION" | "BUSY_TIMEOUT" | "META_TYPE" => {}
+            "ENCRYPTED" | "WRITE_DELETION_VECTORS" if !parse_bool(key, value)? => {}
+            "ENCRYPTED" => {
+                return Err(Error::Unsupported(
+                    "encrypted lakes (ATTACH ... ENCRYPTED): lakeq reads and writes unencrypted Parquet only".into(),
+                ));
+            }
+            "WRITE_DELETION_VECTORS" => {
+                return Err(Error::Unsupported(
+                    "WRITE_DELETION_VECTORS: lakeq writes positional delete files (DuckDB reads them)".into(),
+                ));
+            }
             other => {
                 return Err(Error::Unsupported(format!(
                     "ATTACH option {other}; lakeq knows DATA_PATH, METADATA_SCHEMA, READ_ONLY, \
-                     OVERRIDE_DATA_PATH, CREATE_IF_NOT_EXISTS, SNAPSHOT_VERSION"
+                     OVERRIDE_DATA_PATH, CREATE_IF_NOT_EXISTS, SNAPSHOT_VERSION, SNAPSHOT_TIME, \
+                     DATA_INLINING_ROW_LIMIT, METADATA_CATALOG"
                 )));
             }
         }
@@ -160,6 +189,7 @@ impl Session {
         let mut state = ctx.state_ref().write().clone();
         let _ = state.register_expr_planner(Arc::new(DuckDbArithmetic));
         *ctx.state_ref().write() = state;
+        super::functions::register(&ctx);
         Self {
             ctx,
             lakes: Mutex::new(HashMap::new()),

@@ -127,11 +127,14 @@ pub enum LakeStatement {
 
 /// Recognise ATTACH / DETACH / USE; `None` for anything DataFusion should plan.
 pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
-    let tokens: Vec<Token> = tokenize(sql)?
+    let mut tokens: Vec<Token> = tokenize(sql)?
         .into_iter()
         .map(|(t, _)| t)
         .filter(|t| !is_trivia(t))
         .collect();
+    while tokens.last() == Some(&Token::SemiColon) {
+        tokens.pop();
+    }
     let kw = |i: usize, k: Keyword| matches!(tokens.get(i), Some(Token::Word(w)) if w.keyword == k && w.quote_style.is_none());
     let bad = |msg: &str| Error::Unsupported(format!("{msg} in: {sql}"));
     let ident = |t: Option<&Token>| match t {

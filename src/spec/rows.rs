@@ -20,6 +20,21 @@ pub struct SnapshotRow {
     pub next_file_id: FileId,
 }
 
+/// A row of `ducklake_snapshot_changes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotChangesRow {
+    /// Snapshot id.
+    pub snapshot_id: SnapshotId,
+    /// The change list (see [`crate::spec::changes`]).
+    pub changes_made: Option<String>,
+    /// `author` of `set_commit_message`.
+    pub author: Option<String>,
+    /// `commit_message` of `set_commit_message`.
+    pub commit_message: Option<String>,
+    /// `extra_info` of `set_commit_message`.
+    pub commit_extra_info: Option<String>,
+}
+
 /// A row of `ducklake_schema`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchemaRow {

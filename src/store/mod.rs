@@ -928,6 +928,29 @@ impl MetadataStore {
             .collect()
     }
 
+    /// Every row of `ducklake_snapshot_changes`, oldest first.
+    pub async fn snapshot_changes(&self) -> Result<Vec<SnapshotChangesRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT snapshot_id, changes_made, author, commit_message, commit_extra_info \
+                 FROM {} ORDER BY snapshot_id",
+                self.t("ducklake_snapshot_changes")
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SnapshotChangesRow {
+                    snapshot_id: r.i64(0)?,
+                    changes_made: r.opt_text(1)?,
+                    author: r.opt_text(2)?,
+                    commit_message: r.opt_text(3)?,
+                    commit_extra_info: r.opt_text(4)?,
+                })
+            })
+            .collect()
+    }
+
     /// The change lists of all snapshots after `base`, oldest first.
     pub async fn changes_since(&self, base: SnapshotId) -> Result<Vec<String>> {
         let rows = self

@@ -132,7 +132,7 @@ pub fn check(
         return if expected.is_empty() {
             Ok(())
         } else {
-            Err("no result columns".into())
+            Err(format!("expected {} values, got no rows", expected.len()))
         };
     }
     let _ = declared_columns;
@@ -181,10 +181,9 @@ pub fn same_values(a: &TextResult, b: &TextResult, sort: SortMode) -> bool {
     sorted_cells(a, sort) == sorted_cells(b, sort)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
+/// The comparison rules on known cases (run at start-up: this binary has no
+/// test harness).
+pub fn self_check() -> Result<(), String> {
     fn result(types: &[&str], rows: &[&[Option<&str>]]) -> TextResult {
         TextResult {
             types: types.iter().map(|s| s.to_string()).collect(),
@@ -194,29 +193,45 @@ mod tests {
                 .collect(),
         }
     }
-
-    #[test]
-    fn compares_like_duckdb() {
-        let r = result(
-            &["INTEGER", "VARCHAR"],
-            &[&[Some("2"), Some("")], &[Some("1"), None]],
-        );
-        let exp = vec!["1\tNULL".to_string(), "2\t(empty)".to_string()];
-        assert!(check(&r, &exp, 2, SortMode::RowSort).is_ok());
-        assert!(check(&r, &exp, 2, SortMode::NoSort).is_err());
-        let f = result(&["DOUBLE"], &[&[Some("0.30000000000000004")]]);
-        assert!(check(&f, &["0.3".to_string()], 1, SortMode::NoSort).is_ok());
-        let b = result(&["BOOLEAN"], &[&[Some("true")]]);
-        assert!(check(&b, &["1".to_string()], 1, SortMode::NoSort).is_ok());
-        let s = result(&["VARCHAR"], &[&[Some("Min: 1, Max: 6")]]);
-        assert!(
-            check(
-                &s,
-                &["<REGEX>:.*Min.*1.*Max.*6.*".to_string()],
-                1,
-                SortMode::NoSort
-            )
-            .is_ok()
-        );
+    let r = result(
+        &["INTEGER", "VARCHAR"],
+        &[&[Some("2"), Some("")], &[Some("1"), None]],
+    );
+    let exp = vec!["1\tNULL".to_string(), "2\t(empty)".to_string()];
+    let cases = [
+        check(&r, &exp, 2, SortMode::RowSort).is_ok(),
+        check(&r, &exp, 2, SortMode::NoSort).is_err(),
+        check(
+            &result(&["DOUBLE"], &[&[Some("0.30000000000000004")]]),
+            &["0.3".to_string()],
+            1,
+            SortMode::NoSort,
+        )
+        .is_ok(),
+        check(
+            &result(&["BOOLEAN"], &[&[Some("true")]]),
+            &["1".to_string()],
+            1,
+            SortMode::NoSort,
+        )
+        .is_ok(),
+        check(
+            &result(&["VARCHAR"], &[&[Some("Min: 1, Max: 6")]]),
+            &["<REGEX>:.*Min.*1.*Max.*6.*".to_string()],
+            1,
+            SortMode::NoSort,
+        )
+        .is_ok(),
+        check(
+            &result(&["INTEGER"], &[&[Some("1")]]),
+            &["2".to_string()],
+            1,
+            SortMode::NoSort,
+        )
+        .is_err(),
+    ];
+    match cases.iter().position(|ok| !ok) {
+        Some(i) => Err(format!("comparison self-check case {i} failed")),
+        None => Ok(()),
     }
 }

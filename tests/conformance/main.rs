@@ -95,6 +95,10 @@ fn main() -> ExitCode {
         println!("conformance: skipped (LAKEQ_CONFORMANCE=off)");
         return ExitCode::SUCCESS;
     }
+    if let Err(e) = script::self_check().and_then(|()| compare::self_check()) {
+        eprintln!("conformance: {e}");
+        return ExitCode::FAILURE;
+    }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let root = suite_dir();
     if !root.join("test/sql").is_dir() {

@@ -12,7 +12,7 @@ use lakeq::dialect::render::{duckdb_type_name, value_text};
 
 use crate::compare::{TextResult, check, same_values};
 use crate::duckdb::{Duck, DuckResult};
-use crate::script::{Expect, Record, SortMode, parse};
+use crate::script::{Expect, Record, parse};
 
 /// Who writes the lake.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,6 +131,9 @@ pub fn oracle_paths() -> Result<(String, String), String> {
     Ok((python, ext))
 }
 
+const METADATA_REASON: &str =
+    "reads the metadata tables through DuckDB's attachment of the metadata database";
+
 /// Extensions whose `require` a run satisfies (loaded or built in).
 const AVAILABLE: &[&str] = &[
     "ducklake",
@@ -227,6 +230,196 @@ fn session_kind(sql: &str) -> Option<&'static str> {
         "commit" | "end" => Some("commit"),
         "rollback" | "abort" => Some("rollback"),
         _ => None,
+    }
+}
+
+/// Words of a statement: identifiers (unquoted, lower-cased) and `.`, `(`.
+fn words(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            let mut w = String::new();
+            for d in chars.by_ref() {
+                if d == '"' {
+                    break;
+                }
+                w.push(d);
+            }
+            out.push(w.to_ascii_lowercase());
+        } else if c.is_alphanumeric() || c == '_' {
+            let mut w = String::from(c);
+            while let Some(&d) = chars.peek() {
+                if d.is_alphanumeric() || d == '_' {
+                    w.push(d);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(w.to_ascii_lowercase());
+        } else if c == '.' || c == '(' {
+            out.push(c.to_string());
+        } else if c == '\'' {
+            // skip string literals
+            for d in chars.by_ref() {
+                if d == '\'' {
+                    break;
+                }
+            }
+            out.push("'".into());
+        }
+    }
+    out
+}
+
+/// The object a DDL/DML statement writes (name parts), and whether it is TEMP.
+fn statement_target(sql: &str) -> Option<(Vec<String>, bool)> {
+    let w = words(sql);
+    let mut i;
+    let at = |i: usize| w.get(i).map(String::as_str).unwrap_or_default();
+    let mut temp = false;
+    match at(0) {
+        "create" => {
+            i = 1;
+            if at(i) == "or" && at(i + 1) == "replace" {
+                i += 2;
+            }
+            if at(i) == "temp" || at(i) == "temporary" {
+                temp = true;
+                i += 1;
+            }
+            if !matches!(
+                at(i),
+                "table" | "view" | "macro" | "sequence" | "type" | "function"
+            ) {
+                return None;
+            }
+            i += 1;
+            if at(i) == "if" && at(i + 1) == "not" && at(i + 2) == "exists" {
+                i += 3;
+            }
+        }
+        "insert" => {
+            i = 1;
+            while i < w.len() && at(i) != "into" {
+                i += 1;
+            }
+            i += 1;
+        }
+        "update" => i = 1,
+        "delete" if at(1) == "from" => i = 2,
+        "truncate" => i = if at(1) == "table" { 2 } else { 1 },
+        "drop" | "alter" => {
+            if !matches!(
+                at(1),
+                "table" | "view" | "macro" | "sequence" | "type" | "function"
+            ) {
+                return None;
+            }
+            i = 2;
+            if at(i) == "if" && at(i + 1) == "exists" {
+                i += 2;
+            }
+        }
+        _ => return None,
+    }
+    let mut parts = vec![w.get(i)?.clone()];
+    while at(i + 1) == "." {
+        parts.push(w.get(i + 2)?.clone());
+        i += 2;
+    }
+    Some((parts, temp))
+}
+
+/// What the runner knows of the names DuckDB resolves: the attached lakes,
+/// DuckDB's names for their metadata catalogs, and the current catalog.
+#[derive(Default)]
+struct Names {
+    lakes: HashSet<String>,
+    metadata_catalogs: HashSet<String>,
+    current: Option<String>,
+}
+
+impl Names {
+    fn observe(&mut self, sql: &str) {
+        let w = words(sql);
+        match w.first().map(String::as_str) {
+            Some("attach") => {
+                let is_lake = sql.contains("ducklake:");
+                let name = w
+                    .iter()
+                    .position(|x| x == "as")
+                    .and_then(|p| w.get(p + 1))
+                    .cloned();
+                let Some(name) = name else { return };
+                if is_lake {
+                    self.lakes.insert(name.clone());
+                    let meta = w
+                        .iter()
+                        .position(|x| x == "metadata_catalog")
+                        .map(|_| {
+                            let l = sql.to_ascii_lowercase();
+                            l.split("metadata_catalog")
+                                .nth(1)
+                                .and_then(|r| r.split('\'').nth(1))
+                                .unwrap_or_default()
+                                .to_string()
+                        })
+                        .unwrap_or_else(|| format!("__ducklake_metadata_{name}"));
+                    self.metadata_catalogs.insert(meta);
+                } else {
+                    // A plain database attached by DuckDB (DuckDB file, SQLite, PostgreSQL):
+                    // the suite uses these to look at metadata tables directly.
+                    self.metadata_catalogs.insert(name);
+                }
+            }
+            Some("detach") => {
+                if let Some(name) = w
+                    .iter()
+                    .rev()
+                    .find(|x| *x != "database" && *x != "if" && *x != "exists")
+                {
+                    self.lakes.remove(name);
+                }
+            }
+            Some("use") => self.current = w.get(1).cloned(),
+            _ => {}
+        }
+    }
+
+    fn current_is_lake(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|c| self.lakes.contains(c))
+    }
+
+    /// A statement DuckDB runs on its in-memory database, not on a lake.
+    fn writes_memory(&self, sql: &str) -> bool {
+        let Some((parts, temp)) = statement_target(sql) else {
+            return false;
+        };
+        if temp {
+            return true;
+        }
+        let first = parts.first().cloned().unwrap_or_default();
+        if parts.len() >= 2
+            && (self.lakes.contains(&first) || self.metadata_catalogs.contains(&first))
+        {
+            return false;
+        }
+        if parts.len() == 3 {
+            return first == "memory";
+        }
+        !self.current_is_lake()
+    }
+
+    /// Does the query read DuckDB's attachment of a lake's metadata database?
+    fn reads_metadata(&self, sql: &str) -> bool {
+        let w = words(sql);
+        w.iter().enumerate().any(|(i, x)| {
+            self.metadata_catalogs.contains(x) && w.get(i + 1).is_some_and(|n| n == ".")
+        })
     }
 }
 
@@ -581,6 +774,7 @@ impl Runner {
         let mut in_txn: HashSet<Option<String>> = HashSet::new();
         let mut labels: HashMap<String, TextResult> = HashMap::new();
         let mut occurrences: HashMap<usize, usize> = HashMap::new();
+        let mut names = Names::default();
         let key = self.backend.name();
         let substitute = |text: &str, vars: &[(String, String)], env: &HashMap<String, String>| {
             let mut s = text.to_string();
@@ -638,7 +832,13 @@ impl Runner {
                             let result = match self.duck.exec(&sql, conn.as_deref()) {
                                 Ok(r) => r,
                                 Err(e) => {
-                                    duck_broken = Some(e);
+                                    out.push(Outcome {
+                                        file: rel.to_string(),
+                                        line: *line,
+                                        sql: sql.clone(),
+                                        statement: false,
+                                        status: Status::DuckdbFails(e),
+                                    });
                                     break;
                                 }
                             };
@@ -660,11 +860,18 @@ impl Runner {
                             if matches!(result, DuckResult::Error(_)) {
                                 continue;
                             }
+                            names.observe(&sql);
                             if let Some(k) = kind {
                                 self.mirror_to_lakeq(k, &sql, conn, &mut sessions).await;
+                            } else if names.writes_memory(&sql) {
+                                // DuckDB's own in-memory tables, which the queries compare
+                                // lake tables with: lakeq makes its own copy.
+                                let s = sessions.get(conn).await;
+                                let _ = lakeq_run(&s, &sql).await;
                             }
                         }
                         Mode::Write => {
+                            names.observe(&sql);
                             let session = sessions.get(conn).await;
                             if kind == Some("attach") {
                                 sessions.attaches.push(sql.clone());
@@ -783,6 +990,10 @@ impl Runner {
                                 out.push(outcome(Status::NotMeaningful(reason.into())));
                                 continue;
                             }
+                            if names.reads_metadata(&sql) {
+                                out.push(outcome(Status::NotMeaningful(METADATA_REASON.into())));
+                                continue;
+                            }
                             if !in_txn.is_empty() {
                                 out.push(outcome(Status::NotMeaningful(
                                     "inside an open DuckDB transaction (uncommitted changes are invisible to other engines)".into(),
@@ -826,6 +1037,10 @@ impl Runner {
                             }
                             if let Some(reason) = internal_reason(&sql) {
                                 out.push(outcome(Status::NotMeaningful(reason.into())));
+                                continue;
+                            }
+                            if names.reads_metadata(&sql) {
+                                out.push(outcome(Status::NotMeaningful(METADATA_REASON.into())));
                                 continue;
                             }
                             let lakeq_status = match &answer {

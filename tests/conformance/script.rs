@@ -86,7 +86,7 @@ pub enum Record {
         cond: String,
     },
     /// `set ...` / `sleep` / `halt` and other directives the runner ignores.
-    Other(String),
+    Other,
 }
 
 /// Parse a test file into records; loops are nested.
@@ -149,7 +149,10 @@ fn parse_block(
                         "nosort" => sort = SortMode::NoSort,
                         "rowsort" => sort = SortMode::RowSort,
                         "valuesort" => sort = SortMode::ValueSort,
-                        w if w.starts_with("con") && w[3..].chars().all(|c| c.is_ascii_digit()) => {
+                        w if w
+                            .strip_prefix("con")
+                            .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())) =>
+                        {
                             conn = Some(w.to_string())
                         }
                         w => label = Some(w.to_string()),
@@ -211,7 +214,7 @@ fn parse_block(
                 skip: head == "skipif",
                 cond: words[1..].join(" "),
             }),
-            _ => out.push(Record::Other(trimmed.to_string())),
+            _ => out.push(Record::Other),
         }
     }
     Ok((out, false))
@@ -241,24 +244,18 @@ fn read_body(lines: &[&str], pos: &mut usize) -> (String, Vec<String>) {
     (sql.join("\n"), expected)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_records_and_loops() {
-        let text = "require ducklake\n\nstatement ok con1\nCREATE TABLE t(i INT)\n\nloop i 0 2\n\nquery II rowsort\nSELECT ${i}, 2\n----\n1\t2\n\nendloop\n\nstatement error\nSELECT x\n----\nnot found\n";
-        let records = parse(text).expect("parse");
-        assert_eq!(records.len(), 4);
-        let Record::Loop { values, body, .. } = &records[2] else {
-            panic!("{records:?}")
-        };
-        assert_eq!(values, &["0", "1"]);
-        assert!(
-            matches!(&body[0], Record::Query { columns: 2, sort: SortMode::RowSort, expected, .. } if expected == &["1\t2"])
-        );
-        assert!(
-            matches!(&records[3], Record::Statement { expect: Expect::Error(Some(m)), .. } if m == "not found")
-        );
+/// The parser on a known file (run at start-up: this binary has no test harness).
+pub fn self_check() -> Result<(), String> {
+    let text = "require ducklake\n\nstatement ok con1\nCREATE TABLE t(i INT)\n\nloop i 0 2\n\nquery II rowsort\nSELECT ${i}, 2\n----\n1\t2\n\nendloop\n\nstatement error\nSELECT x\n----\nnot found\n";
+    let records = parse(text)?;
+    let ok = records.len() == 4
+        && matches!(&records[2], Record::Loop { values, body, .. }
+            if values == &["0", "1"]
+            && matches!(&body[0], Record::Query { columns: 2, sort: SortMode::RowSort, expected, .. } if expected == &["1\t2"]))
+        && matches!(&records[3], Record::Statement { expect: Expect::Error(Some(m)), .. } if m == "not found");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("parser self-check failed: {records:?}"))
     }
 }
