@@ -7,8 +7,10 @@
 //! [`semantics`] deciding DuckDB's arithmetic). [`render`] prints values as
 //! DuckDB does.
 
+pub mod functions;
 pub mod parser;
 pub mod plan;
 pub mod render;
 pub mod rewrite;
 pub mod semantics;
+pub mod statements;

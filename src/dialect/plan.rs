@@ -232,6 +232,9 @@ pub async fn plan_sql(
             ));
         }
     };
+    if let Some(plan) = super::statements::duckdb_statement(state, &statement, variables).await? {
+        return Ok((plan, sql.to_string()));
+    }
     let statement = prepare_statement(state, statement, variables).await?;
     let text = statement.to_string();
     let plan = state.statement_to_plan(statement).await?;

@@ -21,8 +21,8 @@ use std::ops::ControlFlow;
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, OrderByKind, Query, Select, SelectItem, Statement, TableFactor,
-    TableVersion, Value, VisitMut, VisitorMut, WildcardAdditionalOptions,
+    ObjectName, ObjectNamePart, OrderByKind, Query, Select, SelectItem, SetExpr, Statement,
+    TableFactor, TableVersion, Value, VisitMut, VisitorMut, WildcardAdditionalOptions,
 };
 use datafusion::sql::unparser::Unparser;
 
@@ -54,10 +54,6 @@ pub struct AtClause {
 }
 
 const PENDING: &str = "pending=";
-
-fn ident_eq(ident: &Ident, name: &str) -> bool {
-    ident.value.eq_ignore_ascii_case(name)
-}
 
 fn part_ident(part: &ObjectNamePart) -> Option<&Ident> {
     part.as_ident()
@@ -145,6 +141,104 @@ pub fn literal(value: &ScalarValue) -> Result<Expr> {
 }
 
 impl FirstPass<'_> {
+    /// DuckDB's `rowid`: when a query over one lake table names `rowid`, the
+    /// table is read with its row ids (`"t@@rowid"`) and `*` leaves them out.
+    fn expose_rowid(&mut self, query: &mut Query) {
+        use datafusion::sql::sqlparser::ast::{ExcludeSelectItem, Visit, Visitor};
+        struct FindRowid(bool);
+        impl Visitor for FindRowid {
+            type Break = ();
+            fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+                // Subqueries are rewritten on their own.
+                ControlFlow::Continue(())
+            }
+            fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+                let is_rowid =
+                    |i: &Ident| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("rowid");
+                match expr {
+                    Expr::Identifier(i) if is_rowid(i) => self.0 = true,
+                    Expr::CompoundIdentifier(parts) if parts.last().is_some_and(is_rowid) => {
+                        self.0 = true
+                    }
+                    _ => {}
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let SetExpr::Select(select) = query.body.as_mut() else {
+            return;
+        };
+        let [from] = select.from.as_mut_slice() else {
+            return;
+        };
+        if !from.joins.is_empty() {
+            return;
+        }
+        let mut find = FindRowid(false);
+        let _ = select.projection.visit(&mut find);
+        let _ = select.selection.visit(&mut find);
+        let _ = query.order_by.visit(&mut find);
+        if !find.0 {
+            return;
+        }
+        let TableFactor::Table {
+            name, args: None, ..
+        } = &mut from.relation
+        else {
+            return;
+        };
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+            .collect();
+        let cte = query.with.as_ref().is_some_and(|w| {
+            w.cte_tables
+                .iter()
+                .any(|c| parts.len() == 1 && c.alias.name.value.eq_ignore_ascii_case(&parts[0]))
+        });
+        let in_lake = match parts.as_slice() {
+            [_] => self
+                .names
+                .lakes
+                .contains(&self.names.current_catalog.to_ascii_lowercase()),
+            [c, _] => {
+                self.names.lakes.contains(c)
+                    || (!self.names.catalogs.contains_key(c)
+                        && self
+                            .names
+                            .lakes
+                            .contains(&self.names.current_catalog.to_ascii_lowercase()))
+            }
+            [c, _, _] => self.names.lakes.contains(c),
+            _ => false,
+        };
+        if cte || !in_lake {
+            return;
+        }
+        if let Some(ObjectNamePart::Identifier(last)) = name.0.last_mut() {
+            last.value = format!("{}{AT_MARKER}rowid", last.value);
+            last.quote_style = Some('"');
+        }
+        let rowid = ObjectName::from(vec![Ident::new("rowid")]);
+        for item in &mut select.projection {
+            let options = match item {
+                SelectItem::Wildcard(o) | SelectItem::QualifiedWildcard(_, o) => o,
+                _ => continue,
+            };
+            options.opt_exclude = Some(match options.opt_exclude.take() {
+                None => ExcludeSelectItem::Single(rowid.clone()),
+                Some(ExcludeSelectItem::Single(one)) => {
+                    ExcludeSelectItem::Multiple(vec![one, rowid.clone()])
+                }
+                Some(ExcludeSelectItem::Multiple(mut many)) => {
+                    many.push(rowid.clone());
+                    ExcludeSelectItem::Multiple(many)
+                }
+            });
+        }
+    }
+
     /// DuckLake's per-lake functions (`lake.snapshots()`, `table_changes(...)`
     /// after `USE lake`) become calls of the `ducklake_*` table functions with the
     /// lake (and schema) as leading arguments; named arguments take their places.
@@ -259,6 +353,10 @@ impl VisitorMut for FirstPass<'_> {
         {
             return self.table_function(name, args);
         }
+        if let Some(view) = information_schema_view(factor) {
+            *factor = view;
+            return ControlFlow::Continue(());
+        }
         let TableFactor::Table { name, version, .. } = factor else {
             return ControlFlow::Continue(());
         };
@@ -308,6 +406,11 @@ impl VisitorMut for FirstPass<'_> {
         self.resolve_two_part(relation)
     }
 
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        self.expose_rowid(query);
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         // FROM-first: `FROM t` selects every column.
         if select.projection.is_empty() {
@@ -322,6 +425,14 @@ impl VisitorMut for FirstPass<'_> {
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
+        if let Some(rewritten) = super::functions::rewrite_call(
+            f,
+            &self.names.current_catalog,
+            &self.names.current_schema,
+        ) {
+            *expr = rewritten;
+            return ControlFlow::Continue(());
+        }
         match simple_function_name(f).as_deref() {
             Some("count_star") if function_args(f).is_empty() => {
                 f.name = ObjectName::from(vec![Ident::new("count")]);
@@ -364,6 +475,69 @@ impl VisitorMut for FirstPass<'_> {
     }
 }
 
+/// DuckDB's `information_schema.tables` / `.columns` list the user's objects with
+/// DuckDB's type names; DataFusion's also list `information_schema` itself and
+/// name Arrow types. A reference to either becomes a subquery that filters and
+/// renames (reading the underlying view through a quoted name, which this
+/// rewrite leaves alone).
+fn information_schema_view(factor: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        version: None,
+        ..
+    } = factor
+    else {
+        return None;
+    };
+    let parts: Vec<&Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
+    let (catalog, schema, table) = match parts.as_slice() {
+        [s, t] => (None, *s, *t),
+        [c, s, t] => (Some(*c), *s, *t),
+        _ => return None,
+    };
+    if schema.quote_style.is_some() || !schema.value.eq_ignore_ascii_case("information_schema") {
+        return None;
+    }
+    let table_name = table.value.to_ascii_lowercase();
+    let source = match catalog {
+        Some(c) => format!("{c}.\"information_schema\".\"{table_name}\""),
+        None => format!("\"information_schema\".\"{table_name}\""),
+    };
+    let select = match table_name.as_str() {
+        "tables" => format!("SELECT * FROM {source} WHERE table_schema <> 'information_schema'"),
+        "columns" => format!(
+            "SELECT * REPLACE (lakeq_duckdb_type(data_type) AS data_type, \
+             ordinal_position + 1 AS ordinal_position) FROM {source} \
+             WHERE table_schema <> 'information_schema'"
+        ),
+        "schemata" => format!("SELECT * FROM {source} WHERE schema_name <> 'information_schema'"),
+        _ => return None,
+    };
+    let mut statements = super::parser::parse_statements(&select).ok()?;
+    let datafusion::sql::parser::Statement::Statement(statement) = statements.pop_front()? else {
+        return None;
+    };
+    let Statement::Query(query) = *statement else {
+        return None;
+    };
+    let alias = alias.clone().or_else(|| {
+        Some(datafusion::sql::sqlparser::ast::TableAlias {
+            explicit: true,
+            name: Ident::new(table_name),
+            columns: Vec::new(),
+            at: None,
+        })
+    });
+    Some(TableFactor::Derived {
+        lateral: false,
+        subquery: query,
+        alias,
+        sample: None,
+    })
+}
+
 /// The second pass: pending time-travel names get their evaluated targets.
 struct SecondPass<'a> {
     targets: &'a [String],
@@ -374,14 +548,19 @@ impl VisitorMut for SecondPass<'_> {
 
     fn pre_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<()> {
         if let Some(ObjectNamePart::Identifier(last)) = relation.0.last_mut()
-            && let Some((table, rest)) = last.value.split_once(AT_MARKER)
-            && let Some(index) = rest.strip_prefix(PENDING)
-            && let Some(target) = index
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| self.targets.get(i))
+            && last.value.contains(AT_MARKER)
         {
-            last.value = format!("{table}{AT_MARKER}{target}");
+            last.value = last
+                .value
+                .split(AT_MARKER)
+                .map(|part| {
+                    part.strip_prefix(PENDING)
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .and_then(|i| self.targets.get(i))
+                        .map_or(part, String::as_str)
+                })
+                .collect::<Vec<_>>()
+                .join(AT_MARKER);
         }
         ControlFlow::Continue(())
     }
@@ -514,6 +693,13 @@ mod tests {
         assert_eq!(
             rewritten("SELECT * FROM ducklake.s.t AT (VERSION => 1 + 2)", &names())?,
             "SELECT * FROM ducklake.s.\"t@@version=1 + 2\""
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT rowid, * FROM ducklake.t AT (VERSION => 2)",
+                &names()
+            )?,
+            "SELECT rowid, * EXCLUDE rowid FROM \"ducklake\".\"main\".\"t@@rowid@@version=2\""
         );
         assert_eq!(
             rewritten("FROM ducklake.snapshots()", &names())?,

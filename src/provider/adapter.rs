@@ -35,6 +35,12 @@ pub struct FieldIdAdapterFactory {
     pub field_ids: HashMap<String, i64>,
     /// Value for rows of files written before the column existed, by table column name.
     pub initial_defaults: HashMap<String, ScalarValue>,
+    /// For files registered with a name mapping (`ducklake_add_data_files`): the
+    /// file's column name per table column name. Empty: match by field id.
+    pub file_names: HashMap<String, String>,
+    /// Values that do not come from the file: Hive partition values of
+    /// name-mapped files, by table column name.
+    pub constants: HashMap<String, ScalarValue>,
 }
 
 impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
@@ -58,7 +64,18 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                 .get(field.name())
                 .copied()
                 .or_else(|| field_id(field));
-            let physical = if file_has_ids && let Some(id) = table_field_id {
+            if let Some(v) = self.constants.get(field.name()) {
+                defaults.insert(field.name().clone(), v.clone());
+                let name = format!("__lakeq_constant_{i}");
+                renames.insert(field.name().clone(), name.clone());
+                fields.push(field.as_ref().clone().with_name(name));
+                continue;
+            }
+            let physical = if !self.file_names.is_empty() {
+                self.file_names
+                    .get(field.name())
+                    .and_then(|n| physical_file_schema.field_with_name(n).ok())
+            } else if file_has_ids && let Some(id) = table_field_id {
                 by_id.get(&id).copied()
             } else if file_has_ids {
                 // Not a table column (a virtual column such as the row number): by name.

@@ -153,17 +153,45 @@ pub enum AtTarget {
 
 /// Split `t@@version=3` into (`t`, target).
 pub fn split_at_target(name: &str) -> Option<(&str, AtTarget)> {
-    let (table, target) = name.split_once(AT_MARKER)?;
-    if let Some(v) = target.strip_prefix("version=") {
-        return v.parse().ok().map(|v| (table, AtTarget::Version(v)));
+    let (table, options) = table_options(name);
+    options.at.map(|at| (table, at))
+}
+
+/// What the dialect asked of a table through its rewritten name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableOptions {
+    /// Time travel.
+    pub at: Option<AtTarget>,
+    /// Expose DuckDB's `rowid`.
+    pub rowid: bool,
+}
+
+/// Split `t@@version=3@@rowid` into `t` and its options.
+pub fn table_options(name: &str) -> (&str, TableOptions) {
+    let mut parts = name.split(AT_MARKER);
+    let table = parts.next().unwrap_or(name);
+    let mut options = TableOptions::default();
+    for part in parts {
+        if part == "rowid" {
+            options.rowid = true;
+        } else if let Some(v) = part.strip_prefix("version=") {
+            if let Ok(v) = v.parse() {
+                options.at = Some(AtTarget::Version(v));
+            }
+        } else if let Some(t) = part.strip_prefix("timestamp=") {
+            options.at = Some(AtTarget::Timestamp(t.to_string()));
+        }
     }
-    target
-        .strip_prefix("timestamp=")
-        .map(|t| (table, AtTarget::Timestamp(t.to_string())))
+    (table, options)
 }
 
 impl LakeSchema {
-    async fn time_travel(&self, table: &str, target: AtTarget) -> Result<Arc<dyn TableProvider>> {
+    async fn time_travel(
+        &self,
+        table: &str,
+        target: AtTarget,
+        rowid: bool,
+    ) -> Result<Arc<dyn TableProvider>> {
         let store = self.lake.store();
         let snapshot = match target {
             AtTarget::Version(v) => store.snapshot(v).await?,
@@ -183,11 +211,27 @@ impl LakeSchema {
                 name: format!("{}.{table}", self.schema_name),
                 hint: format!(" at snapshot {s}"),
             })?;
-        Ok(Arc::new(LakeTable::new(
-            Arc::clone(&self.lake),
-            Arc::clone(entry),
-            s,
-        )))
+        let table = LakeTable::new(Arc::clone(&self.lake), Arc::clone(entry), s);
+        Ok(Arc::new(if rowid { table.with_rowid() } else { table }))
+    }
+
+    /// The name of a table or view of this schema matching `name` exactly, else
+    /// the only one matching it case-insensitively (DuckDB's names are
+    /// case-insensitive; DataFusion lower-cases unquoted names).
+    fn resolve_name<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        let schema = self.snapshot.schemas.get(&self.schema_name)?;
+        if schema.tables.contains_key(name) || schema.views.contains_key(name) {
+            return Some(name);
+        }
+        let mut matches = schema
+            .tables
+            .keys()
+            .chain(schema.views.keys())
+            .filter(|k| k.eq_ignore_ascii_case(name));
+        match (matches.next(), matches.next()) {
+            (Some(one), None) => Some(one.as_str()),
+            _ => None,
+        }
     }
 
     async fn view(&self, row: &ViewRow) -> Result<Arc<dyn TableProvider>> {
@@ -287,26 +331,41 @@ impl SchemaProvider for LakeSchema {
     }
 
     async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
-        let Some(schema) = self.snapshot.schemas.get(&self.schema_name) else {
-            return Ok(None);
-        };
-        if let Some(entry) = schema.tables.get(name) {
-            return Ok(Some(Arc::new(LakeTable::new(
-                Arc::clone(&self.lake),
-                Arc::clone(entry),
-                self.snapshot.snapshot.snapshot_id,
-            ))));
-        }
-        if let Some(view) = schema.views.get(name) {
+        let (base, options) = table_options(name);
+        if let Some(target) = options.at {
             return self
-                .view(view)
+                .time_travel(base, target, options.rowid)
                 .await
                 .map(Some)
                 .map_err(DataFusionError::from);
         }
-        if let Some((table, target)) = split_at_target(name) {
+        let Some(schema) = self.snapshot.schemas.get(&self.schema_name) else {
+            return Ok(None);
+        };
+        let Some(base) = self.resolve_name(base) else {
+            return Ok(None);
+        };
+        if let Some(entry) = schema.tables.get(base) {
+            let table = LakeTable::new(
+                Arc::clone(&self.lake),
+                Arc::clone(entry),
+                self.snapshot.snapshot.snapshot_id,
+            );
+            return Ok(Some(Arc::new(if options.rowid {
+                table.with_rowid()
+            } else {
+                table
+            })));
+        }
+        if let Some(view) = schema.views.get(base) {
+            if options.rowid {
+                return Err(DataFusionError::Plan(format!(
+                    "view '{}.{base}' has no rowid (only tables do)",
+                    self.schema_name
+                )));
+            }
             return self
-                .time_travel(table, target)
+                .view(view)
                 .await
                 .map(Some)
                 .map_err(DataFusionError::from);
@@ -316,6 +375,9 @@ impl SchemaProvider for LakeSchema {
 
     async fn table_type(&self, name: &str) -> DFResult<Option<TableType>> {
         let Some(schema) = self.snapshot.schemas.get(&self.schema_name) else {
+            return Ok(None);
+        };
+        let Some(name) = self.resolve_name(table_options(name).0) else {
             return Ok(None);
         };
         Ok(if schema.tables.contains_key(name) {
@@ -328,10 +390,7 @@ impl SchemaProvider for LakeSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.snapshot
-            .schemas
-            .get(&self.schema_name)
-            .is_some_and(|s| s.tables.contains_key(name) || s.views.contains_key(name))
+        self.resolve_name(name).is_some()
     }
 }
 

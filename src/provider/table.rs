@@ -61,6 +61,23 @@ pub const FILE_ID_COLUMN: &str = "__lakeq_data_file_id";
 pub const ROW_POSITION_COLUMN: &str = "__lakeq_row_position";
 /// [`FILE_ID_COLUMN`] value of inlined rows.
 pub const INLINED_FILE_ID: i64 = -1;
+/// DuckDB's virtual row-id column (`SELECT rowid, * FROM t`).
+pub const ROWID_COLUMN: &str = "rowid";
+/// The row ids DuckDB keeps inside files it rewrote (flushed inlined data,
+/// compaction), read by name when present.
+const INTERNAL_ROW_ID_COLUMN: &str = "_ducklake_internal_row_id";
+
+/// What the position columns of a scan hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Positions {
+    /// No position columns.
+    None,
+    /// [`FILE_ID_COLUMN`] and [`ROW_POSITION_COLUMN`] (DELETE/UPDATE).
+    FileIds,
+    /// The file's `_ducklake_internal_row_id`, its `row_id_start` (under
+    /// [`FILE_ID_COLUMN`]) and [`ROW_POSITION_COLUMN`]: what `rowid` is made of.
+    RowIds,
+}
 
 /// A DuckLake table pinned at a snapshot.
 #[derive(Debug)]
@@ -68,8 +85,10 @@ pub struct LakeTable {
     lake: Arc<Lake>,
     entry: Arc<TableEntry>,
     snapshot: SnapshotId,
-    /// Expose [`FILE_ID_COLUMN`] and [`ROW_POSITION_COLUMN`] (used by DELETE/UPDATE).
-    with_positions: bool,
+    /// Which position columns the scan adds.
+    positions: Positions,
+    /// Expose DuckDB's `rowid` as a last column.
+    rowid: bool,
     schema: SchemaRef,
 }
 
@@ -81,14 +100,44 @@ impl LakeTable {
             lake,
             entry,
             snapshot,
-            with_positions: false,
+            positions: Positions::None,
+            rowid: false,
             schema,
         }
     }
 
-    /// The same table with the position columns appended (for DELETE/UPDATE).
-    pub fn with_positions(mut self) -> Self {
+    /// The same table with DuckDB's `rowid` as a last column.
+    pub fn with_rowid(mut self) -> Self {
         let mut fields: Vec<_> = self.entry.arrow_schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(ROWID_COLUMN, DataType::Int64, false)));
+        self.schema = Arc::new(Schema::new(fields));
+        self.rowid = true;
+        self
+    }
+
+    /// The columns a positions scan reads from files: the table's, plus the
+    /// internal row id for `rowid`.
+    fn file_columns(&self) -> SchemaRef {
+        if self.positions != Positions::RowIds {
+            return Arc::clone(&self.entry.arrow_schema);
+        }
+        let mut fields: Vec<_> = self.entry.arrow_schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(
+            INTERNAL_ROW_ID_COLUMN,
+            DataType::Int64,
+            true,
+        )));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The same table with the position columns appended (for DELETE/UPDATE).
+    pub fn with_positions(self) -> Self {
+        self.with_position_columns(Positions::FileIds)
+    }
+
+    fn with_position_columns(mut self, positions: Positions) -> Self {
+        self.positions = positions;
+        let mut fields: Vec<_> = self.file_columns().fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(FILE_ID_COLUMN, DataType::Int64, false)));
         fields.push(Arc::new(Field::new(
             ROW_POSITION_COLUMN,
@@ -96,8 +145,57 @@ impl LakeTable {
             true,
         )));
         self.schema = Arc::new(Schema::new(fields));
-        self.with_positions = true;
         self
+    }
+
+    /// Scan with `rowid`: the table scanned with its row-id parts, then
+    /// `rowid = coalesce(_ducklake_internal_row_id, row_id_start + position)`.
+    async fn scan_with_rowid(
+        &self,
+        state: &dyn DFSession,
+        projection: Option<&Vec<usize>>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        use datafusion::logical_expr::{col, lit};
+        use datafusion::physical_plan::projection::ProjectionExec;
+        let n = self.entry.arrow_schema.fields().len();
+        let inner = LakeTable::new(
+            Arc::clone(&self.lake),
+            Arc::clone(&self.entry),
+            self.snapshot,
+        )
+        .with_position_columns(Positions::RowIds);
+        let wanted: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..=n).collect());
+        let mut inner_projection: Vec<usize> = wanted.iter().copied().filter(|&i| i < n).collect();
+        inner_projection.extend([n, n + 1, n + 2]);
+        let exec = inner
+            .scan(state, Some(&inner_projection), &[], None)
+            .await?;
+        let exec_schema = exec.schema();
+        let df_schema = DFSchema::try_from(exec_schema.as_ref().clone())?;
+        let rowid = datafusion::functions::expr_fn::coalesce(vec![
+            col(INTERNAL_ROW_ID_COLUMN),
+            col(FILE_ID_COLUMN) + col(ROW_POSITION_COLUMN),
+            lit(0i64),
+        ]);
+        let mut exprs = Vec::with_capacity(wanted.len());
+        for i in wanted {
+            if i < n {
+                let name = self.entry.arrow_schema.field(i).name();
+                let pos = inner_projection.iter().position(|&x| x == i).unwrap_or(0);
+                exprs.push((
+                    Arc::new(datafusion::physical_expr::expressions::Column::new(
+                        name, pos,
+                    )) as Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+                    name.clone(),
+                ));
+            } else {
+                exprs.push((
+                    state.create_physical_expr(rowid.clone(), &df_schema)?,
+                    ROWID_COLUMN.to_string(),
+                ));
+            }
+        }
+        Ok(Arc::new(ProjectionExec::try_new(exprs, exec)?))
     }
 
     /// The catalog entry.
@@ -201,6 +299,80 @@ impl LakeTable {
             .collect())
     }
 
+    /// For each file registered with a name mapping: its file column names and Hive
+    /// partition values (`None` for files that map by field id).
+    async fn mapping_keys(&self, files: &[&DataFileRow]) -> Result<Vec<Option<MappingKey>>> {
+        if files.iter().all(|f| f.mapping_id.is_none()) {
+            return Ok(vec![None; files.len()]);
+        }
+        let rows = self.lake.store().name_mappings(self.entry.id()).await?;
+        let name_of: HashMap<i64, &str> = self
+            .entry
+            .columns
+            .iter()
+            .map(|c| (c.row.column_id, c.row.column_name.as_str()))
+            .collect();
+        let mut out = Vec::with_capacity(files.len());
+        for file in files {
+            let Some(mapping) = file.mapping_id else {
+                out.push(None);
+                continue;
+            };
+            let url = self.file_url(&file.path, file.path_is_relative);
+            let hive = hive_values(&url);
+            let mut key = MappingKey::default();
+            for row in rows.iter().filter(|r| r.mapping_id == mapping) {
+                if row.parent_column.is_some() {
+                    // Nested fields keep their names inside a mapped struct; a rename
+                    // there would need a field-level mapping lakeq does not do yet.
+                    continue;
+                }
+                let Some(column) = name_of.get(&row.target_field_id) else {
+                    continue;
+                };
+                if row.is_partition {
+                    let value = hive
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(&row.source_name))
+                        .map(|(_, v)| v.clone());
+                    let Some(value) = value else {
+                        return Err(Error::Corrupt(format!(
+                            "data file '{url}' of table '{}' has no Hive path segment \
+                             '{}=...' for column '{column}'",
+                            self.entry.qualified_name(),
+                            row.source_name
+                        )));
+                    };
+                    key.constants.push((column.to_string(), value));
+                } else {
+                    key.file_names
+                        .push((column.to_string(), row.source_name.clone()));
+                }
+            }
+            key.file_names.sort();
+            key.constants.sort();
+            out.push(Some(key));
+        }
+        Ok(out)
+    }
+
+    /// A Hive partition value (path text, `None` for Hive's NULL) as a value of `column`.
+    fn hive_value(&self, column: &str, text: Option<&str>) -> Result<ScalarValue> {
+        let field = self.entry.arrow_schema.field_with_name(column)?;
+        let Some(text) = text else {
+            return Ok(ScalarValue::try_from(field.data_type())?);
+        };
+        ScalarValue::Utf8(Some(text.to_string()))
+            .cast_to(field.data_type())
+            .map_err(|e| {
+                Error::Corrupt(format!(
+                    "Hive partition value '{text}' of column '{column}' in table '{}' is not a {}: {e}",
+                    self.entry.qualified_name(),
+                    field.data_type()
+                ))
+            })
+    }
+
     /// Build the `PartitionedFile`s with their row selections, in the order of `files`.
     /// Only files with a delete file or with rows of later snapshots are read (a few at a
     /// time); the others are described from the catalog alone, without a future each
@@ -292,8 +464,14 @@ impl LakeTable {
             u64::try_from(file.file_size_bytes).unwrap_or(0),
         );
         let live_rows = rows.saturating_sub(deleted.len());
-        if self.with_positions {
-            pf = pf.with_partition_values(vec![ScalarValue::Int64(Some(file.data_file_id))]);
+        match self.positions {
+            Positions::FileIds => {
+                pf = pf.with_partition_values(vec![ScalarValue::Int64(Some(file.data_file_id))]);
+            }
+            Positions::RowIds => {
+                pf = pf.with_partition_values(vec![ScalarValue::Int64(Some(file.row_id_start))]);
+            }
+            Positions::None => {}
         }
         if !deleted.is_empty() {
             pf = pf.with_extension(ParquetRowSelection::new(selection_without(rows, deleted)));
@@ -303,6 +481,44 @@ impl LakeTable {
         pf = pf.with_statistics(Arc::new(stats));
         (loc.store_url.as_str().to_string(), pf, live_rows)
     }
+}
+
+/// How one name-mapped file maps to the table: (table column, file column) and
+/// (table column, Hive path value) pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct MappingKey {
+    file_names: Vec<(String, String)>,
+    constants: Vec<(String, Option<String>)>,
+}
+
+/// The `key=value` segments of a Hive-partitioned path, percent-decoded;
+/// `__HIVE_DEFAULT_PARTITION__` is NULL.
+fn hive_values(path: &str) -> Vec<(String, Option<String>)> {
+    fn decode(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if b == b'%'
+                && let Some(hex) = text.get(i + 1..i + 3)
+                && let Ok(v) = u8::from_str_radix(hex, 16)
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+            out.push(b);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    path.split('/')
+        .filter_map(|segment| segment.split_once('='))
+        .map(|(k, v)| {
+            let v = decode(v);
+            (decode(k), (v != "__HIVE_DEFAULT_PARTITION__").then_some(v))
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -319,7 +535,12 @@ impl TableProvider for LakeTable {
         &self,
         filters: &[&Expr],
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        let how = if self.rowid {
+            TableProviderFilterPushDown::Unsupported
+        } else {
+            TableProviderFilterPushDown::Inexact
+        };
+        Ok(vec![how; filters.len()])
     }
 
     async fn scan(
@@ -329,6 +550,9 @@ impl TableProvider for LakeTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        if self.rowid {
+            return self.scan_with_rowid(state, projection).await;
+        }
         let schema = self.schema();
         let table_files = self
             .lake
@@ -338,8 +562,9 @@ impl TableProvider for LakeTable {
         if !files.is_empty() {
             self.check_readable_from_parquet(projection)?;
         }
+        let mapping_keys = self.mapping_keys(&files).await?;
         let planned = self.partitioned_files(state, &table_files, files).await?;
-        let defaults: Arc<FieldIdAdapterFactory> = Arc::new(FieldIdAdapterFactory {
+        let defaults = FieldIdAdapterFactory {
             field_ids: self
                 .entry
                 .columns
@@ -347,7 +572,9 @@ impl TableProvider for LakeTable {
                 .map(|c| (c.row.column_name.clone(), c.row.column_id))
                 .collect(),
             initial_defaults: self.initial_defaults()?,
-        });
+            file_names: HashMap::new(),
+            constants: HashMap::new(),
+        };
         let predicate = conjunction(filters.iter().cloned())
             .map(|p| {
                 let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
@@ -358,15 +585,39 @@ impl TableProvider for LakeTable {
 
         // Sized up front: growing vectors of 10,000 `PartitionedFile`s was a visible cost.
         let file_count = planned.len();
-        let mut by_store: BTreeMap<String, Vec<(PartitionedFile, usize)>> = BTreeMap::new();
-        for (store_url, pf, rows) in planned {
+        // One scan per object store and name mapping (files registered by
+        // `ducklake_add_data_files` map columns by name, Hive values by path).
+        let mut by_store: BTreeMap<(String, usize), Vec<(PartitionedFile, usize)>> =
+            BTreeMap::new();
+        let mut adapters: Vec<Arc<FieldIdAdapterFactory>> = vec![Arc::new(defaults.clone())];
+        let mut adapter_of: HashMap<MappingKey, usize> = HashMap::new();
+        for ((store_url, pf, rows), key) in planned.into_iter().zip(mapping_keys) {
+            let adapter = match key {
+                None => 0,
+                Some(key) => match adapter_of.get(&key) {
+                    Some(i) => *i,
+                    None => {
+                        let mut factory = defaults.clone();
+                        factory.file_names = key.file_names.iter().cloned().collect();
+                        for (column, text) in &key.constants {
+                            factory
+                                .constants
+                                .insert(column.clone(), self.hive_value(column, text.as_deref())?);
+                        }
+                        adapters.push(Arc::new(factory));
+                        adapter_of.insert(key, adapters.len() - 1);
+                        adapters.len() - 1
+                    }
+                },
+            };
             by_store
-                .entry(store_url)
+                .entry((store_url, adapter))
                 .or_insert_with(|| Vec::with_capacity(file_count))
                 .push((pf, rows));
         }
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-        for (store_url, files) in by_store {
+        for ((store_url, adapter), files) in by_store {
+            let defaults = adapters.get(adapter).cloned().unwrap_or_default();
             let total_rows: usize = files.iter().map(|(_, r)| r).sum();
             // Round-robin files into groups so every core gets work.
             let group_count = target_partitions.min(files.len());
@@ -376,8 +627,8 @@ impl TableProvider for LakeTable {
             for (i, (pf, _)) in files.into_iter().enumerate() {
                 groups[i % group_count].push(pf);
             }
-            let table_schema = if self.with_positions {
-                TableSchema::builder(Arc::clone(&self.entry.arrow_schema))
+            let table_schema = if self.positions != Positions::None {
+                TableSchema::builder(self.file_columns())
                     .with_table_partition_cols(vec![Arc::new(Field::new(
                         FILE_ID_COLUMN,
                         DataType::Int64,
@@ -405,7 +656,7 @@ impl TableProvider for LakeTable {
                     .with_projection_indices(projection.cloned())?
                     .with_limit(if filters.is_empty() { limit } else { None })
                     .with_statistics(stats)
-                    .with_expr_adapter(Some(defaults.clone()))
+                    .with_expr_adapter(Some(defaults))
                     .build();
             inputs.push(DataSourceExec::from_data_source(config));
         }
@@ -414,12 +665,16 @@ impl TableProvider for LakeTable {
             .get_or_try_init(|| read_inlined_rows(self.lake.store(), &self.entry, self.snapshot))
             .await?;
         if let Some((batch, row_ids)) = inlined.clone() {
-            let batch = if self.with_positions {
+            let batch = if self.positions != Positions::None {
                 let mut columns = batch.columns().to_vec();
-                columns.push(Arc::new(Int64Array::from(vec![
-                    INLINED_FILE_ID;
-                    batch.num_rows()
-                ])));
+                let first = if self.positions == Positions::RowIds {
+                    // No internal row ids; the row id is the position itself.
+                    columns.push(Arc::new(Int64Array::from(vec![None; batch.num_rows()])));
+                    0
+                } else {
+                    INLINED_FILE_ID
+                };
+                columns.push(Arc::new(Int64Array::from(vec![first; batch.num_rows()])));
                 columns.push(Arc::new(Int64Array::from(row_ids)));
                 RecordBatch::try_new(Arc::clone(&schema), columns)?
             } else {

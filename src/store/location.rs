@@ -82,9 +82,11 @@ pub fn redact(conninfo: &str) -> String {
                 "password=***".to_string()
             } else if let Some(at) = w.find('@')
                 && let Some(scheme) = w.find("://")
-                && let Some(colon) = w[scheme + 3..at].find(':')
+                && let Some(userinfo) = w.get(scheme + 3..at)
+                && let Some(colon) = userinfo.find(':')
+                && let (Some(user), Some(host)) = (w.get(..scheme + 3 + colon), w.get(at..))
             {
-                format!("{}:***{}", &w[..scheme + 3 + colon], &w[at..])
+                format!("{user}:***{host}")
             } else {
                 w.to_string()
             }
@@ -117,5 +119,9 @@ mod tests {
         assert!(CatalogLocation::parse("ducklake:/x.ducklake", None).is_err());
         assert_eq!(redact("dbname=x password=secret"), "dbname=x password=***");
         assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        // An '@' before the scheme, multi-byte text: redacted or kept, never a panic.
+        assert_eq!(redact("x@y://z"), "x@y://z");
+        assert_eq!(redact("é@ü://ö:p@h"), "é@ü://ö:p@h");
+        assert!(CatalogLocation::parse("x@y://z", None).is_err());
     }
 }

@@ -176,6 +176,36 @@ pub fn check(
     Ok(())
 }
 
+/// The same rows as `expected`, in another order?
+pub fn same_rows_any_order(result: &TextResult, expected: &[String]) -> bool {
+    let ncols = result.columns();
+    if ncols == 0 || expected.len() != result.rows.len() {
+        return false;
+    }
+    let mut want: Vec<Vec<String>> = expected
+        .iter()
+        .map(|l| {
+            l.split('\t')
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .collect();
+    let mut got: Vec<Vec<String>> = result
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|v| cell_text(v.as_deref())).collect())
+        .collect();
+    want.sort();
+    got.sort();
+    want.iter().zip(&got).all(|(w, g)| {
+        w.len() == g.len()
+            && w.iter().zip(g).enumerate().all(|(c, (e, a))| {
+                values_match(a, e, result.types.get(c).map_or("", String::as_str))
+            })
+    })
+}
+
 /// Do two results hold the same values (for labelled queries)?
 pub fn same_values(a: &TextResult, b: &TextResult, sort: SortMode) -> bool {
     sorted_cells(a, sort) == sorted_cells(b, sort)

@@ -488,6 +488,26 @@ fn internal_reason(sql: &str) -> Option<&'static str> {
     None
 }
 
+/// A result that does not match: a mismatch, unless only the row order of a
+/// query without ORDER BY differs (DuckDB returns insertion order; SQL leaves
+/// it open), which is reported as its own failure reason.
+fn differs(
+    result: &TextResult,
+    expected: &[String],
+    columns: usize,
+    sql: &str,
+    e: String,
+) -> Status {
+    let ordered = sql.to_ascii_lowercase().contains("order by");
+    let _ = columns;
+    if !ordered && crate::compare::same_rows_any_order(result, expected) {
+        return error(
+            "row order differs from DuckDB's insertion order (the query has no ORDER BY)",
+        );
+    }
+    Status::Mismatch(e)
+}
+
 fn error(message: &str) -> Status {
     Status::Error(reason_of(message), message.to_string())
 }
@@ -775,6 +795,8 @@ impl Runner {
         let mut labels: HashMap<String, TextResult> = HashMap::new();
         let mut occurrences: HashMap<usize, usize> = HashMap::new();
         let mut names = Names::default();
+        // An ATTACH lakeq refused: the queries after it are not answerable.
+        let mut attach_failed: Option<String> = None;
         let key = self.backend.name();
         let substitute = |text: &str, vars: &[(String, String)], env: &HashMap<String, String>| {
             let mut s = text.to_string();
@@ -862,7 +884,11 @@ impl Runner {
                             }
                             names.observe(&sql);
                             if let Some(k) = kind {
-                                self.mirror_to_lakeq(k, &sql, conn, &mut sessions).await;
+                                if let Some(e) =
+                                    self.mirror_to_lakeq(k, &sql, conn, &mut sessions).await
+                                {
+                                    attach_failed = Some(e);
+                                }
                             } else if names.writes_memory(&sql) {
                                 // DuckDB's own in-memory tables, which the queries compare
                                 // lake tables with: lakeq makes its own copy.
@@ -882,6 +908,11 @@ impl Runner {
                                 }
                             }
                             let answer = lakeq_run(&session, &sql).await;
+                            if kind == Some("attach")
+                                && let LakeqAnswer::Error(e) = &answer
+                            {
+                                attach_failed = Some(e.clone());
+                            }
                             let status = match (&answer, expect) {
                                 (LakeqAnswer::Error(_), Expect::Error(_) | Expect::Maybe) => {
                                     Status::Pass
@@ -994,6 +1025,16 @@ impl Runner {
                                 out.push(outcome(Status::NotMeaningful(METADATA_REASON.into())));
                                 continue;
                             }
+                            if let Some(e) = &attach_failed {
+                                out.push(outcome(if e.contains("DuckDB-file catalogs") {
+                                    Status::NotMeaningful(
+                                        "the lake's catalog is a DuckDB database file, which only DuckDB reads".into(),
+                                    )
+                                } else {
+                                    error(&format!("ATTACH failed in lakeq: {e}"))
+                                }));
+                                continue;
+                            }
                             if !in_txn.is_empty() {
                                 out.push(outcome(Status::NotMeaningful(
                                     "inside an open DuckDB transaction (uncommitted changes are invisible to other engines)".into(),
@@ -1043,6 +1084,14 @@ impl Runner {
                                 out.push(outcome(Status::NotMeaningful(METADATA_REASON.into())));
                                 continue;
                             }
+                            if let Some(e) = &attach_failed
+                                && e.contains("DuckDB-file catalogs")
+                            {
+                                out.push(outcome(Status::NotMeaningful(
+                                    "the lake's catalog is a DuckDB database file, which only DuckDB reads".into(),
+                                )));
+                                continue;
+                            }
                             let lakeq_status = match &answer {
                                 LakeqAnswer::Error(e) => error(e),
                                 LakeqAnswer::Rows(r) => {
@@ -1081,20 +1130,26 @@ impl Runner {
         out
     }
 
+    /// Run a session-level statement DuckDB ran in lakeq too; an ATTACH lakeq
+    /// refuses is returned (the queries after it cannot be answered).
     async fn mirror_to_lakeq(
         &mut self,
         kind: &str,
         sql: &str,
         conn: &Option<String>,
         sessions: &mut Sessions,
-    ) {
+    ) -> Option<String> {
         match kind {
             "attach" => {
                 sessions.attaches.push(sql.to_string());
                 let _ = sessions.get(conn).await;
+                let mut failure = None;
                 for s in sessions.by_conn.values() {
-                    let _ = s.sql(sql).await;
+                    if let Err(e) = s.sql(sql).await {
+                        failure = Some(e.to_string());
+                    }
                 }
+                return failure;
             }
             "detach" => {
                 sessions.attaches.retain(|a| a != sql);
@@ -1108,6 +1163,7 @@ impl Runner {
             }
             _ => {}
         }
+        None
     }
 }
 

@@ -1,0 +1,297 @@
+//! DuckDB's functions where DataFusion lacks them or spells them differently.
+//!
+//! Most are rewritten in the AST into DataFusion's own functions (see
+//! [`rewrite_call`]): `year(x)` is `CAST(date_part('year', x) AS BIGINT)`,
+//! `list_value` is `make_array`, `strlen` is `octet_length`, ... A few need
+//! their own implementation: `typeof` (DuckDB's type names) and the
+//! `lakeq_duckdb_type` helper that shows DataFusion's `information_schema`
+//! types by DuckDB's names.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result as DFResult, ScalarValue};
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Value,
+};
+
+use super::render::duckdb_type_name;
+
+/// `typeof(x)`: DuckDB's name of the argument's type.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TypeOf {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for TypeOf {
+    fn name(&self) -> &str {
+        "typeof"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        let name = args
+            .arg_fields
+            .first()
+            .map(|f| duckdb_type_name(f.data_type()))
+            .unwrap_or_else(|| "\"NULL\"".into());
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
+    }
+}
+
+/// `lakeq_duckdb_type(text)`: an Arrow type as DataFusion prints it, by DuckDB's name.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DuckDbTypeName {
+    signature: Signature,
+}
+
+fn arrow_text_to_duckdb(text: &str) -> String {
+    DataType::from_str(text).map_or_else(|_| text.to_string(), |t| duckdb_type_name(&t))
+}
+
+impl ScalarUDFImpl for DuckDbTypeName {
+    fn name(&self) -> &str {
+        "lakeq_duckdb_type"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        match args.args.first() {
+            Some(ColumnarValue::Scalar(v)) => {
+                let text = match v {
+                    ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => {
+                        s.as_deref().map(arrow_text_to_duckdb)
+                    }
+                    _ => None,
+                };
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(text)))
+            }
+            Some(ColumnarValue::Array(a)) => {
+                let a = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+                let strings = a.as_string::<i32>();
+                let out: StringArray = (0..strings.len())
+                    .map(|i| (!strings.is_null(i)).then(|| arrow_text_to_duckdb(strings.value(i))))
+                    .collect();
+                Ok(ColumnarValue::Array(Arc::new(out)))
+            }
+            None => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
+        }
+    }
+}
+
+/// Register the functions lakeq implements itself.
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::from(TypeOf {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
+    ctx.register_udf(ScalarUDF::from(DuckDbTypeName {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+fn string(s: &str) -> Expr {
+    Expr::value(Value::SingleQuotedString(s.to_string()))
+}
+
+fn cast(expr: Expr, data_type: SqlType) -> Expr {
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(expr),
+        data_type,
+        array: false,
+        format: None,
+    }
+}
+
+/// The plain positional arguments of a call (`None` if any is named, `*`, ...).
+fn plain_args(f: &Function) -> Option<Vec<Expr>> {
+    let FunctionArguments::List(list) = &f.args else {
+        return (matches!(f.args, FunctionArguments::None)).then(Vec::new);
+    };
+    if !list.clauses.is_empty() || list.duplicate_treatment.is_some() {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// DuckDB date-part functions and the `date_part` field each reads.
+const DATE_PARTS: &[(&str, &str)] = &[
+    ("year", "year"),
+    ("month", "month"),
+    ("day", "day"),
+    ("dayofmonth", "day"),
+    ("hour", "hour"),
+    ("minute", "minute"),
+    ("second", "second"),
+    ("millisecond", "millisecond"),
+    ("microsecond", "microsecond"),
+    ("quarter", "quarter"),
+    ("week", "week"),
+    ("weekofyear", "week"),
+    ("dayofweek", "dow"),
+    ("dayofyear", "doy"),
+];
+
+/// The DataFusion expression for a DuckDB function call DataFusion spells
+/// differently; `None` when the call needs no rewrite. `current_catalog` and
+/// `current_schema` answer `current_database()` / `current_schema()`.
+pub fn rewrite_call(f: &Function, current_catalog: &str, current_schema: &str) -> Option<Expr> {
+    if f.over.is_some() || f.filter.is_some() {
+        return None;
+    }
+    let [name] = f.name.0.as_slice() else {
+        return None;
+    };
+    let name = name.as_ident()?.value.to_ascii_lowercase();
+    let args = plain_args(f)?;
+    let bigint = SqlType::BigInt(None);
+    if let Some((_, part)) = DATE_PARTS.iter().find(|(n, _)| *n == name) {
+        let [arg] = args.as_slice() else { return None };
+        return Some(cast(
+            call("date_part", vec![string(part), arg.clone()]),
+            bigint,
+        ));
+    }
+    Some(match (name.as_str(), args.as_slice()) {
+        ("isodow", [arg]) => {
+            // DuckDB: Monday = 1 ... Sunday = 7.
+            let dow = cast(call("date_part", vec![string("dow"), arg.clone()]), bigint);
+            Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(Expr::Nested(Box::new(Expr::BinaryOp {
+                    left: Box::new(Expr::Nested(Box::new(Expr::BinaryOp {
+                        left: Box::new(dow),
+                        op: datafusion::sql::sqlparser::ast::BinaryOperator::Plus,
+                        right: Box::new(Expr::value(Value::Number("6".into(), false))),
+                    }))),
+                    op: datafusion::sql::sqlparser::ast::BinaryOperator::Modulo,
+                    right: Box::new(Expr::value(Value::Number("7".into(), false))),
+                }))),
+                op: datafusion::sql::sqlparser::ast::BinaryOperator::Plus,
+                right: Box::new(Expr::value(Value::Number("1".into(), false))),
+            }))
+        }
+        ("epoch", [arg]) => call("date_part", vec![string("epoch"), arg.clone()]),
+        ("strlen", [arg]) => call("octet_length", vec![arg.clone()]),
+        ("list_value" | "list_pack", _) => call("make_array", args.clone()),
+        ("string_split" | "str_split" | "string_to_array", [s, sep]) => {
+            call("string_to_array", vec![s.clone(), sep.clone()])
+        }
+        ("strftime", [ts, fmt]) => call("to_char", vec![ts.clone(), fmt.clone()]),
+        ("regexp_extract", [s, pattern]) => regexp_extract(s, pattern, 0),
+        ("regexp_extract", [s, pattern, Expr::Value(v)]) => {
+            let Value::Number(n, _) = &v.value else {
+                return None;
+            };
+            regexp_extract(s, pattern, n.parse().ok()?)
+        }
+        ("current_database" | "current_catalog", []) => string(current_catalog),
+        ("current_schema", []) => string(current_schema),
+        _ => return None,
+    })
+}
+
+/// DuckDB's `regexp_extract(s, pattern, group)`: the group's text, `''` without a match.
+fn regexp_extract(s: &Expr, pattern: &Expr, group: usize) -> Expr {
+    // The pattern in a group of its own: group 0 (the whole match) is group 1 then.
+    let wrapped = call("concat", vec![string("("), pattern.clone(), string(")")]);
+    let matched = call("regexp_match", vec![s.clone(), wrapped]);
+    let item = call(
+        "array_element",
+        vec![
+            matched,
+            Expr::value(Value::Number((group + 1).to_string(), false)),
+        ],
+    );
+    call("coalesce", vec![item, string("")])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::parser::parse_statements;
+
+    fn rewrite(sql: &str) -> Option<String> {
+        let mut stmts = parse_statements(&format!("SELECT {sql}")).ok()?;
+        let datafusion::sql::parser::Statement::Statement(s) = stmts.pop_front()? else {
+            return None;
+        };
+        let datafusion::sql::sqlparser::ast::Statement::Query(q) = *s else {
+            return None;
+        };
+        let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = *q.body else {
+            return None;
+        };
+        let datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(Expr::Function(f)) =
+            select.projection.first()?.clone()
+        else {
+            return None;
+        };
+        rewrite_call(&f, "lake", "main").map(|e| e.to_string())
+    }
+
+    #[test]
+    fn rewrites_duckdb_functions() {
+        assert_eq!(
+            rewrite("year(ts)").as_deref(),
+            Some("CAST(date_part('year', ts) AS BIGINT)")
+        );
+        assert_eq!(
+            rewrite("list_value(1, 2)").as_deref(),
+            Some("make_array(1, 2)")
+        );
+        assert_eq!(rewrite("current_database()").as_deref(), Some("'lake'"));
+        assert_eq!(rewrite("unknown_fn(1)"), None);
+        assert_eq!(arrow_text_to_duckdb("Int32"), "INTEGER");
+        assert_eq!(
+            arrow_text_to_duckdb("Timestamp(µs, \"UTC\")"),
+            "TIMESTAMP WITH TIME ZONE"
+        );
+    }
+}
