@@ -1,13 +1,13 @@
-//! Printing query results: `table` (arrow's pretty printer), `csv`, `json`
-//! (an array of objects with explicit nulls) and `nd-json` (one object per line).
+//! Printing query results: `table`, `csv`, `json` (an array of objects with
+//! explicit nulls) and `nd-json` (one object per line), every value as DuckDB
+//! prints it.
 
 use std::io::Write;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::json::writer::{JsonArray, JsonFormat, LineDelimited, WriterBuilder};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::arrow::util::pretty::pretty_format_batches;
+
+use crate::dialect::render::{json_value, value_text};
 
 use crate::error::{Error, Result};
 
@@ -24,51 +24,102 @@ pub enum OutputFormat {
     NdJson,
 }
 
-/// Print one statement's result.
+/// Print one statement's result. Values are written as DuckDB prints them
+/// ([`crate::dialect::render`]): the same query reads the same in lakeq and DuckDB.
 pub fn write_batches(
     out: &mut dyn Write,
     batches: &[RecordBatch],
     format: OutputFormat,
 ) -> Result<()> {
     match format {
-        OutputFormat::Table => {
-            if batches.is_empty() {
-                return Ok(());
-            }
-            writeln!(out, "{}", pretty_format_batches(batches)?)?;
-        }
+        OutputFormat::Table => write_table(out, batches)?,
         OutputFormat::Csv => write_csv(out, batches)?,
-        OutputFormat::Json => write_json::<JsonArray>(out, batches, true)?,
-        OutputFormat::NdJson => write_json::<LineDelimited>(out, batches, false)?,
+        OutputFormat::Json => write_json(out, batches, true)?,
+        OutputFormat::NdJson => write_json(out, batches, false)?,
     }
     Ok(())
 }
 
-fn write_json<F: JsonFormat>(
-    out: &mut dyn Write,
-    batches: &[RecordBatch],
-    array: bool,
-) -> Result<()> {
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if rows == 0 {
-        if array {
-            writeln!(out, "[]")?;
-        }
+/// A table with a header, NULL written as `NULL`.
+fn write_table(out: &mut dyn Write, batches: &[RecordBatch]) -> Result<()> {
+    let Some(first) = batches.first() else {
         return Ok(());
-    }
-    let mut buf = Vec::new();
-    {
-        let mut writer = WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, F>(&mut buf);
-        for b in batches {
-            writer.write(b)?;
+    };
+    let schema = first.schema();
+    let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|c| value_text(c.as_ref(), row).unwrap_or_else(|| "NULL".into()))
+                    .collect(),
+            );
         }
-        writer.finish()?;
     }
-    out.write_all(&buf)?;
+    let width = |s: &str| s.chars().count();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
+    for r in &rows {
+        for (w, v) in widths.iter_mut().zip(r) {
+            *w = (*w).max(width(v));
+        }
+    }
+    let rule: String = widths
+        .iter()
+        .map(|w| format!("+{}", "-".repeat(w + 2)))
+        .collect::<String>()
+        + "+";
+    let line = |cells: &[String]| -> String {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("| {c}{} ", " ".repeat(w - width(c))))
+            .collect::<String>()
+            + "|"
+    };
+    writeln!(out, "{rule}")?;
+    writeln!(out, "{}", line(&header))?;
+    writeln!(out, "{rule}")?;
+    for r in &rows {
+        writeln!(out, "{}", line(r))?;
+    }
+    writeln!(out, "{rule}")?;
+    Ok(())
+}
+
+fn write_json(out: &mut dyn Write, batches: &[RecordBatch], array: bool) -> Result<()> {
+    let mut first_row = true;
     if array {
-        writeln!(out)?;
+        write!(out, "[")?;
+    }
+    for batch in batches {
+        let schema = batch.schema();
+        for row in 0..batch.num_rows() {
+            let mut object = String::from("{");
+            for (i, (field, column)) in schema.fields().iter().zip(batch.columns()).enumerate() {
+                if i > 0 {
+                    object.push(',');
+                }
+                object.push_str(&serde_json::Value::String(field.name().clone()).to_string());
+                object.push(':');
+                object.push_str(&json_value(column.as_ref(), row));
+            }
+            object.push('}');
+            if array {
+                if !first_row {
+                    write!(out, ",")?;
+                }
+                write!(out, "{object}")?;
+            } else {
+                writeln!(out, "{object}")?;
+            }
+            first_row = false;
+        }
+    }
+    if array {
+        writeln!(out, "]")?;
     }
     Ok(())
 }
@@ -86,33 +137,18 @@ fn write_csv(out: &mut dyn Write, batches: &[RecordBatch]) -> Result<()> {
         .map(|f| csv_quote(f.name(), false))
         .collect();
     writeln!(out, "{}", header.join(","))?;
-    let options = FormatOptions::default();
     for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
-            let mut fields = Vec::with_capacity(formatters.len());
-            for (col, f) in batch.columns().iter().zip(&formatters) {
-                if col.is_null(row) {
+            let mut fields = Vec::with_capacity(batch.num_columns());
+            for col in batch.columns() {
+                let Some(text) = value_text(col.as_ref(), row) else {
                     fields.push(String::new());
                     continue;
-                }
+                };
                 let is_string = matches!(
                     col.data_type(),
                     DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
                 );
-                let text = if is_string {
-                    match col.data_type() {
-                        DataType::Utf8 => col.as_string::<i32>().value(row).to_string(),
-                        DataType::LargeUtf8 => col.as_string::<i64>().value(row).to_string(),
-                        _ => col.as_string_view().value(row).to_string(),
-                    }
-                } else {
-                    f.value(row).to_string()
-                };
                 fields.push(csv_quote(&text, is_string));
             }
             writeln!(out, "{}", fields.join(","))?;

@@ -100,8 +100,149 @@ impl ScalarUDFImpl for DuckDbTypeName {
     }
 }
 
+/// `lakeq_round_for_cast(x)`: `x` rounded half away from zero if it is a float
+/// or a decimal, else `x`, in `x`'s type. Wrapped around the operand of every
+/// cast to an integer type, so `CAST(2.5 AS INT)` is 3 as in DuckDB (Arrow's cast
+/// truncates). Invisible in column names.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RoundForCast {
+    signature: Signature,
+}
+
+/// The name of [`RoundForCast`] in SQL.
+pub const ROUND_FOR_CAST: &str = "lakeq_round_for_cast";
+
+fn round_decimal(v: i128, scale: i8) -> i128 {
+    let Ok(scale) = u32::try_from(scale) else {
+        return v;
+    };
+    if scale == 0 {
+        return v;
+    }
+    let factor = 10i128.saturating_pow(scale);
+    let half = factor / 2;
+    let whole = v / factor;
+    let rest = v % factor;
+    let rounded = if rest >= half {
+        whole + 1
+    } else if rest <= -half {
+        whole - 1
+    } else {
+        whole
+    };
+    rounded.saturating_mul(factor)
+}
+
+impl ScalarUDFImpl for RoundForCast {
+    fn name(&self) -> &str {
+        ROUND_FOR_CAST
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DFResult<DataType> {
+        Ok(arg_types.first().cloned().unwrap_or(DataType::Null))
+    }
+
+    fn schema_name(&self, args: &[datafusion::logical_expr::Expr]) -> DFResult<String> {
+        Ok(args
+            .first()
+            .map(|a| a.schema_name().to_string())
+            .unwrap_or_default())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        use datafusion::arrow::datatypes::{Decimal128Type, Float32Type, Float64Type};
+        let Some(arg) = args.args.into_iter().next() else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Null));
+        };
+        let array = arg.to_array(args.number_rows)?;
+        let out: Arc<dyn Array> = match array.data_type() {
+            DataType::Float64 => Arc::new(
+                array
+                    .as_primitive::<Float64Type>()
+                    .unary::<_, Float64Type>(f64::round),
+            ),
+            DataType::Float32 => Arc::new(
+                array
+                    .as_primitive::<Float32Type>()
+                    .unary::<_, Float32Type>(f32::round),
+            ),
+            DataType::Decimal128(p, s) => {
+                let (p, s) = (*p, *s);
+                Arc::new(
+                    array
+                        .as_primitive::<Decimal128Type>()
+                        .unary::<_, Decimal128Type>(|v| round_decimal(v, s))
+                        .with_precision_and_scale(p, s)?,
+                )
+            }
+            _ => array,
+        };
+        Ok(match arg {
+            ColumnarValue::Scalar(_) => {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+            }
+            ColumnarValue::Array(_) => ColumnarValue::Array(out),
+        })
+    }
+}
+
+/// Is `t` an integer type (a cast to it rounds in DuckDB)?
+pub fn is_integer_type(t: &SqlType) -> bool {
+    matches!(
+        t,
+        SqlType::TinyInt(_)
+            | SqlType::SmallInt(_)
+            | SqlType::Int(_)
+            | SqlType::Integer(_)
+            | SqlType::BigInt(_)
+            | SqlType::Int2(_)
+            | SqlType::Int4(_)
+            | SqlType::Int8(_)
+            | SqlType::Int16
+            | SqlType::Int32
+            | SqlType::Int64
+            | SqlType::Int128
+            | SqlType::UInt8
+            | SqlType::UInt16
+            | SqlType::UInt32
+            | SqlType::UInt64
+            | SqlType::TinyIntUnsigned(_)
+            | SqlType::SmallIntUnsigned(_)
+            | SqlType::IntUnsigned(_)
+            | SqlType::IntegerUnsigned(_)
+            | SqlType::BigIntUnsigned(_)
+            | SqlType::HugeInt
+            | SqlType::UHugeInt
+            | SqlType::UTinyInt
+            | SqlType::USmallInt
+            | SqlType::UBigInt
+    )
+}
+
+/// `CAST(x AS <integer>)` → `CAST(lakeq_round_for_cast(x) AS <integer>)`.
+pub fn round_before_integer_cast(expr: &mut Expr) {
+    if let Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+        && is_integer_type(data_type)
+        && !matches!(inner.as_ref(), Expr::Function(f) if f.name.to_string() == ROUND_FOR_CAST)
+    {
+        let operand = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+        **inner = call(ROUND_FOR_CAST, vec![operand]);
+    }
+}
+
 /// Register the functions lakeq implements itself.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::from(RoundForCast {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     ctx.register_udf(ScalarUDF::from(TypeOf {
         signature: Signature::any(1, Volatility::Immutable),
     }));

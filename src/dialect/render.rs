@@ -43,6 +43,95 @@ pub fn value_text(array: &dyn Array, row: usize) -> Option<String> {
     Some(out)
 }
 
+/// Row `row` of `array` as a JSON value: numbers and booleans as JSON, NaN and
+/// infinities as strings, lists as arrays, structs (and maps with text keys) as
+/// objects, every other value as a string of its DuckDB text.
+pub fn json_value(array: &dyn Array, row: usize) -> String {
+    let mut out = String::new();
+    write_json(&mut out, array, row);
+    out
+}
+
+fn json_string(out: &mut String, text: &str) {
+    out.push_str(&serde_json::Value::String(text.to_string()).to_string());
+}
+
+fn write_json(out: &mut String, array: &dyn Array, row: usize) {
+    if array.is_null(row) {
+        out.push_str("null");
+        return;
+    }
+    match array.data_type() {
+        DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => write_value(out, array, row),
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            let mut text = String::new();
+            write_value(&mut text, array, row);
+            if matches!(text.as_str(), "nan" | "inf" | "-inf") {
+                json_string(out, &text);
+            } else {
+                out.push_str(&text);
+            }
+        }
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            let values = match array.data_type() {
+                DataType::List(_) => array.as_list::<i32>().value(row),
+                DataType::LargeList(_) => array.as_list::<i64>().value(row),
+                _ => array.as_fixed_size_list().value(row),
+            };
+            out.push('[');
+            for i in 0..values.len() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(out, values.as_ref(), i);
+            }
+            out.push(']');
+        }
+        DataType::Struct(_) => {
+            let s = array.as_struct();
+            out.push('{');
+            for (i, (field, column)) in s.fields().iter().zip(s.columns()).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(out, field.name());
+                out.push(':');
+                write_json(out, column.as_ref(), row);
+            }
+            out.push('}');
+        }
+        DataType::Map(..) => {
+            let entries = array.as_map().value(row);
+            let (keys, values) = (entries.column(0), entries.column(1));
+            out.push('{');
+            for i in 0..entries.len() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(out, &value_text(keys.as_ref(), i).unwrap_or_default());
+                out.push(':');
+                write_json(out, values.as_ref(), i);
+            }
+            out.push('}');
+        }
+        _ => {
+            let mut text = String::new();
+            write_value(&mut text, array, row);
+            json_string(out, &text);
+        }
+    }
+}
+
 /// DuckDB's name of the type lakeq gives as `data_type` (used by `typeof`-style
 /// output and the conformance runner's type-aware comparison).
 pub fn duckdb_type_name(data_type: &DataType) -> String {
@@ -274,7 +363,9 @@ fn write_value(out: &mut String, array: &dyn Array, row: usize) {
                 TimeUnit::Microsecond => v.saturating_mul(1_000),
                 TimeUnit::Nanosecond => v,
             };
-            write_interval(out, 0, 0, nanos);
+            // DuckDB's TIMESTAMP - TIMESTAMP: whole days, then the time of day.
+            let day = 86_400_000_000_000i64;
+            write_interval(out, 0, nanos / day, nanos % day);
         }
         DataType::List(_) => write_list(out, array.as_list::<i32>(), row),
         DataType::LargeList(_) => write_list(out, array.as_list::<i64>(), row),

@@ -422,6 +422,7 @@ impl VisitorMut for FirstPass<'_> {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        super::functions::round_before_integer_cast(expr);
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };

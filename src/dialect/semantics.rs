@@ -7,6 +7,9 @@
 //! | `7 // 2`, `-7 // 2` | `3`, `-3` (truncating) | `3`, `-3` | same |
 //! | `7.5 // 2` (a float operand) | `3.75` | `3` | `3.75` |
 //! | `1 // 0`, `5 % 0` (integers) | NULL | error | NULL |
+//! | `DATE '2024-01-01' + INTERVAL 1 HOUR` | `2024-01-01 01:00:00` (TIMESTAMP) | `2024-01-01` (DATE) | TIMESTAMP |
+//! | `CAST(2.5 AS INT)`, `CAST(-2.5 AS INT)` | `3`, `-3` (rounds half away from zero) | `2`, `-2` | `3`, `-3` |
+//! | `1.5` (a literal) | DECIMAL(2,1) | DOUBLE | DECIMAL (`sql_parser.parse_float_as_decimal`) |
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, Result as DFResult};
@@ -53,6 +56,32 @@ impl ExprPlanner for DuckDbArithmetic {
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> DFResult<PlannerResult<RawBinaryExpr>> {
+        if matches!(expr.op, BinaryOperator::Plus | BinaryOperator::Minus)
+            && let (Ok(lt), Ok(rt)) = (expr.left.get_type(schema), expr.right.get_type(schema))
+        {
+            // DuckDB: DATE ± INTERVAL is a TIMESTAMP (DataFusion keeps a DATE and drops
+            // the time of day).
+            let timestamp =
+                DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None);
+            let is_date = |t: &DataType| matches!(t, DataType::Date32 | DataType::Date64);
+            let is_interval = |t: &DataType| matches!(t, DataType::Interval(_));
+            if is_date(&lt) && is_interval(&rt) {
+                let RawBinaryExpr { op, left, right } = expr;
+                return Ok(PlannerResult::Original(RawBinaryExpr {
+                    op,
+                    left: cast(left, timestamp),
+                    right,
+                }));
+            }
+            if is_interval(&lt) && is_date(&rt) && matches!(expr.op, BinaryOperator::Plus) {
+                let RawBinaryExpr { op, left, right } = expr;
+                return Ok(PlannerResult::Original(RawBinaryExpr {
+                    op,
+                    left,
+                    right: cast(right, timestamp),
+                }));
+            }
+        }
         let divide = matches!(expr.op, BinaryOperator::Divide);
         let int_divide = matches!(
             expr.op,

@@ -167,8 +167,9 @@ impl Session {
             .with_create_default_catalog_and_schema(true)
             // DuckDB's names for the in-memory catalog and its schema.
             .with_default_catalog_and_schema("memory", "main");
-        // DuckDB sorts NULLs last in both directions.
+        // DuckDB sorts NULLs last in both directions, and `1.5` is a DECIMAL literal.
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
         let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
         if let Some(bytes) = limit {
             runtime = runtime.with_memory_pool(Arc::new(

@@ -775,7 +775,9 @@ impl Runner {
                 .pg_admin(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
                 .await;
         }
-        let _ = std::fs::remove_dir_all(&tmp);
+        if std::env::var("LAKEQ_CONFORMANCE_KEEP").is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
         outcomes
     }
 
@@ -1046,7 +1048,7 @@ impl Runner {
                                 LakeqAnswer::Error(e) => error(&e),
                                 LakeqAnswer::Rows(r) => match check(&r, &expected, *columns, *sort)
                                 {
-                                    Err(e) => Status::Mismatch(e),
+                                    Err(e) => differs(&r, &expected, *columns, &sql, e),
                                     Ok(()) => match &label_ref {
                                         Some(l) if !same_values(&r, l, *sort) => Status::Mismatch(
                                             "differs from the labelled result".into(),
@@ -1096,7 +1098,7 @@ impl Runner {
                                 LakeqAnswer::Error(e) => error(e),
                                 LakeqAnswer::Rows(r) => {
                                     match check(r, &expected, *columns, *sort) {
-                                        Err(e) => Status::Mismatch(e),
+                                        Err(e) => differs(r, &expected, *columns, &sql, e),
                                         Ok(()) => Status::Pass,
                                     }
                                 }
