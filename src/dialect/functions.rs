@@ -240,6 +240,11 @@ pub fn round_before_integer_cast(expr: &mut Expr) {
 
 /// Register the functions lakeq implements itself.
 pub fn register(ctx: &SessionContext) {
+    for name in ["range", "generate_series"] {
+        if let Some(f) = ctx.state().table_functions().get(name) {
+            ctx.register_udtf(&format!("__lakeq_{name}"), Arc::clone(f.function()));
+        }
+    }
     ctx.register_udf(ScalarUDF::from(RoundForCast {
         signature: Signature::any(1, Volatility::Immutable),
     }));

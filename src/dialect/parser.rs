@@ -82,11 +82,26 @@ pub fn insert_select_star(sql: &str) -> String {
         _ => None,
     };
     let mut inserts = Vec::new();
+    // `INSERT INTO t [(cols)] FROM s`: the first FROM at depth 0 starts the query.
+    let is_insert = significant
+        .first()
+        .is_some_and(|t| keyword(&t.token) == Some(Keyword::INSERT));
+    let mut depth = 0i32;
+    let mut insert_from_seen = false;
     for (i, tok) in significant.iter().enumerate() {
+        match tok.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ => {}
+        }
         if keyword(&tok.token) != Some(Keyword::FROM) {
             continue;
         }
-        let starts_query = match i.checked_sub(1).and_then(|p| significant.get(p)) {
+        let insert_source = is_insert && depth == 0 && !insert_from_seen;
+        if is_insert && depth == 0 {
+            insert_from_seen = true;
+        }
+        let starts_query = insert_source || match i.checked_sub(1).and_then(|p| significant.get(p)) {
             None => true,
             Some(prev) => {
                 matches!(prev.token, Token::LParen | Token::SemiColon)
@@ -189,6 +204,14 @@ mod tests {
             "SELECT extract(year FROM ts) FROM t"
         );
         assert_eq!(insert_select_star("DELETE FROM t"), "DELETE FROM t");
+        assert_eq!(
+            insert_select_star("INSERT INTO t FROM range(3)"),
+            "INSERT INTO t SELECT * FROM range(3)"
+        );
+        assert_eq!(
+            insert_select_star("INSERT INTO t SELECT a FROM u"),
+            "INSERT INTO t SELECT a FROM u"
+        );
     }
 
     #[test]

@@ -345,6 +345,10 @@ impl VisitorMut for FirstPass<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let Some(series) = series_function(factor) {
+            *factor = series;
+            return ControlFlow::Continue(());
+        }
         if let TableFactor::Table {
             name,
             args: Some(args),
@@ -535,6 +539,56 @@ fn information_schema_view(factor: &TableFactor) -> Option<TableFactor> {
         lateral: false,
         subquery: query,
         alias,
+        sample: None,
+    })
+}
+
+/// DuckDB's `range(...)` / `generate_series(...)` name their column after the
+/// function; DataFusion's name it `value`. The call becomes a subquery that
+/// renames it (DataFusion's functions are registered again as `__lakeq_range`
+/// and `__lakeq_generate_series`, see [`super::functions::register`]).
+fn series_function(factor: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias,
+        ..
+    } = factor
+    else {
+        return None;
+    };
+    let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
+        return None;
+    };
+    let function = ident.value.to_ascii_lowercase();
+    if ident.quote_style.is_some() || !matches!(function.as_str(), "range" | "generate_series") {
+        return None;
+    }
+    let args_sql = args
+        .args
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let select = format!("SELECT value AS {function} FROM __lakeq_{function}({args_sql})");
+    let mut statements = super::parser::parse_statements(&select).ok()?;
+    let datafusion::sql::parser::Statement::Statement(statement) = statements.pop_front()? else {
+        return None;
+    };
+    let Statement::Query(query) = *statement else {
+        return None;
+    };
+    Some(TableFactor::Derived {
+        lateral: false,
+        subquery: query,
+        alias: alias.clone().or_else(|| {
+            Some(datafusion::sql::sqlparser::ast::TableAlias {
+                explicit: true,
+                name: Ident::new(function),
+                columns: Vec::new(),
+                at: None,
+            })
+        }),
         sample: None,
     })
 }

@@ -41,9 +41,27 @@ async fn describe(
         .iter()
         .map(|f| Some(duckdb_type_name(f.data_type())))
         .collect();
+    // NOT NULL as the lake records it (lakeq's Arrow fields are all nullable).
+    let mut not_null = std::collections::HashSet::new();
+    if let LogicalPlan::Projection(p) = &plan
+        && let LogicalPlan::TableScan(scan) = p.input.as_ref()
+        && let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source)
+    {
+        let any: &dyn std::any::Any = provider.as_ref();
+        if let Some(table) = any.downcast_ref::<crate::provider::table::LakeTable>() {
+            for c in &table.entry().columns {
+                if !c.row.nulls_allowed {
+                    not_null.insert(c.row.column_name.clone());
+                }
+            }
+        }
+    }
     let nulls = fields
         .iter()
-        .map(|f| Some(if f.is_nullable() { "YES" } else { "NO" }.to_string()))
+        .map(|f| {
+            let nullable = f.is_nullable() && !not_null.contains(f.name());
+            Some(if nullable { "YES" } else { "NO" }.to_string())
+        })
         .collect();
     let none = || vec![None::<String>; fields.len()];
     let schema = Arc::new(Schema::new(

@@ -41,6 +41,55 @@ pub struct FieldIdAdapterFactory {
     /// Values that do not come from the file: Hive partition values of
     /// name-mapped files, by table column name.
     pub constants: HashMap<String, ScalarValue>,
+    /// Column ids of nested fields with a non-NULL `initial_default`.
+    pub defaulted_nested: std::collections::HashSet<i64>,
+}
+
+/// Check that DataFusion's by-name mapping of nested fields reads what DuckLake's
+/// by-id mapping would: a nested field renamed, dropped and re-added under the
+/// same name, or added with a default since the file was written would be read
+/// wrongly, so it is refused (a wrong value is worse than an error).
+fn check_nested(
+    table: &Field,
+    file: &Field,
+    defaulted: &std::collections::HashSet<i64>,
+) -> std::result::Result<(), String> {
+    use datafusion::arrow::datatypes::DataType;
+    match (table.data_type(), file.data_type()) {
+        (DataType::Struct(tc), DataType::Struct(fc)) => {
+            for t in tc {
+                let Some(id) = field_id(t) else { continue };
+                match fc.iter().find(|f| field_id(f) == Some(id)) {
+                    Some(f) if f.name() != t.name() => {
+                        return Err(format!(
+                            "struct field '{}' was renamed from '{}'",
+                            t.name(),
+                            f.name()
+                        ));
+                    }
+                    Some(f) => check_nested(t, f, defaulted)?,
+                    None if fc.iter().any(|f| f.name() == t.name()) => {
+                        return Err(format!(
+                            "struct field '{}' was dropped and added again",
+                            t.name()
+                        ));
+                    }
+                    None if defaulted.contains(&id) => {
+                        return Err(format!(
+                            "struct field '{}' was added with a default value",
+                            t.name()
+                        ));
+                    }
+                    None => {}
+                }
+            }
+            Ok(())
+        }
+        (DataType::List(t), DataType::List(f))
+        | (DataType::LargeList(t), DataType::LargeList(f))
+        | (DataType::Map(t, _), DataType::Map(f, _)) => check_nested(t, f, defaulted),
+        _ => Ok(()),
+    }
 }
 
 impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
@@ -84,6 +133,17 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                 // Files without field ids (no name mapping): match by name, like DuckDB.
                 physical_file_schema.field_with_name(field.name()).ok()
             };
+            if let Some(p) = physical
+                && file_has_ids
+                && let Err(why) = check_nested(field, p, &self.defaulted_nested)
+            {
+                return Err(datafusion::error::DataFusionError::NotImplemented(format!(
+                    "column '{}': {why} after some data files were written; lakeq maps nested \
+                     fields by name and would read wrong values there, so it refuses (rewrite \
+                     the files with DuckDB's ducklake_rewrite_data_files, or read with DuckDB)",
+                    field.name()
+                )));
+            }
             let name = match physical {
                 Some(p) => p.name().clone(),
                 None => {

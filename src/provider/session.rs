@@ -16,7 +16,8 @@ use datafusion::prelude::SessionConfig;
 use super::catalog::{LakeCatalog, StateSource};
 use super::sql::{LakeStatement, parse_alter, parse_lake_statement, split_statements};
 use super::write::Writer;
-use crate::dialect::plan::{Variables, evaluate_constant, plan_sql};
+use crate::dialect::plan::{Variables, plan_sql};
+use datafusion::common::ScalarValue;
 use crate::dialect::semantics::DuckDbArithmetic;
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeOptions};
@@ -323,26 +324,19 @@ impl Session {
                 );
             }
             LakeStatement::SetVariable { name, expr } => {
-                let mut statements =
-                    crate::dialect::parser::parse_statements(&format!("SELECT {expr}"))?;
-                let Some(datafusion::sql::parser::Statement::Statement(stmt)) =
-                    statements.pop_front()
-                else {
-                    return Err(Error::Unsupported(format!("SET VARIABLE {name} = {expr}")));
+                // Planned like any query (variables, names, functions as DuckDB has them).
+                let batches = Box::pin(self.run_statement(&format!("SELECT {expr}"), false)).await?;
+                let value = match batches.iter().find(|b| b.num_rows() > 0) {
+                    Some(b) if b.num_rows() == 1 && b.num_columns() == 1 => {
+                        ScalarValue::try_from_array(b.column(0), 0)?
+                    }
+                    Some(_) => {
+                        return Err(Error::Unsupported(format!(
+                            "SET VARIABLE {name}: the value must be a single value, not several rows or columns"
+                        )));
+                    }
+                    None => ScalarValue::Null,
                 };
-                let datafusion::sql::sqlparser::ast::Statement::Query(query) = *stmt else {
-                    return Err(Error::Unsupported(format!("SET VARIABLE {name} = {expr}")));
-                };
-                let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = *query.body else {
-                    return Err(Error::Unsupported(format!("SET VARIABLE {name} = {expr}")));
-                };
-                let Some(datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(e)) =
-                    select.projection.into_iter().next()
-                else {
-                    return Err(Error::Unsupported(format!("SET VARIABLE {name} = {expr}")));
-                };
-                self.refresh().await?;
-                let value = evaluate_constant(&self.ctx.state(), e).await?;
                 match self.variables.lock() {
                     Ok(mut v) => v.insert(name.to_ascii_lowercase(), value),
                     Err(p) => p.into_inner().insert(name.to_ascii_lowercase(), value),

@@ -574,6 +574,24 @@ impl TableProvider for LakeTable {
             initial_defaults: self.initial_defaults()?,
             file_names: HashMap::new(),
             constants: HashMap::new(),
+            defaulted_nested: {
+                let mut nodes = Vec::new();
+                for c in &self.entry.columns {
+                    for child in &c.children {
+                        child.walk(&mut nodes);
+                    }
+                }
+                nodes
+                    .into_iter()
+                    .filter(|n| {
+                        n.row
+                            .initial_default
+                            .as_deref()
+                            .is_some_and(|d| d != "NULL")
+                    })
+                    .map(|n| n.row.column_id)
+                    .collect()
+            },
         };
         let predicate = conjunction(filters.iter().cloned())
             .map(|p| {
