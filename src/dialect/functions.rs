@@ -190,6 +190,229 @@ impl ScalarUDFImpl for RoundForCast {
     }
 }
 
+/// DuckDB's `printf(format, args...)`: C-style `%[flags][width][.precision]type`
+/// with types `d i u s f F e E g x X o c %` and flags `- 0 + space`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Printf {
+    signature: Signature,
+}
+
+/// One argument of a printf call, as a value.
+enum PrintfArg {
+    Int(i128),
+    Float(f64),
+    Text(String),
+    Null,
+}
+
+fn printf_arg(array: &dyn Array, row: usize) -> PrintfArg {
+    use datafusion::arrow::datatypes::{Float32Type, Float64Type, Int64Type};
+    if array.is_null(row) {
+        return PrintfArg::Null;
+    }
+    match array.data_type() {
+        t if t.is_integer() => datafusion::arrow::compute::cast(&array.slice(row, 1), &DataType::Int64)
+            .ok()
+            .and_then(|a| a.as_primitive_opt::<Int64Type>().map(|p| PrintfArg::Int(i128::from(p.value(0)))))
+            .unwrap_or(PrintfArg::Null),
+        DataType::Float64 => PrintfArg::Float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Float32 => {
+            PrintfArg::Float(f64::from(array.as_primitive::<Float32Type>().value(row)))
+        }
+        DataType::Decimal128(..) | DataType::Decimal256(..) => {
+            PrintfArg::Float(super::render::value_text(array, row).and_then(|t| t.parse().ok()).unwrap_or(0.0))
+        }
+        _ => PrintfArg::Text(super::render::value_text(array, row).unwrap_or_default()),
+    }
+}
+
+/// Format `args` by `format` as C's printf would (what DuckDB's `printf` does).
+pub fn printf_format(format: &str, args: &[PrintfArg]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = format.chars().peekable();
+    let mut next = args.iter();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let (mut left, mut zero, mut plus, mut space) = (false, false, false, false);
+        while let Some(&f) = chars.peek() {
+            match f {
+                '-' => left = true,
+                '0' => zero = true,
+                '+' => plus = true,
+                ' ' => space = true,
+                _ => break,
+            }
+            chars.next();
+        }
+        let mut width = String::new();
+        while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            width.push(d);
+            chars.next();
+        }
+        let mut precision: Option<usize> = None;
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            let mut p = String::new();
+            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                p.push(d);
+                chars.next();
+            }
+            precision = Some(p.parse().unwrap_or(0));
+        }
+        // Length modifiers (`l`, `ll`, `h`) change nothing here.
+        while matches!(chars.peek(), Some('l' | 'h' | 'z')) {
+            chars.next();
+        }
+        let Some(conv) = chars.next() else {
+            return Err("printf: format ends inside a conversion".into());
+        };
+        if conv == '%' {
+            out.push('%');
+            continue;
+        }
+        let arg = next
+            .next()
+            .ok_or_else(|| format!("printf: too few arguments for '{format}'"))?;
+        let sign = |negative: bool| {
+            if negative {
+                "-"
+            } else if plus {
+                "+"
+            } else if space {
+                " "
+            } else {
+                ""
+            }
+        };
+        let (prefix, body) = match (conv, arg) {
+            (_, PrintfArg::Null) => (String::new(), "NULL".to_string()),
+            ('d' | 'i' | 'u', PrintfArg::Int(v)) => (sign(*v < 0).to_string(), v.unsigned_abs().to_string()),
+            ('d' | 'i' | 'u', PrintfArg::Float(v)) => (sign(*v < 0.0).to_string(), (v.abs().trunc() as i128).to_string()),
+            ('x', PrintfArg::Int(v)) => (String::new(), format!("{v:x}")),
+            ('X', PrintfArg::Int(v)) => (String::new(), format!("{v:X}")),
+            ('o', PrintfArg::Int(v)) => (String::new(), format!("{v:o}")),
+            ('c', PrintfArg::Int(v)) => (
+                String::new(),
+                u32::try_from(*v).ok().and_then(char::from_u32).map(String::from).unwrap_or_default(),
+            ),
+            ('f' | 'F', a) => {
+                let v = match a {
+                    PrintfArg::Int(i) => *i as f64,
+                    PrintfArg::Float(f) => *f,
+                    _ => return Err(format!("printf: %{conv} needs a number")),
+                };
+                (sign(v < 0.0).to_string(), format!("{:.*}", precision.unwrap_or(6), v.abs()))
+            }
+            ('e' | 'E', a) => {
+                let v = match a {
+                    PrintfArg::Int(i) => *i as f64,
+                    PrintfArg::Float(f) => *f,
+                    _ => return Err(format!("printf: %{conv} needs a number")),
+                };
+                let text = format!("{:.*e}", precision.unwrap_or(6), v.abs());
+                // Rust writes `1.5e2`; C writes `1.5e+02`.
+                let (m, e) = text.split_once('e').unwrap_or((&text, "0"));
+                let e: i32 = e.parse().unwrap_or(0);
+                let text = format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+                (sign(v < 0.0).to_string(), if conv == 'E' { text.to_uppercase() } else { text })
+            }
+            ('g' | 'G', a) => {
+                let v = match a {
+                    PrintfArg::Int(i) => *i as f64,
+                    PrintfArg::Float(f) => *f,
+                    _ => return Err(format!("printf: %{conv} needs a number")),
+                };
+                (sign(v < 0.0).to_string(), format!("{}", v.abs()))
+            }
+            ('s', a) => {
+                let text = match a {
+                    PrintfArg::Int(i) => i.to_string(),
+                    PrintfArg::Float(f) => {
+                        let mut t = String::new();
+                        super::render::push_float(&mut t, *f);
+                        t
+                    }
+                    PrintfArg::Text(t) => t.clone(),
+                    PrintfArg::Null => "NULL".into(),
+                };
+                let text = match precision {
+                    Some(p) => text.chars().take(p).collect(),
+                    None => text,
+                };
+                (String::new(), text)
+            }
+            (other, _) => return Err(format!("printf: unsupported conversion %{other}")),
+        };
+        let width: usize = width.parse().unwrap_or(0);
+        let len = prefix.chars().count() + body.chars().count();
+        let pad = width.saturating_sub(len);
+        if left {
+            out.push_str(&prefix);
+            out.push_str(&body);
+            out.push_str(&" ".repeat(pad));
+        } else if zero && conv != 's' {
+            out.push_str(&prefix);
+            out.push_str(&"0".repeat(pad));
+            out.push_str(&body);
+        } else {
+            out.push_str(&" ".repeat(pad));
+            out.push_str(&prefix);
+            out.push_str(&body);
+        }
+    }
+    Ok(out)
+}
+
+impl ScalarUDFImpl for Printf {
+    fn name(&self) -> &str {
+        "printf"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        let n = args.number_rows;
+        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(if all_scalar { 1 } else { n }))
+            .collect::<DFResult<Vec<_>>>()?;
+        let rows = if all_scalar { 1 } else { n };
+        let Some((format, rest)) = arrays.split_first() else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
+        };
+        let format = datafusion::arrow::compute::cast(format, &DataType::Utf8)?;
+        let format = format.as_string::<i32>();
+        let mut out = Vec::with_capacity(rows);
+        for row in 0..rows {
+            if format.is_null(row) {
+                out.push(None);
+                continue;
+            }
+            let values: Vec<PrintfArg> = rest.iter().map(|a| printf_arg(a.as_ref(), row)).collect();
+            let text = printf_format(format.value(row), &values)
+                .map_err(datafusion::error::DataFusionError::Execution)?;
+            out.push(Some(text));
+        }
+        let array = Arc::new(StringArray::from(out));
+        Ok(if all_scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(array.as_ref(), 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        })
+    }
+}
+
 /// Is `t` an integer type (a cast to it rounds in DuckDB)?
 pub fn is_integer_type(t: &SqlType) -> bool {
     matches!(
@@ -240,6 +463,9 @@ pub fn round_before_integer_cast(expr: &mut Expr) {
 
 /// Register the functions lakeq implements itself.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::from(Printf {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    }));
     for name in ["range", "generate_series"] {
         if let Some(f) = ctx.state().table_functions().get(name) {
             ctx.register_udtf(&format!("__lakeq_{name}"), Arc::clone(f.function()));
@@ -435,6 +661,17 @@ mod tests {
         assert_eq!(rewrite("current_database()").as_deref(), Some("'lake'"));
         assert_eq!(rewrite("unknown_fn(1)"), None);
         assert_eq!(arrow_text_to_duckdb("Int32"), "INTEGER");
+        assert_eq!(
+            printf_format("%06d|%-4s|%.2f|%x|%%|%5d", &[
+                PrintfArg::Int(42),
+                PrintfArg::Text("ab".into()),
+                PrintfArg::Float(3.14159),
+                PrintfArg::Int(255),
+                PrintfArg::Int(-7),
+            ])
+            .as_deref(),
+            Ok("000042|ab  |3.14|ff|%|   -7")
+        );
         assert_eq!(
             arrow_text_to_duckdb("Timestamp(µs, \"UTC\")"),
             "TIMESTAMP WITH TIME ZONE"

@@ -94,6 +94,15 @@ pub fn insert_select_star(sql: &str) -> String {
             Token::RParen => depth -= 1,
             _ => {}
         }
+        if depth == 0
+            && matches!(
+                keyword(&tok.token),
+                Some(Keyword::SELECT | Keyword::VALUES | Keyword::WITH | Keyword::DEFAULT)
+            )
+        {
+            // The INSERT's source already started: its FROM is a plain one.
+            insert_from_seen = true;
+        }
         if keyword(&tok.token) != Some(Keyword::FROM) {
             continue;
         }

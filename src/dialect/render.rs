@@ -449,6 +449,11 @@ fn write_float_digits(out: &mut String, sci: &str) {
     }
 }
 
+/// A DOUBLE as DuckDB prints it.
+pub fn push_float(out: &mut String, v: f64) {
+    write_f64(out, v);
+}
+
 fn write_f64(out: &mut String, v: f64) {
     if v.is_nan() {
         out.push_str("nan");

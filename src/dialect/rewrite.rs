@@ -279,6 +279,13 @@ impl FirstPass<'_> {
             )))
         };
         let mut target = function.clone();
+        // DuckDB's function names are case-insensitive (`GLOB(...)`); DataFusion's
+        // lookup is exact, and every function lakeq registers is lower-case.
+        if let [ObjectNamePart::Identifier(ident)] = name.0.as_mut_slice()
+            && ident.quote_style.is_none()
+        {
+            ident.value = ident.value.to_ascii_lowercase();
+        }
         if let Some((_, ducklake_fn, with_schema)) =
             LAKE_MACROS.iter().find(|(m, _, _)| *m == function)
             && (parts.len() > 1 || self.names.lakes.contains(&lake.to_ascii_lowercase()))

@@ -27,6 +27,8 @@ use datafusion::logical_expr::LogicalPlan;
 pub struct Session {
     ctx: SessionContext,
     lakes: Mutex<HashMap<String, Arc<LakeCatalog>>>,
+    /// Names of detached lakes (shadowed by empty catalogs until attached again).
+    detached: Mutex<std::collections::HashSet<String>>,
     variables: Mutex<Variables>,
 }
 
@@ -196,6 +198,7 @@ impl Session {
         Self {
             ctx,
             lakes: Mutex::new(HashMap::new()),
+            detached: Mutex::new(std::collections::HashSet::new()),
             variables: Mutex::new(Variables::new()),
         }
     }
@@ -253,7 +256,11 @@ impl Session {
         location: &str,
         options: LakeOptions,
     ) -> Result<Arc<LakeCatalog>> {
-        if self.ctx.catalog(name).is_some() {
+        let detached = match self.detached.lock() {
+            Ok(d) => d.contains(name),
+            Err(p) => p.into_inner().contains(name),
+        };
+        if self.ctx.catalog(name).is_some() && !detached {
             return Err(Error::AlreadyExists {
                 kind: "lake",
                 name: name.to_string(),
@@ -269,6 +276,10 @@ impl Session {
             Err(p) => p
                 .into_inner()
                 .insert(name.to_string(), Arc::clone(&catalog)),
+        };
+        match self.detached.lock() {
+            Ok(mut d) => d.remove(name),
+            Err(p) => p.into_inner().remove(name),
         };
         Ok(catalog)
     }
@@ -317,11 +328,16 @@ impl Session {
                 if removed.is_none() && !if_exists {
                     return Err(Error::not_found("lake", name));
                 }
-                // DataFusion cannot unregister a catalog; shadow it with an empty one.
+                // DataFusion cannot unregister a catalog; shadow it with an empty one,
+                // which a later ATTACH under the same name replaces.
                 self.ctx.register_catalog(
                     &name,
                     Arc::new(datafusion::catalog::MemoryCatalogProvider::new()),
                 );
+                match self.detached.lock() {
+                    Ok(mut d) => d.insert(name.clone()),
+                    Err(p) => p.into_inner().insert(name.clone()),
+                };
             }
             LakeStatement::SetVariable { name, expr } => {
                 // Planned like any query (variables, names, functions as DuckDB has them).

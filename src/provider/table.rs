@@ -155,7 +155,7 @@ impl LakeTable {
         state: &dyn DFSession,
         projection: Option<&Vec<usize>>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        use datafusion::logical_expr::{col, lit};
+        use datafusion::logical_expr::col;
         use datafusion::physical_plan::projection::ProjectionExec;
         let n = self.entry.arrow_schema.fields().len();
         let inner = LakeTable::new(
@@ -172,11 +172,11 @@ impl LakeTable {
             .await?;
         let exec_schema = exec.schema();
         let df_schema = DFSchema::try_from(exec_schema.as_ref().clone())?;
-        let rowid = datafusion::functions::expr_fn::coalesce(vec![
+        let rowid = datafusion::logical_expr::when(
+            col(INTERNAL_ROW_ID_COLUMN).is_not_null(),
             col(INTERNAL_ROW_ID_COLUMN),
-            col(FILE_ID_COLUMN) + col(ROW_POSITION_COLUMN),
-            lit(0i64),
-        ]);
+        )
+        .otherwise(col(FILE_ID_COLUMN) + col(ROW_POSITION_COLUMN))?;
         let mut exprs = Vec::with_capacity(wanted.len());
         for i in wanted {
             if i < n {

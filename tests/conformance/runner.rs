@@ -472,6 +472,9 @@ fn internal_reason(sql: &str) -> Option<&'static str> {
     if l.contains("duckdb_") {
         return Some("duckdb_*() system functions describe DuckDB's own catalog");
     }
+    if l.contains("stats(") && !l.contains("_stats(") {
+        return Some("stats() shows DuckDB's optimizer statistics of an expression");
+    }
     if l.contains("current_setting(") || l.contains("which_secret") {
         return Some("DuckDB settings and secrets");
     }
