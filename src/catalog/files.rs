@@ -34,7 +34,7 @@ pub struct ColumnBounds {
 }
 
 /// Inlined rows of a table at a snapshot, with their row ids.
-pub type InlinedRows = Option<(RecordBatch, Vec<i64>)>;
+pub type InlinedRows = Option<(RecordBatch, Vec<i64>, Vec<i64>)>;
 
 /// The files of a table visible at one snapshot.
 #[derive(Debug)]

@@ -211,23 +211,30 @@ fn printf_arg(array: &dyn Array, row: usize) -> PrintfArg {
         return PrintfArg::Null;
     }
     match array.data_type() {
-        t if t.is_integer() => datafusion::arrow::compute::cast(&array.slice(row, 1), &DataType::Int64)
-            .ok()
-            .and_then(|a| a.as_primitive_opt::<Int64Type>().map(|p| PrintfArg::Int(i128::from(p.value(0)))))
-            .unwrap_or(PrintfArg::Null),
+        t if t.is_integer() => {
+            datafusion::arrow::compute::cast(&array.slice(row, 1), &DataType::Int64)
+                .ok()
+                .and_then(|a| {
+                    a.as_primitive_opt::<Int64Type>()
+                        .map(|p| PrintfArg::Int(i128::from(p.value(0))))
+                })
+                .unwrap_or(PrintfArg::Null)
+        }
         DataType::Float64 => PrintfArg::Float(array.as_primitive::<Float64Type>().value(row)),
         DataType::Float32 => {
             PrintfArg::Float(f64::from(array.as_primitive::<Float32Type>().value(row)))
         }
-        DataType::Decimal128(..) | DataType::Decimal256(..) => {
-            PrintfArg::Float(super::render::value_text(array, row).and_then(|t| t.parse().ok()).unwrap_or(0.0))
-        }
+        DataType::Decimal128(..) | DataType::Decimal256(..) => PrintfArg::Float(
+            super::render::value_text(array, row)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0.0),
+        ),
         _ => PrintfArg::Text(super::render::value_text(array, row).unwrap_or_default()),
     }
 }
 
 /// Format `args` by `format` as C's printf would (what DuckDB's `printf` does).
-pub fn printf_format(format: &str, args: &[PrintfArg]) -> Result<String, String> {
+fn printf_format(format: &str, args: &[PrintfArg]) -> Result<String, String> {
     let mut out = String::new();
     let mut chars = format.chars().peekable();
     let mut next = args.iter();
@@ -289,14 +296,23 @@ pub fn printf_format(format: &str, args: &[PrintfArg]) -> Result<String, String>
         };
         let (prefix, body) = match (conv, arg) {
             (_, PrintfArg::Null) => (String::new(), "NULL".to_string()),
-            ('d' | 'i' | 'u', PrintfArg::Int(v)) => (sign(*v < 0).to_string(), v.unsigned_abs().to_string()),
-            ('d' | 'i' | 'u', PrintfArg::Float(v)) => (sign(*v < 0.0).to_string(), (v.abs().trunc() as i128).to_string()),
+            ('d' | 'i' | 'u', PrintfArg::Int(v)) => {
+                (sign(*v < 0).to_string(), v.unsigned_abs().to_string())
+            }
+            ('d' | 'i' | 'u', PrintfArg::Float(v)) => (
+                sign(*v < 0.0).to_string(),
+                (v.abs().trunc() as i128).to_string(),
+            ),
             ('x', PrintfArg::Int(v)) => (String::new(), format!("{v:x}")),
             ('X', PrintfArg::Int(v)) => (String::new(), format!("{v:X}")),
             ('o', PrintfArg::Int(v)) => (String::new(), format!("{v:o}")),
             ('c', PrintfArg::Int(v)) => (
                 String::new(),
-                u32::try_from(*v).ok().and_then(char::from_u32).map(String::from).unwrap_or_default(),
+                u32::try_from(*v)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .map(String::from)
+                    .unwrap_or_default(),
             ),
             ('f' | 'F', a) => {
                 let v = match a {
@@ -304,7 +320,10 @@ pub fn printf_format(format: &str, args: &[PrintfArg]) -> Result<String, String>
                     PrintfArg::Float(f) => *f,
                     _ => return Err(format!("printf: %{conv} needs a number")),
                 };
-                (sign(v < 0.0).to_string(), format!("{:.*}", precision.unwrap_or(6), v.abs()))
+                (
+                    sign(v < 0.0).to_string(),
+                    format!("{:.*}", precision.unwrap_or(6), v.abs()),
+                )
             }
             ('e' | 'E', a) => {
                 let v = match a {
@@ -317,7 +336,14 @@ pub fn printf_format(format: &str, args: &[PrintfArg]) -> Result<String, String>
                 let (m, e) = text.split_once('e').unwrap_or((&text, "0"));
                 let e: i32 = e.parse().unwrap_or(0);
                 let text = format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
-                (sign(v < 0.0).to_string(), if conv == 'E' { text.to_uppercase() } else { text })
+                (
+                    sign(v < 0.0).to_string(),
+                    if conv == 'E' {
+                        text.to_uppercase()
+                    } else {
+                        text
+                    },
+                )
             }
             ('g' | 'G', a) => {
                 let v = match a {
@@ -381,7 +407,10 @@ impl ScalarUDFImpl for Printf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
         let n = args.number_rows;
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = args
             .args
             .iter()
@@ -410,6 +439,78 @@ impl ScalarUDFImpl for Printf {
         } else {
             ColumnarValue::Array(array)
         })
+    }
+}
+
+/// `lakeq_to_varchar(x)`: DuckDB's `CAST(x AS VARCHAR)` (its text of every
+/// type, nested ones included, which Arrow's cast lacks or spells otherwise).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToVarchar {
+    signature: Signature,
+}
+
+/// The name of [`ToVarchar`] in SQL.
+pub const TO_VARCHAR: &str = "lakeq_to_varchar";
+
+impl ScalarUDFImpl for ToVarchar {
+    fn name(&self) -> &str {
+        TO_VARCHAR
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn schema_name(&self, args: &[datafusion::logical_expr::Expr]) -> DFResult<String> {
+        Ok(format!(
+            "CAST({} AS VARCHAR)",
+            args.first()
+                .map(|a| a.schema_name().to_string())
+                .unwrap_or_default()
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        let Some(arg) = args.args.into_iter().next() else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
+        };
+        let scalar = matches!(arg, ColumnarValue::Scalar(_));
+        let array = arg.to_array(if scalar { 1 } else { args.number_rows })?;
+        let out: Arc<dyn Array> = match array.data_type() {
+            DataType::Utf8 => array,
+            DataType::LargeUtf8 | DataType::Utf8View => {
+                datafusion::arrow::compute::cast(&array, &DataType::Utf8)?
+            }
+            _ => Arc::new(
+                (0..array.len())
+                    .map(|i| super::render::value_text(array.as_ref(), i))
+                    .collect::<StringArray>(),
+            ),
+        };
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(out.as_ref(), 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        })
+    }
+}
+
+/// `CAST(x AS VARCHAR)` → `lakeq_to_varchar(x)`.
+pub fn duckdb_varchar_cast(expr: &mut Expr) {
+    if let Expr::Cast {
+        kind: CastKind::Cast | CastKind::DoubleColon,
+        expr: inner,
+        data_type:
+            SqlType::Varchar(_) | SqlType::Text | SqlType::String(_) | SqlType::CharacterVarying(_),
+        ..
+    } = expr
+    {
+        let operand = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+        *expr = call(TO_VARCHAR, vec![operand]);
     }
 }
 
@@ -463,6 +564,9 @@ pub fn round_before_integer_cast(expr: &mut Expr) {
 
 /// Register the functions lakeq implements itself.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::from(ToVarchar {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     ctx.register_udf(ScalarUDF::from(Printf {
         signature: Signature::variadic_any(Volatility::Immutable),
     }));
@@ -662,13 +766,16 @@ mod tests {
         assert_eq!(rewrite("unknown_fn(1)"), None);
         assert_eq!(arrow_text_to_duckdb("Int32"), "INTEGER");
         assert_eq!(
-            printf_format("%06d|%-4s|%.2f|%x|%%|%5d", &[
-                PrintfArg::Int(42),
-                PrintfArg::Text("ab".into()),
-                PrintfArg::Float(3.14159),
-                PrintfArg::Int(255),
-                PrintfArg::Int(-7),
-            ])
+            printf_format(
+                "%06d|%-4s|%.2f|%x|%%|%5d",
+                &[
+                    PrintfArg::Int(42),
+                    PrintfArg::Text("ab".into()),
+                    PrintfArg::Float(3.14159),
+                    PrintfArg::Int(255),
+                    PrintfArg::Int(-7),
+                ]
+            )
             .as_deref(),
             Ok("000042|ab  |3.14|ff|%|   -7")
         );

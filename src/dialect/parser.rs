@@ -110,23 +110,24 @@ pub fn insert_select_star(sql: &str) -> String {
         if is_insert && depth == 0 {
             insert_from_seen = true;
         }
-        let starts_query = insert_source || match i.checked_sub(1).and_then(|p| significant.get(p)) {
-            None => true,
-            Some(prev) => {
-                matches!(prev.token, Token::LParen | Token::SemiColon)
-                    || matches!(
-                        keyword(&prev.token),
-                        Some(
-                            Keyword::UNION
-                                | Keyword::EXCEPT
-                                | Keyword::INTERSECT
-                                | Keyword::ALL
-                                | Keyword::DISTINCT
-                                | Keyword::AS
+        let starts_query = insert_source
+            || match i.checked_sub(1).and_then(|p| significant.get(p)) {
+                None => true,
+                Some(prev) => {
+                    matches!(prev.token, Token::LParen | Token::SemiColon)
+                        || matches!(
+                            keyword(&prev.token),
+                            Some(
+                                Keyword::UNION
+                                    | Keyword::EXCEPT
+                                    | Keyword::INTERSECT
+                                    | Keyword::ALL
+                                    | Keyword::DISTINCT
+                                    | Keyword::AS
+                            )
                         )
-                    )
-            }
-        };
+                }
+            };
         if !starts_query {
             continue;
         }

@@ -3,6 +3,7 @@
 //! (time-travel targets), then DataFusion's planner.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
@@ -15,7 +16,9 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::parser::parse_statements;
-use super::rewrite::{NameContext, apply_at_targets, expand_order_by_all, order_by_all, rewrite};
+use super::rewrite::{
+    NameContext, TableColumns, apply_at_targets, expand_order_by_all, order_by_all, rewrite,
+};
 use crate::error::{Error, Result};
 
 /// Session variables (`SET VARIABLE`), by lower-case name.
@@ -61,12 +64,42 @@ pub fn name_context(state: &SessionState) -> NameContext {
                 .collect()
         })
         .unwrap_or_default();
+    let catalog_list = Arc::clone(list);
+    let table_columns = TableColumns::new(move |catalog: &str, schema: &str, table: &str| {
+        let catalog_name = catalog_list
+            .catalog_names()
+            .into_iter()
+            .find(|n| n.eq_ignore_ascii_case(catalog))?;
+        let provider = catalog_list.catalog(&catalog_name)?;
+        let any: &dyn std::any::Any = provider.as_ref();
+        let lake = any.downcast_ref::<crate::provider::catalog::LakeCatalog>()?;
+        let snapshot = lake.current();
+        let schema_entry = snapshot
+            .schemas
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(schema))
+            .map(|(_, s)| s)?;
+        let entry = schema_entry
+            .tables
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(table))
+            .map(|(_, t)| t)?;
+        Some(
+            entry
+                .arrow_schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+        )
+    });
     NameContext {
         catalogs,
         current_catalog,
         current_schemas,
         current_schema,
         lakes,
+        table_columns,
     }
 }
 

@@ -35,7 +35,7 @@ use datafusion::arrow::datatypes::{
 /// The text of row `row` of `array` as DuckDB's `CAST(x AS VARCHAR)` gives it;
 /// `None` for NULL.
 pub fn value_text(array: &dyn Array, row: usize) -> Option<String> {
-    if array.is_null(row) {
+    if array.is_null(row) || matches!(array.data_type(), DataType::Null) {
         return None;
     }
     let mut out = String::new();
@@ -57,7 +57,7 @@ fn json_string(out: &mut String, text: &str) {
 }
 
 fn write_json(out: &mut String, array: &dyn Array, row: usize) {
-    if array.is_null(row) {
+    if array.is_null(row) || matches!(array.data_type(), DataType::Null) {
         out.push_str("null");
         return;
     }
@@ -204,7 +204,7 @@ fn is_nested(data_type: &DataType) -> bool {
 /// A value inside a LIST, STRUCT or MAP: NULL spelled out, scalars quoted when
 /// DuckDB would quote them.
 fn write_nested_item(out: &mut String, array: &dyn Array, row: usize) {
-    if array.is_null(row) {
+    if array.is_null(row) || matches!(array.data_type(), DataType::Null) {
         out.push_str("NULL");
         return;
     }
@@ -482,6 +482,12 @@ fn write_decimal(out: &mut String, digits: &str, scale: i8) {
     };
     if negative {
         out.push('-');
+    }
+    if scale < 0 {
+        // A negative scale (`1e20` as DECIMAL(1,-20)): the digits, then zeros.
+        out.push_str(digits);
+        out.push_str(&"0".repeat(usize::from(scale.unsigned_abs())));
+        return;
     }
     let scale = usize::try_from(scale).unwrap_or(0);
     if scale == 0 {

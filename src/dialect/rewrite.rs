@@ -29,9 +29,37 @@ use datafusion::sql::unparser::Unparser;
 use crate::error::{Error, Result};
 use crate::provider::catalog::AT_MARKER;
 
+/// The columns of a lake table, by (catalog, schema, table); `None` when no
+/// lake table has that name.
+#[derive(Clone, Default)]
+pub struct TableColumns(
+    Option<std::sync::Arc<dyn Fn(&str, &str, &str) -> Option<Vec<String>> + Send + Sync>>,
+);
+
+impl TableColumns {
+    /// Wrap a lookup.
+    pub fn new(
+        f: impl Fn(&str, &str, &str) -> Option<Vec<String>> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Some(std::sync::Arc::new(f)))
+    }
+
+    fn get(&self, catalog: &str, schema: &str, table: &str) -> Option<Vec<String>> {
+        self.0.as_ref().and_then(|f| f(catalog, schema, table))
+    }
+}
+
+impl std::fmt::Debug for TableColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TableColumns")
+    }
+}
+
 /// What name resolution needs to know about the session.
 #[derive(Debug, Clone, Default)]
 pub struct NameContext {
+    /// Columns of lake tables (to tell DuckDB's virtual columns from real ones).
+    pub table_columns: TableColumns,
     /// Attached catalogs, by lower-case name, with their default schema.
     pub catalogs: HashMap<String, (String, String)>,
     /// The current catalog (`USE`).
@@ -141,26 +169,28 @@ pub fn literal(value: &ScalarValue) -> Result<Expr> {
 }
 
 impl FirstPass<'_> {
-    /// DuckDB's `rowid`: when a query over one lake table names `rowid`, the
-    /// table is read with its row ids (`"t@@rowid"`) and `*` leaves them out.
+    /// DuckDB's virtual columns `rowid` and `snapshot_id`: when a query over one
+    /// lake table names one the table has no real column for, the table is read
+    /// with them (`"t@@rowid"`) and `*` leaves them out.
     fn expose_rowid(&mut self, query: &mut Query) {
         use datafusion::sql::sqlparser::ast::{ExcludeSelectItem, Visit, Visitor};
-        struct FindRowid(bool);
-        impl Visitor for FindRowid {
+        const VIRTUAL: [&str; 2] = ["rowid", "snapshot_id"];
+        struct FindVirtual(Vec<String>);
+        impl Visitor for FindVirtual {
             type Break = ();
-            fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-                // Subqueries are rewritten on their own.
-                ControlFlow::Continue(())
-            }
             fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-                let is_rowid =
-                    |i: &Ident| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("rowid");
-                match expr {
-                    Expr::Identifier(i) if is_rowid(i) => self.0 = true,
-                    Expr::CompoundIdentifier(parts) if parts.last().is_some_and(is_rowid) => {
-                        self.0 = true
+                let name = match expr {
+                    Expr::Identifier(i) => Some(i),
+                    Expr::CompoundIdentifier(parts) => parts.last(),
+                    _ => None,
+                };
+                if let Some(i) = name
+                    && i.quote_style.is_none()
+                {
+                    let lower = i.value.to_ascii_lowercase();
+                    if VIRTUAL.contains(&lower.as_str()) && !self.0.contains(&lower) {
+                        self.0.push(lower);
                     }
-                    _ => {}
                 }
                 ControlFlow::Continue(())
             }
@@ -174,11 +204,11 @@ impl FirstPass<'_> {
         if !from.joins.is_empty() {
             return;
         }
-        let mut find = FindRowid(false);
+        let mut find = FindVirtual(Vec::new());
         let _ = select.projection.visit(&mut find);
         let _ = select.selection.visit(&mut find);
         let _ = query.order_by.visit(&mut find);
-        if !find.0 {
+        if find.0.is_empty() {
             return;
         }
         let TableFactor::Table {
@@ -190,52 +220,60 @@ impl FirstPass<'_> {
         let parts: Vec<String> = name
             .0
             .iter()
-            .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+            .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
             .collect();
+        let lower: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
         let cte = query.with.as_ref().is_some_and(|w| {
             w.cte_tables
                 .iter()
                 .any(|c| parts.len() == 1 && c.alias.name.value.eq_ignore_ascii_case(&parts[0]))
         });
-        let in_lake = match parts.as_slice() {
-            [_] => self
-                .names
-                .lakes
-                .contains(&self.names.current_catalog.to_ascii_lowercase()),
-            [c, _] => {
-                self.names.lakes.contains(c)
-                    || (!self.names.catalogs.contains_key(c)
-                        && self
-                            .names
-                            .lakes
-                            .contains(&self.names.current_catalog.to_ascii_lowercase()))
+        if cte {
+            return;
+        }
+        let current = self.names.current_catalog.clone();
+        let (catalog, schema, table) = match parts.as_slice() {
+            [t] => (current, self.names.current_schema.clone(), t.clone()),
+            [c, t] if self.names.lakes.contains(&lower[0]) => {
+                let schema = self
+                    .names
+                    .catalogs
+                    .get(&lower[0])
+                    .map_or_else(|| "main".to_string(), |(_, s)| s.clone());
+                (c.clone(), schema, t.clone())
             }
-            [c, _, _] => self.names.lakes.contains(c),
-            _ => false,
+            [s, t] => (current, s.clone(), t.clone()),
+            [c, s, t] => (c.clone(), s.clone(), t.clone()),
+            _ => return,
         };
-        if cte || !in_lake {
+        let Some(columns) = self.names.table_columns.get(&catalog, &schema, &table) else {
+            return;
+        };
+        let is_real = |v: &str| columns.iter().any(|c| c.eq_ignore_ascii_case(v));
+        if find.0.iter().all(|v| is_real(v)) {
             return;
         }
         if let Some(ObjectNamePart::Identifier(last)) = name.0.last_mut() {
             last.value = format!("{}{AT_MARKER}rowid", last.value);
             last.quote_style = Some('"');
         }
-        let rowid = ObjectName::from(vec![Ident::new("rowid")]);
+        let added: Vec<ObjectName> = VIRTUAL
+            .iter()
+            .filter(|v| !is_real(v))
+            .map(|v| ObjectName::from(vec![Ident::new(*v)]))
+            .collect();
         for item in &mut select.projection {
             let options = match item {
                 SelectItem::Wildcard(o) | SelectItem::QualifiedWildcard(_, o) => o,
                 _ => continue,
             };
-            options.opt_exclude = Some(match options.opt_exclude.take() {
-                None => ExcludeSelectItem::Single(rowid.clone()),
-                Some(ExcludeSelectItem::Single(one)) => {
-                    ExcludeSelectItem::Multiple(vec![one, rowid.clone()])
-                }
-                Some(ExcludeSelectItem::Multiple(mut many)) => {
-                    many.push(rowid.clone());
-                    ExcludeSelectItem::Multiple(many)
-                }
-            });
+            let mut excluded = match options.opt_exclude.take() {
+                None => Vec::new(),
+                Some(ExcludeSelectItem::Single(one)) => vec![one],
+                Some(ExcludeSelectItem::Multiple(many)) => many,
+            };
+            excluded.extend(added.iter().cloned());
+            options.opt_exclude = Some(ExcludeSelectItem::Multiple(excluded));
         }
     }
 
@@ -434,6 +472,23 @@ impl VisitorMut for FirstPass<'_> {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         super::functions::round_before_integer_cast(expr);
+        super::functions::duckdb_varchar_cast(expr);
+        // DuckDB reads `1e20` as a DOUBLE (other literals with a point are DECIMAL).
+        if let Expr::Value(v) = expr
+            && let Value::Number(n, _) = &v.value
+            && n.contains(['e', 'E'])
+        {
+            *expr = Expr::Cast {
+                kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+                expr: Box::new(expr.clone()),
+                data_type: datafusion::sql::sqlparser::ast::DataType::Double(
+                    datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+                ),
+                array: false,
+                format: None,
+            };
+            return ControlFlow::Continue(());
+        }
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
@@ -722,6 +777,9 @@ mod tests {
             current_schemas: HashSet::from(["main".into()]),
             current_schema: "main".into(),
             lakes: HashSet::from(["ducklake".into()]),
+            table_columns: TableColumns::new(|c, _, _| {
+                (c == "ducklake").then(|| vec!["i".to_string()])
+            }),
         }
     }
 
@@ -761,7 +819,7 @@ mod tests {
                 "SELECT rowid, * FROM ducklake.t AT (VERSION => 2)",
                 &names()
             )?,
-            "SELECT rowid, * EXCLUDE rowid FROM \"ducklake\".\"main\".\"t@@rowid@@version=2\""
+            "SELECT rowid, * EXCLUDE (rowid, snapshot_id) FROM \"ducklake\".\"main\".\"t@@rowid@@version=2\""
         );
         assert_eq!(
             rewritten("FROM ducklake.snapshots()", &names())?,

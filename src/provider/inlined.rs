@@ -12,7 +12,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 
-use crate::catalog::{TableEntry, build_column_tree};
+use crate::catalog::{ColumnNode, TableEntry, build_column_tree};
 use crate::error::{Error, Result};
 use crate::spec::SnapshotId;
 use crate::spec::types::DuckLakeType;
@@ -85,7 +85,7 @@ pub async fn read_inlined_rows(
     store: &MetadataStore,
     table: &TableEntry,
     s: SnapshotId,
-) -> Result<Option<(RecordBatch, Vec<i64>)>> {
+) -> Result<Option<(RecordBatch, Vec<i64>, Vec<i64>)>> {
     let inlined = store.inlined_tables(table.id()).await?;
     if inlined.is_empty() {
         return Ok(None);
@@ -101,6 +101,7 @@ pub async fn read_inlined_rows(
         .collect();
     let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::new(); current.len()];
     let mut row_ids: Vec<i64> = Vec::new();
+    let mut snapshots: Vec<i64> = Vec::new();
     let backend = store.backend();
     for it in &inlined {
         if !backend.table_exists(&it.table_name).await? {
@@ -123,13 +124,14 @@ pub async fn read_inlined_rows(
         let physical_names = backend.table_columns(&it.table_name).await?;
         // Inlined tables are (row_id, begin_snapshot, end_snapshot, <columns...>).
         let user_names = physical_names.get(3..).unwrap_or(&[]);
-        let mut select = vec!["row_id".to_string()];
-        let mut source_for_current: HashMap<i64, usize> = HashMap::new();
+        let mut select = vec!["row_id".to_string(), "begin_snapshot".to_string()];
+        let mut source_for_current: HashMap<i64, (usize, &ColumnNode)> = HashMap::new();
         for (k, col) in layout.iter().enumerate() {
             let Some(name) = user_names.get(k) else { break };
-            source_for_current.insert(col.row.column_id, select.len());
+            source_for_current.insert(col.row.column_id, (select.len(), col));
             select.push(select_expr(backend.dialect(), name, &col.ty));
         }
+        let by_id = table.columns_by_id();
         let sql = format!(
             "SELECT {} FROM {} WHERE {} ORDER BY row_id",
             select.join(", "),
@@ -139,16 +141,30 @@ pub async fn read_inlined_rows(
         let rows = backend.query(&sql).await?;
         for row in &rows {
             row_ids.push(row.i64(0)?);
+            snapshots.push(row.i64(1)?);
             for (i, (column_id, dt)) in current.iter().enumerate() {
                 let value = match source_for_current.get(column_id) {
-                    Some(&src) => to_scalar(&row.0[src], dt).map_err(|e| {
-                        Error::Corrupt(format!(
-                            "inlined data of table '{}' ({}): column '{}': {e}",
-                            table.qualified_name(),
-                            it.table_name,
-                            schema.field(i).name()
-                        ))
-                    })?,
+                    Some(&(src, old)) => {
+                        // Parsed in the layout of its schema version, then mapped to the
+                        // current one by column id (nested fields renamed, dropped, added).
+                        let old_type = old.arrow_field()?.data_type().clone();
+                        let parsed = to_scalar(&row.0[src], &old_type).and_then(|v| {
+                            match by_id.get(column_id) {
+                                Some(new) if old_type != *dt => {
+                                    remap_value(&v, old, new, dt, table)
+                                }
+                                _ => Ok(v),
+                            }
+                        });
+                        parsed.map_err(|e| {
+                            Error::Corrupt(format!(
+                                "inlined data of table '{}' ({}): column '{}': {e}",
+                                table.qualified_name(),
+                                it.table_name,
+                                schema.field(i).name()
+                            ))
+                        })?
+                    }
                     None => initial_default(table, *column_id, dt)?,
                 };
                 columns[i].push(value);
@@ -173,7 +189,105 @@ pub async fn read_inlined_rows(
     let batch = RecordBatch::try_new(schema, arrays).map_err(|e| {
         Error::Corrupt(format!("inlined data of '{}': {e}", table.qualified_name()))
     })?;
-    Ok(Some((batch, row_ids)))
+    Ok(Some((batch, row_ids, snapshots)))
+}
+
+/// A value of column `old` (an earlier layout) as a value of column `new` (the
+/// current one): nested fields matched by column id, fields added since filled
+/// with their `initial_default`, primitive types widened by a cast.
+fn remap_value(
+    value: &ScalarValue,
+    old: &ColumnNode,
+    new: &ColumnNode,
+    new_type: &DataType,
+    table: &TableEntry,
+) -> Result<ScalarValue> {
+    let array = value.to_array()?;
+    let remapped = remap_array(&array, old, new, new_type, table)?;
+    Ok(ScalarValue::try_from_array(&remapped, 0)?)
+}
+
+fn remap_array(
+    array: &ArrayRef,
+    old: &ColumnNode,
+    new: &ColumnNode,
+    new_type: &DataType,
+    table: &TableEntry,
+) -> Result<ArrayRef> {
+    use datafusion::arrow::array::{Array, AsArray, ListArray, MapArray, StructArray};
+    let new_type = new_type.clone();
+    if array.data_type() == &new_type {
+        return Ok(Arc::clone(array));
+    }
+    let child =
+        |node: &ColumnNode, id: i64| node.children.iter().position(|c| c.row.column_id == id);
+    match (array.data_type(), &new_type) {
+        (DataType::Struct(_), DataType::Struct(new_fields)) => {
+            let s = array.as_struct();
+            let mut columns = Vec::with_capacity(new.children.len());
+            for (n, field) in new.children.iter().zip(new_fields.iter()) {
+                let column = match child(old, n.row.column_id) {
+                    Some(i) => {
+                        remap_array(s.column(i), &old.children[i], n, field.data_type(), table)?
+                    }
+                    None => {
+                        let v = initial_default(table, n.row.column_id, field.data_type())?;
+                        v.to_array_of_size(s.len())?
+                    }
+                };
+                columns.push(column);
+            }
+            Ok(Arc::new(StructArray::try_new(
+                new_fields.clone(),
+                columns,
+                s.nulls().cloned(),
+            )?))
+        }
+        (DataType::List(_), DataType::List(new_element)) => {
+            let (Some(old_el), Some(new_el)) = (old.children.first(), new.children.first()) else {
+                return Err(Error::Corrupt("list column without an element".into()));
+            };
+            let list = array.as_list::<i32>();
+            let values = remap_array(
+                list.values(),
+                old_el,
+                new_el,
+                new_element.data_type(),
+                table,
+            )?;
+            Ok(Arc::new(ListArray::try_new(
+                Arc::clone(new_element),
+                list.offsets().clone(),
+                values,
+                list.nulls().cloned(),
+            )?))
+        }
+        (DataType::Map(_, sorted), DataType::Map(new_entries, _)) => {
+            let map = array.as_map();
+            let DataType::Struct(entry_fields) = new_entries.data_type() else {
+                return Err(Error::Corrupt("map entries are not a struct".into()));
+            };
+            let mut columns = Vec::new();
+            for (k, (n, field)) in new.children.iter().zip(entry_fields.iter()).enumerate() {
+                let i = child(old, n.row.column_id).unwrap_or(k);
+                let (Some(old_child), Some(source)) =
+                    (old.children.get(i), map.entries().columns().get(i))
+                else {
+                    return Err(Error::Corrupt("map column without key or value".into()));
+                };
+                columns.push(remap_array(source, old_child, n, field.data_type(), table)?);
+            }
+            let entries = StructArray::try_new(entry_fields.clone(), columns, None)?;
+            Ok(Arc::new(MapArray::try_new(
+                Arc::clone(new_entries),
+                map.offsets().clone(),
+                entries,
+                map.nulls().cloned(),
+                *sorted,
+            )?))
+        }
+        _ => Ok(datafusion::arrow::compute::cast(array, &new_type)?),
+    }
 }
 
 /// A column's `initial_default` as a value of `dt` (NULL when it has none).

@@ -17,10 +17,10 @@ use super::catalog::{LakeCatalog, StateSource};
 use super::sql::{LakeStatement, parse_alter, parse_lake_statement, split_statements};
 use super::write::Writer;
 use crate::dialect::plan::{Variables, plan_sql};
-use datafusion::common::ScalarValue;
 use crate::dialect::semantics::DuckDbArithmetic;
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeOptions};
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
 
 /// A query session with any number of attached lakes.
@@ -341,7 +341,8 @@ impl Session {
             }
             LakeStatement::SetVariable { name, expr } => {
                 // Planned like any query (variables, names, functions as DuckDB has them).
-                let batches = Box::pin(self.run_statement(&format!("SELECT {expr}"), false)).await?;
+                let batches =
+                    Box::pin(self.run_statement(&format!("SELECT {expr}"), false)).await?;
                 let value = match batches.iter().find(|b| b.num_rows() > 0) {
                     Some(b) if b.num_rows() == 1 && b.num_columns() == 1 => {
                         ScalarValue::try_from_array(b.column(0), 0)?

@@ -46,9 +46,9 @@ use crate::catalog::TableEntry;
 use crate::catalog::files::TableFiles;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::spec::SnapshotId;
 use crate::spec::paths::resolve;
 use crate::spec::rows::DataFileRow;
+use crate::spec::{SNAPSHOT_ID_COLUMN, SnapshotId};
 use crate::storage::{FileLocation, locate};
 
 /// How many delete files are read at once while planning.
@@ -63,6 +63,10 @@ pub const ROW_POSITION_COLUMN: &str = "__lakeq_row_position";
 pub const INLINED_FILE_ID: i64 = -1;
 /// DuckDB's virtual row-id column (`SELECT rowid, * FROM t`).
 pub const ROWID_COLUMN: &str = "rowid";
+/// DuckDB's virtual column with the snapshot that inserted each row.
+pub const SNAPSHOT_COLUMN: &str = "snapshot_id";
+/// Partition column of a row-id scan: the file's `begin_snapshot`.
+const FILE_SNAPSHOT_COLUMN: &str = "__lakeq_file_snapshot";
 /// The row ids DuckDB keeps inside files it rewrote (flushed inlined data,
 /// compaction), read by name when present.
 const INTERNAL_ROW_ID_COLUMN: &str = "_ducklake_internal_row_id";
@@ -74,8 +78,9 @@ enum Positions {
     None,
     /// [`FILE_ID_COLUMN`] and [`ROW_POSITION_COLUMN`] (DELETE/UPDATE).
     FileIds,
-    /// The file's `_ducklake_internal_row_id`, its `row_id_start` (under
-    /// [`FILE_ID_COLUMN`]) and [`ROW_POSITION_COLUMN`]: what `rowid` is made of.
+    /// What `rowid` and `snapshot_id` are made of: the file's internal row and
+    /// snapshot ids (when DuckDB wrote them), its `row_id_start` (under
+    /// [`FILE_ID_COLUMN`]) and `begin_snapshot`, and [`ROW_POSITION_COLUMN`].
     RowIds,
 }
 
@@ -106,28 +111,51 @@ impl LakeTable {
         }
     }
 
-    /// The same table with DuckDB's `rowid` as a last column.
+    /// The same table with DuckDB's virtual columns `rowid` and `snapshot_id`
+    /// appended (each unless the table has a column of that name).
     pub fn with_rowid(mut self) -> Self {
         let mut fields: Vec<_> = self.entry.arrow_schema.fields().iter().cloned().collect();
-        fields.push(Arc::new(Field::new(ROWID_COLUMN, DataType::Int64, false)));
+        for name in Self::virtual_columns(&self.entry) {
+            fields.push(Arc::new(Field::new(name, DataType::Int64, false)));
+        }
         self.schema = Arc::new(Schema::new(fields));
         self.rowid = true;
         self
     }
 
+    /// The virtual columns a table exposes: those of `rowid` and `snapshot_id`
+    /// no real column shadows.
+    pub fn virtual_columns(entry: &TableEntry) -> Vec<&'static str> {
+        [ROWID_COLUMN, SNAPSHOT_COLUMN]
+            .into_iter()
+            .filter(|v| entry.arrow_schema.field_with_name(v).is_err())
+            .collect()
+    }
+
     /// The columns a positions scan reads from files: the table's, plus the
-    /// internal row id for `rowid`.
+    /// internal row and snapshot ids for the virtual columns.
     fn file_columns(&self) -> SchemaRef {
         if self.positions != Positions::RowIds {
             return Arc::clone(&self.entry.arrow_schema);
         }
         let mut fields: Vec<_> = self.entry.arrow_schema.fields().iter().cloned().collect();
-        fields.push(Arc::new(Field::new(
-            INTERNAL_ROW_ID_COLUMN,
-            DataType::Int64,
-            true,
-        )));
+        for name in [INTERNAL_ROW_ID_COLUMN, SNAPSHOT_ID_COLUMN] {
+            fields.push(Arc::new(Field::new(name, DataType::Int64, true)));
+        }
         Arc::new(Schema::new(fields))
+    }
+
+    /// The partition columns of a positions scan.
+    fn partition_columns(&self) -> Vec<Arc<Field>> {
+        let mut out = vec![Arc::new(Field::new(FILE_ID_COLUMN, DataType::Int64, false))];
+        if self.positions == Positions::RowIds {
+            out.push(Arc::new(Field::new(
+                FILE_SNAPSHOT_COLUMN,
+                DataType::Int64,
+                true,
+            )));
+        }
+        out
     }
 
     /// The same table with the position columns appended (for DELETE/UPDATE).
@@ -138,7 +166,7 @@ impl LakeTable {
     fn with_position_columns(mut self, positions: Positions) -> Self {
         self.positions = positions;
         let mut fields: Vec<_> = self.file_columns().fields().iter().cloned().collect();
-        fields.push(Arc::new(Field::new(FILE_ID_COLUMN, DataType::Int64, false)));
+        fields.extend(self.partition_columns());
         fields.push(Arc::new(Field::new(
             ROW_POSITION_COLUMN,
             DataType::Int64,
@@ -148,35 +176,45 @@ impl LakeTable {
         self
     }
 
-    /// Scan with `rowid`: the table scanned with its row-id parts, then
-    /// `rowid = coalesce(_ducklake_internal_row_id, row_id_start + position)`.
+    /// Scan with the virtual columns: the table scanned with their parts, then
+    /// `rowid = coalesce(_ducklake_internal_row_id, row_id_start + position)` and
+    /// `snapshot_id = coalesce(_ducklake_internal_snapshot_id, begin_snapshot)`.
     async fn scan_with_rowid(
         &self,
         state: &dyn DFSession,
         projection: Option<&Vec<usize>>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        use datafusion::logical_expr::col;
+        use datafusion::logical_expr::{col, when};
         use datafusion::physical_plan::projection::ProjectionExec;
         let n = self.entry.arrow_schema.fields().len();
+        let virtuals = Self::virtual_columns(&self.entry);
         let inner = LakeTable::new(
             Arc::clone(&self.lake),
             Arc::clone(&self.entry),
             self.snapshot,
         )
         .with_position_columns(Positions::RowIds);
-        let wanted: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..=n).collect());
+        let wanted: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..n + virtuals.len()).collect());
         let mut inner_projection: Vec<usize> = wanted.iter().copied().filter(|&i| i < n).collect();
-        inner_projection.extend([n, n + 1, n + 2]);
+        // internal row id, internal snapshot id, row_id_start, begin_snapshot, position
+        inner_projection.extend(n..n + 5);
         let exec = inner
             .scan(state, Some(&inner_projection), &[], None)
             .await?;
         let exec_schema = exec.schema();
         let df_schema = DFSchema::try_from(exec_schema.as_ref().clone())?;
-        let rowid = datafusion::logical_expr::when(
+        let rowid = when(
             col(INTERNAL_ROW_ID_COLUMN).is_not_null(),
             col(INTERNAL_ROW_ID_COLUMN),
         )
         .otherwise(col(FILE_ID_COLUMN) + col(ROW_POSITION_COLUMN))?;
+        let snapshot = when(
+            col(SNAPSHOT_ID_COLUMN).is_not_null(),
+            col(SNAPSHOT_ID_COLUMN),
+        )
+        .otherwise(col(FILE_SNAPSHOT_COLUMN))?;
         let mut exprs = Vec::with_capacity(wanted.len());
         for i in wanted {
             if i < n {
@@ -189,9 +227,15 @@ impl LakeTable {
                     name.clone(),
                 ));
             } else {
+                let name = virtuals.get(i - n).copied().unwrap_or(ROWID_COLUMN);
+                let expr = if name == ROWID_COLUMN {
+                    &rowid
+                } else {
+                    &snapshot
+                };
                 exprs.push((
-                    state.create_physical_expr(rowid.clone(), &df_schema)?,
-                    ROWID_COLUMN.to_string(),
+                    state.create_physical_expr(expr.clone(), &df_schema)?,
+                    name.to_string(),
                 ));
             }
         }
@@ -469,7 +513,10 @@ impl LakeTable {
                 pf = pf.with_partition_values(vec![ScalarValue::Int64(Some(file.data_file_id))]);
             }
             Positions::RowIds => {
-                pf = pf.with_partition_values(vec![ScalarValue::Int64(Some(file.row_id_start))]);
+                pf = pf.with_partition_values(vec![
+                    ScalarValue::Int64(Some(file.row_id_start)),
+                    ScalarValue::Int64(Some(file.begin_snapshot)),
+                ]);
             }
             Positions::None => {}
         }
@@ -647,11 +694,7 @@ impl TableProvider for LakeTable {
             }
             let table_schema = if self.positions != Positions::None {
                 TableSchema::builder(self.file_columns())
-                    .with_table_partition_cols(vec![Arc::new(Field::new(
-                        FILE_ID_COLUMN,
-                        DataType::Int64,
-                        false,
-                    ))])
+                    .with_table_partition_cols(self.partition_columns())
                     .with_virtual_columns(vec![Arc::new(
                         Field::new(ROW_POSITION_COLUMN, DataType::Int64, true)
                             .with_extension_type(RowNumber),
@@ -682,17 +725,19 @@ impl TableProvider for LakeTable {
             .inlined_rows
             .get_or_try_init(|| read_inlined_rows(self.lake.store(), &self.entry, self.snapshot))
             .await?;
-        if let Some((batch, row_ids)) = inlined.clone() {
+        if let Some((batch, row_ids, snapshots)) = inlined.clone() {
             let batch = if self.positions != Positions::None {
                 let mut columns = batch.columns().to_vec();
-                let first = if self.positions == Positions::RowIds {
-                    // No internal row ids; the row id is the position itself.
-                    columns.push(Arc::new(Int64Array::from(vec![None; batch.num_rows()])));
-                    0
+                let rows = batch.num_rows();
+                if self.positions == Positions::RowIds {
+                    // The row id is the position itself; the snapshot is the row's own.
+                    columns.push(Arc::new(Int64Array::from(vec![None; rows])));
+                    columns.push(Arc::new(Int64Array::from(snapshots)));
+                    columns.push(Arc::new(Int64Array::from(vec![0; rows])));
+                    columns.push(Arc::new(Int64Array::from(vec![None; rows])));
                 } else {
-                    INLINED_FILE_ID
-                };
-                columns.push(Arc::new(Int64Array::from(vec![first; batch.num_rows()])));
+                    columns.push(Arc::new(Int64Array::from(vec![INLINED_FILE_ID; rows])));
+                }
                 columns.push(Arc::new(Int64Array::from(row_ids)));
                 RecordBatch::try_new(Arc::clone(&schema), columns)?
             } else {
