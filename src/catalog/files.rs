@@ -47,6 +47,9 @@ pub struct TableFiles {
     bounds: Mutex<HashMap<ColumnId, Arc<ColumnBounds>>>,
     /// The table's inlined rows, read by the first scan that needs them.
     pub inlined_rows: tokio::sync::OnceCell<InlinedRows>,
+    /// When set, a scan reads only these positions of each listed file (the
+    /// change feed's deleted rows) and ignores delete files.
+    pub only_positions: Option<HashMap<FileId, BTreeSet<i64>>>,
 }
 
 impl TableFiles {
@@ -65,7 +68,24 @@ impl TableFiles {
             inlined_deletions,
             bounds: Mutex::new(HashMap::new()),
             inlined_rows: tokio::sync::OnceCell::new(),
+            only_positions: None,
         })
+    }
+
+    /// A chosen set of files and inlined rows (the change feed): `files` are read
+    /// whole, or only at `only_positions` when given; no deletions apply.
+    pub fn chosen(
+        files: Vec<DataFileRow>,
+        only_positions: Option<HashMap<FileId, BTreeSet<i64>>>,
+        inlined_rows: InlinedRows,
+    ) -> Self {
+        Self {
+            files,
+            inlined_deletions: HashMap::new(),
+            bounds: Mutex::new(HashMap::new()),
+            inlined_rows: tokio::sync::OnceCell::new_with(Some(inlined_rows)),
+            only_positions,
+        }
     }
 
     fn bounds_map(&self) -> MutexGuard<'_, HashMap<ColumnId, Arc<ColumnBounds>>> {

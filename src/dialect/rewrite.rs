@@ -198,6 +198,7 @@ impl FirstPass<'_> {
         let SetExpr::Select(select) = query.body.as_mut() else {
             return;
         };
+        hide_feed_columns(select);
         let [from] = select.from.as_mut_slice() else {
             return;
         };
@@ -653,6 +654,74 @@ fn series_function(factor: &TableFactor) -> Option<TableFactor> {
         }),
         sample: None,
     })
+}
+
+/// The change feed's `snapshot_id` and `rowid` are virtual columns in DuckDB:
+/// `*` over `table_insertions(...)` / `table_deletions(...)` leaves them out.
+fn hide_feed_columns(select: &mut Select) {
+    use datafusion::sql::sqlparser::ast::{ExcludeSelectItem, SelectItemQualifiedWildcardKind};
+    const FEEDS: [&str; 4] = [
+        "ducklake_table_insertions",
+        "ducklake_table_deletions",
+        "table_insertions",
+        "table_deletions",
+    ];
+    let mut names: Vec<String> = Vec::new();
+    let mut relations = 0;
+    for twj in &select.from {
+        for factor in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+            relations += 1;
+            let TableFactor::Table {
+                name,
+                args: Some(_),
+                alias,
+                ..
+            } = factor
+            else {
+                continue;
+            };
+            let Some(function) = name.0.last().and_then(|p| p.as_ident()) else {
+                continue;
+            };
+            if FEEDS.contains(&function.value.to_ascii_lowercase().as_str()) {
+                names.push(
+                    alias
+                        .as_ref()
+                        .map_or_else(|| function.value.clone(), |a| a.name.value.clone()),
+                );
+            }
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    let hidden = || {
+        vec![
+            ObjectName::from(vec![Ident::new("snapshot_id")]),
+            ObjectName::from(vec![Ident::new("rowid")]),
+        ]
+    };
+    for item in &mut select.projection {
+        let options = match item {
+            SelectItem::Wildcard(o) if relations == 1 => o,
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(q), o)
+                if q.0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| names.iter().any(|n| n.eq_ignore_ascii_case(&i.value))) =>
+            {
+                o
+            }
+            _ => continue,
+        };
+        let mut excluded = match options.opt_exclude.take() {
+            None => Vec::new(),
+            Some(ExcludeSelectItem::Single(one)) => vec![one],
+            Some(ExcludeSelectItem::Multiple(many)) => many,
+        };
+        excluded.extend(hidden());
+        options.opt_exclude = Some(ExcludeSelectItem::Multiple(excluded));
+    }
 }
 
 /// The second pass: pending time-travel names get their evaluated targets.

@@ -120,19 +120,20 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                 fields.push(field.as_ref().clone().with_name(name));
                 continue;
             }
-            let physical = if !self.file_names.is_empty() {
-                self.file_names
-                    .get(field.name())
-                    .and_then(|n| physical_file_schema.field_with_name(n).ok())
-            } else if file_has_ids && let Some(id) = table_field_id {
-                by_id.get(&id).copied()
-            } else if file_has_ids {
-                // Not a table column (a virtual column such as the row number): by name.
-                physical_file_schema.field_with_name(field.name()).ok()
-            } else {
-                // Files without field ids (no name mapping): match by name, like DuckDB.
-                physical_file_schema.field_with_name(field.name()).ok()
-            };
+            let physical =
+                if !self.file_names.is_empty() && self.field_ids.contains_key(field.name()) {
+                    self.file_names
+                        .get(field.name())
+                        .and_then(|n| physical_file_schema.field_with_name(n).ok())
+                } else if file_has_ids && let Some(id) = table_field_id {
+                    by_id.get(&id).copied()
+                } else if file_has_ids {
+                    // Not a table column (a virtual column such as the row number): by name.
+                    physical_file_schema.field_with_name(field.name()).ok()
+                } else {
+                    // Files without field ids (no name mapping): match by name, like DuckDB.
+                    physical_file_schema.field_with_name(field.name()).ok()
+                };
             if let Some(p) = physical
                 && file_has_ids
                 && let Err(why) = check_nested(field, p, &self.defaulted_nested)

@@ -37,8 +37,9 @@ use crate::lake::Lake;
 use crate::spec::changes::{Change, parse_changes};
 use crate::spec::paths::resolve;
 
-/// Produces a function's rows when the plan runs.
-type Producer = Arc<dyn Fn() -> BoxFuture<'static, Result<RecordBatch>> + Send + Sync>;
+/// Produces a function's rows when the plan runs, given the session's state.
+pub(crate) type Producer =
+    Arc<dyn Fn(SessionState) -> BoxFuture<'static, Result<RecordBatch>> + Send + Sync>;
 
 /// A table whose rows are computed when it is scanned.
 struct FunctionTable {
@@ -64,12 +65,19 @@ impl TableProvider for FunctionTable {
 
     async fn scan(
         &self,
-        _state: &dyn DFSession,
+        state: &dyn DFSession,
         projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let batch = (self.produce)().await.map_err(DataFusionError::from)?;
+        let state = state
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .cloned()
+            .ok_or_else(|| {
+                DataFusionError::Plan("DuckLake functions need a lakeq session".into())
+            })?;
+        let batch = (self.produce)(state).await.map_err(DataFusionError::from)?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             Arc::clone(&self.schema),
@@ -82,8 +90,13 @@ fn table(schema: SchemaRef, produce: Producer) -> Arc<dyn TableProvider> {
     Arc::new(FunctionTable { schema, produce })
 }
 
+/// A table computed by `produce` when scanned.
+pub(crate) fn stateful_table(schema: SchemaRef, produce: Producer) -> Arc<dyn TableProvider> {
+    table(schema, produce)
+}
+
 /// A constant argument's value (literals, casts, `now()` and the like folded).
-fn constant(session: &dyn DFSession, expr: &Expr) -> DFResult<ScalarValue> {
+pub(crate) fn constant(session: &dyn DFSession, expr: &Expr) -> DFResult<ScalarValue> {
     if let Expr::Literal(v, _) = expr {
         return Ok(v.clone());
     }
@@ -99,7 +112,7 @@ fn constant(session: &dyn DFSession, expr: &Expr) -> DFResult<ScalarValue> {
     }
 }
 
-fn text_arg(
+pub(crate) fn text_arg(
     session: &dyn DFSession,
     args: &[Expr],
     i: usize,
@@ -118,7 +131,7 @@ fn text_arg(
 }
 
 /// The attached lake called `name` in the planning session.
-fn lake_catalog(
+pub(crate) fn lake_catalog(
     session: &dyn DFSession,
     name: &str,
 ) -> DFResult<(Arc<Lake>, Arc<CatalogSnapshot>)> {
@@ -382,7 +395,7 @@ impl TableFunctionImpl for Snapshots {
         let s = Arc::clone(&schema);
         Ok(table(
             schema,
-            Arc::new(move || Box::pin(snapshots_batch(Arc::clone(&lake), Arc::clone(&s)))),
+            Arc::new(move |_| Box::pin(snapshots_batch(Arc::clone(&lake), Arc::clone(&s)))),
         ))
     }
 }
@@ -399,7 +412,7 @@ impl TableFunctionImpl for CurrentSnapshot {
         let id = u64::try_from(snapshot.snapshot.snapshot_id).unwrap_or_default();
         Ok(table(
             schema,
-            Arc::new(move || {
+            Arc::new(move |_| {
                 let s = Arc::clone(&s);
                 Box::pin(async move {
                     batch(
@@ -434,7 +447,7 @@ impl TableFunctionImpl for TableInfo {
         let s = Arc::clone(&schema);
         Ok(table(
             schema,
-            Arc::new(move || {
+            Arc::new(move |_| {
                 let (lake, snapshot, s) =
                     (Arc::clone(&lake), Arc::clone(&snapshot), Arc::clone(&s));
                 Box::pin(async move {
@@ -544,7 +557,7 @@ impl TableFunctionImpl for ListFiles {
         let s = Arc::clone(&schema);
         Ok(table(
             schema,
-            Arc::new(move || {
+            Arc::new(move |_| {
                 let (lake, current, s) = (Arc::clone(&lake), Arc::clone(&current), Arc::clone(&s));
                 let (table_name, schema_name) = (table_name.clone(), schema_name.clone());
                 Box::pin(async move {
@@ -679,7 +692,7 @@ impl TableFunctionImpl for Glob {
         let s = Arc::clone(&schema);
         Ok(table(
             schema,
-            Arc::new(move || {
+            Arc::new(move |_| {
                 let (s, pattern) = (Arc::clone(&s), pattern.clone());
                 Box::pin(async move {
                     let files = tokio::task::spawn_blocking(move || glob_files(&pattern))
@@ -702,6 +715,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udtf("ducklake_table_info", Arc::new(TableInfo));
     ctx.register_udtf("ducklake_list_files", Arc::new(ListFiles));
     ctx.register_udtf("glob", Arc::new(Glob));
+    super::changes::register(ctx);
 }
 
 /// The lake-level functions DuckDB offers as `lake.name(...)` macros, with the

@@ -86,6 +86,27 @@ pub async fn read_inlined_rows(
     table: &TableEntry,
     s: SnapshotId,
 ) -> Result<Option<(RecordBatch, Vec<i64>, Vec<i64>)>> {
+    read_inlined(store, table, InlinedVisibility::At(s)).await
+}
+
+/// Which inlined rows to read.
+#[derive(Debug, Clone, Copy)]
+pub enum InlinedVisibility {
+    /// Visible at a snapshot; each row's snapshot is the one that inserted it.
+    At(SnapshotId),
+    /// Inserted in `[start, end]`, whatever happened later; snapshot = insert.
+    InsertedBetween(SnapshotId, SnapshotId),
+    /// Deleted in `[start, end]`; snapshot = delete.
+    DeletedBetween(SnapshotId, SnapshotId),
+}
+
+/// Read the inlined rows of `table` chosen by `which`, in the table's current
+/// schema: (rows, row ids, snapshot per row).
+pub async fn read_inlined(
+    store: &MetadataStore,
+    table: &TableEntry,
+    which: InlinedVisibility,
+) -> Result<Option<(RecordBatch, Vec<i64>, Vec<i64>)>> {
     let inlined = store.inlined_tables(table.id()).await?;
     if inlined.is_empty() {
         return Ok(None);
@@ -124,7 +145,18 @@ pub async fn read_inlined_rows(
         let physical_names = backend.table_columns(&it.table_name).await?;
         // Inlined tables are (row_id, begin_snapshot, end_snapshot, <columns...>).
         let user_names = physical_names.get(3..).unwrap_or(&[]);
-        let mut select = vec!["row_id".to_string(), "begin_snapshot".to_string()];
+        let (snapshot_column, condition) = match which {
+            InlinedVisibility::At(s) => ("begin_snapshot", visible("", s)),
+            InlinedVisibility::InsertedBetween(a, b) => (
+                "begin_snapshot",
+                format!("begin_snapshot >= {a} AND begin_snapshot <= {b}"),
+            ),
+            InlinedVisibility::DeletedBetween(a, b) => (
+                "end_snapshot",
+                format!("end_snapshot >= {a} AND end_snapshot <= {b}"),
+            ),
+        };
+        let mut select = vec!["row_id".to_string(), snapshot_column.to_string()];
         let mut source_for_current: HashMap<i64, (usize, &ColumnNode)> = HashMap::new();
         for (k, col) in layout.iter().enumerate() {
             let Some(name) = user_names.get(k) else { break };
@@ -136,7 +168,7 @@ pub async fn read_inlined_rows(
             "SELECT {} FROM {} WHERE {} ORDER BY row_id",
             select.join(", "),
             backend.table(&it.table_name),
-            visible("", s)
+            condition
         );
         let rows = backend.query(&sql).await?;
         for row in &rows {

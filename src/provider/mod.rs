@@ -4,6 +4,7 @@
 
 pub mod adapter;
 pub mod catalog;
+pub mod changes;
 pub mod deletes;
 pub mod functions;
 pub mod inlined;

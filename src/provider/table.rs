@@ -67,6 +67,8 @@ pub const ROWID_COLUMN: &str = "rowid";
 pub const SNAPSHOT_COLUMN: &str = "snapshot_id";
 /// Partition column of a row-id scan: the file's `begin_snapshot`.
 const FILE_SNAPSHOT_COLUMN: &str = "__lakeq_file_snapshot";
+/// Column of a change-feed scan: the row's data file id (`-1` for inlined rows).
+pub const ROW_FILE_COLUMN: &str = "__lakeq_row_file";
 /// The row ids DuckDB keeps inside files it rewrote (flushed inlined data,
 /// compaction), read by name when present.
 const INTERNAL_ROW_ID_COLUMN: &str = "_ducklake_internal_row_id";
@@ -94,6 +96,10 @@ pub struct LakeTable {
     positions: Positions,
     /// Expose DuckDB's `rowid` as a last column.
     rowid: bool,
+    /// Also expose each row's data file id and position (the change feed).
+    row_origin: bool,
+    /// Read these files instead of the table's at its snapshot (the change feed).
+    chosen_files: Option<Arc<TableFiles>>,
     schema: SchemaRef,
 }
 
@@ -107,7 +113,45 @@ impl LakeTable {
             snapshot,
             positions: Positions::None,
             rowid: false,
+            row_origin: false,
+            chosen_files: None,
             schema,
+        }
+    }
+
+    /// The same table reading `files` (and their inlined rows) instead of the
+    /// table's files at its snapshot.
+    pub fn with_files(mut self, files: Arc<TableFiles>) -> Self {
+        self.chosen_files = Some(files);
+        self
+    }
+
+    /// With [`Self::with_rowid`]: also [`ROW_FILE_COLUMN`] and
+    /// [`ROW_POSITION_COLUMN`] last (data file id, `-1` for inlined rows, and the
+    /// position in the file, the row id for inlined rows).
+    pub fn with_row_origin(mut self) -> Self {
+        self = self.with_rowid();
+        let mut fields: Vec<_> = self.schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(
+            ROW_FILE_COLUMN,
+            DataType::Int64,
+            false,
+        )));
+        fields.push(Arc::new(Field::new(
+            ROW_POSITION_COLUMN,
+            DataType::Int64,
+            true,
+        )));
+        self.schema = Arc::new(Schema::new(fields));
+        self.row_origin = true;
+        self
+    }
+
+    /// The files a scan reads.
+    async fn files(&self) -> Result<Arc<TableFiles>> {
+        match &self.chosen_files {
+            Some(f) => Ok(Arc::clone(f)),
+            None => self.lake.table_files(self.entry.id(), self.snapshot).await,
         }
     }
 
@@ -154,6 +198,11 @@ impl LakeTable {
                 DataType::Int64,
                 true,
             )));
+            out.push(Arc::new(Field::new(
+                ROW_FILE_COLUMN,
+                DataType::Int64,
+                false,
+            )));
         }
         out
     }
@@ -188,18 +237,20 @@ impl LakeTable {
         use datafusion::physical_plan::projection::ProjectionExec;
         let n = self.entry.arrow_schema.fields().len();
         let virtuals = Self::virtual_columns(&self.entry);
-        let inner = LakeTable::new(
+        let mut inner = LakeTable::new(
             Arc::clone(&self.lake),
             Arc::clone(&self.entry),
             self.snapshot,
         )
         .with_position_columns(Positions::RowIds);
+        inner.chosen_files = self.chosen_files.clone();
         let wanted: Vec<usize> = projection
             .cloned()
-            .unwrap_or_else(|| (0..n + virtuals.len()).collect());
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         let mut inner_projection: Vec<usize> = wanted.iter().copied().filter(|&i| i < n).collect();
-        // internal row id, internal snapshot id, row_id_start, begin_snapshot, position
-        inner_projection.extend(n..n + 5);
+        // internal row id, internal snapshot id, row_id_start, begin_snapshot, data file
+        // id, position
+        inner_projection.extend(n..n + 6);
         let exec = inner
             .scan(state, Some(&inner_projection), &[], None)
             .await?;
@@ -227,14 +278,18 @@ impl LakeTable {
                     name.clone(),
                 ));
             } else {
-                let name = virtuals.get(i - n).copied().unwrap_or(ROWID_COLUMN);
-                let expr = if name == ROWID_COLUMN {
-                    &rowid
-                } else {
-                    &snapshot
+                let name = match virtuals.get(i - n) {
+                    Some(v) => *v,
+                    None if i - n == virtuals.len() => ROW_FILE_COLUMN,
+                    None => ROW_POSITION_COLUMN,
+                };
+                let expr = match name {
+                    ROWID_COLUMN => rowid.clone(),
+                    SNAPSHOT_COLUMN => snapshot.clone(),
+                    other => col(other),
                 };
                 exprs.push((
-                    state.create_physical_expr(expr.clone(), &df_schema)?,
+                    state.create_physical_expr(expr, &df_schema)?,
                     name.to_string(),
                 ));
             }
@@ -446,6 +501,12 @@ impl LakeTable {
                 runtime.object_store(&loc.store_url)?;
                 stores.push(loc.store_url.clone());
             }
+            if let Some(only) = &table_files.only_positions {
+                // The change feed's deleted rows: exactly these positions.
+                let keep = only.get(&file.data_file_id).cloned().unwrap_or_default();
+                planned.push(Some(self.partitioned_file_at(file, loc, &keep)));
+                continue;
+            }
             let deleted = table_files
                 .inlined_deletions
                 .get(&file.data_file_id)
@@ -495,6 +556,20 @@ impl LakeTable {
         Ok(planned.into_iter().flatten().collect())
     }
 
+    /// One file to scan at the positions `keep` only.
+    fn partitioned_file_at(
+        &self,
+        file: &DataFileRow,
+        loc: FileLocation,
+        keep: &BTreeSet<i64>,
+    ) -> (String, PartitionedFile, usize) {
+        let rows = usize::try_from(file.record_count).unwrap_or(0);
+        let all: BTreeSet<i64> = (0..i64::try_from(rows).unwrap_or(0))
+            .filter(|p| !keep.contains(p))
+            .collect();
+        self.partitioned_file(file, loc, &all)
+    }
+
     /// One file to scan without the rows `deleted` (positions): (store URL, file, live rows).
     fn partitioned_file(
         &self,
@@ -516,6 +591,7 @@ impl LakeTable {
                 pf = pf.with_partition_values(vec![
                     ScalarValue::Int64(Some(file.row_id_start)),
                     ScalarValue::Int64(Some(file.begin_snapshot)),
+                    ScalarValue::Int64(Some(file.data_file_id)),
                 ]);
             }
             Positions::None => {}
@@ -601,10 +677,7 @@ impl TableProvider for LakeTable {
             return self.scan_with_rowid(state, projection).await;
         }
         let schema = self.schema();
-        let table_files = self
-            .lake
-            .table_files(self.entry.id(), self.snapshot)
-            .await?;
+        let table_files = self.files().await?;
         let files = self.candidate_files(state, filters, &table_files).await?;
         if !files.is_empty() {
             self.check_readable_from_parquet(projection)?;
@@ -735,6 +808,7 @@ impl TableProvider for LakeTable {
                     columns.push(Arc::new(Int64Array::from(snapshots)));
                     columns.push(Arc::new(Int64Array::from(vec![0; rows])));
                     columns.push(Arc::new(Int64Array::from(vec![None; rows])));
+                    columns.push(Arc::new(Int64Array::from(vec![INLINED_FILE_ID; rows])));
                 } else {
                     columns.push(Arc::new(Int64Array::from(vec![INLINED_FILE_ID; rows])));
                 }

@@ -799,27 +799,133 @@ impl MetadataStore {
         let mut files = rows
             .into_iter()
             .map(|mut r| {
-                let data_file_id = r.i64(0)?;
-                Ok(DataFileRow {
-                    data_file_id,
-                    table_id,
-                    begin_snapshot: r.i64(1)?,
-                    path: r.take_text(2)?,
-                    path_is_relative: r.bool_or(3, true)?,
-                    record_count: r.opt_i64(4)?.unwrap_or(0),
-                    file_size_bytes: r.opt_i64(5)?.unwrap_or(0),
-                    footer_size: r.opt_i64(6)?,
-                    row_id_start: r.opt_i64(7)?.unwrap_or(0),
-                    partition_id: r.opt_i64(8)?,
-                    encryption_key: r.take_opt_text(9)?,
-                    mapping_id: r.opt_i64(10)?,
-                    partial_max: r.opt_i64(11)?,
-                    delete_file: deletes.remove(&data_file_id),
-                })
+                let mut file = Self::data_file_row(&mut r, table_id)?;
+                file.delete_file = deletes.remove(&file.data_file_id);
+                Ok(file)
             })
             .collect::<Result<Vec<_>>>()?;
         files.sort_unstable_by_key(|f| f.data_file_id);
         Ok(files)
+    }
+
+    const DATA_FILE_COLUMNS: [&'static str; 13] = [
+        "data_file_id",
+        "begin_snapshot",
+        "path",
+        "path_is_relative",
+        "record_count",
+        "file_size_bytes",
+        "footer_size",
+        "row_id_start",
+        "partition_id",
+        "encryption_key",
+        "mapping_id",
+        "partial_max",
+        "end_snapshot",
+    ];
+
+    /// A data file row from the first 12 of [`Self::DATA_FILE_COLUMNS`], without its delete file.
+    fn data_file_row(r: &mut SqlRow, table_id: CatalogId) -> Result<DataFileRow> {
+        Ok(DataFileRow {
+            data_file_id: r.i64(0)?,
+            table_id,
+            begin_snapshot: r.i64(1)?,
+            path: r.take_text(2)?,
+            path_is_relative: r.bool_or(3, true)?,
+            record_count: r.opt_i64(4)?.unwrap_or(0),
+            file_size_bytes: r.opt_i64(5)?.unwrap_or(0),
+            footer_size: r.opt_i64(6)?,
+            row_id_start: r.opt_i64(7)?.unwrap_or(0),
+            partition_id: r.opt_i64(8)?,
+            encryption_key: r.take_opt_text(9)?,
+            mapping_id: r.opt_i64(10)?,
+            partial_max: r.opt_i64(11)?,
+            delete_file: None,
+        })
+    }
+
+    /// Every data file a table ever had (for the change feed), with its
+    /// `end_snapshot`, by ascending id; delete files are not attached.
+    pub async fn data_file_history(
+        &self,
+        table_id: CatalogId,
+    ) -> Result<Vec<(DataFileRow, Option<SnapshotId>)>> {
+        let rows = self
+            .backend
+            .query_many(
+                &Self::DATA_FILE_COLUMNS,
+                &format!(
+                    "{} WHERE table_id = {table_id}",
+                    self.t("ducklake_data_file")
+                ),
+            )
+            .await?;
+        let mut files = rows
+            .into_iter()
+            .map(|mut r| {
+                let end = r.opt_i64(12)?;
+                Ok((Self::data_file_row(&mut r, table_id)?, end))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        files.sort_unstable_by_key(|(f, _)| f.data_file_id);
+        Ok(files)
+    }
+
+    /// Every delete file a table ever had (for the change feed).
+    pub async fn delete_file_history(&self, table_id: CatalogId) -> Result<Vec<DeleteFileRow>> {
+        let rows = self
+            .backend
+            .query_many(
+                &[
+                    "data_file_id",
+                    "delete_file_id",
+                    "path",
+                    "path_is_relative",
+                    "format",
+                    "delete_count",
+                    "file_size_bytes",
+                    "encryption_key",
+                    "begin_snapshot",
+                ],
+                &format!(
+                    "{} WHERE table_id = {table_id}",
+                    self.t("ducklake_delete_file")
+                ),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeleteFileRow {
+                    delete_file_id: r.i64(1)?,
+                    data_file_id: r.i64(0)?,
+                    path: r.text(2)?,
+                    path_is_relative: r.bool_or(3, true)?,
+                    format: r.opt_text(4)?.unwrap_or_else(|| "parquet".into()),
+                    delete_count: r.opt_i64(5)?.unwrap_or(0),
+                    file_size_bytes: r.opt_i64(6)?.unwrap_or(0),
+                    encryption_key: r.opt_text(7)?,
+                    begin_snapshot: r.i64(8)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every inlined deletion of Parquet rows: (data file id, position, snapshot).
+    pub async fn inlined_deletion_history(
+        &self,
+        table_id: CatalogId,
+    ) -> Result<Vec<(FileId, i64, SnapshotId)>> {
+        let name = format!("ducklake_inlined_delete_{table_id}");
+        if !self.backend.table_exists(&name).await? {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .backend
+            .query_many(&["file_id", "row_id", "begin_snapshot"], &self.t(&name))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?)))
+            .collect()
     }
 
     /// Per-file statistics of some columns of a table, for the data files whose ids lie in

@@ -226,6 +226,7 @@ fn session_kind(sql: &str) -> Option<&'static str> {
         "use" => Some("use"),
         "set" | "reset" if l.split_whitespace().nth(1) == Some("variable") => Some("variable"),
         "set" | "reset" | "pragma" => Some("setting"),
+        "prepare" | "deallocate" => Some("setting"),
         "begin" | "start" => Some("begin"),
         "commit" | "end" => Some("commit"),
         "rollback" | "abort" => Some("rollback"),
