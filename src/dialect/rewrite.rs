@@ -481,7 +481,8 @@ impl VisitorMut for FirstPass<'_> {
         {
             *expr = Expr::Cast {
                 kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
-                expr: Box::new(expr.clone()),
+                // From text: as a decimal, 1e300 would need a scale DataFusion lacks.
+                expr: Box::new(Expr::value(Value::SingleQuotedString(n.clone()))),
                 data_type: datafusion::sql::sqlparser::ast::DataType::Double(
                     datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
                 ),

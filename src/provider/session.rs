@@ -436,8 +436,10 @@ impl Session {
         if let Some(alter) = parse_alter(sql)? {
             return writer.alter(alter).await;
         }
-        let (plan, sql) = self.plan(sql).await?;
-        if let Some(result) = writer.execute(&plan, &sql).await? {
+        // Writes get the statement as written: a view stores DuckDB SQL, not the
+        // rewritten form (which names lakeq's internal functions).
+        let (plan, _) = self.plan(sql).await?;
+        if let Some(result) = writer.execute(&plan, sql).await? {
             return Ok(result);
         }
         let df = self.ctx.execute_logical_plan(plan).await?;

@@ -586,7 +586,8 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
 pub fn view_query(sql: &str, catalog: &str, _schema: &str) -> Result<(String, String)> {
     use datafusion::sql::sqlparser::ast::{Ident, ObjectNamePart, Statement, visit_relations_mut};
     use datafusion::sql::sqlparser::parser::Parser;
-    let mut statements = Parser::parse_sql(&crate::dialect::parser::LakeqDialect, sql)
+    let sql = crate::dialect::parser::insert_select_star(sql);
+    let mut statements = Parser::parse_sql(&crate::dialect::parser::LakeqDialect, &sql)
         .map_err(|e| Error::Unsupported(format!("cannot parse CREATE VIEW: {e}")))?;
     let Some(Statement::CreateView(view)) = statements.first_mut() else {
         return Err(Error::Unsupported(format!(
@@ -594,7 +595,10 @@ pub fn view_query(sql: &str, catalog: &str, _schema: &str) -> Result<(String, St
         )));
     };
     let _ = visit_relations_mut(view.query.as_mut(), |name| {
-        if name.0.len() == 3 && name.0[0].as_ident().is_some_and(|i| i.value == catalog) {
+        // `lake.s.t`, and `lake.t` (DuckDB's catalog.table), as DuckDB stores them.
+        if (name.0.len() == 3 || name.0.len() == 2)
+            && name.0[0].as_ident().is_some_and(|i| i.value == catalog)
+        {
             name.0[0] = ObjectNamePart::Identifier(Ident::new("{DUCKLAKE_CATALOG}"));
         }
         std::ops::ControlFlow::<()>::Continue(())
