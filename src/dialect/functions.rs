@@ -771,7 +771,7 @@ mod tests {
                 &[
                     PrintfArg::Int(42),
                     PrintfArg::Text("ab".into()),
-                    PrintfArg::Float(3.14159),
+                    PrintfArg::Float(3.14259),
                     PrintfArg::Int(255),
                     PrintfArg::Int(-7),
                 ]

@@ -188,10 +188,8 @@ pub fn parse_statements(sql: &str) -> Result<VecDeque<DFStatement>> {
     let mut parser: DFParser = DFParserBuilder::new(sql.as_str())
         .with_dialect(&dialect)
         .build()
-        .map_err(|e| Error::DataFusion(e.into()))?;
-    parser
-        .parse_statements()
-        .map_err(|e| Error::DataFusion(e.into()))
+        .map_err(Error::DataFusion)?;
+    parser.parse_statements().map_err(Error::DataFusion)
 }
 
 #[cfg(test)]

@@ -735,8 +735,8 @@ mod tests {
         for (i, (_, want)) in cases.iter().enumerate() {
             assert_eq!(text(&array, i), *want);
         }
-        let floats = Float32Array::from(vec![0.1f32, 3.14159, 123456789.0, 1e16]);
-        let want = ["0.1", "3.14159", "123456790.0", "1e+16"];
+        let floats = Float32Array::from(vec![0.1f32, 3.25159, 123456789.0, 1e16]);
+        let want = ["0.1", "3.25159", "123456790.0", "1e+16"];
         for (i, w) in want.iter().enumerate() {
             assert_eq!(text(&floats, i), *w);
         }

@@ -29,12 +29,13 @@ use datafusion::sql::unparser::Unparser;
 use crate::error::{Error, Result};
 use crate::provider::catalog::AT_MARKER;
 
+/// A lookup of a lake table's column names by (catalog, schema, table).
+type ColumnLookup = dyn Fn(&str, &str, &str) -> Option<Vec<String>> + Send + Sync;
+
 /// The columns of a lake table, by (catalog, schema, table); `None` when no
 /// lake table has that name.
 #[derive(Clone, Default)]
-pub struct TableColumns(
-    Option<std::sync::Arc<dyn Fn(&str, &str, &str) -> Option<Vec<String>> + Send + Sync>>,
-);
+pub struct TableColumns(Option<std::sync::Arc<ColumnLookup>>);
 
 impl TableColumns {
     /// Wrap a lookup.
@@ -804,12 +805,12 @@ pub fn expand_order_by_all(query: &mut Query, width: usize) {
     let OrderByKind::All(options) = &order_by.kind else {
         return;
     };
-    let options = options.clone();
+    let options = *options;
     order_by.kind = OrderByKind::Expressions(
         (1..=width)
             .map(|i| OrderByExpr {
                 expr: Expr::value(Value::Number(i.to_string(), false)),
-                options: options.clone(),
+                options,
                 with_fill: None,
             })
             .collect(),

@@ -159,12 +159,13 @@ pub struct Runner {
     counter: usize,
     /// Queries DuckDB passes in read mode, by (file, line, occurrence): the
     /// write mode's denominator on the same backend.
-    duck_passes: Arc<std::sync::Mutex<HashMap<&'static str, HashSet<(String, usize, usize)>>>>,
+    duck_passes: Arc<DuckPasses>,
 }
 
-static DUCK_PASSES: std::sync::OnceLock<
-    Arc<std::sync::Mutex<HashMap<&'static str, HashSet<(String, usize, usize)>>>>,
-> = std::sync::OnceLock::new();
+/// Queries DuckDB passes in read mode, per backend: (file, line, occurrence).
+type DuckPasses = std::sync::Mutex<HashMap<&'static str, HashSet<(String, usize, usize)>>>;
+
+static DUCK_PASSES: std::sync::OnceLock<Arc<DuckPasses>> = std::sync::OnceLock::new();
 
 /// A lakeq session per DuckDB connection name.
 struct Sessions {
@@ -816,13 +817,11 @@ impl Runner {
         };
         for (record, vars) in flat {
             match record {
-                Record::TestEnv(name, value) => {
-                    if !env.contains_key(name) {
-                        let v = value
-                            .replace("{UUID}", &uuid::Uuid::new_v4().simple().to_string())
-                            .replace("__TEST_DIR__", test_dir);
-                        env.insert(name.clone(), v);
-                    }
+                Record::TestEnv(name, value) if !env.contains_key(name) => {
+                    let v = value
+                        .replace("{UUID}", &uuid::Uuid::new_v4().simple().to_string())
+                        .replace("__TEST_DIR__", test_dir);
+                    env.insert(name.clone(), v);
                 }
                 Record::Mode(m) if m == "skip" => skip_level += 1,
                 Record::Mode(m) if m == "unskip" => skip_level -= 1,

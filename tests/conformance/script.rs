@@ -19,6 +19,7 @@ pub enum Expect {
 
 /// How a query's rows are sorted before comparison.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(clippy::enum_variant_names)] // sqllogictest's own names: nosort, rowsort, valuesort
 pub enum SortMode {
     /// As returned.
     NoSort,
