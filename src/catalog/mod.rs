@@ -163,6 +163,8 @@ pub struct SchemaEntry {
     pub tables: BTreeMap<String, Arc<TableEntry>>,
     /// Views by name.
     pub views: BTreeMap<String, ViewRow>,
+    /// DuckDB macros by name.
+    pub macros: BTreeMap<String, Arc<MacroRow>>,
 }
 
 /// The whole catalog at one snapshot.
@@ -182,13 +184,14 @@ impl CatalogSnapshot {
         snapshot: SnapshotRow,
     ) -> Result<Self> {
         let s = snapshot.snapshot_id;
-        let (schemas, tables, views, columns, parts, stats) = tokio::try_join!(
+        let (schemas, tables, views, columns, parts, stats, macros) = tokio::try_join!(
             store.schemas(s),
             store.tables(s),
             store.views(s),
             store.columns(s),
             store.partition_columns(s),
             store.table_stats(),
+            store.macros(s),
         )?;
         let mut cols_by_table: HashMap<CatalogId, Vec<ColumnRow>> = HashMap::new();
         for c in columns {
@@ -211,6 +214,7 @@ impl CatalogSnapshot {
                     row,
                     tables: BTreeMap::new(),
                     views: BTreeMap::new(),
+                    macros: BTreeMap::new(),
                 },
             );
         }
@@ -252,6 +256,11 @@ impl CatalogSnapshot {
         for v in views {
             if let Some(schema) = by_id.get_mut(&v.schema_id) {
                 schema.views.insert(v.view_name.clone(), v);
+            }
+        }
+        for m in macros {
+            if let Some(schema) = by_id.get_mut(&m.schema_id) {
+                schema.macros.insert(m.macro_name.clone(), Arc::new(m));
             }
         }
         Ok(Self {

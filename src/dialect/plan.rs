@@ -17,7 +17,8 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::parser::parse_statements;
 use super::rewrite::{
-    NameContext, TableColumns, apply_at_targets, expand_order_by_all, order_by_all, rewrite,
+    MacroLookup, NameContext, TableColumns, apply_at_targets, expand_order_by_all, order_by_all,
+    rewrite,
 };
 use crate::error::{Error, Result};
 
@@ -93,7 +94,29 @@ pub fn name_context(state: &SessionState) -> NameContext {
                 .collect(),
         )
     });
+    let macro_list = Arc::clone(list);
+    let macros = MacroLookup::new(move |catalog: &str, schema: &str, name: &str| {
+        let catalog_name = macro_list
+            .catalog_names()
+            .into_iter()
+            .find(|n| n.eq_ignore_ascii_case(catalog))?;
+        let provider = macro_list.catalog(&catalog_name)?;
+        let any: &dyn std::any::Any = provider.as_ref();
+        let lake = any.downcast_ref::<crate::provider::catalog::LakeCatalog>()?;
+        let snapshot = lake.current();
+        let schema_entry = snapshot
+            .schemas
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(schema))
+            .map(|(_, s)| s)?;
+        schema_entry
+            .macros
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, m)| Arc::clone(m))
+    });
     NameContext {
+        macros,
         catalogs,
         current_catalog,
         current_schemas,

@@ -56,9 +56,46 @@ impl std::fmt::Debug for TableColumns {
     }
 }
 
+/// A lookup of a macro stored in a lake by (catalog, schema, name).
+type MacroLookupFn =
+    dyn Fn(&str, &str, &str) -> Option<std::sync::Arc<crate::spec::rows::MacroRow>> + Send + Sync;
+
+/// The DuckDB macros stored in the attached lakes.
+#[derive(Clone, Default)]
+pub struct MacroLookup(Option<std::sync::Arc<MacroLookupFn>>);
+
+impl MacroLookup {
+    /// Wrap a lookup.
+    pub fn new(
+        f: impl Fn(&str, &str, &str) -> Option<std::sync::Arc<crate::spec::rows::MacroRow>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Self(Some(std::sync::Arc::new(f)))
+    }
+
+    fn get(
+        &self,
+        catalog: &str,
+        schema: &str,
+        name: &str,
+    ) -> Option<std::sync::Arc<crate::spec::rows::MacroRow>> {
+        self.0.as_ref().and_then(|f| f(catalog, schema, name))
+    }
+}
+
+impl std::fmt::Debug for MacroLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacroLookup")
+    }
+}
+
 /// What name resolution needs to know about the session.
 #[derive(Debug, Clone, Default)]
 pub struct NameContext {
+    /// DuckDB macros of the attached lakes.
+    pub macros: MacroLookup,
     /// Columns of lake tables (to tell DuckDB's virtual columns from real ones).
     pub table_columns: TableColumns,
     /// Attached catalogs, by lower-case name, with their default schema.
@@ -94,6 +131,8 @@ struct FirstPass<'a> {
     variables: &'a HashMap<String, ScalarValue>,
     at_clauses: Vec<AtClause>,
     error: Option<Error>,
+    /// How many macro expansions deep the pass is.
+    macro_depth: usize,
 }
 
 impl FirstPass<'_> {
@@ -162,6 +201,19 @@ fn simple_function_name(f: &Function) -> Option<String> {
     }
 }
 
+/// An expression in DuckDB SQL.
+fn parse_expression(sql: &str) -> Result<Expr> {
+    let mut statements = super::parser::parse_statements(&format!("SELECT {sql}"))?;
+    if let Some(datafusion::sql::parser::Statement::Statement(statement)) = statements.pop_front()
+        && let Statement::Query(query) = *statement
+        && let SetExpr::Select(select) = *query.body
+        && let Some(SelectItem::UnnamedExpr(e)) = select.projection.into_iter().next()
+    {
+        return Ok(e);
+    }
+    Err(Error::Unsupported(format!("not an expression: {sql}")))
+}
+
 /// A ScalarValue as a SQL literal expression.
 pub fn literal(value: &ScalarValue) -> Result<Expr> {
     Unparser::default()
@@ -169,7 +221,189 @@ pub fn literal(value: &ScalarValue) -> Result<Expr> {
         .map_err(Error::from)
 }
 
+/// Replace the parameters of a macro body (unquoted identifiers naming them)
+/// by the call's arguments.
+struct Substitute<'a> {
+    values: &'a HashMap<String, Expr>,
+}
+
+impl VisitorMut for Substitute<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Identifier(i) = expr
+            && let Some(v) = self.values.get(&i.value.to_ascii_lowercase())
+        {
+            *expr = Expr::Nested(Box::new(v.clone()));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Deepest nesting of macros calling macros.
+const MAX_MACRO_DEPTH: usize = 32;
+
 impl FirstPass<'_> {
+    /// The (catalog, schema, name) a function name refers to, for macros.
+    fn macro_target(&self, name: &ObjectName) -> Option<(String, String, String)> {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .map(|p| p.as_ident().map(|i| i.value.clone()))
+            .collect::<Option<_>>()?;
+        let lower = |s: &String| s.to_ascii_lowercase();
+        Some(match parts.as_slice() {
+            [f] => (
+                self.names.current_catalog.clone(),
+                self.names.current_schema.clone(),
+                f.clone(),
+            ),
+            [c, f] if self.names.lakes.contains(&lower(c)) => (c.clone(), "main".into(), f.clone()),
+            [s, f] => (self.names.current_catalog.clone(), s.clone(), f.clone()),
+            [c, s, f] => (c.clone(), s.clone(), f.clone()),
+            _ => return None,
+        })
+    }
+
+    /// The argument values of a macro call: positional in order, named by name,
+    /// the rest from defaults. `Err` names what is wrong.
+    fn macro_arguments(
+        &self,
+        name: &str,
+        implementation: &crate::spec::rows::MacroImplRow,
+        args: &[FunctionArg],
+    ) -> Result<HashMap<String, Expr>> {
+        let mut values: HashMap<String, Expr> = HashMap::new();
+        let mut positional = 0;
+        for arg in args {
+            match arg_expr(arg) {
+                Some((None, e)) => {
+                    let Some((param, _)) = implementation.parameters.get(positional) else {
+                        return Err(Error::Unsupported(format!(
+                            "macro {name} takes {} arguments",
+                            implementation.parameters.len()
+                        )));
+                    };
+                    values.insert(param.to_ascii_lowercase(), e.clone());
+                    positional += 1;
+                }
+                Some((Some(n), e)) => {
+                    values.insert(n.to_ascii_lowercase(), e.clone());
+                }
+                None => {
+                    return Err(Error::Unsupported(format!(
+                        "macro {name}: argument {arg} is not an expression"
+                    )));
+                }
+            }
+        }
+        for (param, default) in &implementation.parameters {
+            let key = param.to_ascii_lowercase();
+            if values.contains_key(&key) {
+                continue;
+            }
+            let Some(default) = default else {
+                return Err(Error::Unsupported(format!(
+                    "macro {name} needs a value for parameter {param}"
+                )));
+            };
+            values.insert(key, parse_expression(default)?);
+        }
+        Ok(values)
+    }
+
+    /// The implementation of macro `m` for `args` (DuckDB overloads by count).
+    fn macro_impl<'m>(
+        m: &'m crate::spec::rows::MacroRow,
+        kind: &str,
+        args: &[FunctionArg],
+    ) -> Option<&'m crate::spec::rows::MacroImplRow> {
+        let positional = args
+            .iter()
+            .filter(|a| matches!(arg_expr(a), Some((None, _))))
+            .count();
+        m.impls.iter().filter(|i| i.kind == kind).find(|i| {
+            let required = i.parameters.iter().filter(|(_, d)| d.is_none()).count();
+            required <= args.len() && positional <= i.parameters.len()
+        })
+    }
+
+    /// A scalar macro call, expanded; `None` when `f` is no macro.
+    fn expand_scalar_macro(&mut self, f: &Function) -> Option<Result<Expr>> {
+        let (catalog, schema, name) = self.macro_target(&f.name)?;
+        let m = self.names.macros.get(&catalog, &schema, &name)?;
+        let args = function_args(f).into_iter().cloned().collect::<Vec<_>>();
+        let Some(implementation) = Self::macro_impl(&m, "scalar", &args) else {
+            return Some(Err(Error::Unsupported(format!(
+                "macro {name} has no implementation taking {} arguments",
+                args.len()
+            ))));
+        };
+        if self.macro_depth >= MAX_MACRO_DEPTH {
+            return Some(Err(Error::Unsupported(format!(
+                "macro {name} expands more than {MAX_MACRO_DEPTH} levels deep"
+            ))));
+        }
+        Some((|| {
+            let values = self.macro_arguments(&name, implementation, &args)?;
+            let mut body = parse_expression(&implementation.sql)?;
+            let _ = body.visit(&mut Substitute { values: &values });
+            self.macro_depth += 1;
+            let _ = body.visit(&mut *self);
+            self.macro_depth -= 1;
+            if let Some(e) = self.error.take() {
+                return Err(e);
+            }
+            Ok(Expr::Nested(Box::new(body)))
+        })())
+    }
+
+    /// A table macro call (`FROM m(1)`), expanded into a subquery.
+    fn expand_table_macro(&mut self, factor: &TableFactor) -> Option<Result<TableFactor>> {
+        let TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            ..
+        } = factor
+        else {
+            return None;
+        };
+        let (catalog, schema, macro_name) = self.macro_target(name)?;
+        let m = self.names.macros.get(&catalog, &schema, &macro_name)?;
+        let implementation = Self::macro_impl(&m, "table", &args.args)?;
+        Some((|| {
+            let values = self.macro_arguments(&macro_name, implementation, &args.args)?;
+            let mut statements = super::parser::parse_statements(&implementation.sql)?;
+            let Some(datafusion::sql::parser::Statement::Statement(statement)) =
+                statements.pop_front()
+            else {
+                return Err(Error::Unsupported(format!(
+                    "table macro {macro_name}: body is not a query"
+                )));
+            };
+            let Statement::Query(mut query) = *statement else {
+                return Err(Error::Unsupported(format!(
+                    "table macro {macro_name}: body is not a query"
+                )));
+            };
+            let _ = query.visit(&mut Substitute { values: &values });
+            Ok(TableFactor::Derived {
+                lateral: false,
+                subquery: query,
+                alias: alias.clone().or_else(|| {
+                    Some(datafusion::sql::sqlparser::ast::TableAlias {
+                        explicit: true,
+                        name: Ident::new(macro_name.clone()),
+                        columns: Vec::new(),
+                        at: None,
+                    })
+                }),
+                sample: None,
+            })
+        })())
+    }
+
     /// DuckDB's virtual columns `rowid` and `snapshot_id`: when a query over one
     /// lake table names one the table has no real column for, the table is read
     /// with them (`"t@@rowid"`) and `*` leaves them out.
@@ -396,6 +630,14 @@ impl VisitorMut for FirstPass<'_> {
             *factor = series;
             return ControlFlow::Continue(());
         }
+        match self.expand_table_macro(factor) {
+            Some(Ok(expanded)) => {
+                *factor = expanded;
+                return ControlFlow::Continue(());
+            }
+            Some(Err(e)) => return self.fail(e),
+            None => {}
+        }
         if let TableFactor::Table {
             name,
             args: Some(args),
@@ -539,7 +781,14 @@ impl VisitorMut for FirstPass<'_> {
                     Err(e) => return self.fail(e),
                 }
             }
-            _ => {}
+            _ => {
+                let call = f.clone();
+                match self.expand_scalar_macro(&call) {
+                    Some(Ok(expanded)) => *expr = expanded,
+                    Some(Err(e)) => return self.fail(e),
+                    None => {}
+                }
+            }
         }
         ControlFlow::Continue(())
     }
@@ -773,6 +1022,7 @@ pub fn rewrite(
         variables,
         at_clauses: Vec::new(),
         error: None,
+        macro_depth: 0,
     };
     let _ = statement.visit(&mut pass);
     if let Some(e) = pass.error {
@@ -840,6 +1090,7 @@ mod tests {
 
     fn names() -> NameContext {
         NameContext {
+            macros: MacroLookup::default(),
             catalogs: HashMap::from([
                 ("ducklake".into(), ("ducklake".into(), "main".into())),
                 ("memory".into(), ("memory".into(), "main".into())),
@@ -852,6 +1103,54 @@ mod tests {
                 (c == "ducklake").then(|| vec!["i".to_string()])
             }),
         }
+    }
+
+    #[test]
+    fn expands_duckdb_macros() -> Result<()> {
+        use crate::spec::rows::{MacroImplRow, MacroRow};
+        let mut n = names();
+        n.current_catalog = "ducklake".into();
+        n.macros = MacroLookup::new(|_, _, name| {
+            let implementation =
+                |sql: &str, kind: &str, params: &[(&str, Option<&str>)]| MacroImplRow {
+                    impl_id: 0,
+                    dialect: "duckdb".into(),
+                    sql: sql.into(),
+                    kind: kind.into(),
+                    parameters: params
+                        .iter()
+                        .map(|(p, d)| (p.to_string(), d.map(str::to_string)))
+                        .collect(),
+                };
+            let impls = match name {
+                "add_default" => vec![implementation(
+                    "(a + b)",
+                    "scalar",
+                    &[("a", None), ("b", Some("5"))],
+                )],
+                "xt" => vec![implementation("SELECT x AS v", "table", &[("x", None)])],
+                _ => return None,
+            };
+            Some(std::sync::Arc::new(MacroRow {
+                schema_id: 0,
+                macro_id: 1,
+                macro_name: name.into(),
+                impls,
+            }))
+        });
+        assert_eq!(
+            rewritten("SELECT add_default(1)", &n)?,
+            "SELECT (((1) + (5)))"
+        );
+        assert_eq!(
+            rewritten("SELECT add_default(1, b := 2)", &n)?,
+            "SELECT (((1) + (2)))"
+        );
+        assert_eq!(
+            rewritten("FROM xt(3)", &n)?,
+            "SELECT * FROM (SELECT (3) AS v) AS xt"
+        );
+        Ok(())
     }
 
     #[test]

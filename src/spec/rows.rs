@@ -20,6 +20,35 @@ pub struct SnapshotRow {
     pub next_file_id: FileId,
 }
 
+/// A DuckDB macro stored in the lake (`ducklake_macro` with its
+/// `ducklake_macro_impl` and `ducklake_macro_parameters` rows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MacroRow {
+    /// Schema id.
+    pub schema_id: CatalogId,
+    /// Macro id.
+    pub macro_id: CatalogId,
+    /// Name.
+    pub macro_name: String,
+    /// Its implementations (DuckDB allows one per parameter count).
+    pub impls: Vec<MacroImplRow>,
+}
+
+/// One implementation of a macro.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MacroImplRow {
+    /// Implementation id.
+    pub impl_id: i64,
+    /// SQL dialect of the body (`duckdb`).
+    pub dialect: String,
+    /// The body: an expression (`scalar`) or a query (`table`).
+    pub sql: String,
+    /// `scalar` or `table`.
+    pub kind: String,
+    /// Parameters in order: (name, default value as SQL text).
+    pub parameters: Vec<(String, Option<String>)>,
+}
+
 /// A row of `ducklake_snapshot_changes`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotChangesRow {

@@ -1034,6 +1034,75 @@ impl MetadataStore {
             .collect()
     }
 
+    /// The macros visible at `s`, with their implementations and parameters.
+    pub async fn macros(&self, s: SnapshotId) -> Result<Vec<MacroRow>> {
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT schema_id, macro_id, macro_name FROM {} WHERE {} ORDER BY macro_id",
+                self.t("ducklake_macro"),
+                visible("", s)
+            ))
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut macros = rows
+            .iter()
+            .map(|r| {
+                Ok(MacroRow {
+                    schema_id: r.i64(0)?,
+                    macro_id: r.i64(1)?,
+                    macro_name: r.text(2)?,
+                    impls: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let ids = macros
+            .iter()
+            .map(|m| m.macro_id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let impl_sql = format!(
+            "SELECT macro_id, impl_id, dialect, \"sql\", \"type\" FROM {} \
+             WHERE macro_id IN ({ids}) ORDER BY macro_id, impl_id",
+            self.t("ducklake_macro_impl")
+        );
+        let param_sql = format!(
+            "SELECT macro_id, impl_id, column_id, parameter_name, default_value FROM {} \
+             WHERE macro_id IN ({ids}) ORDER BY macro_id, impl_id, column_id",
+            self.t("ducklake_macro_parameters")
+        );
+        let (impls, params) = tokio::try_join!(
+            self.backend.query(&impl_sql),
+            self.backend.query(&param_sql)
+        )?;
+        for r in &impls {
+            let (macro_id, impl_id) = (r.i64(0)?, r.i64(1)?);
+            if let Some(m) = macros.iter_mut().find(|m| m.macro_id == macro_id) {
+                m.impls.push(MacroImplRow {
+                    impl_id,
+                    dialect: r.opt_text(2)?.unwrap_or_default(),
+                    sql: r.text(3)?,
+                    kind: r.opt_text(4)?.unwrap_or_else(|| "scalar".into()),
+                    parameters: Vec::new(),
+                });
+            }
+        }
+        for r in &params {
+            let (macro_id, impl_id) = (r.i64(0)?, r.i64(1)?);
+            let default = r.opt_text(4)?.filter(|d| d != "NULL");
+            if let Some(i) = macros
+                .iter_mut()
+                .find(|m| m.macro_id == macro_id)
+                .and_then(|m| m.impls.iter_mut().find(|i| i.impl_id == impl_id))
+            {
+                i.parameters.push((r.text(3)?, default));
+            }
+        }
+        Ok(macros)
+    }
+
     /// Every row of `ducklake_snapshot_changes`, oldest first.
     pub async fn snapshot_changes(&self) -> Result<Vec<SnapshotChangesRow>> {
         let rows = self
