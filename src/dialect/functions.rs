@@ -19,7 +19,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::sqlparser::ast::{
     CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Value,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Value,
 };
 
 use super::render::duckdb_type_name;
@@ -160,15 +160,17 @@ impl ScalarUDFImpl for RoundForCast {
         };
         let array = arg.to_array(args.number_rows)?;
         let out: Arc<dyn Array> = match array.data_type() {
+            // DuckDB rounds floats half to even (`CAST(2.5::DOUBLE AS INT)` is 2) and
+            // decimals half away from zero (`CAST(2.5 AS INT)` is 3).
             DataType::Float64 => Arc::new(
                 array
                     .as_primitive::<Float64Type>()
-                    .unary::<_, Float64Type>(f64::round),
+                    .unary::<_, Float64Type>(f64::round_ties_even),
             ),
             DataType::Float32 => Arc::new(
                 array
                     .as_primitive::<Float32Type>()
-                    .unary::<_, Float32Type>(f32::round),
+                    .unary::<_, Float32Type>(f32::round_ties_even),
             ),
             DataType::Decimal128(p, s) => {
                 let (p, s) = (*p, *s);
@@ -499,6 +501,188 @@ impl ScalarUDFImpl for ToVarchar {
     }
 }
 
+/// `lakeq_to_uuid(x)`: DuckDB's UUID from text (lakeq's UUID is a
+/// `FixedSizeBinary(16)`, which it prints as `8-4-4-4-12` hex).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToUuid {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ToUuid {
+    fn name(&self) -> &str {
+        "lakeq_to_uuid"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::FixedSizeBinary(16))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        use datafusion::arrow::array::FixedSizeBinaryBuilder;
+        let Some(arg) = args.args.into_iter().next() else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::FixedSizeBinary(
+                16, None,
+            )));
+        };
+        let scalar = matches!(arg, ColumnarValue::Scalar(_));
+        let array = arg.to_array(if scalar { 1 } else { args.number_rows })?;
+        if array.data_type() == &DataType::FixedSizeBinary(16) {
+            return Ok(if scalar {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+            } else {
+                ColumnarValue::Array(array)
+            });
+        }
+        let text = datafusion::arrow::compute::cast(&array, &DataType::Utf8)?;
+        let text = text.as_string::<i32>();
+        let mut out = FixedSizeBinaryBuilder::with_capacity(text.len(), 16);
+        for i in 0..text.len() {
+            if text.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            let uuid = uuid::Uuid::parse_str(text.value(i).trim()).map_err(|e| {
+                datafusion::error::DataFusionError::Execution(format!(
+                    "'{}' is not a UUID: {e}",
+                    text.value(i)
+                ))
+            })?;
+            out.append_value(uuid.as_bytes())?;
+        }
+        let out: Arc<dyn Array> = Arc::new(out.finish());
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        })
+    }
+}
+
+/// `lakeq_to_blob(x)`: DuckDB's `CAST(text AS BLOB)`: `\xHH` escapes are bytes,
+/// other characters their UTF-8 bytes; a BLOB stays as it is.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToBlob {
+    signature: Signature,
+}
+
+/// Decode DuckDB's blob text (`a\x00b`).
+fn blob_from_text(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'\\' {
+            let hex = text
+                .get(i + 2..i + 4)
+                .filter(|_| matches!(bytes.get(i + 1), Some(b'x' | b'X')))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("invalid escape in blob text '{text}' (use \\xHH)"))?;
+            out.push(hex);
+            i += 4;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+impl ScalarUDFImpl for ToBlob {
+    fn name(&self) -> &str {
+        "lakeq_to_blob"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Binary)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        use datafusion::arrow::array::BinaryBuilder;
+        let Some(arg) = args.args.into_iter().next() else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Binary(None)));
+        };
+        let scalar = matches!(arg, ColumnarValue::Scalar(_));
+        let array = arg.to_array(if scalar { 1 } else { args.number_rows })?;
+        let out: Arc<dyn Array> = match array.data_type() {
+            DataType::Binary => array,
+            DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
+                datafusion::arrow::compute::cast(&array, &DataType::Binary)?
+            }
+            _ => {
+                let text = datafusion::arrow::compute::cast(&array, &DataType::Utf8)?;
+                let text = text.as_string::<i32>();
+                let mut out = BinaryBuilder::new();
+                for i in 0..text.len() {
+                    if text.is_null(i) {
+                        out.append_null();
+                    } else {
+                        out.append_value(
+                            blob_from_text(text.value(i))
+                                .map_err(datafusion::error::DataFusionError::Execution)?,
+                        );
+                    }
+                }
+                Arc::new(out.finish())
+            }
+        };
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        })
+    }
+}
+
+/// `CAST(x AS BLOB)` (and `BYTEA`, `VARBINARY`) → `lakeq_to_blob(x)`.
+pub fn duckdb_blob(expr: &mut Expr) {
+    let is_blob = |t: &SqlType| {
+        matches!(t, SqlType::Blob(_) | SqlType::Bytea | SqlType::Varbinary(_))
+            || matches!(t, SqlType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("blob"))
+    };
+    match expr {
+        Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } if is_blob(data_type) => {
+            let operand = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+            *expr = call("lakeq_to_blob", vec![operand]);
+        }
+        Expr::TypedString(ts) if is_blob(&ts.data_type) => {
+            let value = Expr::Value(ts.value.clone());
+            *expr = call("lakeq_to_blob", vec![value]);
+        }
+        _ => {}
+    }
+}
+
+/// `CAST(x AS UUID)` and `UUID '...'` → `lakeq_to_uuid(x)`.
+pub fn duckdb_uuid(expr: &mut Expr) {
+    match expr {
+        Expr::Cast {
+            expr: inner,
+            data_type: SqlType::Uuid,
+            ..
+        } => {
+            let operand = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+            *expr = call("lakeq_to_uuid", vec![operand]);
+        }
+        Expr::TypedString(ts) if ts.data_type == SqlType::Uuid => {
+            let value = Expr::Value(ts.value.clone());
+            *expr = call("lakeq_to_uuid", vec![value]);
+        }
+        _ => {}
+    }
+}
+
 /// `CAST(x AS VARCHAR)` → `lakeq_to_varchar(x)`.
 pub fn duckdb_varchar_cast(expr: &mut Expr) {
     if let Expr::Cast {
@@ -564,6 +748,12 @@ pub fn round_before_integer_cast(expr: &mut Expr) {
 
 /// Register the functions lakeq implements itself.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::from(ToBlob {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
+    ctx.register_udf(ScalarUDF::from(ToUuid {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     ctx.register_udf(ScalarUDF::from(ToVarchar {
         signature: Signature::any(1, Volatility::Immutable),
     }));
@@ -654,6 +844,22 @@ const DATE_PARTS: &[(&str, &str)] = &[
     ("dayofweek", "dow"),
     ("dayofyear", "doy"),
 ];
+
+/// DuckDB aggregate names DataFusion spells differently: the call keeps its
+/// arguments, `ORDER BY`, `FILTER` and window.
+const AGGREGATE_ALIASES: &[(&str, &str)] = &[("list", "array_agg"), ("array_agg", "array_agg")];
+
+/// Rename a DuckDB aggregate to DataFusion's name, in place.
+pub fn rename_aggregate(f: &mut Function) {
+    if let [ObjectNamePart::Identifier(ident)] = f.name.0.as_mut_slice()
+        && ident.quote_style.is_none()
+        && let Some((_, to)) = AGGREGATE_ALIASES
+            .iter()
+            .find(|(from, _)| ident.value.eq_ignore_ascii_case(from))
+    {
+        ident.value = (*to).to_string();
+    }
+}
 
 /// The DataFusion expression for a DuckDB function call DataFusion spells
 /// differently; `None` when the call needs no rewrite. `current_catalog` and

@@ -716,6 +716,8 @@ impl VisitorMut for FirstPass<'_> {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         super::functions::round_before_integer_cast(expr);
+        super::functions::duckdb_uuid(expr);
+        super::functions::duckdb_blob(expr);
         super::functions::duckdb_varchar_cast(expr);
         // DuckDB reads `1e20` as a DOUBLE (other literals with a point are DECIMAL).
         if let Expr::Value(v) = expr
@@ -737,6 +739,7 @@ impl VisitorMut for FirstPass<'_> {
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
+        super::functions::rename_aggregate(f);
         if let Some(rewritten) = super::functions::rewrite_call(
             f,
             &self.names.current_catalog,

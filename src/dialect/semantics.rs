@@ -82,6 +82,29 @@ impl ExprPlanner for DuckDbArithmetic {
                 }));
             }
         }
+        if let Some(op) = checked_op(&expr.op)
+            && let (Ok(lt), Ok(rt)) = (expr.left.get_type(schema), expr.right.get_type(schema))
+            && lt.is_integer()
+            && rt.is_integer()
+        {
+            // DuckDB raises an error on integer overflow; Arrow's kernels DataFusion
+            // uses wrap around. The checked kernels in a UDF keep DuckDB's answer (an
+            // error) instead of a wrong number.
+            let df_op = match op {
+                CheckedOp::Add => Operator::Plus,
+                CheckedOp::Sub => Operator::Minus,
+                CheckedOp::Mul => Operator::Multiply,
+            };
+            let (lc, rc) = datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer::new(
+                &lt, &df_op, &rt,
+            )
+            .get_input_types()?;
+            let RawBinaryExpr { left, right, .. } = expr;
+            let udf = datafusion::logical_expr::ScalarUDF::from(CheckedArithmetic::new(op));
+            return Ok(PlannerResult::Planned(
+                udf.call(vec![cast(left, lc), cast(right, rc)]),
+            ));
+        }
         let divide = matches!(expr.op, BinaryOperator::Divide);
         let int_divide = matches!(
             expr.op,
@@ -127,5 +150,111 @@ impl ExprPlanner for DuckDbArithmetic {
             )));
         }
         Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }))
+    }
+}
+
+/// An integer operator evaluated with overflow checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CheckedOp {
+    Add,
+    Sub,
+    Mul,
+}
+
+fn checked_op(op: &BinaryOperator) -> Option<CheckedOp> {
+    match op {
+        BinaryOperator::Plus => Some(CheckedOp::Add),
+        BinaryOperator::Minus => Some(CheckedOp::Sub),
+        BinaryOperator::Multiply => Some(CheckedOp::Mul),
+        _ => None,
+    }
+}
+
+/// `a + b`, `a - b`, `a * b` on integers of one type, failing on overflow as
+/// DuckDB does ("Overflow in addition of INT64 ..."). Shown as the operator in
+/// column names.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CheckedArithmetic {
+    op: CheckedOp,
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl CheckedArithmetic {
+    fn new(op: CheckedOp) -> Self {
+        Self {
+            op,
+            signature: datafusion::logical_expr::Signature::any(
+                2,
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+        }
+    }
+
+    fn symbol(&self) -> &'static str {
+        match self.op {
+            CheckedOp::Add => "+",
+            CheckedOp::Sub => "-",
+            CheckedOp::Mul => "*",
+        }
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for CheckedArithmetic {
+    fn name(&self) -> &str {
+        match self.op {
+            CheckedOp::Add => "lakeq_checked_add",
+            CheckedOp::Sub => "lakeq_checked_sub",
+            CheckedOp::Mul => "lakeq_checked_mul",
+        }
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DFResult<DataType> {
+        Ok(arg_types.first().cloned().unwrap_or(DataType::Int64))
+    }
+
+    fn schema_name(&self, args: &[Expr]) -> DFResult<String> {
+        let [a, b] = args else {
+            return Ok(self.name().to_string());
+        };
+        Ok(format!(
+            "{} {} {}",
+            a.schema_name(),
+            self.symbol(),
+            b.schema_name()
+        ))
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> DFResult<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::compute::kernels::numeric;
+        use datafusion::logical_expr::ColumnarValue;
+        let [a, b] = args.args.as_slice() else {
+            return datafusion::common::exec_err!("{} takes two arguments", self.name());
+        };
+        let scalar = matches!((a, b), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)));
+        let (la, lb) = (a.to_array(args.number_rows)?, b.to_array(args.number_rows)?);
+        let result = match self.op {
+            CheckedOp::Add => numeric::add(&la, &lb),
+            CheckedOp::Sub => numeric::sub(&la, &lb),
+            CheckedOp::Mul => numeric::mul(&la, &lb),
+        }
+        .map_err(|e| {
+            datafusion::error::DataFusionError::Execution(format!(
+                "integer overflow in {} ({e}); DuckDB refuses it too — cast to a wider type \
+                 (BIGINT, HUGEINT as DECIMAL(38,0)) first",
+                self.symbol()
+            ))
+        })?;
+        Ok(if scalar {
+            ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&result, 0)?)
+        } else {
+            ColumnarValue::Array(result)
+        })
     }
 }

@@ -173,6 +173,8 @@ impl Session {
         // DuckDB sorts NULLs last in both directions, and `1.5` is a DECIMAL literal.
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
         config.options_mut().sql_parser.parse_float_as_decimal = true;
+        // Sessions are in UTC, as DuckDB's runner sets them (`TIMESTAMPTZ` literals keep it).
+        config.options_mut().execution.time_zone = Some("UTC".into());
         let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
         if let Some(bytes) = limit {
             runtime = runtime.with_memory_pool(Arc::new(

@@ -4,6 +4,7 @@
 
 mod common;
 mod concurrency;
+mod dialect;
 mod errors;
 mod generate;
 mod ingest;

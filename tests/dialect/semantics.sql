@@ -1,0 +1,69 @@
+-- DuckDB semantics lakeq must match, one query per statement. tests/it/dialect.rs runs
+-- each in DuckDB 1.5.5 and in lakeq: both must succeed with the same values (as DuckDB
+-- prints them), or both must fail.
+
+-- division
+SELECT 1050 / 100, 7 / 2, -7 / 2, 1 / 3, 10 / 4.0;
+SELECT 7 // 2, -7 // 2, 7.5 // 2, 1 // 0;
+SELECT 7 % 3, -7 % 3, 7 % -3, 5 % 0, 7.5 % 2;
+SELECT (7 / 100)::numeric(16,2), (1050 / 100)::DECIMAL(10,2);
+SELECT 1 / 0, 1.0 / 0, -1 / 0;
+
+-- casts to integers round half away from zero
+SELECT CAST(2.5 AS INT), CAST(-2.5 AS INT), CAST(3.5 AS BIGINT), CAST(2.4 AS SMALLINT);
+SELECT CAST(2.5::DOUBLE AS INT), CAST(-0.5::DOUBLE AS INT), (2.675)::INTEGER;
+
+-- integer overflow is an error
+SELECT 9223372036854775807 + 1;
+SELECT -9223372036854775807 - 2;
+SELECT 3000000000 * 4000000000;
+SELECT 2147483647::INT + 1::INT;
+
+-- decimal literals
+SELECT 0.1 + 0.2, 1.5 * 2, round(2.5), round(-2.5), 1.1 * 3;
+SELECT 1e20, 1e-5, 2.5e3 + 1;
+
+-- dates, timestamps and intervals
+SELECT DATE '2024-01-01' + INTERVAL 1 HOUR, DATE '2024-01-01' + INTERVAL '1 day';
+SELECT DATE '2024-01-01' - INTERVAL '1 day', INTERVAL '2 days' + DATE '2024-01-01';
+SELECT DATE '2024-03-01' - DATE '2024-02-01', DATE '2024-01-01' + 31;
+SELECT TIMESTAMP '2024-01-02 01:00:00' - TIMESTAMP '2024-01-01';
+SELECT year(DATE '2024-05-06'), month(TIMESTAMP '2024-05-06 01:02:03'), day(DATE '2024-05-06');
+SELECT dayofweek(DATE '2024-05-05'), isodow(DATE '2024-05-05'), dayofyear(DATE '2024-02-01');
+SELECT hour(TIMESTAMP '2024-01-01 13:14:15'), minute(TIMESTAMP '2024-01-01 13:14:15'), second(TIMESTAMP '2024-01-01 13:14:15.9');
+SELECT epoch(TIMESTAMP '2024-01-01 00:00:01'), quarter(DATE '2024-05-06'), week(DATE '2024-01-08');
+SELECT strftime(TIMESTAMP '2024-01-02 03:04:05', '%Y/%m/%d %H:%M');
+
+-- strings and NULLs
+SELECT 'a' || NULL, 'a' || 1, concat('a', NULL, 'b'), length('héllo'), strlen('héllo');
+SELECT upper('abc'), lower('ABC'), trim('  x  '), replace('abc', 'b', 'x');
+SELECT printf('%06d-%s', 42, 'x'), printf('%.3f', 2.5), printf('%5s|%-5s|', 'ab', 'cd');
+SELECT regexp_extract('abc123def', '[0-9]+'), regexp_extract('key=val', '(\w+)=(\w+)', 2);
+SELECT string_split('a,b,c', ','), list_value(1, 2, 3);
+SELECT NULL IS NULL, true AND NULL, false AND NULL, NULL OR true;
+
+-- CAST to VARCHAR prints as DuckDB does
+SELECT 1.0::DOUBLE::VARCHAR, [1, 2]::VARCHAR, {'a': 1, 'b': 'x y'}::VARCHAR;
+SELECT CAST(TIMESTAMP '2024-01-01 01:02:03.5' AS VARCHAR), CAST(123 AS VARCHAR) || 'x';
+SELECT uuid '00000000-0000-4000-8000-000000000001'::VARCHAR, '\x00\x01'::BLOB::VARCHAR;
+
+-- rendering of values
+SELECT [0, 1, NULL], {'a': NULL, 'b': NULL}, [['a', 'b c'], []], ['it''s', ''];
+SELECT 1.5::DOUBLE, 1e16::DOUBLE, 1e15::DOUBLE, 0.1::FLOAT, 'nan'::DOUBLE, '-inf'::DOUBLE;
+SELECT TIMESTAMP '2020-01-01 01:02:03.120', TIMESTAMPTZ '2020-01-01 01:02:03+00', TIME '01:02:03.5';
+SELECT INTERVAL '14 months 1 day', INTERVAL '-1 day -3 hours', INTERVAL '1 microsecond';
+
+-- NULL ordering: last in both directions
+SELECT list(x ORDER BY x) FROM (VALUES (2), (NULL), (1)) t(x);
+SELECT list(x ORDER BY x DESC) FROM (VALUES (2), (NULL), (1)) t(x);
+
+-- DuckDB syntax
+FROM (VALUES (1, 'a'), (2, 'b')) t(i, s) WHERE i > 1;
+SELECT * EXCLUDE (s) FROM (VALUES (1, 'a')) t(i, s);
+SELECT * REPLACE (i + 1 AS i) FROM (VALUES (1, 'a')) t(i, s);
+SELECT s, count(*) FROM (VALUES (1, 'a'), (2, 'a'), (3, 'b')) t(i, s) GROUP BY ALL ORDER BY ALL;
+SELECT i FROM (VALUES (3), (1), (2)) t(i) ORDER BY ALL;
+SELECT i, row_number() OVER (ORDER BY i) AS r FROM (VALUES (3), (1), (2)) t(i) QUALIFY r = 1;
+SELECT count(*) FROM range(10);
+SELECT sum(range) FROM range(1, 11);
+SELECT count(*), max(generate_series) FROM generate_series(1, 10);

@@ -1,0 +1,63 @@
+//! DuckDB's semantics, checked against DuckDB 1.5.5: every statement of
+//! `tests/dialect/semantics.sql` runs in DuckDB and in lakeq; both must give the
+//! same values (each as DuckDB prints it) or both must fail.
+
+use std::path::Path;
+
+use lakeq::dialect::render::value_text;
+
+use crate::common::{TestResult, oracle_python};
+
+#[path = "../conformance/duckdb.rs"]
+#[allow(dead_code)]
+mod duckdb;
+
+use duckdb::{Duck, DuckResult};
+
+#[tokio::test]
+async fn duckdb_semantics_match_duckdb() -> TestResult {
+    let (python, ext) = oracle_python()?;
+    let mut duck = Duck::start(&python, &ext)?;
+    let script = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialect/semantics.sql"),
+    )?;
+    let statements = lakeq::provider::sql::split_statements(&script)?;
+    assert!(statements.len() > 40, "the script lost its statements");
+    let session = lakeq::Session::new();
+    let mut failures = Vec::new();
+    for sql in &statements {
+        let expected = duck.exec(sql, None)?;
+        let got = session.sql(sql).await;
+        let ours: Result<Vec<Vec<Option<String>>>, String> = got
+            .map(|batches| {
+                batches
+                    .iter()
+                    .flat_map(|b| {
+                        (0..b.num_rows()).map(move |r| {
+                            b.columns()
+                                .iter()
+                                .map(|c| value_text(c.as_ref(), r))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect()
+            })
+            .map_err(|e| e.to_string());
+        match (&expected, &ours) {
+            (DuckResult::Error(_), Err(_)) => {}
+            (DuckResult::Rows { rows, .. }, Ok(mine)) if rows == mine => {}
+            (DuckResult::Done, Ok(mine)) if mine.is_empty() => {}
+            _ => failures.push(format!(
+                "{sql}\n    DuckDB: {expected:?}\n    lakeq:  {ours:?}"
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} statements differ from DuckDB:\n{}",
+        failures.len(),
+        statements.len(),
+        failures.join("\n")
+    );
+    Ok(())
+}
