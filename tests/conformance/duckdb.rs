@@ -2,7 +2,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -22,11 +24,18 @@ pub enum DuckResult {
     Error(String),
 }
 
+/// How long one DuckDB request may take before the server is restarted (a lock
+/// wait on a catalog file, a runaway query).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A running DuckDB server.
 pub struct Duck {
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    /// Lines from the server's stdout, read by a thread (so a request can time out).
+    lines: Receiver<String>,
+    python: String,
+    ext_dir: String,
 }
 
 impl Duck {
@@ -45,10 +54,21 @@ impl Duck {
             .map_err(|e| format!("cannot start DuckDB ({python}): {e}"))?;
         let stdin = child.stdin.take().ok_or("no stdin")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         Ok(Self {
             child,
             stdin,
-            stdout,
+            lines,
+            python: python.to_string(),
+            ext_dir: ext_dir.to_string(),
         })
     }
 
@@ -57,13 +77,22 @@ impl Duck {
         self.stdin
             .flush()
             .map_err(|e| format!("DuckDB server gone: {e}"))?;
-        let mut line = String::new();
-        self.stdout
-            .read_line(&mut line)
-            .map_err(|e| format!("DuckDB server gone: {e}"))?;
-        if line.is_empty() {
-            return Err("DuckDB server exited".into());
-        }
+        let line = match self.lines.recv_timeout(REQUEST_TIMEOUT) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                // Start over with a fresh server; the caller gives up on this file.
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                if let Ok(fresh) = Self::start(&self.python, &self.ext_dir) {
+                    *self = fresh;
+                }
+                return Err(format!(
+                    "DuckDB did not answer within {} s (a lock wait?)",
+                    REQUEST_TIMEOUT.as_secs()
+                ));
+            }
+            Err(RecvTimeoutError::Disconnected) => return Err("DuckDB server exited".into()),
+        };
         serde_json::from_str(&line).map_err(|e| format!("bad DuckDB response {line}: {e}"))
     }
 

@@ -579,9 +579,12 @@ enum LakeqAnswer {
 async fn lakeq_run(session: &Arc<Session>, sql: &str) -> LakeqAnswer {
     let session = Arc::clone(session);
     let sql = sql.to_string();
-    let task = tokio::spawn(async move { session.run_script(&sql).await });
-    match tokio::time::timeout(Duration::from_secs(60), task).await {
-        Err(_) => LakeqAnswer::Error("timeout after 60 s".into()),
+        let mut task = tokio::spawn(async move { session.run_script(&sql).await });
+    match tokio::time::timeout(Duration::from_secs(60), &mut task).await {
+        Err(_) => {
+            task.abort();
+            LakeqAnswer::Error("timeout after 60 s".into())
+        }
         Ok(Err(join)) if join.is_panic() => {
             let msg = join
                 .into_panic()
