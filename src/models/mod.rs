@@ -464,16 +464,7 @@ impl Project {
                 .unwrap_or_default();
             ctes.push(format!("{} AS (\n{compiled}\n)", ephemeral_cte(&name)));
         }
-        let ctes = ctes.join(",\n");
-        let (lead, body) = split_leading_comments(&sql);
-        if body.len() >= 4
-            && body[..4].eq_ignore_ascii_case("with")
-            && body[4..].starts_with(|c: char| c.is_whitespace())
-        {
-            format!("{lead}WITH {ctes},\n{}", body[4..].trim_start())
-        } else {
-            format!("{lead}WITH {ctes}\n{body}")
-        }
+        with_ctes(&sql, &ctes.join(",\n"))
     }
 
     fn collect_ephemerals(&self, name: &str, seen: &mut BTreeSet<String>, order: &mut Vec<String>) {
@@ -496,6 +487,20 @@ fn strip_terminator(sql: &str) -> String {
 }
 
 /// Split leading whitespace and SQL comments from the statement.
+/// `sql` with `ctes` added in front: merged into its own `WITH` if it has one.
+fn with_ctes(sql: &str, ctes: &str) -> String {
+    let (lead, body) = split_leading_comments(sql);
+    // `get` rather than slicing: the model's text may start with multi-byte characters.
+    if let (Some(head), Some(rest)) = (body.get(..4), body.get(4..))
+        && head.eq_ignore_ascii_case("with")
+        && rest.starts_with(|c: char| c.is_whitespace())
+    {
+        format!("{lead}WITH {ctes},\n{}", rest.trim_start())
+    } else {
+        format!("{lead}WITH {ctes}\n{body}")
+    }
+}
+
 fn split_leading_comments(sql: &str) -> (&str, &str) {
     let mut rest = sql;
     loop {
@@ -636,6 +641,19 @@ mod tests {
         let (lead, body) = split_leading_comments("-- a\n/* b */ with x as (select 1) select 1");
         assert_eq!(lead, "-- a\n/* b */ ");
         assert!(body.starts_with("with x"));
+    }
+
+    #[test]
+    fn ctes_merge_without_slicing_characters() {
+        assert_eq!(
+            with_ctes("with a as (select 1) select * from a", "e AS (select 2)"),
+            "WITH e AS (select 2),\na as (select 1) select * from a"
+        );
+        assert_eq!(with_ctes("select 1", "e AS (x)"), "WITH e AS (x)\nselect 1");
+        // Multi-byte text where "with" would be: no panic.
+        for sql in ["aéé select 1", "ééé", "é", "wit\u{e9}x"] {
+            assert!(with_ctes(sql, "e AS (x)").starts_with("WITH e AS (x)\n"));
+        }
     }
 
     #[test]

@@ -579,7 +579,7 @@ enum LakeqAnswer {
 async fn lakeq_run(session: &Arc<Session>, sql: &str) -> LakeqAnswer {
     let session = Arc::clone(session);
     let sql = sql.to_string();
-        let mut task = tokio::spawn(async move { session.run_script(&sql).await });
+    let mut task = tokio::spawn(async move { session.run_script(&sql).await });
     match tokio::time::timeout(Duration::from_secs(60), &mut task).await {
         Err(_) => {
             task.abort();
