@@ -513,6 +513,17 @@ fn differs(
     Status::Mismatch(e)
 }
 
+/// In write mode, a wrong result after a statement lakeq failed is that
+/// statement's failure (reported as an error), not a mismatch of its own.
+fn after_divergence(status: Status, diverged: Option<&str>) -> Status {
+    match (status, diverged) {
+        (Status::Mismatch(m), Some(why)) => error(&format!(
+            "differs after an earlier statement lakeq did not run as DuckDB does ({why}): {m}"
+        )),
+        (status, _) => status,
+    }
+}
+
 fn error(message: &str) -> Status {
     Status::Error(reason_of(message), message.to_string())
 }
@@ -805,8 +816,12 @@ impl Runner {
         let mut labels: HashMap<String, TextResult> = HashMap::new();
         let mut occurrences: HashMap<usize, usize> = HashMap::new();
         let mut names = Names::default();
-        // An ATTACH lakeq refused: the queries after it are not answerable.
+                // An ATTACH lakeq refused: the queries after it are not answerable.
         let mut attach_failed: Option<String> = None;
+        // Write mode: the first statement lakeq did not run as DuckDB would; the lake
+        // differs from the suite's from then on, so a wrong result after it is that
+        // statement's failure, not a mismatch of its own.
+        let mut write_diverged: Option<String> = None;
         let key = self.backend.name();
         let substitute = |text: &str, vars: &[(String, String)], env: &HashMap<String, String>| {
             let mut s = text.to_string();
@@ -932,8 +947,13 @@ impl Runner {
                                         msg.as_deref().unwrap_or("an error")
                                     ))
                                 }
-                                _ => Status::Pass,
+                                                                _ => Status::Pass,
                             };
+                            if write_diverged.is_none()
+                                && let Status::Error(reason, _) | Status::Mismatch(reason) = &status
+                            {
+                                write_diverged = Some(format!("line {line}: {reason}"));
+                            }
                             out.push(Outcome {
                                 file: rel.to_string(),
                                 line: *line,
@@ -1110,7 +1130,7 @@ impl Runner {
                                 }
                             };
                             if !matches!(lakeq_status, Status::Pass) || is_write {
-                                out.push(outcome(lakeq_status));
+                                out.push(outcome(after_divergence(lakeq_status, write_diverged.as_deref())));
                                 continue;
                             }
                             // DuckDB reads the lake lakeq wrote.
@@ -1128,7 +1148,7 @@ impl Runner {
                                     _ => Status::Pass,
                                 },
                             };
-                            out.push(outcome(status));
+                            out.push(outcome(after_divergence(status, write_diverged.as_deref())));
                         }
                     }
                 }
