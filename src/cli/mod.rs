@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod init;
 pub mod models;
 pub mod pipeline;
+pub mod snapshots;
 pub mod sql;
 
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ pub enum Command {
     Compile(models::ProjectArgs),
     /// List the selected models and their tests.
     Ls(models::ProjectArgs),
+    /// Show a lake's snapshots (its history) with the changes each made.
+    Snapshots(snapshots::SnapshotsArgs),
 }
 
 /// Arguments of `lakeq sql`.
@@ -82,5 +85,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Build(args) => models::run(args, RunKind::Build).await,
         Command::Compile(args) => models::compile(args).await,
         Command::Ls(args) => models::ls(args).await,
+        Command::Snapshots(args) => snapshots::run(args).await,
     }
 }

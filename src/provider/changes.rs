@@ -461,6 +461,22 @@ impl TableFunctionImpl for ChangeFeed {
                     Box::pin(async move {
                         let s = resolve_bound(&lake, &start, true).await?;
                         let e = resolve_bound(&lake, &end, false).await?;
+                        // DuckDB names the table as of the end snapshot: the same name must
+                        // be the same table there.
+                        let at_end = lake.pin(lake.store().snapshot(e).await?).await?;
+                        let same = at_end
+                            .table(&entry.schema_name, &entry.row.table_name)
+                            .is_ok_and(|t| t.id() == entry.id());
+                        if !same {
+                            return Err(Error::NotFound {
+                                kind: "table",
+                                name: format!("{}.{}", entry.schema_name, entry.row.table_name),
+                                hint: format!(
+                                    " at snapshot {e}, the end of the change feed (the table is \
+                                 named as of that snapshot, as in DuckDB)"
+                                ),
+                            });
+                        }
                         let batches = match feed {
                             Feed::Insertions => insertions(&state, &lake, &entry, s, e).await?,
                             Feed::Deletions => deletions(&state, &lake, &entry, s, e).await?,

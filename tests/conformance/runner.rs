@@ -816,7 +816,7 @@ impl Runner {
         let mut labels: HashMap<String, TextResult> = HashMap::new();
         let mut occurrences: HashMap<usize, usize> = HashMap::new();
         let mut names = Names::default();
-                // An ATTACH lakeq refused: the queries after it are not answerable.
+        // An ATTACH lakeq refused: the queries after it are not answerable.
         let mut attach_failed: Option<String> = None;
         // Write mode: the first statement lakeq did not run as DuckDB would; the lake
         // differs from the suite's from then on, so a wrong result after it is that
@@ -947,7 +947,7 @@ impl Runner {
                                         msg.as_deref().unwrap_or("an error")
                                     ))
                                 }
-                                                                _ => Status::Pass,
+                                _ => Status::Pass,
                             };
                             if write_diverged.is_none()
                                 && let Status::Error(reason, _) | Status::Mismatch(reason) = &status
@@ -1130,7 +1130,10 @@ impl Runner {
                                 }
                             };
                             if !matches!(lakeq_status, Status::Pass) || is_write {
-                                out.push(outcome(after_divergence(lakeq_status, write_diverged.as_deref())));
+                                out.push(outcome(after_divergence(
+                                    lakeq_status,
+                                    write_diverged.as_deref(),
+                                )));
                                 continue;
                             }
                             // DuckDB reads the lake lakeq wrote.
