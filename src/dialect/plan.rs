@@ -250,8 +250,33 @@ pub async fn prepare_statement(
     statement: DFStatement,
     variables: &Variables,
 ) -> Result<DFStatement> {
-    let DFStatement::Statement(mut s) = statement else {
-        return Ok(statement);
+    let mut s = match statement {
+        DFStatement::Statement(s) => s,
+        DFStatement::Explain(mut explain) => {
+            // EXPLAIN plans its statement with the same rewrites.
+            let inner = Box::pin(prepare_statement(state, *explain.statement, variables)).await?;
+            explain.statement = Box::new(inner);
+            return Ok(DFStatement::Explain(explain));
+        }
+        DFStatement::CopyTo(mut copy) => {
+            if let datafusion::sql::parser::CopyToSource::Query(query) = copy.source {
+                let inner = Box::pin(prepare_statement(
+                    state,
+                    DFStatement::Statement(Box::new(Statement::Query(query))),
+                    variables,
+                ))
+                .await?;
+                let DFStatement::Statement(stmt) = inner else {
+                    return Err(Error::Unsupported("COPY (query) TO ...".into()));
+                };
+                let Statement::Query(query) = *stmt else {
+                    return Err(Error::Unsupported("COPY (query) TO ...".into()));
+                };
+                copy.source = datafusion::sql::parser::CopyToSource::Query(query);
+            }
+            return Ok(DFStatement::CopyTo(copy));
+        }
+        other => return Ok(other),
     };
     let names = name_context(state);
     let pending = rewrite(&mut s, &names, variables)?;

@@ -715,11 +715,13 @@ impl VisitorMut for FirstPass<'_> {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-                // `s.i` on a struct column, as sqlparser hands it over: a field access by an
+        // `s.i` on a struct column, as sqlparser hands it over: a field access by an
         // identifier, which DataFusion takes only as a string (`s['i']`).
         if let Expr::CompoundFieldAccess { access_chain, .. } = expr {
             for access in access_chain.iter_mut() {
-                if let datafusion::sql::sqlparser::ast::AccessExpr::Dot(Expr::Identifier(i)) = access {
+                if let datafusion::sql::sqlparser::ast::AccessExpr::Dot(Expr::Identifier(i)) =
+                    access
+                {
                     *access = datafusion::sql::sqlparser::ast::AccessExpr::Dot(Expr::value(
                         Value::SingleQuotedString(i.value.clone()),
                     ));

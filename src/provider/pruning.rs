@@ -102,6 +102,15 @@ fn column_bounds(
         };
         min[i] = s.min_value.as_deref().and_then(|t| parse_stat(t, dt));
         max[i] = s.max_value.as_deref().and_then(|t| parse_stat(t, dt));
+        // NaN sorts above every number (DuckDB, Arrow) but is not in the recorded
+        // maximum: a float file that holds NaN, or may, has no usable maximum.
+        if matches!(
+            dt,
+            DataType::Float16 | DataType::Float32 | DataType::Float64
+        ) && s.contains_nan != Some(false)
+        {
+            max[i] = None;
+        }
         null_counts[i] = s.null_count.and_then(|c| u64::try_from(c).ok());
     }
     // Identity partitions: every row of a file written under the current spec has

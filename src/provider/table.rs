@@ -713,6 +713,16 @@ impl TableProvider for LakeTable {
                     .collect()
             },
         };
+        // Parquet statistics leave NaN out of min/max, so row-group, page and bloom
+        // filter pruning would drop rows where a float column is NaN (`f = 'NaN'`,
+        // `f > 10`, a TopK's dynamic filter). Tables with a float column are read
+        // without them; the catalog's statistics, which record NaN, still prune files.
+        let has_float_column = self.entry.arrow_schema.fields().iter().any(|f| {
+            matches!(
+                f.data_type(),
+                DataType::Float16 | DataType::Float32 | DataType::Float64
+            )
+        });
         let predicate = conjunction(filters.iter().cloned())
             .map(|p| {
                 let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
@@ -778,7 +788,13 @@ impl TableProvider for LakeTable {
             };
             let mut source = ParquetSource::new(table_schema)
                 .with_pushdown_filters(false)
-                .with_enable_page_index(true);
+                .with_enable_page_index(!has_float_column);
+            if has_float_column {
+                let mut options = source.table_parquet_options().clone();
+                options.global.pruning = false;
+                options.global.bloom_filter_on_read = false;
+                source = source.with_table_parquet_options(options);
+            }
             if let Some(p) = &predicate {
                 source = source.with_predicate(Arc::clone(p));
             }

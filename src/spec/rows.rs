@@ -261,6 +261,8 @@ pub struct FileColumnStatsRow {
     pub min_value: Option<String>,
     /// Maximum (DuckDB text), if known.
     pub max_value: Option<String>,
+    /// Whether the file holds a NaN (floats; NULL = unknown).
+    pub contains_nan: Option<bool>,
 }
 
 /// A row of `ducklake_file_partition_value`.

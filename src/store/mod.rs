@@ -951,6 +951,7 @@ impl MetadataStore {
                     "null_count",
                     "min_value",
                     "max_value",
+                    "contains_nan",
                 ],
                 &format!(
                     "{} WHERE table_id = {table_id} AND column_id IN ({}) AND data_file_id BETWEEN {} AND {}",
@@ -970,6 +971,7 @@ impl MetadataStore {
                     null_count: r.opt_i64(3)?,
                     min_value: r.take_opt_text(4)?,
                     max_value: r.take_opt_text(5)?,
+                    contains_nan: r.opt_i64(6)?.map(|v| v != 0),
                 })
             })
             .collect()

@@ -38,8 +38,10 @@
 //! gets `None` when a row group has no exact bound, for blobs (DuckDB's hex
 //! encoding does not round-trip through a cast) and intervals (no Parquet order),
 //! for strings over 256 bytes or containing NUL, and when every value is null.
-//! Floats: parquet-rs excludes NaN from min/max; `contains_nan` is computed from the
-//! Arrow arrays (only values the file actually holds, i.e. under live parents).
+//! Float leaves are the exception: their chunks carry no Parquet statistics
+//! (DuckDB 1.5.5 would trust a maximum that leaves NaN out), so counts, bounds
+//! and `contains_nan` come from the Arrow arrays (only values the file actually
+//! holds, i.e. under live parents; bounds leave NaN out).
 //! Booleans are `0`/`1` and other values DuckDB's `CAST(x AS VARCHAR)` text
 //! ([`format_duckdb_text`]); `-0.0` is written as `0.0`.
 //!
@@ -255,22 +257,40 @@ impl WritePlan {
             .map_err(|e| e.to_string())
     }
 
-    /// Mark in `nan` (one flag per leaf) the float leaves of `batch` holding a NaN.
-    fn scan_nan(&self, batch: &RecordBatch, nan: &mut [bool]) {
+    /// Add the values of `batch`'s float leaves to `floats` (one entry per leaf).
+    fn scan_floats(&self, batch: &RecordBatch, floats: &mut [FloatLeafStats]) {
         if !self.has_float_leaf {
             return;
         }
         let mut next = 0;
         for column in batch.columns() {
-            scan_nan(column.as_ref(), None, &self.leaves, &mut next, nan);
+            scan_floats(column.as_ref(), None, &self.leaves, &mut next, floats);
         }
+    }
+
+    /// Writer properties for this schema: float leaves get no Parquet statistics.
+    ///
+    /// parquet-rs leaves NaN out of a chunk's min/max, as the Parquet spec says,
+    /// but DuckDB 1.5.5 trusts a float maximum and skips a row group holding NaN
+    /// (`f = 'NaN'`, `f > 1` miss rows). DuckDB itself writes no bounds for such
+    /// chunks; without knowing the data ahead, lakeq writes none for any float
+    /// chunk and takes a float leaf's catalog statistics from its Arrow values.
+    fn writer_properties(&self, options: &WriteOptions) -> WriterProperties {
+        let mut builder = writer_properties(options).into_builder();
+        for (i, leaf) in self.leaves.iter().enumerate() {
+            if leaf.is_float {
+                let path = self.parquet_schema.column(i).path().clone();
+                builder = builder.set_column_statistics_enabled(path, EnabledStatistics::None);
+            }
+        }
+        builder.build()
     }
 
     /// The statistics rows of a written file, from its footer.
     fn column_stats(
         &self,
         metadata: &ParquetMetaData,
-        nan: &[bool],
+        floats: &[FloatLeafStats],
     ) -> Result<Vec<ColumnStats>, String> {
         let columns = metadata.file_metadata().schema_descr().num_columns();
         if columns != self.leaves.len() {
@@ -284,12 +304,26 @@ impl WritePlan {
             if leaf.column_id >= FIRST_HIDDEN_FIELD_ID {
                 continue;
             }
+            if leaf.is_float {
+                let chunk_values: i64 = metadata
+                    .row_groups()
+                    .iter()
+                    .map(|rg| rg.column(i).num_values())
+                    .sum();
+                let size: i64 = metadata
+                    .row_groups()
+                    .iter()
+                    .map(|rg| rg.column(i).compressed_size())
+                    .sum();
+                let float = floats.get(i).cloned().unwrap_or_default();
+                out.push(float.finish(leaf, chunk_values, size));
+                continue;
+            }
             let mut acc = LeafStats::default();
             for row_group in metadata.row_groups() {
                 acc.add(row_group.column(i), leaf)?;
             }
-            let has_nan = nan.get(i).copied().unwrap_or(true);
-            out.push(acc.finish(leaf, has_nan));
+            out.push(acc.finish(leaf));
         }
         Ok(out)
     }
@@ -725,34 +759,87 @@ fn interval_to_parquet(array: &ArrayRef) -> Result<FixedSizeBinaryArray, String>
 }
 
 // ---------------------------------------------------------------------------
-// NaN detection
+// Float leaves: NaN, value count and bounds from the Arrow values
 // ---------------------------------------------------------------------------
 
-/// Walk `array` (of a write type) leaf by leaf; `live` marks the slots that are
-/// in the file (not under a null or out-of-range parent).
-fn scan_nan(
+/// What a file holds of one float leaf, from the values written (the footer has
+/// no statistics for float leaves, see [`WritePlan::writer_properties`]).
+#[derive(Debug, Clone, Default)]
+struct FloatLeafStats {
+    /// Non-null values in the file (NaN included).
+    values: i64,
+    /// A NaN was written.
+    nan: bool,
+    /// Smallest and largest non-NaN value.
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
+impl FloatLeafStats {
+    fn add(&mut self, v: f64) {
+        self.values += 1;
+        if v.is_nan() {
+            self.nan = true;
+            return;
+        }
+        if self.min.is_none_or(|m| v < m) {
+            self.min = Some(v);
+        }
+        if self.max.is_none_or(|m| v > m) {
+            self.max = Some(v);
+        }
+    }
+
+    /// The leaf's statistics row; `chunk_values` counts its nulls too.
+    fn finish(self, leaf: &Leaf, chunk_values: i64, size: i64) -> ColumnStats {
+        let scalar = |v: f64| match leaf.write_type {
+            // Exact: the value came from an f32.
+            #[allow(clippy::cast_possible_truncation)]
+            DataType::Float32 => ScalarValue::Float32(Some(v as f32)),
+            _ => ScalarValue::Float64(Some(v)),
+        };
+        let (min_value, max_value) = match (self.min, self.max) {
+            (Some(min), Some(max)) => (stat_text(&scalar(min)), stat_text(&scalar(max))),
+            _ => (None, None),
+        };
+        ColumnStats {
+            column_id: leaf.column_id,
+            column_size_bytes: Some(size),
+            value_count: self.values,
+            null_count: chunk_values - self.values,
+            min_value,
+            max_value,
+            contains_nan: Some(self.nan),
+        }
+    }
+}
+
+/// Walk `array` (of a write type) leaf by leaf, adding float values to `floats`;
+/// `live` marks the slots that are in the file (not under a null or out-of-range
+/// parent).
+fn scan_floats(
     array: &dyn Array,
     live: Option<&BooleanBuffer>,
     leaves: &[Leaf],
     next: &mut usize,
-    nan: &mut [bool],
+    floats: &mut [FloatLeafStats],
 ) {
     match array.data_type() {
         DataType::List(_) => {
             let list = array.as_list::<i32>();
             let child_live = child_slots(list.offsets(), list.nulls(), live, list.values().len());
-            scan_nan(
+            scan_floats(
                 list.values().as_ref(),
                 child_live.as_ref(),
                 leaves,
                 next,
-                nan,
+                floats,
             );
         }
         DataType::Map(_, _) => {
             let map = array.as_map();
             let child_live = child_slots(map.offsets(), map.nulls(), live, map.entries().len());
-            scan_nan(map.entries(), child_live.as_ref(), leaves, next, nan);
+            scan_floats(map.entries(), child_live.as_ref(), leaves, next, floats);
         }
         DataType::Struct(_) => {
             let struct_array = array.as_struct();
@@ -763,42 +850,49 @@ fn scan_nan(
                 (Some(l), Some(n)) => Some(l & n.inner()),
             };
             for column in struct_array.columns() {
-                scan_nan(column.as_ref(), live.as_ref(), leaves, next, nan);
+                scan_floats(column.as_ref(), live.as_ref(), leaves, next, floats);
             }
         }
         _ => {
             let index = *next;
             *next += 1;
-            let is_float = leaves.get(index).is_some_and(|l| l.is_float);
-            if is_float && !nan.get(index).copied().unwrap_or(true) {
-                let found = match array.data_type() {
-                    DataType::Float32 => {
-                        let values = array.as_primitive::<Float32Type>().values();
-                        values.iter().any(|v| v.is_nan())
-                            && live_nan(array, live, |i| values.get(i).is_some_and(|v| v.is_nan()))
-                    }
-                    DataType::Float64 => {
-                        let values = array.as_primitive::<Float64Type>().values();
-                        values.iter().any(|v| v.is_nan())
-                            && live_nan(array, live, |i| values.get(i).is_some_and(|v| v.is_nan()))
-                    }
-                    _ => false,
-                };
-                if let Some(flag) = nan.get_mut(index) {
-                    *flag = found;
+            if !leaves.get(index).is_some_and(|l| l.is_float) {
+                return;
+            }
+            let Some(acc) = floats.get_mut(index) else {
+                return;
+            };
+            match array.data_type() {
+                DataType::Float32 => {
+                    let values = array.as_primitive::<Float32Type>().values();
+                    add_live(array, live, acc, |i| f64::from(values[i]));
                 }
+                DataType::Float64 => {
+                    let values = array.as_primitive::<Float64Type>().values();
+                    add_live(array, live, acc, |i| values[i]);
+                }
+                _ => {}
             }
         }
     }
 }
 
-/// Whether `is_nan(i)` holds for a valid, live slot `i` of `array`.
-fn live_nan(
+/// Add the valid, live slots of `array` to `acc`.
+fn add_live(
     array: &dyn Array,
     live: Option<&BooleanBuffer>,
-    is_nan: impl Fn(usize) -> bool,
-) -> bool {
-    (0..array.len()).any(|i| is_nan(i) && array.is_valid(i) && live.is_none_or(|l| l.value(i)))
+    acc: &mut FloatLeafStats,
+    value: impl Fn(usize) -> f64,
+) {
+    if live.is_none() && array.null_count() == 0 {
+        (0..array.len()).for_each(|i| acc.add(value(i)));
+        return;
+    }
+    for i in 0..array.len() {
+        if array.is_valid(i) && live.is_none_or(|l| l.value(i)) {
+            acc.add(value(i));
+        }
+    }
 }
 
 /// Which child slots of a list/map are in the file: those inside the offsets of
@@ -896,14 +990,12 @@ impl LeafStats {
                     &mut self.bounds_known,
                 ));
             }
-            // A float chunk without bounds holds only NaN (and nulls).
-            _ if leaf.is_float => {}
             _ => self.bounds_known = false,
         }
         Ok(())
     }
 
-    fn finish(self, leaf: &Leaf, has_nan: bool) -> ColumnStats {
+    fn finish(self, leaf: &Leaf) -> ColumnStats {
         let (min_value, max_value) = match (self.bounds_known, &self.min, &self.max) {
             (true, Some(min), Some(max)) => match (stat_text(min), stat_text(max)) {
                 (Some(min), Some(max)) => (Some(min), Some(max)),
@@ -918,7 +1010,7 @@ impl LeafStats {
             null_count: self.nulls,
             min_value,
             max_value,
-            contains_nan: leaf.is_float.then_some(has_nan),
+            contains_nan: None,
         }
     }
 }
@@ -1143,8 +1235,8 @@ struct OpenFile {
     url: String,
     file_name: String,
     rows: i64,
-    /// Per leaf: a NaN was seen.
-    nan: Vec<bool>,
+    /// Per leaf: what the file holds of a float leaf (unused for other leaves).
+    floats: Vec<FloatLeafStats>,
 }
 
 /// Streams record batches into one or more Parquet files under a table directory.
@@ -1205,11 +1297,16 @@ impl DataFileWriter {
         name_suffix: &'static str,
         collect_stats: bool,
     ) -> Self {
+        let plan = WritePlan::new(schema).map(Arc::new);
+        let properties = match &plan {
+            Ok(plan) => plan.writer_properties(&options),
+            Err(_) => writer_properties(&options),
+        };
         Self {
             store,
             table_dir: normalize_dir(table_dir),
-            plan: WritePlan::new(schema).map(Arc::new),
-            properties: writer_properties(&options),
+            plan,
+            properties,
             options,
             name_suffix,
             collect_stats,
@@ -1266,7 +1363,7 @@ impl DataFileWriter {
                 return Err(error);
             }
             file.rows += i64::try_from(len).unwrap_or(i64::MAX);
-            plan.scan_nan(&chunk, &mut file.nan);
+            plan.scan_floats(&chunk, &mut file.floats);
             let size = file.writer.bytes_written() + file.writer.in_progress_size();
             if size as u64 >= self.options.target_file_size {
                 let written = self.close(&plan, file).await?;
@@ -1333,7 +1430,7 @@ impl DataFileWriter {
             url,
             file_name,
             rows: 0,
-            nan: vec![false; plan.leaves.len()],
+            floats: vec![FloatLeafStats::default(); plan.leaves.len()],
         })
     }
 
@@ -1345,7 +1442,7 @@ impl DataFileWriter {
             url,
             file_name,
             rows,
-            nan,
+            floats,
         } = file;
         let metadata = match writer.finish().await {
             Ok(metadata) => metadata,
@@ -1356,7 +1453,7 @@ impl DataFileWriter {
             }
         };
         let upload = writer.into_inner();
-        let described = describe(plan, &metadata, rows, &nan, &upload, self.collect_stats);
+        let described = describe(plan, &metadata, rows, &floats, &upload, self.collect_stats);
         match described {
             Ok((record_count, file_size_bytes, column_stats)) => Ok(WrittenFile {
                 url,
@@ -1379,7 +1476,7 @@ fn describe(
     plan: &WritePlan,
     metadata: &ParquetMetaData,
     rows: i64,
-    nan: &[bool],
+    floats: &[FloatLeafStats],
     upload: &Upload,
     collect_stats: bool,
 ) -> Result<(i64, i64, Vec<ColumnStats>), String> {
@@ -1390,7 +1487,7 @@ fn describe(
         ));
     }
     let column_stats = if collect_stats {
-        plan.column_stats(metadata, nan)?
+        plan.column_stats(metadata, floats)?
     } else {
         Vec::new()
     };
@@ -2357,6 +2454,46 @@ mod tests {
                 s.column_id
             );
         }
+        Ok(())
+    }
+
+    /// DuckDB 1.5.5 trusts a Parquet float maximum that leaves NaN out: float
+    /// chunks carry no footer statistics, the catalog's come from the values.
+    #[tokio::test]
+    async fn float_chunks_have_no_footer_statistics() -> TestResult {
+        let dir = scratch("float-stats");
+        let table = Arc::new(Schema::new(vec![
+            leaf("f", DuckLakeType::Float64, 1),
+            leaf("i", DuckLakeType::Int64, 2),
+        ]));
+        let input = RecordBatch::try_from_iter(vec![
+            (
+                "f",
+                Arc::new(Float64Array::from(vec![Some(f64::NAN), Some(1.0), None])) as ArrayRef,
+            ),
+            (
+                "i",
+                Arc::new(Int64Array::from(vec![Some(1), Some(2), None])),
+            ),
+        ])?;
+        let mut writer =
+            DataFileWriter::new(store(), &dir, Arc::clone(&table), WriteOptions::default());
+        writer.write(&input).await?;
+        let files = writer.finish().await?;
+        let (metadata, _) = read_back(&files[0].url);
+        let row_group = &metadata.row_groups()[0];
+        assert!(row_group.column(0).statistics().is_none());
+        assert!(row_group.column(1).statistics().is_some());
+        let stats: HashMap<i64, &ColumnStats> = files[0]
+            .column_stats
+            .iter()
+            .map(|s| (s.column_id, s))
+            .collect();
+        assert_eq!(
+            summary(&stats, 1),
+            (Some("1.0"), Some("1.0"), 2, 1, Some(true))
+        );
+        assert_eq!(summary(&stats, 2), (Some("1"), Some("2"), 2, 1, None));
         Ok(())
     }
 
