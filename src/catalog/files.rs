@@ -9,7 +9,7 @@
 //! the one it was when the entry was loaded; every refresh that finds a new snapshot
 //! retires all entries. The cache holds a few tables, least recently used first out.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
@@ -47,6 +47,9 @@ pub struct TableFiles {
     bounds: Mutex<HashMap<ColumnId, Arc<ColumnBounds>>>,
     /// The table's inlined rows, read by the first scan that needs them.
     pub inlined_rows: tokio::sync::OnceCell<InlinedRows>,
+    /// Data files a float column of which may hold NaN (catalog `contains_nan`
+    /// not false), read by the first scan of a table with float columns.
+    pub maybe_nan: tokio::sync::OnceCell<HashSet<FileId>>,
     /// When set, a scan reads only these positions of each listed file (the
     /// change feed's deleted rows) and ignores delete files.
     pub only_positions: Option<HashMap<FileId, BTreeSet<i64>>>,
@@ -68,6 +71,7 @@ impl TableFiles {
             inlined_deletions,
             bounds: Mutex::new(HashMap::new()),
             inlined_rows: tokio::sync::OnceCell::new(),
+            maybe_nan: tokio::sync::OnceCell::new(),
             only_positions: None,
         })
     }
@@ -84,6 +88,7 @@ impl TableFiles {
             inlined_deletions: HashMap::new(),
             bounds: Mutex::new(HashMap::new()),
             inlined_rows: tokio::sync::OnceCell::new_with(Some(inlined_rows)),
+            maybe_nan: tokio::sync::OnceCell::new(),
             only_positions,
         }
     }

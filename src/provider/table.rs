@@ -11,7 +11,7 @@
 //!
 //! Filters are reported as `Inexact`: DataFusion re-applies them above the scan.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -48,7 +48,7 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::spec::paths::resolve;
 use crate::spec::rows::DataFileRow;
-use crate::spec::{SNAPSHOT_ID_COLUMN, SnapshotId};
+use crate::spec::{ColumnId, FileId, SNAPSHOT_ID_COLUMN, SnapshotId};
 use crate::storage::{FileLocation, locate};
 
 /// How many delete files are read at once while planning.
@@ -400,6 +400,66 @@ impl LakeTable {
 
     /// For each file registered with a name mapping: its file column names and Hive
     /// partition values (`None` for files that map by field id).
+    /// Per file of `files`: whether a float column of it may hold NaN (its catalog
+    /// statistics say so, or say nothing). Such files are read without Parquet
+    /// pruning: Parquet bounds leave NaN out.
+    async fn maybe_nan_files(
+        &self,
+        table_files: &TableFiles,
+        files: &[&DataFileRow],
+    ) -> Result<Vec<bool>> {
+        let float_columns: Vec<ColumnId> = self
+            .entry
+            .columns
+            .iter()
+            .zip(self.entry.arrow_schema.fields())
+            .filter(|(_, f)| {
+                matches!(
+                    f.data_type(),
+                    DataType::Float16 | DataType::Float32 | DataType::Float64
+                )
+            })
+            .map(|(c, _)| c.row.column_id)
+            .collect();
+        if float_columns.is_empty() || files.is_empty() {
+            return Ok(vec![false; files.len()]);
+        }
+        let maybe_nan = table_files
+            .maybe_nan
+            .get_or_try_init(|| async {
+                let (Some(first), Some(last)) =
+                    (table_files.files.first(), table_files.files.last())
+                else {
+                    return Ok::<_, crate::error::Error>(HashSet::new());
+                };
+                let rows = self
+                    .lake
+                    .store()
+                    .file_column_stats(
+                        self.entry.id(),
+                        &float_columns,
+                        first.data_file_id..=last.data_file_id,
+                    )
+                    .await?;
+                // A file is safe when every float column says `contains_nan = false`.
+                let mut safe: HashMap<FileId, usize> = HashMap::new();
+                for row in rows.iter().filter(|r| r.contains_nan == Some(false)) {
+                    *safe.entry(row.data_file_id).or_default() += 1;
+                }
+                Ok(table_files
+                    .files
+                    .iter()
+                    .map(|f| f.data_file_id)
+                    .filter(|id| safe.get(id).copied().unwrap_or(0) < float_columns.len())
+                    .collect())
+            })
+            .await?;
+        Ok(files
+            .iter()
+            .map(|f| maybe_nan.contains(&f.data_file_id))
+            .collect())
+    }
+
     async fn mapping_keys(&self, files: &[&DataFileRow]) -> Result<Vec<Option<MappingKey>>> {
         if files.iter().all(|f| f.mapping_id.is_none()) {
             return Ok(vec![None; files.len()]);
@@ -683,6 +743,11 @@ impl TableProvider for LakeTable {
             self.check_readable_from_parquet(projection)?;
         }
         let mapping_keys = self.mapping_keys(&files).await?;
+        // Parquet statistics leave NaN out of min/max, so row-group, page and bloom
+        // filter pruning would drop rows where a float column is NaN (`f = 'NaN'`,
+        // `f > 10`, a TopK's dynamic filter). Files whose catalog statistics do not
+        // rule NaN out are read without them; the others keep every pruning.
+        let maybe_nan = self.maybe_nan_files(&table_files, &files).await?;
         let planned = self.partitioned_files(state, &table_files, files).await?;
         let defaults = FieldIdAdapterFactory {
             field_ids: self
@@ -713,16 +778,6 @@ impl TableProvider for LakeTable {
                     .collect()
             },
         };
-        // Parquet statistics leave NaN out of min/max, so row-group, page and bloom
-        // filter pruning would drop rows where a float column is NaN (`f = 'NaN'`,
-        // `f > 10`, a TopK's dynamic filter). Tables with a float column are read
-        // without them; the catalog's statistics, which record NaN, still prune files.
-        let has_float_column = self.entry.arrow_schema.fields().iter().any(|f| {
-            matches!(
-                f.data_type(),
-                DataType::Float16 | DataType::Float32 | DataType::Float64
-            )
-        });
         let predicate = conjunction(filters.iter().cloned())
             .map(|p| {
                 let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
@@ -735,11 +790,13 @@ impl TableProvider for LakeTable {
         let file_count = planned.len();
         // One scan per object store and name mapping (files registered by
         // `ducklake_add_data_files` map columns by name, Hive values by path).
-        let mut by_store: BTreeMap<(String, usize), Vec<(PartitionedFile, usize)>> =
+        let mut by_store: BTreeMap<(String, usize, bool), Vec<(PartitionedFile, usize)>> =
             BTreeMap::new();
         let mut adapters: Vec<Arc<FieldIdAdapterFactory>> = vec![Arc::new(defaults.clone())];
         let mut adapter_of: HashMap<MappingKey, usize> = HashMap::new();
-        for ((store_url, pf, rows), key) in planned.into_iter().zip(mapping_keys) {
+        for (((store_url, pf, rows), key), nan) in
+            planned.into_iter().zip(mapping_keys).zip(maybe_nan)
+        {
             let adapter = match key {
                 None => 0,
                 Some(key) => match adapter_of.get(&key) {
@@ -759,12 +816,12 @@ impl TableProvider for LakeTable {
                 },
             };
             by_store
-                .entry((store_url, adapter))
+                .entry((store_url, adapter, nan))
                 .or_insert_with(|| Vec::with_capacity(file_count))
                 .push((pf, rows));
         }
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-        for ((store_url, adapter), files) in by_store {
+        for ((store_url, adapter, maybe_nan), files) in by_store {
             let defaults = adapters.get(adapter).cloned().unwrap_or_default();
             let total_rows: usize = files.iter().map(|(_, r)| r).sum();
             // Round-robin files into groups so every core gets work.
@@ -788,8 +845,8 @@ impl TableProvider for LakeTable {
             };
             let mut source = ParquetSource::new(table_schema)
                 .with_pushdown_filters(false)
-                .with_enable_page_index(!has_float_column);
-            if has_float_column {
+                .with_enable_page_index(!maybe_nan);
+            if maybe_nan {
                 let mut options = source.table_parquet_options().clone();
                 options.global.pruning = false;
                 options.global.bloom_filter_on_read = false;
