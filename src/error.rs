@@ -81,6 +81,9 @@ pub enum Error {
     /// A feature of the format or of SQL lakeq does not implement (yet).
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// The data breaks a constraint of the table (NOT NULL); nothing was written.
+    #[error("constraint error: {0}")]
+    Constraint(String),
     /// Another writer committed a conflicting change.
     #[error("commit conflict: {message}")]
     CommitConflict {

@@ -184,6 +184,11 @@ impl Lake {
         &self.metadata.data_path
     }
 
+    /// `DATA_INLINING_ROW_LIMIT` given at ATTACH, if any.
+    pub fn data_inlining_row_limit(&self) -> Option<u64> {
+        self.options.data_inlining_row_limit
+    }
+
     /// Whether writes are refused.
     pub fn read_only(&self) -> bool {
         self.options.read_only

@@ -683,6 +683,56 @@ pub fn duckdb_uuid(expr: &mut Expr) {
     }
 }
 
+/// DuckDB's unsigned type names (`UTINYINT` .. `UBIGINT`, `UINT8` ..) as the
+/// `... UNSIGNED` forms DataFusion knows, inside lists and structs too. Used for
+/// column definitions; casts also get [`duckdb_type_names`].
+pub fn normalize_column_type(t: &mut SqlType) {
+    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, StructField};
+    match t {
+        SqlType::UTinyInt | SqlType::UInt8 => *t = SqlType::TinyIntUnsigned(None),
+        SqlType::USmallInt | SqlType::UInt16 => *t = SqlType::SmallIntUnsigned(None),
+        SqlType::UInt32 => *t = SqlType::IntUnsigned(None),
+        SqlType::UBigInt | SqlType::UInt64 => *t = SqlType::BigIntUnsigned(None),
+        SqlType::Custom(name, modifiers)
+            if modifiers.is_empty() && name.to_string().eq_ignore_ascii_case("uinteger") =>
+        {
+            *t = SqlType::IntUnsigned(None);
+        }
+        SqlType::Array(
+            ArrayElemTypeDef::AngleBracket(inner)
+            | ArrayElemTypeDef::SquareBracket(inner, _)
+            | ArrayElemTypeDef::Parenthesis(inner),
+        ) => normalize_column_type(inner),
+        SqlType::Struct(fields, _) => {
+            for StructField { field_type, .. } in fields {
+                normalize_column_type(field_type);
+            }
+        }
+        SqlType::Map(k, v) => {
+            normalize_column_type(k);
+            normalize_column_type(v);
+        }
+        _ => {}
+    }
+}
+
+/// Type names in casts: DuckDB's unsigned names (see [`normalize_column_type`])
+/// and `HUGEINT` as `DECIMAL(38,0)` (how lakeq reads DuckDB's HUGEINT columns).
+pub fn duckdb_type_names(expr: &mut Expr) {
+    let data_type = match expr {
+        Expr::Cast { data_type, .. } => data_type,
+        Expr::TypedString(ts) => &mut ts.data_type,
+        _ => return,
+    };
+    if matches!(data_type, SqlType::HugeInt | SqlType::Int128) {
+        *data_type = SqlType::Decimal(
+            datafusion::sql::sqlparser::ast::ExactNumberInfo::PrecisionAndScale(38, 0),
+        );
+        return;
+    }
+    normalize_column_type(data_type);
+}
+
 /// `CAST(x AS VARCHAR)` → `lakeq_to_varchar(x)`.
 pub fn duckdb_varchar_cast(expr: &mut Expr) {
     if let Expr::Cast {

@@ -728,6 +728,7 @@ impl VisitorMut for FirstPass<'_> {
                 }
             }
         }
+        super::functions::duckdb_type_names(expr);
         super::functions::round_before_integer_cast(expr);
         super::functions::duckdb_uuid(expr);
         super::functions::duckdb_blob(expr);
@@ -842,9 +843,15 @@ fn information_schema_view(factor: &TableFactor) -> Option<TableFactor> {
     };
     let select = match table_name.as_str() {
         "tables" => format!("SELECT * FROM {source} WHERE table_schema <> 'information_schema'"),
+        // NOT NULL as the lake records it: lakeq's Arrow fields are all nullable.
         "columns" => format!(
-            "SELECT * REPLACE (lakeq_duckdb_type(data_type) AS data_type, \
-             ordinal_position + 1 AS ordinal_position) FROM {source} \
+            "SELECT * EXCLUDE (nn_catalog, nn_schema, nn_table, nn_column) \
+             REPLACE (lakeq_duckdb_type(data_type) AS data_type, \
+             ordinal_position + 1 AS ordinal_position, \
+             CASE WHEN nn_column IS NULL THEN is_nullable ELSE 'NO' END AS is_nullable) \
+             FROM {source} LEFT JOIN __lakeq_not_null_columns() \
+             ON table_catalog = nn_catalog AND table_schema = nn_schema \
+             AND table_name = nn_table AND column_name = nn_column \
              WHERE table_schema <> 'information_schema'"
         ),
         "schemata" => format!("SELECT * FROM {source} WHERE schema_name <> 'information_schema'"),
@@ -1033,6 +1040,12 @@ pub fn rewrite(
     names: &NameContext,
     variables: &HashMap<String, ScalarValue>,
 ) -> Result<Pending> {
+    refuse_unsupported_columns(statement)?;
+    if let Statement::CreateTable(create) = statement {
+        for column in &mut create.columns {
+            super::functions::normalize_column_type(&mut column.data_type);
+        }
+    }
     let mut pass = FirstPass {
         names,
         variables,
@@ -1047,6 +1060,35 @@ pub fn rewrite(
     Ok(Pending {
         at_clauses: pass.at_clauses,
     })
+}
+
+/// Column options lakeq cannot honour are refused rather than ignored (DuckLake
+/// has no collations, generated columns or CHECK constraints; DuckDB refuses
+/// the first two on a lake, and ignoring any of them would change answers).
+fn refuse_unsupported_columns(statement: &Statement) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::ColumnOption;
+    let Statement::CreateTable(create) = statement else {
+        return Ok(());
+    };
+    for column in &create.columns {
+        for option in &column.options {
+            let what = match &option.option {
+                ColumnOption::Collation(c) => format!("collation {c}"),
+                ColumnOption::Generated { .. }
+                | ColumnOption::Alias(_)
+                | ColumnOption::Materialized(_)
+                | ColumnOption::Ephemeral(_) => "a generated column".to_string(),
+                ColumnOption::Check(_) => "a CHECK constraint".to_string(),
+                _ => continue,
+            };
+            return Err(Error::Unsupported(format!(
+                "column '{}' of '{}': {what} (collations, generated columns and CHECK \
+                 constraints are not supported)",
+                column.name.value, create.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Put evaluated time-travel targets (`version=3`, `timestamp=...`) in place.

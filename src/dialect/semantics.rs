@@ -99,6 +99,10 @@ impl ExprPlanner for DuckDbArithmetic {
                 &lt, &df_op, &rt,
             )
             .get_input_types()?;
+            if !(lc.is_integer() && lc == rc) {
+                // Mixed signedness widens to a DECIMAL, whose arithmetic checks itself.
+                return Ok(PlannerResult::Original(expr));
+            }
             let RawBinaryExpr { left, right, .. } = expr;
             let udf = datafusion::logical_expr::ScalarUDF::from(CheckedArithmetic::new(op));
             return Ok(PlannerResult::Planned(

@@ -427,6 +427,60 @@ impl TableFunctionImpl for CurrentSnapshot {
     }
 }
 
+/// `__lakeq_not_null_columns()`: the NOT NULL columns of every attached lake's
+/// tables (lakeq's Arrow fields are all nullable), for `information_schema.columns`.
+#[derive(Debug)]
+struct NotNullColumns;
+
+impl TableFunctionImpl for NotNullColumns {
+    fn call_with_args(&self, _args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
+        let schema = Arc::new(Schema::new(vec![
+            field("nn_catalog", DataType::Utf8),
+            field("nn_schema", DataType::Utf8),
+            field("nn_table", DataType::Utf8),
+            field("nn_column", DataType::Utf8),
+        ]));
+        let s = Arc::clone(&schema);
+        Ok(table(
+            schema,
+            Arc::new(move |state: SessionState| {
+                let s = Arc::clone(&s);
+                Box::pin(async move {
+                    let mut rows: [Vec<String>; 4] = Default::default();
+                    let catalogs = state.catalog_list();
+                    for name in catalogs.catalog_names() {
+                        let Some(catalog) = catalogs.catalog(&name) else {
+                            continue;
+                        };
+                        let any: &dyn Any = catalog.as_ref();
+                        let Some(lake) = any.downcast_ref::<LakeCatalog>() else {
+                            continue;
+                        };
+                        let snapshot = lake.current();
+                        for (schema_name, schema) in &snapshot.schemas {
+                            for (table_name, table) in &schema.tables {
+                                for c in table.columns.iter().filter(|c| !c.row.nulls_allowed) {
+                                    rows[0].push(name.clone());
+                                    rows[1].push(schema_name.clone());
+                                    rows[2].push(table_name.clone());
+                                    rows[3].push(c.row.column_name.clone());
+                                }
+                            }
+                        }
+                    }
+                    let columns = rows
+                        .into_iter()
+                        .map(|v| {
+                            Arc::new(datafusion::arrow::array::StringArray::from(v)) as ArrayRef
+                        })
+                        .collect();
+                    batch(&s, columns)
+                })
+            }),
+        ))
+    }
+}
+
 /// `ducklake_table_info(lake)`: file counts and sizes per table.
 #[derive(Debug)]
 struct TableInfo;
@@ -715,6 +769,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udtf("ducklake_table_info", Arc::new(TableInfo));
     ctx.register_udtf("ducklake_list_files", Arc::new(ListFiles));
     ctx.register_udtf("glob", Arc::new(Glob));
+    ctx.register_udtf("__lakeq_not_null_columns", Arc::new(NotNullColumns));
     super::changes::register(ctx);
 }
 

@@ -369,6 +369,13 @@ pub enum AlterOp {
         /// SQL type.
         type_sql: String,
     },
+    /// `ALTER COLUMN name SET NOT NULL` (`not_null`) or `DROP NOT NULL`
+    SetNotNull {
+        /// Column name.
+        name: String,
+        /// `SET NOT NULL` rather than `DROP NOT NULL`.
+        not_null: bool,
+    },
     /// `RENAME TO name`
     RenameTable {
         /// New name.
@@ -505,7 +512,17 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
             let mut default_sql = None;
             for option in &column_def.options {
                 match &option.option {
-                    ColumnOption::Default(expr) => default_sql = Some(expr.to_string()),
+                    ColumnOption::Default(expr) => {
+                        if !is_literal(expr) {
+                            // DuckDB's rule: existing rows would need the expression evaluated.
+                            return Err(Error::Unsupported(format!(
+                                "ADD COLUMN {} with the non-literal default '{expr}': add the \
+                                 column, then set the default for new values with ALTER ... SET DEFAULT",
+                                column_def.name.value
+                            )));
+                        }
+                        default_sql = Some(expr.to_string());
+                    }
                     ColumnOption::Null => {}
                     other => {
                         return Err(Error::Unsupported(format!(
@@ -514,9 +531,11 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
                     }
                 }
             }
+            let mut data_type = column_def.data_type.clone();
+            crate::dialect::functions::normalize_column_type(&mut data_type);
             AlterOp::AddColumn {
                 name: column_def.name.value.clone(),
-                type_sql: column_def.data_type.to_string(),
+                type_sql: data_type.to_string(),
                 default_sql,
                 if_not_exists: *if_not_exists,
             }
@@ -561,9 +580,20 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
                     using: None,
                     ..
                 },
-        } => AlterOp::SetType {
+        } => {
+            let mut data_type = data_type.clone();
+            crate::dialect::functions::normalize_column_type(&mut data_type);
+            AlterOp::SetType {
+                name: column_name.value.clone(),
+                type_sql: data_type.to_string(),
+            }
+        }
+        AlterTableOperation::AlterColumn {
+            column_name,
+            op: op @ (AlterColumnOperation::SetNotNull | AlterColumnOperation::DropNotNull),
+        } => AlterOp::SetNotNull {
             name: column_name.value.clone(),
-            type_sql: data_type.to_string(),
+            not_null: matches!(op, AlterColumnOperation::SetNotNull),
         },
         other => return Err(Error::Unsupported(format!("ALTER TABLE ... {other}"))),
     };
@@ -578,6 +608,21 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
         .collect::<Vec<_>>()
         .join(".");
     Ok(Some(AlterStatement { table, op }))
+}
+
+/// Whether `expr` is a literal (possibly signed or cast), as DuckDB requires of
+/// an `ADD COLUMN` default.
+fn is_literal(expr: &datafusion::sql::sqlparser::ast::Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::{Expr, UnaryOperator};
+    match expr {
+        Expr::Value(_) | Expr::TypedString { .. } => true,
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus | UnaryOperator::Plus,
+            expr,
+        } => is_literal(expr),
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => is_literal(expr),
+        _ => false,
+    }
 }
 
 /// The query of a `CREATE VIEW` statement as DuckDB should store it: references

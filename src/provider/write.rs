@@ -81,6 +81,12 @@ impl Target {
     fn table(&self) -> Result<&Arc<TableEntry>> {
         self.snapshot.table(&self.schema, &self.name)
     }
+    fn is_view(&self) -> bool {
+        self.snapshot
+            .schemas
+            .get(&self.schema)
+            .is_some_and(|s| s.views.contains_key(&self.name))
+    }
 }
 
 impl<'a> Writer<'a> {
@@ -102,9 +108,21 @@ impl<'a> Writer<'a> {
     fn resolve(&self, name: &TableReference) -> Option<Target> {
         let state = self.ctx.state();
         let opts = state.config().options();
-        let r = name
-            .clone()
-            .resolve(&opts.catalog.default_catalog, &opts.catalog.default_schema);
+        // DuckDB's `x.t`: table `t` in the default schema of catalog `x` when `x`
+        // is an attached lake and not a schema of the current catalog.
+        let name = match name {
+            TableReference::Partial { schema, table }
+                if self.lakes.contains_key(schema.as_ref())
+                    && state
+                        .catalog_list()
+                        .catalog(&opts.catalog.default_catalog)
+                        .is_none_or(|c| c.schema(schema).is_none()) =>
+            {
+                TableReference::full(schema.as_ref(), "main", table.as_ref())
+            }
+            other => other.clone(),
+        };
+        let r = name.resolve(&opts.catalog.default_catalog, &opts.catalog.default_schema);
         let catalog = self.lakes.get(r.catalog.as_ref())?;
         Some(Target {
             snapshot: catalog.current(),
@@ -170,6 +188,15 @@ impl<'a> Writer<'a> {
                     ));
                 };
                 let mut changes = ChangeSet::new(snap.snapshot.snapshot_id);
+                if !entry.macros.is_empty() {
+                    // lakeq does not write macros, so it cannot drop them either.
+                    return Err(Error::Unsupported(format!(
+                        "schema '{}.{schema}' holds {} macro(s) ({}); drop the schema with DuckDB",
+                        catalog.name(),
+                        entry.macros.len(),
+                        entry.macros.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
                 if !entry.tables.is_empty() || !entry.views.is_empty() {
                     if !d.cascade {
                         return Err(Error::Unsupported(format!(
@@ -195,6 +222,12 @@ impl<'a> Writer<'a> {
                     return Ok(None);
                 };
                 let Ok(table) = target.table() else {
+                    if target.is_view() {
+                        return Err(Error::Unsupported(format!(
+                            "'{}' is a view, not a table (DROP VIEW drops it)",
+                            target.qualified()
+                        )));
+                    }
                     if d.if_exists {
                         return Ok(Some(Vec::new()));
                     }
@@ -215,6 +248,12 @@ impl<'a> Writer<'a> {
                     .get(&target.schema)
                     .and_then(|s| s.views.get(&target.name));
                 let Some(view) = view else {
+                    if target.table().is_ok() {
+                        return Err(Error::Unsupported(format!(
+                            "'{}' is a table, not a view (DROP TABLE drops it)",
+                            target.qualified()
+                        )));
+                    }
                     if d.if_exists {
                         return Ok(Some(Vec::new()));
                     }
@@ -332,6 +371,9 @@ impl<'a> Writer<'a> {
             .map(|f| f.as_ref().clone())
             .collect();
         let is_ctas = !matches!(input, LogicalPlan::EmptyRelation(_));
+        for field in &fields {
+            check_column_name(target.lake(), field.name())?;
+        }
         let mut next_id = 1;
         let mut columns = NewColumn::from_arrow_fields(&fields, &mut next_id)
             .map_err(|e| Error::Unsupported(format!("table '{}': {e}", target.qualified())))?;
@@ -432,7 +474,7 @@ impl<'a> Writer<'a> {
                 .and_then(|b| {
                     for &i in not_null {
                         if b.column(i).null_count() > 0 {
-                            return Err(Error::Unsupported(format!(
+                            return Err(Error::Constraint(format!(
                                 "NOT NULL constraint failed: {table_name}.{}",
                                 table_schema.field(i).name()
                             )));
@@ -779,6 +821,7 @@ impl<'a> Writer<'a> {
                 default_sql,
                 if_not_exists,
             } => {
+                check_column_name(target.lake(), &name)?;
                 if find(&name).is_ok() {
                     if if_not_exists {
                         return Ok(Vec::new());
@@ -815,6 +858,17 @@ impl<'a> Writer<'a> {
                         target.qualified()
                     )));
                 }
+                if table
+                    .partition
+                    .iter()
+                    .any(|p| p.column_id == col.row.column_id)
+                {
+                    return Err(Error::Unsupported(format!(
+                        "dropping '{name}' of '{}': the table is partitioned by this column \
+                         (ALTER TABLE ... RESET PARTITIONED BY first)",
+                        target.qualified()
+                    )));
+                }
                 let mut all = Vec::new();
                 col.walk(&mut all);
                 changes.alters.push(Alter::DropColumn {
@@ -823,6 +877,7 @@ impl<'a> Writer<'a> {
                 });
             }
             AlterOp::RenameColumn { from, to } => {
+                check_column_name(target.lake(), &to)?;
                 let col = find(&from)?;
                 if find(&to).is_ok() {
                     return Err(Error::AlreadyExists {
@@ -850,6 +905,34 @@ impl<'a> Writer<'a> {
                 }
                 let mut row = col.row.clone();
                 row.column_type = new_type.to_string();
+                changes.alters.push(Alter::ReplaceColumn { row });
+            }
+            AlterOp::SetNotNull { name, not_null } => {
+                let col = find(&name)?;
+                if col.row.nulls_allowed != not_null {
+                    return Ok(Vec::new());
+                }
+                if not_null {
+                    // The rows visible now decide, not statistics (deleted NULLs do not count).
+                    let count_sql = format!(
+                        "SELECT count(*) FROM {} WHERE {} IS NULL",
+                        quoted_path(&[target.catalog.name(), &target.schema, &target.name]),
+                        quoted_path(&[&name])
+                    );
+                    let batches = self.ctx.sql(&count_sql).await?.collect().await?;
+                    let nulls = batches
+                        .first()
+                        .filter(|b| b.num_rows() == 1)
+                        .and_then(|b| ScalarValue::try_from_array(b.column(0), 0).ok());
+                    if !matches!(nulls, Some(ScalarValue::Int64(Some(0)))) {
+                        return Err(Error::Constraint(format!(
+                            "NOT NULL constraint failed: column '{name}' of '{}' holds NULLs",
+                            target.qualified()
+                        )));
+                    }
+                }
+                let mut row = col.row.clone();
+                row.nulls_allowed = !not_null;
                 changes.alters.push(Alter::ReplaceColumn { row });
             }
             AlterOp::SetPartitionedBy { keys } => {
@@ -897,6 +980,41 @@ impl<'a> Writer<'a> {
         commit(target.lake(), &changes).await?;
         Ok(Vec::new())
     }
+}
+
+/// Column names DuckDB reserves for its inlined-data tables, refused (as DuckDB
+/// does) unless the lake was attached with data inlining off, so that DuckDB can
+/// still inline rows into the table.
+const RESERVED_COLUMN_NAMES: [&str; 5] = [
+    "row_id",
+    "begin_snapshot",
+    "end_snapshot",
+    "_ducklake_internal_snapshot_id",
+    "_ducklake_internal_row_id",
+];
+
+/// Refuse a column name DuckLake reserves for internal use.
+fn check_column_name(lake: &Lake, name: &str) -> Result<()> {
+    if lake.data_inlining_row_limit() != Some(0)
+        && RESERVED_COLUMN_NAMES
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name))
+    {
+        return Err(Error::Unsupported(format!(
+            "column name \"{name}\" is reserved by DuckLake for internal use (attach the lake \
+             with DATA_INLINING_ROW_LIMIT 0 to use it)"
+        )));
+    }
+    Ok(())
+}
+
+/// `"a"."b"."c"`, each part quoted.
+fn quoted_path(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Indexes of top-level columns declared NOT NULL.

@@ -949,6 +949,7 @@ impl Runner {
                                 }
                                 _ => Status::Pass,
                             };
+                            let status = after_divergence(status, write_diverged.as_deref());
                             if write_diverged.is_none()
                                 && let Status::Error(reason, _) | Status::Mismatch(reason) = &status
                             {

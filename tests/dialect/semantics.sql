@@ -67,3 +67,9 @@ SELECT i, row_number() OVER (ORDER BY i) AS r FROM (VALUES (3), (1), (2)) t(i) Q
 SELECT count(*) FROM range(10);
 SELECT sum(range) FROM range(1, 11);
 SELECT count(*), max(generate_series) FROM generate_series(1, 10);
+
+-- DuckDB's unsigned type names; mixed signedness widens instead of wrapping
+SELECT 42::UINTEGER, 7::UTINYINT, 300::USMALLINT, 18446744073709551615::UBIGINT;
+SELECT 9223372036854775807::BIGINT + 1::UBIGINT, 5::UTINYINT - 7::TINYINT;
+SELECT 200::UTINYINT + 100::UTINYINT;
+SELECT 12345678901234567890::HUGEINT * 2;

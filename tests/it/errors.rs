@@ -157,6 +157,36 @@ async fn failed_writes_leave_the_lake_unchanged() -> TestResult {
         assert!(msg.contains("nope"), "{msg}");
         let msg = err_of(&session, "DROP TABLE lake.main.nope").await;
         assert!(msg.contains("nope"), "{msg}");
+        // What DuckDB refuses on a lake, lakeq refuses too (DuckLake's own suite).
+        let refused = [
+            ("CREATE TABLE lake.main.r (row_id INT)", "reserved"),
+            ("ALTER TABLE lake.t ADD COLUMN end_snapshot INT", "reserved"),
+            (
+                "ALTER TABLE lake.t RENAME COLUMN s TO begin_snapshot",
+                "reserved",
+            ),
+            (
+                "CREATE TABLE lake.c (s VARCHAR COLLATE NOCASE)",
+                "collation",
+            ),
+            ("CREATE TABLE lake.g (a INT, b INT AS (a + 1))", "generated"),
+            (
+                "ALTER TABLE lake.t ADD COLUMN r DOUBLE DEFAULT random()",
+                "non-literal",
+            ),
+            (
+                "ALTER TABLE lake.t ALTER s SET NOT NULL",
+                "NOT NULL constraint failed",
+            ),
+            ("DROP VIEW lake.t", "is a table"),
+        ];
+                assert_eq!(lake_state(&lake).await?, before, "({backend:?})");
+        session.sql("INSERT INTO lake.main.t VALUES (2, NULL)").await?;
+        let before = lake_state(&lake).await?;
+        for (sql, expected) in refused {
+            let msg = err_of(&session, sql).await;
+            assert!(msg.contains(expected), "{sql}: {msg}");
+        }
         assert_eq!(
             lake_state(&lake).await?,
             before,
