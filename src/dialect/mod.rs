@@ -8,6 +8,7 @@
 //! DuckDB does.
 
 pub mod functions;
+pub mod keywords;
 pub mod parser;
 pub mod plan;
 pub mod render;

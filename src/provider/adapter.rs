@@ -130,8 +130,12 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                 } else if file_has_ids {
                     // Not a table column (a virtual column such as the row number): by name.
                     physical_file_schema.field_with_name(field.name()).ok()
+                } else if table_field_id.is_some() {
+                    // Files without field ids and without a name mapping (registered
+                    // by DuckLake before 0.3): the table's columns by position, as
+                    // DuckDB reads them.
+                    physical_file_schema.fields().get(i).map(|f| f.as_ref())
                 } else {
-                    // Files without field ids (no name mapping): match by name, like DuckDB.
                     physical_file_schema.field_with_name(field.name()).ok()
                 };
             if let Some(p) = physical
@@ -197,5 +201,71 @@ impl PhysicalExprAdapter for FieldIdAdapter {
             })
             .data()?;
         self.inner.rewrite(renamed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::DataType;
+
+    fn with_id(name: &str, t: DataType, id: i64) -> Field {
+        Field::new(name, t, true)
+            .with_metadata(HashMap::from([(FIELD_ID_KEY.to_string(), id.to_string())]))
+    }
+
+    /// The file column a table column's expression reads, after adaptation.
+    fn reads(
+        factory: &FieldIdAdapterFactory,
+        table: &Schema,
+        file: &Schema,
+        column: &str,
+    ) -> String {
+        let adapter = factory
+            .create(Arc::new(table.clone()), Arc::new(file.clone()))
+            .expect("adapter");
+        let index = table.index_of(column).expect("column");
+        let expr = adapter
+            .rewrite(Arc::new(Column::new(column, index)))
+            .expect("rewrite");
+        expr.to_string()
+    }
+
+    fn factory() -> FieldIdAdapterFactory {
+        FieldIdAdapterFactory {
+            field_ids: HashMap::from([("id".to_string(), 1), ("payload".to_string(), 2)]),
+            ..FieldIdAdapterFactory::default()
+        }
+    }
+
+    #[test]
+    fn renamed_columns_are_read_by_field_id() {
+        let table = Schema::new(vec![
+            with_id("id", DataType::Int32, 1),
+            with_id("payload", DataType::Utf8, 2),
+        ]);
+        // The file has the columns in another order, under an old name.
+        let file = Schema::new(vec![
+            with_id("payload", DataType::Utf8, 2),
+            with_id("old_id", DataType::Int32, 1),
+        ]);
+        assert_eq!(reads(&factory(), &table, &file, "id"), "old_id@1");
+        assert_eq!(reads(&factory(), &table, &file, "payload"), "payload@0");
+    }
+
+    /// DuckDB reads a file without field ids and without a name mapping (DuckLake
+    /// before 0.3) by position: a column renamed since still reads its data.
+    #[test]
+    fn files_without_field_ids_are_read_by_position() {
+        let table = Schema::new(vec![
+            with_id("id", DataType::Int32, 1),
+            with_id("payload", DataType::Utf8, 2),
+        ]);
+        let file = Schema::new(vec![
+            Field::new("old_id", DataType::Int32, true),
+            Field::new("payload", DataType::Utf8, true),
+        ]);
+        assert!(reads(&factory(), &table, &file, "id").contains("old_id@0"));
+        assert!(reads(&factory(), &table, &file, "payload").contains("payload@1"));
     }
 }

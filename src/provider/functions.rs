@@ -214,7 +214,7 @@ fn optionally_quoted(name: &str) -> String {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
+    if plain && !crate::dialect::keywords::is_duckdb_keyword(name) {
         name.to_string()
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))

@@ -180,8 +180,10 @@ async fn failed_writes_leave_the_lake_unchanged() -> TestResult {
             ),
             ("DROP VIEW lake.t", "is a table"),
         ];
-                assert_eq!(lake_state(&lake).await?, before, "({backend:?})");
-        session.sql("INSERT INTO lake.main.t VALUES (2, NULL)").await?;
+        assert_eq!(lake_state(&lake).await?, before, "({backend:?})");
+        session
+            .sql("INSERT INTO lake.main.t VALUES (2, NULL)")
+            .await?;
         let before = lake_state(&lake).await?;
         for (sql, expected) in refused {
             let msg = err_of(&session, sql).await;
