@@ -73,6 +73,32 @@ impl ExprPlanner for DuckDbArithmetic {
                     right,
                 }));
             }
+            // DATE ± integer days (DataFusion goes through a nanosecond interval,
+            // which overflows past 106,751 days).
+            let date_int = is_date(&lt) && rt.is_integer();
+            let int_date =
+                lt.is_integer() && is_date(&rt) && matches!(expr.op, BinaryOperator::Plus);
+            if date_int || int_date {
+                let RawBinaryExpr { op, left, right } = expr;
+                let (date, days) = if date_int {
+                    (left, right)
+                } else {
+                    (right, left)
+                };
+                let df_op = if matches!(op, BinaryOperator::Minus) {
+                    Operator::Minus
+                } else {
+                    Operator::Plus
+                };
+                return Ok(PlannerResult::Planned(cast(
+                    binary(
+                        cast(cast(date, DataType::Date32), DataType::Int64),
+                        df_op,
+                        cast(days, DataType::Int64),
+                    ),
+                    DataType::Date32,
+                )));
+            }
             if is_interval(&lt) && is_date(&rt) && matches!(expr.op, BinaryOperator::Plus) {
                 let RawBinaryExpr { op, left, right } = expr;
                 return Ok(PlannerResult::Original(RawBinaryExpr {
