@@ -39,6 +39,7 @@ pub mod generate;
 pub mod ingest;
 pub mod lake;
 pub mod models;
+pub mod ops;
 pub mod provider;
 pub mod spec;
 pub mod storage;

@@ -278,6 +278,13 @@ pub async fn prepare_statement(
         }
         other => return Ok(other),
     };
+    // DuckDB's `CALL f(...)` is `SELECT * FROM f(...)`.
+    if let Statement::Call(function) = s.as_ref() {
+        let mut statements = super::parser::parse_statements(&format!("SELECT * FROM {function}"))?;
+        if let Some(DFStatement::Statement(query)) = statements.pop_front() {
+            s = query;
+        }
+    }
     let names = name_context(state);
     let pending = rewrite(&mut s, &names, variables)?;
     if !pending.at_clauses.is_empty() {

@@ -789,15 +789,19 @@ pub const LAKE_MACROS: &[(&str, &str, bool)] = &[
     ("table_changes", "ducklake_table_changes", true),
     ("table_insertions", "ducklake_table_insertions", true),
     ("table_deletions", "ducklake_table_deletions", true),
+    ("set_option", "ducklake_set_option", false),
 ];
 
 /// Named parameters of the `ducklake_*` functions, in the positions lakeq's
 /// implementations take them (after the positional ones).
-pub const NAMED_PARAMETERS: &[(&str, usize, &[&str])] = &[(
-    "ducklake_list_files",
-    2,
-    &["schema", "snapshot_version", "snapshot_time"],
-)];
+pub const NAMED_PARAMETERS: &[(&str, usize, &[&str])] = &[
+    (
+        "ducklake_list_files",
+        2,
+        &["schema", "snapshot_version", "snapshot_time"],
+    ),
+    ("ducklake_set_option", 3, &["schema", "table_name"]),
+];
 
 #[cfg(test)]
 mod tests {

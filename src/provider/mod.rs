@@ -8,6 +8,7 @@ pub mod changes;
 pub mod deletes;
 pub mod functions;
 pub mod inlined;
+pub mod ops;
 pub mod partition;
 pub mod pruning;
 pub mod session;

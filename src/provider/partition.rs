@@ -114,6 +114,7 @@ pub struct PartitionedWriter {
     table_dir: String,
     schema: SchemaRef,
     spec: Option<PartitionSpec>,
+    options: WriteOptions,
     writers: HashMap<Vec<Option<String>>, (String, DataFileWriter)>,
 }
 
@@ -124,12 +125,14 @@ impl PartitionedWriter {
         table_dir: &str,
         schema: SchemaRef,
         spec: Option<PartitionSpec>,
+        options: WriteOptions,
     ) -> Self {
         Self {
             store,
             table_dir: table_dir.to_string(),
             schema,
             spec,
+            options,
             writers: HashMap::new(),
         }
     }
@@ -150,20 +153,16 @@ impl PartitionedWriter {
                 })
                 .collect(),
         };
-        let (store, dir, schema) = (
+        let (store, dir, schema, options) = (
             Arc::clone(&self.store),
             format!("{}{subdir}", self.table_dir),
             Arc::clone(&self.schema),
+            self.options,
         );
         &mut self
             .writers
             .entry(key)
-            .or_insert_with(|| {
-                (
-                    subdir,
-                    DataFileWriter::new(store, &dir, schema, WriteOptions::default()),
-                )
-            })
+            .or_insert_with(|| (subdir, DataFileWriter::new(store, &dir, schema, options)))
             .1
     }
 

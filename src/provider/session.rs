@@ -196,6 +196,7 @@ impl Session {
         let _ = state.register_expr_planner(Arc::new(DuckDbArithmetic));
         *ctx.state_ref().write() = state;
         super::functions::register(&ctx);
+        super::ops::register(&ctx);
         crate::dialect::functions::register(&ctx);
         Self {
             ctx,

@@ -38,7 +38,7 @@ use crate::lake::Lake;
 use crate::spec::paths::{default_dir_name, resolve};
 use crate::spec::values::format_duckdb_text;
 use crate::storage::locate;
-use crate::write::{WrittenFile, discard};
+use crate::write::{WriteOptions, WrittenFile, discard};
 
 /// A one-row `count` result, like DuckDB returns for DML.
 pub fn count_batch(n: u64) -> Result<RecordBatch> {
@@ -412,6 +412,7 @@ impl<'a> Writer<'a> {
                     &target.qualified(),
                     &table_dir,
                     &table_schema,
+                    write_options(target.lake(), schema.row.schema_id, None).await?,
                     &[],
                     None,
                     input.clone(),
@@ -457,6 +458,7 @@ impl<'a> Writer<'a> {
         table_name: &str,
         table_dir: &str,
         table_schema: &SchemaRef,
+        options: WriteOptions,
         not_null: &[usize],
         partition: Option<PartitionSpec>,
         plan: LogicalPlan,
@@ -464,8 +466,13 @@ impl<'a> Writer<'a> {
         let store = self.object_store(table_dir)?;
         let df = self.ctx.execute_logical_plan(plan).await?;
         let mut stream = df.execute_stream().await?;
-        let mut writer =
-            PartitionedWriter::new(store, table_dir, Arc::clone(table_schema), partition);
+        let mut writer = PartitionedWriter::new(
+            store,
+            table_dir,
+            Arc::clone(table_schema),
+            partition,
+            options,
+        );
         let mut rows = 0u64;
         while let Some(batch) = stream.next().await {
             let checked = batch
@@ -635,6 +642,7 @@ impl<'a> Writer<'a> {
                 &target.qualified(),
                 &table.dir,
                 &table.file_schema,
+                write_options(target.lake(), table.row.schema_id, Some(table.id())).await?,
                 &not_null_columns(table),
                 PartitionSpec::of(table)?,
                 input.clone(),
@@ -1015,6 +1023,17 @@ fn quoted_path(parts: &[&str]) -> String {
         .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// The lake's write options for a table (`set_option`), read fresh: options are
+/// not versioned, another session may have set one since the lake was attached.
+async fn write_options(
+    lake: &Lake,
+    schema_id: crate::spec::CatalogId,
+    table_id: Option<crate::spec::CatalogId>,
+) -> Result<WriteOptions> {
+    let metadata = lake.store().metadata().await?;
+    WriteOptions::for_table(&metadata, schema_id, table_id.unwrap_or(-1))
 }
 
 /// Indexes of top-level columns declared NOT NULL.
