@@ -412,9 +412,11 @@ impl<'a> Writer<'a> {
                     &target.qualified(),
                     &table_dir,
                     &table_schema,
-                    write_options(target.lake(), schema.row.schema_id, None).await?,
                     &[],
-                    None,
+                    FileLayout {
+                        partition: None,
+                        options: write_options(target.lake(), schema.row.schema_id, None).await?,
+                    },
                     input.clone(),
                 )
                 .await?;
@@ -452,17 +454,17 @@ impl<'a> Writer<'a> {
     }
 
     /// Execute `plan` and stream its rows into Parquet files under `table_dir`
-    /// (split by `partition`), refusing NULLs in the `not_null` columns.
+    /// (split and tuned by `layout`), refusing NULLs in the `not_null` columns.
     async fn write_plan(
         &self,
         table_name: &str,
         table_dir: &str,
         table_schema: &SchemaRef,
-        options: WriteOptions,
         not_null: &[usize],
-        partition: Option<PartitionSpec>,
+        layout: FileLayout,
         plan: LogicalPlan,
     ) -> Result<(Vec<(WrittenFile, Option<(i64, Vec<Option<String>>)>)>, u64)> {
+        let FileLayout { partition, options } = layout;
         let store = self.object_store(table_dir)?;
         let df = self.ctx.execute_logical_plan(plan).await?;
         let mut stream = df.execute_stream().await?;
@@ -642,9 +644,12 @@ impl<'a> Writer<'a> {
                 &target.qualified(),
                 &table.dir,
                 &table.file_schema,
-                write_options(target.lake(), table.row.schema_id, Some(table.id())).await?,
                 &not_null_columns(table),
-                PartitionSpec::of(table)?,
+                FileLayout {
+                    partition: PartitionSpec::of(table)?,
+                    options: write_options(target.lake(), table.row.schema_id, Some(table.id()))
+                        .await?,
+                },
                 input.clone(),
             )
             .await
@@ -1023,6 +1028,13 @@ fn quoted_path(parts: &[&str]) -> String {
         .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// How new data files of a table are laid out: split by partition, cut and
+/// encoded by the lake's options.
+struct FileLayout {
+    partition: Option<PartitionSpec>,
+    options: WriteOptions,
 }
 
 /// The lake's write options for a table (`set_option`), read fresh: options are
