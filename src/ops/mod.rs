@@ -4,4 +4,6 @@
 //! Each operation leaves a lake DuckDB opens with the same answers; those that
 //! change the catalog's contents commit as one transaction.
 
+pub mod cleanup;
+pub mod expire;
 pub mod options;

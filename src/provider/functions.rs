@@ -181,7 +181,8 @@ fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
 #[derive(Debug)]
 struct Snapshots;
 
-fn snapshots_schema() -> SchemaRef {
+/// The columns of `ducklake_snapshots` (and of `ducklake_expire_snapshots`).
+pub(crate) fn snapshots_schema() -> SchemaRef {
     let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
     let entries = Field::new(
         "entries",
@@ -333,7 +334,12 @@ fn changes_map(changes: &[Change]) -> Vec<(&'static str, Vec<String>)> {
     out
 }
 
-async fn snapshots_batch(lake: Arc<Lake>, schema: SchemaRef) -> Result<RecordBatch> {
+/// The snapshots of `lake` (only those in `only`, if given) as `ducklake_snapshots` rows.
+pub(crate) async fn snapshots_batch(
+    lake: Arc<Lake>,
+    schema: SchemaRef,
+    only: Option<std::collections::HashSet<i64>>,
+) -> Result<RecordBatch> {
     let store = lake.store();
     let (snapshots, changes) = tokio::try_join!(store.snapshots(), store.snapshot_changes())?;
     let changes: std::collections::HashMap<i64, _> =
@@ -353,7 +359,10 @@ async fn snapshots_batch(lake: Arc<Lake>, schema: SchemaRef) -> Result<RecordBat
     let mut author = StringBuilder::new();
     let mut message = StringBuilder::new();
     let mut extra = StringBuilder::new();
-    for s in &snapshots {
+    for s in snapshots
+        .iter()
+        .filter(|s| only.as_ref().is_none_or(|o| o.contains(&s.snapshot_id)))
+    {
         id.append_value(s.snapshot_id);
         time.append_value(s.snapshot_time.timestamp_micros());
         version.append_value(s.schema_version);
@@ -395,7 +404,7 @@ impl TableFunctionImpl for Snapshots {
         let s = Arc::clone(&schema);
         Ok(table(
             schema,
-            Arc::new(move |_| Box::pin(snapshots_batch(Arc::clone(&lake), Arc::clone(&s)))),
+            Arc::new(move |_| Box::pin(snapshots_batch(Arc::clone(&lake), Arc::clone(&s), None))),
         ))
     }
 }
@@ -790,6 +799,13 @@ pub const LAKE_MACROS: &[(&str, &str, bool)] = &[
     ("table_insertions", "ducklake_table_insertions", true),
     ("table_deletions", "ducklake_table_deletions", true),
     ("set_option", "ducklake_set_option", false),
+    ("expire_snapshots", "ducklake_expire_snapshots", false),
+    ("cleanup_old_files", "ducklake_cleanup_old_files", false),
+    (
+        "delete_orphaned_files",
+        "ducklake_delete_orphaned_files",
+        false,
+    ),
 ];
 
 /// Named parameters of the `ducklake_*` functions, in the positions lakeq's
@@ -801,6 +817,21 @@ pub const NAMED_PARAMETERS: &[(&str, usize, &[&str])] = &[
         &["schema", "snapshot_version", "snapshot_time"],
     ),
     ("ducklake_set_option", 3, &["schema", "table_name"]),
+    (
+        "ducklake_expire_snapshots",
+        1,
+        &["older_than", "versions", "dry_run"],
+    ),
+    (
+        "ducklake_cleanup_old_files",
+        1,
+        &["cleanup_all", "older_than", "dry_run"],
+    ),
+    (
+        "ducklake_delete_orphaned_files",
+        1,
+        &["cleanup_all", "older_than", "dry_run"],
+    ),
 ];
 
 #[cfg(test)]

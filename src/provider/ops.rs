@@ -15,6 +15,8 @@ use datafusion::execution::context::SessionContext;
 
 use super::functions::{constant, lake_catalog, stateful_table, text_arg};
 use crate::error::Error;
+use crate::ops::cleanup::{Age, cleanup_old_files, delete_orphaned_files, parse_interval};
+use crate::ops::expire::{ExpireWhich, expire_snapshots, snapshots_to_expire};
 use crate::ops::options::{Scope, description, normalize, set_option};
 
 fn field(name: &str, t: DataType) -> Field {
@@ -222,8 +224,187 @@ impl TableFunctionImpl for Settings {
     }
 }
 
+/// A boolean argument (NULL or absent = false).
+fn bool_arg(args: &TableFunctionArgs, i: usize, what: &str) -> DFResult<bool> {
+    match args.exprs().get(i) {
+        None => Ok(false),
+        Some(e) => match constant(args.session(), e)? {
+            ScalarValue::Boolean(b) => Ok(b.unwrap_or(false)),
+            ScalarValue::Null => Ok(false),
+            other => Err(DataFusionError::Plan(format!(
+                "{what} must be true or false, not {other}"
+            ))),
+        },
+    }
+}
+
+/// A timestamp argument (`older_than => now() - INTERVAL 1 DAY`), if given.
+fn time_arg(args: &TableFunctionArgs, i: usize) -> DFResult<Option<chrono::DateTime<chrono::Utc>>> {
+    let Some(e) = args.exprs().get(i) else {
+        return Ok(None);
+    };
+    let value = constant(args.session(), e)?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    let micros = value
+        .cast_to(&DataType::Timestamp(
+            datafusion::arrow::datatypes::TimeUnit::Microsecond,
+            Some("UTC".into()),
+        ))
+        .ok()
+        .and_then(|v| match v {
+            ScalarValue::TimestampMicrosecond(m, _) => m,
+            _ => None,
+        })
+        .ok_or_else(|| {
+            DataFusionError::Plan(format!("older_than must be a timestamp, not {value}"))
+        })?;
+    Ok(chrono::DateTime::from_timestamp_micros(micros))
+}
+
+/// `ducklake_expire_snapshots(lake, older_than, versions, dry_run)`: the expired
+/// snapshots, as `snapshots()` shows them.
+#[derive(Debug)]
+struct ExpireSnapshots;
+
+impl TableFunctionImpl for ExpireSnapshots {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
+        let (lake, _, _) = lake_of(&args, "ducklake_expire_snapshots")?;
+        let older_than = time_arg(&args, 1)?;
+        let versions = match args.exprs().get(2) {
+            None => None,
+            Some(e) => match constant(args.session(), e)? {
+                v if v.is_null() => None,
+                ScalarValue::List(list) => {
+                    let values = list.value(0);
+                    let mut ids = Vec::new();
+                    for i in 0..values.len() {
+                        let v =
+                            ScalarValue::try_from_array(&values, i)?.cast_to(&DataType::Int64)?;
+                        if let ScalarValue::Int64(Some(id)) = v {
+                            ids.push(id);
+                        }
+                    }
+                    Some(ids)
+                }
+                other => {
+                    return Err(DataFusionError::Plan(format!(
+                        "versions must be a list of snapshot ids, not {other}"
+                    )));
+                }
+            },
+        };
+        let dry_run = bool_arg(&args, 3, "dry_run")?;
+        if older_than.is_some() && versions.is_some() {
+            return Err(DataFusionError::Plan(
+                "ducklake_expire_snapshots: give either 'versions' or 'older_than', not both"
+                    .into(),
+            ));
+        }
+        let schema = super::functions::snapshots_schema();
+        let out = Arc::clone(&schema);
+        Ok(stateful_table(
+            schema,
+            Arc::new(move |_| {
+                let (lake, out, versions) = (Arc::clone(&lake), Arc::clone(&out), versions.clone());
+                Box::pin(async move {
+                    let which = match (older_than, versions) {
+                        (Some(t), _) => Some(ExpireWhich::OlderThan(t)),
+                        (None, Some(v)) => Some(ExpireWhich::Versions(v)),
+                        (None, None) => {
+                            // The lake's `expire_older_than`, else nothing (as DuckDB).
+                            let metadata = lake.store().metadata().await?;
+                            match metadata
+                                .rows
+                                .iter()
+                                .find(|(k, _, s, _)| k == "expire_older_than" && s.is_none())
+                            {
+                                Some((_, v, _, _)) => Some(ExpireWhich::OlderThan(
+                                    chrono::Utc::now() - parse_interval(v)?,
+                                )),
+                                None => None,
+                            }
+                        }
+                    };
+                    let chosen = match &which {
+                        Some(which) => snapshots_to_expire(&lake, which).await?,
+                        None => Vec::new(),
+                    };
+                    let ids = chosen.iter().map(|s| s.snapshot_id).collect();
+                    let batch =
+                        super::functions::snapshots_batch(Arc::clone(&lake), out, Some(ids))
+                            .await?;
+                    if !dry_run {
+                        expire_snapshots(&lake, &chosen).await?;
+                    }
+                    Ok(batch)
+                })
+            }),
+        ))
+    }
+}
+
+/// `ducklake_cleanup_old_files` / `ducklake_delete_orphaned_files(lake,
+/// cleanup_all, older_than, dry_run)`: the removed files' paths.
+#[derive(Debug)]
+struct Cleanup {
+    orphans: bool,
+}
+
+impl TableFunctionImpl for Cleanup {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
+        let name = if self.orphans {
+            "ducklake_delete_orphaned_files"
+        } else {
+            "ducklake_cleanup_old_files"
+        };
+        let (lake, _, _) = lake_of(&args, name)?;
+        let cleanup_all = bool_arg(&args, 1, "cleanup_all")?;
+        let older_than = time_arg(&args, 2)?;
+        let dry_run = bool_arg(&args, 3, "dry_run")?;
+        let age = match (cleanup_all, older_than) {
+            (true, Some(_)) => {
+                return Err(DataFusionError::Plan(format!(
+                    "{name}: give either cleanup_all or older_than, not both"
+                )));
+            }
+            (true, None) => Age::All,
+            (false, Some(t)) => Age::OlderThan(t),
+            (false, None) => Age::Default,
+        };
+        let orphans = self.orphans;
+        let schema: SchemaRef = Arc::new(Schema::new(vec![field("path", DataType::Utf8)]));
+        let out = Arc::clone(&schema);
+        Ok(stateful_table(
+            schema,
+            Arc::new(move |_| {
+                let (lake, out) = (Arc::clone(&lake), Arc::clone(&out));
+                Box::pin(async move {
+                    let paths = if orphans {
+                        delete_orphaned_files(&lake, age, dry_run).await?
+                    } else {
+                        cleanup_old_files(&lake, age, dry_run).await?
+                    };
+                    let column = strings(paths.into_iter().map(Some).collect());
+                    Ok(RecordBatch::try_new(out, vec![column])?)
+                })
+            }),
+        ))
+    }
+}
+
 /// Register the option and maintenance functions.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udtf("ducklake_expire_snapshots", Arc::new(ExpireSnapshots));
+    ctx.register_udtf(
+        "ducklake_cleanup_old_files",
+        Arc::new(Cleanup { orphans: false }),
+    );
+    ctx.register_udtf(
+        "ducklake_delete_orphaned_files",
+        Arc::new(Cleanup { orphans: true }),
+    );
     ctx.register_udtf("ducklake_set_option", Arc::new(SetOption));
     ctx.register_udtf("ducklake_options", Arc::new(Options));
     ctx.register_udtf("ducklake_settings", Arc::new(Settings));

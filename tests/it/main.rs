@@ -11,6 +11,7 @@ mod ingest;
 mod init;
 mod interop_read;
 mod interop_write;
+mod maintenance;
 mod models;
 mod planning;
 mod s3;

@@ -1,0 +1,217 @@
+//! Removing files no snapshot needs: `ducklake_cleanup_old_files` (the files
+//! expiry and compaction scheduled for deletion) and
+//! `ducklake_delete_orphaned_files` (files under the data path the catalog does
+//! not know, e.g. left by a writer killed before its commit).
+//!
+//! Both take DuckDB's arguments: `cleanup_all => true`, or `older_than => ts`,
+//! else the lake's `delete_older_than` option (default 2 days); `dry_run =>
+//! true` only lists. They return the absolute paths, and create no snapshot.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, Utc};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+
+use super::expire::{PathResolver, id_list};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::storage::{locate, object_store_for};
+
+/// Which files are old enough to remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Age {
+    /// Every candidate, however recent.
+    All,
+    /// Candidates scheduled (or last modified) before this time.
+    OlderThan(DateTime<Utc>),
+    /// The lake's `delete_older_than` option, default 2 days.
+    Default,
+}
+
+/// Parse DuckDB interval text such as `'2 days'`, `'1 week'`, `'90 minutes'` or
+/// `'1 day 12 hours'` (months count 30 days, years 365).
+pub fn parse_interval(text: &str) -> Result<Duration> {
+    let bad = || Error::Unsupported(format!("'{text}' is not an interval such as '2 days'"));
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() || words.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let mut total = Duration::zero();
+    for pair in words.chunks(2) {
+        let n: f64 = pair[0].parse().map_err(|_| bad())?;
+        let unit = pair[1].to_ascii_lowercase();
+        let unit = unit.trim_end_matches('s');
+        let micros_per: f64 = match unit {
+            "microsecond" | "us" => 1.0,
+            "millisecond" | "m" => 1e3,
+            "second" | "sec" => 1e6,
+            "minute" | "min" => 60e6,
+            "hour" | "h" => 3600e6,
+            "day" | "d" => 86_400e6,
+            "week" => 7.0 * 86_400e6,
+            "month" | "mon" => 30.0 * 86_400e6,
+            "year" | "y" => 365.0 * 86_400e6,
+            _ => return Err(bad()),
+        };
+        #[allow(clippy::cast_possible_truncation)]
+        let micros = (n * micros_per) as i64;
+        total += Duration::microseconds(micros);
+    }
+    Ok(total)
+}
+
+/// The cut-off time for `age`, `None` for [`Age::All`].
+async fn cutoff(lake: &Lake, age: Age) -> Result<Option<DateTime<Utc>>> {
+    Ok(match age {
+        Age::All => None,
+        Age::OlderThan(t) => Some(t),
+        Age::Default => {
+            let metadata = lake.store().metadata().await?;
+            let text = metadata
+                .rows
+                .iter()
+                .find(|(k, _, scope, _)| k == "delete_older_than" && scope.is_none())
+                .map_or("2 days", |(_, v, _, _)| v.as_str());
+            Some(Utc::now() - parse_interval(text)?)
+        }
+    })
+}
+
+/// Delete a file; a file already gone counts as deleted.
+async fn remove(path: &str) -> Result<()> {
+    let store = object_store_for(path)?;
+    match store.delete(&locate(path)?.path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(Error::ObjectStore(e)),
+    }
+}
+
+/// `ducklake_cleanup_old_files`: delete the files scheduled for deletion (by
+/// expiry or compaction) before the cut-off, then forget them. Returns their
+/// absolute paths.
+pub async fn cleanup_old_files(lake: &Lake, age: Age, dry_run: bool) -> Result<Vec<String>> {
+    let cutoff = cutoff(lake, age).await?;
+    let backend = lake.store().backend();
+    let table = backend.table("ducklake_files_scheduled_for_deletion");
+    let rows = backend
+        .query(&format!(
+            "SELECT data_file_id, path, path_is_relative, schedule_start FROM {table}"
+        ))
+        .await?;
+    let paths = PathResolver::load(lake).await?;
+    let mut ids = Vec::new();
+    let mut out = Vec::new();
+    for r in rows {
+        let started = r.timestamp(3)?;
+        if cutoff.is_some_and(|c| started >= c) {
+            continue;
+        }
+        ids.push(r.i64(0)?);
+        out.push(paths.scheduled_absolute(&r.text(1)?, r.bool_or(2, true)?));
+    }
+    if dry_run || out.is_empty() {
+        return Ok(out);
+    }
+    if lake.read_only() {
+        return Err(Error::Unsupported(
+            "cleaning up files of a lake attached read only".into(),
+        ));
+    }
+    // Files first: a crash in between leaves rows whose files are gone, which
+    // the next cleanup removes (a missing file counts as deleted).
+    for path in &out {
+        remove(path).await?;
+    }
+    backend
+        .execute_batch(&format!(
+            "DELETE FROM {table} WHERE data_file_id IN ({});",
+            id_list(ids)
+        ))
+        .await?;
+    Ok(out)
+}
+
+/// `ducklake_delete_orphaned_files`: delete Parquet files under the data path
+/// that no data file, delete file or scheduled deletion refers to, last
+/// modified before the cut-off. Returns their absolute paths.
+pub async fn delete_orphaned_files(lake: &Lake, age: Age, dry_run: bool) -> Result<Vec<String>> {
+    let cutoff = cutoff(lake, age).await?;
+    let backend = lake.store().backend();
+    let paths = PathResolver::load(lake).await?;
+    let mut known: HashSet<String> = HashSet::new();
+    for (table, id_column) in [
+        ("ducklake_data_file", "data_file_id"),
+        ("ducklake_delete_file", "delete_file_id"),
+    ] {
+        for r in backend
+            .query(&format!(
+                "SELECT {id_column}, table_id, path, path_is_relative FROM {}",
+                backend.table(table)
+            ))
+            .await?
+        {
+            known.insert(paths.absolute(r.i64(1)?, &r.text(2)?, r.bool_or(3, true)?));
+        }
+    }
+    for r in backend
+        .query(&format!(
+            "SELECT path, path_is_relative FROM {}",
+            backend.table("ducklake_files_scheduled_for_deletion")
+        ))
+        .await?
+    {
+        known.insert(paths.scheduled_absolute(&r.text(0)?, r.bool_or(1, true)?));
+    }
+    let data_path = lake.data_path().to_string();
+    let location = locate(&data_path)?;
+    let store = object_store_for(&data_path)?;
+    // What comes before the object path: nothing locally, `s3://bucket` on S3.
+    let prefix = match data_path.split_once("://") {
+        Some((scheme, rest)) if scheme != "file" => {
+            format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
+        }
+        _ => String::new(),
+    };
+    let listing: Vec<object_store::ObjectMeta> =
+        store.list(Some(&location.path)).try_collect().await?;
+    let mut out = Vec::new();
+    for meta in listing {
+        let absolute = format!("{prefix}/{}", meta.location);
+        if !absolute.ends_with(".parquet") || known.contains(&absolute) {
+            continue;
+        }
+        if cutoff.is_some_and(|c| meta.last_modified >= c) {
+            continue;
+        }
+        out.push(absolute);
+    }
+    out.sort();
+    if dry_run || out.is_empty() {
+        return Ok(out);
+    }
+    if lake.read_only() {
+        return Err(Error::Unsupported(
+            "deleting files of a lake attached read only".into(),
+        ));
+    }
+    for path in &out {
+        remove(path).await?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_parse_like_duckdb_options() -> Result<()> {
+        assert_eq!(parse_interval("2 days")?, Duration::days(2));
+        assert_eq!(parse_interval("1 week")?, Duration::days(7));
+        assert_eq!(parse_interval("1 millisecond")?, Duration::milliseconds(1));
+        assert_eq!(parse_interval("1 day 12 hours")?, Duration::hours(36));
+        assert!(parse_interval("soon").is_err());
+        Ok(())
+    }
+}
