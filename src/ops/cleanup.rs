@@ -34,7 +34,7 @@ pub enum Age {
 pub fn parse_interval(text: &str) -> Result<Duration> {
     let bad = || Error::Unsupported(format!("'{text}' is not an interval such as '2 days'"));
     let words: Vec<&str> = text.split_whitespace().collect();
-    if words.is_empty() || words.len() % 2 != 0 {
+    if words.is_empty() || !words.len().is_multiple_of(2) {
         return Err(bad());
     }
     let mut total = Duration::zero();
