@@ -824,6 +824,98 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(DuckDbTypeName {
         signature: Signature::any(1, Volatility::Immutable),
     }));
+    // DuckDB refuses arguments outside a function's domain where DataFusion
+    // returns -inf or NaN: a different answer without an error otherwise.
+    let state = ctx.state();
+    for (name, domain) in [
+        ("ln", Domain::Logarithm),
+        ("log", Domain::Logarithm),
+        ("log10", Domain::Logarithm),
+        ("log2", Domain::Logarithm),
+        ("acos", Domain::UnitInterval),
+        ("asin", Domain::UnitInterval),
+        ("cot", Domain::NonZero),
+    ] {
+        if let Some(inner) = state.scalar_functions().get(name) {
+            ctx.register_udf(ScalarUDF::from(DomainChecked {
+                inner: Arc::clone(inner),
+                domain,
+            }));
+        }
+    }
+}
+
+/// The inputs a math function accepts in DuckDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Domain {
+    /// Positive numbers (`ln`, `log10`, `log2`, `log`).
+    Logarithm,
+    /// `[-1, 1]` (`acos`, `asin`).
+    UnitInterval,
+    /// Anything but zero (`cot`).
+    NonZero,
+}
+
+impl Domain {
+    /// DuckDB's error for `x`, if it is outside the domain (NaN passes).
+    fn error(self, function: &str, x: f64) -> Option<String> {
+        match self {
+            Domain::Logarithm if x == 0.0 => Some("cannot take logarithm of zero".into()),
+            Domain::Logarithm if x < 0.0 => {
+                Some("cannot take logarithm of a negative number".into())
+            }
+            Domain::UnitInterval if x.abs() > 1.0 => Some(format!(
+                "{} is undefined outside [-1,1]",
+                function.to_ascii_uppercase()
+            )),
+            Domain::NonZero if x == 0.0 => Some(format!(
+                "input value {x:.6} is out of range for numeric function {function}"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A DataFusion math function whose (last) argument is checked against DuckDB's
+/// domain first: `ln(0)` is an error, as in DuckDB, not `-inf`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DomainChecked {
+    inner: Arc<ScalarUDF>,
+    domain: Domain,
+}
+
+impl ScalarUDFImpl for DomainChecked {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DFResult<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DFResult<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        // `log(b, x)` checks `x`, the value taken the logarithm of.
+        if let Some(x) = args.args.last() {
+            let values = x.to_array(args.number_rows)?;
+            if let Ok(values) = datafusion::arrow::compute::cast(&values, &DataType::Float64) {
+                let values = values.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+                for v in values.iter().flatten() {
+                    if let Some(e) = self.domain.error(self.name(), v) {
+                        return datafusion::common::exec_err!("{e}");
+                    }
+                }
+            }
+        }
+        self.inner.invoke_with_args(args)
+    }
 }
 
 fn call(name: &str, args: Vec<Expr>) -> Expr {
