@@ -45,6 +45,13 @@ pub fn check(ours: &ChangeSet, theirs: &[Change]) -> Result<(), Error> {
                     "a concurrent transaction changed the files of table {t}, which this one deletes from"
                 ));
             }
+            InlineFlush(t) | MergeAdjacent(t) | RewriteDelete(t) | CompactedTable(t)
+                if ours.merged_tables().contains(t) =>
+            {
+                return conflict(format!(
+                    "a concurrent transaction rewrote the files of table {t}, which this one compacts"
+                ));
+            }
             CreatedTable(s, n) | CreatedView(s, n) if ours.creates(s, n) => {
                 return conflict(format!(
                     "\"{s}\".\"{n}\" was created by a concurrent transaction"
@@ -67,4 +74,58 @@ pub fn check(ours: &ChangeSet, theirs: &[Change]) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::MergedFile;
+    use crate::write::WrittenFile;
+
+    fn merging(table: i64) -> ChangeSet {
+        let mut c = ChangeSet::new(5);
+        c.merges.push(MergedFile {
+            table_id: table,
+            sources: vec![
+                (1, "t/a.parquet".into(), true),
+                (2, "t/b.parquet".into(), true),
+            ],
+            file: WrittenFile {
+                url: "/lake/t/c.parquet".into(),
+                file_name: "c.parquet".into(),
+                record_count: 2,
+                file_size_bytes: 10,
+                footer_size: Some(4),
+                column_stats: Vec::new(),
+            },
+            begin_snapshot: 2,
+            row_id_start: 0,
+            partial_max: 3,
+            partition: None,
+        });
+        c
+    }
+
+    fn deleting(table: i64) -> ChangeSet {
+        let mut c = ChangeSet::new(5);
+        c.ended_files.push((table, 1));
+        c
+    }
+
+    #[test]
+    fn a_merge_loses_to_a_concurrent_delete_but_not_to_an_insert() {
+        assert!(check(&merging(7), &[Change::DeletedFromTable(7)]).is_err());
+        assert!(check(&merging(7), &[Change::InlinedDelete(7)]).is_err());
+        assert!(check(&merging(7), &[Change::MergeAdjacent(7)]).is_err());
+        assert!(check(&merging(7), &[Change::DroppedTable(7)]).is_err());
+        assert!(check(&merging(7), &[Change::InsertedIntoTable(7)]).is_ok());
+        assert!(check(&merging(7), &[Change::DeletedFromTable(8)]).is_ok());
+    }
+
+    #[test]
+    fn a_delete_loses_to_a_concurrent_merge_of_its_table() {
+        assert!(check(&deleting(7), &[Change::MergeAdjacent(7)]).is_err());
+        assert!(check(&deleting(7), &[Change::DeletedFromTable(7)]).is_err());
+        assert!(check(&deleting(7), &[Change::MergeAdjacent(8)]).is_ok());
+    }
 }

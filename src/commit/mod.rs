@@ -169,6 +169,29 @@ pub struct AddedFile {
     pub partition: Option<(CatalogId, Vec<Option<String>>)>,
 }
 
+/// Adjacent small data files of one table rewritten as one
+/// (`ducklake_merge_adjacent_files`). The new file keeps the sources' rows, row
+/// ids and per-row snapshots (in `_ducklake_internal_snapshot_id`, and
+/// `_ducklake_internal_row_id` when the sources' row ids are not contiguous);
+/// the sources are removed from the catalog and scheduled for deletion.
+#[derive(Debug, Clone)]
+pub struct MergedFile {
+    /// Table id.
+    pub table_id: CatalogId,
+    /// The source data files: (id, path relative to the data path or absolute, relative?).
+    pub sources: Vec<(FileId, String, bool)>,
+    /// The written file.
+    pub file: WrittenFile,
+    /// `begin_snapshot` of the first source.
+    pub begin_snapshot: SnapshotId,
+    /// `row_id_start` of the first source.
+    pub row_id_start: i64,
+    /// The newest snapshot of any row.
+    pub partial_max: SnapshotId,
+    /// Partition spec id and values, as the sources had them.
+    pub partition: Option<(CatalogId, Vec<Option<String>>)>,
+}
+
 /// Deletions from one data file, written as a (cumulative) delete file at commit
 /// time, because its per-row snapshot ids depend on the snapshot the commit gets.
 #[derive(Debug, Clone)]
@@ -262,6 +285,8 @@ pub struct ChangeSet {
     /// Tables nobody else may insert into while this change set is in flight
     /// (ingest bookkeeping: a concurrent insert means "re-plan", never "merge").
     pub exclusive_tables: Vec<CatalogId>,
+    /// Compaction: adjacent files rewritten as one.
+    pub merges: Vec<MergedFile>,
 }
 
 impl ChangeSet {
@@ -287,6 +312,7 @@ impl ChangeSet {
             && self.ended_files.is_empty()
             && self.inlined_row_deletes.is_empty()
             && self.inlined_file_deletes.is_empty()
+            && self.merges.is_empty()
     }
 
     fn altered_tables(&self) -> Vec<CatalogId> {
@@ -316,7 +342,16 @@ impl ChangeSet {
                 TableRef::New(_) => None,
             })
             .chain(self.deleted_tables())
+            .chain(self.merged_tables())
             .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Tables whose files this change set compacts.
+    pub(crate) fn merged_tables(&self) -> Vec<CatalogId> {
+        let mut out: Vec<CatalogId> = self.merges.iter().map(|m| m.table_id).collect();
         out.sort_unstable();
         out.dedup();
         out
@@ -378,7 +413,11 @@ impl ChangeSet {
     /// All data files this change set wrote (to remove them when the commit fails).
     pub fn written_files(&self) -> Vec<WrittenFile> {
         // (Delete files are written and removed by the commit itself.)
-        self.added_files.iter().map(|f| f.file.clone()).collect()
+        self.added_files
+            .iter()
+            .map(|f| f.file.clone())
+            .chain(self.merges.iter().map(|m| m.file.clone()))
+            .collect()
     }
 }
 
@@ -964,6 +1003,104 @@ async fn render(
             ));
         }
         changes.push(Change::InsertedIntoTable(table_id));
+    }
+
+    // Compaction: sources out (scheduled for deletion), the merged file in. Table
+    // statistics do not change: the same rows, the same row ids.
+    let mut merged_tables: Vec<CatalogId> = Vec::new();
+    for m in &c.merges {
+        let data_file_id = next_file_id;
+        next_file_id += 1;
+        let ids = m
+            .sources
+            .iter()
+            .map(|(id, _, _)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        for table in [
+            "ducklake_data_file",
+            "ducklake_file_column_stats",
+            "ducklake_file_partition_value",
+            "ducklake_file_variant_stats",
+        ] {
+            if table == "ducklake_file_variant_stats" && !b.table_exists(table).await? {
+                continue;
+            }
+            sql.push(format!(
+                "DELETE FROM {} WHERE data_file_id IN ({ids})",
+                t(table)
+            ));
+        }
+        let now = lit(Literal::Timestamp(Utc::now()));
+        let scheduled: Vec<String> = m
+            .sources
+            .iter()
+            .map(|(id, path, relative)| {
+                format!(
+                    "({id}, {}, {}, {now})",
+                    lit(path.as_str().into()),
+                    lit((*relative).into())
+                )
+            })
+            .collect();
+        sql.push(format!(
+            "INSERT INTO {} VALUES {}",
+            t("ducklake_files_scheduled_for_deletion"),
+            scheduled.join(", ")
+        ));
+        if let Some((_, values)) = &m.partition {
+            let rows: Vec<String> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    format!(
+                        "({data_file_id}, {}, {i}, {})",
+                        m.table_id,
+                        lit(v.clone().into())
+                    )
+                })
+                .collect();
+            if !rows.is_empty() {
+                sql.push(format!(
+                    "INSERT INTO {} VALUES {}",
+                    t("ducklake_file_partition_value"),
+                    rows.join(", ")
+                ));
+            }
+        }
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({data_file_id}, {}, {}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, {}, NULL, NULL, {})",
+            t("ducklake_data_file"),
+            m.table_id,
+            m.begin_snapshot,
+            lit(m.file.file_name.as_str().into()),
+            lit(true.into()),
+            m.file.record_count,
+            m.file.file_size_bytes,
+            lit(m.file.footer_size.into()),
+            m.row_id_start,
+            lit(m.partition.as_ref().map(|p| p.0).into()),
+            m.partial_max,
+        ));
+        let stat_rows: Vec<String> = m
+            .file
+            .column_stats
+            .iter()
+            .map(|cs| file_stats_values(b, data_file_id, m.table_id, cs))
+            .collect();
+        if !stat_rows.is_empty() {
+            sql.push(format!(
+                "INSERT INTO {} VALUES {}",
+                t("ducklake_file_column_stats"),
+                stat_rows.join(", ")
+            ));
+        }
+        if !merged_tables.contains(&m.table_id) {
+            merged_tables.push(m.table_id);
+        }
+    }
+    for table_id in merged_tables {
+        changes.push(Change::MergeAdjacent(table_id));
     }
 
     for (table_id, file_id) in &c.ended_files {

@@ -280,7 +280,20 @@ pub async fn prepare_statement(
     };
     // DuckDB's `CALL f(...)` is `SELECT * FROM f(...)`.
     if let Statement::Call(function) = s.as_ref() {
-        let mut statements = super::parser::parse_statements(&format!("SELECT * FROM {function}"))?;
+        let mut call = function.clone();
+        if matches!(
+            call.args,
+            datafusion::sql::sqlparser::ast::FunctionArguments::None
+        ) {
+            call.args = datafusion::sql::sqlparser::ast::FunctionArguments::List(
+                datafusion::sql::sqlparser::ast::FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: Vec::new(),
+                    clauses: Vec::new(),
+                },
+            );
+        }
+        let mut statements = super::parser::parse_statements(&format!("SELECT * FROM {call}"))?;
         if let Some(DFStatement::Statement(query)) = statements.pop_front() {
             s = query;
         }

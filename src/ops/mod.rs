@@ -6,4 +6,5 @@
 
 pub mod cleanup;
 pub mod expire;
+pub mod merge;
 pub mod options;

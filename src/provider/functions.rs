@@ -806,6 +806,11 @@ pub const LAKE_MACROS: &[(&str, &str, bool)] = &[
         "ducklake_delete_orphaned_files",
         false,
     ),
+    (
+        "merge_adjacent_files",
+        "ducklake_merge_adjacent_files",
+        false,
+    ),
 ];
 
 /// Named parameters of the `ducklake_*` functions, in the positions lakeq's
@@ -831,6 +836,16 @@ pub const NAMED_PARAMETERS: &[(&str, usize, &[&str])] = &[
         "ducklake_delete_orphaned_files",
         1,
         &["cleanup_all", "older_than", "dry_run"],
+    ),
+    (
+        "ducklake_merge_adjacent_files",
+        2,
+        &[
+            "schema",
+            "max_compacted_files",
+            "min_file_size",
+            "max_file_size",
+        ],
     ),
 ];
 

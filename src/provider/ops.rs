@@ -17,6 +17,7 @@ use super::functions::{constant, lake_catalog, stateful_table, text_arg};
 use crate::error::Error;
 use crate::ops::cleanup::{Age, cleanup_old_files, delete_orphaned_files, parse_interval};
 use crate::ops::expire::{ExpireWhich, expire_snapshots, snapshots_to_expire};
+use crate::ops::merge::{MergeLimits, MergeOutcome, merge_adjacent_files};
 use crate::ops::options::{Scope, description, normalize, set_option};
 
 fn field(name: &str, t: DataType) -> Field {
@@ -394,8 +395,107 @@ impl TableFunctionImpl for Cleanup {
     }
 }
 
+/// A non-negative integer argument, if given.
+fn count_arg(args: &TableFunctionArgs, i: usize, what: &str) -> DFResult<Option<u64>> {
+    let Some(e) = args.exprs().get(i) else {
+        return Ok(None);
+    };
+    match constant(args.session(), e)? {
+        v if v.is_null() => Ok(None),
+        v => match v.cast_to(&DataType::UInt64) {
+            Ok(ScalarValue::UInt64(n)) => Ok(n),
+            _ => Err(DataFusionError::Plan(format!(
+                "{what} must be a non-negative number, not {v}"
+            ))),
+        },
+    }
+}
+
+/// `ducklake_merge_adjacent_files(lake, table, schema, max_compacted_files,
+/// min_file_size, max_file_size)`: per table, the files merged and written.
+#[derive(Debug)]
+struct MergeAdjacentFiles;
+
+impl TableFunctionImpl for MergeAdjacentFiles {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
+        let (lake, snapshot, lake_name) = lake_of(&args, "ducklake_merge_adjacent_files")?;
+        let table = text_arg(args.session(), args.exprs(), 1, "the table name")?;
+        let schema_name = text_arg(args.session(), args.exprs(), 2, "schema")?;
+        let limits = MergeLimits {
+            max_compacted_files: count_arg(&args, 3, "max_compacted_files")?
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            max_file_size: count_arg(&args, 5, "max_file_size")?,
+        };
+        let mut tables = Vec::new();
+        for (name, schema) in &snapshot.schemas {
+            if schema_name.as_ref().is_some_and(|s| s != name) {
+                continue;
+            }
+            for (table_name, entry) in &schema.tables {
+                if table.as_ref().is_none_or(|t| t == table_name) {
+                    tables.push(Arc::clone(entry));
+                }
+            }
+        }
+        if let Some(t) = &table
+            && tables.is_empty()
+        {
+            return Err(Error::NotFound {
+                kind: "table",
+                name: format!(
+                    "{lake_name}.{}.{t}",
+                    schema_name.as_deref().unwrap_or("main")
+                ),
+                hint: String::new(),
+            }
+            .into());
+        }
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            field("schema_name", DataType::Utf8),
+            field("table_name", DataType::Utf8),
+            field("files_processed", DataType::Int64),
+            field("files_created", DataType::Int64),
+        ]));
+        let out = Arc::clone(&schema);
+        Ok(stateful_table(
+            schema,
+            Arc::new(move |state| {
+                let (lake, snapshot, tables, out) = (
+                    Arc::clone(&lake),
+                    Arc::clone(&snapshot),
+                    tables.clone(),
+                    Arc::clone(&out),
+                );
+                Box::pin(async move {
+                    let outcomes =
+                        merge_adjacent_files(&state, &lake, &snapshot, &tables, limits).await?;
+                    let text = |f: &dyn Fn(&MergeOutcome) -> String| {
+                        strings(outcomes.iter().map(|o| Some(f(o))).collect())
+                    };
+                    let ints = |f: &dyn Fn(&MergeOutcome) -> i64| -> ArrayRef {
+                        Arc::new(datafusion::arrow::array::Int64Array::from(
+                            outcomes.iter().map(f).collect::<Vec<_>>(),
+                        ))
+                    };
+                    let columns = vec![
+                        text(&|o| o.schema_name.clone()),
+                        text(&|o| o.table_name.clone()),
+                        ints(&|o| o.files_processed),
+                        ints(&|o| o.files_created),
+                    ];
+                    Ok(RecordBatch::try_new(out, columns)?)
+                })
+            }),
+        ))
+    }
+}
+
 /// Register the option and maintenance functions.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udtf(
+        "ducklake_merge_adjacent_files",
+        Arc::new(MergeAdjacentFiles),
+    );
     ctx.register_udtf("ducklake_expire_snapshots", Arc::new(ExpireSnapshots));
     ctx.register_udtf(
         "ducklake_cleanup_old_files",

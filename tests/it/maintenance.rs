@@ -44,11 +44,11 @@ async fn lakeq_maintains(backend: Backend) -> TestResult {
             .map_err(|e| format!("lakeq failed on {backend:?}: {e}\n  statement: {stmt}"))?;
     }
     // Scheduled for deletion: the delete file the UPDATE replaced (at once, as
-    // DuckDB does) and, by expiry, the dropped table's file. Cleanup removes
-    // both; the last INSERT adds one.
+    // DuckDB does), the four files the merge replaced and, by expiry, the dropped
+    // table's file. Cleanup removes all six; the last INSERT adds one.
     let files_after = files_under(Path::new(&lake.data_path));
     assert_eq!(
-        files_after + 1,
+        files_after + 5,
         files_before_cleanup,
         "{files_before_cleanup} files before cleanup, {files_after} at the end"
     );
@@ -57,7 +57,7 @@ async fn lakeq_maintains(backend: Backend) -> TestResult {
     let expected = duckdb_run(&[lake.attach_sql("lake")], &queries_only)?;
     assert_eq!(
         expected.len(),
-        4,
+        6,
         "oracle answered {} queries",
         expected.len()
     );

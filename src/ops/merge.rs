@@ -1,0 +1,334 @@
+//! `ducklake_merge_adjacent_files`: rewrite runs of small adjacent data files of a
+//! table as one file, as DuckDB 1.5.5 does (SPEC §15).
+//!
+//! Candidates are live files smaller than the maximum size (`max_file_size`,
+//! default the lake's `target_file_size`) with no delete file and no inlined
+//! deletions. Files merge only with files of the same partition (spec and
+//! values) written under the same table layout (`ducklake_schema_versions`), and
+//! only along runs that are adjacent in row-id order. The merged file keeps
+//! every row's id and snapshot (hidden `_ducklake_internal_snapshot_id`, and
+//! `_ducklake_internal_row_id` when the run's row ids have gaps), so time travel
+//! and the change feed read it as they read the sources. All merges of one call
+//! are one snapshot (`merge_adjacent:<table>`); the sources leave the catalog and
+//! wait in `ducklake_files_scheduled_for_deletion` for `ducklake_cleanup_old_files`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{LogicalPlanBuilder, col};
+use futures::StreamExt;
+
+use super::expire::PathResolver;
+use crate::catalog::files::TableFiles;
+use crate::catalog::{CatalogSnapshot, FIELD_ID_KEY, TableEntry};
+use crate::commit::{ChangeSet, MergedFile, commit};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::provider::table::{LakeTable, ROWID_COLUMN, SNAPSHOT_COLUMN};
+use crate::spec::rows::DataFileRow;
+use crate::spec::{ROW_ID_COLUMN, ROW_ID_FIELD_ID, SNAPSHOT_ID_COLUMN, SNAPSHOT_ID_FIELD_ID};
+use crate::write::{DataFileWriter, WriteOptions, discard};
+
+/// What a merge did to one table (a row of the function's result).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeOutcome {
+    /// Schema of the table.
+    pub schema_name: String,
+    /// The table.
+    pub table_name: String,
+    /// Source files rewritten.
+    pub files_processed: i64,
+    /// Files written.
+    pub files_created: i64,
+}
+
+/// Limits of one merge call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MergeLimits {
+    /// Files at or above this size are left alone (default: `target_file_size`).
+    pub max_file_size: Option<u64>,
+    /// At most this many source files per table (default: no limit).
+    pub max_compacted_files: Option<usize>,
+}
+
+/// A run of files to merge into one.
+struct Run<'a> {
+    files: Vec<&'a DataFileRow>,
+    partition: Option<(i64, Vec<Option<String>>)>,
+}
+
+/// Merge adjacent small files of `tables` (of `snapshot`), as one snapshot.
+pub async fn merge_adjacent_files(
+    state: &SessionState,
+    lake: &Arc<Lake>,
+    snapshot: &CatalogSnapshot,
+    tables: &[Arc<TableEntry>],
+    limits: MergeLimits,
+) -> Result<Vec<MergeOutcome>> {
+    if lake.read_only() {
+        return Err(Error::Unsupported(
+            "merging files of a lake attached read only".into(),
+        ));
+    }
+    let metadata = lake.store().metadata().await?;
+    let paths = PathResolver::load(lake).await?;
+    let mut changes = ChangeSet::new(snapshot.snapshot.snapshot_id);
+    let mut outcomes = Vec::new();
+    for entry in tables {
+        let options = WriteOptions::for_table(&metadata, entry.row.schema_id, entry.id())?;
+        let max_size = limits.max_file_size.unwrap_or(options.target_file_size);
+        let files = lake
+            .table_files(entry.id(), snapshot.snapshot.snapshot_id)
+            .await?;
+        let runs = plan_runs(lake, entry, &files, max_size, limits.max_compacted_files).await?;
+        if runs.is_empty() {
+            continue;
+        }
+        if LakeTable::virtual_columns(entry).len() < 2 {
+            return Err(Error::Unsupported(format!(
+                "merging files of '{}': a column named rowid or snapshot_id hides the row ids",
+                entry.qualified_name()
+            )));
+        }
+        let mut processed = 0;
+        for run in &runs {
+            match write_run(state, lake, entry, run, options).await {
+                Ok(merged) => {
+                    processed += run.files.len() as i64;
+                    changes.merges.push(MergedFile {
+                        sources: run
+                            .files
+                            .iter()
+                            .map(|f| {
+                                let absolute =
+                                    paths.absolute(entry.id(), &f.path, f.path_is_relative);
+                                let s = paths.scheduled(f.data_file_id, &absolute);
+                                (s.id, s.path, s.relative)
+                            })
+                            .collect(),
+                        ..merged
+                    });
+                }
+                Err(e) => {
+                    discard(&changes.written_files()).await;
+                    return Err(e);
+                }
+            }
+        }
+        outcomes.push(MergeOutcome {
+            schema_name: entry.schema_name.clone(),
+            table_name: entry.row.table_name.clone(),
+            files_processed: processed,
+            files_created: runs.len() as i64,
+        });
+    }
+    if changes.merges.is_empty() {
+        return Ok(outcomes);
+    }
+    if let Err(e) = commit(lake, &changes).await {
+        discard(&changes.written_files()).await;
+        return Err(e);
+    }
+    Ok(outcomes)
+}
+
+/// The runs of `entry`'s files worth merging.
+async fn plan_runs<'a>(
+    lake: &Lake,
+    entry: &TableEntry,
+    files: &'a TableFiles,
+    max_size: u64,
+    max_files: Option<usize>,
+) -> Result<Vec<Run<'a>>> {
+    let store = lake.store();
+    // The table layout each file was written under: the last schema change at or
+    // before its first snapshot.
+    let versions = store.schema_versions(entry.id()).await?;
+    let layout_of = |f: &DataFileRow| {
+        versions
+            .iter()
+            .filter(|v| v.begin_snapshot <= f.begin_snapshot)
+            .map(|v| v.schema_version)
+            .max()
+    };
+    let mut values: HashMap<i64, Vec<Option<String>>> = HashMap::new();
+    if let (Some(first), Some(last)) = (files.files.first(), files.files.last())
+        && files.files.iter().any(|f| f.partition_id.is_some())
+    {
+        let mut rows = store
+            .file_partition_values(entry.id(), first.data_file_id..=last.data_file_id)
+            .await?;
+        rows.sort_by_key(|r| (r.data_file_id, r.partition_key_index));
+        for r in rows {
+            values
+                .entry(r.data_file_id)
+                .or_default()
+                .push(r.partition_value);
+        }
+    }
+    let mut ordered: Vec<&DataFileRow> = files.files.iter().collect();
+    ordered.sort_by_key(|f| (f.row_id_start, f.begin_snapshot));
+    // Group (partition, layout) → files in row-id order, `None` breaking a run.
+    type Key = (Option<i64>, Vec<Option<String>>, Option<i64>);
+    let mut groups: BTreeMap<Key, Vec<Option<&DataFileRow>>> = BTreeMap::new();
+    for f in ordered {
+        let key = (
+            f.partition_id,
+            values.get(&f.data_file_id).cloned().unwrap_or_default(),
+            layout_of(f),
+        );
+        let candidate = f.delete_file.is_none()
+            && !files.inlined_deletions.contains_key(&f.data_file_id)
+            && f.encryption_key.is_none()
+            && u64::try_from(f.file_size_bytes).is_ok_and(|s| s < max_size);
+        groups.entry(key).or_default().push(candidate.then_some(f));
+    }
+    let mut runs = Vec::new();
+    let mut budget = max_files.unwrap_or(usize::MAX);
+    for ((partition_id, partition_values, _), members) in groups {
+        let partition = partition_id.map(|id| (id, partition_values.clone()));
+        let mut current: Vec<&DataFileRow> = Vec::new();
+        let mut size = 0u64;
+        let mut flush = |current: &mut Vec<&'a DataFileRow>, runs: &mut Vec<Run<'a>>| {
+            if current.len() >= 2 && budget >= current.len() {
+                budget -= current.len();
+                runs.push(Run {
+                    files: std::mem::take(current),
+                    partition: partition.clone(),
+                });
+            }
+            current.clear();
+        };
+        for member in members {
+            match member {
+                Some(f) => {
+                    let s = u64::try_from(f.file_size_bytes).unwrap_or(u64::MAX);
+                    if !current.is_empty() && size.saturating_add(s) > max_size {
+                        flush(&mut current, &mut runs);
+                        size = 0;
+                    }
+                    current.push(f);
+                    size = size.saturating_add(s);
+                }
+                None => {
+                    flush(&mut current, &mut runs);
+                    size = 0;
+                }
+            }
+        }
+        flush(&mut current, &mut runs);
+    }
+    Ok(runs)
+}
+
+/// Read `run`'s rows in row-id order with their ids and snapshots and write them
+/// as one file. The result's `sources` are filled by the caller.
+async fn write_run(
+    state: &SessionState,
+    lake: &Arc<Lake>,
+    entry: &Arc<TableEntry>,
+    run: &Run<'_>,
+    options: WriteOptions,
+) -> Result<MergedFile> {
+    let first = run.files[0];
+    let contiguous = run
+        .files
+        .windows(2)
+        .all(|w| w[0].row_id_start + w[0].record_count == w[1].row_id_start);
+    let partial_max = run
+        .files
+        .iter()
+        .map(|f| {
+            f.partial_max
+                .unwrap_or(f.begin_snapshot)
+                .max(f.begin_snapshot)
+        })
+        .max()
+        .unwrap_or(first.begin_snapshot);
+    let chosen = Arc::new(TableFiles::chosen(
+        run.files.iter().map(|f| (*f).clone()).collect(),
+        None,
+        None,
+    ));
+    let table = LakeTable::new(Arc::clone(lake), Arc::clone(entry), partial_max)
+        .with_files(chosen)
+        .with_rowid();
+    let mut columns: Vec<_> = entry
+        .arrow_schema
+        .fields()
+        .iter()
+        .map(|f| col(datafusion::common::Column::from_name(f.name())))
+        .collect();
+    let with_id = |name: &str, id: i32| {
+        Arc::new(
+            Field::new(name, DataType::Int64, true)
+                .with_metadata(HashMap::from([(FIELD_ID_KEY.to_string(), id.to_string())])),
+        )
+    };
+    let mut fields: Vec<_> = entry.file_schema.fields().iter().cloned().collect();
+    if !contiguous {
+        columns.push(col(ROWID_COLUMN));
+        fields.push(with_id(ROW_ID_COLUMN, ROW_ID_FIELD_ID));
+    }
+    columns.push(col(SNAPSHOT_COLUMN));
+    fields.push(with_id(SNAPSHOT_ID_COLUMN, SNAPSHOT_ID_FIELD_ID));
+    let plan = LogicalPlanBuilder::scan("merge", provider_as_source(Arc::new(table)), None)?
+        .sort(vec![col(ROWID_COLUMN).sort(true, false)])?
+        .project(columns)?
+        .build()?;
+    let df = datafusion::dataframe::DataFrame::new(state.clone(), plan);
+    let mut stream = df.execute_stream().await?;
+    let store = lake.object_store(&entry.dir)?;
+    // One file per run: the run is below the target size already.
+    let options = WriteOptions {
+        target_file_size: u64::MAX,
+        ..options
+    };
+    let mut writer = DataFileWriter::new(store, &entry.dir, Arc::new(Schema::new(fields)), options);
+    while let Some(batch) = stream.next().await {
+        let written = match batch {
+            Ok(b) => writer.write(&b).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = written {
+            writer.abort().await?;
+            return Err(e);
+        }
+    }
+    let mut files = writer.finish().await?;
+    let expected: i64 = run.files.iter().map(|f| f.record_count).sum();
+    let file = match (files.pop(), files.is_empty()) {
+        (Some(file), true) if file.record_count == expected => file,
+        (file, _) => {
+            discard(&files).await;
+            if let Some(f) = file {
+                discard(std::slice::from_ref(&f)).await;
+            }
+            return Err(Error::Corrupt(format!(
+                "merging {} files of '{}' read a different number of rows than the catalog \
+                 records ({expected}); nothing was changed",
+                run.files.len(),
+                entry.qualified_name()
+            )));
+        }
+    };
+    Ok(MergedFile {
+        table_id: entry.id(),
+        sources: Vec::new(),
+        file,
+        // Visible from the oldest source's snapshot on; newer rows are filtered
+        // by their own snapshot id.
+        begin_snapshot: run
+            .files
+            .iter()
+            .map(|f| f.begin_snapshot)
+            .min()
+            .unwrap_or(first.begin_snapshot),
+        row_id_start: first.row_id_start,
+        partial_max,
+        partition: run.partition.clone(),
+    })
+}
