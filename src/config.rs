@@ -67,6 +67,9 @@ pub struct Config {
     /// Project variables for `{{ var('name') }}`.
     #[serde(default)]
     pub vars: BTreeMap<String, toml::Value>,
+    /// How `lakeq maintain` and `lakeq run` keep the lakes small (`[maintenance]`).
+    #[serde(default)]
+    pub maintenance: crate::ops::maintain::MaintenancePolicy,
     /// Where the file was read from (`None` = embedded default).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -195,6 +198,7 @@ impl Config {
                 targets: BTreeMap::new(),
                 models: BTreeMap::new(),
                 vars: BTreeMap::new(),
+                maintenance: crate::ops::maintain::MaintenancePolicy::default(),
                 source: None,
             }
         };

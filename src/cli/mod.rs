@@ -5,6 +5,7 @@ pub mod format;
 pub mod generate;
 pub mod ingest;
 pub mod init;
+pub mod maintain;
 pub mod models;
 pub mod pipeline;
 pub mod snapshots;
@@ -52,6 +53,8 @@ pub enum Command {
     Ls(models::ProjectArgs),
     /// Show a lake's snapshots (its history) with the changes each made.
     Snapshots(snapshots::SnapshotsArgs),
+    /// Keep lakes small: merge small files, expire old snapshots, delete released files.
+    Maintain(maintain::MaintainArgs),
 }
 
 /// Arguments of `lakeq sql`.
@@ -86,5 +89,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Compile(args) => models::compile(args).await,
         Command::Ls(args) => models::ls(args).await,
         Command::Snapshots(args) => snapshots::run(args).await,
+        Command::Maintain(args) => maintain::run(args).await,
     }
 }

@@ -33,6 +33,9 @@ pub struct PipelineArgs {
     /// Rebuild incremental models from scratch.
     #[arg(long)]
     pub full_refresh: bool,
+    /// Skip the maintenance step (merging small files, expiring old snapshots).
+    #[arg(long)]
+    pub no_maintain: bool,
 }
 
 /// Run `lakeq run`.
@@ -100,6 +103,17 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
         summary.models_ok,
         summary.tests_passed
     );
+    if !args.no_maintain {
+        // Merge what each run added in small files, expire by policy, clean up:
+        // a lake fed many times stays as fast to plan and scan as one fed once.
+        super::maintain::maintain_lakes(
+            &config,
+            &args.project,
+            &[RAW_LAKE.to_string(), lake.clone()],
+            &config.maintenance,
+        )
+        .await?;
+    }
     println!(
         "lakeq run: {:.2}s total; {loaded_rows} rows loaded, {} models built, {} tests passed",
         started.elapsed().as_secs_f64(),

@@ -6,5 +6,6 @@
 
 pub mod cleanup;
 pub mod expire;
+pub mod maintain;
 pub mod merge;
 pub mod options;

@@ -247,6 +247,8 @@ async fn bundled_end_to_end(backend: Backend, name: &str) -> TestResult {
     let out = run_ok(&dir, &["run", "0"])?;
     assert!(out.contains("9 models built"), "{out}");
     assert!(out.contains("tests passed"), "{out}");
+    // Maintenance merged the two batches' files of each landing table into one.
+    assert!(out.contains("raw: 8 files merged into 4"), "{out}");
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("target/run_results.json"))?)?;
     let statuses: Vec<&str> = results["results"]
@@ -302,6 +304,14 @@ async fn bundled_end_to_end(backend: Backend, name: &str) -> TestResult {
     run_ok(&dir, &["run", "0"])?;
     let again = lakeq_rows(&s, MODEL_QUERIES[6].1).await?;
     assert_eq!(again, lakeq_rows(&s, MODEL_QUERIES[6].1).await?);
+    // Every raw table is one data file (the merges kept it so).
+    let files = lakeq_rows(
+        &s,
+        "SELECT table_name, file_count FROM ducklake_table_info('raw')",
+    )
+    .await?;
+    assert_eq!(files.len(), 6, "{files:?}");
+    assert!(files.iter().all(|r| r[1] == "1"), "{files:?}");
     Ok(())
 }
 
