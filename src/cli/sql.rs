@@ -30,7 +30,7 @@ pub async fn attach_default_lakes(session: &Session, dir: &std::path::Path) -> R
             ..LakeOptions::default()
         };
         session
-            .attach(
+            .attach_for_user(
                 &name,
                 &format!("ducklake:sqlite:{}", meta.display()),
                 options,

@@ -29,6 +29,9 @@ pub struct Session {
     lakes: Mutex<HashMap<String, Arc<LakeCatalog>>>,
     /// Names of detached lakes (shadowed by empty catalogs until attached again).
     detached: Mutex<std::collections::HashSet<String>>,
+    /// Lakes the host attached on the user's behalf (the CLI's embedded default
+    /// lakes): attaching one again at the same location is a no-op.
+    auto_attached: Mutex<std::collections::HashSet<String>>,
     variables: Mutex<Variables>,
 }
 
@@ -202,6 +205,7 @@ impl Session {
             ctx,
             lakes: Mutex::new(HashMap::new()),
             detached: Mutex::new(std::collections::HashSet::new()),
+            auto_attached: Mutex::new(std::collections::HashSet::new()),
             variables: Mutex::new(Variables::new()),
         }
     }
@@ -295,6 +299,49 @@ impl Session {
         Ok(())
     }
 
+    /// Detach lake `name`; false if no lake has that name.
+    pub fn detach(&self, name: &str) -> Result<bool> {
+        let removed = match self.lakes.lock() {
+            Ok(mut m) => m.remove(name),
+            Err(p) => p.into_inner().remove(name),
+        };
+        if removed.is_none() {
+            return Ok(false);
+        }
+        // DataFusion cannot unregister a catalog; shadow it with an empty one,
+        // which a later ATTACH under the same name replaces.
+        self.ctx.register_catalog(
+            name,
+            Arc::new(datafusion::catalog::MemoryCatalogProvider::new()),
+        );
+        match self.detached.lock() {
+            Ok(mut d) => d.insert(name.to_string()),
+            Err(p) => p.into_inner().insert(name.to_string()),
+        };
+        match self.auto_attached.lock() {
+            Ok(mut a) => a.remove(name),
+            Err(p) => p.into_inner().remove(name),
+        };
+        Ok(true)
+    }
+
+    /// Attach a lake on the user's behalf (as the CLI does with the embedded
+    /// default lakes): a script's own `ATTACH` of the same location and name is
+    /// then a no-op rather than a name clash.
+    pub async fn attach_for_user(
+        &self,
+        name: &str,
+        location: &str,
+        options: LakeOptions,
+    ) -> Result<Arc<LakeCatalog>> {
+        let catalog = self.attach(name, location, options).await?;
+        match self.auto_attached.lock() {
+            Ok(mut a) => a.insert(name.to_string()),
+            Err(p) => p.into_inner().insert(name.to_string()),
+        };
+        Ok(catalog)
+    }
+
     async fn run_lake_statement(&self, stmt: LakeStatement) -> Result<()> {
         match stmt {
             LakeStatement::Attach {
@@ -302,14 +349,24 @@ impl Session {
                 name,
                 options,
                 if_not_exists,
+                or_replace,
             } => {
                 let name = name.unwrap_or_else(|| default_name(&location));
                 if if_not_exists && self.ctx.catalog(&name).is_some() {
                     return Ok(());
                 }
-                // Attaching the same catalog under the same name again is a no-op (the
-                // CLI attaches the embedded default lakes before running a script).
-                if let Ok(existing) = self.lake(&name)
+                if or_replace && self.lake(&name).is_ok() {
+                    self.detach(&name)?;
+                }
+                // Attaching a lake the CLI attached itself (the embedded default
+                // lakes), at the same location and name, is a no-op; any other
+                // name already in use is an error, as in DuckDB.
+                let auto = match self.auto_attached.lock() {
+                    Ok(a) => a.contains(&name),
+                    Err(p) => p.into_inner().contains(&name),
+                };
+                if auto
+                    && let Ok(existing) = self.lake(&name)
                     && existing.lake().store().location()
                         == crate::store::CatalogLocation::parse(
                             &location,
@@ -324,23 +381,9 @@ impl Session {
                     .await?;
             }
             LakeStatement::Detach { name, if_exists } => {
-                let removed = match self.lakes.lock() {
-                    Ok(mut m) => m.remove(&name),
-                    Err(p) => p.into_inner().remove(&name),
-                };
-                if removed.is_none() && !if_exists {
+                if !self.detach(&name)? && !if_exists {
                     return Err(Error::not_found("lake", name));
                 }
-                // DataFusion cannot unregister a catalog; shadow it with an empty one,
-                // which a later ATTACH under the same name replaces.
-                self.ctx.register_catalog(
-                    &name,
-                    Arc::new(datafusion::catalog::MemoryCatalogProvider::new()),
-                );
-                match self.detached.lock() {
-                    Ok(mut d) => d.insert(name.clone()),
-                    Err(p) => p.into_inner().insert(name.clone()),
-                };
             }
             LakeStatement::SetVariable { name, expr } => {
                 // Planned like any query (variables, names, functions as DuckDB has them).

@@ -101,6 +101,8 @@ pub enum LakeStatement {
         options: BTreeMap<String, String>,
         /// `IF NOT EXISTS` was given.
         if_not_exists: bool,
+        /// `OR REPLACE` was given.
+        or_replace: bool,
     },
     /// `DETACH [IF EXISTS] name`
     Detach {
@@ -211,6 +213,10 @@ pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
         return Ok(None);
     }
     let mut i = 1;
+    let or_replace = kw(i, Keyword::OR) && kw(i + 1, Keyword::REPLACE);
+    if or_replace {
+        i += 2;
+    }
     if kw(i, Keyword::DATABASE) {
         i += 1;
     }
@@ -273,6 +279,7 @@ pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
         name,
         options,
         if_not_exists,
+        or_replace,
     }))
 }
 

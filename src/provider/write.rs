@@ -36,6 +36,7 @@ use crate::commit::{
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::spec::paths::{default_dir_name, resolve};
+use crate::spec::types::DuckLakeType;
 use crate::spec::values::format_duckdb_text;
 use crate::storage::locate;
 use crate::write::{WriteOptions, WrittenFile, discard};
@@ -909,9 +910,11 @@ impl<'a> Writer<'a> {
                 let old = col.ty.to_arrow()?;
                 if !datafusion::arrow::compute::can_cast_types(&old, &data_type)
                     || new_type.is_nested()
+                    || !is_widening(&col.ty, &new_type)
                 {
                     return Err(Error::Unsupported(format!(
-                        "changing column '{name}' of '{}' from {} to {new_type}",
+                        "changing column '{name}' of '{}' from {} to {new_type}: only widening \
+                         type promotions are allowed (files already written keep their type)",
                         target.qualified(),
                         col.ty
                     )));
@@ -923,7 +926,18 @@ impl<'a> Writer<'a> {
             AlterOp::SetNotNull { name, not_null } => {
                 let col = find(&name)?;
                 if col.row.nulls_allowed != not_null {
-                    return Ok(Vec::new());
+                    // DuckDB refuses a constraint that is already (or not) there.
+                    return Err(Error::Unsupported(if not_null {
+                        format!(
+                            "column '{name}' of '{}' is already NOT NULL",
+                            target.qualified()
+                        )
+                    } else {
+                        format!(
+                            "column '{name}' of '{}' has no NOT NULL constraint",
+                            target.qualified()
+                        )
+                    }));
                 }
                 if not_null {
                     // The rows visible now decide, not statistics (deleted NULLs do not count).
@@ -992,6 +1006,66 @@ impl<'a> Writer<'a> {
         }
         commit(target.lake(), &changes).await?;
         Ok(Vec::new())
+    }
+}
+
+/// Whether changing a column from `from` to `to` widens it, as DuckDB allows
+/// (its implicit-cast lattice): integers to wider integers (unsigned to a wider
+/// signed one too), integers and FLOAT to DOUBLE, small integers to FLOAT,
+/// decimals to decimals with room for every value, DATE to TIMESTAMP.
+fn is_widening(from: &DuckLakeType, to: &DuckLakeType) -> bool {
+    use crate::spec::types::DuckLakeType as T;
+    fn signed_bits(t: &DuckLakeType) -> Option<u32> {
+        match t {
+            T::Int8 => Some(8),
+            T::Int16 => Some(16),
+            T::Int32 => Some(32),
+            T::Int64 => Some(64),
+            T::Int128 => Some(128),
+            _ => None,
+        }
+    }
+    fn unsigned_bits(t: &DuckLakeType) -> Option<u32> {
+        match t {
+            T::UInt8 => Some(8),
+            T::UInt16 => Some(16),
+            T::UInt32 => Some(32),
+            T::UInt64 => Some(64),
+            T::UInt128 => Some(128),
+            _ => None,
+        }
+    }
+    if from == to {
+        return false;
+    }
+    let small_int = |t: &DuckLakeType| {
+        signed_bits(t).is_some_and(|b| b <= 16) || unsigned_bits(t).is_some_and(|b| b <= 16)
+    };
+    match (from, to) {
+        (a, b) if signed_bits(a).is_some() && signed_bits(b).is_some() => {
+            signed_bits(a) < signed_bits(b)
+        }
+        (a, b) if unsigned_bits(a).is_some() && unsigned_bits(b).is_some() => {
+            unsigned_bits(a) < unsigned_bits(b)
+        }
+        (a, b) if unsigned_bits(a).is_some() && signed_bits(b).is_some() => {
+            unsigned_bits(a) < signed_bits(b)
+        }
+        (a, T::Float64) if signed_bits(a).is_some() || unsigned_bits(a).is_some() => true,
+        (T::Float32, T::Float64) => true,
+        (a, T::Float32) => small_int(a),
+        (
+            T::Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            T::Decimal {
+                precision: p2,
+                scale: s2,
+            },
+        ) => s2 >= s1 && i64::from(*p2) - i64::from(*s2) >= i64::from(*p1) - i64::from(*s1),
+        (T::Date, T::Timestamp) => true,
+        _ => false,
     }
 }
 
@@ -1171,4 +1245,44 @@ pub fn strings(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>> {
                 .collect()
         })
         .collect())
+}
+
+#[cfg(test)]
+mod widening_tests {
+    use super::is_widening;
+    use crate::spec::types::DuckLakeType as T;
+
+    #[test]
+    fn only_widening_type_changes_are_allowed() {
+        assert!(is_widening(&T::Int16, &T::Int32));
+        assert!(is_widening(&T::UInt8, &T::Int16));
+        assert!(is_widening(&T::Int32, &T::Float64));
+        assert!(is_widening(&T::Float32, &T::Float64));
+        assert!(is_widening(&T::Date, &T::Timestamp));
+        assert!(is_widening(
+            &T::Decimal {
+                precision: 9,
+                scale: 2
+            },
+            &T::Decimal {
+                precision: 18,
+                scale: 4
+            }
+        ));
+        assert!(!is_widening(&T::Int32, &T::Int16));
+        assert!(!is_widening(&T::UInt32, &T::Int32));
+        assert!(!is_widening(&T::Int64, &T::Float32));
+        assert!(!is_widening(&T::Float64, &T::Float32));
+        assert!(!is_widening(
+            &T::Decimal {
+                precision: 9,
+                scale: 2
+            },
+            &T::Decimal {
+                precision: 9,
+                scale: 3
+            }
+        ));
+        assert!(!is_widening(&T::Int32, &T::Int32));
+    }
 }
