@@ -544,9 +544,18 @@ impl<'a> Writer<'a> {
             WriteOp::Update => {
                 let predicate = filter_predicate(&dml.input);
                 let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
-                let rows = self
-                    .append(&target, &table, dml.input.as_ref(), &mut changes)
-                    .await?;
+                // Updated rows keep their row ids (in `_ducklake_internal_row_id`, as
+                // DuckDB writes them), so the change feed shows an update.
+                let rows = match updated_with_row_ids(&target, &table, dml.input.as_ref())? {
+                    Some(input) => {
+                        self.append_rows(&target, &table, &input, true, &mut changes)
+                            .await?
+                    }
+                    None => {
+                        self.append(&target, &table, dml.input.as_ref(), &mut changes)
+                            .await?
+                    }
+                };
                 let deleted = self
                     .plan_deletes(&target, &table, predicate, &mut changes)
                     .await?;
@@ -640,11 +649,38 @@ impl<'a> Writer<'a> {
         input: &LogicalPlan,
         changes: &mut ChangeSet,
     ) -> Result<u64> {
+        self.append_rows(target, table, input, false, changes).await
+    }
+
+    /// [`Self::append`]; with `row_ids`, `input` ends with each row's existing
+    /// row id, written as `_ducklake_internal_row_id`.
+    async fn append_rows(
+        &self,
+        target: &Target,
+        table: &TableEntry,
+        input: &LogicalPlan,
+        row_ids: bool,
+        changes: &mut ChangeSet,
+    ) -> Result<u64> {
+        let schema = if row_ids {
+            let mut fields: Vec<_> = table.file_schema.fields().iter().cloned().collect();
+            fields.push(Arc::new(
+                Field::new(crate::spec::ROW_ID_COLUMN, DataType::Int64, true).with_metadata(
+                    std::collections::HashMap::from([(
+                        crate::catalog::FIELD_ID_KEY.to_string(),
+                        crate::spec::ROW_ID_FIELD_ID.to_string(),
+                    )]),
+                ),
+            ));
+            Arc::new(Schema::new(fields))
+        } else {
+            Arc::clone(&table.file_schema)
+        };
         let (files, rows) = self
             .write_plan(
                 &target.qualified(),
                 &table.dir,
-                &table.file_schema,
+                &schema,
                 &not_null_columns(table),
                 FileLayout {
                     partition: PartitionSpec::of(table)?,
@@ -1140,6 +1176,62 @@ fn with_table(e: Error, target: &Target) -> Error {
         }
         other => other,
     }
+}
+
+/// An UPDATE's input with each row's row id appended: the scan of the target
+/// table reads DuckDB's `rowid` too, and the top projection passes it on. `None`
+/// when the plan has another shape, or the table hides `rowid` behind a column.
+fn updated_with_row_ids(
+    target: &Target,
+    table: &Arc<TableEntry>,
+    input: &LogicalPlan,
+) -> Result<Option<LogicalPlan>> {
+    use datafusion::datasource::provider_as_source;
+    use datafusion::logical_expr::{Projection, TableScanBuilder};
+    let LogicalPlan::Projection(top) = input else {
+        return Ok(None);
+    };
+    if !super::table::LakeTable::virtual_columns(table).contains(&super::table::ROWID_COLUMN) {
+        return Ok(None);
+    }
+    let provider = super::table::LakeTable::new(
+        Arc::clone(target.lake()),
+        Arc::clone(table),
+        target.snapshot.snapshot.snapshot_id,
+    )
+    .with_rowid();
+    let source = provider_as_source(Arc::new(provider));
+    let mut scans = 0;
+    let mut qualifier = None;
+    let rebuilt = top
+        .input
+        .as_ref()
+        .clone()
+        .transform_up(|plan| match plan {
+            LogicalPlan::TableScan(scan) => {
+                scans += 1;
+                qualifier = Some(scan.table_name.clone());
+                let replaced = TableScanBuilder::new(scan.table_name, Arc::clone(&source))
+                    .with_filters(scan.filters)
+                    .with_fetch(scan.fetch)
+                    .build()?;
+                Ok(Transformed::yes(LogicalPlan::TableScan(replaced)))
+            }
+            other => Ok(Transformed::yes(other.recompute_schema()?)),
+        })
+        .data()?;
+    let (1, Some(qualifier)) = (scans, qualifier) else {
+        return Ok(None);
+    };
+    let mut exprs = top.expr.clone();
+    exprs.push(Expr::Column(Column::new(
+        Some(qualifier),
+        super::table::ROWID_COLUMN,
+    )));
+    Ok(Some(LogicalPlan::Projection(Projection::try_new(
+        exprs,
+        Arc::new(rebuilt),
+    )?)))
 }
 
 /// The predicate of a DELETE/UPDATE input (the `Filter` above the scan), if any.
