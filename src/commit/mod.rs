@@ -489,24 +489,37 @@ pub async fn commit(lake: &Lake, changes: &ChangeSet) -> Result<Committed> {
 }
 
 /// Whether a catalog error means "another writer took the snapshot id" (or a
-/// serialisation failure): then the commit is re-planned on the new latest snapshot.
+/// serialisation failure, or a busy SQLite file): then the commit is re-planned on
+/// the new latest snapshot. Decided by error code, never by message text (a
+/// PostgreSQL server may speak another language): unique violations (SQLSTATE
+/// 23505, SQLite's constraint codes), serialisation failures and deadlocks
+/// (40001, 40P01), lock timeouts (55P03) and SQLite's BUSY / LOCKED (5, 6 and
+/// their extended codes).
 fn is_retryable(e: &Error) -> bool {
-    let text = match e {
-        Error::Catalog { source, .. } => source.to_string(),
-        _ => return false,
+    let Error::Catalog { source, .. } = e else {
+        return false;
+    };
+    let Some(db) = source.as_database_error() else {
+        return false;
+    };
+    if matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation) {
+        return true;
     }
-    .to_ascii_lowercase();
-    [
-        "primary key",
-        "unique",
-        "conflict",
-        "concurrent",
-        "could not serialize",
-        "database is locked",
-        "busy",
-    ]
-    .iter()
-    .any(|w| text.contains(w))
+    let Some(code) = db.code() else {
+        return false;
+    };
+    retryable_code(&code)
+}
+
+/// [`is_retryable`] on a PostgreSQL SQLSTATE or a SQLite (extended) result code.
+fn retryable_code(code: &str) -> bool {
+    match code {
+        "23505" | "40001" | "40P01" | "55P03" => true,
+        // SQLite: the primary result code is the low byte of the extended one.
+        other => other
+            .parse::<i64>()
+            .is_ok_and(|c| matches!(c & 0xff, 5 | 6) || c == 1555 || c == 2067),
+    }
 }
 
 struct Rendered {
@@ -1297,4 +1310,25 @@ pub async fn live_files(
     s: SnapshotId,
 ) -> Result<Vec<DataFileRow>> {
     lake.store().data_files(table_id, s).await
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::retryable_code;
+
+    #[test]
+    fn retries_are_decided_by_error_code() {
+        // PostgreSQL: unique violation, serialisation failure, deadlock, lock timeout.
+        for code in ["23505", "40001", "40P01", "55P03"] {
+            assert!(retryable_code(code), "{code}");
+        }
+        // SQLite: BUSY, LOCKED and their extended codes, primary key / unique.
+        for code in ["5", "6", "261", "517", "262", "1555", "2067"] {
+            assert!(retryable_code(code), "{code}");
+        }
+        // Not retryable: syntax errors, missing tables, NOT NULL, disk I/O.
+        for code in ["42601", "42P01", "23502", "1", "10", "1299"] {
+            assert!(!retryable_code(code), "{code}");
+        }
+    }
 }

@@ -117,7 +117,8 @@ async fn killed_writers(backend: Backend) -> TestResult {
         .sql("CREATE TABLE lake.main.t (w INT, i INT)")
         .await?;
     // Deterministic "random" kill delays, spread over the writer's lifetime.
-    let delays_ms = [35u64, 80, 120, 160, 210, 260];
+    let delays_ms = [5u64, 20, 45, 80, 120, 160];
+    let mut killed_mid_work = 0;
     for (round, delay) in delays_ms.iter().enumerate() {
         let script = lake.dir.join(format!("kill{round}.sql"));
         let mut sql = writer_script(&lake, round, 40);
@@ -125,16 +126,49 @@ async fn killed_writers(backend: Backend) -> TestResult {
             "DELETE FROM lake.main.t WHERE w = {round} AND i % 3 = 0;\n"
         ));
         std::fs::write(&script, sql)?;
+        let before = lake
+            .open()
+            .await?
+            .store()
+            .latest_snapshot()
+            .await?
+            .snapshot_id;
         let mut child = Command::new(env!("CARGO_BIN_EXE_lakeq"))
             .args(["sql", "-f"])
             .arg(&script)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
+        // The delay counts from the writer's first commit, so a slow start-up
+        // cannot make the kill land before any work.
+        let started = std::time::Instant::now();
+        while lake
+            .open()
+            .await?
+            .store()
+            .latest_snapshot()
+            .await?
+            .snapshot_id
+            == before
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "writer {round} committed nothing in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tokio::time::sleep(Duration::from_millis(*delay)).await;
+        if child.try_wait()?.is_none() {
+            killed_mid_work += 1;
+        }
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
     }
+    assert!(
+        killed_mid_work >= delays_ms.len() / 2,
+        "only {killed_mid_work} of {} writers were still working when killed",
+        delays_ms.len()
+    );
     // Every file the catalog references exists.
     let opened = lake.open().await?;
     let latest = opened.store().latest_snapshot().await?;

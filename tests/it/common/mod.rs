@@ -177,6 +177,10 @@ pub async fn lakeq_query(
 /// Compare every oracle query with lakeq's answer; return a readable list of differences.
 pub async fn compare_with_oracle(session: &lakeq::Session, queries: &[OracleQuery]) -> Vec<String> {
     let mut problems = Vec::new();
+    if queries.is_empty() {
+        // A comparison of nothing proves nothing.
+        problems.push("the oracle answered no query".to_string());
+    }
     for q in queries {
         match lakeq_query(session, &q.sql).await {
             Err(e) => problems.push(format!("[{}] lakeq failed: {e}\n  sql: {}", q.label, q.sql)),
