@@ -110,6 +110,19 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// Another process holds the SQLite catalog's lock longer than the busy timeout.
+    #[error(
+        "the SQLite catalog '{location}' is locked by another process (waited {waited_ms} ms): \
+         typically a DuckDB session holding a query result it has not read to the end, or a \
+         long transaction. Close that session or read its result, raise \
+         LAKEQ_SQLITE_BUSY_TIMEOUT_MS, or use a PostgreSQL catalog for several engines at once"
+    )]
+    CatalogBusy {
+        /// Catalog location.
+        location: String,
+        /// How long lakeq waited.
+        waited_ms: u64,
+    },
     /// The model project is invalid (layout, YAML, Jinja, config, cycle, selection).
     #[error(transparent)]
     Models(#[from] crate::models::ModelError),

@@ -43,7 +43,7 @@ impl SqliteBackend {
             // DuckDB's sqlite extension uses the default rollback journal; keep it so
             // both can open the file concurrently.
             .journal_mode(SqliteJournalMode::Delete)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(busy_timeout());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -68,11 +68,32 @@ impl SqliteBackend {
     }
 
     fn err(&self, source: sqlx::Error) -> Error {
+        let busy = source
+            .as_database_error()
+            .and_then(|d| d.code())
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6));
+        if busy {
+            return Error::CatalogBusy {
+                location: self.location.clone(),
+                waited_ms: u64::try_from(busy_timeout().as_millis()).unwrap_or(u64::MAX),
+            };
+        }
         Error::Catalog {
             location: self.location.clone(),
             source,
         }
     }
+}
+
+/// How long a statement waits for another process's lock on the catalog file:
+/// `LAKEQ_SQLITE_BUSY_TIMEOUT_MS`, default 10 s (lakeq's own writers hold the
+/// lock for one commit, milliseconds).
+pub fn busy_timeout() -> Duration {
+    std::env::var("LAKEQ_SQLITE_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
 fn decode_row(row: &SqliteRow) -> Result<SqlRow> {

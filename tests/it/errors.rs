@@ -232,3 +232,47 @@ async fn unwritable_data_path_fails_cleanly() -> TestResult {
     assert_eq!(lake_state(&lake).await?, before);
     Ok(())
 }
+
+/// A reader holding the SQLite catalog (as a DuckDB session with an unread
+/// result does) makes a lakeq write fail after the busy timeout with an error
+/// that names the cause and the remedies, and leaves the lake as it was.
+#[tokio::test]
+async fn a_locked_sqlite_catalog_fails_fast_and_says_why() -> TestResult {
+    use sqlx::Connection;
+    let lake = TestLake::new(Backend::Sqlite, "locked").await?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    session.sql("CREATE TABLE lake.main.t (a INT)").await?;
+    let before = lake_state(&lake).await?;
+    let path = lake
+        .location
+        .trim_start_matches("ducklake:sqlite:")
+        .to_string();
+    let mut reader = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await?;
+    sqlx::raw_sql("BEGIN; SELECT count(*) FROM ducklake_snapshot;")
+        .execute(&mut reader)
+        .await?;
+    let script = format!(
+        "{}; INSERT INTO lake.main.t VALUES (1)",
+        lake.attach_sql("lake")
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lakeq"))
+        .args(["sql", "-c", &script])
+        .env("LAKEQ_SQLITE_BUSY_TIMEOUT_MS", "300")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the write succeeded under a lock");
+    assert!(
+        stderr.contains("locked by another process") && stderr.contains("PostgreSQL"),
+        "{stderr}"
+    );
+    sqlx::raw_sql("COMMIT").execute(&mut reader).await?;
+    drop(reader);
+    assert_eq!(
+        lake_state(&lake).await?,
+        before,
+        "the failed write changed the lake"
+    );
+    session.sql("INSERT INTO lake.main.t VALUES (1)").await?;
+    Ok(())
+}
