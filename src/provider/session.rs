@@ -380,6 +380,42 @@ impl Session {
                 self.attach(&name, &location, lake_options(&options)?)
                     .await?;
             }
+            LakeStatement::Checkpoint(name) => {
+                let explicit = name.is_some();
+                let name = match name {
+                    Some(n) => n,
+                    None => self
+                        .ctx
+                        .state()
+                        .config()
+                        .options()
+                        .catalog
+                        .default_catalog
+                        .clone(),
+                };
+                if self.lake(&name).is_err() {
+                    if !explicit {
+                        // DuckDB checkpoints its in-memory database: nothing to do here.
+                        return Ok(());
+                    }
+                    return Err(Error::Unsupported(format!(
+                        "CHECKPOINT of '{name}', which is not an attached DuckLake"
+                    )));
+                }
+                // DuckDB's order: (flush inlined data: lakeq writes none), expire by the
+                // lake's expire_older_than option (nothing if unset), merge, cleanup,
+                // orphans.
+                let lake = name.replace('\'', "''");
+                for call in [
+                    "ducklake_expire_snapshots",
+                    "ducklake_merge_adjacent_files",
+                    "ducklake_cleanup_old_files",
+                    "ducklake_delete_orphaned_files",
+                ] {
+                    Box::pin(self.run_statement(&format!("SELECT * FROM {call}('{lake}')"), false))
+                        .await?;
+                }
+            }
             LakeStatement::Detach { name, if_exists } => {
                 if !self.detach(&name)? && !if_exists {
                     return Err(Error::not_found("lake", name));

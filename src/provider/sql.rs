@@ -91,6 +91,8 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>> {
 /// A statement lakeq handles itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LakeStatement {
+    /// `CHECKPOINT [name]`: DuckLake's maintenance of a lake (the current one by default).
+    Checkpoint(Option<String>),
     /// `ATTACH [IF NOT EXISTS] 'ducklake:...' [AS name] [(OPTION value, ...)]`
     Attach {
         /// Location string.
@@ -182,6 +184,17 @@ pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
             return Err(bad("SET VARIABLE needs a value"));
         }
         return Ok(Some(LakeStatement::SetVariable { name, expr }));
+    }
+    if matches!(tokens.first(), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("checkpoint"))
+    {
+        let name = match tokens.get(1) {
+            None => None,
+            t => Some(ident(t).ok_or_else(|| bad("CHECKPOINT takes a lake name"))?),
+        };
+        if tokens.len() > 2 {
+            return Err(bad("unexpected text after CHECKPOINT name"));
+        }
+        return Ok(Some(LakeStatement::Checkpoint(name)));
     }
     if kw(0, Keyword::USE) {
         let mut parts = Vec::new();

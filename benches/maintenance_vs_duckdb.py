@@ -1,0 +1,125 @@
+"""Whole-command benchmark of lake maintenance, lakeq against DuckDB 1.5.5 on the same work, in one run.
+
+Called by benches/maintenance_vs_duckdb.sh (which builds lakeq and sets up the DuckDB venv). Steps, each timed
+as wall time of the whole operation (process start included for lakeq's CLI; DuckDB's connect + LOAD + ATTACH
+included too, so both pay their start-up):
+
+  1. N small appends (ROWS rows each, one snapshot each) into a fresh SQLite-catalog lake, by lakeq (one
+     `lakeq sql -f` script) and by DuckDB (one connection, DATA_INLINING_ROW_LIMIT 0 so both write Parquet);
+  2. a scan (`count(*)`, `sum`) of the N-file table, best of 3, each engine on its own lake;
+  3. `ducklake_merge_adjacent_files` by each engine on its own lake;
+  4. the scan again, best of 3;
+  5. the answer check: DuckDB reads lakeq's merged lake and lakeq reads DuckDB's; all four answers must agree.
+
+Prints one line per step with both times and the lakeq/DuckDB ratio.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import duckdb
+
+LAKEQ = sys.argv[1]
+WORK = sys.argv[2]
+N = int(os.environ.get("APPENDS", "500"))
+ROWS = int(os.environ.get("ROWS", "10"))
+EXT = os.environ["LAKEQ_DUCKDB_EXT_DIR"]
+
+SCAN = "SELECT count(*) AS n, sum(i) AS s FROM lake.main.t"
+
+
+def attach(name):
+    return f"ATTACH 'ducklake:sqlite:{WORK}/{name}.sqlite' AS lake (DATA_PATH '{WORK}/{name}/')"
+
+
+def duck(name, statements, fetch=False):
+    c = duckdb.connect()
+    for e in ("sqlite_scanner", "ducklake"):
+        c.execute(f"LOAD '{EXT}/{e}.duckdb_extension'")
+    c.execute(attach(name) + (" " if False else ""))
+    out = None
+    for s in statements:
+        r = c.execute(s)
+        if fetch:
+            out = r.fetchall()
+    c.close()
+    return out
+
+
+def lakeq(name, sql):
+    r = subprocess.run(
+        [LAKEQ, "sql", "--format", "csv", "-c", f"{attach(name)}; {sql}"],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        raise SystemExit(f"lakeq failed: {r.stderr}")
+    return r.stdout.strip().splitlines()
+
+
+def timed(f):
+    t = time.perf_counter()
+    out = f()
+    return time.perf_counter() - t, out
+
+
+def best(f, k=3):
+    results = [timed(f) for _ in range(k)]
+    return min(r[0] for r in results), results[0][1]
+
+
+def line(what, lq, dk):
+    print(f"{what:<34} lakeq {lq:8.3f}s   DuckDB {dk:8.3f}s   lakeq/DuckDB {lq / dk:5.2f}")
+
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+inserts = [
+    f"INSERT INTO lake.main.t SELECT i FROM range({k * ROWS}, {(k + 1) * ROWS}) r(i)" for k in range(N)
+]
+
+# 1. appends
+script = os.path.join(WORK, "appends.sql")
+with open(script, "w") as f:
+    f.write(attach("lq") + ";\nCREATE TABLE lake.main.t (i BIGINT);\n")
+    f.write(";\n".join(inserts) + ";\n")
+lq_t, _ = timed(lambda: subprocess.run([LAKEQ, "sql", "-f", script], check=True, capture_output=True))
+dk_t, _ = timed(
+    lambda: duck(
+        "dk",
+        ["CALL lake.set_option('data_inlining_row_limit', 0)", "CREATE TABLE lake.main.t (i BIGINT)"] + inserts,
+    )
+)
+line(f"{N} appends of {ROWS} rows", lq_t, dk_t)
+
+# 2. scan before
+lq_t, lq_before = best(lambda: lakeq("lq", SCAN))
+dk_t, dk_before = best(lambda: duck("dk", [SCAN], fetch=True))
+line(f"scan of {N} files", lq_t, dk_t)
+
+# 3. merge
+lq_t, _ = timed(lambda: lakeq("lq", "CALL ducklake_merge_adjacent_files('lake')"))
+dk_t, _ = timed(lambda: duck("dk", ["CALL ducklake_merge_adjacent_files('lake')"]))
+line(f"merge_adjacent_files ({N} files)", lq_t, dk_t)
+
+# 4. scan after
+lq_t, lq_after = best(lambda: lakeq("lq", SCAN))
+dk_t, dk_after = best(lambda: duck("dk", [SCAN], fetch=True))
+line("scan after merge", lq_t, dk_t)
+
+# 5. answers: each engine on both lakes
+expected = (N * ROWS, (N * ROWS - 1) * N * ROWS // 2)
+answers = {
+    "lakeq on lakeq's lake": tuple(int(x) for x in lq_after[1].split(",")),
+    "lakeq on DuckDB's lake": tuple(int(x) for x in lakeq("dk", SCAN)[1].split(",")),
+    "DuckDB on DuckDB's lake": tuple(dk_after[0]),
+    "DuckDB on lakeq's lake": tuple(duck("lq", [SCAN], fetch=True)[0]),
+}
+files = duck("lq", ["SELECT count(*) FROM ducklake_list_files('lake', 't')"], fetch=True)[0][0]
+for k, v in answers.items():
+    if v != expected:
+        raise SystemExit(f"wrong answer: {k} = {v}, expected {expected}")
+print(f"answers agree: {expected[0]} rows, sum {expected[1]}; lakeq's table is {files} file(s) after the merge")
