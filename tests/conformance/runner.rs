@@ -456,6 +456,13 @@ fn writes(sql: &str) -> bool {
         "ducklake_set_option",
         "set_option(",
         "set_commit_message",
+        // The per-lake spellings (`ducklake.merge_adjacent_files()`).
+        "merge_adjacent_files(",
+        "expire_snapshots(",
+        "cleanup_old_files(",
+        "delete_orphaned_files(",
+        "flush_inlined_data(",
+        "rewrite_data_files(",
     ]
     .iter()
     .any(|f| l.contains(f))
@@ -1173,8 +1180,10 @@ impl Runner {
     ) -> Option<String> {
         match kind {
             "attach" => {
-                sessions.attaches.push(sql.to_string());
+                // The connection's session first: a new one replays the earlier
+                // attaches, not this one (attaching a name twice is an error).
                 let _ = sessions.get(conn).await;
+                sessions.attaches.push(sql.to_string());
                 let mut failure = None;
                 for s in sessions.by_conn.values() {
                     if let Err(e) = s.sql(sql).await {
