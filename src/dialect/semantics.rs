@@ -288,3 +288,107 @@ impl datafusion::logical_expr::ScalarUDFImpl for CheckedArithmetic {
         })
     }
 }
+
+/// `sum` of integers without silent overflow: DuckDB sums integers into a
+/// HUGEINT and never wraps; DataFusion's `sum` of BIGINT wraps around. This
+/// analyzer rule sums integers as `DECIMAL(38,0)` and casts the total back to
+/// the type DataFusion gives it, which fails on overflow (a BIGINT total beyond
+/// ±9.2·10¹⁸ is an error, not a wrong number). Window `sum`s are not changed.
+#[derive(Debug, Default)]
+pub struct CheckedIntegerSums;
+
+impl datafusion::optimizer::AnalyzerRule for CheckedIntegerSums {
+    fn name(&self) -> &str {
+        "lakeq_checked_integer_sums"
+    }
+
+    fn analyze(
+        &self,
+        plan: datafusion::logical_expr::LogicalPlan,
+        _config: &datafusion::config::ConfigOptions,
+    ) -> DFResult<datafusion::logical_expr::LogicalPlan> {
+        use datafusion::common::tree_node::{Transformed, TransformedResult};
+        plan.transform_up_with_subqueries(|node| {
+            let datafusion::logical_expr::LogicalPlan::Aggregate(agg) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            checked_sums(agg).map(|rewritten| match rewritten {
+                Some(plan) => Transformed::yes(plan),
+                None => Transformed::no(node),
+            })
+        })
+        .data()
+    }
+}
+
+/// An aggregate's integer `sum`s rewritten (see [`CheckedIntegerSums`]), with a
+/// projection restoring its output schema; `None` when it has none.
+fn checked_sums(
+    agg: &datafusion::logical_expr::Aggregate,
+) -> DFResult<Option<datafusion::logical_expr::LogicalPlan>> {
+    use datafusion::logical_expr::expr::AggregateFunction;
+    use datafusion::logical_expr::{Aggregate, LogicalPlan, Projection};
+    let wide = DataType::Decimal128(38, 0);
+    let input_schema = agg.input.schema();
+    let mut changed = false;
+    let mut aggr_expr = Vec::with_capacity(agg.aggr_expr.len());
+    for e in &agg.aggr_expr {
+        let (inner, name) = match e {
+            Expr::Alias(a) => (a.expr.as_ref(), a.name.clone()),
+            other => (other, other.schema_name().to_string()),
+        };
+        let rewritten = match inner {
+            Expr::AggregateFunction(f)
+                if f.func.name() == "sum"
+                    && f.params.args.len() == 1
+                    && f.params.args[0]
+                        .get_type(input_schema)
+                        .is_ok_and(|t| t.is_integer()) =>
+            {
+                let mut params = f.params.clone();
+                params.args = vec![cast(params.args[0].clone(), wide.clone())];
+                Some(Expr::AggregateFunction(AggregateFunction {
+                    func: std::sync::Arc::clone(&f.func),
+                    params,
+                }))
+            }
+            _ => None,
+        };
+        match rewritten {
+            Some(r) => {
+                changed = true;
+                aggr_expr.push(r.alias(name));
+            }
+            None => aggr_expr.push(e.clone()),
+        }
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let new_agg = Aggregate::try_new(
+        std::sync::Arc::clone(&agg.input),
+        agg.group_expr.clone(),
+        aggr_expr,
+    )?;
+    let restored: Vec<Expr> = agg
+        .schema
+        .iter()
+        .zip(new_agg.schema.iter())
+        .map(|((qualifier, want), (new_qualifier, got))| {
+            let column = Expr::Column(datafusion::common::Column::from((new_qualifier, got)));
+            if want.data_type() == got.data_type() {
+                column
+            } else {
+                let e = cast(column, want.data_type().clone());
+                match qualifier {
+                    Some(q) => e.alias_qualified(Some(q.clone()), want.name()),
+                    None => e.alias(want.name()),
+                }
+            }
+        })
+        .collect();
+    Ok(Some(LogicalPlan::Projection(Projection::try_new(
+        restored,
+        std::sync::Arc::new(LogicalPlan::Aggregate(new_agg)),
+    )?)))
+}

@@ -198,6 +198,7 @@ impl Session {
         let mut state = ctx.state_ref().write().clone();
         let _ = state.register_expr_planner(Arc::new(DuckDbArithmetic));
         *ctx.state_ref().write() = state;
+        ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::CheckedIntegerSums));
         super::functions::register(&ctx);
         super::ops::register(&ctx);
         crate::dialect::functions::register(&ctx);

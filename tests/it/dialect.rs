@@ -61,3 +61,37 @@ async fn duckdb_semantics_match_duckdb() -> TestResult {
     );
     Ok(())
 }
+
+/// Where lakeq cannot give DuckDB's answer it fails: DuckDB sums BIGINTs into a
+/// HUGEINT; DataFusion's sum wraps around, lakeq's refuses an overflowing total
+/// (and keeps exact totals, and the BIGINT type, below it).
+#[tokio::test]
+async fn an_integer_sum_never_wraps_around() -> TestResult {
+    let session = lakeq::Session::new();
+    let err = session
+        .sql("SELECT sum(x) FROM (VALUES (9223372036854775807), (1)) t(x)")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("out of range"), "{err}");
+    let batches = session
+        .sql(
+            "SELECT g, sum(x) AS s, typeof(sum(x)) AS t FROM (VALUES (1, 9223372036854775806), \
+             (1, -5), (2, 3)) v(g, x) GROUP BY g ORDER BY g",
+        )
+        .await?;
+    let (_, rows) = crate::common::canonical::render_batches(&batches)?;
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                "1".to_string(),
+                "9223372036854775801".into(),
+                "BIGINT".into()
+            ],
+            vec!["2".to_string(), "3".into(), "BIGINT".into()],
+        ]
+    );
+    Ok(())
+}
