@@ -8,7 +8,7 @@ pub mod files;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::spec::paths::resolve;
@@ -19,6 +19,15 @@ use crate::store::{LakeMetadata, MetadataStore};
 
 /// Arrow field metadata key carrying the DuckLake column id (= Parquet field id).
 pub const FIELD_ID_KEY: &str = "PARQUET:field_id";
+
+/// Arrow field metadata key marking a `geometry` column: lakeq reads its WKB
+/// as WKT text (a Utf8 field) and refuses to write it.
+pub const GEOMETRY_KEY: &str = "lakeq:geometry";
+
+/// Whether `field` is a DuckLake `geometry` column read as WKT.
+pub fn is_geometry(field: &Field) -> bool {
+    field.metadata().contains_key(GEOMETRY_KEY)
+}
 
 /// A column with its nested children, as of one snapshot.
 #[derive(Debug, Clone)]
@@ -39,13 +48,15 @@ impl ColumnNode {
             .iter()
             .map(ColumnNode::arrow_field)
             .collect::<Result<Vec<_>>>()?;
-        let dt = self.ty.to_arrow_nested(children)?;
-        Ok(
-            Field::new(&self.row.column_name, dt, true).with_metadata(HashMap::from([(
-                FIELD_ID_KEY.to_string(),
-                self.row.column_id.to_string(),
-            )])),
-        )
+        let mut metadata =
+            HashMap::from([(FIELD_ID_KEY.to_string(), self.row.column_id.to_string())]);
+        let dt = if self.ty == DuckLakeType::Geometry && self.row.parent_column.is_none() {
+            metadata.insert(GEOMETRY_KEY.to_string(), "wkt".to_string());
+            DataType::Utf8
+        } else {
+            self.ty.to_arrow_nested(children)?
+        };
+        Ok(Field::new(&self.row.column_name, dt, true).with_metadata(metadata))
     }
 
     /// Visit this column and all descendants (pre-order).

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{Result as DFResult, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
@@ -54,7 +54,6 @@ fn check_nested(
     file: &Field,
     defaulted: &std::collections::HashSet<i64>,
 ) -> std::result::Result<(), String> {
-    use datafusion::arrow::datatypes::DataType;
     match (table.data_type(), file.data_type()) {
         (DataType::Struct(tc), DataType::Struct(fc)) => {
             for t in tc {
@@ -204,10 +203,114 @@ impl PhysicalExprAdapter for FieldIdAdapter {
     }
 }
 
+/// A DuckLake `geometry` column: the file's WKB values as WKT text.
+#[derive(Debug, Eq)]
+pub struct WkbToWkt {
+    wkb: Arc<dyn PhysicalExpr>,
+}
+
+impl PartialEq for WkbToWkt {
+    fn eq(&self, other: &Self) -> bool {
+        self.wkb.as_ref() == other.wkb.as_ref()
+    }
+}
+
+impl std::hash::Hash for WkbToWkt {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.wkb.hash(state);
+    }
+}
+
+impl WkbToWkt {
+    /// WKT of the WKB values of `wkb`.
+    pub fn new(wkb: Arc<dyn PhysicalExpr>) -> Self {
+        Self { wkb }
+    }
+}
+
+impl std::fmt::Display for WkbToWkt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "wkb_to_wkt({})", self.wkb)
+    }
+}
+
+impl PhysicalExpr for WkbToWkt {
+    fn data_type(&self, _input_schema: &Schema) -> DFResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn nullable(&self, input_schema: &Schema) -> DFResult<bool> {
+        self.wkb.nullable(input_schema)
+    }
+
+    fn evaluate(
+        &self,
+        batch: &datafusion::arrow::record_batch::RecordBatch,
+    ) -> DFResult<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::logical_expr::ColumnarValue;
+        let values = self.wkb.evaluate(batch)?.into_array(batch.num_rows())?;
+        let text = match values.data_type() {
+            DataType::Binary => wkt_of(values.as_binary::<i32>().iter(), values.len()),
+            DataType::LargeBinary => wkt_of(values.as_binary::<i64>().iter(), values.len()),
+            DataType::BinaryView => wkt_of(values.as_binary_view().iter(), values.len()),
+            other => return Err(wkb_type_error(other)),
+        }?;
+        Ok(ColumnarValue::Array(Arc::new(text)))
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
+        vec![&self.wkb]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn PhysicalExpr>>,
+    ) -> DFResult<Arc<dyn PhysicalExpr>> {
+        let [wkb]: [Arc<dyn PhysicalExpr>; 1] = children.try_into().map_err(|_| {
+            datafusion::error::DataFusionError::Internal("wkb_to_wkt takes one argument".into())
+        })?;
+        Ok(Arc::new(Self::new(wkb)))
+    }
+
+    fn fmt_sql(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "wkb_to_wkt(")?;
+        self.wkb.fmt_sql(f)?;
+        write!(f, ")")
+    }
+}
+
+/// WKT of each WKB value (NULL stays NULL).
+fn wkt_of<'a>(
+    values: impl Iterator<Item = Option<&'a [u8]>>,
+    len: usize,
+) -> DFResult<datafusion::arrow::array::StringArray> {
+    let mut out = datafusion::arrow::array::StringBuilder::with_capacity(len, len * 16);
+    for value in values {
+        match value {
+            None => out.append_null(),
+            Some(wkb) => {
+                let text = crate::spec::geometry::wkb_to_wkt(wkb).map_err(|e| {
+                    datafusion::error::DataFusionError::Execution(format!(
+                        "geometry column: invalid WKB value: {e}"
+                    ))
+                })?;
+                out.append_value(text);
+            }
+        }
+    }
+    Ok(out.finish())
+}
+
+fn wkb_type_error(found: &DataType) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::Execution(format!(
+        "geometry column stored as {found} in a data file, expected WKB bytes"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::datatypes::DataType;
 
     fn with_id(name: &str, t: DataType, id: i64) -> Field {
         Field::new(name, t, true)

@@ -63,7 +63,12 @@ pub fn pruning_columns(table: &TableEntry, filter: &Expr) -> Vec<ColumnId> {
         .columns
         .iter()
         .zip(table.arrow_schema.fields())
-        .filter(|(_, f)| used.contains(f.name().as_str()) && prunable(f.data_type()))
+        .filter(|(c, f)| {
+            used.contains(f.name().as_str())
+                && prunable(f.data_type())
+                // WKT text of WKB values: the catalog's bounds are not text bounds.
+                && c.ty != crate::spec::types::DuckLakeType::Geometry
+        })
         .map(|(c, _)| c.row.column_id)
         .collect()
 }

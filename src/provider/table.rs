@@ -297,6 +297,16 @@ impl LakeTable {
         Ok(Arc::new(ProjectionExec::try_new(exprs, exec)?))
     }
 
+    /// Names of the table's `geometry` columns (WKB in files, WKT in lakeq).
+    fn geometry_columns(&self) -> std::collections::HashSet<String> {
+        self.entry
+            .columns
+            .iter()
+            .filter(|c| c.ty == crate::spec::types::DuckLakeType::Geometry)
+            .map(|c| c.row.column_name.clone())
+            .collect()
+    }
+
     /// The catalog entry.
     pub fn entry(&self) -> &Arc<TableEntry> {
         &self.entry
@@ -704,6 +714,54 @@ fn hive_values(path: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// `schema` with the `geometry` columns as the Binary (WKB) the files hold, so the
+/// Parquet reader does not read them as strings.
+fn with_wkb(schema: SchemaRef, geometry: &std::collections::HashSet<String>) -> SchemaRef {
+    if geometry.is_empty() {
+        return schema;
+    }
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if geometry.contains(f.name()) {
+                Arc::new(f.as_ref().clone().with_data_type(DataType::Binary))
+            } else {
+                Arc::clone(f)
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `scan` with its `geometry` columns turned from WKB into WKT text.
+fn wkb_as_wkt(
+    scan: Arc<dyn ExecutionPlan>,
+    geometry: &std::collections::HashSet<String>,
+) -> DFResult<Arc<dyn ExecutionPlan>> {
+    use datafusion::physical_expr::expressions::Column as ColumnExpr;
+    use datafusion::physical_plan::projection::ProjectionExec;
+    let output = scan.schema();
+    if !output.fields().iter().any(|f| geometry.contains(f.name())) {
+        return Ok(scan);
+    }
+    let exprs: Vec<(Arc<dyn datafusion::physical_expr::PhysicalExpr>, String)> = output
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let column = Arc::new(ColumnExpr::new(f.name(), i)) as _;
+            let expr = if geometry.contains(f.name()) {
+                Arc::new(super::adapter::WkbToWkt::new(column)) as _
+            } else {
+                column
+            };
+            (expr, f.name().clone())
+        })
+        .collect();
+    Ok(Arc::new(ProjectionExec::try_new(exprs, scan)?))
+}
+
 #[async_trait]
 impl TableProvider for LakeTable {
     fn schema(&self) -> SchemaRef {
@@ -778,12 +836,21 @@ impl TableProvider for LakeTable {
                     .collect()
             },
         };
-        let predicate = conjunction(filters.iter().cloned())
-            .map(|p| {
-                let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-                state.create_physical_expr(p, &df_schema)
-            })
-            .transpose()?;
+        // Geometry columns are WKB in the files and WKT above the scan: filters on
+        // them are applied above the scan only (they are Inexact).
+        let geometry = self.geometry_columns();
+        let predicate = conjunction(filters.iter().cloned().filter(|f| {
+            geometry.is_empty()
+                || !f
+                    .column_refs()
+                    .iter()
+                    .any(|c| geometry.contains(c.name.as_str()))
+        }))
+        .map(|p| {
+            let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+            state.create_physical_expr(p, &df_schema)
+        })
+        .transpose()?;
         let target_partitions = state.config().target_partitions().max(1);
 
         // Sized up front: growing vectors of 10,000 `PartitionedFile`s was a visible cost.
@@ -833,7 +900,7 @@ impl TableProvider for LakeTable {
                 groups[i % group_count].push(pf);
             }
             let table_schema = if self.positions != Positions::None {
-                TableSchema::builder(self.file_columns())
+                TableSchema::builder(with_wkb(self.file_columns(), &geometry))
                     .with_table_partition_cols(self.partition_columns())
                     .with_virtual_columns(vec![Arc::new(
                         Field::new(ROW_POSITION_COLUMN, DataType::Int64, true)
@@ -841,7 +908,8 @@ impl TableProvider for LakeTable {
                     )])
                     .build()
             } else {
-                TableSchema::builder(Arc::clone(&self.entry.arrow_schema)).build()
+                TableSchema::builder(with_wkb(Arc::clone(&self.entry.arrow_schema), &geometry))
+                    .build()
             };
             let mut source = ParquetSource::new(table_schema)
                 .with_pushdown_filters(false)
@@ -865,7 +933,10 @@ impl TableProvider for LakeTable {
                     .with_statistics(stats)
                     .with_expr_adapter(Some(defaults))
                     .build();
-            inputs.push(DataSourceExec::from_data_source(config));
+            inputs.push(wkb_as_wkt(
+                DataSourceExec::from_data_source(config),
+                &geometry,
+            )?);
         }
         let inlined = table_files
             .inlined_rows

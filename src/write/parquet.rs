@@ -184,6 +184,17 @@ struct WritePlan {
 
 impl WritePlan {
     fn new(table_schema: SchemaRef) -> Result<Self, String> {
+        if let Some(g) = table_schema
+            .fields()
+            .iter()
+            .find(|f| crate::catalog::is_geometry(f))
+        {
+            return Err(format!(
+                "column '{}' is a GEOMETRY column; lakeq reads geometries (as WKT text) but \
+                 does not write them yet: write this table with DuckDB",
+                g.name()
+            ));
+        }
         let mut leaves = Vec::new();
         let planned = table_schema
             .fields()

@@ -1,6 +1,6 @@
 //! Bad input gets a clear error naming the object, and never a panic.
 
-use crate::common::{Backend, TestLake, TestResult, scratch_dir};
+use crate::common::{Backend, TestLake, TestResult, duckdb_sql_queries, scratch_dir};
 
 async fn err_of(session: &lakeq::Session, sql: &str) -> String {
     match session.sql(sql).await {
@@ -274,5 +274,37 @@ async fn a_locked_sqlite_catalog_fails_fast_and_says_why() -> TestResult {
         "the failed write changed the lake"
     );
     session.sql("INSERT INTO lake.main.t VALUES (1)").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn geometry_columns_are_read_but_not_written() -> TestResult {
+    let lake = TestLake::new(Backend::Sqlite, "geometry_refused").await?;
+    duckdb_sql_queries(
+        &lake,
+        "statement ok\nCREATE TABLE lake.main.g (id INT, g GEOMETRY)\n\n\
+         statement ok\nINSERT INTO lake.main.g SELECT i, ('POINT (' || i || ' 1)')::GEOMETRY FROM range(20) r(i)\n",
+    )?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    let before = lake_state(&lake).await?;
+    for sql in [
+        "INSERT INTO lake.main.g VALUES (99, 'POINT (1 1)')",
+        "UPDATE lake.main.g SET g = 'POINT (0 0)' WHERE id = 1",
+        "UPDATE lake.main.g SET id = 100 WHERE id = 1",
+    ] {
+        let msg = err_of(&session, sql).await;
+        assert!(
+            msg.contains("'g'") && msg.contains("GEOMETRY"),
+            "{sql}: {msg}"
+        );
+    }
+    assert_eq!(lake_state(&lake).await?, before, "lake changed");
+    // Reads still work, with DuckDB's text.
+    let batches = session
+        .sql("SELECT g FROM lake.main.g WHERE id = 3")
+        .await?;
+    let text = lakeq::dialect::render::value_text(batches[0].column(0).as_ref(), 0);
+    assert_eq!(text.as_deref(), Some("POINT (3 1)"));
     Ok(())
 }
