@@ -276,17 +276,17 @@ fn interpolate_line(
 ) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}').ok_or("unterminated ${ in lakeq.toml")?;
-        let name = &after[..end];
+    while let Some((before, after)) = rest.split_once("${") {
+        out.push_str(before);
+        let (name, after) = after
+            .split_once('}')
+            .ok_or("unterminated ${ in lakeq.toml")?;
         let value = std::env::var(name)
             .ok()
             .or_else(|| env_file.get(name).cloned())
             .ok_or_else(|| format!("${{{name}}} is not set in the environment or .env"))?;
         out.push_str(&value);
-        rest = &after[end + 1..];
+        rest = after;
     }
     out.push_str(rest);
     Ok(out)

@@ -28,6 +28,11 @@
 //! # let _ = batches; Ok(()) }
 //! ```
 #![warn(missing_docs)]
+// No panic reachable from input: slicing, indexing and unwrap are denied outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::string_slice, clippy::indexing_slicing, clippy::unwrap_used)
+)]
 
 pub mod catalog;
 pub mod cli;

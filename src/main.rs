@@ -1,5 +1,10 @@
 //! The `lakeq` binary: parse the command line, run it, map errors to an exit code.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::string_slice, clippy::indexing_slicing, clippy::unwrap_used)
+)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -32,16 +32,15 @@ pub fn locate(path: &str) -> Result<FileLocation> {
         })?;
         return Ok(FileLocation { store_url, path });
     }
-    if !path.starts_with('/') {
+    let Some(relative) = path.strip_prefix('/') else {
         return Err(Error::InvalidLocation {
             location: path.to_string(),
             reason: "data paths must be absolute (or s3:// URLs)".into(),
         });
-    }
+    };
     // A normalised absolute path (no empty, `.` or `..` segment) is what
     // `from_absolute_path` would parse after its round trip through a percent-encoded
     // file URL; skipping that round trip was a fifth of planning a 10,000-file scan.
-    let relative = &path[1..];
     if relative
         .split('/')
         .all(|s| !s.is_empty() && s != "." && s != "..")

@@ -68,7 +68,8 @@ impl ColumnNode {
     }
 }
 
-/// A schema with the same names and types but no field metadata at any depth.
+/// A schema with the same names and types but no field metadata at any depth
+/// (except the geometry marker).
 pub fn strip_metadata(fields: &[Field]) -> Schema {
     Schema::new(fields.iter().map(strip_field).collect::<Vec<_>>())
 }
@@ -82,7 +83,16 @@ fn strip_field(f: &Field) -> Field {
         DataType::Map(e, sorted) => DataType::Map(Arc::new(strip_field(e)), *sorted),
         other => other.clone(),
     };
-    Field::new(f.name(), dt, f.is_nullable())
+    let field = Field::new(f.name(), dt, f.is_nullable());
+    if is_geometry(f) {
+        // Kept so the dialect can refuse to order or compare WKT as text.
+        field.with_metadata(HashMap::from([(
+            GEOMETRY_KEY.to_string(),
+            "wkt".to_string(),
+        )]))
+    } else {
+        field
+    }
 }
 
 /// Build column trees from flat rows (any order).

@@ -192,7 +192,7 @@ pub async fn compile(args: ProjectArgs) -> Result<()> {
     artifacts::write(&project, "manifest.json", &artifacts::manifest(&project))?;
     for name in &selected {
         let sql = project.compile(name, false)?;
-        println!("-- {} ({})\n{sql};\n", name, project.models[name].path);
+        println!("-- {} ({})\n{sql};\n", name, project.model(name)?.path);
     }
     Ok(())
 }
@@ -202,7 +202,7 @@ pub async fn ls(args: ProjectArgs) -> Result<()> {
     let project = args.load()?;
     let selected = select_models(&project, &args.select, &args.exclude)?;
     for name in &selected {
-        let m = &project.models[name];
+        let m = project.model(name)?;
         let tags = if m.config.tags.is_empty() {
             String::new()
         } else {

@@ -85,13 +85,20 @@ impl NewColumn {
                 .iter()
                 .map(|f| Self::from_arrow(f, next_id))
                 .collect::<Result<_>>()?,
-            DataType::Map(entries, _) => match entries.data_type() {
-                DataType::Struct(kv) if kv.len() == 2 => vec![
-                    Self::from_arrow(&kv[0].as_ref().clone().with_name("key"), next_id)?,
-                    Self::from_arrow(&kv[1].as_ref().clone().with_name("value"), next_id)?,
-                ],
-                other => return Err(Error::Unsupported(format!("map entries of type {other}"))),
-            },
+            DataType::Map(entries, _) => {
+                let unsupported =
+                    || Error::Unsupported(format!("map entries of type {}", entries.data_type()));
+                let DataType::Struct(kv) = entries.data_type() else {
+                    return Err(unsupported());
+                };
+                let [key, value] = &**kv else {
+                    return Err(unsupported());
+                };
+                vec![
+                    Self::from_arrow(&key.as_ref().clone().with_name("key"), next_id)?,
+                    Self::from_arrow(&value.as_ref().clone().with_name("value"), next_id)?,
+                ]
+            }
             _ => Vec::new(),
         };
         Ok(NewColumn {
@@ -583,9 +590,13 @@ async fn leaf_types(
             types.insert(id, dt);
         }
     };
-    if let Some(i) = new_table_ids.iter().position(|t| *t == table_id) {
+    let new_table = new_table_ids
+        .iter()
+        .zip(&c.new_tables)
+        .find_map(|(id, table)| (*id == table_id).then_some(table));
+    if let Some(new_table) = new_table {
         let mut all = Vec::new();
-        for col in &c.new_tables[i].columns {
+        for col in &new_table.columns {
             col.walk(None, &mut all);
         }
         for (_, col) in all {
@@ -867,10 +878,9 @@ async fn render(
             .map(|r| (r.table_id, r))
             .collect()
     };
-    let mut table_ids: Vec<CatalogId> = files_by_table.keys().copied().collect();
-    table_ids.sort_unstable();
-    for table_id in table_ids {
-        let files = &files_by_table[&table_id];
+    let mut by_table: Vec<(&CatalogId, &Vec<&AddedFile>)> = files_by_table.iter().collect();
+    by_table.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (&table_id, files) in by_table {
         let mut stats = all_stats.get(&table_id).cloned().unwrap_or(TableStatsRow {
             table_id,
             record_count: 0,
@@ -986,12 +996,11 @@ async fn render(
             "DELETE FROM {} WHERE table_id = {table_id}",
             t("ducklake_table_column_stats")
         ));
-        let mut ids: Vec<&ColumnId> = merged.keys().collect();
-        ids.sort_unstable();
-        let rows: Vec<String> = ids
+        let mut by_column: Vec<(&ColumnId, &ColumnBounds)> = merged.iter().collect();
+        by_column.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let rows: Vec<String> = by_column
             .into_iter()
-            .map(|id| {
-                let m = &merged[id];
+            .map(|(id, m)| {
                 let text = |v: Option<&ScalarValue>| {
                     v.and_then(|v| crate::spec::values::format_duckdb_text(v).ok().flatten())
                 };

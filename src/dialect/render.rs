@@ -177,14 +177,19 @@ pub fn duckdb_type_name(data_type: &DataType) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => format!(
-                "MAP({}, {})",
-                duckdb_type_name(kv[0].data_type()),
-                duckdb_type_name(kv[1].data_type())
-            ),
-            _ => "MAP".into(),
-        },
+        DataType::Map(entries, _) => {
+            if let DataType::Struct(kv) = entries.data_type()
+                && let [key, value] = &**kv
+            {
+                format!(
+                    "MAP({}, {})",
+                    duckdb_type_name(key.data_type()),
+                    duckdb_type_name(value.data_type())
+                )
+            } else {
+                "MAP".into()
+            }
+        }
         DataType::Dictionary(_, v) => duckdb_type_name(v),
         other => other.to_string(),
     }

@@ -143,10 +143,11 @@ impl FirstPass<'_> {
 
     /// `x.t` → `x.<default schema>.t` when `x` is an attached catalog.
     fn resolve_two_part(&mut self, name: &mut ObjectName) -> ControlFlow<()> {
-        if name.0.len() != 2 {
+        let [first, table] = name.0.as_slice() else {
             return ControlFlow::Continue(());
-        }
-        let Some(first) = part_ident(&name.0[0]).cloned() else {
+        };
+        let table = table.clone();
+        let Some(first) = part_ident(first).cloned() else {
             return ControlFlow::Continue(());
         };
         let key = first.value.to_ascii_lowercase();
@@ -160,7 +161,6 @@ impl FirstPass<'_> {
                 first.value, self.names.current_catalog, first.value
             )));
         }
-        let table = name.0[1].clone();
         name.0 = vec![
             ObjectNamePart::Identifier(Ident::with_quote('"', catalog)),
             ObjectNamePart::Identifier(Ident::with_quote('"', default_schema)),
@@ -458,23 +458,27 @@ impl FirstPass<'_> {
             .iter()
             .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
             .collect();
-        let lower: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
-        let cte = query.with.as_ref().is_some_and(|w| {
-            w.cte_tables
+        let cte = match (parts.as_slice(), query.with.as_ref()) {
+            ([only], Some(w)) => w
+                .cte_tables
                 .iter()
-                .any(|c| parts.len() == 1 && c.alias.name.value.eq_ignore_ascii_case(&parts[0]))
-        });
+                .any(|c| c.alias.name.value.eq_ignore_ascii_case(only)),
+            _ => false,
+        };
         if cte {
             return;
         }
         let current = self.names.current_catalog.clone();
+        let first_lower = parts.first().map(|p| p.to_ascii_lowercase());
+        let first_is_lake = first_lower
+            .as_ref()
+            .is_some_and(|l| self.names.lakes.contains(l));
         let (catalog, schema, table) = match parts.as_slice() {
             [t] => (current, self.names.current_schema.clone(), t.clone()),
-            [c, t] if self.names.lakes.contains(&lower[0]) => {
-                let schema = self
-                    .names
-                    .catalogs
-                    .get(&lower[0])
+            [c, t] if first_is_lake => {
+                let schema = first_lower
+                    .as_ref()
+                    .and_then(|l| self.names.catalogs.get(l))
                     .map_or_else(|| "main".to_string(), |(_, s)| s.clone());
                 (c.clone(), schema, t.clone())
             }
@@ -595,6 +599,16 @@ impl FirstPass<'_> {
                         named.join(", ")
                     )));
                 };
+                // DuckDB refuses an explicit NULL for the size and count options of
+                // its maintenance functions; a missing argument is NULL here.
+                if let Some((Some(n), Expr::Value(v))) = arg_expr(&arg)
+                    && matches!(v.value, Value::Null)
+                    && target == "ducklake_merge_adjacent_files"
+                {
+                    return self.fail(Error::Unsupported(format!(
+                        "{target}: the {n} option must be a non-null integer"
+                    )));
+                }
                 let value = match arg_expr(&arg) {
                     Some((_, e)) => FunctionArg::Unnamed(FunctionArgExpr::Expr(e.clone())),
                     None => arg,

@@ -337,23 +337,25 @@ fn checked_sums(
             Expr::Alias(a) => (a.expr.as_ref(), a.name.clone()),
             other => (other, other.schema_name().to_string()),
         };
-        let rewritten = match inner {
-            Expr::AggregateFunction(f)
-                if f.func.name() == "sum"
-                    && f.params.args.len() == 1
-                    && f.params.args[0]
-                        .get_type(input_schema)
-                        .is_ok_and(|t| t.is_integer()) =>
-            {
-                let mut params = f.params.clone();
-                params.args = vec![cast(params.args[0].clone(), wide.clone())];
-                Some(Expr::AggregateFunction(AggregateFunction {
-                    func: std::sync::Arc::clone(&f.func),
-                    params,
-                }))
+        let integer_sum = match inner {
+            Expr::AggregateFunction(f) if f.func.name() == "sum" => {
+                match f.params.args.as_slice() {
+                    [arg] if arg.get_type(input_schema).is_ok_and(|t| t.is_integer()) => {
+                        Some((f, arg))
+                    }
+                    _ => None,
+                }
             }
             _ => None,
         };
+        let rewritten = integer_sum.map(|(f, arg)| {
+            let mut params = f.params.clone();
+            params.args = vec![cast(arg.clone(), wide.clone())];
+            Expr::AggregateFunction(AggregateFunction {
+                func: std::sync::Arc::clone(&f.func),
+                params,
+            })
+        });
         match rewritten {
             Some(r) => {
                 changed = true;
@@ -391,4 +393,120 @@ fn checked_sums(
         restored,
         std::sync::Arc::new(LogicalPlan::Aggregate(new_agg)),
     )?)))
+}
+
+/// DuckLake `geometry` columns reach lakeq as WKT text (see
+/// `crate::spec::geometry`); DuckDB orders and compares geometries by their
+/// binary form, and parses text literals into geometries before comparing.
+/// Ordering, comparing or taking `min`/`max` of a geometry column as text would
+/// give different answers, so this analyzer rule refuses those plans. Casting
+/// the column to VARCHAR (`g::VARCHAR`) orders by the text, as in DuckDB.
+#[derive(Debug, Default)]
+pub struct GeometryComparisons;
+
+impl datafusion::optimizer::AnalyzerRule for GeometryComparisons {
+    fn name(&self) -> &str {
+        "lakeq_geometry_comparisons"
+    }
+
+    fn analyze(
+        &self,
+        plan: datafusion::logical_expr::LogicalPlan,
+        _config: &datafusion::config::ConfigOptions,
+    ) -> DFResult<datafusion::logical_expr::LogicalPlan> {
+        use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+        use datafusion::logical_expr::LogicalPlan;
+        plan.apply_with_subqueries(|node| {
+            let inputs = node.inputs();
+            let schema = match inputs.as_slice() {
+                [input] => input.schema(),
+                _ => node.schema(),
+            };
+            if let LogicalPlan::Sort(sort) = node {
+                for e in &sort.expr {
+                    refuse_geometry(&e.expr, schema, "ORDER BY")?;
+                }
+            }
+            node.apply_expressions(|e| {
+                e.apply(|inner| {
+                    check_geometry_use(inner, schema)?;
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })?;
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        Ok(plan)
+    }
+}
+
+fn check_geometry_use(e: &Expr, schema: &datafusion::common::DFSchema) -> DFResult<()> {
+    use datafusion::logical_expr::Operator;
+    match e {
+        Expr::BinaryExpr(b)
+            if matches!(
+                b.op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+                    | Operator::IsDistinctFrom
+                    | Operator::IsNotDistinctFrom
+            ) =>
+        {
+            refuse_geometry(&b.left, schema, "comparing")?;
+            refuse_geometry(&b.right, schema, "comparing")
+        }
+        Expr::Between(b) => {
+            refuse_geometry(&b.expr, schema, "comparing")?;
+            refuse_geometry(&b.low, schema, "comparing")?;
+            refuse_geometry(&b.high, schema, "comparing")
+        }
+        Expr::InList(l) => {
+            refuse_geometry(&l.expr, schema, "comparing")?;
+            l.list
+                .iter()
+                .try_for_each(|x| refuse_geometry(x, schema, "comparing"))
+        }
+        Expr::AggregateFunction(f) => {
+            if matches!(f.func.name(), "min" | "max" | "arg_min" | "arg_max") {
+                for a in &f.params.args {
+                    refuse_geometry(a, schema, f.func.name())?;
+                }
+            }
+            for s in &f.params.order_by {
+                refuse_geometry(&s.expr, schema, "ORDER BY")?;
+            }
+            Ok(())
+        }
+        Expr::WindowFunction(w) => {
+            for s in &w.params.order_by {
+                refuse_geometry(&s.expr, schema, "ORDER BY")?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An error when `e` is a geometry column (possibly aliased).
+fn refuse_geometry(e: &Expr, schema: &datafusion::common::DFSchema, what: &str) -> DFResult<()> {
+    let column = match e {
+        Expr::Column(c) => c,
+        Expr::Alias(a) => return refuse_geometry(&a.expr, schema, what),
+        _ => return Ok(()),
+    };
+    let Ok(field) = datafusion::common::ExprSchema::field_from_column(schema, column) else {
+        return Ok(());
+    };
+    if crate::catalog::is_geometry(field) {
+        return Err(datafusion::error::DataFusionError::NotImplemented(format!(
+            "{what} GEOMETRY column '{}': lakeq reads geometries as WKT text, which orders and \
+             compares differently from DuckDB's geometry values; cast it to VARCHAR \
+             ({}::VARCHAR) to work on the text",
+            column.name, column.name
+        )));
+    }
+    Ok(())
 }

@@ -71,7 +71,7 @@ impl Plan {
 
 /// Countries (ISO 3166-1 alpha-2), their weight (US by far the most common)
 /// and the UTC offsets (hours) their users live in.
-const COUNTRIES: &[(&str, u32, &[i64])] = &[
+const COUNTRIES: [(&str, u32, &[i64]); 24] = [
     ("US", 340, &[-5, -6, -7, -8]),
     ("GB", 80, &[0]),
     ("DE", 70, &[1]),
@@ -98,7 +98,7 @@ const COUNTRIES: &[(&str, u32, &[i64])] = &[
     ("BE", 10, &[1]),
 ];
 
-const FIRST_NAMES: &[&str] = &[
+const FIRST_NAMES: [&str; 50] = [
     "Ana", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Sofia", "Lucas", "Mia", "Ethan", "Amara",
     "Hiroshi", "Yuki", "Priya", "Arjun", "Chloe", "Lena", "Jonas", "Elif", "Omar", "Fatima",
     "Diego", "Camila", "Wei", "Mei", "Ivan", "Olga", "Pierre", "Claire", "Giulia", "Marco", "Sven",
@@ -106,7 +106,7 @@ const FIRST_NAMES: &[&str] = &[
     "Samuel", "Laura", "Thomas", "Julia", "Min-jun", "Seo-yeon", "Tariq", "Ines",
 ];
 
-const LAST_NAMES: &[&str] = &[
+const LAST_NAMES: [&str; 50] = [
     "Silva",
     "Smith",
     "Johnson",
@@ -160,7 +160,7 @@ const LAST_NAMES: &[&str] = &[
 ];
 
 /// E-mail domains and their weights (consumer mail plus company domains).
-const DOMAINS: &[(&str, u32)] = &[
+const DOMAINS: [(&str, u32); 13] = [
     ("gmail.com", 300),
     ("outlook.com", 100),
     ("yahoo.com", 70),
@@ -178,6 +178,8 @@ const DOMAINS: &[(&str, u32)] = &[
 
 /// Initial plan shares (free, starter, pro, enterprise), permille.
 const INITIAL_PLAN: [u32; 4] = [500, 250, 180, 70];
+/// The devices events come from.
+pub(crate) const DEVICES: [&str; 3] = ["desktop", "mobile", "tablet"];
 /// Preferred device shares (desktop, mobile, tablet), permille.
 const DEVICE_PREFERENCE: [u32; 3] = [620, 320, 60];
 
@@ -199,28 +201,31 @@ pub(crate) struct Profile {
     pub(crate) initial_plan: Plan,
     /// Heavy-tailed activity weight: a few power users are very active.
     pub(crate) activity: u64,
-    /// Index into the device list (desktop, mobile, tablet).
-    pub(crate) device: usize,
+    /// The preferred device (desktop, mobile or tablet).
+    pub(crate) device: &'static str,
 }
 
 impl Profile {
     fn new(seed: u64, user_id: i64) -> Self {
         let mut rng = Rng::keyed(&[seed, tag::PROFILE, user_id as u64]);
-        let first = *rng.pick(FIRST_NAMES);
-        let last = *rng.pick(LAST_NAMES);
+        let first = *rng.pick(&FIRST_NAMES);
+        let last = *rng.pick(&LAST_NAMES);
         let full_name = format!("{first} {last}");
-        let (country, _, offsets) = COUNTRIES[rng.weighted(&country_weights())];
-        let utc_offset_hours = *rng.pick(offsets);
+        let (country, _, offsets) = *rng.choose(&COUNTRIES, &country_weights());
+        // Every country lists at least one offset.
+        let utc_offset_hours = rng.pick_from(offsets).copied().unwrap_or(0);
         let email = make_email(&mut rng, first, last);
         let signup_at = signup_time(&mut rng);
-        let initial_plan =
-            [Plan::Free, Plan::Starter, Plan::Pro, Plan::Enterprise][rng.weighted(&INITIAL_PLAN)];
+        let initial_plan = *rng.choose(
+            &[Plan::Free, Plan::Starter, Plan::Pro, Plan::Enterprise],
+            &INITIAL_PLAN,
+        );
         // Pareto-like (alpha = 1) weight, in integers: 2^50 / (u + 2^17) with u
         // uniform in 0..2^24. The top 1% of users get ~17% of the weight, the
         // top 10% about half of it.
         let u = rng.below(1 << 24);
         let activity = (1u64 << 50) / (u + (1 << 17));
-        let device = rng.weighted(&DEVICE_PREFERENCE);
+        let device = *rng.choose(&DEVICES, &DEVICE_PREFERENCE);
         Self {
             user_id,
             full_name,
@@ -236,11 +241,7 @@ impl Profile {
 }
 
 fn country_weights() -> [u32; COUNTRIES.len()] {
-    let mut w = [0u32; COUNTRIES.len()];
-    for (slot, (_, weight, _)) in w.iter_mut().zip(COUNTRIES) {
-        *slot = *weight;
-    }
-    w
+    COUNTRIES.map(|(_, weight, _)| weight)
 }
 
 /// A lower-case address built from the name; about 5% come out messy (mixed
@@ -255,12 +256,11 @@ fn make_email(rng: &mut Rng, first: &str, last: &str) -> String {
     let local = match rng.below(5) {
         0 => format!("{f}.{l}"),
         1 => format!("{f}{l}"),
-        2 => format!("{}{l}", &f[..1.min(f.len())]),
+        2 => format!("{}{l}", f.chars().take(1).collect::<String>()),
         3 => format!("{f}.{l}{}", rng.below(100)),
         _ => format!("{f}_{l}"),
     };
-    let weights: Vec<u32> = DOMAINS.iter().map(|(_, w)| *w).collect();
-    let domain = DOMAINS[rng.weighted(&weights)].0;
+    let (domain, _) = *rng.choose(&DOMAINS, &DOMAINS.map(|(_, w)| w));
     let address = format!("{local}@{domain}");
     if !rng.chance(MESSY_EMAIL_PERMILLE) {
         return address.to_ascii_lowercase();
@@ -337,7 +337,6 @@ impl Population {
     /// initial state (batch 0) and takes one step per batch, so the cost is
     /// `users × last` however the batches are split into runs.
     pub(crate) fn states(&self, first: u32, last: u32) -> Vec<BatchState> {
-        let n = self.profiles.len();
         let mut plan: Vec<Plan> = self.profiles.iter().map(|p| p.initial_plan).collect();
         let mut active: Vec<bool> = self
             .profiles
@@ -352,14 +351,15 @@ impl Population {
         let mut out = Vec::with_capacity(last.saturating_sub(first) as usize + 1);
         for batch in 1..=last {
             let previous_plan = plan.clone();
-            for i in 0..n {
-                let id = self.profiles[i].user_id as u64;
+            let users = self.profiles.iter().zip(plan.iter_mut().zip(&mut active));
+            for (profile, (user_plan, user_active)) in users {
+                let id = profile.user_id as u64;
                 let b = u64::from(batch);
                 let r = key_below(hash_key(&[self.seed, tag::PLAN_STEP, id, b]), 1000);
-                plan[i] = plan[i].step(r);
+                *user_plan = user_plan.step(r);
                 let r = key_below(hash_key(&[self.seed, tag::ACTIVE_STEP, id, b]), 1000);
                 // Churn: paying users churn less; inactive users come back sometimes.
-                active[i] = match (active[i], plan[i].is_paying()) {
+                *user_active = match (*user_active, user_plan.is_paying()) {
                     (true, true) => r >= 20,
                     (true, false) => r >= 50,
                     (false, _) => r < 200,

@@ -98,10 +98,33 @@ impl Rng {
         weights.len().saturating_sub(1)
     }
 
-    /// A uniformly chosen element of a non-empty slice.
-    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+    /// A uniformly chosen element of a non-empty array.
+    pub(crate) fn pick<'a, T, const N: usize>(&mut self, items: &'a [T; N]) -> &'a T {
+        nth_or_last(items, self.below(N as u64) as usize)
     }
+
+    /// A uniformly chosen element of a slice; `None` when it is empty.
+    pub(crate) fn pick_from<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        items.get(self.below(items.len() as u64) as usize)
+    }
+
+    /// An element of a non-empty array, chosen with probability proportional to
+    /// its weight in `weights` (see [`Rng::weighted`]).
+    pub(crate) fn choose<'a, T, const N: usize>(
+        &mut self,
+        items: &'a [T; N],
+        weights: &[u32; N],
+    ) -> &'a T {
+        nth_or_last(items, self.weighted(weights))
+    }
+}
+
+/// `items[i]`, or the last item for an `i` past the end.
+// Cannot panic: `N > 0` is checked at compile time and the index is clamped to `N - 1`.
+#[allow(clippy::indexing_slicing)]
+fn nth_or_last<T, const N: usize>(items: &[T; N], i: usize) -> &T {
+    const { assert!(N > 0, "a choice among no items") };
+    &items[i.min(N - 1)]
 }
 
 /// A cumulative weight table for fast weighted choice over many items

@@ -15,7 +15,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::error::DataFusionError;
 
-use super::population::{BatchState, Plan, Population};
+use super::population::{BatchState, DEVICES, Plan, Population, Profile};
 use super::rng::{Cumulative, Rng, row_uuid};
 use super::time::Rhythm;
 use crate::error::Result;
@@ -226,11 +226,11 @@ impl BatchContext<'_> {
             ("custom_fields", 70),
             ("sso_login", 50),
         ];
-        const DEVICES: [&str; 3] = ["desktop", "mobile", "tablet"];
 
         struct Event {
             at: i64,
             user: usize,
+            user_id: i64,
             seq: u32,
             kind: &'static str,
             page: Option<&'static str>,
@@ -244,24 +244,26 @@ impl BatchContext<'_> {
         let rhythm = Rhythm::new(state.batch);
         let mut rng = self.rng(LandingTable::Events);
         let mut events: Vec<Event> = Vec::with_capacity(total);
-        let device_of = |rng: &mut Rng, user: usize| {
+        let device_of = |rng: &mut Rng, profile: &Profile| {
             if rng.chance(800) {
-                DEVICES[profiles[user].device]
+                profile.device
             } else {
                 *rng.pick(&DEVICES)
             }
         };
 
         // Lifecycle events first: sign-ups inside the window, plan changes.
-        for (i, p) in profiles.iter().enumerate() {
+        let plans = state.previous_plan.iter().zip(&state.plan);
+        for (i, (p, (&before, &now))) in profiles.iter().zip(plans).enumerate() {
             if events.len() >= total {
                 break;
             }
             if (rhythm.start()..rhythm.end()).contains(&p.signup_at) {
-                let device = device_of(&mut rng, i);
+                let device = device_of(&mut rng, p);
                 events.push(Event {
                     at: p.signup_at,
                     user: i,
+                    user_id: p.user_id,
                     seq: events.len() as u32,
                     kind: "signup",
                     page: None,
@@ -269,13 +271,13 @@ impl BatchContext<'_> {
                     device,
                 });
             }
-            let (before, now) = (state.previous_plan[i], state.plan[i]);
             if before != now && events.len() < total {
                 let at = rhythm.sample_after(&mut rng, p.utc_offset_hours, p.signup_at);
-                let device = device_of(&mut rng, i);
+                let device = device_of(&mut rng, p);
                 events.push(Event {
                     at,
                     user: i,
+                    user_id: p.user_id,
                     seq: events.len() as u32,
                     kind: if now > before { "upgrade" } else { "downgrade" },
                     page: None,
@@ -287,35 +289,39 @@ impl BatchContext<'_> {
 
         // Activity: skewed to power users; paying users are busier, inactive
         // users are rarely seen.
-        let weights = Cumulative::new(profiles.iter().enumerate().map(|(i, p)| {
-            let plan_factor = match state.plan[i] {
+        let users = profiles.iter().zip(&state.plan).zip(&state.active);
+        let weights = Cumulative::new(users.map(|((p, plan), &active)| {
+            let plan_factor = match plan {
                 Plan::Free => 2,
                 Plan::Starter => 3,
                 Plan::Pro => 4,
                 Plan::Enterprise => 5,
             };
             let w = p.activity * plan_factor;
-            if state.active[i] { w } else { w / 20 }
+            if active { w } else { w / 20 }
         }));
         let activity_weights = ACTIVITY.map(|(_, w)| w);
         let page_weights = PAGES.map(|(_, w)| w);
         let feature_weights = FEATURES.map(|(_, w)| w);
         while events.len() < total {
-            let Some(user) = weights.sample(&mut rng) else {
+            let Some((user, p)) = weights
+                .sample(&mut rng)
+                .and_then(|user| Some((user, profiles.get(user)?)))
+            else {
                 break;
             };
-            let p = &profiles[user];
-            let kind = ACTIVITY[rng.weighted(&activity_weights)].0;
+            let (kind, _) = *rng.choose(&ACTIVITY, &activity_weights);
             let (page, feature) = match kind {
-                "page_view" => (Some(PAGES[rng.weighted(&page_weights)].0), None),
-                "feature_used" => (None, Some(FEATURES[rng.weighted(&feature_weights)].0)),
+                "page_view" => (Some(rng.choose(&PAGES, &page_weights).0), None),
+                "feature_used" => (None, Some(rng.choose(&FEATURES, &feature_weights).0)),
                 _ => (None, None),
             };
             let at = rhythm.sample_after(&mut rng, p.utc_offset_hours, p.signup_at);
-            let device = device_of(&mut rng, user);
+            let device = device_of(&mut rng, p);
             events.push(Event {
                 at,
                 user,
+                user_id: p.user_id,
                 seq: events.len() as u32,
                 kind,
                 page,
@@ -328,7 +334,7 @@ impl BatchContext<'_> {
         vec![
             self.ids(LandingTable::Events, events.len()),
             Arc::new(Int64Array::from_iter_values(
-                events.iter().map(|e| profiles[e.user].user_id),
+                events.iter().map(|e| e.user_id),
             )),
             Arc::new(StringArray::from_iter_values(events.iter().map(|e| e.kind))),
             Arc::new(TimestampMicrosecondArray::from_iter_values(
@@ -349,6 +355,7 @@ impl BatchContext<'_> {
         struct Invoice {
             at: i64,
             user: usize,
+            user_id: i64,
             seq: u32,
             cents: i128,
             plan: Plan,
@@ -369,19 +376,22 @@ impl BatchContext<'_> {
         let status_weights = STATUS.map(|(_, w)| w);
         let mut invoices = Vec::with_capacity(self.sizes.invoices as usize);
         for seq in 0..self.sizes.invoices {
-            let Some(user) = weights.sample(&mut rng) else {
+            let Some((user, p, &plan)) = weights
+                .sample(&mut rng)
+                .and_then(|user| Some((user, profiles.get(user)?, state.plan.get(user)?)))
+            else {
                 break;
             };
-            let plan = state.plan[user];
             // List price ±10% (proration, taxes, add-ons), in cents.
             let cents = plan.price_cents() * i128::from(900 + rng.below(201)) / 1000;
             invoices.push(Invoice {
-                at: rhythm.uniform_after(&mut rng, profiles[user].signup_at),
+                at: rhythm.uniform_after(&mut rng, p.signup_at),
                 user,
+                user_id: p.user_id,
                 seq,
                 cents,
                 plan,
-                status: STATUS[rng.weighted(&status_weights)].0,
+                status: rng.choose(&STATUS, &status_weights).0,
             });
         }
         invoices.sort_unstable_by_key(|v| (v.at, v.user, v.seq));
@@ -391,7 +401,7 @@ impl BatchContext<'_> {
         Ok(vec![
             self.ids(LandingTable::Invoices, invoices.len()),
             Arc::new(Int64Array::from_iter_values(
-                invoices.iter().map(|v| profiles[v.user].user_id),
+                invoices.iter().map(|v| v.user_id),
             )),
             Arc::new(TimestampMicrosecondArray::from_iter_values(
                 invoices.iter().map(|v| v.at),
@@ -411,8 +421,13 @@ impl BatchContext<'_> {
     }
 
     fn tickets(&self) -> Vec<ArrayRef> {
-        const PRIORITY: [(&str, u32); 4] =
-            [("low", 350), ("medium", 400), ("high", 180), ("urgent", 70)];
+        /// Priority, its weight, and its resolution-time bucket weights (see `DURATION`).
+        const PRIORITY: [(&str, u32, [u32; 5]); 4] = [
+            ("low", 350, [5, 15, 35, 30, 15]),
+            ("medium", 400, [10, 25, 35, 20, 10]),
+            ("high", 180, [25, 35, 25, 10, 5]),
+            ("urgent", 70, [45, 35, 15, 4, 1]),
+        ];
         const CATEGORY: [(&str, u32); 5] = [
             ("billing", 200),
             ("bug", 300),
@@ -420,35 +435,27 @@ impl BatchContext<'_> {
             ("account", 150),
             ("feature_request", 100),
         ];
-        /// Status before the as-of check: open, pending, resolved, closed.
-        const STATUS: [u32; 4] = [80, 100, 550, 270];
-        /// Resolution time buckets in minutes `[from, to)`.
-        const DURATION_MINUTES: [(u64, u64); 5] = [
-            (5, 60),
-            (60, 240),
-            (240, 1_440),
-            (1_440, 4_320),
-            (4_320, 14_400),
+        /// Status before the as-of check, and its weight.
+        const STATUS: [(&str, u32); 4] = [
+            ("open", 80),
+            ("pending", 100),
+            ("resolved", 550),
+            ("closed", 270),
         ];
-        /// Bucket weights by priority (low, medium, high, urgent).
-        const DURATION_WEIGHTS: [[u32; 5]; 4] = [
-            [5, 15, 35, 30, 15],
-            [10, 25, 35, 20, 10],
-            [25, 35, 25, 10, 5],
-            [45, 35, 15, 4, 1],
-        ];
-        /// Satisfaction 1..=5 weights by how long the resolution took (bucket).
-        const SATISFACTION: [[u32; 5]; 5] = [
-            [2, 3, 10, 35, 50],
-            [3, 5, 12, 40, 40],
-            [5, 7, 18, 40, 30],
-            [10, 12, 25, 33, 20],
-            [18, 20, 27, 22, 13],
+        /// Resolution time buckets in minutes `[from, to)`, with the weights of
+        /// satisfaction 1..=5 for a resolution that took that long.
+        const DURATION: [(u64, u64, [u32; 5]); 5] = [
+            (5, 60, [2, 3, 10, 35, 50]),
+            (60, 240, [3, 5, 12, 40, 40]),
+            (240, 1_440, [5, 7, 18, 40, 30]),
+            (1_440, 4_320, [10, 12, 25, 33, 20]),
+            (4_320, 14_400, [18, 20, 27, 22, 13]),
         ];
 
         struct Ticket {
             at: i64,
             user: usize,
+            user_id: i64,
             seq: u32,
             resolved_at: Option<i64>,
             priority: &'static str,
@@ -462,34 +469,36 @@ impl BatchContext<'_> {
         let rhythm = Rhythm::new(state.batch);
         let mut rng = self.rng(LandingTable::SupportTickets);
         // Busier users and paying customers open more tickets.
-        let weights = Cumulative::new(profiles.iter().enumerate().map(|(i, p)| {
-            let plan_factor = if state.plan[i].is_paying() { 3 } else { 2 };
+        let weights = Cumulative::new(profiles.iter().zip(&state.plan).map(|(p, plan)| {
+            let plan_factor = if plan.is_paying() { 3 } else { 2 };
             p.activity.isqrt() * plan_factor
         }));
-        let priority_weights = PRIORITY.map(|(_, w)| w);
+        let priority_weights = PRIORITY.map(|(_, w, _)| w);
         let category_weights = CATEGORY.map(|(_, w)| w);
+        let status_weights = STATUS.map(|(_, w)| w);
         let mut tickets = Vec::with_capacity(self.sizes.tickets as usize);
         for seq in 0..self.sizes.tickets {
-            let Some(user) = weights.sample(&mut rng) else {
+            let Some((user, p)) = weights
+                .sample(&mut rng)
+                .and_then(|user| Some((user, profiles.get(user)?)))
+            else {
                 break;
             };
-            let p = &profiles[user];
             let at = rhythm.sample_after(&mut rng, p.utc_offset_hours, p.signup_at);
-            let priority_index = rng.weighted(&priority_weights);
-            let category = CATEGORY[rng.weighted(&category_weights)].0;
-            let mut status = ["open", "pending", "resolved", "closed"][rng.weighted(&STATUS)];
+            let (priority, _, duration_weights) = *rng.choose(&PRIORITY, &priority_weights);
+            let (category, _) = *rng.choose(&CATEGORY, &category_weights);
+            let (mut status, _) = *rng.choose(&STATUS, &status_weights);
             let mut resolved_at = None;
             let mut satisfaction = None;
             if matches!(status, "resolved" | "closed") {
-                let bucket = rng.weighted(&DURATION_WEIGHTS[priority_index]);
-                let (from, to) = DURATION_MINUTES[bucket];
+                let (from, to, satisfaction_weights) = *rng.choose(&DURATION, &duration_weights);
                 let minutes = from + rng.below(to - from);
                 let seconds = minutes * 60 + rng.below(60);
                 let done = at + seconds as i64 * 1_000_000 + rng.below(1_000_000) as i64;
                 if done < rhythm.end() {
                     resolved_at = Some(done);
                     if rng.chance(600) {
-                        satisfaction = Some(rng.weighted(&SATISFACTION[bucket]) as i32 + 1);
+                        satisfaction = Some(rng.weighted(&satisfaction_weights) as i32 + 1);
                     }
                 } else {
                     // Not resolved by the batch's as-of time: still in the queue.
@@ -499,9 +508,10 @@ impl BatchContext<'_> {
             tickets.push(Ticket {
                 at,
                 user,
+                user_id: p.user_id,
                 seq,
                 resolved_at,
-                priority: PRIORITY[priority_index].0,
+                priority,
                 category,
                 status,
                 satisfaction,
@@ -511,7 +521,7 @@ impl BatchContext<'_> {
         vec![
             self.ids(LandingTable::SupportTickets, tickets.len()),
             Arc::new(Int64Array::from_iter_values(
-                tickets.iter().map(|t| profiles[t.user].user_id),
+                tickets.iter().map(|t| t.user_id),
             )),
             Arc::new(TimestampMicrosecondArray::from_iter_values(
                 tickets.iter().map(|t| t.at),

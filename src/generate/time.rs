@@ -42,8 +42,14 @@ impl Rhythm {
         let (start, end) = batch_window(batch);
         let first_day = start.div_euclid(DAY_MICROS);
         // 1970-01-01 was a Thursday (index 3 with Monday = 0).
+        let first_weekday = (first_day + 3).rem_euclid(7) as usize;
         let days = Cumulative::new(
-            (0..WINDOW_DAYS).map(|d| WEEKDAY_WEIGHTS[(first_day + d + 3).rem_euclid(7) as usize]),
+            WEEKDAY_WEIGHTS
+                .iter()
+                .copied()
+                .cycle()
+                .skip(first_weekday)
+                .take(WINDOW_DAYS as usize),
         );
         Self {
             start,

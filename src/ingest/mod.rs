@@ -558,8 +558,9 @@ fn convert(
         };
         columns.push(column);
     }
+    // One column per field of `plan.file_schema`, so `key` is in range.
     if let Some(key) = plan.key_column
-        && columns[key].null_count() > 0
+        && columns.get(key).is_some_and(|c| c.null_count() > 0)
     {
         return Err(Error::Unsupported(format!(
             "key column '{}' has NULLs",

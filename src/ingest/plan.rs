@@ -288,8 +288,9 @@ pub async fn plan_tables(
                         .collect::<Vec<_>>(),
                     &mut next,
                 )?;
-                if let Some(k) = key_column {
-                    cols[k].nulls_allowed = false;
+                // One column per field, so the key's position is the same in `cols`.
+                if let Some(key) = key_column.and_then(|k| cols.get_mut(k)) {
+                    key.nulls_allowed = false;
                 }
                 plan.table_ref = TableRef::New(new_tables);
                 new_tables += 1;

@@ -24,7 +24,7 @@ pub fn topological_order(deps: &BTreeMap<String, Vec<String>>) -> Result<Vec<Str
             Some(Mark::Done) => return Ok(()),
             Some(Mark::Visiting) => {
                 let start = stack.iter().position(|n| n == node).unwrap_or(0);
-                let mut cycle: Vec<String> = stack[start..].to_vec();
+                let mut cycle: Vec<String> = stack.iter().skip(start).cloned().collect();
                 cycle.push(node.to_string());
                 return Err(ModelError::Cycle(cycle));
             }

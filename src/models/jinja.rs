@@ -234,16 +234,22 @@ pub fn did_you_mean(name: &str, known: &[String]) -> String {
 /// Levenshtein distance.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
+    // `prev[j]`: the distance between the first `i` characters of `a` and the first `j` of `b`.
     let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut distance = b.len();
     for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
+        let mut left = i + 1;
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(left);
+        for ((cb, diagonal), up) in b.iter().zip(&prev).zip(prev.iter().skip(1)) {
             let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            left = (diagonal + cost).min(up + 1).min(left + 1);
+            cur.push(left);
         }
+        distance = left;
         prev = cur;
     }
-    prev[b.len()]
+    distance
 }
 
 #[cfg(test)]

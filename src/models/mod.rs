@@ -506,15 +506,16 @@ fn split_leading_comments(sql: &str) -> (&str, &str) {
     loop {
         let trimmed = rest.trim_start();
         if let Some(after) = trimmed.strip_prefix("--") {
-            rest = after.find('\n').map(|i| &after[i + 1..]).unwrap_or("");
+            rest = after.split_once('\n').map_or("", |(_, next)| next);
         } else if let Some(after) = trimmed.strip_prefix("/*") {
-            rest = after.find("*/").map(|i| &after[i + 2..]).unwrap_or("");
+            rest = after.split_once("*/").map_or("", |(_, next)| next);
         } else {
             rest = trimmed;
             break;
         }
     }
-    let lead = &sql[..sql.len() - rest.len()];
+    // `rest` is a tail of `sql`.
+    let lead = sql.strip_suffix(rest).unwrap_or_default();
     (lead, rest)
 }
 

@@ -148,7 +148,7 @@ impl RunPlan {
                 }
             }
         }
-        let selected_tests: Vec<usize> = if kind == RunKind::Models {
+        let selected_tests: Vec<(usize, &super::DataTest)> = if kind == RunKind::Models {
             Vec::new()
         } else {
             project
@@ -162,7 +162,6 @@ impl RunPlan {
                         t.depends_on.iter().any(|m| models.contains(m))
                     }
                 })
-                .map(|(i, _)| i)
                 .collect()
         };
         if run_models {
@@ -180,8 +179,7 @@ impl RunPlan {
                 let mut deps: BTreeSet<String> = parents.iter().map(|p| model_id(p)).collect();
                 if kind == RunKind::Build {
                     let ancestors = super::graph::upstream(project, &name);
-                    for &i in &selected_tests {
-                        let t = &project.tests[i];
+                    for (_, t) in &selected_tests {
                         let on_parent = t.def.model.as_ref().is_some_and(|m| parents.contains(m));
                         if on_parent && t.depends_on.iter().all(|d| ancestors.contains(d)) {
                             deps.insert(test_id(&t.def.name));
@@ -195,8 +193,7 @@ impl RunPlan {
                 });
             }
         }
-        for i in selected_tests {
-            let t = &project.tests[i];
+        for (i, t) in selected_tests {
             let deps = if run_models {
                 t.depends_on
                     .iter()
@@ -267,24 +264,18 @@ pub async fn execute(
     let mut running = JoinSet::new();
     let threads = options.threads.max(1);
     loop {
-        // Skip nodes with a failed dependency.
-        let mut i = 0;
-        while i < waiting.len() {
-            let failed = waiting[i]
-                .deps
+        // Skip nodes with a failed dependency (first in plan order, until none is left).
+        while let Some((pos, failed)) = waiting.iter().enumerate().find_map(|(pos, node)| {
+            node.deps
                 .iter()
                 .find(|d| done.get(*d).is_some_and(|s| !s.ok()))
-                .cloned();
-            if let Some(failed) = failed {
-                let node = waiting.remove(i);
-                let r = skipped(&project, &node, &failed);
-                done.insert(node.unique_id.clone(), Status::Skipped);
-                on_result(&r, results.len() + 1, total);
-                results.push(r);
-                i = 0;
-                continue;
-            }
-            i += 1;
+                .map(|d| (pos, d.clone()))
+        }) {
+            let node = waiting.remove(pos);
+            let r = skipped(&project, &node, &failed);
+            done.insert(node.unique_id.clone(), Status::Skipped);
+            on_result(&r, results.len() + 1, total);
+            results.push(r);
         }
         // Start nodes whose dependencies all succeeded, in plan order.
         while running.len() < threads {
@@ -574,15 +565,15 @@ fn model_error(model: &super::Model, e: Error) -> Error {
 fn shift_lines(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
-    while let Some(i) = rest.find("Line: ") {
-        out.push_str(&rest[..i + 6]);
-        rest = &rest[i + 6..];
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    while let Some((before, after)) = rest.split_once("Line: ") {
+        out.push_str(before);
+        out.push_str("Line: ");
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
         match digits.parse::<u64>() {
             Ok(n) if n > 1 => out.push_str(&(n - 1).to_string()),
             _ => out.push_str(&digits),
         }
-        rest = &rest[digits.len()..];
+        rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
     }
     out.push_str(rest);
     out

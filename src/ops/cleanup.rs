@@ -38,9 +38,12 @@ pub fn parse_interval(text: &str) -> Result<Duration> {
         return Err(bad());
     }
     let mut total = Duration::zero();
-    for pair in words.chunks(2) {
-        let n: f64 = pair[0].parse().map_err(|_| bad())?;
-        let unit = pair[1].to_ascii_lowercase();
+    for pair in words.chunks_exact(2) {
+        let [number, unit] = pair else {
+            return Err(bad());
+        };
+        let n: f64 = number.parse().map_err(|_| bad())?;
+        let unit = unit.to_ascii_lowercase();
         let unit = unit.trim_end_matches('s');
         let micros_per: f64 = match unit {
             "microsecond" | "us" => 1.0,
@@ -56,9 +59,23 @@ pub fn parse_interval(text: &str) -> Result<Duration> {
         };
         #[allow(clippy::cast_possible_truncation)]
         let micros = (n * micros_per) as i64;
-        total += Duration::microseconds(micros);
+        total = total
+            .checked_add(&Duration::microseconds(micros))
+            .ok_or_else(out_of_range(text))?;
     }
     Ok(total)
+}
+
+/// The time `interval` (interval text, see [`parse_interval`]) before now; an error
+/// when that falls outside the dates lakeq can represent.
+pub fn before_now(interval: &str) -> Result<DateTime<Utc>> {
+    Utc::now()
+        .checked_sub_signed(parse_interval(interval)?)
+        .ok_or_else(out_of_range(interval))
+}
+
+fn out_of_range(interval: &str) -> impl FnOnce() -> Error {
+    move || Error::Unsupported(format!("interval '{interval}' is out of range"))
 }
 
 /// The cut-off time for `age`, `None` for [`Age::All`].
@@ -73,7 +90,7 @@ async fn cutoff(lake: &Lake, age: Age) -> Result<Option<DateTime<Utc>>> {
                 .iter()
                 .find(|(k, _, scope, _)| k == "delete_older_than" && scope.is_none())
                 .map_or("2 days", |(_, v, _, _)| v.as_str());
-            Some(Utc::now() - parse_interval(text)?)
+            Some(before_now(text)?)
         }
     })
 }
@@ -212,6 +229,17 @@ mod tests {
         assert_eq!(parse_interval("1 millisecond")?, Duration::milliseconds(1));
         assert_eq!(parse_interval("1 day 12 hours")?, Duration::hours(36));
         assert!(parse_interval("soon").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn huge_intervals_are_errors_not_panics() -> Result<()> {
+        assert!(before_now("2 days")? < Utc::now());
+        for huge in ["300000 years", "-300000 years", "1e300 years", "inf days"] {
+            assert!(before_now(huge).is_err(), "{huge}");
+        }
+        let many = "1e300 years ".repeat(2_000);
+        assert!(parse_interval(&many).is_err());
         Ok(())
     }
 }

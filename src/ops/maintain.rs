@@ -9,10 +9,9 @@
 //! age rule. Every step goes through the same calls a user can run
 //! (`ducklake_merge_adjacent_files`, ...), so DuckDB reads the result.
 
-use chrono::Utc;
 use serde::Deserialize;
 
-use super::cleanup::parse_interval;
+use super::cleanup::before_now;
 use crate::error::Result;
 use crate::provider::session::Session;
 
@@ -124,11 +123,12 @@ pub async fn maintain(
             .find(|(k, _, s, _)| k == "expire_older_than" && s.is_none())
             .map_or_else(|| "7 days".to_string(), |(_, v, _, _)| v.clone()),
     };
-    let cutoff = Utc::now() - parse_interval(&older_than)?;
+    let cutoff = before_now(&older_than)?;
     let snapshots = session.lake(lake)?.lake().store().snapshots().await?;
     let keep_from = snapshots.len().saturating_sub(policy.keep_snapshots.max(1));
-    let versions: Vec<String> = snapshots[..keep_from]
+    let versions: Vec<String> = snapshots
         .iter()
+        .take(keep_from)
         .filter(|s| s.snapshot_time < cutoff)
         .map(|s| s.snapshot_id.to_string())
         .collect();

@@ -1,11 +1,13 @@
 //! `ducklake_merge_adjacent_files`: rewrite runs of small adjacent data files of a
 //! table as one file, as DuckDB 1.5.5 does (SPEC §15).
 //!
-//! Candidates are live files smaller than the maximum size (`max_file_size`,
-//! default the lake's `target_file_size`) with no delete file and no inlined
-//! deletions. Files merge only with files of the same partition (spec and
-//! values) written under the same table layout (`ducklake_schema_versions`), and
-//! only along runs that are adjacent in row-id order. The merged file keeps
+//! Candidates are live files smaller than the lake's `target_file_size` (and
+//! than `max_file_size`, at least `min_file_size` when given) with no delete
+//! file and no inlined deletions. Files merge only with files of the same
+//! partition (spec and values) written under the same table layout
+//! (`ducklake_schema_versions`). In DuckDB's order (first snapshot, row id,
+//! file id) a run grows while the next file brings it closer to the target
+//! size; files left out do not split a run. The merged file keeps
 //! every row's id and snapshot (hidden `_ducklake_internal_snapshot_id`, and
 //! `_ducklake_internal_row_id` when the run's row ids have gaps), so time travel
 //! and the change feed read it as they read the sources. All merges of one call
@@ -50,7 +52,9 @@ pub struct MergeOutcome {
 pub struct MergeLimits {
     /// Files at or above this size are left alone (default: `target_file_size`).
     pub max_file_size: Option<u64>,
-    /// At most this many source files per table (default: no limit).
+    /// Files below this size are left alone (default: none).
+    pub min_file_size: Option<u64>,
+    /// At most this many merges are tried per table (default: no limit).
     pub max_compacted_files: Option<usize>,
 }
 
@@ -79,11 +83,10 @@ pub async fn merge_adjacent_files(
     let mut outcomes = Vec::new();
     for entry in tables {
         let options = WriteOptions::for_table(&metadata, entry.row.schema_id, entry.id())?;
-        let max_size = limits.max_file_size.unwrap_or(options.target_file_size);
         let files = lake
             .table_files(entry.id(), snapshot.snapshot.snapshot_id)
             .await?;
-        let runs = plan_runs(lake, entry, &files, max_size, limits.max_compacted_files).await?;
+        let runs = plan_runs(lake, entry, &files, options.target_file_size, limits).await?;
         if runs.is_empty() {
             continue;
         }
@@ -140,8 +143,8 @@ async fn plan_runs<'a>(
     lake: &Lake,
     entry: &TableEntry,
     files: &'a TableFiles,
-    max_size: u64,
-    max_files: Option<usize>,
+    target: u64,
+    limits: MergeLimits,
 ) -> Result<Vec<Run<'a>>> {
     let store = lake.store();
     // The table layout each file was written under: the last schema change at or
@@ -169,57 +172,70 @@ async fn plan_runs<'a>(
                 .push(r.partition_value);
         }
     }
+    // DuckDB's order: by first snapshot, then row ids, then file id.
     let mut ordered: Vec<&DataFileRow> = files.files.iter().collect();
-    ordered.sort_by_key(|f| (f.row_id_start, f.begin_snapshot));
-    // Group (partition, layout) → files in row-id order, `None` breaking a run.
+    ordered.sort_by_key(|f| (f.begin_snapshot, f.row_id_start, f.data_file_id));
+    let max_size = limits.max_file_size.unwrap_or(target);
+    // Group (partition, layout) → candidate files; files that are not candidates
+    // (too large, with deletes) are left out and do not split a group.
     type Key = (Option<i64>, Vec<Option<String>>, Option<i64>);
-    let mut groups: BTreeMap<Key, Vec<Option<&DataFileRow>>> = BTreeMap::new();
+    let mut groups: BTreeMap<Key, Vec<&DataFileRow>> = BTreeMap::new();
     for f in ordered {
+        let size = u64::try_from(f.file_size_bytes).unwrap_or(u64::MAX);
+        let candidate = f.delete_file.is_none()
+            && !files.inlined_deletions.contains_key(&f.data_file_id)
+            && f.encryption_key.is_none()
+            && size < max_size
+            && size < target
+            && limits.min_file_size.is_none_or(|min| size >= min);
+        if !candidate {
+            continue;
+        }
         let key = (
             f.partition_id,
             values.get(&f.data_file_id).cloned().unwrap_or_default(),
             layout_of(f),
         );
-        let candidate = f.delete_file.is_none()
-            && !files.inlined_deletions.contains_key(&f.data_file_id)
-            && f.encryption_key.is_none()
-            && u64::try_from(f.file_size_bytes).is_ok_and(|s| s < max_size);
-        groups.entry(key).or_default().push(candidate.then_some(f));
+        groups.entry(key).or_default().push(f);
     }
+    // Greedy runs, as DuckDB 1.5.5 builds them: a run grows while adding the next
+    // file brings its size closer to the target; `max_compacted_files` bounds the
+    // number of runs tried (one-file runs count), over all groups.
+    let max_runs = limits.max_compacted_files.unwrap_or(usize::MAX);
+    let mut tried = 0usize;
     let mut runs = Vec::new();
-    let mut budget = max_files.unwrap_or(usize::MAX);
-    for ((partition_id, partition_values, _), members) in groups {
+    let distance = |size: u64| size.abs_diff(target);
+    'groups: for ((partition_id, partition_values, _), members) in groups {
+        if members.len() < 2 {
+            continue;
+        }
         let partition = partition_id.map(|id| (id, partition_values.clone()));
-        let mut current: Vec<&DataFileRow> = Vec::new();
-        let mut size = 0u64;
-        let mut flush = |current: &mut Vec<&'a DataFileRow>, runs: &mut Vec<Run<'a>>| {
-            if current.len() >= 2 && budget >= current.len() {
-                budget -= current.len();
+        let mut rest = members.as_slice();
+        while !rest.is_empty() {
+            let mut size = 0u64;
+            let mut taken = 0usize;
+            for f in rest {
+                let s = u64::try_from(f.file_size_bytes).unwrap_or(u64::MAX);
+                if size > 0 && distance(size.saturating_add(s)) >= distance(size) {
+                    break;
+                }
+                size = size.saturating_add(s);
+                taken += 1;
+            }
+            let taken = taken.max(1);
+            let (run, tail) = rest.split_at(taken.min(rest.len()));
+            if run.len() >= 2 {
                 runs.push(Run {
-                    files: std::mem::take(current),
+                    files: run.to_vec(),
                     partition: partition.clone(),
                 });
             }
-            current.clear();
-        };
-        for member in members {
-            match member {
-                Some(f) => {
-                    let s = u64::try_from(f.file_size_bytes).unwrap_or(u64::MAX);
-                    if !current.is_empty() && size.saturating_add(s) > max_size {
-                        flush(&mut current, &mut runs);
-                        size = 0;
-                    }
-                    current.push(f);
-                    size = size.saturating_add(s);
-                }
-                None => {
-                    flush(&mut current, &mut runs);
-                    size = 0;
-                }
+            rest = tail;
+            tried += 1;
+            if tried >= max_runs {
+                break 'groups;
             }
         }
-        flush(&mut current, &mut runs);
     }
     Ok(runs)
 }
@@ -233,11 +249,14 @@ async fn write_run(
     run: &Run<'_>,
     options: WriteOptions,
 ) -> Result<MergedFile> {
-    let first = run.files[0];
+    let Some(&first) = run.files.first() else {
+        return Err(Error::Unsupported("merging an empty run of files".into()));
+    };
     let contiguous = run
         .files
-        .windows(2)
-        .all(|w| w[0].row_id_start + w[0].record_count == w[1].row_id_start);
+        .iter()
+        .zip(run.files.iter().skip(1))
+        .all(|(a, b)| a.row_id_start + a.record_count == b.row_id_start);
     let partial_max = run
         .files
         .iter()

@@ -137,10 +137,9 @@ pub fn description(key: &str) -> Option<&'static str> {
 /// in powers of 1000, `KiB`/`MiB`/`GiB`/`TiB` in powers of 1024), case-insensitive.
 pub fn parse_bytes(text: &str) -> Result<u64> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = (t[..split].trim(), t[split..].trim());
+    let unit = t.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    let number = t.strip_suffix(unit).unwrap_or_default();
+    let (number, unit) = (number.trim(), unit.trim());
     let value: f64 = number.parse().map_err(|_| {
         Error::Unsupported(format!(
             "'{text}' is not a size: it needs a number (e.g. 1GB)"

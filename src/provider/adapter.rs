@@ -235,12 +235,14 @@ impl std::fmt::Display for WkbToWkt {
 }
 
 impl PhysicalExpr for WkbToWkt {
-    fn data_type(&self, _input_schema: &Schema) -> DFResult<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn nullable(&self, input_schema: &Schema) -> DFResult<bool> {
-        self.wkb.nullable(input_schema)
+    fn return_field(
+        &self,
+        input_schema: &Schema,
+    ) -> DFResult<datafusion::arrow::datatypes::FieldRef> {
+        let wkb = self.wkb.return_field(input_schema)?;
+        Ok(Arc::new(
+            wkb.as_ref().clone().with_data_type(DataType::Utf8),
+        ))
     }
 
     fn evaluate(

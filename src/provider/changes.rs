@@ -429,14 +429,14 @@ impl TableFunctionImpl for ChangeFeed {
                 self.name
             ))
         };
-        if exprs.len() != 5 {
+        let [_, _, _, start_expr, end_expr] = exprs else {
             return Err(usage());
-        }
+        };
         let lake_name = text_arg(session, exprs, 0, "the lake name")?.ok_or_else(usage)?;
         let schema_name = text_arg(session, exprs, 1, "the schema name")?.ok_or_else(usage)?;
         let table_name = text_arg(session, exprs, 2, "the table name")?.ok_or_else(usage)?;
-        let start = bound(constant(session, &exprs[3])?, "start")?;
-        let end = bound(constant(session, &exprs[4])?, "end")?;
+        let start = bound(constant(session, start_expr)?, "start")?;
+        let end = bound(constant(session, end_expr)?, "end")?;
         let (lake, snapshot) = lake_catalog(session, &lake_name)?;
         let entry = Arc::clone(snapshot.table(&schema_name, &table_name).map_err(|_| {
             DataFusionError::Plan(format!(

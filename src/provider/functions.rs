@@ -695,18 +695,27 @@ struct Glob;
 /// Match `name` against a glob `pattern` (`*`, `?`; `**` matches across `/`).
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) if rest.first() == Some(&'*') => {
-                let rest = &rest[1..];
+        // The suffixes of `n` after skipping 0..=`max` characters.
+        let suffixes = |max: usize| (0..=max).filter_map(move |i| n.get(i..));
+        match p {
+            [] => n.is_empty(),
+            ['*', '*', rest @ ..] => {
                 let rest = rest.strip_prefix(&['/']).unwrap_or(rest);
-                (0..=n.len()).any(|i| go(rest, &n[i..]))
+                suffixes(n.len()).any(|s| go(rest, s))
             }
-            Some(('*', rest)) => (0..=n.len())
-                .take_while(|&i| i == 0 || n[i - 1] != '/')
-                .any(|i| go(rest, &n[i..])),
-            Some(('?', rest)) => n.first().is_some_and(|c| *c != '/') && go(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+            ['*', rest @ ..] => {
+                // `*` stays within one path segment: it may not skip a `/`.
+                let segment = n.iter().position(|&c| c == '/').unwrap_or(n.len());
+                suffixes(segment).any(|s| go(rest, s))
+            }
+            ['?', rest @ ..] => match n.split_first() {
+                Some((c, n_rest)) => *c != '/' && go(rest, n_rest),
+                None => false,
+            },
+            [c, rest @ ..] => match n.split_first() {
+                Some((d, n_rest)) => c == d && go(rest, n_rest),
+                None => false,
+            },
         }
     }
     let p: Vec<char> = pattern.chars().collect();

@@ -174,32 +174,30 @@ pub async fn read_inlined(
         for row in &rows {
             row_ids.push(row.i64(0)?);
             snapshots.push(row.i64(1)?);
-            for (i, (column_id, dt)) in current.iter().enumerate() {
+            let targets = current.iter().zip(columns.iter_mut().zip(schema.fields()));
+            for ((column_id, dt), (values, field)) in targets {
                 let value = match source_for_current.get(column_id) {
                     Some(&(src, old)) => {
                         // Parsed in the layout of its schema version, then mapped to the
                         // current one by column id (nested fields renamed, dropped, added).
                         let old_type = old.arrow_field()?.data_type().clone();
-                        let parsed = to_scalar(&row.0[src], &old_type).and_then(|v| {
-                            match by_id.get(column_id) {
-                                Some(new) if old_type != *dt => {
-                                    remap_value(&v, old, new, dt, table)
-                                }
-                                _ => Ok(v),
-                            }
+                        let parsed = row.get(src).and_then(|raw| to_scalar(raw, &old_type));
+                        let parsed = parsed.and_then(|v| match by_id.get(column_id) {
+                            Some(new) if old_type != *dt => remap_value(&v, old, new, dt, table),
+                            _ => Ok(v),
                         });
                         parsed.map_err(|e| {
                             Error::Corrupt(format!(
                                 "inlined data of table '{}' ({}): column '{}': {e}",
                                 table.qualified_name(),
                                 it.table_name,
-                                schema.field(i).name()
+                                field.name()
                             ))
                         })?
                     }
                     None => initial_default(table, *column_id, dt)?,
                 };
-                columns[i].push(value);
+                values.push(value);
             }
         }
     }
@@ -258,9 +256,11 @@ fn remap_array(
             let s = array.as_struct();
             let mut columns = Vec::with_capacity(new.children.len());
             for (n, field) in new.children.iter().zip(new_fields.iter()) {
-                let column = match child(old, n.row.column_id) {
-                    Some(i) => {
-                        remap_array(s.column(i), &old.children[i], n, field.data_type(), table)?
+                let found =
+                    child(old, n.row.column_id).and_then(|i| Some((i, old.children.get(i)?)));
+                let column = match found {
+                    Some((i, old_child)) => {
+                        remap_array(s.column(i), old_child, n, field.data_type(), table)?
                     }
                     None => {
                         let v = initial_default(table, n.row.column_id, field.data_type())?;

@@ -15,7 +15,7 @@ use datafusion::execution::context::SessionContext;
 
 use super::functions::{constant, lake_catalog, stateful_table, text_arg};
 use crate::error::Error;
-use crate::ops::cleanup::{Age, cleanup_old_files, delete_orphaned_files, parse_interval};
+use crate::ops::cleanup::{Age, before_now, cleanup_old_files, delete_orphaned_files};
 use crate::ops::expire::{ExpireWhich, expire_snapshots, snapshots_to_expire};
 use crate::ops::merge::{MergeLimits, MergeOutcome, merge_adjacent_files};
 use crate::ops::options::{Scope, description, normalize, set_option};
@@ -321,9 +321,7 @@ impl TableFunctionImpl for ExpireSnapshots {
                                 .iter()
                                 .find(|(k, _, s, _)| k == "expire_older_than" && s.is_none())
                             {
-                                Some((_, v, _, _)) => Some(ExpireWhich::OlderThan(
-                                    chrono::Utc::now() - parse_interval(v)?,
-                                )),
+                                Some((_, v, _, _)) => Some(ExpireWhich::OlderThan(before_now(v)?)),
                                 None => None,
                             }
                         }
@@ -424,8 +422,31 @@ impl TableFunctionImpl for MergeAdjacentFiles {
         let limits = MergeLimits {
             max_compacted_files: count_arg(&args, 3, "max_compacted_files")?
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            min_file_size: count_arg(&args, 4, "min_file_size")?,
             max_file_size: count_arg(&args, 5, "max_file_size")?,
         };
+        if limits.max_compacted_files == Some(0) {
+            return Err(DataFusionError::Plan(
+                "ducklake_merge_adjacent_files: the max_compacted_files option must be greater \
+                 than zero"
+                    .into(),
+            ));
+        }
+        if limits.max_file_size == Some(0) {
+            return Err(DataFusionError::Plan(
+                "ducklake_merge_adjacent_files: the max_file_size option must be greater than zero"
+                    .into(),
+            ));
+        }
+        if let (Some(min), Some(max)) = (limits.min_file_size, limits.max_file_size)
+            && min >= max
+        {
+            return Err(DataFusionError::Plan(format!(
+                "ducklake_merge_adjacent_files: the min_file_size ({min}) must be less than \
+                 max_file_size ({max})"
+            )));
+        }
+        let whole_lake = table.is_none();
         let mut tables = Vec::new();
         for (name, schema) in &snapshot.schemas {
             if schema_name.as_ref().is_some_and(|s| s != name) {
@@ -467,6 +488,20 @@ impl TableFunctionImpl for MergeAdjacentFiles {
                     Arc::clone(&out),
                 );
                 Box::pin(async move {
+                    // A call without a table skips tables whose `auto_compact` option is false.
+                    let tables = if whole_lake {
+                        let metadata = lake.store().metadata().await?;
+                        tables
+                            .into_iter()
+                            .filter(|t| {
+                                metadata
+                                    .option("auto_compact", t.row.schema_id, t.id())
+                                    .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
+                            })
+                            .collect()
+                    } else {
+                        tables
+                    };
                     let outcomes =
                         merge_adjacent_files(&state, &lake, &snapshot, &tables, limits).await?;
                     let text = |f: &dyn Fn(&MergeOutcome) -> String| {

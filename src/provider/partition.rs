@@ -38,10 +38,11 @@ impl PartitionSpec {
         };
         let mut keys = Vec::new();
         for p in &table.partition {
-            let index = table
+            let (index, column) = table
                 .columns
                 .iter()
-                .position(|c| c.row.column_id == p.column_id)
+                .enumerate()
+                .find(|(_, c)| c.row.column_id == p.column_id)
                 .ok_or_else(|| {
                     Error::Unsupported(format!(
                         "table '{}' is partitioned by nested or dropped column {}",
@@ -49,7 +50,7 @@ impl PartitionSpec {
                         p.column_id
                     ))
                 })?;
-            let name = &table.columns[index].row.column_name;
+            let name = &column.row.column_name;
             let dir_key = if p.transform == "identity" {
                 name.clone()
             } else if ["year", "month", "day", "hour"].contains(&p.transform.as_str()) {

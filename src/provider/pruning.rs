@@ -87,6 +87,14 @@ fn position(files: &[DataFileRow], id: FileId) -> Option<usize> {
     files.binary_search_by_key(&id, |f| f.data_file_id).ok()
 }
 
+/// One file's bounds of one column, while they are gathered.
+#[derive(Clone, Default)]
+struct FileBounds {
+    min: Option<ScalarValue>,
+    max: Option<ScalarValue>,
+    null_count: Option<u64>,
+}
+
 /// Build the bounds of one column over `files` from its statistics rows and, for an
 /// identity partition column, the files' partition values.
 fn column_bounds(
@@ -98,15 +106,13 @@ fn column_bounds(
     partition_values: &[FilePartitionValueRow],
 ) -> ColumnBounds {
     let n = files.len();
-    let mut min: Vec<Option<ScalarValue>> = vec![None; n];
-    let mut max: Vec<Option<ScalarValue>> = vec![None; n];
-    let mut null_counts: Vec<Option<u64>> = vec![None; n];
+    let mut bounds = vec![FileBounds::default(); n];
     for s in stats.iter().filter(|s| s.column_id == column) {
-        let Some(i) = position(files, s.data_file_id) else {
+        let Some(b) = position(files, s.data_file_id).and_then(|i| bounds.get_mut(i)) else {
             continue;
         };
-        min[i] = s.min_value.as_deref().and_then(|t| parse_stat(t, dt));
-        max[i] = s.max_value.as_deref().and_then(|t| parse_stat(t, dt));
+        b.min = s.min_value.as_deref().and_then(|t| parse_stat(t, dt));
+        b.max = s.max_value.as_deref().and_then(|t| parse_stat(t, dt));
         // NaN sorts above every number (DuckDB, Arrow) but is not in the recorded
         // maximum: a float file that holds NaN, or may, has no usable maximum.
         if matches!(
@@ -114,9 +120,9 @@ fn column_bounds(
             DataType::Float16 | DataType::Float32 | DataType::Float64
         ) && s.contains_nan != Some(false)
         {
-            max[i] = None;
+            b.max = None;
         }
-        null_counts[i] = s.null_count.and_then(|c| u64::try_from(c).ok());
+        b.null_count = s.null_count.and_then(|c| u64::try_from(c).ok());
     }
     // Identity partitions: every row of a file written under the current spec has
     // the file's partition value.
@@ -131,10 +137,12 @@ fn column_bounds(
         .iter()
         .filter(|pv| keys.contains(&pv.partition_key_index))
     {
-        let Some(i) = position(files, pv.data_file_id) else {
+        let Some((file, b)) =
+            position(files, pv.data_file_id).and_then(|i| files.get(i).zip(bounds.get_mut(i)))
+        else {
             continue;
         };
-        if files[i].partition_id != spec {
+        if file.partition_id != spec {
             continue;
         }
         if let Some(v) = pv
@@ -142,14 +150,16 @@ fn column_bounds(
             .as_deref()
             .and_then(|t| parse_stat(t, dt))
         {
-            if min[i].is_none() {
-                min[i] = Some(v.clone());
+            if b.min.is_none() {
+                b.min = Some(v.clone());
             }
-            if max[i].is_none() {
-                max[i] = Some(v);
+            if b.max.is_none() {
+                b.max = Some(v);
             }
         }
     }
+    let null_counts: Vec<Option<u64>> = bounds.iter().map(|b| b.null_count).collect();
+    let (min, max): (Vec<_>, Vec<_>) = bounds.into_iter().map(|b| (b.min, b.max)).unzip();
     // A value that does not fit the column's type makes the whole column unknown.
     let to_array = |values: Vec<Option<ScalarValue>>| -> ArrayRef {
         let array = ScalarValue::try_from(dt).ok().and_then(|null| {

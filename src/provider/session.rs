@@ -199,6 +199,7 @@ impl Session {
         let _ = state.register_expr_planner(Arc::new(DuckDbArithmetic));
         *ctx.state_ref().write() = state;
         ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::CheckedIntegerSums));
+        ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::GeometryComparisons));
         super::functions::register(&ctx);
         super::ops::register(&ctx);
         crate::dialect::functions::register(&ctx);

@@ -41,9 +41,8 @@ fn tokenize(sql: &str) -> Result<Vec<Spanned>> {
             return sql.len();
         };
         let col = usize::try_from(column).unwrap_or(1).saturating_sub(1);
-        sql[start..]
-            .char_indices()
-            .nth(col)
+        sql.get(start..)
+            .and_then(|line| line.char_indices().nth(col))
             .map_or(sql.len(), |(i, _)| start + i)
     };
     Ok(tokens
@@ -54,6 +53,18 @@ fn tokenize(sql: &str) -> Result<Vec<Spanned>> {
             (t.token, range)
         })
         .collect())
+}
+
+/// The text of `range` in `sql`, trimmed; an error if the tokenizer's span does not fit the text.
+fn statement_text(sql: &str, range: Range<usize>) -> Result<String> {
+    sql.get(range.clone())
+        .map(|text| text.trim().to_string())
+        .ok_or_else(|| {
+            Error::Unsupported(format!(
+                "cannot split the script at bytes {}..{}",
+                range.start, range.end
+            ))
+        })
 }
 
 fn is_trivia(t: &Token) -> bool {
@@ -70,7 +81,7 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>> {
         match tok {
             Token::SemiColon => {
                 if has_content {
-                    out.push(sql[start..range.start].trim().to_string());
+                    out.push(statement_text(sql, start..range.start)?);
                 }
                 start = range.end;
                 has_content = false;
@@ -83,7 +94,7 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>> {
         }
     }
     if has_content {
-        out.push(sql[start..].trim().to_string());
+        out.push(statement_text(sql, start..sql.len())?);
     }
     Ok(out)
 }
@@ -661,10 +672,10 @@ pub fn view_query(sql: &str, catalog: &str, _schema: &str) -> Result<(String, St
     };
     let _ = visit_relations_mut(view.query.as_mut(), |name| {
         // `lake.s.t`, and `lake.t` (DuckDB's catalog.table), as DuckDB stores them.
-        if (name.0.len() == 3 || name.0.len() == 2)
-            && name.0[0].as_ident().is_some_and(|i| i.value == catalog)
+        if let [first, _] | [first, _, _] = name.0.as_mut_slice()
+            && first.as_ident().is_some_and(|i| i.value == catalog)
         {
-            name.0[0] = ObjectNamePart::Identifier(Ident::new("{DUCKLAKE_CATALOG}"));
+            *first = ObjectNamePart::Identifier(Ident::new("{DUCKLAKE_CATALOG}"));
         }
         std::ops::ControlFlow::<()>::Continue(())
     });

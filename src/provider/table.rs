@@ -839,13 +839,18 @@ impl TableProvider for LakeTable {
         // Geometry columns are WKB in the files and WKT above the scan: filters on
         // them are applied above the scan only (they are Inexact).
         let geometry = self.geometry_columns();
-        let predicate = conjunction(filters.iter().cloned().filter(|f| {
-            geometry.is_empty()
-                || !f
-                    .column_refs()
-                    .iter()
-                    .any(|c| geometry.contains(c.name.as_str()))
-        }))
+        let predicate = conjunction(
+            filters
+                .iter()
+                .filter(|f| {
+                    geometry.is_empty()
+                        || !f
+                            .column_refs()
+                            .iter()
+                            .any(|c| geometry.contains(c.name.as_str()))
+                })
+                .cloned(),
+        )
         .map(|p| {
             let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
             state.create_physical_expr(p, &df_schema)
@@ -893,11 +898,18 @@ impl TableProvider for LakeTable {
             let total_rows: usize = files.iter().map(|(_, r)| r).sum();
             // Round-robin files into groups so every core gets work.
             let group_count = target_partitions.min(files.len());
-            let mut groups: Vec<Vec<PartitionedFile>> = (0..group_count)
-                .map(|_| Vec::with_capacity(files.len().div_ceil(group_count)))
-                .collect();
+            let per_group = files.len().div_ceil(group_count);
+            let mut groups: Vec<Vec<PartitionedFile>> = Vec::with_capacity(group_count);
             for (i, (pf, _)) in files.into_iter().enumerate() {
-                groups[i % group_count].push(pf);
+                match groups.get_mut(i % group_count) {
+                    Some(group) => group.push(pf),
+                    // The first round opens the groups.
+                    None => {
+                        let mut group = Vec::with_capacity(per_group);
+                        group.push(pf);
+                        groups.push(group);
+                    }
+                }
             }
             let table_schema = if self.positions != Positions::None {
                 TableSchema::builder(with_wkb(self.file_columns(), &geometry))

@@ -606,13 +606,13 @@ impl<'a> Writer<'a> {
                 };
                 parts.push(cast_expr(c, DataType::Utf8));
             }
-            Ok(match parts.len() {
-                0 => {
+            Ok(match unique_key {
+                [] => {
                     return Err(Error::Unsupported(
                         "delete+insert needs a unique_key".into(),
                     ));
                 }
-                1 if unique_key.len() == 1 => Expr::Column(Column::new_unqualified(&unique_key[0])),
+                [only] => Expr::Column(Column::new_unqualified(only)),
                 _ => datafusion::functions::expr_fn::concat_ws(
                     datafusion::prelude::lit("\u{1f}"),
                     parts,

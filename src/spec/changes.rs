@@ -102,12 +102,10 @@ pub fn parse_changes(text: &str) -> Result<Vec<Change>, Error> {
     let mut out = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
-        let colon = rest
-            .find(':')
+        let (kind, value) = rest
+            .split_once(':')
             .ok_or_else(|| Error::Corrupt(format!("change entry without ':' in '{text}'")))?;
-        let kind = &rest[..colon];
-        rest = &rest[colon + 1..];
-        let (names, after) = parse_value(rest)?;
+        let (names, after) = parse_value(value)?;
         rest = after.strip_prefix(',').unwrap_or(after);
         let id = || -> Result<CatalogId, Error> {
             names
@@ -155,34 +153,36 @@ pub fn parse_changes(text: &str) -> Result<Vec<Change>, Error> {
 /// Returns the parts and the unparsed remainder.
 fn parse_value(input: &str) -> Result<(Vec<String>, &str), Error> {
     let mut parts = Vec::new();
-    let mut rest = input;
-    if !rest.starts_with('"') {
-        let end = rest.find(',').unwrap_or(rest.len());
-        return Ok((vec![rest[..end].to_string()], &rest[end..]));
-    }
+    // After the opening quote of the current name.
+    let Some(mut rest) = input.strip_prefix('"') else {
+        let end = input.find(',').unwrap_or(input.len());
+        let (id, rest) = input
+            .split_at_checked(end)
+            .ok_or_else(|| Error::Corrupt(format!("bad value in '{input}'")))?;
+        return Ok((vec![id.to_string()], rest));
+    };
     loop {
         let mut name = String::new();
-        let mut chars = rest[1..].char_indices();
-        let mut consumed = None;
-        while let Some((i, c)) = chars.next() {
-            if c == '"' {
-                if rest[1 + i + 1..].starts_with('"') {
-                    name.push('"');
-                    chars.next();
-                } else {
-                    consumed = Some(1 + i + 1);
-                    break;
-                }
-            } else {
+        let mut chars = rest.chars();
+        let mut closed = false;
+        while let Some(c) = chars.next() {
+            if c != '"' {
                 name.push(c);
+            } else if chars.as_str().starts_with('"') {
+                name.push('"');
+                chars.next();
+            } else {
+                closed = true;
+                break;
             }
         }
-        let consumed =
-            consumed.ok_or_else(|| Error::Corrupt(format!("unterminated name in '{input}'")))?;
+        if !closed {
+            return Err(Error::Corrupt(format!("unterminated name in '{input}'")));
+        }
         parts.push(name);
-        rest = &rest[consumed..];
+        rest = chars.as_str();
         match rest.strip_prefix(".\"") {
-            Some(_) => rest = &rest[1..],
+            Some(next) => rest = next,
             None => return Ok((parts, rest)),
         }
     }

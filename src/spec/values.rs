@@ -230,19 +230,23 @@ struct DecimalText {
     exponent: i64,
 }
 
+/// A leading `-` or `+` removed: whether it was `-`, and the rest.
+fn split_sign(text: &str) -> (bool, &str) {
+    match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    }
+}
+
 fn parse_decimal_text(text: &str) -> Res<DecimalText> {
     let t = text.trim();
-    let (negative, unsigned) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(at) => {
-            let exp = unsigned[at + 1..]
+    let (negative, unsigned) = split_sign(t);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((mantissa, exp)) => {
+            let exp = exp
                 .parse::<i64>()
                 .map_err(|_| "invalid exponent".to_string())?;
-            (&unsigned[..at], exp)
+            (mantissa, exp)
         }
         None => (unsigned, 0),
     };
@@ -337,8 +341,8 @@ fn parse_blob(text: &str) -> Res<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    while let Some(&b) = bytes.get(i) {
+        match b {
             b'\\' => {
                 let hex = match bytes.get(i + 1..i + 4) {
                     Some([b'x', high, low]) => hex_value(*high).zip(hex_value(*low)),
@@ -544,10 +548,12 @@ fn parse_offset(s: &str) -> Res<i64> {
         return Ok(0);
     }
     let bad = || format!("invalid time zone offset '{t}'");
-    let (sign, rest) = match t.as_bytes()[0] {
-        b'+' => (1, &t[1..]),
-        b'-' => (-1, &t[1..]),
-        _ => return Err(bad()),
+    let (sign, rest) = if let Some(rest) = t.strip_prefix('+') {
+        (1, rest)
+    } else if let Some(rest) = t.strip_prefix('-') {
+        (-1, rest)
+    } else {
+        return Err(bad());
     };
     let digits: String = rest.chars().filter(|c| *c != ':').collect();
     if !digits.bytes().all(|b| b.is_ascii_digit()) || ![2, 4, 6].contains(&digits.len()) {
@@ -744,11 +750,7 @@ impl IntervalSum {
 
     /// Adds a `[+-]H+:MM[:SS[.f]]` part.
     fn add_clock(&mut self, token: &str) -> Res<()> {
-        let (negative, unsigned) = match token.as_bytes().first() {
-            Some(b'-') => (true, &token[1..]),
-            Some(b'+') => (false, &token[1..]),
-            _ => (false, token),
-        };
+        let (negative, unsigned) = split_sign(token);
         let (clock, rest) = parse_clock(unsigned)?;
         if !rest.is_empty() {
             return Err(format!("unexpected '{rest}' in interval time"));
@@ -788,8 +790,8 @@ fn parse_interval(text: &str) -> Res<IntervalMonthDayNano> {
         } else {
             // `3 days` or `3days`.
             let unit_start = token.find(|c: char| c.is_ascii_alphabetic());
-            match unit_start {
-                Some(at) if at > 0 => sum.add(&token[..at], &token[at..])?,
+            match unit_start.map(|at| token.split_at_checked(at)) {
+                Some(Some((number, unit))) if !number.is_empty() => sum.add(number, unit)?,
                 Some(_) => return Err(format!("unexpected '{token}'")),
                 None => {
                     let unit = tokens
@@ -846,10 +848,10 @@ impl<'a> NestedParser<'a> {
         parser.skip_space();
         let value = parser.parse_container(data_type)?;
         parser.skip_space();
-        if parser.pos != parser.bytes.len() {
+        if let Some(rest) = parser.bytes.get(parser.pos..).filter(|r| !r.is_empty()) {
             return Err(format!(
                 "unexpected '{}' after the value",
-                excerpt(&text[parser.pos..])
+                excerpt(&String::from_utf8_lossy(rest))
             ));
         }
         Ok(value)
@@ -951,11 +953,12 @@ impl<'a> NestedParser<'a> {
                 } else {
                     self.parse_struct_key(fields)?
                 };
-                let field = fields
+                let (field, slot) = fields
                     .get(index)
+                    .zip(values.get_mut(index))
                     .ok_or_else(|| format!("more than {} struct fields", fields.len()))?;
                 let value = self.parse_element(field.data_type(), &[b',', close])?;
-                if values[index].replace(value).is_some() {
+                if slot.replace(value).is_some() {
                     return Err(format!("struct field '{}' given twice", field.name()));
                 }
                 if !self.separator(close)? {
@@ -995,10 +998,8 @@ impl<'a> NestedParser<'a> {
     }
 
     fn parse_map(&mut self, field: &FieldRef, sorted: bool) -> Res<ScalarValue> {
-        let (key_type, value_type) = match field.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => (kv[0].data_type(), kv[1].data_type()),
-            other => return Err(format!("invalid map entries type {other}")),
-        };
+        let (_, key_field, value_field) = map_entries(field)?;
+        let (key_type, value_type) = (key_field.data_type(), value_field.data_type());
         if self.bump() != Some(b'{') {
             return Err("a map must start with '{'".to_string());
         }
@@ -1075,7 +1076,11 @@ impl<'a> NestedParser<'a> {
         Ok(Token {
             text,
             quoted,
-            raw: self.text[start..self.pos].trim_end_matches(|c: char| c.is_ascii_whitespace()),
+            raw: self
+                .text
+                .get(start..self.pos)
+                .ok_or_else(|| format!("element cut inside a character at byte {}", self.pos))?
+                .trim_end_matches(|c: char| c.is_ascii_whitespace()),
         })
     }
 
@@ -1109,25 +1114,25 @@ impl<'a> NestedParser<'a> {
 /// The string inside `CAST('…' AS TYPE)` (how DuckDB 1.5.5 writes some values
 /// inside a top-level struct), with SQL `''` escapes resolved.
 fn unwrap_sql_cast(raw: &str) -> Option<String> {
-    let head = raw.get(..5)?;
+    let (head, rest) = raw.split_at_checked(5)?;
     if !head.eq_ignore_ascii_case("cast(") || !raw.ends_with(')') {
         return None;
     }
-    let literal = raw[5..].trim_start().strip_prefix('\'')?;
+    let literal = rest.trim_start().strip_prefix('\'')?;
     let mut value = String::new();
-    let mut chars = literal.char_indices();
-    let end = loop {
-        let (i, c) = chars.next()?;
+    let mut chars = literal.chars();
+    loop {
+        let c = chars.next()?;
         if c != '\'' {
             value.push(c);
-        } else if literal[i + 1..].starts_with('\'') {
+        } else if chars.as_str().starts_with('\'') {
             value.push('\'');
             chars.next();
         } else {
-            break i + 1;
+            break;
         }
-    };
-    let tail = literal[end..].trim_start();
+    }
+    let tail = chars.as_str().trim_start();
     let is_as = tail.get(..3).is_some_and(|t| t.eq_ignore_ascii_case("as "));
     is_as.then_some(value)
 }
@@ -1167,19 +1172,26 @@ fn build_struct(fields: &Fields, values: Vec<ScalarValue>) -> Res<ScalarValue> {
     Ok(ScalarValue::Struct(Arc::new(array)))
 }
 
+/// A map's entries struct: its fields, the key field and the value field.
+fn map_entries(field: &FieldRef) -> Res<(&Fields, &FieldRef, &FieldRef)> {
+    if let DataType::Struct(fields) = field.data_type()
+        && let [key, value] = &**fields
+    {
+        return Ok((fields, key, value));
+    }
+    Err(format!("invalid map entries type {}", field.data_type()))
+}
+
 fn build_map(
     field: &FieldRef,
     sorted: bool,
     keys: Vec<ScalarValue>,
     values: Vec<ScalarValue>,
 ) -> Res<ScalarValue> {
-    let entry_fields = match field.data_type() {
-        DataType::Struct(fields) if fields.len() == 2 => fields,
-        other => return Err(format!("invalid map entries type {other}")),
-    };
+    let (entry_fields, key_field, value_field) = map_entries(field)?;
     let len = keys.len();
-    let keys = scalars_to_array(keys, entry_fields[0].data_type())?;
-    let values = scalars_to_array(values, entry_fields[1].data_type())?;
+    let keys = scalars_to_array(keys, key_field.data_type())?;
+    let values = scalars_to_array(values, value_field.data_type())?;
     let entries = StructArray::try_new(entry_fields.clone(), vec![keys, values], None)
         .map_err(|e| e.to_string())?;
     let offsets = OffsetBuffer::from_lengths([len]);
@@ -1273,10 +1285,14 @@ fn format_float(is_nan: bool, is_infinite: bool, scientific: &str) -> String {
         // `exponent` is small here, so the casts are lossless.
         if exponent >= 0 {
             let int_len = exponent as usize + 1;
-            if digits.len() <= int_len {
-                format!("{sign}{digits}{}.0", "0".repeat(int_len - digits.len()))
-            } else {
-                format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
+            match digits.split_at_checked(int_len) {
+                Some((int_part, fraction)) if !fraction.is_empty() => {
+                    format!("{sign}{int_part}.{fraction}")
+                }
+                _ => format!(
+                    "{sign}{digits}{}.0",
+                    "0".repeat(int_len.saturating_sub(digits.len()))
+                ),
             }
         } else {
             let zeros = "0".repeat((-exponent - 1) as usize);

@@ -52,7 +52,8 @@ pub enum SqlValue {
 pub struct SqlRow(pub Vec<SqlValue>);
 
 impl SqlRow {
-    fn get(&self, i: usize) -> Result<&SqlValue> {
+    /// Column `i`; an error when the row has fewer columns.
+    pub fn get(&self, i: usize) -> Result<&SqlValue> {
         self.0
             .get(i)
             .ok_or_else(|| Error::Corrupt(format!("catalog query returned no column {i}")))

@@ -876,11 +876,11 @@ fn scan_floats(
             match array.data_type() {
                 DataType::Float32 => {
                     let values = array.as_primitive::<Float32Type>().values();
-                    add_live(array, live, acc, |i| f64::from(values[i]));
+                    add_live(array, live, acc, values);
                 }
                 DataType::Float64 => {
                     let values = array.as_primitive::<Float64Type>().values();
-                    add_live(array, live, acc, |i| values[i]);
+                    add_live(array, live, acc, values);
                 }
                 _ => {}
             }
@@ -888,20 +888,20 @@ fn scan_floats(
     }
 }
 
-/// Add the valid, live slots of `array` to `acc`.
-fn add_live(
+/// Add the valid, live slots of `array` (whose slot values are `values`) to `acc`.
+fn add_live<T: Copy + Into<f64>>(
     array: &dyn Array,
     live: Option<&BooleanBuffer>,
     acc: &mut FloatLeafStats,
-    value: impl Fn(usize) -> f64,
+    values: &[T],
 ) {
     if live.is_none() && array.null_count() == 0 {
-        (0..array.len()).for_each(|i| acc.add(value(i)));
+        values.iter().for_each(|&v| acc.add(v.into()));
         return;
     }
-    for i in 0..array.len() {
+    for (i, &v) in values.iter().enumerate() {
         if array.is_valid(i) && live.is_none_or(|l| l.value(i)) {
-            acc.add(value(i));
+            acc.add(v.into());
         }
     }
 }
@@ -922,8 +922,8 @@ fn child_slots(
     }
     let mut builder = BooleanBufferBuilder::new(child_len);
     let mut position = 0usize;
-    for (i, window) in offsets.windows(2).enumerate() {
-        let (Ok(start), Ok(end)) = (usize::try_from(window[0]), usize::try_from(window[1])) else {
+    for (i, (&start, &end)) in offsets.iter().zip(offsets.iter().skip(1)).enumerate() {
+        let (Ok(start), Ok(end)) = (usize::try_from(start), usize::try_from(end)) else {
             continue;
         };
         let keep = nulls.is_none_or(|n| n.is_valid(i)) && live.is_none_or(|l| l.value(i));
@@ -1132,12 +1132,12 @@ fn int64_value(v: i64, write_type: &DataType) -> Option<ScalarValue> {
 
 /// A big-endian two's complement integer of at most 16 bytes.
 fn decimal_from_be(bytes: &[u8]) -> Option<i128> {
-    if bytes.is_empty() || bytes.len() > 16 {
-        return None;
-    }
-    let fill = if bytes[0] & 0x80 != 0 { 0xFF } else { 0 };
+    let (&high, _) = bytes.split_first()?;
+    let fill = if high & 0x80 != 0 { 0xFF } else { 0 };
     let mut buffer = [fill; 16];
-    buffer[16 - bytes.len()..].copy_from_slice(bytes);
+    buffer
+        .get_mut(16usize.checked_sub(bytes.len())?..)?
+        .copy_from_slice(bytes);
     Some(i128::from_be_bytes(buffer))
 }
 
@@ -1185,9 +1185,9 @@ impl Upload {
 
     fn track(&mut self, bytes: &[u8]) {
         self.size += bytes.len() as u64;
-        if bytes.len() >= 8 {
+        if let Some(last) = bytes.last_chunk::<8>() {
             self.tail.clear();
-            self.tail.extend_from_slice(&bytes[bytes.len() - 8..]);
+            self.tail.extend_from_slice(last);
         } else {
             self.tail.extend_from_slice(bytes);
             let excess = self.tail.len().saturating_sub(8);
@@ -1619,7 +1619,7 @@ pub async fn write_delete_file(
 /// Positions sorted ascending without duplicates, with their snapshot ids (the
 /// smallest one for a repeated position).
 fn sorted_unique(positions: &[i64], snapshots: Option<&[i64]>) -> (Vec<i64>, Option<Vec<i64>>) {
-    let strictly_ascending = positions.windows(2).all(|w| w[0] < w[1]);
+    let strictly_ascending = positions.is_sorted_by(|a, b| a < b);
     match snapshots {
         None if strictly_ascending => (positions.to_vec(), None),
         None => {
