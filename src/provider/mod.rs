@@ -5,6 +5,7 @@
 pub mod adapter;
 pub mod catalog;
 pub mod changes;
+pub mod concat;
 pub mod deletes;
 pub mod functions;
 pub mod inlined;

@@ -806,7 +806,18 @@ impl TableProvider for LakeTable {
         // `f > 10`, a TopK's dynamic filter). Files whose catalog statistics do not
         // rule NaN out are read without them; the others keep every pruning.
         let maybe_nan = self.maybe_nan_files(&table_files, &files).await?;
+        let first_file_snapshot = files.iter().map(|f| f.begin_snapshot).min();
         let planned = self.partitioned_files(state, &table_files, files).await?;
+        let inlined = table_files
+            .inlined_rows
+            .get_or_try_init(|| read_inlined_rows(self.lake.store(), &self.entry, self.snapshot))
+            .await?;
+        // A small scan reads its files in order, in one partition, and its inlined
+        // rows before or after them, so rows come back in insertion order as in
+        // DuckDB. (Above a batch, DataFusion repartitions anyway.)
+        let scanned_rows = planned.iter().map(|(_, _, rows)| *rows).sum::<usize>()
+            + inlined.as_ref().map_or(0, |(b, _, _)| b.num_rows());
+        let in_order = scanned_rows <= state.config().batch_size();
         let defaults = FieldIdAdapterFactory {
             field_ids: self
                 .entry
@@ -897,7 +908,11 @@ impl TableProvider for LakeTable {
             let defaults = adapters.get(adapter).cloned().unwrap_or_default();
             let total_rows: usize = files.iter().map(|(_, r)| r).sum();
             // Round-robin files into groups so every core gets work.
-            let group_count = target_partitions.min(files.len());
+            let group_count = if in_order {
+                1
+            } else {
+                target_partitions.min(files.len())
+            };
             let per_group = files.len().div_ceil(group_count);
             let mut groups: Vec<Vec<PartitionedFile>> = Vec::with_capacity(group_count);
             for (i, (pf, _)) in files.into_iter().enumerate() {
@@ -950,11 +965,12 @@ impl TableProvider for LakeTable {
                 &geometry,
             )?);
         }
-        let inlined = table_files
-            .inlined_rows
-            .get_or_try_init(|| read_inlined_rows(self.lake.store(), &self.entry, self.snapshot))
-            .await?;
+        let mut inlined_first = false;
         if let Some((batch, row_ids, snapshots)) = inlined.clone() {
+            inlined_first = match (snapshots.iter().min(), first_file_snapshot) {
+                (Some(i), Some(f)) => *i < f,
+                _ => false,
+            };
             let batch = if self.positions != Positions::None {
                 let mut columns = batch.columns().to_vec();
                 let rows = batch.num_rows();
@@ -985,6 +1001,16 @@ impl TableProvider for LakeTable {
                 None => schema,
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        if in_order && inputs.len() > 1 {
+            if inlined_first {
+                inputs.rotate_right(1);
+            }
+            let projected = match projection {
+                Some(p) => Arc::new(schema.project(p)?),
+                None => schema,
+            };
+            return Ok(Arc::new(super::concat::ConcatExec::new(inputs, projected)));
         }
         UnionExec::try_new(inputs)
     }
