@@ -820,6 +820,11 @@ pub const LAKE_MACROS: &[(&str, &str, bool)] = &[
         "ducklake_merge_adjacent_files",
         false,
     ),
+    (
+        "flush_inlined_data",
+        "ducklake_flush_inlined_data",
+        false,
+    ),
 ];
 
 /// Named parameters of the `ducklake_*` functions, in the positions lakeq's
@@ -831,6 +836,11 @@ pub const NAMED_PARAMETERS: &[(&str, usize, &[&str])] = &[
         &["schema", "snapshot_version", "snapshot_time"],
     ),
     ("ducklake_set_option", 3, &["schema", "table_name"]),
+    (
+        "ducklake_flush_inlined_data",
+        1,
+        &["schema_name", "table_name"],
+    ),
     (
         "ducklake_expire_snapshots",
         1,

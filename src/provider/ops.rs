@@ -525,6 +525,79 @@ impl TableFunctionImpl for MergeAdjacentFiles {
     }
 }
 
+/// `ducklake_flush_inlined_data(lake, schema_name, table_name)`: per table, the
+/// inlined rows moved to Parquet.
+///
+/// lakeq writes every insert to Parquet (it never inlines), so a lake lakeq
+/// wrote has nothing to flush and the result is empty. Inlined data another
+/// writer left (DuckDB inlines small inserts) is not flushed by lakeq yet: the
+/// call is an error naming the table, and the lake is unchanged.
+#[derive(Debug)]
+struct FlushInlinedData;
+
+impl TableFunctionImpl for FlushInlinedData {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
+        let (lake, snapshot, lake_name) = lake_of(&args, "ducklake_flush_inlined_data")?;
+        let schema_name = text_arg(args.session(), args.exprs(), 1, "schema_name")?;
+        let table = text_arg(args.session(), args.exprs(), 2, "table_name")?;
+        let mut tables = Vec::new();
+        for (name, schema) in &snapshot.schemas {
+            if schema_name.as_ref().is_some_and(|s| s != name) {
+                continue;
+            }
+            for (table_name, entry) in &schema.tables {
+                if table.as_ref().is_none_or(|t| t == table_name) {
+                    tables.push(Arc::clone(entry));
+                }
+            }
+        }
+        if let Some(t) = &table
+            && tables.is_empty()
+        {
+            return Err(Error::NotFound {
+                kind: "table",
+                name: format!(
+                    "{lake_name}.{}.{t}",
+                    schema_name.as_deref().unwrap_or("main")
+                ),
+                hint: String::new(),
+            }
+            .into());
+        }
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            field("schema_name", DataType::Utf8),
+            field("table_name", DataType::Utf8),
+            field("rows_flushed", DataType::Int64),
+        ]));
+        let out = Arc::clone(&schema);
+        Ok(stateful_table(
+            schema,
+            Arc::new(move |_state| {
+                let (lake, tables, out, lake_name) = (
+                    Arc::clone(&lake),
+                    tables.clone(),
+                    Arc::clone(&out),
+                    lake_name.clone(),
+                );
+                Box::pin(async move {
+                    for t in &tables {
+                        if lake.store().has_inlined_data(t.id()).await? {
+                            return Err(Error::Unsupported(format!(
+                                "ducklake_flush_inlined_data: table '{lake_name}.{}' holds inlined \
+                                 data written by another engine, which lakeq cannot flush yet; run \
+                                 CALL ducklake_flush_inlined_data('{lake_name}') in DuckDB",
+                                t.qualified_name()
+                            ))
+                            .into());
+                        }
+                    }
+                    Ok(RecordBatch::new_empty(out))
+                })
+            }),
+        ))
+    }
+}
+
 /// Register the option and maintenance functions.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udtf(
@@ -532,6 +605,7 @@ pub fn register(ctx: &SessionContext) {
         Arc::new(MergeAdjacentFiles),
     );
     ctx.register_udtf("ducklake_expire_snapshots", Arc::new(ExpireSnapshots));
+    ctx.register_udtf("ducklake_flush_inlined_data", Arc::new(FlushInlinedData));
     ctx.register_udtf(
         "ducklake_cleanup_old_files",
         Arc::new(Cleanup { orphans: false }),

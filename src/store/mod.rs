@@ -686,6 +686,31 @@ impl MetadataStore {
             .collect()
     }
 
+    /// Whether any inlined data (rows of the table's inlined data tables, live or
+    /// ended, or inlined deletions of its Parquet rows) waits to be flushed.
+    pub async fn has_inlined_data(&self, table_id: CatalogId) -> Result<bool> {
+        let mut names: Vec<String> = self
+            .inlined_tables(table_id)
+            .await?
+            .into_iter()
+            .map(|t| t.table_name)
+            .collect();
+        names.push(format!("ducklake_inlined_delete_{table_id}"));
+        for name in names {
+            if !self.backend.table_exists(&name).await? {
+                continue;
+            }
+            let rows = self
+                .backend
+                .query(&format!("SELECT 1 FROM {} LIMIT 1", self.t(&name)))
+                .await?;
+            if !rows.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Schema-version history of a table.
     pub async fn schema_versions(&self, table_id: CatalogId) -> Result<Vec<SchemaVersionRow>> {
         let rows = self

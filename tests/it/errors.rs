@@ -318,3 +318,31 @@ async fn geometry_columns_are_read_but_not_written() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn flushing_inlined_data_lakeq_did_not_write_is_refused() -> TestResult {
+    let lake = TestLake::new(Backend::Sqlite, "flush_refused").await?;
+    // DuckDB inlines small inserts (its default inlining limit).
+    duckdb_sql_queries(
+        &lake,
+        "statement ok\nCREATE TABLE lake.main.small (id INT)\n\n\
+         statement ok\nINSERT INTO lake.main.small VALUES (1), (2)\n",
+    )?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    session.sql("CREATE TABLE lake.main.own (id INT)").await?;
+    session.sql("INSERT INTO lake.main.own VALUES (1)").await?;
+    // lakeq's own tables have nothing inlined: an empty result, no snapshot.
+    let before = lake_state(&lake).await?;
+    let flushed = session
+        .sql("SELECT * FROM ducklake_flush_inlined_data('lake', table_name => 'own')")
+        .await?;
+    assert_eq!(flushed.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    let msg = err_of(&session, "CALL ducklake_flush_inlined_data('lake')").await;
+    assert!(
+        msg.contains("lake.main.small") && msg.contains("inlined"),
+        "{msg}"
+    );
+    assert_eq!(lake_state(&lake).await?, before, "lake changed");
+    Ok(())
+}
