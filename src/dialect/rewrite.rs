@@ -1112,10 +1112,37 @@ pub fn apply_at_targets(statement: &mut Statement, targets: &[String]) {
 
 /// `ORDER BY ALL` of a query, if it has one: (ascending, nulls first) options.
 pub fn order_by_all(query: &Query) -> bool {
-    matches!(
-        query.order_by.as_ref().map(|o| &o.kind),
-        Some(OrderByKind::All(_))
-    )
+    match query.order_by.as_ref().map(|o| &o.kind) {
+        Some(OrderByKind::All(_)) => true,
+        Some(kind) => columns_star_order(kind).is_some(),
+        None => false,
+    }
+}
+
+/// The options of `ORDER BY COLUMNS(*) [ASC|DESC] [NULLS ...]`, which is how
+/// DuckDB stores `ORDER BY ALL` in a view's SQL.
+fn columns_star_order(
+    kind: &OrderByKind,
+) -> Option<datafusion::sql::sqlparser::ast::OrderByOptions> {
+    let OrderByKind::Expressions(exprs) = kind else {
+        return None;
+    };
+    let [only] = exprs.as_slice() else {
+        return None;
+    };
+    let Expr::Function(f) = &only.expr else {
+        return None;
+    };
+    let is_columns = simple_function_name(f).is_some_and(|n| n.eq_ignore_ascii_case("columns"));
+    let star = matches!(
+        &f.args,
+        FunctionArguments::List(list)
+            if matches!(
+                list.args.as_slice(),
+                [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
+            )
+    );
+    (is_columns && star).then_some(only.options)
 }
 
 /// Replace `ORDER BY ALL` with `ORDER BY 1, ..., width`.
@@ -1124,10 +1151,13 @@ pub fn expand_order_by_all(query: &mut Query, width: usize) {
     let Some(order_by) = query.order_by.as_mut() else {
         return;
     };
-    let OrderByKind::All(options) = &order_by.kind else {
-        return;
+    let options = match &order_by.kind {
+        OrderByKind::All(options) => *options,
+        kind => match columns_star_order(kind) {
+            Some(options) => options,
+            None => return,
+        },
     };
-    let options = *options;
     order_by.kind = OrderByKind::Expressions(
         (1..=width)
             .map(|i| OrderByExpr {
@@ -1139,8 +1169,98 @@ pub fn expand_order_by_all(query: &mut Query, width: usize) {
     );
 }
 
+/// The SQL of a view with every table it reads pinned at snapshot `s`
+/// (`AT (VERSION => s)`): reading a view `AT (VERSION => s)` reads its
+/// definition and its tables as of `s`, as DuckDB does. Names of CTEs are left
+/// alone, and so are tables that already carry a time-travel clause.
+pub fn pin_tables_at(sql: &str, s: i64) -> Result<String> {
+    use datafusion::sql::sqlparser::parser::Parser;
+    let dialect = super::parser::LakeqDialect;
+    let parse = |text: &str| {
+        Parser::parse_sql(&dialect, text)
+            .map_err(|e| Error::Unsupported(format!("view SQL cannot be parsed: {e}; SQL: {text}")))
+    };
+    let mut statements = parse(sql)?;
+    let template = parse(&format!("SELECT * FROM t AT (VERSION => {s})"))?;
+    let version = template.first().and_then(|st| match st {
+        Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Select(select) => match select.from.first().map(|f| &f.relation) {
+                Some(TableFactor::Table { version, .. }) => version.clone(),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    });
+    let Some(version) = version else {
+        return Err(Error::Unsupported(
+            "time travel through views: the AT clause did not parse".into(),
+        ));
+    };
+    struct Pin {
+        version: TableVersion,
+        ctes: HashSet<String>,
+    }
+    impl VisitorMut for Pin {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if let Some(with) = &query.with {
+                for cte in &with.cte_tables {
+                    self.ctes.insert(cte.alias.name.value.to_lowercase());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table {
+                name,
+                args: None,
+                version: version @ None,
+                ..
+            } = factor
+            {
+                let is_cte = match name.0.as_slice() {
+                    [ObjectNamePart::Identifier(only)] => {
+                        self.ctes.contains(&only.value.to_lowercase())
+                    }
+                    _ => false,
+                };
+                if !is_cte {
+                    *version = Some(self.version.clone());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut pin = Pin {
+        version,
+        ctes: HashSet::new(),
+    };
+    for statement in &mut statements {
+        let _ = statement.visit(&mut pin);
+    }
+    Ok(statements
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(";\n"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn views_are_pinned_at_a_snapshot() {
+        let pinned = super::pin_tables_at(
+            "WITH c AS (SELECT * FROM a) SELECT * FROM c JOIN s.b USING (k) WHERE k IN (SELECT k FROM d)",
+            7,
+        )
+        .unwrap();
+        assert!(pinned.contains("FROM a AT(VERSION => 7)"), "{pinned}");
+        assert!(pinned.contains("JOIN s.b AT(VERSION => 7)"), "{pinned}");
+        assert!(pinned.contains("FROM d AT(VERSION => 7)"), "{pinned}");
+        assert!(pinned.contains("FROM c JOIN"), "{pinned}");
+    }
+
     use super::*;
     use crate::dialect::parser::parse_statements;
     use datafusion::sql::parser::Statement as DFStatement;

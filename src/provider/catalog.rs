@@ -204,13 +204,30 @@ impl LakeSchema {
         let old = self.lake.pin(snapshot).await?;
         // Like DuckDB: the name is resolved as of the snapshot (a renamed table is
         // found under its old name).
-        let entry = old
-            .table(&self.schema_name, table)
-            .map_err(|_| Error::NotFound {
-                kind: "table",
-                name: format!("{}.{table}", self.schema_name),
-                hint: format!(" at snapshot {s}"),
-            })?;
+        let entry = match old.table(&self.schema_name, table) {
+            Ok(entry) => entry,
+            Err(_) => {
+                // A view: its definition as of the snapshot, its tables read at it.
+                let view = old
+                    .schemas
+                    .get(&self.schema_name)
+                    .and_then(|schema| schema.views.get(table));
+                if let Some(view) = view {
+                    if rowid {
+                        return Err(Error::Unsupported(format!(
+                            "view '{}.{table}' has no rowid (only tables do)",
+                            self.schema_name
+                        )));
+                    }
+                    return self.view(view, Some(s)).await;
+                }
+                return Err(Error::NotFound {
+                    kind: "table",
+                    name: format!("{}.{table}", self.schema_name),
+                    hint: format!(" at version {s}"),
+                });
+            }
+        };
         let table = LakeTable::new(Arc::clone(&self.lake), Arc::clone(entry), s);
         Ok(Arc::new(if rowid { table.with_rowid() } else { table }))
     }
@@ -234,13 +251,20 @@ impl LakeSchema {
         }
     }
 
-    async fn view(&self, row: &ViewRow) -> Result<Arc<dyn TableProvider>> {
+    /// Plan a view; `at`: as of that snapshot, its tables read at it (time travel).
+    async fn view(
+        &self,
+        row: &ViewRow,
+        at: Option<crate::spec::SnapshotId>,
+    ) -> Result<Arc<dyn TableProvider>> {
         let key = (
             self.snapshot.snapshot.snapshot_id,
             self.schema_name.clone(),
             row.view_name.clone(),
         );
-        if let Some(v) = self.views.read().ok().and_then(|m| m.get(&key).cloned()) {
+        if at.is_none()
+            && let Some(v) = self.views.read().ok().and_then(|m| m.get(&key).cloned())
+        {
             return Ok(v);
         }
         let mut state = (self.state_source)().ok_or_else(|| {
@@ -260,6 +284,10 @@ impl LakeSchema {
             "{DUCKLAKE_CATALOG}",
             &crate::store::quote_ident(&self.catalog_name),
         );
+        let sql = match at {
+            Some(s) => crate::dialect::rewrite::pin_tables_at(&sql, s)?,
+            None => sql,
+        };
         let plan = crate::dialect::plan::plan_sql(&state, &sql, &Default::default())
             .await
             .map(|(plan, _)| plan)
@@ -286,6 +314,9 @@ impl LakeSchema {
             LogicalPlanBuilder::from(plan).project(exprs)?.build()?
         };
         let view: Arc<dyn TableProvider> = Arc::new(ViewTable::new(plan, Some(row.sql.clone())));
+        if at.is_some() {
+            return Ok(view);
+        }
         if let Ok(mut m) = self.views.write() {
             m.retain(|k, _| k.0 == key.0);
             m.insert(key, Arc::clone(&view));
@@ -365,7 +396,7 @@ impl SchemaProvider for LakeSchema {
                 )));
             }
             return self
-                .view(view)
+                .view(view, None)
                 .await
                 .map(Some)
                 .map_err(DataFusionError::from);

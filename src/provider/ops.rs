@@ -587,8 +587,7 @@ impl TableFunctionImpl for FlushInlinedData {
                                  data written by another engine, which lakeq cannot flush yet; run \
                                  CALL ducklake_flush_inlined_data('{lake_name}') in DuckDB",
                                 t.qualified_name()
-                            ))
-                            .into());
+                            )));
                         }
                     }
                     Ok(RecordBatch::new_empty(out))
