@@ -249,6 +249,13 @@ pub enum Alter {
         /// (column id, transform) per key part.
         keys: Vec<(ColumnId, String)>,
     },
+    /// SET SORTED BY (no keys: RESET SORTED BY).
+    SetSort {
+        /// Table.
+        table_id: CatalogId,
+        /// Sort keys in order.
+        keys: Vec<SortKey>,
+    },
     /// RENAME TABLE.
     RenameTable {
         /// Current row.
@@ -259,6 +266,8 @@ pub enum Alter {
         schema_name: String,
     },
 }
+
+pub use crate::spec::rows::SortKey;
 
 /// Everything one snapshot changes. Build it, then [`commit`] it.
 #[derive(Debug, Clone, Default)]
@@ -329,7 +338,8 @@ impl ChangeSet {
             .map(|a| match a {
                 Alter::AddColumn { table_id, .. }
                 | Alter::DropColumn { table_id, .. }
-                | Alter::SetPartition { table_id, .. } => *table_id,
+                | Alter::SetPartition { table_id, .. }
+                | Alter::SetSort { table_id, .. } => *table_id,
                 Alter::ReplaceColumn { row } => row.table_id,
                 Alter::RenameTable { row, .. } => row.table_id,
             })
@@ -824,6 +834,42 @@ async fn render(
                     ));
                 }
                 layout_changed.push(*table_id);
+            }
+            Alter::SetSort { table_id, keys } => {
+                sql.push(format!(
+                    "UPDATE {} SET end_snapshot = {s} WHERE table_id = {table_id} AND end_snapshot IS NULL",
+                    t("ducklake_sort_info")
+                ));
+                if !keys.is_empty() {
+                    let sort_id = next_catalog_id;
+                    next_catalog_id += 1;
+                    sql.push(format!(
+                        "INSERT INTO {} VALUES ({sort_id}, {table_id}, {s}, NULL)",
+                        t("ducklake_sort_info")
+                    ));
+                    let rows: Vec<String> = keys
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| {
+                            format!(
+                                "({sort_id}, {table_id}, {i}, {}, 'duckdb', {}, {})",
+                                lit(k.expression.as_str().into()),
+                                lit(if k.descending { "DESC" } else { "ASC" }.into()),
+                                lit(if k.nulls_first {
+                                    "NULLS_FIRST"
+                                } else {
+                                    "NULLS_LAST"
+                                }
+                                .into())
+                            )
+                        })
+                        .collect();
+                    sql.push(format!(
+                        "INSERT INTO {} VALUES {}",
+                        t("ducklake_sort_expression"),
+                        rows.join(", ")
+                    ));
+                }
             }
             Alter::RenameTable {
                 row,

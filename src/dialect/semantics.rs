@@ -510,3 +510,77 @@ fn refuse_geometry(e: &Expr, schema: &datafusion::common::DFSchema, what: &str) 
     }
     Ok(())
 }
+
+/// DuckDB's `'infinity'` and `'-infinity'` as TIMESTAMP or DATE values: the
+/// largest value of the type and its negation, as DuckDB stores them (and as
+/// lakeq prints them back). Arrow's string parser refuses these words, so this
+/// analyzer rule replaces such casts of string literals (written by the user, or
+/// added by type coercion in `ts = 'infinity'`) with the values themselves.
+#[derive(Debug, Default)]
+pub struct InfiniteTemporalLiterals;
+
+impl datafusion::optimizer::AnalyzerRule for InfiniteTemporalLiterals {
+    fn name(&self) -> &str {
+        "lakeq_infinite_temporal_literals"
+    }
+
+    fn analyze(
+        &self,
+        plan: datafusion::logical_expr::LogicalPlan,
+        _config: &datafusion::config::ConfigOptions,
+    ) -> DFResult<datafusion::logical_expr::LogicalPlan> {
+        use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+        plan.transform_up_with_subqueries(|node| {
+            node.map_expressions(|e| {
+                e.transform_up(|e| match infinite_literal(&e) {
+                    Some(v) => Ok(Transformed::yes(Expr::Literal(v, None))),
+                    None => Ok(Transformed::no(e)),
+                })
+            })
+        })
+        .data()
+    }
+}
+
+/// The infinite value a cast of `'infinity'` / `'-infinity'` to a temporal type means.
+fn infinite_literal(e: &Expr) -> Option<datafusion::common::ScalarValue> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    use datafusion::common::ScalarValue;
+    let (inner, to) = match e {
+        Expr::Cast(c) => (c.expr.as_ref(), c.field.data_type()),
+        Expr::TryCast(c) => (c.expr.as_ref(), c.field.data_type()),
+        _ => return None,
+    };
+    let Expr::Literal(
+        ScalarValue::Utf8(Some(text))
+        | ScalarValue::LargeUtf8(Some(text))
+        | ScalarValue::Utf8View(Some(text)),
+        _,
+    ) = inner
+    else {
+        return None;
+    };
+    let positive = match text.trim().to_ascii_lowercase().as_str() {
+        "infinity" | "+infinity" => true,
+        "-infinity" => false,
+        _ => return None,
+    };
+    let (ts, date) = if positive {
+        (i64::MAX, i32::MAX)
+    } else {
+        (-i64::MAX, -i32::MAX)
+    };
+    Some(match to {
+        DataType::Timestamp(unit, tz) => {
+            let tz = tz.clone();
+            match unit {
+                TimeUnit::Second => ScalarValue::TimestampSecond(Some(ts), tz),
+                TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(ts), tz),
+                TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(ts), tz),
+                TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(ts), tz),
+            }
+        }
+        DataType::Date32 => ScalarValue::Date32(Some(date)),
+        _ => return None,
+    })
+}

@@ -417,6 +417,11 @@ pub enum AlterOp {
         /// (transform, column) per key part: `identity`, `year`, `month`, `day`, `hour`.
         keys: Vec<(String, String)>,
     },
+    /// DuckDB's `SET SORTED BY (v DESC, region NULLS FIRST)`; empty for `RESET SORTED BY`.
+    SetSortedBy {
+        /// The sort keys, in order.
+        keys: Vec<crate::commit::SortKey>,
+    },
 }
 
 /// Parse DuckDB's `ALTER TABLE t SET PARTITIONED BY (...)` / `RESET PARTITIONED BY`,
@@ -450,17 +455,30 @@ fn parse_partitioned_by(sql: &str) -> Result<Option<AlterStatement>> {
             break;
         }
     }
-    let reset = match (
+    let (reset, sorted) = match (
         upper(i).as_deref(),
         upper(i + 1).as_deref(),
         upper(i + 2).as_deref(),
     ) {
-        (Some("SET"), Some("PARTITIONED"), Some("BY")) => false,
-        (Some("RESET"), Some("PARTITIONED"), Some("BY")) => true,
+        (Some("SET"), Some("PARTITIONED"), Some("BY")) => (false, false),
+        (Some("RESET"), Some("PARTITIONED"), Some("BY")) => (true, false),
+        (Some("SET"), Some("SORTED"), Some("BY")) => (false, true),
+        (Some("RESET"), Some("SORTED"), Some("BY")) => (true, true),
         _ => return Ok(None),
     };
     i += 3;
     let table = name.join(".");
+    if sorted {
+        let keys = if reset {
+            Vec::new()
+        } else {
+            parse_sort_keys(sql)?
+        };
+        return Ok(Some(AlterStatement {
+            table,
+            op: AlterOp::SetSortedBy { keys },
+        }));
+    }
     if reset {
         return Ok(Some(AlterStatement {
             table,
@@ -506,6 +524,80 @@ fn parse_partitioned_by(sql: &str) -> Result<Option<AlterStatement>> {
         table,
         op: AlterOp::SetPartitionedBy { keys },
     }))
+}
+
+/// The keys of `... SORTED BY (expr [ASC|DESC] [NULLS FIRST|LAST], ...)`, each
+/// expression as DuckDB stores it (its SQL text), NULLS LAST by default.
+fn parse_sort_keys(sql: &str) -> Result<Vec<crate::commit::SortKey>> {
+    use datafusion::sql::sqlparser::ast::{OrderByKind, SetExpr, Statement};
+    use datafusion::sql::sqlparser::parser::Parser;
+    let bad = || {
+        Error::Unsupported(format!(
+            "SORTED BY needs (expression [ASC|DESC], ...): {sql}"
+        ))
+    };
+    let upper = sql.to_ascii_uppercase();
+    let start = upper.find("SORTED").ok_or_else(bad)?;
+    let rest = sql.get(start..).ok_or_else(bad)?;
+    let open = rest.find('(').ok_or_else(bad)?;
+    let close = rest.rfind(')').ok_or_else(bad)?;
+    let inner = rest.get(open + 1..close).ok_or_else(bad)?;
+    let statements = Parser::parse_sql(
+        &crate::dialect::parser::LakeqDialect,
+        &format!("SELECT 1 ORDER BY {inner}"),
+    )
+    .map_err(|e| Error::Unsupported(format!("SORTED BY: {e}")))?;
+    let Some(Statement::Query(query)) = statements.first() else {
+        return Err(bad());
+    };
+    if !matches!(query.body.as_ref(), SetExpr::Select(_)) {
+        return Err(bad());
+    }
+    let Some(OrderByKind::Expressions(exprs)) = query.order_by.as_ref().map(|o| &o.kind) else {
+        return Err(bad());
+    };
+    Ok(exprs
+        .iter()
+        .map(|e| crate::commit::SortKey {
+            expression: e.expr.to_string(),
+            descending: e.options.asc == Some(false),
+            nulls_first: e.options.nulls_first == Some(true),
+        })
+        .collect())
+}
+
+/// The column names a sort key expression refers to (the last part of each
+/// identifier; function names are not columns).
+pub fn sort_key_columns(expression: &str) -> Vec<String> {
+    use datafusion::sql::sqlparser::ast::{Expr, Visit, Visitor};
+    use datafusion::sql::sqlparser::parser::Parser;
+    struct Columns(Vec<String>);
+    impl Visitor for Columns {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            match expr {
+                Expr::Identifier(id) => self.0.push(id.value.clone()),
+                Expr::CompoundIdentifier(parts) => {
+                    if let Some(last) = parts.last() {
+                        self.0.push(last.value.clone());
+                    }
+                }
+                _ => {}
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let Ok(mut parser) =
+        Parser::new(&crate::dialect::parser::LakeqDialect).try_with_sql(expression)
+    else {
+        return Vec::new();
+    };
+    let Ok(expr) = parser.parse_expr() else {
+        return Vec::new();
+    };
+    let mut columns = Columns(Vec::new());
+    let _ = expr.visit(&mut columns);
+    columns.0
 }
 
 /// Parse `ALTER TABLE`; `None` for other statements.

@@ -676,6 +676,7 @@ impl<'a> Writer<'a> {
         } else {
             Arc::clone(&table.file_schema)
         };
+        let input = self.sorted_for_insert(target, table, input).await?;
         let (files, rows) = self
             .write_plan(
                 &target.qualified(),
@@ -687,7 +688,7 @@ impl<'a> Writer<'a> {
                     options: write_options(target.lake(), table.row.schema_id, Some(table.id()))
                         .await?,
                 },
-                input.clone(),
+                input,
             )
             .await
             .map_err(|e| with_table(e, target))?;
@@ -699,6 +700,44 @@ impl<'a> Writer<'a> {
                 partition,
             }));
         Ok(rows)
+    }
+
+    /// `input` sorted by the table's `SET SORTED BY` keys, as DuckDB sorts the
+    /// files it writes (unless the `sort_on_insert` option is false). Keys lakeq
+    /// cannot evaluate (a DuckDB macro) leave the rows in their order: the sort
+    /// order is a layout hint, never part of a query's answer.
+    async fn sorted_for_insert(
+        &self,
+        target: &Target,
+        table: &TableEntry,
+        input: &LogicalPlan,
+    ) -> Result<LogicalPlan> {
+        let store = target.lake().store();
+        let keys = store
+            .sort_keys(table.id(), target.snapshot.snapshot.snapshot_id)
+            .await?;
+        if keys.is_empty() {
+            return Ok(input.clone());
+        }
+        let metadata = store.metadata().await?;
+        if metadata
+            .option("sort_on_insert", table.row.schema_id, table.id())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
+        {
+            return Ok(input.clone());
+        }
+        let mut exprs = Vec::with_capacity(keys.len());
+        for key in &keys {
+            match self.ctx.parse_sql_expr(&key.expression, input.schema()) {
+                Ok(e) => exprs.push(e.sort(!key.descending, key.nulls_first)),
+                Err(_) => return Ok(input.clone()),
+            }
+        }
+        Ok(
+            datafusion::logical_expr::LogicalPlanBuilder::from(input.clone())
+                .sort(exprs)?
+                .build()?,
+        )
     }
 
     /// Find the rows matching `predicate` and record their deletion in `changes`.
@@ -908,6 +947,22 @@ impl<'a> Writer<'a> {
                         target.qualified()
                     )));
                 }
+                let sorted_by = target
+                    .lake()
+                    .store()
+                    .sort_keys(table.id(), target.snapshot.snapshot.snapshot_id)
+                    .await?;
+                if sorted_by.iter().any(|k| {
+                    super::sql::sort_key_columns(&k.expression)
+                        .iter()
+                        .any(|c| c.eq_ignore_ascii_case(&col.row.column_name))
+                }) {
+                    return Err(Error::Unsupported(format!(
+                        "cannot drop column '{name}' of '{}': the table is sorted by this column \
+                         (ALTER TABLE ... RESET SORTED BY first)",
+                        target.qualified()
+                    )));
+                }
                 if table
                     .partition
                     .iter()
@@ -997,6 +1052,25 @@ impl<'a> Writer<'a> {
                 let mut row = col.row.clone();
                 row.nulls_allowed = !not_null;
                 changes.alters.push(Alter::ReplaceColumn { row });
+            }
+            AlterOp::SetSortedBy { keys } => {
+                let unmatched: Vec<String> = keys
+                    .iter()
+                    .flat_map(|k| super::sql::sort_key_columns(&k.expression))
+                    .filter(|c| find(c).is_err())
+                    .collect();
+                if !unmatched.is_empty() {
+                    return Err(Error::Unsupported(format!(
+                        "Columns in the SET SORTED BY statement were not found in the DuckLake \
+                         table '{}'. Unmatched columns were: {}",
+                        target.qualified(),
+                        unmatched.join(", ")
+                    )));
+                }
+                changes.alters.push(Alter::SetSort {
+                    table_id: table.id(),
+                    keys,
+                });
             }
             AlterOp::SetPartitionedBy { keys } => {
                 let mut resolved = Vec::new();

@@ -309,3 +309,14 @@ pub struct TableColumnStatsRow {
     /// Maximum (DuckDB text), if known.
     pub max_value: Option<String>,
 }
+
+/// One key of a table's sort order (`ducklake_sort_expression`, DuckDB dialect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    /// The expression's SQL text (DuckDB dialect).
+    pub expression: String,
+    /// `DESC` rather than `ASC`.
+    pub descending: bool,
+    /// `NULLS FIRST` rather than DuckDB's default `NULLS LAST`.
+    pub nulls_first: bool,
+}

@@ -711,6 +711,39 @@ impl MetadataStore {
         Ok(false)
     }
 
+    /// The DuckDB-dialect sort keys of a table at snapshot `s` (`SET SORTED BY`),
+    /// in order; empty when it has none (or the catalog predates sorting).
+    pub async fn sort_keys(
+        &self,
+        table_id: CatalogId,
+        s: SnapshotId,
+    ) -> Result<Vec<crate::spec::rows::SortKey>> {
+        if !self.backend.table_exists("ducklake_sort_info").await? {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .backend
+            .query(&format!(
+                "SELECT e.expression, e.sort_direction, e.null_order FROM {info} i \
+                 JOIN {expr} e ON e.sort_id = i.sort_id AND e.table_id = i.table_id \
+                 WHERE i.table_id = {table_id} AND i.begin_snapshot <= {s} \
+                 AND (i.end_snapshot IS NULL OR i.end_snapshot > {s}) AND e.dialect = 'duckdb' \
+                 ORDER BY e.sort_key_index",
+                info = self.t("ducklake_sort_info"),
+                expr = self.t("ducklake_sort_expression"),
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::spec::rows::SortKey {
+                    expression: r.text(0)?,
+                    descending: r.text(1)?.eq_ignore_ascii_case("DESC"),
+                    nulls_first: r.text(2)?.eq_ignore_ascii_case("NULLS_FIRST"),
+                })
+            })
+            .collect()
+    }
+
     /// Schema-version history of a table.
     pub async fn schema_versions(&self, table_id: CatalogId) -> Result<Vec<SchemaVersionRow>> {
         let rows = self
