@@ -62,6 +62,9 @@ pub struct MergeLimits {
 struct Run<'a> {
     files: Vec<&'a DataFileRow>,
     partition: Option<(i64, Vec<Option<String>>)>,
+    /// Whether the files were written under the table's current layout; if not,
+    /// the merged file is written in theirs (time travel still reads every column).
+    latest_layout: bool,
 }
 
 /// Merge adjacent small files of `tables` (of `snapshot`), as one snapshot.
@@ -96,11 +99,21 @@ pub async fn merge_adjacent_files(
                 entry.qualified_name()
             )));
         }
-        let mut processed = 0;
         for run in &runs {
-            match write_run(state, lake, entry, run, options).await {
+            let run_entry = if run.latest_layout {
+                Arc::clone(entry)
+            } else {
+                table_as_written(lake, entry, run).await?
+            };
+            match write_run(state, lake, &run_entry, run, options).await {
                 Ok(merged) => {
-                    processed += run.files.len() as i64;
+                    // DuckDB reports one row per merged file.
+                    outcomes.push(MergeOutcome {
+                        schema_name: entry.schema_name.clone(),
+                        table_name: entry.row.table_name.clone(),
+                        files_processed: run.files.len() as i64,
+                        files_created: 1,
+                    });
                     changes.merges.push(MergedFile {
                         sources: run
                             .files
@@ -121,12 +134,6 @@ pub async fn merge_adjacent_files(
                 }
             }
         }
-        outcomes.push(MergeOutcome {
-            schema_name: entry.schema_name.clone(),
-            table_name: entry.row.table_name.clone(),
-            files_processed: processed,
-            files_created: runs.len() as i64,
-        });
     }
     if changes.merges.is_empty() {
         return Ok(outcomes);
@@ -205,7 +212,8 @@ async fn plan_runs<'a>(
     let mut tried = 0usize;
     let mut runs = Vec::new();
     let distance = |size: u64| size.abs_diff(target);
-    'groups: for ((partition_id, partition_values, _), members) in groups {
+    let current_layout = versions.iter().map(|v| v.schema_version).max();
+    'groups: for ((partition_id, partition_values, layout), members) in groups {
         if members.len() < 2 {
             continue;
         }
@@ -228,6 +236,7 @@ async fn plan_runs<'a>(
                 runs.push(Run {
                     files: run.to_vec(),
                     partition: partition.clone(),
+                    latest_layout: layout == current_layout,
                 });
             }
             rest = tail;
@@ -238,6 +247,35 @@ async fn plan_runs<'a>(
         }
     }
     Ok(runs)
+}
+
+/// The table as it was when `run`'s files were written (its columns then), found
+/// by id at the newest snapshot of the run.
+async fn table_as_written(
+    lake: &Arc<Lake>,
+    entry: &Arc<TableEntry>,
+    run: &Run<'_>,
+) -> Result<Arc<TableEntry>> {
+    let at = run
+        .files
+        .iter()
+        .map(|f| f.begin_snapshot)
+        .max()
+        .ok_or_else(|| Error::Unsupported("merging an empty run of files".into()))?;
+    let snapshot = lake.pin(lake.store().snapshot(at).await?).await?;
+    snapshot
+        .schemas
+        .values()
+        .flat_map(|s| s.tables.values())
+        .find(|t| t.id() == entry.id())
+        .cloned()
+        .ok_or_else(|| {
+            Error::Corrupt(format!(
+                "table {} of '{}' not found at snapshot {at}, where its files were written",
+                entry.id(),
+                entry.qualified_name()
+            ))
+        })
 }
 
 /// Read `run`'s rows in row-id order with their ids and snapshots and write them

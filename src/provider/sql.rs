@@ -616,7 +616,21 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
     if let Some(partitioned) = parse_partitioned_by(sql)? {
         return Ok(Some(partitioned));
     }
-    let statements = Parser::parse_sql(&GenericDialect {}, sql)
+    // DuckDB's `ALTER [COLUMN] c SET TYPE t` is the standard `SET DATA TYPE`.
+    let set_type = sql.to_ascii_uppercase().find(" SET TYPE ");
+    let rewritten;
+    let sql =
+        match set_type.and_then(|at| Some((sql.get(..at)?, sql.get(at + " SET TYPE ".len()..)?))) {
+            Some((head, tail)) => {
+                rewritten = format!("{head} SET DATA TYPE {tail}");
+                rewritten.as_str()
+            }
+            None => sql,
+        };
+    // DuckDB's types (STRUCT(k INT), MAP(...)) parse in its dialect; other forms in
+    // the generic one.
+    let statements = Parser::parse_sql(&crate::dialect::parser::LakeqDialect, sql)
+        .or_else(|_| Parser::parse_sql(&GenericDialect {}, sql))
         .map_err(|e| Error::Unsupported(format!("cannot parse ALTER statement: {e}")))?;
     let [Statement::AlterTable(alter)] = statements.as_slice() else {
         return Ok(None);

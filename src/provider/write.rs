@@ -845,12 +845,14 @@ impl<'a> Writer<'a> {
 
     /// The Arrow type DataFusion gives a SQL type name.
     async fn sql_type(&self, type_sql: &str) -> Result<DataType> {
-        let plan = self
-            .ctx
-            .state()
-            .create_logical_plan(&format!("SELECT CAST(NULL AS {type_sql}) AS x"))
-            .await
-            .map_err(|e| Error::Unsupported(format!("type '{type_sql}': {e}")))?;
+        // Through the DuckDB dialect, so DuckDB's type names (STRUCT(k INT), ...) work.
+        let (plan, _) = crate::dialect::plan::plan_sql(
+            &self.ctx.state(),
+            &format!("SELECT CAST(NULL AS {type_sql}) AS x"),
+            &Default::default(),
+        )
+        .await
+        .map_err(|e| Error::Unsupported(format!("type '{type_sql}': {e}")))?;
         Ok(plan.schema().field(0).data_type().clone())
     }
 
