@@ -796,8 +796,124 @@ pub fn round_before_integer_cast(expr: &mut Expr) {
     }
 }
 
+/// `lakeq_interval(n, 'unit')`: DuckDB's `INTERVAL (n) unit` for a computed
+/// integer `n` (DataFusion takes only literal interval quantities).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IntervalOf {
+    signature: Signature,
+}
+
+/// The name of [`IntervalOf`] in SQL.
+const INTERVAL_OF: &str = "lakeq_interval";
+
+impl ScalarUDFImpl for IntervalOf {
+    fn name(&self) -> &str {
+        INTERVAL_OF
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Interval(
+            datafusion::arrow::datatypes::IntervalUnit::MonthDayNano,
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        use datafusion::arrow::array::IntervalMonthDayNanoArray;
+        use datafusion::arrow::datatypes::IntervalMonthDayNano;
+        let err = |m: String| datafusion::error::DataFusionError::Execution(m);
+        let [n, unit]: [ColumnarValue; 2] = args
+            .args
+            .try_into()
+            .map_err(|_| err("INTERVAL (n) unit takes a quantity and a unit".into()))?;
+        let ColumnarValue::Scalar(ScalarValue::Utf8(Some(unit))) = unit else {
+            return Err(err("INTERVAL (n) unit: the unit must be a literal".into()));
+        };
+        let unit = unit.to_ascii_lowercase();
+        let (months, days, nanos): (i64, i64, i64) = match unit.trim_end_matches('s') {
+            "year" => (12, 0, 0),
+            "month" => (1, 0, 0),
+            "week" => (0, 7, 0),
+            "day" => (0, 1, 0),
+            "hour" => (0, 0, 3_600_000_000_000),
+            "minute" => (0, 0, 60_000_000_000),
+            "second" => (0, 0, 1_000_000_000),
+            "millisecond" => (0, 0, 1_000_000),
+            "microsecond" => (0, 0, 1_000),
+            other => return Err(err(format!("INTERVAL (n) {other}: unknown unit"))),
+        };
+        let scalar = matches!(n, ColumnarValue::Scalar(_));
+        let values = n.to_array(if scalar { 1 } else { args.number_rows })?;
+        if !values.data_type().is_integer() && !values.data_type().is_null() {
+            return Err(err(format!(
+                "INTERVAL (n) {unit} needs an integer n, not {}",
+                values.data_type()
+            )));
+        }
+        let values = datafusion::arrow::compute::cast(&values, &DataType::Int64)?;
+        let values = values.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let overflow = || err(format!("INTERVAL (n) {unit} is out of range"));
+        let out = values
+            .iter()
+            .map(|v| {
+                v.map(|n| {
+                    Ok(IntervalMonthDayNano::new(
+                        i32::try_from(n.checked_mul(months).ok_or_else(overflow)?)
+                            .map_err(|_| overflow())?,
+                        i32::try_from(n.checked_mul(days).ok_or_else(overflow)?)
+                            .map_err(|_| overflow())?,
+                        n.checked_mul(nanos).ok_or_else(overflow)?,
+                    ))
+                })
+                .transpose()
+            })
+            .collect::<DFResult<IntervalMonthDayNanoArray>>()?;
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(Arc::new(out))
+        })
+    }
+}
+
+/// DuckDB's `INTERVAL (expr) unit` with a computed quantity as `lakeq_interval`.
+pub fn duckdb_interval_expression(expr: &mut Expr) {
+    let Expr::Interval(interval) = expr else {
+        return;
+    };
+    if matches!(interval.value.as_ref(), Expr::Value(_))
+        || interval.last_field.is_some()
+        || matches!(interval.value.as_ref(), Expr::UnaryOp { expr, .. } if matches!(expr.as_ref(), Expr::Value(_)))
+    {
+        return;
+    }
+    let Some(unit) = &interval.leading_field else {
+        return;
+    };
+    let unit = unit.to_string();
+    let value = match interval.value.as_ref() {
+        Expr::Nested(inner) => inner.as_ref().clone(),
+        other => other.clone(),
+    };
+    *expr = call(
+        INTERVAL_OF,
+        vec![
+            value,
+            Expr::value(datafusion::sql::sqlparser::ast::Value::SingleQuotedString(
+                unit,
+            )),
+        ],
+    );
+}
+
 /// Register the functions lakeq implements itself.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::from(IntervalOf {
+        signature: Signature::any(2, Volatility::Immutable),
+    }));
     ctx.register_udf(ScalarUDF::from(ToBlob {
         signature: Signature::any(1, Volatility::Immutable),
     }));

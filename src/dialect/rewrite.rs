@@ -743,6 +743,7 @@ impl VisitorMut for FirstPass<'_> {
             }
         }
         super::functions::duckdb_type_names(expr);
+        super::functions::duckdb_interval_expression(expr);
         super::functions::round_before_integer_cast(expr);
         super::functions::duckdb_uuid(expr);
         super::functions::duckdb_blob(expr);
