@@ -73,8 +73,78 @@ impl CatalogLocation {
     }
 }
 
+/// The `key=value` pairs of a libpq connection string, as libpq reads them:
+/// spaces around `=` allowed, values in single quotes may hold spaces, and `\'`
+/// and `\\` escape a quote and a backslash. A malformed string is an error
+/// (never a silently different connection).
+pub fn conninfo_pairs(conninfo: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut chars = conninfo.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(pairs);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| !c.is_whitespace() && *c != '=') {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(format!("expected key=value after '{key}'"));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    None => return Err(format!("unterminated quoted value of '{key}'")),
+                    Some('\'') => break,
+                    Some('\\') => match chars.next() {
+                        Some(c) => value.push(c),
+                        None => return Err(format!("unterminated quoted value of '{key}'")),
+                    },
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    if let Some(escaped) = chars.next() {
+                        value.push(escaped);
+                    }
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        pairs.push((key, value));
+    }
+}
+
 /// Remove `password=...` values and URL passwords from a connection string.
 pub fn redact(conninfo: &str) -> String {
+    let trimmed = conninfo.trim();
+    if !trimmed.contains("://") {
+        return match conninfo_pairs(trimmed) {
+            Ok(pairs) => pairs
+                .iter()
+                .map(|(k, v)| {
+                    if k.eq_ignore_ascii_case("password") {
+                        format!("{k}=***")
+                    } else {
+                        format!("{k}={v}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            // Unparseable: show nothing that might be a secret.
+            Err(_) if trimmed.to_ascii_lowercase().contains("password") => {
+                "<connection string with a password>".to_string()
+            }
+            Err(_) => trimmed.to_string(),
+        };
+    }
     let words: Vec<String> = conninfo
         .split_whitespace()
         .map(|w| {
@@ -98,6 +168,24 @@ pub fn redact(conninfo: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conninfo_strings_parse_as_libpq_reads_them() {
+        assert_eq!(
+            conninfo_pairs("host=h  port = 5433 password='a b\\'c' dbname=x").unwrap(),
+            vec![
+                ("host".to_string(), "h".to_string()),
+                ("port".to_string(), "5433".to_string()),
+                ("password".to_string(), "a b'c".to_string()),
+                ("dbname".to_string(), "x".to_string()),
+            ]
+        );
+        assert!(conninfo_pairs("host").is_err());
+        assert!(conninfo_pairs("password='open").is_err());
+        assert_eq!(redact("host=h password='two words'"), "host=h password=***");
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert!(!redact("password='unterminated secret").contains("secret"));
+    }
 
     #[test]
     fn parses_duckdb_attach_strings() {

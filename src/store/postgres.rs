@@ -32,34 +32,79 @@ pub fn connect_options(conninfo: &str) -> Result<PgConnectOptions> {
                 reason: e.to_string(),
             });
     }
-    // Start from the environment (PGHOST, PGUSER, ...) like libpq does.
-    let mut options = PgConnectOptions::new();
-    for word in trimmed.split_whitespace() {
-        let (key, value) = word.split_once('=').ok_or_else(|| Error::InvalidLocation {
-            location: redact(conninfo),
-            reason: format!("expected key=value, found '{}'", redact(word)),
-        })?;
-        let value = value.trim_matches('\'');
-        options = match key {
-            "host" | "hostaddr" => options.host(value),
-            "port" => options.port(value.parse().map_err(|_| Error::InvalidLocation {
-                location: redact(conninfo),
-                reason: format!("invalid port '{value}'"),
-            })?),
-            "dbname" | "database" => options.database(value),
-            "user" => options.username(value),
-            "password" => options.password(value),
-            "application_name" => options.application_name(value),
-            "sslmode" | "options" | "connect_timeout" => options,
-            other => {
-                return Err(Error::InvalidLocation {
-                    location: redact(conninfo),
-                    reason: format!("unknown connection parameter '{other}'"),
-                });
-            }
+    // Through sqlx's own parser (a `postgres://?key=value&...` URL of the same
+    // pairs), so sslmode, options, PGPASSWORD and ~/.pgpass work as sqlx knows
+    // them; every libpq key lakeq does not pass on is refused by name.
+    let invalid = |reason: String| Error::InvalidLocation {
+        location: redact(conninfo),
+        reason,
+    };
+    let mut query = Vec::new();
+    for (key, value) in super::location::conninfo_pairs(trimmed).map_err(invalid)? {
+        let key = match key.as_str() {
+            "host" | "hostaddr" | "port" | "dbname" | "user" | "password" | "application_name"
+            | "sslmode" | "sslrootcert" | "sslcert" | "sslkey" | "options" => key,
+            "database" => "dbname".to_string(),
+            // Applied to the pool by `connect` (see `connect_timeout`).
+            "connect_timeout" => continue,
+            other => return Err(invalid(format!("unknown connection parameter '{other}'"))),
         };
+        if key == "sslmode"
+            && ![
+                "disable",
+                "allow",
+                "prefer",
+                "require",
+                "verify-ca",
+                "verify-full",
+            ]
+            .contains(&value.as_str())
+        {
+            return Err(invalid(format!(
+                "sslmode '{value}' (disable, allow, prefer, require, verify-ca, verify-full)"
+            )));
+        }
+        query.push(format!(
+            "{}={}",
+            percent_encode(&key),
+            percent_encode(&value)
+        ));
     }
+    let url = format!("postgres://?{}", query.join("&"));
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e: sqlx::Error| invalid(e.to_string()))?;
     Ok(options)
+}
+
+/// Percent-encode everything but RFC 3986's unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The `connect_timeout` of a libpq string (seconds), if given.
+pub fn connect_timeout(conninfo: &str) -> std::result::Result<Option<Duration>, String> {
+    let trimmed = conninfo.trim();
+    if trimmed.contains("://") {
+        return Ok(None);
+    }
+    for (k, v) in super::location::conninfo_pairs(trimmed)? {
+        if k == "connect_timeout" {
+            let secs: u64 = v
+                .parse()
+                .map_err(|_| format!("connect_timeout '{v}' is not a number of seconds"))?;
+            return Ok(Some(Duration::from_secs(secs.max(2))));
+        }
+    }
+    Ok(None)
 }
 
 impl PgBackend {
@@ -67,9 +112,15 @@ impl PgBackend {
     pub async fn connect(conninfo: &str, schema: &str) -> Result<Self> {
         let location = format!("ducklake:postgres:{} (schema {schema})", redact(conninfo));
         let options = connect_options(conninfo)?;
+        let timeout = connect_timeout(conninfo)
+            .map_err(|reason| Error::InvalidLocation {
+                location: redact(conninfo),
+                reason,
+            })?
+            .unwrap_or(Duration::from_secs(30));
         let pool = PgPoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(timeout)
             // timestamptz is rendered in UTC, as DuckDB expects: sqlx sends TimeZone=UTC in
             // the startup message, so no `SET TIME ZONE` round trip per connection.
             .connect_with(options)
@@ -237,5 +288,42 @@ impl SqlBackend for PgBackend {
         rows.iter()
             .map(|r| r.try_get::<String, _>(0).map_err(|e| self.err(e)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod conninfo_tests {
+    use super::*;
+    use sqlx::postgres::PgSslMode;
+
+    #[test]
+    fn libpq_strings_keep_every_setting() {
+        let o = connect_options(
+            "host=db.example port = 6543 dbname='my db' user=lake password='p w' \
+             sslmode=verify-full application_name=lakeq options='-c search_path=cat' \
+             connect_timeout=7",
+        )
+        .unwrap();
+        assert_eq!(o.get_host(), "db.example");
+        assert_eq!(o.get_port(), 6543);
+        assert_eq!(o.get_database(), Some("my db"));
+        assert_eq!(o.get_username(), "lake");
+        assert!(matches!(o.get_ssl_mode(), PgSslMode::VerifyFull));
+        assert_eq!(o.get_application_name(), Some("lakeq"));
+        assert_eq!(o.get_options(), Some("-c search_path=cat"));
+        assert_eq!(
+            connect_timeout("host=h connect_timeout=7").unwrap(),
+            Some(Duration::from_secs(7))
+        );
+        for bad in ["sslmode=sometimes", "bogus=1", "host", "password='open"] {
+            let e = connect_options(bad).unwrap_err().to_string();
+            assert!(!e.contains("open") || !bad.contains("password"), "{e}");
+        }
+        assert!(
+            connect_options("sslmode=sometimes")
+                .unwrap_err()
+                .to_string()
+                .contains("sslmode")
+        );
     }
 }
