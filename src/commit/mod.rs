@@ -303,6 +303,19 @@ pub struct ChangeSet {
     pub exclusive_tables: Vec<CatalogId>,
     /// Compaction: adjacent files rewritten as one.
     pub merges: Vec<MergedFile>,
+    /// ALTER VIEW ... RENAME TO: the view keeps its id and uuid.
+    pub renamed_views: Vec<RenamedView>,
+}
+
+/// A view renamed (`ALTER VIEW ... RENAME TO`).
+#[derive(Debug, Clone)]
+pub struct RenamedView {
+    /// The view.
+    pub view_id: CatalogId,
+    /// Its schema's name (for the change list).
+    pub schema_name: String,
+    /// The new name.
+    pub new_name: String,
 }
 
 impl ChangeSet {
@@ -329,6 +342,7 @@ impl ChangeSet {
             && self.inlined_row_deletes.is_empty()
             && self.inlined_file_deletes.is_empty()
             && self.merges.is_empty()
+            && self.renamed_views.is_empty()
     }
 
     fn altered_tables(&self) -> Vec<CatalogId> {
@@ -407,6 +421,10 @@ impl ChangeSet {
             .iter()
             .any(|t| t.schema_name == schema && t.name == name)
             || self.new_views.iter().any(|v| v.schema_name == schema && v.name == name)
+            || self
+                .renamed_views
+                .iter()
+                .any(|v| v.schema_name == schema && v.new_name == name)
             || self.alters.iter().any(|a| {
                 matches!(a, Alter::RenameTable { new_name, schema_name, .. } if new_name == name && schema_name == schema)
             })
@@ -424,7 +442,8 @@ impl ChangeSet {
             && self.dropped_views.is_empty()
             && self.new_tables.is_empty()
             && self.new_views.is_empty()
-            && self.alters.is_empty())
+            && self.alters.is_empty()
+            && self.renamed_views.is_empty())
     }
 
     /// All data files this change set wrote (to remove them when the commit fails).
@@ -764,6 +783,26 @@ async fn render(
             lit(v.column_aliases.as_str().into())
         ));
         changes.push(Change::CreatedView(v.schema_name.clone(), v.name.clone()));
+    }
+    for v in &c.renamed_views {
+        // The current row, copied under the new name, then ended.
+        sql.push(format!(
+            "INSERT INTO {view} SELECT view_id, view_uuid, {s}, NULL, schema_id, {}, dialect, sql, \
+             column_aliases FROM {view} WHERE view_id = {} AND end_snapshot IS NULL",
+            lit(v.new_name.as_str().into()),
+            v.view_id,
+            view = t("ducklake_view"),
+        ));
+        sql.push(format!(
+            "UPDATE {} SET end_snapshot = {s} WHERE view_id = {} AND end_snapshot IS NULL \
+             AND begin_snapshot < {s}",
+            t("ducklake_view"),
+            v.view_id
+        ));
+        changes.push(Change::CreatedView(
+            v.schema_name.clone(),
+            v.new_name.clone(),
+        ));
     }
     for a in &c.alters {
         match a {

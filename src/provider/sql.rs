@@ -26,13 +26,18 @@ fn tokenize(sql: &str) -> Result<Vec<Spanned>> {
                 None,
             ))
         })?;
-    // Map (line, column) — 1-based, in characters — to byte offsets.
+    // Map (line, column) — 1-based, in characters — to byte offsets, through the
+    // byte offset of every character (one pass: a scan per token would make a long
+    // one-line statement quadratic, seconds for a 20,000-character INSERT).
+    let mut char_offsets: Vec<usize> = Vec::with_capacity(sql.len() + 1);
     let mut line_starts = vec![0usize];
     for (i, c) in sql.char_indices() {
+        char_offsets.push(i);
         if c == '\n' {
-            line_starts.push(i + 1);
+            line_starts.push(char_offsets.len());
         }
     }
+    char_offsets.push(sql.len());
     let offset = |line: u64, column: u64| -> usize {
         let Some(&start) = usize::try_from(line)
             .ok()
@@ -41,9 +46,11 @@ fn tokenize(sql: &str) -> Result<Vec<Spanned>> {
             return sql.len();
         };
         let col = usize::try_from(column).unwrap_or(1).saturating_sub(1);
-        sql.get(start..)
-            .and_then(|line| line.char_indices().nth(col))
-            .map_or(sql.len(), |(i, _)| start + i)
+        start
+            .checked_add(col)
+            .and_then(|i| char_offsets.get(i))
+            .copied()
+            .unwrap_or(sql.len())
     };
     Ok(tokens
         .into_iter()
@@ -417,6 +424,13 @@ pub enum AlterOp {
         /// (transform, column) per key part: `identity`, `year`, `month`, `day`, `hour`.
         keys: Vec<(String, String)>,
     },
+    /// `ALTER VIEW name RENAME TO to` (the statement's `table` is the view).
+    RenameView {
+        /// New name.
+        to: String,
+        /// `IF EXISTS`: a missing view is not an error.
+        if_exists: bool,
+    },
     /// DuckDB's `SET SORTED BY (v DESC, region NULLS FIRST)`; empty for `RESET SORTED BY`.
     SetSortedBy {
         /// The sort keys, in order.
@@ -600,6 +614,58 @@ pub fn sort_key_columns(expression: &str) -> Vec<String> {
     columns.0
 }
 
+/// Parse `ALTER VIEW [IF EXISTS] name RENAME TO new`; `None` for other statements.
+fn parse_view_rename(sql: &str) -> Result<Option<AlterStatement>> {
+    let tokens: Vec<Token> = tokenize(sql)?
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| !is_trivia(t) && *t != Token::SemiColon)
+        .collect();
+    let word = |i: usize| match tokens.get(i) {
+        Some(Token::Word(w)) => Some(w.value.clone()),
+        _ => None,
+    };
+    let upper = |i: usize| word(i).map(|w| w.to_ascii_uppercase());
+    if upper(0).as_deref() != Some("ALTER") || upper(1).as_deref() != Some("VIEW") {
+        return Ok(None);
+    }
+    let mut i = 2;
+    let if_exists = upper(2).as_deref() == Some("IF") && upper(3).as_deref() == Some("EXISTS");
+    if if_exists {
+        i = 4;
+    }
+    let mut name = Vec::new();
+    loop {
+        let Some(part) = word(i) else {
+            return Ok(None);
+        };
+        name.push(part);
+        i += 1;
+        if tokens.get(i) == Some(&Token::Period) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if upper(i).as_deref() != Some("RENAME") || upper(i + 1).as_deref() != Some("TO") {
+        return Ok(None);
+    }
+    let Some(to) = word(i + 2) else {
+        return Err(Error::Unsupported(format!(
+            "ALTER VIEW ... RENAME TO without a name: {sql}"
+        )));
+    };
+    if tokens.len() != i + 3 {
+        return Err(Error::Unsupported(format!(
+            "ALTER VIEW ... RENAME TO takes a plain new name: {sql}"
+        )));
+    }
+    Ok(Some(AlterStatement {
+        table: name.join("."),
+        op: AlterOp::RenameView { to, if_exists },
+    }))
+}
+
 /// Parse `ALTER TABLE`; `None` for other statements.
 pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
     use datafusion::sql::sqlparser::ast::{
@@ -615,6 +681,9 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
     }
     if let Some(partitioned) = parse_partitioned_by(sql)? {
         return Ok(Some(partitioned));
+    }
+    if let Some(rename) = parse_view_rename(sql)? {
+        return Ok(Some(rename));
     }
     // DuckDB's `ALTER [COLUMN] c SET TYPE t` is the standard `SET DATA TYPE`.
     let set_type = sql.to_ascii_uppercase().find(" SET TYPE ");

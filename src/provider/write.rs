@@ -856,6 +856,43 @@ impl<'a> Writer<'a> {
         Ok(plan.schema().field(0).data_type().clone())
     }
 
+    /// `ALTER VIEW name RENAME TO to`, one snapshot; the view keeps its id.
+    async fn rename_view(&self, view: &str, to: &str, if_exists: bool) -> Result<Vec<RecordBatch>> {
+        let name = TableReference::from(view);
+        let target = self.resolve(&name).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "ALTER VIEW on '{view}', which is not in a DuckLake"
+            ))
+        })?;
+        let schema = target.snapshot.schema(&target.schema)?;
+        let Some(row) = schema.views.get(&target.name) else {
+            if if_exists {
+                return Ok(Vec::new());
+            }
+            if schema.tables.contains_key(&target.name) {
+                return Err(Error::Unsupported(format!(
+                    "'{}' is a table, not a view (use ALTER TABLE ... RENAME TO)",
+                    target.qualified()
+                )));
+            }
+            return Err(Error::not_found("view", target.qualified()));
+        };
+        if schema.tables.contains_key(to) || schema.views.contains_key(to) {
+            return Err(Error::AlreadyExists {
+                kind: "view",
+                name: format!("{}.{}.{to}", target.catalog.name(), target.schema),
+            });
+        }
+        let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+        changes.renamed_views.push(crate::commit::RenamedView {
+            view_id: row.view_id,
+            schema_name: target.schema.clone(),
+            new_name: to.to_string(),
+        });
+        self.commit_or_clean(target.lake(), &changes).await?;
+        Ok(Vec::new())
+    }
+
     /// A constant expression's value as DuckDB text (for defaults).
     async fn constant(&self, expr_sql: &str, type_sql: &str) -> Result<Option<String>> {
         let batches = self
@@ -876,6 +913,9 @@ impl<'a> Writer<'a> {
 
     /// `ALTER TABLE` operations (parsed by [`super::sql::parse_alter`]).
     pub async fn alter(&self, alter: super::sql::AlterStatement) -> Result<Vec<RecordBatch>> {
+        if let super::sql::AlterOp::RenameView { to, if_exists } = &alter.op {
+            return self.rename_view(&alter.table, to, *if_exists).await;
+        }
         let name = TableReference::from(alter.table.as_str());
         let target = self.resolve(&name).ok_or_else(|| {
             Error::Unsupported(format!(
@@ -1003,7 +1043,7 @@ impl<'a> Writer<'a> {
                 let old = col.ty.to_arrow()?;
                 if !datafusion::arrow::compute::can_cast_types(&old, &data_type)
                     || new_type.is_nested()
-                    || !is_widening(&col.ty, &new_type)
+                    || (new_type != col.ty && !is_widening(&col.ty, &new_type))
                 {
                     return Err(Error::Unsupported(format!(
                         "changing column '{name}' of '{}' from {} to {new_type}: only widening \
@@ -1054,6 +1094,11 @@ impl<'a> Writer<'a> {
                 let mut row = col.row.clone();
                 row.nulls_allowed = !not_null;
                 changes.alters.push(Alter::ReplaceColumn { row });
+            }
+            AlterOp::RenameView { .. } => {
+                return Err(Error::Unsupported(
+                    "ALTER VIEW is handled before table alters".into(),
+                ));
             }
             AlterOp::SetSortedBy { keys } => {
                 let unmatched: Vec<String> = keys
