@@ -820,11 +820,7 @@ pub const LAKE_MACROS: &[(&str, &str, bool)] = &[
         "ducklake_merge_adjacent_files",
         false,
     ),
-    (
-        "flush_inlined_data",
-        "ducklake_flush_inlined_data",
-        false,
-    ),
+    ("flush_inlined_data", "ducklake_flush_inlined_data", false),
 ];
 
 /// Named parameters of the `ducklake_*` functions, in the positions lakeq's
