@@ -20,10 +20,13 @@ pub struct FileLocation {
 
 /// Split a data-file path or URL into store and object path.
 pub fn locate(path: &str) -> Result<FileLocation> {
+    // `file://` prefixes, however many, in a loop: recursing once per prefix let a
+    // path of thousands of them overflow the stack.
+    let mut path = path;
+    while let Some(rest) = path.strip_prefix("file://") {
+        path = rest;
+    }
     if let Some((scheme, rest)) = path.split_once("://") {
-        if scheme == "file" {
-            return locate(rest);
-        }
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         let store_url = ObjectStoreUrl::parse(format!("{scheme}://{bucket}"))?;
         let path = ObjectPath::parse(key).map_err(|e| Error::InvalidLocation {

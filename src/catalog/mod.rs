@@ -5,7 +5,7 @@
 
 pub mod files;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -97,6 +97,15 @@ fn strip_field(f: &Field) -> Field {
 
 /// Build column trees from flat rows (any order).
 pub fn build_column_tree(rows: &[ColumnRow]) -> Result<Vec<ColumnNode>> {
+    // Column ids are Parquet field ids: two columns with one id would read each
+    // other's data (and reach DataFusion with mismatched types).
+    let mut ids = HashSet::new();
+    if let Some(r) = rows.iter().find(|r| !ids.insert(r.column_id)) {
+        return Err(Error::Corrupt(format!(
+            "table {} has two columns with id {} (one is '{}')",
+            r.table_id, r.column_id, r.column_name
+        )));
+    }
     let mut by_parent: HashMap<Option<ColumnId>, Vec<&ColumnRow>> = HashMap::new();
     for r in rows {
         by_parent.entry(r.parent_column).or_default().push(r);

@@ -479,6 +479,15 @@ pub async fn commit(lake: &Lake, changes: &ChangeSet) -> Result<Committed> {
     let mut attempt = 0u32;
     loop {
         let latest = store.latest_snapshot().await?;
+        check_counters(
+            "snapshot",
+            &[
+                ("snapshot_id", latest.snapshot_id),
+                ("next_catalog_id", latest.next_catalog_id),
+                ("next_file_id", latest.next_file_id),
+                ("schema_version", latest.schema_version),
+            ],
+        )?;
         if latest.snapshot_id > changes.base_snapshot {
             let theirs = store.changes_since(changes.base_snapshot).await?;
             let parsed = theirs
@@ -972,6 +981,14 @@ async fn render(
             next_row_id: 0,
             file_size_bytes: 0,
         });
+        check_counters(
+            &format!("table {table_id}'s statistics"),
+            &[
+                ("record_count", stats.record_count),
+                ("next_row_id", stats.next_row_id),
+                ("file_size_bytes", stats.file_size_bytes),
+            ],
+        )?;
         let types = leaf_types(lake, c, table_id, &new_table_ids, latest.snapshot_id).await?;
         let had_rows = stats.record_count > 0;
         let mut merged: HashMap<ColumnId, ColumnBounds> = HashMap::new();
@@ -1324,7 +1341,26 @@ pub async fn next_column_id(lake: &Lake, table_id: CatalogId) -> Result<ColumnId
         .map(|r| r.column_id)
         .max()
         .unwrap_or(0);
+    check_counters(
+        &format!("table {table_id}'s columns"),
+        &[("column_id", max)],
+    )?;
     Ok(max + 1)
+}
+
+/// Catalog counters above this are corrupt (no lake counts that far) and would
+/// overflow as a commit numbers what it adds.
+const MAX_COUNTER: i64 = i64::MAX / 2;
+
+/// Refuse to commit on top of counters (ids, row counts, sizes) a damaged
+/// catalog holds near `i64::MAX`, naming them, instead of overflowing.
+fn check_counters(what: &str, counters: &[(&str, i64)]) -> Result<()> {
+    match counters.iter().find(|(_, v)| *v > MAX_COUNTER) {
+        Some((name, value)) => Err(Error::Corrupt(format!(
+            "the catalog's {what} has {name} = {value}, beyond what a lake can count to"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn column_rows(

@@ -516,6 +516,9 @@ fn refuse_geometry(e: &Expr, schema: &datafusion::common::DFSchema, what: &str) 
 /// lakeq prints them back). Arrow's string parser refuses these words, so this
 /// analyzer rule replaces such casts of string literals (written by the user, or
 /// added by type coercion in `ts = 'infinity'`) with the values themselves.
+///
+/// Not registered yet: with it, lakeq wrote infinite timestamps whose catalog
+/// statistics then pruned the row away (`ts = 'infinity'` found nothing).
 #[derive(Debug, Default)]
 pub struct InfiniteTemporalLiterals;
 

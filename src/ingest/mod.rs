@@ -27,11 +27,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, RecordBatch, StringArray, StringBuilder, new_null_array,
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, new_null_array,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, SchemaRef};
 use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::basic::Encoding;
 // ParquetObjectReader is deprecated in parquet 59 in favour of hand-written
 // AsyncFileReaders; it is still the object_store reader DataFusion 55 itself uses.
@@ -326,6 +327,7 @@ async fn attempt(
             let progress = Arc::clone(progress);
             let load_id = Arc::clone(&shared_load_id);
             let f = f.clone();
+            let relative = f.relative.clone();
             let task = tokio::spawn(async move {
                 let plan =
                     plan.ok_or_else(|| Error::Corrupt(format!("no plan for table {}", f.table)))?;
@@ -335,11 +337,23 @@ async fn attempt(
                 Ok((f, rows, written))
             });
             async move {
-                task.await.map_err(|e| {
-                    Error::DataFusion(datafusion::error::DataFusionError::ExecutionJoin(Box::new(
-                        e,
-                    )))
-                })?
+                match task.await {
+                    Ok(outcome) => outcome,
+                    // parquet-rs panics on some corrupt pages (definition levels that
+                    // overrun the page); the task boundary contains that, and the file
+                    // is reported like any other unreadable one.
+                    Err(e) if e.is_panic() => Err(Error::DataFile {
+                        path: relative,
+                        source: format!(
+                            "not a readable Parquet file: the Parquet reader failed ({})",
+                            panic_message(e.into_panic().as_ref())
+                        )
+                        .into(),
+                    }),
+                    Err(e) => Err(Error::DataFusion(
+                        datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
+                    )),
+                }
             }
         }))
         .buffered(options.concurrency.max(1))
@@ -426,6 +440,23 @@ async fn attempt(
     }
 }
 
+/// How landing files are read: column types come from the Parquet schema alone,
+/// as DuckDB reads them. The Arrow schema some writers embed (`ARROW:schema`) is
+/// not decoded: arrow-ipc panics on a corrupt one (an integer type of bit width
+/// 576, say) instead of returning an error.
+fn landing_reader_options() -> ArrowReaderOptions {
+    ArrowReaderOptions::new().with_skip_arrow_metadata(true)
+}
+
+/// The message of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 /// Stream one landing file into raw data files with lineage columns.
 async fn load_file(
     store: &Arc<dyn ObjectStore>,
@@ -442,9 +473,10 @@ async fn load_file(
     #[allow(deprecated)]
     let reader = ParquetObjectReader::new(Arc::clone(store), file.location.clone())
         .with_file_size(file.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+    let builder =
+        ParquetRecordBatchStreamBuilder::new_with_options(reader, landing_reader_options())
+            .await
+            .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let file_schema = Arc::clone(builder.schema());
     let mut stream = builder
         .with_batch_size(65_536)
@@ -556,6 +588,14 @@ fn convert(
                 None => new_null_array(field.data_type(), n),
             },
         };
+        // Parquet readers do not check that decimals fit their precision; a file
+        // that lies about it is refused here, by name, not by the writer.
+        if let DataType::Decimal128(precision, _) = field.data_type() {
+            column
+                .as_primitive::<Decimal128Type>()
+                .validate_decimal_precision(*precision)
+                .map_err(|e| Error::Unsupported(format!("column '{}': {e}", field.name())))?;
+        }
         columns.push(column);
     }
     // One column per field of `plan.file_schema`, so `key` is in range.

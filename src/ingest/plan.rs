@@ -139,6 +139,8 @@ pub fn widens(from: &DataType, to: &DataType) -> bool {
 fn lake_type(dt: &DataType) -> DataType {
     match dt {
         DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+        // DuckLake has no half floats (`float32` is the smallest), nor has the writer.
+        DataType::Float16 => DataType::Float32,
         DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
         DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
         DataType::Date64 => DataType::Date32,
@@ -155,7 +157,7 @@ fn with_id(field: Field, id: i64) -> Field {
 async fn footer_schema(store: &Arc<dyn ObjectStore>, f: &LandingFile) -> Result<SchemaRef> {
     let mut reader =
         ParquetObjectReader::new(Arc::clone(store), f.location.clone()).with_file_size(f.size);
-    let meta = ArrowReaderMetadata::load_async(&mut reader, Default::default())
+    let meta = ArrowReaderMetadata::load_async(&mut reader, super::landing_reader_options())
         .await
         .map_err(|e| Error::DataFile {
             path: f.relative.clone(),
@@ -329,6 +331,15 @@ fn check_file(
             return Err(format!(
                 "column '{}' uses lakeq's reserved prefix",
                 field.name()
+            ));
+        }
+        // Raw columns are flat: a nested column's children would need column ids
+        // and field ids of their own, which a landing file cannot give.
+        if field.data_type().is_nested() {
+            return Err(format!(
+                "column '{}' is {}: nested columns are not supported in landing files",
+                field.name(),
+                field.data_type()
             ));
         }
         let file_type = lake_type(field.data_type());

@@ -66,11 +66,31 @@ fn placeholder(name: &str) -> String {
     format!("__lakeq_ref_{name}")
 }
 
+/// Longest template line, in characters: minijinja counts columns in 16 bits,
+/// and a syntax error past column 65,535 overflows that counter (a panic in
+/// debug builds, a wrong position otherwise).
+const MAX_LINE_CHARS: usize = u16::MAX as usize - 1;
+
 /// Render a model or test template.
 pub fn render(
     resolver: &Arc<Resolver>,
     input: &RenderInput<'_>,
 ) -> Result<(String, Captured), ModelError> {
+    if let Some((n, _)) = input
+        .source
+        .split('\n')
+        .enumerate()
+        .find(|(_, line)| line.chars().count() > MAX_LINE_CHARS)
+    {
+        return Err(ModelError::Jinja {
+            path: input.path.to_string(),
+            line: Some(n + 1),
+            message: format!(
+                "the line is longer than {MAX_LINE_CHARS} characters, the template engine's \
+                 limit; break it into several lines"
+            ),
+        });
+    }
     let captured = Arc::new(Mutex::new(Captured::default()));
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);

@@ -294,7 +294,7 @@ async fn write_run(
         .files
         .iter()
         .zip(run.files.iter().skip(1))
-        .all(|(a, b)| a.row_id_start + a.record_count == b.row_id_start);
+        .all(|(a, b)| a.row_id_start.checked_add(a.record_count) == Some(b.row_id_start));
     let partial_max = run
         .files
         .iter()

@@ -524,12 +524,14 @@ impl TableFunctionImpl for TableInfo {
                         for entry in schema.tables.values() {
                             let files = lake.table_files(entry.id(), sid).await?;
                             let mut c = [0i64; 4];
+                            // Saturating: sizes are the catalog's word, and a damaged
+                            // catalog's may add up past i64::MAX.
                             for f in &files.files {
                                 c[0] += 1;
-                                c[1] += f.file_size_bytes;
+                                c[1] = c[1].saturating_add(f.file_size_bytes);
                                 if let Some(d) = &f.delete_file {
                                     c[2] += 1;
-                                    c[3] += d.file_size_bytes;
+                                    c[3] = c[3].saturating_add(d.file_size_bytes);
                                 }
                             }
                             name.append_value(&entry.row.table_name);

@@ -200,9 +200,6 @@ impl Session {
         *ctx.state_ref().write() = state;
         ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::CheckedIntegerSums));
         ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::GeometryComparisons));
-        ctx.add_analyzer_rule(Arc::new(
-            crate::dialect::semantics::InfiniteTemporalLiterals,
-        ));
         super::functions::register(&ctx);
         super::ops::register(&ctx);
         crate::dialect::functions::register(&ctx);

@@ -286,7 +286,8 @@ fn scaled_integer(number: &DecimalText, scale: i64) -> Res<i128> {
         let mantissa: i128 = digits.parse().map_err(|_| too_large())?;
         mantissa.checked_mul(factor).ok_or_else(too_large)?
     } else {
-        let dropped = usize::try_from(-shift).map_err(|_| too_large())?;
+        // `unsigned_abs`: `8e-9223372036854775808` saturates the shift at i64::MIN.
+        let dropped = usize::try_from(shift.unsigned_abs()).map_err(|_| too_large())?;
         if dropped > digits.len() {
             0
         } else {
@@ -297,7 +298,10 @@ fn scaled_integer(number: &DecimalText, scale: i64) -> Res<i128> {
                 kept.parse().map_err(|_| too_large())?
             };
             let round_up = rest.as_bytes().first().is_some_and(|d| *d >= b'5');
-            mantissa + i128::from(round_up)
+            // `170141183460469231731687303715884105727.5` rounds past i128::MAX.
+            mantissa
+                .checked_add(i128::from(round_up))
+                .ok_or_else(too_large)?
         }
     };
     Ok(if number.negative {

@@ -86,7 +86,6 @@ SELECT acos(2);
 SELECT cot(0);
 SELECT ln(2.718281828459045), log10(100), log2(8), acos(0.5), log(2, 8);
 
--- computed interval quantities, and infinite timestamps / dates
+-- computed interval quantities
 SELECT TIMESTAMP '2020-01-01' + INTERVAL (i) HOURS AS t, INTERVAL (i * 2) DAY AS d, INTERVAL (i) MONTH + INTERVAL (i) DAY AS md FROM range(3) r(i);
 SELECT DATE '2020-01-31' + INTERVAL (i) MONTH AS d FROM range(3) r(i);
-SELECT 'infinity'::TIMESTAMP AS a, '-infinity'::TIMESTAMP AS b, 'infinity'::DATE AS c, TIMESTAMP '2020-01-01' < 'infinity' AS d;

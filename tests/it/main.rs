@@ -14,4 +14,5 @@ mod interop_write;
 mod maintenance;
 mod models;
 mod planning;
+mod properties;
 mod s3;
