@@ -409,6 +409,34 @@ fn count_arg(args: &TableFunctionArgs, i: usize, what: &str) -> DFResult<Option<
     }
 }
 
+/// The tables a maintenance call names: `table` (in `schema`, default `main`)
+/// or, without one, every table of `schema` or of the lake. A named table that
+/// does not exist is an error.
+fn tables_in_scope(
+    snapshot: &crate::catalog::CatalogSnapshot,
+    lake_name: &str,
+    schema: Option<&str>,
+    table: Option<&str>,
+) -> DFResult<Vec<Arc<crate::catalog::TableEntry>>> {
+    let tables: Vec<_> = snapshot
+        .schemas
+        .iter()
+        .filter(|(name, _)| schema.is_none_or(|s| s == name.as_str()))
+        .flat_map(|(_, s)| s.tables.iter())
+        .filter(|(name, _)| table.is_none_or(|t| t == name.as_str()))
+        .map(|(_, entry)| Arc::clone(entry))
+        .collect();
+    match table {
+        Some(t) if tables.is_empty() => Err(Error::NotFound {
+            kind: "table",
+            name: format!("{lake_name}.{}.{t}", schema.unwrap_or("main")),
+            hint: String::new(),
+        }
+        .into()),
+        _ => Ok(tables),
+    }
+}
+
 /// `ducklake_merge_adjacent_files(lake, table, schema, max_compacted_files,
 /// min_file_size, max_file_size)`: per table, the files merged and written.
 #[derive(Debug)]
@@ -447,30 +475,12 @@ impl TableFunctionImpl for MergeAdjacentFiles {
             )));
         }
         let whole_lake = table.is_none();
-        let mut tables = Vec::new();
-        for (name, schema) in &snapshot.schemas {
-            if schema_name.as_ref().is_some_and(|s| s != name) {
-                continue;
-            }
-            for (table_name, entry) in &schema.tables {
-                if table.as_ref().is_none_or(|t| t == table_name) {
-                    tables.push(Arc::clone(entry));
-                }
-            }
-        }
-        if let Some(t) = &table
-            && tables.is_empty()
-        {
-            return Err(Error::NotFound {
-                kind: "table",
-                name: format!(
-                    "{lake_name}.{}.{t}",
-                    schema_name.as_deref().unwrap_or("main")
-                ),
-                hint: String::new(),
-            }
-            .into());
-        }
+        let tables = tables_in_scope(
+            &snapshot,
+            &lake_name,
+            schema_name.as_deref(),
+            table.as_deref(),
+        )?;
         let schema: SchemaRef = Arc::new(Schema::new(vec![
             field("schema_name", DataType::Utf8),
             field("table_name", DataType::Utf8),
@@ -540,30 +550,12 @@ impl TableFunctionImpl for FlushInlinedData {
         let (lake, snapshot, lake_name) = lake_of(&args, "ducklake_flush_inlined_data")?;
         let schema_name = text_arg(args.session(), args.exprs(), 1, "schema_name")?;
         let table = text_arg(args.session(), args.exprs(), 2, "table_name")?;
-        let mut tables = Vec::new();
-        for (name, schema) in &snapshot.schemas {
-            if schema_name.as_ref().is_some_and(|s| s != name) {
-                continue;
-            }
-            for (table_name, entry) in &schema.tables {
-                if table.as_ref().is_none_or(|t| t == table_name) {
-                    tables.push(Arc::clone(entry));
-                }
-            }
-        }
-        if let Some(t) = &table
-            && tables.is_empty()
-        {
-            return Err(Error::NotFound {
-                kind: "table",
-                name: format!(
-                    "{lake_name}.{}.{t}",
-                    schema_name.as_deref().unwrap_or("main")
-                ),
-                hint: String::new(),
-            }
-            .into());
-        }
+        let tables = tables_in_scope(
+            &snapshot,
+            &lake_name,
+            schema_name.as_deref(),
+            table.as_deref(),
+        )?;
         let schema: SchemaRef = Arc::new(Schema::new(vec![
             field("schema_name", DataType::Utf8),
             field("table_name", DataType::Utf8),

@@ -133,7 +133,13 @@ impl Reader<'_> {
         Ok(true)
     }
 
-    fn points(&mut self, out: &mut String, little: bool, h: Header) -> Result<(), String> {
+    /// A WKB count, then that many items, as `(a, b, ...)` or `EMPTY`.
+    fn list(
+        &mut self,
+        out: &mut String,
+        little: bool,
+        mut item: impl FnMut(&mut Self, &mut String) -> Result<(), String>,
+    ) -> Result<(), String> {
         let n = self.count(little)?;
         if n == 0 {
             out.push_str("EMPTY");
@@ -144,27 +150,18 @@ impl Reader<'_> {
             if i > 0 {
                 out.push_str(", ");
             }
-            self.coords(out, little, h)?;
+            item(self, out)?;
         }
         out.push(')');
         Ok(())
     }
 
+    fn points(&mut self, out: &mut String, little: bool, h: Header) -> Result<(), String> {
+        self.list(out, little, |r, o| r.coords(o, little, h).map(|_| ()))
+    }
+
     fn rings(&mut self, out: &mut String, little: bool, h: Header) -> Result<(), String> {
-        let n = self.count(little)?;
-        if n == 0 {
-            out.push_str("EMPTY");
-            return Ok(());
-        }
-        out.push('(');
-        for i in 0..n {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            self.points(out, little, h)?;
-        }
-        out.push(')');
-        Ok(())
+        self.list(out, little, |r, o| r.points(o, little, h))
     }
 
     /// A geometry with its type name (`top`) or, inside a multi-geometry, without.
@@ -207,53 +204,28 @@ impl Reader<'_> {
             }
             2 => self.points(out, little, h)?,
             3 => self.rings(out, little, h)?,
-            4..=6 => {
-                let n = self.count(little)?;
-                if n == 0 {
-                    out.push_str("EMPTY");
-                    return Ok(());
+            4..=6 => self.list(out, little, |r, o| {
+                let (part_little, part) = r.header()?;
+                if part.kind != h.kind - 3 {
+                    return Err(format!(
+                        "WKB multi-geometry of type {} holds a part of type {}",
+                        h.kind, part.kind
+                    ));
                 }
-                out.push('(');
-                for i in 0..n {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    let (part_little, part) = self.header()?;
-                    if part.kind != h.kind - 3 {
-                        return Err(format!(
-                            "WKB multi-geometry of type {} holds a part of type {}",
-                            h.kind, part.kind
-                        ));
-                    }
-                    if part.kind == 1 {
-                        // DuckDB prints MULTIPOINT (1 2, 3 4) and MULTIPOINT (EMPTY, 1 2).
-                        let mut text = String::new();
-                        if self.coords(&mut text, part_little, part)? {
-                            out.push_str(&text);
-                        } else {
-                            out.push_str("EMPTY");
-                        }
+                if part.kind == 1 {
+                    // DuckDB prints MULTIPOINT (1 2, 3 4) and MULTIPOINT (EMPTY, 1 2).
+                    let mut text = String::new();
+                    if r.coords(&mut text, part_little, part)? {
+                        o.push_str(&text);
                     } else {
-                        self.body(out, part_little, part, depth + 1)?;
+                        o.push_str("EMPTY");
                     }
+                    Ok(())
+                } else {
+                    r.body(o, part_little, part, depth + 1)
                 }
-                out.push(')');
-            }
-            _ => {
-                let n = self.count(little)?;
-                if n == 0 {
-                    out.push_str("EMPTY");
-                    return Ok(());
-                }
-                out.push('(');
-                for i in 0..n {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    self.geometry(out, depth + 1)?;
-                }
-                out.push(')');
-            }
+            })?,
+            _ => self.list(out, little, |r, o| r.geometry(o, depth + 1))?,
         }
         Ok(())
     }
