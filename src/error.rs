@@ -92,6 +92,10 @@ pub enum Error {
         /// Whether retrying from the latest snapshot may succeed.
         retryable: bool,
     },
+    /// A transaction statement out of place (`COMMIT` with no transaction, a
+    /// statement after a failed one inside a transaction, ...).
+    #[error("transaction error: {0}")]
+    Transaction(String),
     /// A data or delete file could not be read or written.
     #[error("data file '{path}': {source}")]
     DataFile {

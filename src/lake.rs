@@ -46,6 +46,9 @@ pub struct Lake {
     metadata: LakeMetadata,
     options: LakeOptions,
     files: FilesCache,
+    /// For a transaction's fork: the snapshot the transaction began at. Its
+    /// commits all go into the one snapshot after it (see [`Lake::fork`]).
+    transaction_base: Option<SnapshotId>,
 }
 
 impl Lake {
@@ -117,6 +120,7 @@ impl Lake {
             metadata,
             options,
             files: FilesCache::default(),
+            transaction_base: None,
         }))
     }
 
@@ -167,6 +171,30 @@ impl Lake {
             .collect::<Vec<_>>()
             .join("\n");
         backend.execute_batch(&format!("{ddl}\n{seed}")).await
+    }
+
+    /// This lake over a transaction's forked catalog (a working copy of the
+    /// catalog taken at snapshot `base`): same data path and options; every
+    /// commit goes into snapshot `base + 1`, which the first one creates and
+    /// later ones amend, so the transaction becomes one snapshot.
+    pub fn fork(&self, work: Arc<dyn crate::store::SqlBackend>, base: SnapshotId) -> Arc<Lake> {
+        Arc::new(Self {
+            store: MetadataStore::from_backend(work),
+            metadata: self.metadata.clone(),
+            options: self.options.clone(),
+            files: FilesCache::default(),
+            transaction_base: Some(base),
+        })
+    }
+
+    /// The snapshot a forked lake's transaction began at (`None`: not a fork).
+    pub fn transaction_base(&self) -> Option<SnapshotId> {
+        self.transaction_base
+    }
+
+    /// Forget cached file lists (a fork's amended snapshot keeps its id).
+    pub(crate) fn forget_files(&self) {
+        self.files.clear();
     }
 
     /// The metadata store.

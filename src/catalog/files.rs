@@ -128,6 +128,13 @@ impl FilesCache {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Drop every entry (a transaction amended its snapshot without a new id).
+    pub fn clear(&self) {
+        let mut state = self.state();
+        state.0 = None;
+        state.1.clear();
+    }
+
     /// Record the lake's latest snapshot; entries loaded under another one are dropped.
     pub fn saw_latest(&self, latest: SnapshotId) {
         let mut state = self.state();

@@ -497,8 +497,24 @@ pub async fn commit(lake: &Lake, changes: &ChangeSet) -> Result<Committed> {
                 .concat();
             conflict::check(changes, &parsed)?;
         }
-        let delete_files = write_delete_files(lake, changes, latest.snapshot_id + 1).await?;
-        let rendered = match render(lake, backend.as_ref(), changes, &latest, &delete_files).await {
+        // In a transaction's fork, the second and later commits amend the
+        // transaction's one snapshot instead of adding another.
+        let amend = lake
+            .transaction_base()
+            .is_some_and(|base| latest.snapshot_id > base);
+        let s = latest.snapshot_id + i64::from(!amend);
+        let delete_files = write_delete_files(lake, changes, s).await?;
+        let target = Target { s, amend };
+        let rendered = match render(
+            lake,
+            backend.as_ref(),
+            changes,
+            &latest,
+            target,
+            &delete_files,
+        )
+        .await
+        {
             Ok(r) => r,
             Err(e) => {
                 discard(&delete_files).await;
@@ -511,8 +527,11 @@ pub async fn commit(lake: &Lake, changes: &ChangeSet) -> Result<Committed> {
         }
         match outcome {
             Ok(()) => {
+                if lake.transaction_base().is_some() {
+                    lake.forget_files();
+                }
                 return Ok(Committed {
-                    snapshot_id: latest.snapshot_id + 1,
+                    snapshot_id: s,
                     new_table_ids: rendered.new_table_ids,
                 });
             }
@@ -682,18 +701,33 @@ async fn write_delete_files(lake: &Lake, c: &ChangeSet, s: SnapshotId) -> Result
     Ok(out)
 }
 
+/// The snapshot a commit writes: a new one (`latest + 1`), or, in a
+/// transaction's fork, the transaction's snapshot amended (`latest`).
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    s: SnapshotId,
+    amend: bool,
+}
+
 async fn render(
     lake: &Lake,
     b: &dyn SqlBackend,
     c: &ChangeSet,
     latest: &SnapshotRow,
+    target: Target,
     delete_files: &[WrittenFile],
 ) -> Result<Rendered> {
     let store = lake.store();
-    let s = latest.snapshot_id + 1;
+    let s = target.s;
     let mut next_catalog_id = latest.next_catalog_id;
     let mut next_file_id = latest.next_file_id;
-    let schema_version = latest.schema_version + i64::from(c.is_ddl());
+    // A transaction's DDL statements raise the schema version once, as DuckDB's do.
+    let schema_version = if target.amend {
+        let before = store.snapshot(s - 1).await?.schema_version;
+        latest.schema_version.max(before + i64::from(c.is_ddl()))
+    } else {
+        latest.schema_version + i64::from(c.is_ddl())
+    };
     let lit = |v: Literal| b.literal(&v);
     let t = |name: &str| b.table(name);
     let mut sql: Vec<String> = Vec::new();
@@ -1305,25 +1339,58 @@ async fn render(
     layout_changed.sort_unstable();
     layout_changed.dedup();
     for table_id in layout_changed {
+        if target.amend {
+            sql.push(format!(
+                "DELETE FROM {} WHERE begin_snapshot = {s} AND table_id = {table_id}",
+                t("ducklake_schema_versions")
+            ));
+        }
         sql.push(format!(
             "INSERT INTO {} VALUES ({s}, {schema_version}, {table_id})",
             t("ducklake_schema_versions")
         ));
     }
-    sql.push(format!(
-        "INSERT INTO {} VALUES ({s}, {}, NULL, NULL, NULL)",
-        t("ducklake_snapshot_changes"),
-        lit(format_changes(&changes).into())
-    ));
-    // The snapshot row goes first: it is the serialisation point.
-    sql.insert(
-        0,
-        format!(
-            "INSERT INTO {} VALUES ({s}, {}, {schema_version}, {next_catalog_id}, {next_file_id})",
-            t("ducklake_snapshot"),
-            lit(Literal::Timestamp(Utc::now()))
-        ),
-    );
+    if target.amend {
+        let mut all = match store.changes_since(s - 1).await?.first() {
+            Some(earlier) => parse_changes(earlier)?,
+            None => Vec::new(),
+        };
+        for change in changes {
+            if !all.contains(&change) {
+                all.push(change);
+            }
+        }
+        sql.push(format!(
+            "UPDATE {} SET changes_made = {} WHERE snapshot_id = {s}",
+            t("ducklake_snapshot_changes"),
+            lit(format_changes(&all).into())
+        ));
+        sql.insert(
+            0,
+            format!(
+                "UPDATE {} SET snapshot_time = {}, schema_version = {schema_version}, \
+                 next_catalog_id = {next_catalog_id}, next_file_id = {next_file_id} \
+                 WHERE snapshot_id = {s}",
+                t("ducklake_snapshot"),
+                lit(Literal::Timestamp(Utc::now()))
+            ),
+        );
+    } else {
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({s}, {}, NULL, NULL, NULL)",
+            t("ducklake_snapshot_changes"),
+            lit(format_changes(&changes).into())
+        ));
+        // The snapshot row goes first: it is the serialisation point.
+        sql.insert(
+            0,
+            format!(
+                "INSERT INTO {} VALUES ({s}, {}, {schema_version}, {next_catalog_id}, {next_file_id})",
+                t("ducklake_snapshot"),
+                lit(Literal::Timestamp(Utc::now()))
+            ),
+        );
+    }
     Ok(Rendered {
         sql: sql.join(";\n") + ";",
         new_table_ids,

@@ -96,7 +96,7 @@ async fn cutoff(lake: &Lake, age: Age) -> Result<Option<DateTime<Utc>>> {
 }
 
 /// Delete a file; a file already gone counts as deleted.
-async fn remove(path: &str) -> Result<()> {
+pub(crate) async fn remove(path: &str) -> Result<()> {
     let store = object_store_for(path)?;
     match store.delete(&locate(path)?.path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

@@ -86,7 +86,9 @@ impl LakeCatalog {
     /// Move to the lake's latest snapshot if it changed.
     pub async fn refresh(&self) -> Result<()> {
         let latest = self.lake.current_snapshot().await?;
-        if latest.snapshot_id <= self.current().snapshot.snapshot_id {
+        // A transaction's fork amends its one snapshot without a new id: reload always.
+        let fork = self.lake.transaction_base().is_some();
+        if !fork && latest.snapshot_id <= self.current().snapshot.snapshot_id {
             return Ok(());
         }
         let loaded = Arc::new(self.lake.pin(latest).await?);
@@ -94,6 +96,14 @@ impl LakeCatalog {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        if fork {
+            match self.views.write() {
+                Ok(mut v) => v.clear(),
+                Err(p) => p.into_inner().clear(),
+            }
+            *guard = loaded;
+            return Ok(());
+        }
         // Concurrent refreshes may finish out of order: only ever move forward
         // (unless pinned back deliberately by time travel, which does not use refresh).
         if loaded.snapshot.snapshot_id > guard.snapshot.snapshot_id {

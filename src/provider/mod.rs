@@ -15,4 +15,5 @@ pub mod pruning;
 pub mod session;
 pub mod sql;
 pub mod table;
+pub mod transaction;
 pub mod write;

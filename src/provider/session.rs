@@ -15,6 +15,7 @@ use datafusion::prelude::SessionConfig;
 
 use super::catalog::{LakeCatalog, StateSource};
 use super::sql::{LakeStatement, parse_alter, parse_lake_statement, split_statements};
+use super::transaction::{ForkedLake, Transaction};
 use super::write::Writer;
 use crate::dialect::plan::{Variables, plan_sql};
 use crate::dialect::semantics::DuckDbArithmetic;
@@ -33,6 +34,8 @@ pub struct Session {
     /// lakes): attaching one again at the same location is a no-op.
     auto_attached: Mutex<std::collections::HashSet<String>>,
     variables: Mutex<Variables>,
+    /// The explicit transaction in progress (`BEGIN` ... `COMMIT`), if any.
+    transaction: Mutex<Option<Transaction>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -209,6 +212,100 @@ impl Session {
             detached: Mutex::new(std::collections::HashSet::new()),
             auto_attached: Mutex::new(std::collections::HashSet::new()),
             variables: Mutex::new(Variables::new()),
+            transaction: Mutex::new(None),
+        }
+    }
+
+    fn transaction(&self) -> std::sync::MutexGuard<'_, Option<Transaction>> {
+        self.transaction.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether an explicit transaction (`BEGIN`) is open.
+    pub fn in_transaction(&self) -> bool {
+        self.transaction().is_some()
+    }
+
+    /// Serve `catalog` under its name (swapping a lake and its transaction's fork).
+    fn serve(&self, catalog: &Arc<LakeCatalog>) {
+        self.ctx.register_catalog(
+            catalog.name(),
+            Arc::clone(catalog) as Arc<dyn CatalogProvider>,
+        );
+        match self.lakes.lock() {
+            Ok(mut m) => m.insert(catalog.name().to_string(), Arc::clone(catalog)),
+            Err(p) => p
+                .into_inner()
+                .insert(catalog.name().to_string(), Arc::clone(catalog)),
+        };
+    }
+
+    /// `BEGIN`: fork every writable attached lake (see [`super::transaction`]).
+    async fn begin(&self) -> Result<()> {
+        if self.in_transaction() {
+            return Err(Error::Transaction(
+                "cannot start a transaction within a transaction".into(),
+            ));
+        }
+        let mut txn = Transaction::default();
+        for lake in self.lakes() {
+            if let Err(e) = self.fork_into(&mut txn, lake).await {
+                for forked in txn.forks {
+                    forked.rollback().await;
+                }
+                return Err(e);
+            }
+        }
+        for forked in &txn.forks {
+            self.serve(&forked.work);
+        }
+        *self.transaction() = Some(txn);
+        Ok(())
+    }
+
+    async fn fork_into(&self, txn: &mut Transaction, lake: Arc<LakeCatalog>) -> Result<()> {
+        if lake.lake().read_only() {
+            return Ok(());
+        }
+        lake.refresh().await?;
+        txn.forks
+            .push(ForkedLake::fork(lake, self.state_source()).await?);
+        Ok(())
+    }
+
+    /// `COMMIT` (`commit`) or `ROLLBACK`: end the transaction and serve the real
+    /// lakes again. A transaction that failed is rolled back by `COMMIT` too, as
+    /// in DuckDB.
+    async fn end_transaction(&self, commit: bool) -> Result<()> {
+        let Some(txn) = self.transaction().take() else {
+            return Err(Error::Transaction(format!(
+                "cannot {} - no transaction is active",
+                if commit { "commit" } else { "rollback" }
+            )));
+        };
+        for forked in &txn.forks {
+            self.serve(&forked.real);
+        }
+        let commit = commit && txn.aborted.is_none();
+        let mut first_error = None;
+        for forked in txn.forks {
+            if commit && first_error.is_none() {
+                if let Err(e) = forked.commit().await {
+                    first_error = Some(e);
+                }
+            } else {
+                forked.rollback().await;
+            }
+        }
+        self.refresh().await?;
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Note a failed statement: an open transaction then accepts only its end.
+    fn abort_transaction(&self, error: &Error) {
+        if let Some(txn) = self.transaction().as_mut()
+            && txn.aborted.is_none()
+        {
+            txn.aborted = Some(error.to_string());
         }
     }
 
@@ -379,9 +476,23 @@ impl Session {
                 {
                     return Ok(());
                 }
-                self.attach(&name, &location, lake_options(&options)?)
+                let attached = self
+                    .attach(&name, &location, lake_options(&options)?)
                     .await?;
+                // A lake attached inside a transaction joins it.
+                let txn = self.transaction().take();
+                if let Some(mut txn) = txn {
+                    let joined = self.fork_into(&mut txn, attached).await;
+                    if let Some(forked) = txn.forks.iter().find(|f| f.name == name) {
+                        self.serve(&forked.work);
+                    }
+                    *self.transaction() = Some(txn);
+                    joined?;
+                }
             }
+            LakeStatement::Begin => self.begin().await?,
+            LakeStatement::Commit => self.end_transaction(true).await?,
+            LakeStatement::Rollback => self.end_transaction(false).await?,
             LakeStatement::Checkpoint(name) => {
                 let explicit = name.is_some();
                 let name = match name {
@@ -419,6 +530,14 @@ impl Session {
                 }
             }
             LakeStatement::Detach { name, if_exists } => {
+                // A lake detached inside a transaction leaves it, its changes undone.
+                let left = self.transaction().as_mut().and_then(|txn| {
+                    let i = txn.forks.iter().position(|f| f.name == name)?;
+                    Some(txn.forks.remove(i))
+                });
+                if let Some(forked) = left {
+                    forked.rollback().await;
+                }
                 if !self.detach(&name)? && !if_exists {
                     return Err(Error::not_found("lake", name));
                 }
@@ -504,7 +623,46 @@ impl Session {
     }
 
     async fn run_statement(&self, sql: &str, replace_other_kind: bool) -> Result<Vec<RecordBatch>> {
-        if let Some(stmt) = parse_lake_statement(sql)? {
+        let statement = parse_lake_statement(sql)?;
+        match statement {
+            Some(LakeStatement::Begin) => return self.begin().await.map(|()| Vec::new()),
+            Some(LakeStatement::Commit) => {
+                return self.end_transaction(true).await.map(|()| Vec::new());
+            }
+            Some(LakeStatement::Rollback) => {
+                return self.end_transaction(false).await.map(|()| Vec::new());
+            }
+            _ => {}
+        }
+        if let Some(txn) = self.transaction().as_ref()
+            && txn.aborted.is_some()
+        {
+            return Err(Error::Transaction(
+                "Current transaction is aborted (please ROLLBACK)".into(),
+            ));
+        }
+        // As in DuckDB, a statement that fails while it runs (not one that does
+        // not parse or plan) aborts the transaction it is in.
+        let mut running = false;
+        let result = self
+            .execute_statement(statement, sql, replace_other_kind, &mut running)
+            .await;
+        if let Err(e) = &result
+            && running
+        {
+            self.abort_transaction(e);
+        }
+        result
+    }
+
+    async fn execute_statement(
+        &self,
+        statement: Option<LakeStatement>,
+        sql: &str,
+        replace_other_kind: bool,
+        running: &mut bool,
+    ) -> Result<Vec<RecordBatch>> {
+        if let Some(stmt) = statement {
             self.run_lake_statement(stmt).await?;
             return Ok(Vec::new());
         }
@@ -518,13 +676,24 @@ impl Session {
             writer = writer.replacing_other_kind();
         }
         if let Some(alter) = parse_alter(sql)? {
+            *running = true;
             return writer.alter(alter).await;
         }
         // Writes get the statement as written: a view stores DuckDB SQL, not the
         // rewritten form (which names lakeq's internal functions).
         let (plan, _) = self.plan(sql).await?;
+        *running = true;
         if let Some(result) = writer.execute(&plan, sql).await? {
             return Ok(result);
+        }
+        if self.in_transaction() && matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) {
+            // DataFusion's own in-memory tables have no transactions: a ROLLBACK
+            // could not undo this.
+            return Err(Error::Unsupported(
+                "changing a table or view outside the attached lakes inside a transaction \
+                 (only lake changes are transactional in lakeq)"
+                    .into(),
+            ));
         }
         let df = self.ctx.execute_logical_plan(plan).await?;
         Ok(df.collect().await?)

@@ -145,6 +145,12 @@ pub enum LakeStatement {
         /// Variable name.
         name: String,
     },
+    /// `BEGIN [TRANSACTION]`, `START TRANSACTION`.
+    Begin,
+    /// `COMMIT [TRANSACTION]`, `END [TRANSACTION]`.
+    Commit,
+    /// `ROLLBACK [TRANSACTION]`, `ABORT [TRANSACTION]`.
+    Rollback,
 }
 
 /// Recognise ATTACH / DETACH / USE; `None` for anything DataFusion should plan.
@@ -165,6 +171,23 @@ pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
         _ => None,
     };
     let is_word = |i: usize, w: &str| matches!(tokens.get(i), Some(Token::Word(t)) if t.quote_style.is_none() && t.value.eq_ignore_ascii_case(w));
+    // `BEGIN`, `COMMIT`, ... alone or followed by TRANSACTION (`START` only so).
+    let transaction = match tokens.len() {
+        1 => !is_word(0, "START"),
+        2 => is_word(1, "TRANSACTION"),
+        _ => false,
+    };
+    if transaction {
+        if is_word(0, "BEGIN") || is_word(0, "START") {
+            return Ok(Some(LakeStatement::Begin));
+        }
+        if is_word(0, "COMMIT") || is_word(0, "END") {
+            return Ok(Some(LakeStatement::Commit));
+        }
+        if is_word(0, "ROLLBACK") || is_word(0, "ABORT") {
+            return Ok(Some(LakeStatement::Rollback));
+        }
+    }
     if (is_word(0, "SET") || is_word(0, "RESET")) && is_word(1, "VARIABLE") {
         let name = ident(tokens.get(2)).ok_or_else(|| bad("SET VARIABLE needs a name"))?;
         if is_word(0, "RESET") {

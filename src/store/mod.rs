@@ -12,6 +12,7 @@
 //! Reads are plain `SELECT`s filtered by snapshot visibility
 //! (`begin_snapshot <= S AND (end_snapshot IS NULL OR S < end_snapshot)`).
 
+pub mod fork;
 pub mod location;
 pub mod postgres;
 pub mod sqlite;
@@ -254,6 +255,13 @@ pub trait SqlBackend: Send + Sync + std::fmt::Debug {
     async fn table_exists(&self, name: &str) -> Result<bool>;
     /// The column names of a catalog table, in order.
     async fn table_columns(&self, name: &str) -> Result<Vec<String>>;
+    /// Copy every `ducklake_*` table at one instant into a base and a working
+    /// copy, for an explicit transaction (see [`fork`]).
+    async fn fork(&self) -> Result<fork::CatalogFork>;
+    /// Apply a fork's changes (working copy against base) in one transaction.
+    async fn merge_fork(&self, fork: &fork::CatalogFork) -> Result<()>;
+    /// Remove a fork's copies (best effort: a leftover copy is never read).
+    async fn drop_fork(&self, fork: &fork::CatalogFork);
     /// Render a literal for this dialect.
     fn literal(&self, value: &Literal) -> String {
         match value {
@@ -347,6 +355,11 @@ impl MetadataStore {
             } => Arc::new(postgres::PgBackend::connect(conninfo, metadata_schema).await?),
         };
         Ok(Self { backend })
+    }
+
+    /// A store over an existing backend (a transaction's forked catalog).
+    pub fn from_backend(backend: Arc<dyn SqlBackend>) -> Self {
+        Self { backend }
     }
 
     /// The backend (for writers and the inlined-data reader).

@@ -9,6 +9,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgValueRef, Postgres};
 use sqlx::{AssertSqlSafe, Column, Decode, Row, TypeInfo, ValueRef};
 
+use super::fork::{CatalogFork, merge_sql};
 use super::location::redact;
 use super::{Dialect, SqlBackend, SqlRow, SqlValue, quote_ident};
 use crate::error::{Error, Result};
@@ -147,6 +148,24 @@ impl PgBackend {
     pub fn schema(&self) -> &str {
         &self.schema
     }
+
+    /// The `ducklake_*` tables of the metadata schema with their columns.
+    async fn catalog_tables(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = $1 AND table_name LIKE 'ducklake%' ORDER BY table_name",
+        )
+        .bind(&self.schema)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let columns = self.table_columns(&name).await?;
+            out.push((name, columns));
+        }
+        Ok(out)
+    }
 }
 
 /// How one result column is decoded, decided once per query from its PostgreSQL type.
@@ -273,6 +292,59 @@ impl SqlBackend for PgBackend {
             .fetch_one(&self.pool)
             .await
             .map_err(|e| self.err(e))
+    }
+
+    async fn fork(&self) -> Result<CatalogFork> {
+        let tables = self.catalog_tables().await?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let base = format!("lakeq_txn_{id}_base");
+        let work = format!("lakeq_txn_{id}_work");
+        let mut sql = vec![
+            format!("CREATE SCHEMA {}", quote_ident(&base)),
+            format!("CREATE SCHEMA {}", quote_ident(&work)),
+        ];
+        for (name, _) in &tables {
+            let real = self.table(name);
+            for copy in [&base, &work] {
+                let t = format!("{}.{}", quote_ident(copy), quote_ident(name));
+                sql.push(format!("CREATE TABLE {t} (LIKE {real} INCLUDING ALL)"));
+                sql.push(format!("INSERT INTO {t} SELECT * FROM {real}"));
+            }
+        }
+        // One REPEATABLE READ transaction: both copies see the same instant.
+        self.execute_batch(&(sql.join(";\n") + ";")).await?;
+        Ok(CatalogFork {
+            work: std::sync::Arc::new(PgBackend {
+                pool: self.pool.clone(),
+                schema: work.clone(),
+                location: self.location.clone(),
+            }),
+            base_location: base,
+            work_location: work,
+            tables,
+        })
+    }
+
+    async fn merge_fork(&self, fork: &CatalogFork) -> Result<()> {
+        let qualify = |schema: &str, t: &str| format!("{}.{}", quote_ident(schema), quote_ident(t));
+        let sql = merge_sql(
+            Dialect::Postgres,
+            &fork.tables,
+            &|t| self.table(t),
+            &|t| qualify(&fork.base_location, t),
+            &|t| qualify(&fork.work_location, t),
+        );
+        self.execute_batch(&sql).await
+    }
+
+    async fn drop_fork(&self, fork: &CatalogFork) {
+        let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE; DROP SCHEMA IF EXISTS {} CASCADE;",
+            quote_ident(&fork.base_location),
+            quote_ident(&fork.work_location)
+        )))
+        .execute(&self.pool)
+        .await;
     }
 
     async fn table_columns(&self, name: &str) -> Result<Vec<String>> {

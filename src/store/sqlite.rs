@@ -13,7 +13,8 @@ use sqlx::{AssertSqlSafe, Decode, Row, TypeInfo, ValueRef};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{Dialect, SqlBackend, SqlRow, SqlValue, quote_ident};
+use super::fork::{CatalogFork, merge_sql};
+use super::{Dialect, SqlBackend, SqlRow, SqlValue, quote_ident, quote_text};
 use crate::error::{Error, Result};
 
 /// A SQLite catalog file.
@@ -65,6 +66,23 @@ impl SqliteBackend {
             .into_iter()
             .map(|r| SqlRow(r.into_iter().map(|v| v.0).collect()))
             .collect())
+    }
+
+    /// The `ducklake_*` tables with their columns.
+    async fn catalog_tables(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let rows = self
+            .query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ducklake%' \
+                 ORDER BY name",
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let name = r.text(0)?;
+            let columns = self.table_columns(&name).await?;
+            out.push((name, columns));
+        }
+        Ok(out)
     }
 
     fn err(&self, source: sqlx::Error) -> Error {
@@ -236,6 +254,72 @@ impl SqlBackend for SqliteBackend {
             .await
             .map_err(|e| self.err(e))?;
         Ok(!rows.is_empty())
+    }
+
+    async fn fork(&self) -> Result<CatalogFork> {
+        let tables = self.catalog_tables().await?;
+        let stem =
+            std::env::temp_dir().join(format!("lakeq-txn-{}", uuid::Uuid::new_v4().simple()));
+        let base = format!("{}-base.sqlite", stem.display());
+        let work = format!("{}-work.sqlite", stem.display());
+        // VACUUM INTO reads in one read transaction: a consistent copy.
+        sqlx::raw_sql(AssertSqlSafe(format!("VACUUM INTO {}", quote_text(&base))))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        std::fs::copy(&base, &work)?;
+        let backend = SqliteBackend::connect(&work).await?;
+        Ok(CatalogFork {
+            work: std::sync::Arc::new(backend),
+            base_location: base,
+            work_location: work,
+            tables,
+        })
+    }
+
+    async fn merge_fork(&self, fork: &CatalogFork) -> Result<()> {
+        let sql = merge_sql(
+            Dialect::Sqlite,
+            &fork.tables,
+            &|t| format!("main.{}", quote_ident(t)),
+            &|t| format!("lq_base.{}", quote_ident(t)),
+            &|t| format!("lq_work.{}", quote_ident(t)),
+        );
+        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        let attach = format!(
+            "ATTACH DATABASE {} AS lq_base; ATTACH DATABASE {} AS lq_work;",
+            quote_text(&fork.base_location),
+            quote_text(&fork.work_location)
+        );
+        sqlx::raw_sql(AssertSqlSafe(attach))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        let result = async {
+            sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await {
+                Ok(_) => sqlx::raw_sql("COMMIT")
+                    .execute(&mut *conn)
+                    .await
+                    .map(|_| ()),
+                Err(e) => {
+                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                    Err(e)
+                }
+            }
+        }
+        .await;
+        let _ = sqlx::raw_sql("DETACH DATABASE lq_base; DETACH DATABASE lq_work;")
+            .execute(&mut *conn)
+            .await;
+        result.map_err(|e| self.err(e))
+    }
+
+    async fn drop_fork(&self, fork: &CatalogFork) {
+        for path in [&fork.base_location, &fork.work_location] {
+            let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_file(format!("{path}-journal"));
+        }
     }
 
     async fn table_columns(&self, name: &str) -> Result<Vec<String>> {

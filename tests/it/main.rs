@@ -16,3 +16,4 @@ mod models;
 mod planning;
 mod properties;
 mod s3;
+mod transactions;

@@ -1,0 +1,136 @@
+//! Catalog forks: the private copy of a catalog that an explicit transaction
+//! (`BEGIN` ... `COMMIT`) writes to.
+//!
+//! A fork is two copies of every `ducklake_*` table taken at one instant: a
+//! *base* copy that never changes and a *working* copy that the transaction's
+//! statements commit to (all into one snapshot, see [`crate::commit`]). Reads
+//! inside the transaction see the working copy, so they see the transaction's
+//! own changes and nobody else's. `COMMIT` applies the difference between the
+//! working copy and the base to the real catalog in one database transaction
+//! ([`merge_sql`]): rows of the working copy that the base lacks are inserted,
+//! rows of the base that the working copy lacks are deleted. The new snapshot
+//! row is inserted first, so a concurrent writer that took the same snapshot id
+//! makes the whole merge fail on the primary key, and nothing is applied.
+//!
+//! Diffing against the base (not against the real catalog) applies exactly what
+//! the transaction did: rows that maintenance removed from the real catalog
+//! meanwhile (expired snapshots, cleaned-up files) are not brought back.
+
+use std::sync::Arc;
+
+use super::{Dialect, SqlBackend, quote_ident};
+
+/// A forked catalog (see the module docs).
+#[derive(Debug, Clone)]
+pub struct CatalogFork {
+    /// The working copy, as a backend of its own.
+    pub work: Arc<dyn SqlBackend>,
+    /// Where the base copy lives: a SQLite file path, or a PostgreSQL schema.
+    pub base_location: String,
+    /// Where the working copy lives: a SQLite file path, or a PostgreSQL schema.
+    pub work_location: String,
+    /// The forked tables with their columns, as they were at the fork.
+    pub tables: Vec<(String, Vec<String>)>,
+}
+
+/// The statements that apply a fork's changes to the real catalog. `real`,
+/// `base` and `work` qualify a catalog table name for each copy; `real_alias`
+/// names the real table inside a correlated subquery.
+pub(crate) fn merge_sql(
+    dialect: Dialect,
+    tables: &[(String, Vec<String>)],
+    real: &dyn Fn(&str) -> String,
+    base: &dyn Fn(&str) -> String,
+    work: &dyn Fn(&str) -> String,
+) -> String {
+    let mut sql = Vec::new();
+    // The snapshot table first: its primary key is the serialisation point.
+    let mut ordered: Vec<&(String, Vec<String>)> = tables.iter().collect();
+    ordered.sort_by_key(|(name, _)| name != "ducklake_snapshot");
+    for (name, columns) in ordered {
+        let cols = columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (target, correlated) = match dialect {
+            Dialect::Sqlite => (real(name), real(name)),
+            Dialect::Postgres => (format!("{} AS lq_real", real(name)), "lq_real".to_string()),
+        };
+        let same = match dialect {
+            Dialect::Sqlite => "IS",
+            Dialect::Postgres => "IS NOT DISTINCT FROM",
+        };
+        let matches = columns
+            .iter()
+            .map(|c| {
+                let c = quote_ident(c);
+                format!("lq_gone.{c} {same} {correlated}.{c}")
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        if name != "ducklake_snapshot" {
+            sql.push(format!(
+                "DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM (SELECT {cols} FROM {b} EXCEPT \
+                 SELECT {cols} FROM {w}) AS lq_gone WHERE {matches})",
+                b = base(name),
+                w = work(name),
+            ));
+        }
+        sql.push(format!(
+            "INSERT INTO {r} ({cols}) SELECT {cols} FROM {w} EXCEPT SELECT {cols} FROM {b}",
+            r = real(name),
+            b = base(name),
+            w = work(name),
+        ));
+    }
+    sql.join(";\n") + ";"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables() -> Vec<(String, Vec<String>)> {
+        vec![
+            (
+                "ducklake_table".into(),
+                vec!["table_id".into(), "end_snapshot".into()],
+            ),
+            ("ducklake_snapshot".into(), vec!["snapshot_id".into()]),
+        ]
+    }
+
+    #[test]
+    fn snapshot_row_goes_first_and_is_only_inserted() {
+        let sql = merge_sql(
+            Dialect::Sqlite,
+            &tables(),
+            &|t| format!("main.{}", quote_ident(t)),
+            &|t| format!("lq_base.{}", quote_ident(t)),
+            &|t| format!("lq_work.{}", quote_ident(t)),
+        );
+        let statements: Vec<&str> = sql.split(";\n").collect();
+        assert!(statements[0].starts_with("INSERT INTO main.\"ducklake_snapshot\""));
+        assert!(!sql.contains("DELETE FROM main.\"ducklake_snapshot\""));
+        assert!(statements[1].starts_with("DELETE FROM main.\"ducklake_table\" WHERE EXISTS"));
+        assert!(
+            statements[1]
+                .contains("lq_gone.\"end_snapshot\" IS main.\"ducklake_table\".\"end_snapshot\"")
+        );
+        assert!(statements[2].contains("SELECT \"table_id\", \"end_snapshot\" FROM lq_work"));
+    }
+
+    #[test]
+    fn postgres_matches_nulls_with_is_not_distinct_from() {
+        let sql = merge_sql(
+            Dialect::Postgres,
+            &tables(),
+            &|t| format!("\"public\".{}", quote_ident(t)),
+            &|t| format!("\"b\".{}", quote_ident(t)),
+            &|t| format!("\"w\".{}", quote_ident(t)),
+        );
+        assert!(sql.contains("DELETE FROM \"public\".\"ducklake_table\" AS lq_real"));
+        assert!(sql.contains("lq_gone.\"table_id\" IS NOT DISTINCT FROM lq_real.\"table_id\""));
+    }
+}

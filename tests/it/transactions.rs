@@ -1,0 +1,194 @@
+//! Explicit transactions (`BEGIN` ... `COMMIT` / `ROLLBACK`) as DuckDB runs them
+//! on a DuckLake: the statements in between read their own changes, nobody else
+//! sees them before `COMMIT`, and `COMMIT` makes them one snapshot that DuckDB
+//! 1.5.5 reads identically; `ROLLBACK`, a failed statement or a concurrent
+//! writer leave the lake (catalog and files) as it was. SQLite and PostgreSQL.
+
+use std::path::Path;
+
+use crate::common::{
+    Backend, TestLake, TestResult, canonical::render_batches, compare_with_oracle,
+    duckdb_sql_queries,
+};
+
+/// Rows of a query, rendered.
+async fn rows(session: &lakeq::Session, sql: &str) -> TestResult<Vec<Vec<String>>> {
+    Ok(render_batches(&session.sql(sql).await?)?.1)
+}
+
+async fn snapshot_count(session: &lakeq::Session) -> TestResult<String> {
+    Ok(rows(session, "SELECT count(*) FROM lake.snapshots()").await?[0][0].clone())
+}
+
+/// Parquet files under the lake's data path.
+fn parquet_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                parquet_files(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|x| x == "parquet"))
+            }
+        })
+        .sum()
+}
+
+async fn committed_transaction_is_one_snapshot(backend: Backend) -> TestResult {
+    let lake = TestLake::new(backend, "txn_commit").await?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    let other = lakeq::Session::new();
+    other.sql(&lake.attach_sql("lake")).await?;
+    session
+        .sql("CREATE TABLE lake.kept (id INTEGER, name VARCHAR)")
+        .await?;
+    session
+        .sql("INSERT INTO lake.kept VALUES (1, 'one'), (2, 'two'), (3, 'three')")
+        .await?;
+    let before = snapshot_count(&session).await?;
+
+    session.sql("BEGIN TRANSACTION").await?;
+    for stmt in [
+        "CREATE TABLE lake.t (i INTEGER, s VARCHAR)",
+        "INSERT INTO lake.t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+        "INSERT INTO lake.t VALUES (4, 'd')",
+        "DELETE FROM lake.t WHERE i = 2",
+        "UPDATE lake.kept SET name = 'TWO' WHERE id = 2",
+        "DELETE FROM lake.kept WHERE id = 3",
+        "CREATE VIEW lake.v AS SELECT i * 10 AS x FROM lake.t",
+        "ALTER TABLE lake.kept ADD COLUMN flag BOOLEAN",
+    ] {
+        session
+            .sql(stmt)
+            .await
+            .map_err(|e| format!("{stmt}: {e}"))?;
+    }
+    // The transaction reads its own changes ...
+    assert_eq!(
+        rows(&session, "SELECT i, s FROM lake.t ORDER BY i").await?,
+        [["1", "a"], ["3", "c"], ["4", "d"]]
+    );
+    assert_eq!(rows(&session, "SELECT sum(x) FROM lake.v").await?, [["80"]]);
+    // ... and nobody else does.
+    assert!(other.sql("SELECT * FROM lake.t").await.is_err());
+    assert_eq!(
+        rows(&other, "SELECT id, name FROM lake.kept ORDER BY id").await?,
+        [["1", "one"], ["2", "two"], ["3", "three"]]
+    );
+    assert_eq!(snapshot_count(&other).await?, before);
+    session.sql("COMMIT").await?;
+
+    let after: i64 = snapshot_count(&session).await?.parse()?;
+    assert_eq!(
+        after,
+        before.parse::<i64>()? + 1,
+        "one snapshot per transaction"
+    );
+    assert_eq!(
+        rows(&other, "SELECT id, name, flag FROM lake.kept ORDER BY id").await?,
+        [["1", "one", "NULL"], ["2", "TWO", "NULL"]]
+    );
+    assert!(matches!(
+        session.sql("COMMIT").await,
+        Err(lakeq::Error::Transaction(_))
+    ));
+
+    // DuckDB reads the committed transaction as lakeq does.
+    let queries = "query t\nSELECT i, s FROM lake.t ORDER BY i\n\n\
+                   query v\nSELECT sum(x) AS total FROM lake.v\n\n\
+                   query kept\nSELECT id, name, flag FROM lake.kept ORDER BY id\n\n\
+                   query last_snapshot\nSELECT snapshot_id, changes FROM lake.snapshots() ORDER BY snapshot_id DESC LIMIT 1\n\n";
+    let expected = duckdb_sql_queries(&lake, queries)?;
+    assert_eq!(expected.len(), 4);
+    let problems = compare_with_oracle(&session, &expected).await;
+    assert!(problems.is_empty(), "{backend:?}:\n{}", problems.join("\n"));
+    Ok(())
+}
+
+async fn rolled_back_transaction_leaves_nothing(backend: Backend) -> TestResult {
+    let lake = TestLake::new(backend, "txn_rollback").await?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    session.sql("CREATE TABLE lake.t (i INTEGER)").await?;
+    session.sql("INSERT INTO lake.t VALUES (1), (2)").await?;
+    let snapshots = snapshot_count(&session).await?;
+    let files = parquet_files(Path::new(&lake.data_path));
+
+    // ROLLBACK: nothing of the transaction stays, in the catalog or on disk.
+    session.sql("BEGIN").await?;
+    session.sql("INSERT INTO lake.t VALUES (3)").await?;
+    session.sql("DELETE FROM lake.t WHERE i = 1").await?;
+    session
+        .sql("CREATE TABLE lake.gone AS SELECT 1 AS x")
+        .await?;
+    assert_eq!(rows(&session, "SELECT sum(i) FROM lake.t").await?, [["5"]]);
+    session.sql("ROLLBACK").await?;
+    assert_eq!(rows(&session, "SELECT sum(i) FROM lake.t").await?, [["3"]]);
+    assert!(session.sql("SELECT * FROM lake.gone").await.is_err());
+    assert_eq!(snapshot_count(&session).await?, snapshots);
+    assert_eq!(parquet_files(Path::new(&lake.data_path)), files);
+
+    // A statement that fails while running aborts the transaction: everything
+    // but its end is refused, and COMMIT rolls it back, as in DuckDB.
+    session.sql("BEGIN").await?;
+    session.sql("INSERT INTO lake.t VALUES (10)").await?;
+    assert!(
+        session
+            .sql("INSERT INTO lake.t VALUES ('x')")
+            .await
+            .is_err()
+    );
+    let refused = session.sql("SELECT 1").await.unwrap_err().to_string();
+    assert!(refused.contains("aborted"), "{refused}");
+    session.sql("COMMIT").await?;
+    assert_eq!(rows(&session, "SELECT sum(i) FROM lake.t").await?, [["3"]]);
+    assert_eq!(snapshot_count(&session).await?, snapshots);
+    assert_eq!(parquet_files(Path::new(&lake.data_path)), files);
+
+    // A writer that committed meanwhile: COMMIT applies nothing and says why.
+    let other = lakeq::Session::new();
+    other.sql(&lake.attach_sql("lake")).await?;
+    session.sql("BEGIN").await?;
+    session.sql("INSERT INTO lake.t VALUES (100)").await?;
+    other.sql("INSERT INTO lake.t VALUES (7)").await?;
+    let conflict = session.sql("COMMIT").await.unwrap_err().to_string();
+    assert!(conflict.contains("another writer"), "{conflict}");
+    assert_eq!(rows(&session, "SELECT sum(i) FROM lake.t").await?, [["10"]]);
+    assert_eq!(parquet_files(Path::new(&lake.data_path)), files + 1);
+
+    // Misplaced transaction statements are errors.
+    assert!(session.sql("ROLLBACK").await.is_err());
+    session.sql("BEGIN").await?;
+    assert!(session.sql("BEGIN").await.is_err());
+    session.sql("ROLLBACK").await?;
+
+    let expected = duckdb_sql_queries(&lake, "query t\nSELECT i FROM lake.t ORDER BY i\n\n")?;
+    let problems = compare_with_oracle(&session, &expected).await;
+    assert!(problems.is_empty(), "{backend:?}:\n{}", problems.join("\n"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_transaction_is_one_snapshot_on_sqlite() -> TestResult {
+    committed_transaction_is_one_snapshot(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_transaction_is_one_snapshot_on_postgres() -> TestResult {
+    committed_transaction_is_one_snapshot(Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolled_back_transaction_leaves_nothing_on_sqlite() -> TestResult {
+    rolled_back_transaction_leaves_nothing(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolled_back_transaction_leaves_nothing_on_postgres() -> TestResult {
+    rolled_back_transaction_leaves_nothing(Backend::Postgres).await
+}
