@@ -9,6 +9,7 @@
 
 pub mod functions;
 pub mod keywords;
+pub mod naming;
 pub mod parser;
 pub mod plan;
 pub mod render;

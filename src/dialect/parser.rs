@@ -69,7 +69,7 @@ impl Dialect for LakeqDialect {
 /// same query.
 pub fn insert_select_star(sql: &str) -> String {
     use datafusion::sql::sqlparser::keywords::Keyword;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
     let Ok(tokens) = Tokenizer::new(&LakeqDialect, sql).tokenize_with_location() else {
         return sql.to_string();
     };
@@ -114,18 +114,20 @@ pub fn insert_select_star(sql: &str) -> String {
             || match i.checked_sub(1).and_then(|p| significant.get(p)) {
                 None => true,
                 Some(prev) => {
-                    matches!(prev.token, Token::LParen | Token::SemiColon)
-                        || matches!(
-                            keyword(&prev.token),
-                            Some(
-                                Keyword::UNION
-                                    | Keyword::EXCEPT
-                                    | Keyword::INTERSECT
-                                    | Keyword::ALL
-                                    | Keyword::DISTINCT
-                                    | Keyword::AS
+                    let set_operator = |t: Option<&&TokenWithSpan>| {
+                        t.is_some_and(|t| {
+                            matches!(
+                                keyword(&t.token),
+                                Some(Keyword::UNION | Keyword::EXCEPT | Keyword::INTERSECT)
                             )
-                        )
+                        })
+                    };
+                    matches!(prev.token, Token::LParen | Token::SemiColon)
+                        || set_operator(Some(prev))
+                        || keyword(&prev.token) == Some(Keyword::AS)
+                        // `UNION ALL FROM t`, but not `x IS DISTINCT FROM y`.
+                        || matches!(keyword(&prev.token), Some(Keyword::ALL | Keyword::DISTINCT))
+                            && set_operator(i.checked_sub(2).and_then(|p| significant.get(p)))
                 }
             };
         if !starts_query {
@@ -212,6 +214,14 @@ mod tests {
             "SELECT extract(year FROM ts) FROM t"
         );
         assert_eq!(insert_select_star("DELETE FROM t"), "DELETE FROM t");
+        assert_eq!(
+            insert_select_star("SELECT a IS NOT DISTINCT FROM b FROM t"),
+            "SELECT a IS NOT DISTINCT FROM b FROM t"
+        );
+        assert_eq!(
+            insert_select_star("FROM t UNION DISTINCT FROM u"),
+            "SELECT * FROM t UNION DISTINCT SELECT * FROM u"
+        );
         assert_eq!(
             insert_select_star("INSERT INTO t FROM range(3)"),
             "INSERT INTO t SELECT * FROM range(3)"

@@ -725,6 +725,18 @@ impl VisitorMut for FirstPass<'_> {
                 .projection
                 .push(SelectItem::Wildcard(WildcardAdditionalOptions::default()));
         }
+        // Unaliased expressions get DuckDB's names, from the SQL as written
+        // (before any rewrite below changes it).
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(expr) = item
+                && let Some(name) = super::naming::duckdb_name(expr)
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: std::mem::replace(expr, Expr::value(Value::Null)),
+                    alias: Ident::with_quote('"', name),
+                };
+            }
+        }
         ControlFlow::Continue(())
     }
 

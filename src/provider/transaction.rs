@@ -20,7 +20,9 @@ use super::catalog::{LakeCatalog, StateSource};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::ops::expire::PathResolver;
+use crate::spec::changes::{Change, format_changes, parse_changes};
 use crate::spec::rows::SnapshotRow;
+use crate::spec::{CatalogId, SnapshotId};
 use crate::store::fork::CatalogFork;
 
 /// A transaction in progress.
@@ -80,19 +82,14 @@ impl ForkedLake {
         self.work.lake()
     }
 
-    /// Whether the transaction changed this lake.
-    async fn changed(&self) -> Result<bool> {
-        let latest = self.work_lake().store().latest_snapshot().await?;
-        Ok(latest.snapshot_id > self.base.snapshot_id)
-    }
-
     /// Apply the transaction's changes to the real catalog (one catalog
     /// transaction), then drop the fork. On failure the transaction's files are
     /// removed and the real lake is as it was.
     pub(crate) async fn commit(self) -> Result<()> {
         let outcome = self.merge().await;
-        if outcome.is_err() {
-            self.remove_written_files().await;
+        match &outcome {
+            Ok(garbage) => remove_files(garbage).await,
+            Err(_) => self.remove_written_files().await,
         }
         self.real
             .lake()
@@ -100,13 +97,21 @@ impl ForkedLake {
             .backend()
             .drop_fork(&self.fork)
             .await;
-        outcome
+        outcome.map(|_| ())
     }
 
-    async fn merge(&self) -> Result<()> {
-        if !self.changed().await? {
-            return Ok(());
-        }
+    /// Compact and merge the fork; returns the files the transaction wrote that
+    /// nothing refers to any more (to remove once the merge succeeded).
+    async fn merge(&self) -> Result<Vec<String>> {
+        let work = self.work_lake().store();
+        let snapshot = self.base.snapshot_id + 1;
+        let created = work.latest_snapshot().await?.snapshot_id == snapshot;
+        let garbage = if created {
+            self.compact(snapshot).await?
+        } else {
+            Vec::new()
+        };
+        let keeps_snapshot = work.latest_snapshot().await?.snapshot_id == snapshot;
         let real = self.real.lake().store();
         let conflict = |latest: &SnapshotRow| Error::CommitConflict {
             message: format!(
@@ -118,21 +123,169 @@ impl ForkedLake {
             ),
             retryable: true,
         };
-        let latest = real.latest_snapshot().await?;
-        if latest.snapshot_id != self.base.snapshot_id {
-            return Err(conflict(&latest));
+        if keeps_snapshot {
+            let latest = real.latest_snapshot().await?;
+            if latest.snapshot_id != self.base.snapshot_id {
+                return Err(conflict(&latest));
+            }
         }
         match real.backend().merge_fork(&self.fork).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(garbage),
             Err(e) => {
                 // Lost the race for the snapshot id (its primary key): a conflict.
                 let latest = real.latest_snapshot().await?;
-                if latest.snapshot_id != self.base.snapshot_id {
+                if keeps_snapshot && latest.snapshot_id != self.base.snapshot_id {
                     return Err(conflict(&latest));
                 }
                 Err(e)
             }
         }
+    }
+
+    /// Net out the transaction inside the fork, as DuckDB's transaction-local
+    /// storage does: what it created and dropped again (schemas, tables, views,
+    /// columns, data and delete files) leaves no row, no statistics and no
+    /// entry in the change list; a transaction that changed nothing in the end
+    /// leaves no snapshot. Returns the files that became unreferenced.
+    async fn compact(&self, snapshot: SnapshotId) -> Result<Vec<String>> {
+        let lake = self.work_lake();
+        let backend = lake.store().backend();
+        let t = |name: &str| backend.table(name);
+        let paths = PathResolver::load(lake).await?;
+        let first_id = self.base.next_catalog_id;
+        let first_file = self.base.next_file_id;
+        // Files written and replaced (or dropped) inside the transaction.
+        let mut garbage = Vec::new();
+        for table in ["ducklake_data_file", "ducklake_delete_file"] {
+            for r in backend
+                .query(&format!(
+                    "SELECT table_id, path, path_is_relative FROM {} \
+                     WHERE begin_snapshot = {snapshot} AND end_snapshot = {snapshot}",
+                    t(table)
+                ))
+                .await?
+            {
+                garbage.push(paths.absolute(r.i64(0)?, &r.text(1)?, r.bool_or(2, true)?));
+            }
+        }
+        for r in backend
+            .query(&format!(
+                "SELECT path, path_is_relative FROM {} WHERE data_file_id >= {first_file}",
+                t("ducklake_files_scheduled_for_deletion")
+            ))
+            .await?
+        {
+            garbage.push(paths.scheduled_absolute(&r.text(0)?, r.bool_or(1, true)?));
+        }
+        let mut sql = vec![format!(
+            "DELETE FROM {} WHERE data_file_id >= {first_file}",
+            t("ducklake_files_scheduled_for_deletion")
+        )];
+        for (table, columns) in &self.fork.tables {
+            if columns.iter().any(|c| c == "begin_snapshot")
+                && columns.iter().any(|c| c == "end_snapshot")
+            {
+                sql.push(format!(
+                    "DELETE FROM {} WHERE begin_snapshot = {snapshot} AND end_snapshot = {snapshot}",
+                    t(table)
+                ));
+            }
+        }
+        for table in [
+            "ducklake_file_column_stats",
+            "ducklake_file_variant_stats",
+            "ducklake_file_partition_value",
+        ] {
+            if self.has_table(table) {
+                sql.push(format!(
+                    "DELETE FROM {} WHERE data_file_id >= {first_file} AND data_file_id NOT IN \
+                     (SELECT data_file_id FROM {})",
+                    t(table),
+                    t("ducklake_data_file")
+                ));
+            }
+        }
+        for table in [
+            "ducklake_table_stats",
+            "ducklake_table_column_stats",
+            "ducklake_schema_versions",
+        ] {
+            if self.has_table(table) {
+                sql.push(format!(
+                    "DELETE FROM {} WHERE table_id >= {first_id} AND table_id NOT IN \
+                     (SELECT table_id FROM {})",
+                    t(table),
+                    t("ducklake_table")
+                ));
+            }
+        }
+        backend.execute_batch(&(sql.join(";\n") + ";")).await?;
+
+        // The change list, without what refers to objects that are gone.
+        let changes = lake.store().changes_since(self.base.snapshot_id).await?;
+        let changes = match changes.first() {
+            Some(text) => parse_changes(text)?,
+            None => Vec::new(),
+        };
+        let mut live_ids = std::collections::HashSet::new();
+        let mut live_names = std::collections::HashSet::new();
+        for (table, id, name) in [
+            ("ducklake_schema", "schema_id", "schema_name"),
+            ("ducklake_table", "table_id", "table_name"),
+            ("ducklake_view", "view_id", "view_name"),
+        ] {
+            for r in backend
+                .query(&format!(
+                    "SELECT {id}, {name}, end_snapshot IS NULL FROM {} WHERE {id} >= {first_id}",
+                    t(table)
+                ))
+                .await?
+            {
+                live_ids.insert(r.i64(0)?);
+                if r.bool_or(2, false)? {
+                    live_names.insert(r.text(1)?);
+                }
+            }
+        }
+        let gone = |id: &CatalogId| *id >= first_id && !live_ids.contains(id);
+        let kept: Vec<Change> = changes
+            .into_iter()
+            .filter(|c| match c {
+                Change::CreatedSchema(name)
+                | Change::CreatedTable(_, name)
+                | Change::CreatedView(_, name) => live_names.contains(name),
+                Change::DroppedSchema(id)
+                | Change::DroppedTable(id)
+                | Change::DroppedView(id)
+                | Change::InsertedIntoTable(id)
+                | Change::DeletedFromTable(id)
+                | Change::AlteredTable(id)
+                | Change::AlteredView(id)
+                | Change::InlinedInsert(id)
+                | Change::InlinedDelete(id) => !gone(id),
+                _ => true,
+            })
+            .collect();
+        let update = if kept.is_empty() {
+            // Nothing happened in the end: no snapshot.
+            format!(
+                "DELETE FROM {} WHERE snapshot_id = {snapshot};\nDELETE FROM {} WHERE snapshot_id = {snapshot};",
+                t("ducklake_snapshot_changes"),
+                t("ducklake_snapshot")
+            )
+        } else {
+            format!(
+                "UPDATE {} SET changes_made = {} WHERE snapshot_id = {snapshot};",
+                t("ducklake_snapshot_changes"),
+                backend.literal(&format_changes(&kept).into())
+            )
+        };
+        backend.execute_batch(&update).await?;
+        Ok(garbage)
+    }
+
+    fn has_table(&self, name: &str) -> bool {
+        self.fork.tables.iter().any(|(t, _)| t == name)
     }
 
     /// Undo the transaction: remove its files, drop the fork.
@@ -169,11 +322,21 @@ impl ForkedLake {
             else {
                 continue;
             };
+            let mut files = Vec::new();
             for r in rows {
                 if let (Ok(t), Ok(p), Ok(rel)) = (r.i64(0), r.text(1), r.bool_or(2, true)) {
-                    let _ = crate::ops::cleanup::remove(&paths.absolute(t, &p, rel)).await;
+                    files.push(paths.absolute(t, &p, rel));
                 }
             }
+            remove_files(&files).await;
         }
+    }
+}
+
+/// Remove files, best effort (a file left behind is an orphan, which
+/// `ducklake_delete_orphaned_files` removes).
+async fn remove_files(paths: &[String]) {
+    for path in paths {
+        let _ = crate::ops::cleanup::remove(path).await;
     }
 }
