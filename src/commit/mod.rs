@@ -1454,6 +1454,7 @@ fn column_rows(
                 default_value: Some(c.default_value.clone().unwrap_or_else(|| "NULL".into())),
                 nulls_allowed: c.nulls_allowed,
                 parent_column: parent,
+                default_value_type: None,
             };
             column_row_values(b, &row, s)
         })
@@ -1477,7 +1478,12 @@ fn column_row_values(b: &dyn SqlBackend, r: &ColumnRow, s: SnapshotId) -> String
         lit(r.default_value.clone().into()),
         lit(r.nulls_allowed.into()),
         lit(r.parent_column.into()),
-        lit(if nested { "" } else { "literal" }.into()),
+        lit(match &r.default_value_type {
+            Some(kind) => kind.as_str(),
+            None if nested => "",
+            None => "literal",
+        }
+        .into()),
     )
 }
 

@@ -6,6 +6,7 @@ pub mod adapter;
 pub mod catalog;
 pub mod changes;
 pub mod concat;
+pub mod defaults;
 pub mod deletes;
 pub mod functions;
 pub mod inlined;

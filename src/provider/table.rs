@@ -101,13 +101,17 @@ pub struct LakeTable {
     /// Read these files instead of the table's at its snapshot (the change feed).
     chosen_files: Option<Arc<TableFiles>>,
     schema: SchemaRef,
+    /// Column defaults for INSERTs that leave columns out.
+    defaults: HashMap<String, Expr>,
 }
 
 impl LakeTable {
     /// The table `entry` as of `snapshot`.
     pub fn new(lake: Arc<Lake>, entry: Arc<TableEntry>, snapshot: SnapshotId) -> Self {
         let schema = Arc::clone(&entry.arrow_schema);
+        let defaults = super::defaults::column_defaults(&entry);
         Self {
+            defaults,
             lake,
             entry,
             snapshot,
@@ -770,6 +774,10 @@ impl TableProvider for LakeTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.defaults.get(column)
     }
 
     fn supports_filters_pushdown(

@@ -134,6 +134,9 @@ pub struct ColumnRow {
     pub initial_default: Option<String>,
     /// Default for new rows (`NULL` string = none).
     pub default_value: Option<String>,
+    /// How `default_value` is written: `literal` (a value as DuckDB text) or
+    /// `expression` (DuckDB SQL, such as `now()`).
+    pub default_value_type: Option<String>,
     /// Whether NULLs are allowed.
     pub nulls_allowed: bool,
     /// Parent column id for nested fields.

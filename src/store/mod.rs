@@ -567,7 +567,7 @@ impl MetadataStore {
     }
 
     const COLUMN_COLS: &'static str = "column_id, begin_snapshot, end_snapshot, table_id, column_order, column_name, \
-         column_type, initial_default, default_value, nulls_allowed, parent_column";
+         column_type, initial_default, default_value, nulls_allowed, parent_column, default_value_type";
 
     fn column_row(r: &SqlRow) -> Result<ColumnRow> {
         Ok(ColumnRow {
@@ -582,6 +582,7 @@ impl MetadataStore {
             default_value: r.opt_text(8)?,
             nulls_allowed: r.bool_or(9, true)?,
             parent_column: r.opt_i64(10)?,
+            default_value_type: r.opt_text(11)?,
         })
     }
 
