@@ -828,19 +828,21 @@ async fn render(
         changes.push(Change::CreatedView(v.schema_name.clone(), v.name.clone()));
     }
     for v in &c.renamed_views {
-        // The current row, copied under the new name, then ended.
+        // The current row is marked (end_snapshot -1, never seen outside this
+        // catalog transaction), copied under the new name, then ended: the
+        // current row may itself begin at `s` (a transaction's amended snapshot).
+        let view = t("ducklake_view");
+        let id = v.view_id;
         sql.push(format!(
-            "INSERT INTO {view} SELECT view_id, view_uuid, {s}, NULL, schema_id, {}, dialect, sql, \
-             column_aliases FROM {view} WHERE view_id = {} AND end_snapshot IS NULL",
-            lit(v.new_name.as_str().into()),
-            v.view_id,
-            view = t("ducklake_view"),
+            "UPDATE {view} SET end_snapshot = -1 WHERE view_id = {id} AND end_snapshot IS NULL"
         ));
         sql.push(format!(
-            "UPDATE {} SET end_snapshot = {s} WHERE view_id = {} AND end_snapshot IS NULL \
-             AND begin_snapshot < {s}",
-            t("ducklake_view"),
-            v.view_id
+            "INSERT INTO {view} SELECT view_id, view_uuid, {s}, NULL, schema_id, {}, dialect, sql, \
+             column_aliases FROM {view} WHERE view_id = {id} AND end_snapshot = -1",
+            lit(v.new_name.as_str().into()),
+        ));
+        sql.push(format!(
+            "UPDATE {view} SET end_snapshot = {s} WHERE view_id = {id} AND end_snapshot = -1"
         ));
         changes.push(Change::CreatedView(
             v.schema_name.clone(),

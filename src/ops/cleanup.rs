@@ -88,7 +88,9 @@ async fn cutoff(lake: &Lake, age: Age) -> Result<Option<DateTime<Utc>>> {
             let text = metadata
                 .rows
                 .iter()
-                .find(|(k, _, scope, _)| k == "delete_older_than" && scope.is_none())
+                .find(|(k, v, scope, _)| {
+                    k == "delete_older_than" && scope.is_none() && !v.trim().is_empty()
+                })
                 .map_or("2 days", |(_, v, _, _)| v.as_str());
             Some(before_now(text)?)
         }

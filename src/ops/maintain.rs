@@ -120,7 +120,7 @@ pub async fn maintain(
             .await?
             .rows
             .iter()
-            .find(|(k, _, s, _)| k == "expire_older_than" && s.is_none())
+            .find(|(k, v, s, _)| k == "expire_older_than" && s.is_none() && !v.trim().is_empty())
             .map_or_else(|| "7 days".to_string(), |(_, v, _, _)| v.clone()),
     };
     let cutoff = before_now(&older_than)?;

@@ -220,9 +220,12 @@ pub fn normalize(key: &str, value: &str) -> Result<String> {
             }
             format!("{f:.6}")
         }
+        // Empty resets to the default, as in DuckDB.
         Kind::Interval => {
-            if v.is_empty() {
-                return Err(bad("an interval such as '2 days'"));
+            if !v.is_empty() && crate::ops::cleanup::parse_interval(v).is_err() {
+                return Err(Error::Unsupported(format!(
+                    "{key} is not a valid interval value. ('{value}': an interval such as '2 days')"
+                )));
             }
             v.to_string()
         }

@@ -316,11 +316,9 @@ impl TableFunctionImpl for ExpireSnapshots {
                         (None, None) => {
                             // The lake's `expire_older_than`, else nothing (as DuckDB).
                             let metadata = lake.store().metadata().await?;
-                            match metadata
-                                .rows
-                                .iter()
-                                .find(|(k, _, s, _)| k == "expire_older_than" && s.is_none())
-                            {
+                            match metadata.rows.iter().find(|(k, v, s, _)| {
+                                k == "expire_older_than" && s.is_none() && !v.trim().is_empty()
+                            }) {
                                 Some((_, v, _, _)) => Some(ExpireWhich::OlderThan(before_now(v)?)),
                                 None => None,
                             }

@@ -652,7 +652,30 @@ impl Session {
         {
             self.abort_transaction(e);
         }
+        if result.is_ok()
+            && let Err(e) = self.tidy_transaction().await
+        {
+            self.abort_transaction(&e);
+            return Err(e);
+        }
         result
+    }
+
+    /// Net out an open transaction's forks after a statement (see
+    /// [`ForkedLake::tidy`]).
+    async fn tidy_transaction(&self) -> Result<()> {
+        let Some(txn) = self.transaction().take() else {
+            return Ok(());
+        };
+        let mut outcome = Ok(());
+        for forked in &txn.forks {
+            if let Err(e) = forked.tidy().await {
+                outcome = Err(e);
+                break;
+            }
+        }
+        *self.transaction() = Some(txn);
+        outcome
     }
 
     async fn execute_statement(

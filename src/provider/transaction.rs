@@ -100,6 +100,27 @@ impl ForkedLake {
         outcome.map(|_| ())
     }
 
+    /// After each statement of the transaction: net out what it created and
+    /// dropped again, and remove those files at once (as DuckDB drops a
+    /// transaction-local table's files with it).
+    pub(crate) async fn tidy(&self) -> Result<()> {
+        let snapshot = self.base.snapshot_id + 1;
+        if self
+            .work_lake()
+            .store()
+            .latest_snapshot()
+            .await?
+            .snapshot_id
+            != snapshot
+        {
+            return Ok(());
+        }
+        let garbage = self.compact(snapshot).await?;
+        remove_files(&garbage).await;
+        self.work_lake().forget_files();
+        Ok(())
+    }
+
     /// Compact and merge the fork; returns the files the transaction wrote that
     /// nothing refers to any more (to remove once the merge succeeded).
     async fn merge(&self) -> Result<Vec<String>> {
