@@ -7,6 +7,8 @@
 //! [`semantics`] deciding DuckDB's arithmetic). [`render`] prints values as
 //! DuckDB does.
 
+pub mod copy;
+pub mod files;
 pub mod functions;
 pub mod keywords;
 pub mod naming;

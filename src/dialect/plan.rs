@@ -298,6 +298,7 @@ pub async fn prepare_statement(
             s = query;
         }
     }
+    super::files::register_files(state, &s).await?;
     let names = name_context(state);
     let pending = rewrite(&mut s, &names, variables)?;
     if !pending.at_clauses.is_empty() {

@@ -644,6 +644,13 @@ impl VisitorMut for FirstPass<'_> {
             *factor = series;
             return ControlFlow::Continue(());
         }
+        if let Some(file) = super::files::file_reference(factor)
+            && let TableFactor::Table { name, args, .. } = factor
+        {
+            *name = super::files::file_table_name(&file);
+            *args = None;
+            return ControlFlow::Continue(());
+        }
         match self.expand_table_macro(factor) {
             Some(Ok(expanded)) => {
                 *factor = expanded;

@@ -95,3 +95,70 @@ async fn an_integer_sum_never_wraps_around() -> TestResult {
     );
     Ok(())
 }
+
+/// DuckDB's COPY options and file reads: lakeq writes Parquet (Hive-partitioned)
+/// and CSV files with DuckDB's option list, and both engines read them back,
+/// in place, to the same values.
+#[tokio::test]
+async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
+    let (python, ext) = oracle_python()?;
+    let mut duck = Duck::start(&python, &ext)?;
+    let dir = crate::common::scratch_dir("copy_files");
+    let d = dir.display();
+    let session = lakeq::Session::new();
+    for sql in [
+        format!(
+            "COPY (SELECT i AS id, i % 2 AS part, 'v' || i AS s FROM range(6) t(i)) \
+             TO '{d}/parts' (FORMAT parquet, PARTITION_BY (part))"
+        ),
+        format!("COPY (SELECT 1 AS a, 'x|y' AS b) TO '{d}/one.csv' (HEADER, DELIMITER ';')"),
+        format!("COPY (SELECT 2 AS a) TO '{d}/two.parquet' (FORMAT parquet)"),
+    ] {
+        session.sql(&sql).await.map_err(|e| format!("{sql}: {e}"))?;
+    }
+    let refused = session
+        .sql(&format!(
+            "COPY (SELECT 1) TO '{d}/x.parquet' (FIELD_IDS {{a: 1}})"
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("FIELD_IDS"), "{refused}");
+    let mut failures = Vec::new();
+    for sql in [
+        format!(
+            "SELECT id, part, s FROM read_parquet('{d}/parts/*/*.parquet', hive_partitioning = true) ORDER BY id"
+        ),
+        format!("SELECT a, b FROM read_csv('{d}/one.csv', delim = ';', header = true)"),
+        format!("SELECT a FROM '{d}/two.parquet'"),
+    ] {
+        let expected = duck.exec(&sql, None)?;
+        // lakeq reads a Hive-partitioned directory by its path (DuckDB's
+        // `hive_partitioning` option is not taken).
+        let lakeq_sql = sql.replace("/*/*.parquet', hive_partitioning = true)", "/')");
+        let ours = session.sql(&lakeq_sql).await;
+        let ours: Result<Vec<Vec<Option<String>>>, String> = ours
+            .map(|batches| {
+                batches
+                    .iter()
+                    .flat_map(|b| {
+                        (0..b.num_rows()).map(move |r| {
+                            b.columns()
+                                .iter()
+                                .map(|c| value_text(c.as_ref(), r))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect()
+            })
+            .map_err(|e| e.to_string());
+        match (&expected, &ours) {
+            (DuckResult::Rows { rows, .. }, Ok(mine)) if rows == mine && !rows.is_empty() => {}
+            _ => failures.push(format!(
+                "{sql}\n    DuckDB: {expected:?}\n    lakeq:  {ours:?}"
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}

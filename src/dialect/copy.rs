@@ -1,0 +1,254 @@
+//! DuckDB's `COPY ... TO 'file' (FORMAT parquet, PARTITION_BY (y), HEADER)`
+//! option list, in DataFusion's spelling (`STORED AS PARQUET PARTITIONED BY (y)
+//! OPTIONS ('format.has_header' 'true')`).
+//!
+//! Options whose effect lakeq would not reproduce (`OVERWRITE`, `FIELD_IDS`,
+//! `PER_THREAD_OUTPUT`, ...) are refused by name rather than ignored.
+
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+
+use super::parser::LakeqDialect;
+use crate::error::{Error, Result};
+
+/// `sql` with a DuckDB `COPY` option list rewritten; other statements unchanged.
+pub fn rewrite_copy_options(sql: &str) -> Result<String> {
+    let Ok(tokens) = Tokenizer::new(&LakeqDialect, sql).tokenize_with_location() else {
+        return Ok(sql.to_string());
+    };
+    let significant: Vec<&TokenWithSpan> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let is_keyword = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k);
+    if !significant
+        .first()
+        .is_some_and(|t| is_keyword(t, Keyword::COPY))
+    {
+        return Ok(sql.to_string());
+    }
+    // `TO '<target>'` at depth 0, then `(` opens DuckDB's option list.
+    let mut depth = 0i32;
+    let mut open = None;
+    for (i, t) in significant.iter().enumerate() {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ => {}
+        }
+        if depth == 0
+            && is_keyword(t, Keyword::TO)
+            && matches!(
+                significant.get(i + 1).map(|t| &t.token),
+                Some(Token::SingleQuotedString(_))
+            )
+            && matches!(
+                significant.get(i + 2).map(|t| &t.token),
+                Some(Token::LParen)
+            )
+        {
+            open = Some(i + 2);
+            break;
+        }
+    }
+    let Some(open) = open else {
+        return Ok(sql.to_string());
+    };
+    // The option list up to its matching `)`, split at top-level commas.
+    let mut depth = 0i32;
+    let mut close = None;
+    let mut options: Vec<Vec<&Token>> = vec![Vec::new()];
+    for (i, t) in significant.iter().enumerate().skip(open) {
+        match t.token {
+            Token::LParen => {
+                depth += 1;
+                if depth == 1 {
+                    continue;
+                }
+            }
+            Token::RParen => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(i);
+                    break;
+                }
+            }
+            Token::Comma if depth == 1 => {
+                options.push(Vec::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = options.last_mut() {
+            last.push(&t.token);
+        }
+    }
+    let (Some(first), Some(last)) = (
+        significant.get(open),
+        close.and_then(|c| significant.get(c)),
+    ) else {
+        return Ok(sql.to_string());
+    };
+    let (start, end) = (first.span.start, last.span.end);
+    let clause = translate(&options)?;
+    let (Some(a), Some(b)) = (offset(sql, start), offset(sql, end)) else {
+        return Ok(sql.to_string());
+    };
+    let (Some(before), Some(after)) = (sql.get(..a), sql.get(b..)) else {
+        return Ok(sql.to_string());
+    };
+    Ok(format!("{before}{clause}{after}"))
+}
+
+/// The byte offset of a 1-based (line, column-in-characters) location.
+fn offset(sql: &str, loc: Location) -> Option<usize> {
+    let (mut line, mut column) = (1u64, 1u64);
+    for (i, c) in sql.char_indices() {
+        if line == loc.line && column == loc.column {
+            return Some(i);
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    (line == loc.line && column == loc.column).then_some(sql.len())
+}
+
+/// DataFusion's clauses for DuckDB's options.
+fn translate(options: &[Vec<&Token>]) -> Result<String> {
+    let mut stored_as = None;
+    let mut partitioned = None;
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for option in options.iter().filter(|o| !o.is_empty()) {
+        let Some((Token::Word(key), value)) = option.split_first() else {
+            return Err(refused(&render(option)));
+        };
+        let key = key.value.to_ascii_uppercase();
+        let text = value_text(value);
+        let flag = || match text.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("true" | "1") => Ok("true"),
+            Some("false" | "0") => Ok("false"),
+            Some(other) => Err(Error::Unsupported(format!(
+                "COPY option {key} {other}: expected true or false"
+            ))),
+        };
+        let required = || {
+            text.clone()
+                .ok_or_else(|| Error::Unsupported(format!("COPY option {key} needs a value")))
+        };
+        match key.as_str() {
+            "FORMAT" => stored_as = Some(required()?.to_ascii_uppercase()),
+            "PARTITION_BY" => {
+                let columns: Vec<String> = value
+                    .iter()
+                    .filter_map(|t| match t {
+                        Token::Word(w) => Some(w.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                if columns.is_empty() {
+                    return Err(Error::Unsupported(
+                        "COPY option PARTITION_BY needs columns".into(),
+                    ));
+                }
+                partitioned = Some(columns.join(", "));
+            }
+            "HEADER" => pairs.push(("format.has_header".into(), flag()?.into())),
+            "DELIMITER" | "DELIM" | "SEP" => pairs.push(("format.delimiter".into(), required()?)),
+            "QUOTE" => pairs.push(("format.quote".into(), required()?)),
+            "ESCAPE" => pairs.push(("format.escape".into(), required()?)),
+            "NULL" | "NULLSTR" => pairs.push(("format.null_value".into(), required()?)),
+            "COMPRESSION" | "CODEC" => {
+                pairs.push((
+                    "format.compression".into(),
+                    required()?.to_ascii_lowercase(),
+                ));
+            }
+            "ROW_GROUP_SIZE" => pairs.push(("format.max_row_group_size".into(), required()?)),
+            // Writing into a non-empty directory: DataFusion's file names never clash.
+            "OVERWRITE_OR_IGNORE" if flag()? == "true" => {}
+            _ => return Err(refused(&render(option))),
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(format) = stored_as {
+        out.push(format!("STORED AS {format}"));
+    }
+    if let Some(columns) = partitioned {
+        out.push(format!("PARTITIONED BY ({columns})"));
+    }
+    if !pairs.is_empty() {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        out.push(format!(
+            "OPTIONS ({})",
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{} {}", quote(k), quote(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(out.join(" "))
+}
+
+/// A single value (`parquet`, `'|'`, `100`, `true`), unquoted.
+fn value_text(value: &[&Token]) -> Option<String> {
+    match value {
+        [Token::Word(w)] => Some(w.value.clone()),
+        [Token::SingleQuotedString(s)] | [Token::DoubleQuotedString(s)] => Some(s.clone()),
+        [Token::Number(n, _)] => Some(n.clone()),
+        _ => None,
+    }
+}
+
+fn render(option: &[&Token]) -> String {
+    option
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn refused(option: &str) -> Error {
+    Error::Unsupported(format!(
+        "COPY option {option} (lakeq's COPY takes FORMAT, PARTITION_BY, HEADER, DELIMITER, \
+         QUOTE, ESCAPE, NULL, COMPRESSION, ROW_GROUP_SIZE and OVERWRITE_OR_IGNORE)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn translates_duckdb_copy_options() {
+        assert_eq!(
+            rewrite_copy_options("COPY (SELECT 1 AS a) TO 'x.parquet' (FORMAT parquet);").unwrap(),
+            "COPY (SELECT 1 AS a) TO 'x.parquet' STORED AS PARQUET;"
+        );
+        assert_eq!(
+            rewrite_copy_options(
+                "COPY t TO 'dir' (FORMAT PARQUET, PARTITION_BY (year, month), OVERWRITE_OR_IGNORE)"
+            )
+            .unwrap(),
+            "COPY t TO 'dir' STORED AS PARQUET PARTITIONED BY (year, month)"
+        );
+        assert_eq!(
+            rewrite_copy_options("COPY t TO 'x.csv' (HEADER, DELIMITER '|')").unwrap(),
+            "COPY t TO 'x.csv' OPTIONS ('format.has_header' 'true', 'format.delimiter' '|')"
+        );
+        assert_eq!(
+            rewrite_copy_options("COPY (SELECT '(', 2) TO 'x.parquet'").unwrap(),
+            "COPY (SELECT '(', 2) TO 'x.parquet'"
+        );
+        assert_eq!(rewrite_copy_options("SELECT 1").unwrap(), "SELECT 1");
+        let e = rewrite_copy_options("COPY t TO 'x' (FORMAT parquet, FIELD_IDS {a: 1})")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FIELD_IDS"), "{e}");
+        assert!(rewrite_copy_options("COPY t TO 'x' (OVERWRITE)").is_err());
+    }
+}

@@ -1,0 +1,208 @@
+//! Files read in place, as DuckDB reads them: `FROM 'data.parquet'`,
+//! `FROM read_parquet('dir/*.parquet')`, `read_csv('x.csv')`, `read_json(...)`.
+//!
+//! Before a statement is planned, every such reference (one path or glob; a
+//! call with options is left alone and fails by name) becomes a DataFusion
+//! listing table (format from the extension, Hive partitions of a directory
+//! inferred, schema from the files), registered in the schema
+//! `memory.__lakeq_files` under its path; the statement then names that table.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::datasource::listing::{
+    ListingTable, ListingTableConfig, ListingTableConfigExt, ListingTableUrl,
+};
+use datafusion::execution::context::SessionState;
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart, Statement, TableFactor,
+    TableFunctionArgs, Value, Visit, Visitor,
+};
+
+use crate::error::{Error, Result};
+
+/// The schema (of the `memory` catalog) that holds the file tables.
+pub const FILES_SCHEMA: &str = "__lakeq_files";
+
+/// A file reference: the path (or glob) and the CSV options given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    /// Path, directory or glob.
+    pub path: String,
+    /// `delim` / `sep` of `read_csv`.
+    pub delimiter: Option<u8>,
+    /// `header` of `read_csv`.
+    pub header: Option<bool>,
+}
+
+impl FileRef {
+    /// The table name it is registered under (options included).
+    pub fn key(&self) -> String {
+        let mut key = self.path.clone();
+        if let Some(d) = self.delimiter {
+            key.push_str(&format!("#delim={}", char::from(d)));
+        }
+        if let Some(h) = self.header {
+            key.push_str(&format!("#header={h}"));
+        }
+        key
+    }
+}
+
+/// The file a table factor reads, if it is a file reference.
+pub fn file_reference(factor: &TableFactor) -> Option<FileRef> {
+    let TableFactor::Table { name, args, .. } = factor else {
+        return None;
+    };
+    let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
+        return None;
+    };
+    let plain = |path: &str| FileRef {
+        path: path.to_string(),
+        delimiter: None,
+        header: None,
+    };
+    let Some(TableFunctionArgs {
+        args,
+        settings: None,
+    }) = args
+    else {
+        // `FROM 'data.parquet'`
+        return (args.is_none() && ident.quote_style == Some('\'')).then(|| plain(&ident.value));
+    };
+    let function = ident.value.to_ascii_lowercase();
+    let csv = matches!(function.as_str(), "read_csv" | "read_csv_auto");
+    if ident.quote_style.is_some()
+        || !(csv
+            || matches!(
+                function.as_str(),
+                "read_parquet" | "parquet_scan" | "read_json" | "read_json_auto"
+            ))
+    {
+        return None;
+    }
+    let (first, rest) = args.split_first()?;
+    let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) = first else {
+        return None;
+    };
+    let Value::SingleQuotedString(path) = &v.value else {
+        return None;
+    };
+    let mut file = plain(path);
+    for arg in rest {
+        let (FunctionArg::Named { name, arg, .. }
+        | FunctionArg::ExprNamed {
+            name: Expr::Identifier(name),
+            arg,
+            ..
+        }) = arg
+        else {
+            return None;
+        };
+        let FunctionArgExpr::Expr(Expr::Value(v)) = arg else {
+            return None;
+        };
+        match (csv, name.value.to_ascii_lowercase().as_str(), &v.value) {
+            (true, "delim" | "sep" | "delimiter", Value::SingleQuotedString(d)) if d.len() == 1 => {
+                file.delimiter = d.bytes().next();
+            }
+            (true, "header", Value::Boolean(h)) => file.header = Some(*h),
+            _ => return None,
+        }
+    }
+    Some(file)
+}
+
+/// The name a file reference is planned as (`memory.__lakeq_files."<path>"`).
+pub fn file_table_name(file: &FileRef) -> ObjectName {
+    ObjectName::from(vec![
+        Ident::new("memory"),
+        Ident::new(FILES_SCHEMA),
+        Ident::with_quote('"', file.key()),
+    ])
+}
+
+/// Register a listing table for every file reference of `statement`.
+pub async fn register_files(state: &SessionState, statement: &Statement) -> Result<()> {
+    struct Collect(Vec<FileRef>);
+    impl Visitor for Collect {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let Some(file) = file_reference(factor)
+                && !self.0.contains(&file)
+            {
+                self.0.push(file);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut found = Collect(Vec::new());
+    let _ = statement.visit(&mut found);
+    if found.0.is_empty() {
+        return Ok(());
+    }
+    let catalog = state
+        .catalog_list()
+        .catalog("memory")
+        .ok_or_else(|| Error::Unsupported("reading files needs the memory catalog".into()))?;
+    let schema = match catalog.schema(FILES_SCHEMA) {
+        Some(s) => s,
+        None => {
+            let s = Arc::new(MemorySchemaProvider::new());
+            catalog.register_schema(FILES_SCHEMA, Arc::clone(&s) as _)?;
+            s
+        }
+    };
+    for file in found.0 {
+        let table = listing_table(state, &file).await?;
+        // Files change between statements: infer afresh every time.
+        schema.deregister_table(&file.key())?;
+        schema.register_table(file.key(), table)?;
+    }
+    Ok(())
+}
+
+async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn TableProvider>> {
+    let path = file.path.as_str();
+    let failed = |e: datafusion::error::DataFusionError| {
+        // DataFusion reports an empty listing as an internal error.
+        if matches!(&e, datafusion::error::DataFusionError::Internal(m) if m.contains("No files")) {
+            return Error::NotFound {
+                kind: "file",
+                name: path.to_string(),
+                hint: String::new(),
+            };
+        }
+        Error::DataFile {
+            path: path.to_string(),
+            source: Box::new(e),
+        }
+    };
+    let url = ListingTableUrl::parse(path).map_err(failed)?;
+    let mut config = ListingTableConfig::new(url)
+        .infer_options(state)
+        .await
+        .map_err(failed)?;
+    if (file.delimiter.is_some() || file.header.is_some())
+        && let Some(mut options) = config.options.take()
+    {
+        let mut csv = datafusion::datasource::file_format::csv::CsvFormat::default();
+        if let Some(d) = file.delimiter {
+            csv = csv.with_delimiter(d);
+        }
+        if let Some(h) = file.header {
+            csv = csv.with_has_header(h);
+        }
+        options.format = Arc::new(csv);
+        config.options = Some(options);
+    }
+    let config = config
+        .infer_partitions_from_path(state)
+        .await
+        .map_err(failed)?
+        .infer_schema(state)
+        .await
+        .map_err(failed)?;
+    Ok(Arc::new(ListingTable::try_new(config).map_err(failed)?))
+}
