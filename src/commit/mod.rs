@@ -174,6 +174,75 @@ pub struct AddedFile {
     pub file: WrittenFile,
     /// Partition spec id and the file's value per key part (DuckDB text, NULL = `None`).
     pub partition: Option<(CatalogId, Vec<Option<String>>)>,
+    /// `None` for a file lakeq wrote (field ids, path relative to the table).
+    /// `Some` for an existing file registered by `ducklake_add_data_files`: its
+    /// columns are mapped by this name mapping, its path ([`WrittenFile::url`]) is
+    /// stored absolute, and a failed commit leaves it alone.
+    pub mapping: Option<MappingRef>,
+}
+
+/// The name mapping of a registered file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MappingRef {
+    /// A mapping already in the catalog (`ducklake_column_mapping.mapping_id`).
+    Existing(FileId),
+    /// The n-th of the change set's [`ChangeSet::name_mappings`].
+    New(usize),
+}
+
+/// A `map_by_name` column mapping (`ducklake_column_mapping` and its
+/// `ducklake_name_mapping` rows, SPEC §4.16) for files without field ids. Its id
+/// comes from `next_file_id`, before the ids of the snapshot's data files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNameMapping {
+    /// The table whose files use it.
+    pub table_id: CatalogId,
+    /// Top-level entries, in the order they were mapped.
+    pub columns: Vec<NameMapEntry>,
+}
+
+/// One file column (or Hive path key) mapped to a table column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameMapEntry {
+    /// The column's name in the file (a Hive key for partition values).
+    pub source_name: String,
+    /// The table column's id.
+    pub target_field_id: ColumnId,
+    /// Whether the value comes from a Hive path segment `source_name=value`.
+    pub is_partition: bool,
+    /// Nested entries (struct fields, list element, map key and value).
+    pub children: Vec<NameMapEntry>,
+}
+
+impl NewNameMapping {
+    /// The `ducklake_name_mapping` rows as DuckDB numbers them: `column_id` is a
+    /// 0-based pre-order sequence within the mapping, `parent_column` refers to it.
+    pub fn rows(&self, mapping_id: FileId) -> Vec<crate::spec::rows::NameMappingRow> {
+        fn walk(
+            entry: &NameMapEntry,
+            parent: Option<i64>,
+            mapping_id: FileId,
+            out: &mut Vec<crate::spec::rows::NameMappingRow>,
+        ) {
+            let column_id = out.len() as i64;
+            out.push(crate::spec::rows::NameMappingRow {
+                mapping_id,
+                column_id,
+                source_name: entry.source_name.clone(),
+                target_field_id: entry.target_field_id,
+                parent_column: parent,
+                is_partition: entry.is_partition,
+            });
+            for child in &entry.children {
+                walk(child, Some(column_id), mapping_id, out);
+            }
+        }
+        let mut out = Vec::new();
+        for entry in &self.columns {
+            walk(entry, None, mapping_id, &mut out);
+        }
+        out
+    }
 }
 
 /// Adjacent small data files of one table rewritten as one
@@ -305,6 +374,8 @@ pub struct ChangeSet {
     pub merges: Vec<MergedFile>,
     /// ALTER VIEW ... RENAME TO: the view keeps its id and uuid.
     pub renamed_views: Vec<RenamedView>,
+    /// Name mappings of registered files ([`AddedFile::mapping`]).
+    pub name_mappings: Vec<NewNameMapping>,
 }
 
 /// A view renamed (`ALTER VIEW ... RENAME TO`).
@@ -343,6 +414,7 @@ impl ChangeSet {
             && self.inlined_file_deletes.is_empty()
             && self.merges.is_empty()
             && self.renamed_views.is_empty()
+            && self.name_mappings.is_empty()
     }
 
     fn altered_tables(&self) -> Vec<CatalogId> {
@@ -447,10 +519,12 @@ impl ChangeSet {
     }
 
     /// All data files this change set wrote (to remove them when the commit fails).
+    /// Registered files ([`AddedFile::mapping`]) are not lakeq's to remove.
     pub fn written_files(&self) -> Vec<WrittenFile> {
         // (Delete files are written and removed by the commit itself.)
         self.added_files
             .iter()
+            .filter(|f| f.mapping.is_none())
             .map(|f| f.file.clone())
             .chain(self.merges.iter().map(|m| m.file.clone()))
             .collect()
@@ -991,6 +1065,50 @@ async fn render(
                 .ok_or_else(|| Error::Corrupt(format!("change set refers to new table #{i}"))),
         }
     };
+    // Name mappings first: their ids come from `next_file_id` before the files'.
+    let mut mapping_ids = Vec::with_capacity(c.name_mappings.len());
+    for m in &c.name_mappings {
+        let mapping_id = next_file_id;
+        next_file_id += 1;
+        mapping_ids.push(mapping_id);
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({mapping_id}, {}, 'map_by_name')",
+            t("ducklake_column_mapping"),
+            m.table_id
+        ));
+        let rows: Vec<String> = m
+            .rows(mapping_id)
+            .iter()
+            .map(|r| {
+                format!(
+                    "({mapping_id}, {}, {}, {}, {}, {})",
+                    r.column_id,
+                    lit(r.source_name.as_str().into()),
+                    r.target_field_id,
+                    lit(r.parent_column.into()),
+                    lit(r.is_partition.into())
+                )
+            })
+            .collect();
+        if !rows.is_empty() {
+            sql.push(format!(
+                "INSERT INTO {} VALUES {}",
+                t("ducklake_name_mapping"),
+                rows.join(", ")
+            ));
+        }
+    }
+    let mapping_of = |m: Option<MappingRef>| -> Result<Option<FileId>> {
+        match m {
+            None => Ok(None),
+            Some(MappingRef::Existing(id)) => Ok(Some(id)),
+            Some(MappingRef::New(i)) => mapping_ids
+                .get(i)
+                .copied()
+                .map(Some)
+                .ok_or_else(|| Error::Corrupt(format!("change set refers to new mapping #{i}"))),
+        }
+    };
     let mut files_by_table: HashMap<CatalogId, Vec<&AddedFile>> = HashMap::new();
     for f in &c.added_files {
         files_by_table
@@ -1070,16 +1188,23 @@ async fn render(
                     ));
                 }
             }
+            let mapping_id = mapping_of(added.mapping)?;
+            // A registered file keeps its absolute path, as DuckDB stores it.
+            let (path, relative) = match mapping_id {
+                Some(_) => (file.url.as_str(), false),
+                None => (file.file_name.as_str(), true),
+            };
             sql.push(format!(
-                "INSERT INTO {} VALUES ({data_file_id}, {table_id}, {s}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, {}, NULL, NULL, NULL)",
+                "INSERT INTO {} VALUES ({data_file_id}, {table_id}, {s}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, {}, NULL, {}, NULL)",
                 t("ducklake_data_file"),
-                lit(file.file_name.as_str().into()),
-                lit(true.into()),
+                lit(path.into()),
+                lit(relative.into()),
                 file.record_count,
                 file.file_size_bytes,
                 lit(file.footer_size.into()),
                 stats.next_row_id,
                 lit(added.partition.as_ref().map(|p| p.0).into()),
+                lit(mapping_id.into()),
             ));
             stats.next_row_id += file.record_count;
             stats.record_count += file.record_count;

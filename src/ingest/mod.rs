@@ -376,6 +376,7 @@ async fn attempt(
                         table,
                         file,
                         partition: None,
+                        mapping: None,
                     }));
                 *report.rows.entry(f.table.clone()).or_default() += rows;
                 loaded_rows.push((f, rows));
@@ -424,6 +425,7 @@ async fn attempt(
             table: TableRef::Existing(table_id),
             file,
             partition: None,
+            mapping: None,
         });
     }
     changes.exclusive_tables = vec![files_table, loads_table];

@@ -4,6 +4,7 @@
 //! Each operation leaves a lake DuckDB opens with the same answers; those that
 //! change the catalog's contents commit as one transaction.
 
+pub mod add_files;
 pub mod cleanup;
 pub mod expire;
 pub mod maintain;

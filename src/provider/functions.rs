@@ -725,7 +725,7 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     go(&p, &n)
 }
 
-fn glob_files(pattern: &str) -> Vec<String> {
+pub(crate) fn glob_files(pattern: &str) -> Vec<String> {
     let pattern = pattern.strip_prefix("file://").unwrap_or(pattern);
     // The fixed directory part before the first wildcard.
     let wild = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
@@ -862,6 +862,16 @@ pub const NAMED_PARAMETERS: &[(&str, usize, &[&str])] = &[
             "max_compacted_files",
             "min_file_size",
             "max_file_size",
+        ],
+    ),
+    (
+        "ducklake_add_data_files",
+        3,
+        &[
+            "schema",
+            "allow_missing",
+            "ignore_extra_columns",
+            "hive_partitioning",
         ],
     ),
 ];

@@ -587,6 +587,139 @@ impl TableFunctionImpl for FlushInlinedData {
     }
 }
 
+/// `ducklake_add_data_files(lake, table, path_or_list, schema, allow_missing,
+/// ignore_extra_columns, hive_partitioning)`: register existing Parquet files
+/// in a table (see [`crate::ops::add_files`]). Returns no rows, as DuckDB.
+#[derive(Debug)]
+struct AddDataFiles;
+
+impl TableFunctionImpl for AddDataFiles {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
+        let (lake, snapshot, lake_name) = lake_of(&args, "ducklake_add_data_files")?;
+        let table =
+            text_arg(args.session(), args.exprs(), 1, "the table name")?.ok_or_else(|| {
+                DataFusionError::Plan(
+                    "ducklake_add_data_files: the table name cannot be NULL".into(),
+                )
+            })?;
+        let patterns: Vec<String> = match args.exprs().get(2) {
+            None => Vec::new(),
+            Some(e) => match constant(args.session(), e)? {
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::LargeUtf8(Some(s))
+                | ScalarValue::Utf8View(Some(s)) => vec![s],
+                ScalarValue::List(list)
+                    if !datafusion::arrow::array::Array::is_null(list.as_ref(), 0) =>
+                {
+                    let values = list.value(0);
+                    let mut out = Vec::with_capacity(values.len());
+                    for i in 0..values.len() {
+                        match ScalarValue::try_from_array(&values, i)? {
+                            ScalarValue::Utf8(Some(s))
+                            | ScalarValue::LargeUtf8(Some(s))
+                            | ScalarValue::Utf8View(Some(s)) => out.push(s),
+                            other => {
+                                return Err(DataFusionError::Plan(format!(
+                                    "ducklake_add_data_files: the file list must hold strings, \
+                                     not {other}"
+                                )));
+                            }
+                        }
+                    }
+                    out
+                }
+                v if v.is_null() => Vec::new(),
+                other => {
+                    return Err(DataFusionError::Plan(format!(
+                        "ducklake_add_data_files: the file list must be a string or a list of \
+                         strings, not {other}"
+                    )));
+                }
+            },
+        };
+        if patterns.is_empty() {
+            return Err(DataFusionError::Plan(
+                "ducklake_add_data_files: the file list cannot be NULL or empty".into(),
+            ));
+        }
+        let schema_name = text_arg(args.session(), args.exprs(), 3, "schema")?;
+        let options = crate::ops::add_files::AddOptions {
+            allow_missing: bool_arg(&args, 4, "allow_missing")?,
+            ignore_extra_columns: bool_arg(&args, 5, "ignore_extra_columns")?,
+            hive_partitioning: match args.exprs().get(6) {
+                None => true,
+                Some(e) => match constant(args.session(), e)? {
+                    ScalarValue::Boolean(Some(b)) => b,
+                    v if v.is_null() => true,
+                    other => {
+                        return Err(DataFusionError::Plan(format!(
+                            "hive_partitioning must be true or false, not {other}"
+                        )));
+                    }
+                },
+            },
+        };
+        let schema_name = schema_name.unwrap_or_else(|| "main".to_string());
+        let entry = match snapshot.table(&schema_name, &table) {
+            Ok(entry) => Arc::clone(entry),
+            Err(e) => {
+                // DuckDB's names are case-insensitive.
+                let found = snapshot
+                    .schemas
+                    .iter()
+                    .filter(|(s, _)| s.eq_ignore_ascii_case(&schema_name))
+                    .flat_map(|(_, s)| s.tables.iter())
+                    .find(|(t, _)| t.eq_ignore_ascii_case(&table))
+                    .map(|(_, t)| Arc::clone(t));
+                match found {
+                    Some(entry) => entry,
+                    None => {
+                        let elsewhere: Vec<String> = snapshot
+                            .schemas
+                            .iter()
+                            .filter(|(_, s)| {
+                                s.tables.keys().any(|t| t.eq_ignore_ascii_case(&table))
+                            })
+                            .map(|(s, _)| format!("{s}.{table}"))
+                            .collect();
+                        return Err(match elsewhere.as_slice() {
+                            [] => e.into(),
+                            [one, ..] => Error::NotFound {
+                                kind: "table",
+                                name: format!("{lake_name}.{schema_name}.{table}"),
+                                hint: format!("; did you mean \"{one}\"? (pass schema => '...')"),
+                            }
+                            .into(),
+                        });
+                    }
+                }
+            }
+        };
+        let out_schema: SchemaRef = Arc::new(Schema::new(vec![field("filename", DataType::Utf8)]));
+        let out = Arc::clone(&out_schema);
+        Ok(stateful_table(
+            out_schema,
+            Arc::new(move |state| {
+                let (lake, snapshot, entry, patterns, out) = (
+                    Arc::clone(&lake),
+                    Arc::clone(&snapshot),
+                    Arc::clone(&entry),
+                    patterns.clone(),
+                    Arc::clone(&out),
+                );
+                Box::pin(async move {
+                    crate::ops::add_files::add_data_files(
+                        &state, &lake, &snapshot, &entry, &patterns, options,
+                    )
+                    .await?;
+                    // DuckDB returns no rows.
+                    Ok(RecordBatch::new_empty(out))
+                })
+            }),
+        ))
+    }
+}
+
 /// Register the option and maintenance functions.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udtf(
@@ -604,6 +737,7 @@ pub fn register(ctx: &SessionContext) {
         Arc::new(Cleanup { orphans: true }),
     );
     ctx.register_udtf("ducklake_set_option", Arc::new(SetOption));
+    ctx.register_udtf("ducklake_add_data_files", Arc::new(AddDataFiles));
     ctx.register_udtf("ducklake_options", Arc::new(Options));
     ctx.register_udtf("ducklake_settings", Arc::new(Settings));
 }

@@ -47,7 +47,7 @@ use crate::catalog::files::TableFiles;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::spec::paths::resolve;
-use crate::spec::rows::DataFileRow;
+use crate::spec::rows::{DataFileRow, NameMappingRow};
 use crate::spec::{ColumnId, FileId, SNAPSHOT_ID_COLUMN, SnapshotId};
 use crate::storage::{FileLocation, locate};
 
@@ -100,6 +100,9 @@ pub struct LakeTable {
     row_origin: bool,
     /// Read these files instead of the table's at its snapshot (the change feed).
     chosen_files: Option<Arc<TableFiles>>,
+    /// Name mappings to use instead of the catalog's (files being registered
+    /// by `ducklake_add_data_files`, read before their mapping is committed).
+    name_mappings: Option<Arc<Vec<NameMappingRow>>>,
     schema: SchemaRef,
     /// Column defaults for INSERTs that leave columns out.
     defaults: HashMap<String, Expr>,
@@ -119,8 +122,16 @@ impl LakeTable {
             rowid: false,
             row_origin: false,
             chosen_files: None,
+            name_mappings: None,
             schema,
         }
+    }
+
+    /// The same table mapping name-mapped files by `rows` instead of the
+    /// catalog's `ducklake_name_mapping`.
+    pub fn with_name_mappings(mut self, rows: Vec<NameMappingRow>) -> Self {
+        self.name_mappings = Some(Arc::new(rows));
+        self
     }
 
     /// The same table reading `files` (and their inlined rows) instead of the
@@ -478,7 +489,10 @@ impl LakeTable {
         if files.iter().all(|f| f.mapping_id.is_none()) {
             return Ok(vec![None; files.len()]);
         }
-        let rows = self.lake.store().name_mappings(self.entry.id()).await?;
+        let rows = match &self.name_mappings {
+            Some(rows) => rows.as_ref().clone(),
+            None => self.lake.store().name_mappings(self.entry.id()).await?,
+        };
         let name_of: HashMap<i64, &str> = self
             .entry
             .columns
@@ -507,7 +521,7 @@ impl LakeTable {
                     let value = hive
                         .iter()
                         .find(|(k, _)| k.eq_ignore_ascii_case(&row.source_name))
-                        .map(|(_, v)| v.clone());
+                        .map(|(_, v)| Some(v.clone()));
                     let Some(value) = value else {
                         return Err(Error::Corrupt(format!(
                             "data file '{url}' of table '{}' has no Hive path segment \
@@ -529,21 +543,19 @@ impl LakeTable {
         Ok(out)
     }
 
-    /// A Hive partition value (path text, `None` for Hive's NULL) as a value of `column`.
+    /// A Hive partition value (raw path text, `None` for NULL) as a value of `column`.
     fn hive_value(&self, column: &str, text: Option<&str>) -> Result<ScalarValue> {
         let field = self.entry.arrow_schema.field_with_name(column)?;
         let Some(text) = text else {
             return Ok(ScalarValue::try_from(field.data_type())?);
         };
-        ScalarValue::Utf8(Some(text.to_string()))
-            .cast_to(field.data_type())
-            .map_err(|e| {
-                Error::Corrupt(format!(
-                    "Hive partition value '{text}' of column '{column}' in table '{}' is not a {}: {e}",
-                    self.entry.qualified_name(),
-                    field.data_type()
-                ))
-            })
+        hive_scalar(text, field.data_type()).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "Hive partition value '{text}' of column '{column}' in table '{}' is not a {}",
+                self.entry.qualified_name(),
+                field.data_type()
+            ))
+        })
     }
 
     /// Build the `PartitionedFile`s with their row selections, in the order of `files`.
@@ -688,9 +700,35 @@ struct MappingKey {
     constants: Vec<(String, Option<String>)>,
 }
 
-/// The `key=value` segments of a Hive-partitioned path, percent-decoded;
-/// `__HIVE_DEFAULT_PARTITION__` is NULL.
-fn hive_values(path: &str) -> Vec<(String, Option<String>)> {
+/// The `key=value` directory segments of a path, as DuckDB's
+/// `HivePartitioning::Parse` finds them: only directories (not the file name),
+/// a segment with more than one `=` or a `?` is none, a key's first segment
+/// wins. Values are raw text (see [`hive_scalar`]).
+pub(crate) fn hive_values(path: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut segments: Vec<&str> = path.split(['/', '\\']).collect();
+    // The last piece is the file name, not a directory.
+    segments.pop();
+    for segment in segments {
+        if segment.contains(['?', '\n']) {
+            continue;
+        }
+        let mut parts = segment.splitn(3, '=');
+        if let (Some(key), Some(value), None) = (parts.next(), parts.next(), parts.next())
+            && !key.is_empty()
+            && !out.iter().any(|(k, _)| k == key)
+        {
+            out.push((key.to_string(), value.to_string()));
+        }
+    }
+    out
+}
+
+/// A Hive path value as a value of `data_type`, as DuckDB's
+/// `HivePartitioning::GetValue` reads it: `NULL` (any case) and
+/// `__HIVE_DEFAULT_PARTITION__` are NULL, strings are percent-decoded, an empty value of another type is NULL, anything else
+/// is cast (`None`: it does not cast).
+pub(crate) fn hive_scalar(text: &str, data_type: &DataType) -> Option<ScalarValue> {
     fn decode(text: &str) -> String {
         let bytes = text.as_bytes();
         let mut out = Vec::with_capacity(bytes.len());
@@ -709,13 +747,21 @@ fn hive_values(path: &str) -> Vec<(String, Option<String>)> {
         }
         String::from_utf8_lossy(&out).into_owned()
     }
-    path.split('/')
-        .filter_map(|segment| segment.split_once('='))
-        .map(|(k, v)| {
-            let v = decode(v);
-            (decode(k), (v != "__HIVE_DEFAULT_PARTITION__").then_some(v))
-        })
-        .collect()
+    let null = || ScalarValue::try_from(data_type).ok();
+    if text.eq_ignore_ascii_case("NULL") || text == "__HIVE_DEFAULT_PARTITION__" {
+        return null();
+    }
+    let string = matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    );
+    if text.is_empty() && !string {
+        return null();
+    }
+    ScalarValue::Utf8(Some(decode(text)))
+        .cast_to(data_type)
+        .ok()
+        .filter(|v| !v.is_null())
 }
 
 /// `schema` with the `geometry` columns as the Binary (WKB) the files hold, so the

@@ -175,13 +175,18 @@ impl ForkedLake {
         let paths = PathResolver::load(lake).await?;
         let first_id = self.base.next_catalog_id;
         let first_file = self.base.next_file_id;
-        // Files written and replaced (or dropped) inside the transaction.
+        // Files written and replaced (or dropped) inside the transaction; files
+        // registered by `ducklake_add_data_files` (with a name mapping) are not
+        // lakeq's to remove.
         let mut garbage = Vec::new();
-        for table in ["ducklake_data_file", "ducklake_delete_file"] {
+        for (table, written) in [
+            ("ducklake_data_file", " AND mapping_id IS NULL"),
+            ("ducklake_delete_file", ""),
+        ] {
             for r in backend
                 .query(&format!(
                     "SELECT table_id, path, path_is_relative FROM {} \
-                     WHERE begin_snapshot = {snapshot} AND end_snapshot = {snapshot}",
+                     WHERE begin_snapshot = {snapshot} AND end_snapshot = {snapshot}{written}",
                     t(table)
                 ))
                 .await?
@@ -329,13 +334,19 @@ impl ForkedLake {
             return;
         };
         let backend = lake.store().backend();
-        for (table, id) in [
-            ("ducklake_data_file", "data_file_id"),
-            ("ducklake_delete_file", "delete_file_id"),
+        // Files registered by `ducklake_add_data_files` (with a name mapping)
+        // were not written by the transaction: they stay.
+        for (table, id, written) in [
+            (
+                "ducklake_data_file",
+                "data_file_id",
+                " AND mapping_id IS NULL",
+            ),
+            ("ducklake_delete_file", "delete_file_id", ""),
         ] {
             let Ok(rows) = backend
                 .query(&format!(
-                    "SELECT table_id, path, path_is_relative FROM {} WHERE {id} >= {}",
+                    "SELECT table_id, path, path_is_relative FROM {} WHERE {id} >= {}{written}",
                     backend.table(table),
                     self.base.next_file_id
                 ))

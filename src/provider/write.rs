@@ -428,6 +428,7 @@ impl<'a> Writer<'a> {
                     table: TableRef::New(0),
                     file,
                     partition,
+                    mapping: None,
                 }));
         }
         self.commit_or_clean(target.lake(), &changes).await?;
@@ -698,6 +699,7 @@ impl<'a> Writer<'a> {
                 table: TableRef::Existing(table.id()),
                 file,
                 partition,
+                mapping: None,
             }));
         Ok(rows)
     }

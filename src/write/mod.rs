@@ -23,7 +23,7 @@
 
 pub mod parquet;
 
-pub use self::parquet::{DataFileWriter, delete_files, write_delete_file};
+pub use self::parquet::{DataFileWriter, StatsCollector, delete_files, write_delete_file};
 
 /// Best-effort removal of written files that no snapshot references (after a
 /// failed or abandoned commit). The files all live in one store.
