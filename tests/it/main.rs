@@ -2,6 +2,7 @@
 //! them use real components: SQLite files, the PostgreSQL server on
 //! 127.0.0.1:5432 and DuckDB 1.5.5 as the oracle (see `common`).
 
+mod add_files;
 mod common;
 mod concurrency;
 mod dialect;
