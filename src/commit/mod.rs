@@ -376,6 +376,29 @@ pub struct ChangeSet {
     pub renamed_views: Vec<RenamedView>,
     /// Name mappings of registered files ([`AddedFile::mapping`]).
     pub name_mappings: Vec<NewNameMapping>,
+    /// COMMENT ON TABLE / VIEW / COLUMN.
+    pub comments: Vec<Comment>,
+}
+
+/// What a comment is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommentTarget {
+    /// A table (its id).
+    Table(CatalogId),
+    /// A view (its id).
+    View(CatalogId),
+    /// A column (table id, column id).
+    Column(CatalogId, ColumnId),
+}
+
+/// `COMMENT ON ... IS 'text'` (`None`: `IS NULL`), stored as DuckDB stores it:
+/// the `comment` tag's current row ended and a new one inserted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    /// The object.
+    pub target: CommentTarget,
+    /// The text.
+    pub value: Option<String>,
 }
 
 /// A view renamed (`ALTER VIEW ... RENAME TO`).
@@ -414,6 +437,7 @@ impl ChangeSet {
             && self.inlined_file_deletes.is_empty()
             && self.merges.is_empty()
             && self.renamed_views.is_empty()
+            && self.comments.is_empty()
             && self.name_mappings.is_empty()
     }
 
@@ -429,6 +453,10 @@ impl ChangeSet {
                 Alter::ReplaceColumn { row } => row.table_id,
                 Alter::RenameTable { row, .. } => row.table_id,
             })
+            .chain(self.comments.iter().filter_map(|c| match c.target {
+                CommentTarget::Table(t) | CommentTarget::Column(t, _) => Some(t),
+                CommentTarget::View(_) => None,
+            }))
             .collect();
         out.sort_unstable();
         out.dedup();
@@ -515,7 +543,8 @@ impl ChangeSet {
             && self.new_tables.is_empty()
             && self.new_views.is_empty()
             && self.alters.is_empty()
-            && self.renamed_views.is_empty())
+            && self.renamed_views.is_empty()
+            && self.comments.is_empty())
     }
 
     /// All data files this change set wrote (to remove them when the commit fails).
@@ -1458,9 +1487,41 @@ async fn render(
             changes.push(Change::InlinedDelete(table_id));
         }
     }
-    if !c.alters.is_empty() {
+    if !c.alters.is_empty() || !c.comments.is_empty() {
         for id in c.altered_tables() {
             changes.push(Change::AlteredTable(id));
+        }
+    }
+    for comment in &c.comments {
+        let value = lit(comment.value.clone().into());
+        match comment.target {
+            CommentTarget::Table(id) | CommentTarget::View(id) => {
+                sql.push(format!(
+                    "UPDATE {tag} SET end_snapshot = {s} WHERE object_id = {id} AND key = 'comment' \
+                     AND end_snapshot IS NULL",
+                    tag = t("ducklake_tag")
+                ));
+                sql.push(format!(
+                    "INSERT INTO {} VALUES ({id}, {s}, NULL, 'comment', {value})",
+                    t("ducklake_tag")
+                ));
+                if let CommentTarget::View(id) = comment.target
+                    && !changes.contains(&Change::AlteredView(id))
+                {
+                    changes.push(Change::AlteredView(id));
+                }
+            }
+            CommentTarget::Column(table, column) => {
+                sql.push(format!(
+                    "UPDATE {tag} SET end_snapshot = {s} WHERE table_id = {table} AND column_id = {column} \
+                     AND key = 'comment' AND end_snapshot IS NULL",
+                    tag = t("ducklake_column_tag")
+                ));
+                sql.push(format!(
+                    "INSERT INTO {} VALUES ({table}, {column}, {s}, NULL, 'comment', {value})",
+                    t("ducklake_column_tag")
+                ));
+            }
         }
     }
     layout_changed.sort_unstable();

@@ -27,6 +27,12 @@ pub fn duckdb_name(expr: &Expr) -> Option<String> {
     }
 }
 
+/// DuckDB's print of any expression form lakeq covers (plain columns
+/// included), as DuckDB stores an expression `DEFAULT`.
+pub fn duckdb_text(expr: &Expr) -> Option<String> {
+    render(expr)
+}
+
 /// An identifier as DuckDB prints it: quoted when it is a keyword or holds
 /// anything but ASCII letters, digits and `_` (or starts with a digit).
 fn ident(id: &Ident) -> String {

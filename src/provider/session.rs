@@ -702,6 +702,10 @@ impl Session {
             *running = true;
             return writer.alter(alter).await;
         }
+        if let Some(comment) = super::sql::parse_comment(sql)? {
+            *running = true;
+            return writer.comment(comment).await;
+        }
         // Writes get the statement as written: a view stores DuckDB SQL, not the
         // rewritten form (which names lakeq's internal functions).
         let (plan, _) = self.plan(sql).await?;

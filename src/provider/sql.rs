@@ -437,6 +437,18 @@ pub enum AlterOp {
         /// `SET NOT NULL` rather than `DROP NOT NULL`.
         not_null: bool,
     },
+    /// `ALTER COLUMN name SET DEFAULT expr` / `DROP DEFAULT` (`value` `None`).
+    SetDefault {
+        /// Column name.
+        name: String,
+        /// The default's SQL, `None` to drop it.
+        value: Option<String>,
+        /// Whether it is a constant (stored as its value) rather than an
+        /// expression (stored as DuckDB SQL, `expression_text`).
+        literal: bool,
+        /// DuckDB's text of the expression, when lakeq can print it.
+        expression_text: Option<String>,
+    },
     /// `RENAME TO name`
     RenameTable {
         /// New name.
@@ -689,6 +701,83 @@ fn parse_view_rename(sql: &str) -> Result<Option<AlterStatement>> {
     }))
 }
 
+/// What `COMMENT ON` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommentOn {
+    /// `COMMENT ON TABLE`.
+    Table,
+    /// `COMMENT ON VIEW`.
+    View,
+    /// `COMMENT ON COLUMN`.
+    Column,
+}
+
+/// `COMMENT ON TABLE|VIEW|COLUMN name IS 'text' | NULL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentStatement {
+    /// The kind of object.
+    pub on: CommentOn,
+    /// The name's parts (a column's last part is the column).
+    pub name: Vec<String>,
+    /// The comment (`None`: `IS NULL`).
+    pub value: Option<String>,
+}
+
+/// Parse DuckDB's `COMMENT ON`; `None` for other statements.
+pub fn parse_comment(sql: &str) -> Result<Option<CommentStatement>> {
+    let mut tokens: Vec<Token> = tokenize(sql)?
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| !is_trivia(t))
+        .collect();
+    while tokens.last() == Some(&Token::SemiColon) {
+        tokens.pop();
+    }
+    let word = |i: usize| match tokens.get(i) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    if word(0).as_deref() != Some("COMMENT") || word(1).as_deref() != Some("ON") {
+        return Ok(None);
+    }
+    let bad = || {
+        Error::Unsupported(format!(
+            "COMMENT ON takes TABLE, VIEW or COLUMN name IS 'text' | NULL: {sql}"
+        ))
+    };
+    let on = match word(2).as_deref() {
+        Some("TABLE") => CommentOn::Table,
+        Some("VIEW") => CommentOn::View,
+        Some("COLUMN") => CommentOn::Column,
+        _ => return Err(bad()),
+    };
+    let mut name = Vec::new();
+    let mut i = 3;
+    loop {
+        match tokens.get(i) {
+            Some(Token::Word(w)) => name.push(w.value.clone()),
+            _ => return Err(bad()),
+        }
+        i += 1;
+        if tokens.get(i) == Some(&Token::Period) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if word(i).as_deref() != Some("IS") || tokens.len() != i + 2 {
+        return Err(bad());
+    }
+    let value = match tokens.get(i + 1) {
+        Some(Token::SingleQuotedString(s)) => Some(s.clone()),
+        Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("NULL") => {
+            None
+        }
+        _ => return Err(bad()),
+    };
+    Ok(Some(CommentStatement { on, name, value }))
+}
+
 /// Parse `ALTER TABLE`; `None` for other statements.
 pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
     use datafusion::sql::sqlparser::ast::{
@@ -823,6 +912,24 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
         } => AlterOp::SetNotNull {
             name: column_name.value.clone(),
             not_null: matches!(op, AlterColumnOperation::SetNotNull),
+        },
+        AlterTableOperation::AlterColumn {
+            column_name,
+            op: AlterColumnOperation::SetDefault { value },
+        } => AlterOp::SetDefault {
+            name: column_name.value.clone(),
+            value: Some(value.to_string()),
+            literal: is_literal(value),
+            expression_text: crate::dialect::naming::duckdb_text(value),
+        },
+        AlterTableOperation::AlterColumn {
+            column_name,
+            op: AlterColumnOperation::DropDefault,
+        } => AlterOp::SetDefault {
+            name: column_name.value.clone(),
+            value: None,
+            literal: true,
+            expression_text: None,
         },
         other => return Err(Error::Unsupported(format!("ALTER TABLE ... {other}"))),
     };

@@ -895,6 +895,61 @@ impl<'a> Writer<'a> {
         Ok(Vec::new())
     }
 
+    /// `COMMENT ON TABLE | VIEW | COLUMN ... IS ...`: one snapshot.
+    pub async fn comment(&self, c: super::sql::CommentStatement) -> Result<Vec<RecordBatch>> {
+        use super::sql::CommentOn;
+        let (object, column) = match c.on {
+            CommentOn::Column => match c.name.split_last() {
+                Some((column, table)) if !table.is_empty() => {
+                    (table.to_vec(), Some(column.clone()))
+                }
+                _ => {
+                    return Err(Error::Unsupported(
+                        "COMMENT ON COLUMN needs table.column".into(),
+                    ));
+                }
+            },
+            _ => (c.name.clone(), None),
+        };
+        let quoted: Vec<String> = object.iter().map(|p| quoted_path(&[p])).collect();
+        let name = TableReference::parse_str(&quoted.join("."));
+        let target = self.resolve(&name).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "COMMENT ON '{}', which is not in a DuckLake",
+                object.join(".")
+            ))
+        })?;
+        let schema = target.snapshot.schema(&target.schema)?;
+        let comment_target = match (c.on, column) {
+            (CommentOn::View, _) => {
+                let view = schema
+                    .views
+                    .get(&target.name)
+                    .ok_or_else(|| Error::not_found("view", target.qualified()))?;
+                crate::commit::CommentTarget::View(view.view_id)
+            }
+            (_, None) => crate::commit::CommentTarget::Table(target.table()?.id()),
+            (_, Some(column)) => {
+                let table = target.table()?;
+                let col = table
+                    .columns
+                    .iter()
+                    .find(|n| n.row.column_name.eq_ignore_ascii_case(&column))
+                    .ok_or_else(|| {
+                        Error::not_found("column", format!("{}.{column}", target.qualified()))
+                    })?;
+                crate::commit::CommentTarget::Column(table.id(), col.row.column_id)
+            }
+        };
+        let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+        changes.comments.push(crate::commit::Comment {
+            target: comment_target,
+            value: c.value,
+        });
+        self.commit_or_clean(target.lake(), &changes).await?;
+        Ok(Vec::new())
+    }
+
     /// A constant expression's value as DuckDB text (for defaults).
     async fn constant(&self, expr_sql: &str, type_sql: &str) -> Result<Option<String>> {
         let batches = self
@@ -1095,6 +1150,56 @@ impl<'a> Writer<'a> {
                 }
                 let mut row = col.row.clone();
                 row.nulls_allowed = !not_null;
+                changes.alters.push(Alter::ReplaceColumn { row });
+            }
+            AlterOp::SetDefault {
+                name,
+                value,
+                literal,
+                expression_text,
+            } => {
+                let col = find(&name)?;
+                let mut row = col.row.clone();
+                let (text, kind) = match value {
+                    None => ("NULL".to_string(), "literal"),
+                    Some(sql) if literal => {
+                        // A constant is stored as its value, in the column's type.
+                        let dt = col
+                            .row
+                            .column_type
+                            .parse::<DuckLakeType>()
+                            .and_then(|t| t.to_arrow())?;
+                        let batches = self
+                            .ctx
+                            .sql(&format!("SELECT {sql}"))
+                            .await?
+                            .collect()
+                            .await?;
+                        let value = batches
+                            .first()
+                            .filter(|b| b.num_rows() == 1 && b.num_columns() == 1)
+                            .map(|b| ScalarValue::try_from_array(b.column(0), 0))
+                            .transpose()?
+                            .ok_or_else(|| {
+                                Error::Unsupported(format!("DEFAULT {sql} of column '{name}'"))
+                            })?
+                            .cast_to(&dt)?;
+                        let text = format_duckdb_text(&value)?.unwrap_or_else(|| "NULL".into());
+                        (text, "literal")
+                    }
+                    Some(sql) => {
+                        let text = expression_text.ok_or_else(|| {
+                            Error::Unsupported(format!(
+                                "DEFAULT {sql} of column '{name}': lakeq stores expression \
+                                 defaults it can print as DuckDB does (functions, operators, \
+                                 casts of constants)"
+                            ))
+                        })?;
+                        (text, "expression")
+                    }
+                };
+                row.default_value = Some(text);
+                row.default_value_type = Some(kind.to_string());
                 changes.alters.push(Alter::ReplaceColumn { row });
             }
             AlterOp::RenameView { .. } => {

@@ -161,6 +161,20 @@ async fn rolled_back_transaction_leaves_nothing(backend: Backend) -> TestResult 
     assert_eq!(rows(&session, "SELECT sum(i) FROM lake.t").await?, [["10"]]);
     assert_eq!(parquet_files(Path::new(&lake.data_path)), files + 1);
 
+    // A table created and dropped inside a transaction leaves no file even
+    // before COMMIT, and a transaction that nets out to nothing no snapshot.
+    let snapshots = snapshot_count(&session).await?;
+    let files = parquet_files(Path::new(&lake.data_path));
+    session.sql("BEGIN").await?;
+    session
+        .sql("CREATE TABLE lake.scratch AS SELECT range AS x FROM range(10)")
+        .await?;
+    assert_eq!(parquet_files(Path::new(&lake.data_path)), files + 1);
+    session.sql("DROP TABLE lake.scratch").await?;
+    assert_eq!(parquet_files(Path::new(&lake.data_path)), files);
+    session.sql("COMMIT").await?;
+    assert_eq!(snapshot_count(&session).await?, snapshots);
+
     // Misplaced transaction statements are errors.
     assert!(session.sql("ROLLBACK").await.is_err());
     session.sql("BEGIN").await?;
@@ -191,4 +205,66 @@ async fn rolled_back_transaction_leaves_nothing_on_sqlite() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolled_back_transaction_leaves_nothing_on_postgres() -> TestResult {
     rolled_back_transaction_leaves_nothing(Backend::Postgres).await
+}
+
+/// `COMMENT ON` (what dbt's `persist_docs` issues): lakeq stores comments as
+/// DuckDB does (the `comment` tag), so DuckDB shows them; one inside a
+/// transaction, set twice, leaves only its last value.
+async fn comments_read_by_duckdb(backend: Backend) -> TestResult {
+    let lake = TestLake::new(backend, "comments").await?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    for stmt in [
+        "CREATE TABLE lake.t (a INTEGER, b VARCHAR)",
+        "CREATE VIEW lake.v AS SELECT 1 AS x",
+        "COMMENT ON TABLE lake.t IS 'first'",
+        "COMMENT ON TABLE lake.t IS 'it''s the table'",
+        "COMMENT ON COLUMN lake.t.a IS 'column a'",
+        "COMMENT ON VIEW lake.v IS 'the view'",
+        "BEGIN",
+        "COMMENT ON COLUMN lake.t.b IS 'draft'",
+        "COMMENT ON COLUMN lake.t.b IS 'column b'",
+        "COMMIT",
+    ] {
+        session
+            .sql(stmt)
+            .await
+            .map_err(|e| format!("{stmt}: {e}"))?;
+    }
+    assert!(
+        session
+            .sql("COMMENT ON COLUMN lake.t.nosuch IS 'x'")
+            .await
+            .is_err()
+    );
+    let answers = duckdb_sql_queries(
+        &lake,
+        "query tables\nSELECT table_name, comment FROM duckdb_tables() WHERE database_name = 'lake'\n\n\
+         query views\nSELECT view_name, comment FROM duckdb_views() WHERE database_name = 'lake'\n\n\
+         query columns\nSELECT column_name, comment FROM duckdb_columns() WHERE database_name = 'lake' AND table_name = 't' ORDER BY column_name\n\n",
+    )?;
+    let rows: Vec<Vec<Vec<String>>> = answers.into_iter().map(|q| q.rows).collect();
+    assert_eq!(
+        rows,
+        [
+            vec![vec!["t".to_string(), "it's the table".to_string()]],
+            vec![vec!["v".to_string(), "the view".to_string()]],
+            vec![
+                vec!["a".to_string(), "column a".to_string()],
+                vec!["b".to_string(), "column b".to_string()]
+            ],
+        ],
+        "{backend:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_read_by_duckdb_on_sqlite() -> TestResult {
+    comments_read_by_duckdb(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_read_by_duckdb_on_postgres() -> TestResult {
+    comments_read_by_duckdb(Backend::Postgres).await
 }
