@@ -30,6 +30,7 @@ pub fn rewrite_copy_options(sql: &str) -> Result<String> {
     // `TO '<target>'` at depth 0, then `(` opens DuckDB's option list.
     let mut depth = 0i32;
     let mut open = None;
+    let mut to = None;
     for (i, t) in significant.iter().enumerate() {
         match t.token {
             Token::LParen => depth += 1,
@@ -48,6 +49,7 @@ pub fn rewrite_copy_options(sql: &str) -> Result<String> {
             )
         {
             open = Some(i + 2);
+            to = Some(i);
             break;
         }
     }
@@ -90,14 +92,44 @@ pub fn rewrite_copy_options(sql: &str) -> Result<String> {
         return Ok(sql.to_string());
     };
     let (start, end) = (first.span.start, last.span.end);
-    let clause = translate(&options)?;
+    let (clause, partition_columns) = translate(&options)?;
     let (Some(a), Some(b)) = (offset(sql, start), offset(sql, end)) else {
         return Ok(sql.to_string());
     };
     let (Some(before), Some(after)) = (sql.get(..a), sql.get(b..)) else {
         return Ok(sql.to_string());
     };
-    Ok(format!("{before}{clause}{after}"))
+    if partition_columns.is_empty() {
+        return Ok(format!("{before}{clause}{after}"));
+    }
+    // DataFusion writes a NULL partition value as the type's zero (`d=1970-01-01`,
+    // `i=0`): partition by text with DuckDB's NULL directory name instead.
+    let (Some(copy), Some(to)) = (significant.first(), to.and_then(|i| significant.get(i))) else {
+        return Ok(sql.to_string());
+    };
+    let (Some(source_start), Some(to_start)) =
+        (offset(sql, copy.span.end), offset(sql, to.span.start))
+    else {
+        return Ok(sql.to_string());
+    };
+    let (Some(source), Some(target)) = (sql.get(source_start..to_start), before.get(to_start..))
+    else {
+        return Ok(sql.to_string());
+    };
+    let source = source.trim();
+    let from = if source.starts_with('(') {
+        format!("{source} AS lakeq_copy_source")
+    } else {
+        source.to_string()
+    };
+    let replaced = partition_columns
+        .iter()
+        .map(|c| format!("coalesce(CAST({c} AS VARCHAR), '__HIVE_DEFAULT_PARTITION__') AS {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(format!(
+        "COPY (SELECT * REPLACE ({replaced}) FROM {from}) {target}{clause}{after}"
+    ))
 }
 
 /// The byte offset of a 1-based (line, column-in-characters) location.
@@ -118,9 +150,9 @@ fn offset(sql: &str, loc: Location) -> Option<usize> {
 }
 
 /// DataFusion's clauses for DuckDB's options.
-fn translate(options: &[Vec<&Token>]) -> Result<String> {
+fn translate(options: &[Vec<&Token>]) -> Result<(String, Vec<String>)> {
     let mut stored_as = None;
-    let mut partitioned = None;
+    let mut partitioned: Option<Vec<String>> = None;
     let mut pairs: Vec<(String, String)> = Vec::new();
     for option in options.iter().filter(|o| !o.is_empty()) {
         let Some((Token::Word(key), value)) = option.split_first() else {
@@ -154,7 +186,7 @@ fn translate(options: &[Vec<&Token>]) -> Result<String> {
                         "COPY option PARTITION_BY needs columns".into(),
                     ));
                 }
-                partitioned = Some(columns.join(", "));
+                partitioned = Some(columns);
             }
             "HEADER" => pairs.push(("format.has_header".into(), flag()?.into())),
             "DELIMITER" | "DELIM" | "SEP" => pairs.push(("format.delimiter".into(), required()?)),
@@ -177,8 +209,8 @@ fn translate(options: &[Vec<&Token>]) -> Result<String> {
     if let Some(format) = stored_as {
         out.push(format!("STORED AS {format}"));
     }
-    if let Some(columns) = partitioned {
-        out.push(format!("PARTITIONED BY ({columns})"));
+    if let Some(columns) = &partitioned {
+        out.push(format!("PARTITIONED BY ({})", columns.join(", ")));
     }
     if !pairs.is_empty() {
         let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
@@ -191,7 +223,7 @@ fn translate(options: &[Vec<&Token>]) -> Result<String> {
                 .join(", ")
         ));
     }
-    Ok(out.join(" "))
+    Ok((out.join(" "), partitioned.unwrap_or_default()))
 }
 
 /// A single value (`parquet`, `'|'`, `100`, `true`), unquoted.
@@ -234,7 +266,9 @@ mod tests {
                 "COPY t TO 'dir' (FORMAT PARQUET, PARTITION_BY (year, month), OVERWRITE_OR_IGNORE)"
             )
             .unwrap(),
-            "COPY t TO 'dir' STORED AS PARQUET PARTITIONED BY (year, month)"
+            "COPY (SELECT * REPLACE (coalesce(CAST(year AS VARCHAR), '__HIVE_DEFAULT_PARTITION__') \
+             AS year, coalesce(CAST(month AS VARCHAR), '__HIVE_DEFAULT_PARTITION__') AS month) \
+             FROM t) TO 'dir' STORED AS PARQUET PARTITIONED BY (year, month)"
         );
         assert_eq!(
             rewrite_copy_options("COPY t TO 'x.csv' (HEADER, DELIMITER '|')").unwrap(),

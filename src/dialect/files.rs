@@ -204,5 +204,42 @@ async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn T
         .infer_schema(state)
         .await
         .map_err(failed)?;
-    Ok(Arc::new(ListingTable::try_new(config).map_err(failed)?))
+    let partitions: Vec<String> = config
+        .options
+        .as_ref()
+        .map(|o| {
+            o.table_partition_cols
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let table: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config).map_err(failed)?);
+    if partitions.is_empty() {
+        return Ok(table);
+    }
+    // A NULL partition value is the directory `c=__HIVE_DEFAULT_PARTITION__`
+    // (DuckDB's and Hive's spelling): read it as NULL, as DuckDB does.
+    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+    let schema = table.schema();
+    let columns = schema.fields().iter().map(|f| {
+        let c = col(datafusion::common::Column::from_name(f.name()));
+        if partitions.contains(f.name()) {
+            datafusion::functions::expr_fn::nullif(c, lit("__HIVE_DEFAULT_PARTITION__"))
+                .alias(f.name())
+        } else {
+            c
+        }
+    });
+    let plan = LogicalPlanBuilder::scan(
+        "lakeq_files",
+        datafusion::datasource::provider_as_source(table),
+        None,
+    )
+    .and_then(|b| b.project(columns))
+    .and_then(|b| b.build())
+    .map_err(failed)?;
+    Ok(Arc::new(datafusion::catalog::view::ViewTable::new(
+        plan, None,
+    )))
 }

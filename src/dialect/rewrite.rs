@@ -721,6 +721,13 @@ impl VisitorMut for FirstPass<'_> {
     }
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Values(values) = query.body.as_mut() {
+            for row in &mut values.rows {
+                for expr in &mut row.content {
+                    integer_literal_as_duckdb_types_it(expr);
+                }
+            }
+        }
         self.expose_rowid(query);
         ControlFlow::Continue(())
     }
@@ -742,6 +749,9 @@ impl VisitorMut for FirstPass<'_> {
                     expr: std::mem::replace(expr, Expr::value(Value::Null)),
                     alias: Ident::with_quote('"', name),
                 };
+            }
+            if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+                integer_literal_as_duckdb_types_it(expr);
             }
         }
         ControlFlow::Continue(())
@@ -962,6 +972,42 @@ fn series_function(factor: &TableFactor) -> Option<TableFactor> {
         }),
         sample: None,
     })
+}
+
+/// A bare integer literal that fits 32 bits is an INTEGER in DuckDB (a BIGINT
+/// in DataFusion): as a result column or a VALUES cell it gets DuckDB's type, so
+/// `CREATE TABLE t AS SELECT 1 AS x` and `COPY (SELECT 200 AS c) TO ...` store
+/// INTEGER columns as DuckDB does. (Literals inside expressions are left alone:
+/// `ORDER BY 1` and `LIMIT 10` must stay literals.)
+fn integer_literal_as_duckdb_types_it(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{CastKind, DataType, UnaryOperator};
+    let digits = match &*expr {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => Some(n.clone()),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr: inner,
+        } => match inner.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => Some(format!("-{n}")),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    };
+    if digits.is_some_and(|d| d.parse::<i32>().is_ok()) {
+        let literal = std::mem::replace(expr, Expr::value(Value::Null));
+        *expr = Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(literal),
+            data_type: DataType::Integer(None),
+            array: false,
+            format: None,
+        };
+    }
 }
 
 /// The change feed's `snapshot_id` and `rowid` are virtual columns in DuckDB:
@@ -1352,7 +1398,7 @@ mod tests {
         });
         assert_eq!(
             rewritten("SELECT add_default(1)", &n)?,
-            "SELECT (((1) + (5)))"
+            "SELECT (((1) + (5))) AS \"add_default(1)\""
         );
         assert_eq!(
             rewritten("SELECT add_default(1, b := 2)", &n)?,
@@ -1390,7 +1436,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT count_star() FROM t", &names())?,
-            "SELECT count(*) FROM t"
+            "SELECT count(*) AS \"count_star()\" FROM t"
         );
         assert_eq!(
             rewritten("SELECT * FROM ducklake.s.t AT (VERSION => 1 + 2)", &names())?,
