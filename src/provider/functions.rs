@@ -415,10 +415,15 @@ struct CurrentSnapshot;
 
 impl TableFunctionImpl for CurrentSnapshot {
     fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
-        let (_, snapshot) = lake_arg(&args, "ducklake_current_snapshot")?;
+        let (lake, snapshot) = lake_arg(&args, "ducklake_current_snapshot")?;
         let schema = Arc::new(Schema::new(vec![field("id", DataType::UInt64)]));
         let s = Arc::clone(&schema);
-        let id = u64::try_from(snapshot.snapshot.snapshot_id).unwrap_or_default();
+        // Inside a transaction: the committed snapshot it began at, as in DuckDB
+        // (the transaction's own snapshot has no id before COMMIT).
+        let current = lake
+            .transaction_base()
+            .unwrap_or(snapshot.snapshot.snapshot_id);
+        let id = u64::try_from(current).unwrap_or_default();
         Ok(table(
             schema,
             Arc::new(move |_| {

@@ -451,6 +451,15 @@ impl Session {
                 or_replace,
             } => {
                 let name = name.unwrap_or_else(|| default_name(&location));
+                if options
+                    .get("METADATA_CATALOG")
+                    .is_some_and(|m| m.eq_ignore_ascii_case(&name))
+                {
+                    return Err(Error::Unsupported(format!(
+                        "ATTACH ... AS {name}: METADATA_CATALOG '{name}' would be the lake itself \
+                         (a recursive metadata catalog); choose another name"
+                    )));
+                }
                 if if_not_exists && self.ctx.catalog(&name).is_some() {
                     return Ok(());
                 }

@@ -260,20 +260,26 @@ impl ForkedLake {
             ("ducklake_table", "table_id", "table_name"),
             ("ducklake_view", "view_id", "view_name"),
         ] {
+            // Objects created in the transaction (ids from the base's next id on),
+            // and the names live rows got in it (a rename of an older object too).
             for r in backend
                 .query(&format!(
-                    "SELECT {id}, {name}, end_snapshot IS NULL FROM {} WHERE {id} >= {first_id}",
+                    "SELECT {id}, {name}, end_snapshot IS NULL, begin_snapshot FROM {} \
+                     WHERE {id} >= {first_id} OR begin_snapshot = {snapshot}",
                     t(table)
                 ))
                 .await?
             {
-                live_ids.insert(r.i64(0)?);
-                if r.bool_or(2, false)? {
+                if r.i64(0)? >= first_id {
+                    live_ids.insert(r.i64(0)?);
+                }
+                if r.bool_or(2, false)? && r.i64(3)? == snapshot {
                     live_names.insert(r.text(1)?);
                 }
             }
         }
         let gone = |id: &CatalogId| *id >= first_id && !live_ids.contains(id);
+        let all_changes = changes.clone();
         let kept: Vec<Change> = changes
             .into_iter()
             .filter(|c| match c {
@@ -292,6 +298,25 @@ impl ForkedLake {
                 _ => true,
             })
             .collect();
+        // Rows that begin in the transaction's snapshot and live on keep it,
+        // whatever the change list says.
+        let mut rows_live = false;
+        for (table, columns) in &self.fork.tables {
+            if columns.iter().any(|c| c == "begin_snapshot") && !rows_live {
+                rows_live = !backend
+                    .query(&format!(
+                        "SELECT 1 FROM {} WHERE begin_snapshot = {snapshot} LIMIT 1",
+                        t(table)
+                    ))
+                    .await?
+                    .is_empty();
+            }
+        }
+        let kept = if kept.is_empty() && rows_live {
+            all_changes
+        } else {
+            kept
+        };
         let update = if kept.is_empty() {
             // Nothing happened in the end: no snapshot.
             format!(
