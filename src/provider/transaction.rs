@@ -115,10 +115,42 @@ impl ForkedLake {
         {
             return Ok(());
         }
+        if !self.has_netted_rows(snapshot).await? {
+            return Ok(());
+        }
         let garbage = self.compact(snapshot).await?;
         remove_files(&garbage).await;
         self.work_lake().forget_files();
         Ok(())
+    }
+
+    /// Whether anything begins and ends in the transaction's snapshot (or a
+    /// file of it was scheduled for deletion): one catalog query, so that
+    /// statements that only add (most of them) skip the net-out.
+    async fn has_netted_rows(&self, snapshot: SnapshotId) -> Result<bool> {
+        let backend = self.work_lake().store().backend();
+        let mut probes: Vec<String> = self
+            .fork
+            .tables
+            .iter()
+            .filter(|(_, columns)| {
+                columns.iter().any(|c| c == "begin_snapshot")
+                    && columns.iter().any(|c| c == "end_snapshot")
+            })
+            .map(|(table, _)| {
+                format!(
+                    "SELECT 1 FROM {} WHERE begin_snapshot = {snapshot} AND end_snapshot = {snapshot}",
+                    backend.table(table)
+                )
+            })
+            .collect();
+        probes.push(format!(
+            "SELECT 1 FROM {} WHERE data_file_id >= {}",
+            backend.table("ducklake_files_scheduled_for_deletion"),
+            self.base.next_file_id
+        ));
+        let sql = format!("SELECT 1 WHERE EXISTS ({})", probes.join(" UNION ALL "));
+        Ok(!backend.query(&sql).await?.is_empty())
     }
 
     /// Compact and merge the fork; returns the files the transaction wrote that
