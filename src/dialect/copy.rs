@@ -286,3 +286,93 @@ mod tests {
         assert!(rewrite_copy_options("COPY t TO 'x' (OVERWRITE)").is_err());
     }
 }
+
+/// `CREATE TABLE t AS <query> WITH NO DATA` (DuckDB, PostgreSQL): the table
+/// with the query's columns and no rows, as `... AS SELECT * FROM (<query>)
+/// LIMIT 0`; `WITH DATA` is the default and is dropped.
+pub fn rewrite_with_no_data(sql: &str) -> String {
+    let Ok(tokens) = Tokenizer::new(&LakeqDialect, sql).tokenize_with_location() else {
+        return sql.to_string();
+    };
+    let significant: Vec<&TokenWithSpan> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let word = |t: Option<&&TokenWithSpan>, k: Keyword| {
+        t.is_some_and(
+            |t| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k),
+        )
+    };
+    if !word(significant.first(), Keyword::CREATE) {
+        return sql.to_string();
+    }
+    let mut end = significant.len();
+    while end > 0
+        && matches!(
+            significant.get(end - 1).map(|t| &t.token),
+            Some(Token::SemiColon)
+        )
+    {
+        end -= 1;
+    }
+    let no_data = end >= 3
+        && word(significant.get(end - 3), Keyword::WITH)
+        && word(significant.get(end - 2), Keyword::NO)
+        && word(significant.get(end - 1), Keyword::DATA);
+    let with_data = end >= 2
+        && word(significant.get(end - 2), Keyword::WITH)
+        && word(significant.get(end - 1), Keyword::DATA);
+    if !no_data && !with_data {
+        return sql.to_string();
+    }
+    let clause_start = significant.get(end - if no_data { 3 } else { 2 });
+    let Some(cut) = clause_start.and_then(|t| offset(sql, t.span.start)) else {
+        return sql.to_string();
+    };
+    let Some(head) = sql.get(..cut) else {
+        return sql.to_string();
+    };
+    if with_data {
+        return head.trim_end().to_string();
+    }
+    // The query starts after the first `AS` at depth 0.
+    let mut depth = 0i32;
+    for t in &significant {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 && word(Some(t), Keyword::AS) {
+            let (Some(a), Some(b)) = (offset(sql, t.span.start), offset(sql, t.span.end)) else {
+                break;
+            };
+            let (Some(prefix), Some(query)) = (sql.get(..a), head.get(b..)) else {
+                break;
+            };
+            return format!(
+                "{prefix}AS SELECT * FROM ({}) AS lakeq_no_data LIMIT 0",
+                query.trim()
+            );
+        }
+    }
+    sql.to_string()
+}
+
+#[cfg(test)]
+mod no_data_tests {
+    use super::rewrite_with_no_data;
+
+    #[test]
+    fn with_no_data_keeps_columns_only() {
+        assert_eq!(
+            rewrite_with_no_data("CREATE TABLE t AS FROM 'x.parquet' WITH NO DATA;"),
+            "CREATE TABLE t AS SELECT * FROM (FROM 'x.parquet') AS lakeq_no_data LIMIT 0"
+        );
+        assert_eq!(
+            rewrite_with_no_data("CREATE TABLE t AS SELECT 1 AS a WITH DATA"),
+            "CREATE TABLE t AS SELECT 1 AS a"
+        );
+        assert_eq!(rewrite_with_no_data("SELECT 1"), "SELECT 1");
+    }
+}
