@@ -571,11 +571,263 @@ impl<'a> Writer<'a> {
                 }
                 Ok(Some(vec![count_batch(rows)?]))
             }
+            WriteOp::MergeInto(op) => {
+                let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+                let n = self
+                    .merge(
+                        &target,
+                        &table,
+                        &dml.table_name,
+                        dml.input.as_ref(),
+                        op,
+                        &mut changes,
+                    )
+                    .await?;
+                if !changes.is_empty() {
+                    self.commit_or_clean(target.lake(), &changes).await?;
+                }
+                Ok(Some(vec![count_batch(n)?]))
+            }
             other => Err(Error::Unsupported(format!(
                 "{other} on DuckLake table '{}'",
                 target.qualified()
             ))),
         }
+    }
+
+    /// `MERGE INTO target USING source ON cond WHEN ...`: the target (with each
+    /// row's file, position and row id) joined with the source; every row gets
+    /// the index of the first WHEN clause it satisfies; then updated and deleted
+    /// rows are deleted by position, updated rows are written again with their
+    /// row ids (as an UPDATE does) and inserted rows appended, all in one change
+    /// set. Returns the rows affected. A target row that more than one source
+    /// row matches (for an UPDATE or DELETE) is an error.
+    async fn merge(
+        &self,
+        target: &Target,
+        table: &Arc<TableEntry>,
+        target_ref: &TableReference,
+        source: &LogicalPlan,
+        op: &datafusion::logical_expr::dml::MergeIntoOp,
+        changes: &mut ChangeSet,
+    ) -> Result<u64> {
+        use datafusion::common::JoinType;
+        use datafusion::datasource::provider_as_source;
+        use datafusion::logical_expr::dml::{MergeIntoAction, MergeIntoClauseKind};
+        use datafusion::logical_expr::{LogicalPlanBuilder, cast, col, lit, when};
+        const IN_TARGET: &str = "__lakeq_merge_target";
+        const IN_SOURCE: &str = "__lakeq_merge_source";
+        const ACTION: &str = "__lakeq_merge_action";
+        let s = target.snapshot.snapshot.snapshot_id;
+        let scan =
+            LakeTable::new(Arc::clone(target.lake()), Arc::clone(table), s).with_row_origin();
+        let has_rowid = LakeTable::virtual_columns(table).contains(&super::table::ROWID_COLUMN);
+        let target_col = |name: &str| col(Column::new(Some(target_ref.clone()), name));
+        let with_marker = |b: LogicalPlanBuilder, marker: &str| -> Result<LogicalPlanBuilder> {
+            let mut exprs: Vec<Expr> = b.schema().columns().into_iter().map(Expr::Column).collect();
+            exprs.push(lit(true).alias(marker));
+            Ok(b.project(exprs)?)
+        };
+        let tgt = with_marker(
+            LogicalPlanBuilder::scan(target_ref.clone(), provider_as_source(Arc::new(scan)), None)?,
+            IN_TARGET,
+        )?
+        .build()?;
+        let src = with_marker(LogicalPlanBuilder::from(source.clone()), IN_SOURCE)?.build()?;
+        let unmatched_source = op.clauses.iter().any(|c| {
+            matches!(
+                c.kind,
+                MergeIntoClauseKind::NotMatched | MergeIntoClauseKind::NotMatchedByTarget
+            )
+        });
+        let unmatched_target = op
+            .clauses
+            .iter()
+            .any(|c| matches!(c.kind, MergeIntoClauseKind::NotMatchedBySource));
+        let join = match (unmatched_target, unmatched_source) {
+            (true, true) => JoinType::Full,
+            (true, false) => JoinType::Left,
+            (false, true) => JoinType::Right,
+            (false, false) => JoinType::Inner,
+        };
+        let in_target = col(IN_TARGET).is_not_null();
+        let in_source = col(IN_SOURCE).is_not_null();
+        let mut action: Option<datafusion::logical_expr::conditional_expressions::CaseBuilder> =
+            None;
+        for (i, clause) in op.clauses.iter().enumerate() {
+            let mut condition = match clause.kind {
+                MergeIntoClauseKind::Matched => in_target.clone().and(in_source.clone()),
+                MergeIntoClauseKind::NotMatched | MergeIntoClauseKind::NotMatchedByTarget => {
+                    in_source.clone().and(col(IN_TARGET).is_null())
+                }
+                MergeIntoClauseKind::NotMatchedBySource => {
+                    in_target.clone().and(col(IN_SOURCE).is_null())
+                }
+            };
+            if let Some(p) = &clause.predicate {
+                condition = condition.and(p.clone());
+            }
+            let index = lit(i64::try_from(i).unwrap_or(i64::MAX));
+            action = Some(match action {
+                None => when(condition, index),
+                Some(mut b) => b.when(condition, index),
+            });
+        }
+        let Some(mut action) = action else {
+            return Err(Error::Unsupported("MERGE without WHEN clauses".into()));
+        };
+        let joined = LogicalPlanBuilder::from(tgt).join_on(src, join, vec![op.on.clone()])?;
+        let mut exprs: Vec<Expr> = joined
+            .schema()
+            .columns()
+            .into_iter()
+            .map(Expr::Column)
+            .collect();
+        exprs.push(action.otherwise(lit(-1i64))?.alias(ACTION));
+        let classified = joined.project(exprs)?.build()?;
+        let indices = |pick: &dyn Fn(&MergeIntoAction) -> bool| -> Vec<Expr> {
+            op.clauses
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| pick(&c.action))
+                .map(|(i, _)| lit(i64::try_from(i).unwrap_or(i64::MAX)))
+                .collect()
+        };
+        let updates = indices(&|a| matches!(a, MergeIntoAction::Update(_)));
+        let deletes = indices(&|a| matches!(a, MergeIntoAction::Delete));
+        let inserts = indices(&|a| matches!(a, MergeIntoAction::Insert { .. }));
+        let chosen = |wanted: &[Expr]| col(ACTION).in_list(wanted.to_vec(), false);
+
+        // Rows leaving their place: updated and deleted ones, by file and position.
+        let mut by_file: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        let mut removed = 0u64;
+        let mut deleted_only = 0u64;
+        let leaving: Vec<Expr> = updates.iter().chain(&deletes).cloned().collect();
+        if !leaving.is_empty() {
+            let plan = LogicalPlanBuilder::from(classified.clone())
+                .filter(chosen(&leaving))?
+                .project(vec![
+                    target_col(super::table::ROW_FILE_COLUMN),
+                    target_col(super::table::ROW_POSITION_COLUMN),
+                    chosen(&deletes),
+                ])?
+                .build()?;
+            let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+            for b in &batches {
+                let files = b.column(0).as_primitive::<Int64Type>();
+                let rows = b.column(1).as_primitive::<Int64Type>();
+                let is_delete = b.column(2).as_boolean();
+                for i in 0..b.num_rows() {
+                    if files.is_null(i) || rows.is_null(i) {
+                        continue;
+                    }
+                    if !by_file
+                        .entry(files.value(i))
+                        .or_default()
+                        .insert(rows.value(i))
+                    {
+                        return Err(Error::Unsupported(format!(
+                            "MERGE INTO '{}': a target row is matched by more than one source \
+                             row; lakeq refuses to pick one of them",
+                            target.qualified()
+                        )));
+                    }
+                    removed += 1;
+                    if is_delete.value(i) {
+                        deleted_only += 1;
+                    }
+                }
+            }
+        }
+
+        // Updated rows, written again with their row ids.
+        let columns: Vec<(String, DataType)> = table
+            .arrow_schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        let mut updated = 0u64;
+        if !updates.is_empty() {
+            let mut exprs = Vec::with_capacity(columns.len() + 1);
+            for (name, dt) in &columns {
+                let mut value = target_col(name);
+                for (i, clause) in op.clauses.iter().enumerate() {
+                    if let MergeIntoAction::Update(assignments) = &clause.action
+                        && let Some((_, v)) = assignments.iter().find(|(c, _)| c == name)
+                    {
+                        value = when(
+                            col(ACTION).eq(lit(i64::try_from(i).unwrap_or(i64::MAX))),
+                            v.clone(),
+                        )
+                        .otherwise(value)?;
+                    }
+                }
+                exprs.push(cast(value, dt.clone()).alias(name));
+            }
+            if has_rowid {
+                exprs
+                    .push(target_col(super::table::ROWID_COLUMN).alias(super::table::ROWID_COLUMN));
+            }
+            let plan = LogicalPlanBuilder::from(classified.clone())
+                .filter(chosen(&updates))?
+                .project(exprs)?
+                .build()?;
+            updated = self
+                .append_rows(target, table, &plan, has_rowid, changes)
+                .await?;
+        }
+        if updated + deleted_only != removed {
+            return Err(Error::Corrupt(format!(
+                "MERGE INTO '{}' removed {removed} rows but rewrote {updated} and deleted {deleted_only}",
+                target.qualified()
+            )));
+        }
+        self.delete_positions(target, table, by_file, changes)
+            .await?;
+
+        // Inserted rows: the clause's values, defaults for columns it leaves out.
+        let mut inserted = 0u64;
+        if !inserts.is_empty() {
+            let defaults = super::defaults::column_defaults(table);
+            let mut exprs = Vec::with_capacity(columns.len());
+            for (position, (name, dt)) in columns.iter().enumerate() {
+                let default = defaults
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| lit(ScalarValue::Null));
+                let mut value = default.clone();
+                for (i, clause) in op.clauses.iter().enumerate() {
+                    let MergeIntoAction::Insert {
+                        columns: listed,
+                        values,
+                    } = &clause.action
+                    else {
+                        continue;
+                    };
+                    let given = if listed.is_empty() {
+                        values.get(position).cloned()
+                    } else {
+                        listed
+                            .iter()
+                            .position(|c| c == name)
+                            .and_then(|k| values.get(k).cloned())
+                    };
+                    value = when(
+                        col(ACTION).eq(lit(i64::try_from(i).unwrap_or(i64::MAX))),
+                        given.unwrap_or_else(|| default.clone()),
+                    )
+                    .otherwise(value)?;
+                }
+                exprs.push(cast(value, dt.clone()).alias(name));
+            }
+            let plan = LogicalPlanBuilder::from(classified)
+                .filter(chosen(&inserts))?
+                .project(exprs)?
+                .build()?;
+            inserted = self.append(target, table, &plan, changes).await?;
+        }
+        Ok(updated + deleted_only + inserted)
     }
 
     /// dbt's `delete+insert`: delete the rows of `table` whose `unique_key`
@@ -779,8 +1031,23 @@ impl<'a> Writer<'a> {
                 total += 1;
             }
         }
+        self.delete_positions(target, table, by_file, changes)
+            .await?;
+        Ok(total)
+    }
+
+    /// Record the deletion of rows by (data file id, position) in `changes`;
+    /// file id [`super::table::INLINED_FILE_ID`] holds inlined rows by row id.
+    async fn delete_positions(
+        &self,
+        target: &Target,
+        table: &Arc<TableEntry>,
+        mut by_file: BTreeMap<i64, BTreeSet<i64>>,
+        changes: &mut ChangeSet,
+    ) -> Result<()> {
+        let s = target.snapshot.snapshot.snapshot_id;
         if by_file.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
         // Inlined rows (file id -1): end them in every inlined table of the table.
         if let Some(row_ids) = by_file.remove(&super::table::INLINED_FILE_ID) {
@@ -792,7 +1059,7 @@ impl<'a> Writer<'a> {
             }
         }
         if by_file.is_empty() {
-            return Ok(total);
+            return Ok(());
         }
         let files = target.lake().store().data_files(table.id(), s).await?;
         let files: HashMap<i64, _> = files.into_iter().map(|f| (f.data_file_id, f)).collect();
@@ -842,7 +1109,7 @@ impl<'a> Writer<'a> {
                 replaces,
             });
         }
-        Ok(total)
+        Ok(())
     }
 
     /// The Arrow type DataFusion gives a SQL type name.
