@@ -376,3 +376,105 @@ mod no_data_tests {
         assert_eq!(rewrite_with_no_data("SELECT 1"), "SELECT 1");
     }
 }
+
+/// Placeholder for DuckDB's `MERGE ... INSERT *` / `UPDATE SET *`, expanded to
+/// the source's columns by [`crate::dialect::plan`] once they are known.
+pub const MERGE_STAR: &str = "__lakeq_merge_star__";
+
+/// DuckDB's `WHEN NOT MATCHED THEN INSERT *` and `WHEN MATCHED THEN UPDATE SET *`
+/// (every column, by position) in a form sqlparser takes:
+/// `INSERT VALUES (<star>)` and `UPDATE SET <star> = <star>`.
+pub fn rewrite_merge_stars(sql: &str) -> String {
+    let Ok(tokens) = Tokenizer::new(&LakeqDialect, sql).tokenize_with_location() else {
+        return sql.to_string();
+    };
+    let significant: Vec<&TokenWithSpan> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let word = |t: Option<&&TokenWithSpan>, k: Keyword| {
+        t.is_some_and(
+            |t| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k),
+        )
+    };
+    if !word(significant.first(), Keyword::MERGE) {
+        return sql.to_string();
+    }
+    // (start, end, replacement) in the original text.
+    let mut edits = Vec::new();
+    // A bare `THEN INSERT` / `THEN UPDATE` (followed by WHEN, `;` or the end)
+    // means `*` too.
+    let ends_clause = |t: Option<&&TokenWithSpan>| {
+        t.is_none_or(|t| t.token == Token::SemiColon || word(Some(t), Keyword::WHEN))
+    };
+    for (i, t) in significant.iter().enumerate() {
+        let then = word(significant.get(i.wrapping_sub(1)), Keyword::THEN);
+        if then && ends_clause(significant.get(i + 1)) {
+            let replacement = if word(Some(t), Keyword::INSERT) {
+                format!("INSERT VALUES ({MERGE_STAR})")
+            } else if word(Some(t), Keyword::UPDATE) {
+                format!("UPDATE SET {MERGE_STAR} = {MERGE_STAR}")
+            } else {
+                continue;
+            };
+            if let (Some(a), Some(b)) = (offset(sql, t.span.start), offset(sql, t.span.end)) {
+                edits.push((a, b, replacement));
+            }
+            continue;
+        }
+        if t.token != Token::Mul {
+            continue;
+        }
+        let replacement = if word(significant.get(i.wrapping_sub(1)), Keyword::INSERT) {
+            format!("VALUES ({MERGE_STAR})")
+        } else if word(significant.get(i.wrapping_sub(1)), Keyword::SET)
+            && word(significant.get(i.wrapping_sub(2)), Keyword::UPDATE)
+        {
+            format!("{MERGE_STAR} = {MERGE_STAR}")
+        } else {
+            continue;
+        };
+        if let (Some(a), Some(b)) = (offset(sql, t.span.start), offset(sql, t.span.end)) {
+            edits.push((a, b, replacement));
+        }
+    }
+    let mut out = sql.to_string();
+    for (a, b, replacement) in edits.into_iter().rev() {
+        if out.get(a..b).is_some() {
+            out.replace_range(a..b, &replacement);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod merge_star_tests {
+    use super::*;
+
+    #[test]
+    fn stars_become_placeholders() {
+        assert_eq!(
+            rewrite_merge_stars(
+                "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET * \
+                 WHEN NOT MATCHED THEN INSERT *"
+            ),
+            format!(
+                "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET {MERGE_STAR} = \
+                 {MERGE_STAR} WHEN NOT MATCHED THEN INSERT VALUES ({MERGE_STAR})"
+            )
+        );
+        assert_eq!(rewrite_merge_stars("SELECT 2 * 3"), "SELECT 2 * 3");
+        assert_eq!(
+            rewrite_merge_stars("MERGE INTO t USING s ON t.a = s.a WHEN NOT MATCHED THEN INSERT;"),
+            format!(
+                "MERGE INTO t USING s ON t.a = s.a WHEN NOT MATCHED THEN INSERT VALUES ({MERGE_STAR});"
+            )
+        );
+        assert_eq!(
+            rewrite_merge_stars("MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN UPDATE"),
+            format!(
+                "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN UPDATE SET {MERGE_STAR} = {MERGE_STAR}"
+            )
+        );
+    }
+}

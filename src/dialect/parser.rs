@@ -186,8 +186,8 @@ pub fn insert_select_star(sql: &str) -> String {
 /// Parse a script of DuckDB SQL into DataFusion statements.
 pub fn parse_statements(sql: &str) -> Result<VecDeque<DFStatement>> {
     let dialect = LakeqDialect;
-    let sql = insert_select_star(&super::copy::rewrite_with_no_data(
-        &super::copy::rewrite_copy_options(sql)?,
+    let sql = insert_select_star(&super::copy::rewrite_merge_stars(
+        &super::copy::rewrite_with_no_data(&super::copy::rewrite_copy_options(sql)?),
     ));
     let mut parser: DFParser = DFParserBuilder::new(sql.as_str())
         .with_dialect(&dialect)

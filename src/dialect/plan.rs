@@ -298,6 +298,9 @@ pub async fn prepare_statement(
             s = query;
         }
     }
+    if let Statement::Merge(merge) = s.as_mut() {
+        expand_merge_stars(state, merge, variables).await?;
+    }
     super::files::register_files(state, &s).await?;
     let names = name_context(state);
     let pending = rewrite(&mut s, &names, variables)?;
@@ -315,6 +318,105 @@ pub async fn prepare_statement(
         expand_order_by_all(q, width);
     }
     Ok(DFStatement::Statement(s))
+}
+
+/// DuckDB's `MERGE ... INSERT *` / `UPDATE SET *` (parsed as placeholders, see
+/// [`super::copy::rewrite_merge_stars`]): every column, by position, from the
+/// source's columns.
+async fn expand_merge_stars(
+    state: &SessionState,
+    merge: &mut datafusion::sql::sqlparser::ast::Merge,
+    variables: &Variables,
+) -> Result<()> {
+    use super::copy::MERGE_STAR;
+    use datafusion::sql::sqlparser::ast::{
+        Assignment, AssignmentTarget, Ident, MergeAction, MergeInsertKind, ObjectName, TableFactor,
+    };
+    let is_star = |e: &Expr| matches!(e, Expr::Identifier(i) if i.value == MERGE_STAR);
+    let has_star = merge.clauses.iter().any(|c| match &c.action {
+        MergeAction::Insert(i) => matches!(&i.kind, MergeInsertKind::Values(v)
+            if v.rows.iter().any(|r| r.content.iter().any(is_star))),
+        MergeAction::Update(u) => u.assignments.iter().any(|a| is_star(&a.value)),
+        MergeAction::Delete { .. } => false,
+    });
+    if !has_star {
+        return Ok(());
+    }
+    let columns = |plan: &LogicalPlan| -> Vec<String> {
+        plan.schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    };
+    let (target_plan, _) = Box::pin(plan_sql(
+        state,
+        &format!("SELECT * FROM {}", merge.table),
+        variables,
+    ))
+    .await?;
+    let (source_plan, _) = Box::pin(plan_sql(
+        state,
+        &format!("SELECT * FROM {}", merge.source),
+        variables,
+    ))
+    .await?;
+    let (target, source) = (columns(&target_plan), columns(&source_plan));
+    let qualifier = match &merge.source {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            a.name.clone()
+        }
+        TableFactor::Table { name, .. } => match name.0.last().and_then(|p| p.as_ident()) {
+            Some(i) => i.clone(),
+            None => {
+                return Err(Error::Unsupported(
+                    "MERGE ... * needs a named source".into(),
+                ));
+            }
+        },
+        _ => {
+            return Err(Error::Unsupported(
+                "MERGE ... INSERT * / UPDATE SET * needs an alias on the source".into(),
+            ));
+        }
+    };
+    let source_column = |name: &str| {
+        Expr::CompoundIdentifier(vec![qualifier.clone(), Ident::with_quote('"', name)])
+    };
+    for clause in &mut merge.clauses {
+        match &mut clause.action {
+            MergeAction::Insert(insert) => {
+                if let MergeInsertKind::Values(values) = &mut insert.kind {
+                    for row in &mut values.rows {
+                        if row.content.iter().any(is_star) {
+                            row.content = source.iter().map(|c| source_column(c)).collect();
+                        }
+                    }
+                }
+            }
+            MergeAction::Update(update) if update.assignments.iter().any(|a| is_star(&a.value)) => {
+                if target.len() != source.len() {
+                    return Err(Error::Unsupported(format!(
+                        "MERGE ... UPDATE SET *: the table has {} columns but the source {}",
+                        target.len(),
+                        source.len()
+                    )));
+                }
+                update.assignments = target
+                    .iter()
+                    .zip(&source)
+                    .map(|(t, s)| Assignment {
+                        target: AssignmentTarget::ColumnName(ObjectName::from(vec![
+                            Ident::with_quote('"', t.as_str()),
+                        ])),
+                        value: source_column(s),
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Parse one DuckDB statement, rewrite and plan it. Returns the plan and the
