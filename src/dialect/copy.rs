@@ -202,6 +202,11 @@ fn translate(options: &[Vec<&Token>]) -> Result<(String, Vec<String>)> {
             "ROW_GROUP_SIZE" => pairs.push(("format.max_row_group_size".into(), required()?)),
             // Writing into a non-empty directory: DataFusion's file names never clash.
             "OVERWRITE_OR_IGNORE" if flag()? == "true" => {}
+            // How DuckDB splits the rows into files: the rows are the same, lakeq
+            // writes its own number of files.
+            "ROW_GROUPS_PER_FILE" | "FILE_SIZE_BYTES" => {
+                required()?;
+            }
             _ => return Err(refused(&render(option))),
         }
     }
@@ -247,7 +252,8 @@ fn render(option: &[&Token]) -> String {
 fn refused(option: &str) -> Error {
     Error::Unsupported(format!(
         "COPY option {option} (lakeq's COPY takes FORMAT, PARTITION_BY, HEADER, DELIMITER, \
-         QUOTE, ESCAPE, NULL, COMPRESSION, ROW_GROUP_SIZE and OVERWRITE_OR_IGNORE)"
+         QUOTE, ESCAPE, NULL, COMPRESSION, ROW_GROUP_SIZE, OVERWRITE_OR_IGNORE and, as layout hints, \
+         ROW_GROUPS_PER_FILE and FILE_SIZE_BYTES)"
     ))
 }
 

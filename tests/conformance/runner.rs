@@ -970,8 +970,12 @@ impl Runner {
                                 status,
                             });
                             if matches!(answer, LakeqAnswer::Rows(_))
-                                && matches!(kind, Some("attach" | "detach" | "use" | "variable"))
+                                && (matches!(kind, Some("attach" | "detach" | "use" | "variable"))
+                                    || names.writes_memory(&sql))
                             {
+                                // Session state and DuckDB's own in-memory tables (which
+                                // the queries compare lake tables with) exist in both
+                                // engines, so DuckDB can check what lakeq answers.
                                 let _ = self.duck.exec(&sql, conn.as_deref());
                             }
                         }
