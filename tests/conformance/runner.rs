@@ -838,7 +838,12 @@ impl Runner {
             for (name, value) in env {
                 s = s.replace(&format!("${{{name}}}"), value);
             }
+            // A few suite files write `'{DATA_PATH}/...'` (a typo for `${DATA_PATH}`):
+            // DuckDB takes it as a path relative to its working directory; both
+            // engines get the test's own directory instead, so no run writes
+            // into the checkout.
             s.replace("__TEST_DIR__", test_dir)
+                .replace("{DATA_PATH}", test_dir)
         };
         for (record, vars) in flat {
             match record {
