@@ -838,12 +838,17 @@ impl Runner {
             for (name, value) in env {
                 s = s.replace(&format!("${{{name}}}"), value);
             }
-            // A few suite files write `'{DATA_PATH}/...'` (a typo for `${DATA_PATH}`):
+            // A few suite files write `'{DATA_PATH}/...'` or `ducklake:{DUCKLAKE_CONNECTION}`
+            // (typos for `${DATA_PATH}`, `${DUCKLAKE_CONNECTION}`):
             // DuckDB takes it as a path relative to its working directory; both
             // engines get the test's own directory instead, so no run writes
             // into the checkout.
             s.replace("__TEST_DIR__", test_dir)
                 .replace("{DATA_PATH}", test_dir)
+                .replace(
+                    "{DUCKLAKE_CONNECTION}",
+                    &format!("{test_dir}/literal_ducklake_connection.db"),
+                )
         };
         for (record, vars) in flat {
             match record {
