@@ -11,22 +11,30 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Toke
 use super::parser::LakeqDialect;
 use crate::error::{Error, Result};
 
-/// `sql` with a DuckDB `COPY` option list rewritten; other statements unchanged.
-pub fn rewrite_copy_options(sql: &str) -> Result<String> {
-    let Ok(tokens) = Tokenizer::new(&LakeqDialect, sql).tokenize_with_location() else {
-        return Ok(sql.to_string());
-    };
-    let significant: Vec<&TokenWithSpan> = tokens
-        .iter()
+/// The tokens of `sql` but whitespace, when its first word is the keyword `first`.
+fn statement_tokens(sql: &str, first: Keyword) -> Option<Vec<TokenWithSpan>> {
+    let tokens = Tokenizer::new(&LakeqDialect, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let significant: Vec<TokenWithSpan> = tokens
+        .into_iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_)))
         .collect();
-    let is_keyword = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k);
-    if !significant
-        .first()
-        .is_some_and(|t| is_keyword(t, Keyword::COPY))
-    {
+    is_keyword(significant.first(), first).then_some(significant)
+}
+
+/// Whether `t` is the unquoted keyword `k`.
+fn is_keyword(t: Option<&TokenWithSpan>, k: Keyword) -> bool {
+    t.is_some_and(
+        |t| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k),
+    )
+}
+
+/// `sql` with a DuckDB `COPY` option list rewritten; other statements unchanged.
+pub fn rewrite_copy_options(sql: &str) -> Result<String> {
+    let Some(significant) = statement_tokens(sql, Keyword::COPY) else {
         return Ok(sql.to_string());
-    }
+    };
     // `TO '<target>'` at depth 0, then `(` opens DuckDB's option list.
     let mut depth = 0i32;
     let mut open = None;
@@ -38,7 +46,7 @@ pub fn rewrite_copy_options(sql: &str) -> Result<String> {
             _ => {}
         }
         if depth == 0
-            && is_keyword(t, Keyword::TO)
+            && is_keyword(Some(t), Keyword::TO)
             && matches!(
                 significant.get(i + 1).map(|t| &t.token),
                 Some(Token::SingleQuotedString(_))
@@ -297,21 +305,10 @@ mod tests {
 /// with the query's columns and no rows, as `... AS SELECT * FROM (<query>)
 /// LIMIT 0`; `WITH DATA` is the default and is dropped.
 pub fn rewrite_with_no_data(sql: &str) -> String {
-    let Ok(tokens) = Tokenizer::new(&LakeqDialect, sql).tokenize_with_location() else {
+    let Some(significant) = statement_tokens(sql, Keyword::CREATE) else {
         return sql.to_string();
     };
-    let significant: Vec<&TokenWithSpan> = tokens
-        .iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect();
-    let word = |t: Option<&&TokenWithSpan>, k: Keyword| {
-        t.is_some_and(
-            |t| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k),
-        )
-    };
-    if !word(significant.first(), Keyword::CREATE) {
-        return sql.to_string();
-    }
+    let word = is_keyword;
     let mut end = significant.len();
     while end > 0
         && matches!(
@@ -391,26 +388,15 @@ pub const MERGE_STAR: &str = "__lakeq_merge_star__";
 /// (every column, by position) in a form sqlparser takes:
 /// `INSERT VALUES (<star>)` and `UPDATE SET <star> = <star>`.
 pub fn rewrite_merge_stars(sql: &str) -> String {
-    let Ok(tokens) = Tokenizer::new(&LakeqDialect, sql).tokenize_with_location() else {
+    let Some(significant) = statement_tokens(sql, Keyword::MERGE) else {
         return sql.to_string();
     };
-    let significant: Vec<&TokenWithSpan> = tokens
-        .iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect();
-    let word = |t: Option<&&TokenWithSpan>, k: Keyword| {
-        t.is_some_and(
-            |t| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k),
-        )
-    };
-    if !word(significant.first(), Keyword::MERGE) {
-        return sql.to_string();
-    }
+    let word = is_keyword;
     // (start, end, replacement) in the original text.
     let mut edits = Vec::new();
     // A bare `THEN INSERT` / `THEN UPDATE` (followed by WHEN, `;` or the end)
     // means `*` too.
-    let ends_clause = |t: Option<&&TokenWithSpan>| {
+    let ends_clause = |t: Option<&TokenWithSpan>| {
         t.is_none_or(|t| t.token == Token::SemiColon || word(Some(t), Keyword::WHEN))
     };
     for (i, t) in significant.iter().enumerate() {

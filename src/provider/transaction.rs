@@ -128,27 +128,38 @@ impl ForkedLake {
     /// file of it was scheduled for deletion): one catalog query, so that
     /// statements that only add (most of them) skip the net-out.
     async fn has_netted_rows(&self, snapshot: SnapshotId) -> Result<bool> {
-        let backend = self.work_lake().store().backend();
-        let mut probes: Vec<String> = self
-            .fork
-            .tables
-            .iter()
-            .filter(|(_, columns)| {
-                columns.iter().any(|c| c == "begin_snapshot")
-                    && columns.iter().any(|c| c == "end_snapshot")
-            })
-            .map(|(table, _)| {
-                format!(
-                    "SELECT 1 FROM {} WHERE begin_snapshot = {snapshot} AND end_snapshot = {snapshot}",
-                    backend.table(table)
-                )
-            })
-            .collect();
-        probes.push(format!(
+        let scheduled = format!(
             "SELECT 1 FROM {} WHERE data_file_id >= {}",
-            backend.table("ducklake_files_scheduled_for_deletion"),
+            self.work_lake()
+                .store()
+                .backend()
+                .table("ducklake_files_scheduled_for_deletion"),
             self.base.next_file_id
-        ));
+        );
+        self.any_row(
+            self.versioned_tables(),
+            &format!("begin_snapshot = {snapshot} AND end_snapshot = {snapshot}"),
+            Some(scheduled),
+        )
+        .await
+    }
+
+    /// Whether any of `tables` has a row meeting `condition` (or `extra`
+    /// returns a row): one catalog query.
+    async fn any_row<'a>(
+        &self,
+        tables: impl Iterator<Item = &'a (String, Vec<String>)>,
+        condition: &str,
+        extra: Option<String>,
+    ) -> Result<bool> {
+        let backend = self.work_lake().store().backend();
+        let probes: Vec<String> = tables
+            .map(|(table, _)| format!("SELECT 1 FROM {} WHERE {condition}", backend.table(table)))
+            .chain(extra)
+            .collect();
+        if probes.is_empty() {
+            return Ok(false);
+        }
         let sql = format!("SELECT 1 WHERE EXISTS ({})", probes.join(" UNION ALL "));
         Ok(!backend.query(&sql).await?.is_empty())
     }
@@ -239,41 +250,56 @@ impl ForkedLake {
             "DELETE FROM {} WHERE data_file_id >= {first_file}",
             t("ducklake_files_scheduled_for_deletion")
         )];
-        for (table, columns) in &self.fork.tables {
-            if columns.iter().any(|c| c == "begin_snapshot")
-                && columns.iter().any(|c| c == "end_snapshot")
-            {
-                sql.push(format!(
-                    "DELETE FROM {} WHERE begin_snapshot = {snapshot} AND end_snapshot = {snapshot}",
-                    t(table)
-                ));
-            }
+        for (table, _) in self.versioned_tables() {
+            sql.push(format!(
+                "DELETE FROM {} WHERE begin_snapshot = {snapshot} AND end_snapshot = {snapshot}",
+                t(table)
+            ));
         }
-        for table in [
-            "ducklake_file_column_stats",
-            "ducklake_file_variant_stats",
-            "ducklake_file_partition_value",
+        // Rows about files and tables the transaction created and dropped again.
+        for (table, key, first, owner) in [
+            (
+                "ducklake_file_column_stats",
+                "data_file_id",
+                first_file,
+                "ducklake_data_file",
+            ),
+            (
+                "ducklake_file_variant_stats",
+                "data_file_id",
+                first_file,
+                "ducklake_data_file",
+            ),
+            (
+                "ducklake_file_partition_value",
+                "data_file_id",
+                first_file,
+                "ducklake_data_file",
+            ),
+            (
+                "ducklake_table_stats",
+                "table_id",
+                first_id,
+                "ducklake_table",
+            ),
+            (
+                "ducklake_table_column_stats",
+                "table_id",
+                first_id,
+                "ducklake_table",
+            ),
+            (
+                "ducklake_schema_versions",
+                "table_id",
+                first_id,
+                "ducklake_table",
+            ),
         ] {
-            if self.has_table(table) {
+            if self.fork.tables.iter().any(|(name, _)| name == table) {
                 sql.push(format!(
-                    "DELETE FROM {} WHERE data_file_id >= {first_file} AND data_file_id NOT IN \
-                     (SELECT data_file_id FROM {})",
+                    "DELETE FROM {} WHERE {key} >= {first} AND {key} NOT IN (SELECT {key} FROM {})",
                     t(table),
-                    t("ducklake_data_file")
-                ));
-            }
-        }
-        for table in [
-            "ducklake_table_stats",
-            "ducklake_table_column_stats",
-            "ducklake_schema_versions",
-        ] {
-            if self.has_table(table) {
-                sql.push(format!(
-                    "DELETE FROM {} WHERE table_id >= {first_id} AND table_id NOT IN \
-                     (SELECT table_id FROM {})",
-                    t(table),
-                    t("ducklake_table")
+                    t(owner)
                 ));
             }
         }
@@ -332,18 +358,16 @@ impl ForkedLake {
             .collect();
         // Rows that begin in the transaction's snapshot and live on keep it,
         // whatever the change list says.
-        let mut rows_live = false;
-        for (table, columns) in &self.fork.tables {
-            if columns.iter().any(|c| c == "begin_snapshot") && !rows_live {
-                rows_live = !backend
-                    .query(&format!(
-                        "SELECT 1 FROM {} WHERE begin_snapshot = {snapshot} LIMIT 1",
-                        t(table)
-                    ))
-                    .await?
-                    .is_empty();
-            }
-        }
+        let rows_live = self
+            .any_row(
+                self.fork
+                    .tables
+                    .iter()
+                    .filter(|(_, columns)| columns.iter().any(|c| c == "begin_snapshot")),
+                &format!("begin_snapshot = {snapshot}"),
+                None,
+            )
+            .await?;
         let kept = if kept.is_empty() && rows_live {
             all_changes
         } else {
@@ -367,8 +391,13 @@ impl ForkedLake {
         Ok(garbage)
     }
 
-    fn has_table(&self, name: &str) -> bool {
-        self.fork.tables.iter().any(|(t, _)| t == name)
+    /// The forked tables whose rows live between `begin_snapshot` and
+    /// `end_snapshot` (with their columns).
+    fn versioned_tables(&self) -> impl Iterator<Item = &(String, Vec<String>)> {
+        self.fork.tables.iter().filter(|(_, columns)| {
+            columns.iter().any(|c| c == "begin_snapshot")
+                && columns.iter().any(|c| c == "end_snapshot")
+        })
     }
 
     /// Undo the transaction: remove its files, drop the fork.

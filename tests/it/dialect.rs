@@ -14,6 +14,21 @@ mod duckdb;
 
 use duckdb::{Duck, DuckResult};
 
+/// Every value of `batches` as DuckDB prints it (`None` = NULL), row by row.
+fn duckdb_texts(batches: &[datafusion::arrow::array::RecordBatch]) -> Vec<Vec<Option<String>>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            (0..b.num_rows()).map(move |r| {
+                b.columns()
+                    .iter()
+                    .map(|c| value_text(c.as_ref(), r))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn duckdb_semantics_match_duckdb() -> TestResult {
     let (python, ext) = oracle_python()?;
@@ -28,21 +43,7 @@ async fn duckdb_semantics_match_duckdb() -> TestResult {
     for sql in &statements {
         let expected = duck.exec(sql, None)?;
         let got = session.sql(sql).await;
-        let ours: Result<Vec<Vec<Option<String>>>, String> = got
-            .map(|batches| {
-                batches
-                    .iter()
-                    .flat_map(|b| {
-                        (0..b.num_rows()).map(move |r| {
-                            b.columns()
-                                .iter()
-                                .map(|c| value_text(c.as_ref(), r))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect()
-            })
-            .map_err(|e| e.to_string());
+        let ours = got.map(|b| duckdb_texts(&b)).map_err(|e| e.to_string());
         match (&expected, &ours) {
             (DuckResult::Error(_), Err(_)) => {}
             (DuckResult::Rows { rows, .. }, Ok(mine)) if rows == mine => {}
@@ -137,21 +138,7 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         // `hive_partitioning` option is not taken).
         let lakeq_sql = sql.replace("/*/*.parquet', hive_partitioning = true)", "/')");
         let ours = session.sql(&lakeq_sql).await;
-        let ours: Result<Vec<Vec<Option<String>>>, String> = ours
-            .map(|batches| {
-                batches
-                    .iter()
-                    .flat_map(|b| {
-                        (0..b.num_rows()).map(move |r| {
-                            b.columns()
-                                .iter()
-                                .map(|c| value_text(c.as_ref(), r))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect()
-            })
-            .map_err(|e| e.to_string());
+        let ours = ours.map(|b| duckdb_texts(&b)).map_err(|e| e.to_string());
         match (&expected, &ours) {
             (DuckResult::Rows { rows, .. }, Ok(mine)) if rows == mine && !rows.is_empty() => {}
             _ => failures.push(format!(

@@ -101,21 +101,8 @@ async fn data_path_mismatch_is_reported() -> TestResult {
 async fn lake_state(lake: &TestLake) -> TestResult<(usize, usize)> {
     let opened = lake.open().await?;
     let snapshots = opened.store().snapshots().await?.len();
-    let files = walk_files(std::path::Path::new(&lake.data_path));
+    let files = crate::common::files_under(std::path::Path::new(&lake.data_path));
     Ok((snapshots, files))
-}
-
-fn walk_files(dir: &std::path::Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() { walk_files(&p) } else { 1 }
-        })
-        .sum()
 }
 
 #[tokio::test]

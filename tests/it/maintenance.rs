@@ -8,25 +8,11 @@ use std::path::Path;
 
 use crate::common::{
     Backend, TestLake, TestResult, compare_with_oracle, duckdb_run, duckdb_sql_queries,
-    script_blocks,
+    files_under, script_blocks,
 };
 
 fn interop_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-/// Files under the lake's data path.
-fn files_under(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() { files_under(&p) } else { 1 }
-        })
-        .sum()
 }
 
 async fn lakeq_maintains(backend: Backend) -> TestResult {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::common::{
     Backend, TestLake, TestResult, canonical::render_batches, compare_with_oracle,
-    duckdb_sql_queries,
+    duckdb_sql_queries, files_under,
 };
 
 /// Rows of a query, rendered.
@@ -18,24 +18,6 @@ async fn rows(session: &lakeq::Session, sql: &str) -> TestResult<Vec<Vec<String>
 
 async fn snapshot_count(session: &lakeq::Session) -> TestResult<String> {
     Ok(rows(session, "SELECT count(*) FROM lake.snapshots()").await?[0][0].clone())
-}
-
-/// Parquet files under the lake's data path.
-fn parquet_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() {
-                parquet_files(&p)
-            } else {
-                usize::from(p.extension().is_some_and(|x| x == "parquet"))
-            }
-        })
-        .sum()
 }
 
 async fn committed_transaction_is_one_snapshot(backend: Backend) -> TestResult {
@@ -117,7 +99,7 @@ async fn rolled_back_transaction_leaves_nothing(backend: Backend) -> TestResult 
     session.sql("CREATE TABLE lake.t (i INTEGER)").await?;
     session.sql("INSERT INTO lake.t VALUES (1), (2)").await?;
     let snapshots = snapshot_count(&session).await?;
-    let files = parquet_files(Path::new(&lake.data_path));
+    let files = files_under(Path::new(&lake.data_path));
 
     // ROLLBACK: nothing of the transaction stays, in the catalog or on disk.
     session.sql("BEGIN").await?;
@@ -131,7 +113,7 @@ async fn rolled_back_transaction_leaves_nothing(backend: Backend) -> TestResult 
     assert_eq!(rows(&session, "SELECT sum(i) FROM lake.t").await?, [["3"]]);
     assert!(session.sql("SELECT * FROM lake.gone").await.is_err());
     assert_eq!(snapshot_count(&session).await?, snapshots);
-    assert_eq!(parquet_files(Path::new(&lake.data_path)), files);
+    assert_eq!(files_under(Path::new(&lake.data_path)), files);
 
     // A statement that fails while running aborts the transaction: everything
     // but its end is refused, and COMMIT rolls it back, as in DuckDB.
@@ -148,7 +130,7 @@ async fn rolled_back_transaction_leaves_nothing(backend: Backend) -> TestResult 
     session.sql("COMMIT").await?;
     assert_eq!(rows(&session, "SELECT sum(i) FROM lake.t").await?, [["3"]]);
     assert_eq!(snapshot_count(&session).await?, snapshots);
-    assert_eq!(parquet_files(Path::new(&lake.data_path)), files);
+    assert_eq!(files_under(Path::new(&lake.data_path)), files);
 
     // A writer that committed meanwhile: COMMIT applies nothing and says why.
     let other = lakeq::Session::new();
@@ -159,19 +141,19 @@ async fn rolled_back_transaction_leaves_nothing(backend: Backend) -> TestResult 
     let conflict = session.sql("COMMIT").await.unwrap_err().to_string();
     assert!(conflict.contains("another writer"), "{conflict}");
     assert_eq!(rows(&session, "SELECT sum(i) FROM lake.t").await?, [["10"]]);
-    assert_eq!(parquet_files(Path::new(&lake.data_path)), files + 1);
+    assert_eq!(files_under(Path::new(&lake.data_path)), files + 1);
 
     // A table created and dropped inside a transaction leaves no file even
     // before COMMIT, and a transaction that nets out to nothing no snapshot.
     let snapshots = snapshot_count(&session).await?;
-    let files = parquet_files(Path::new(&lake.data_path));
+    let files = files_under(Path::new(&lake.data_path));
     session.sql("BEGIN").await?;
     session
         .sql("CREATE TABLE lake.scratch AS SELECT range AS x FROM range(10)")
         .await?;
-    assert_eq!(parquet_files(Path::new(&lake.data_path)), files + 1);
+    assert_eq!(files_under(Path::new(&lake.data_path)), files + 1);
     session.sql("DROP TABLE lake.scratch").await?;
-    assert_eq!(parquet_files(Path::new(&lake.data_path)), files);
+    assert_eq!(files_under(Path::new(&lake.data_path)), files);
     session.sql("COMMIT").await?;
     assert_eq!(snapshot_count(&session).await?, snapshots);
 

@@ -23,6 +23,20 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Files under `dir`, recursively (a lake's data path: what a change wrote or removed).
+pub fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() { files_under(&p) } else { 1 }
+        })
+        .sum()
+}
+
 /// Which catalog database a test uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
