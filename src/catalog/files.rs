@@ -31,6 +31,8 @@ pub struct ColumnBounds {
     pub max: ArrayRef,
     /// Null count per file (`UInt64`, null when unknown).
     pub null_counts: ArrayRef,
+    /// Bytes the column takes in each file, when the catalog records it.
+    pub byte_sizes: Vec<Option<u64>>,
 }
 
 /// Inlined rows of a table at a snapshot, with their row ids.

@@ -15,6 +15,7 @@ pub mod partition;
 pub mod pruning;
 pub mod session;
 pub mod sql;
+pub mod statistics;
 pub mod table;
 pub mod transaction;
 pub mod write;

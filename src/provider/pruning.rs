@@ -39,7 +39,7 @@ pub struct CatalogFileStats {
 }
 
 /// Whether min/max strings of this type are reliable enough to prune with.
-fn prunable(dt: &DataType) -> bool {
+pub(crate) fn prunable(dt: &DataType) -> bool {
     dt.is_integer()
         || matches!(
             dt,
@@ -93,6 +93,7 @@ struct FileBounds {
     min: Option<ScalarValue>,
     max: Option<ScalarValue>,
     null_count: Option<u64>,
+    byte_size: Option<u64>,
 }
 
 /// Build the bounds of one column over `files` from its statistics rows and, for an
@@ -123,6 +124,7 @@ fn column_bounds(
             b.max = None;
         }
         b.null_count = s.null_count.and_then(|c| u64::try_from(c).ok());
+        b.byte_size = s.column_size_bytes.and_then(|c| u64::try_from(c).ok());
     }
     // Identity partitions: every row of a file written under the current spec has
     // the file's partition value.
@@ -159,6 +161,7 @@ fn column_bounds(
         }
     }
     let null_counts: Vec<Option<u64>> = bounds.iter().map(|b| b.null_count).collect();
+    let byte_sizes: Vec<Option<u64>> = bounds.iter().map(|b| b.byte_size).collect();
     let (min, max): (Vec<_>, Vec<_>) = bounds.into_iter().map(|b| (b.min, b.max)).unzip();
     // A value that does not fit the column's type makes the whole column unknown.
     let to_array = |values: Vec<Option<ScalarValue>>| -> ArrayRef {
@@ -179,7 +182,55 @@ fn column_bounds(
         min: to_array(min),
         max: to_array(max),
         null_counts: Arc::new(UInt64Array::from(null_counts)),
+        byte_sizes,
     }
+}
+
+/// Make sure `files` holds the bounds of `columns`, reading from `store` those it has
+/// not seen yet (one query for all of them).
+pub async fn load_bounds(
+    store: &MetadataStore,
+    table: &TableEntry,
+    files: &TableFiles,
+    columns: &[ColumnId],
+) -> Result<()> {
+    let missing: Vec<ColumnId> = columns
+        .iter()
+        .copied()
+        .filter(|c| files.bounds(*c).is_none())
+        .collect();
+    let (Some(first), Some(last)) = (files.files.first(), files.files.last()) else {
+        return Ok(());
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let ids = first.data_file_id..=last.data_file_id;
+    let (stats, partition_values) = tokio::try_join!(
+        store.file_column_stats(table.id(), &missing, ids.clone()),
+        async {
+            if uses_partition_values(table, &missing) {
+                store.file_partition_values(table.id(), ids.clone()).await
+            } else {
+                Ok(Vec::new())
+            }
+        }
+    )?;
+    for (node, field) in table.columns.iter().zip(table.arrow_schema.fields()) {
+        let id = node.row.column_id;
+        if missing.contains(&id) {
+            let bounds = column_bounds(
+                table,
+                &files.files,
+                id,
+                field.data_type(),
+                &stats,
+                &partition_values,
+            );
+            files.set_bounds(id, Arc::new(bounds));
+        }
+    }
+    Ok(())
 }
 
 impl CatalogFileStats {
@@ -191,40 +242,7 @@ impl CatalogFileStats {
         files: &TableFiles,
         columns: &[ColumnId],
     ) -> Result<Self> {
-        let missing: Vec<ColumnId> = columns
-            .iter()
-            .copied()
-            .filter(|c| files.bounds(*c).is_none())
-            .collect();
-        if let (Some(first), Some(last)) = (files.files.first(), files.files.last())
-            && !missing.is_empty()
-        {
-            let ids = first.data_file_id..=last.data_file_id;
-            let (stats, partition_values) = tokio::try_join!(
-                store.file_column_stats(table.id(), &missing, ids.clone()),
-                async {
-                    if uses_partition_values(table, &missing) {
-                        store.file_partition_values(table.id(), ids.clone()).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                }
-            )?;
-            for (node, field) in table.columns.iter().zip(table.arrow_schema.fields()) {
-                let id = node.row.column_id;
-                if missing.contains(&id) {
-                    let bounds = column_bounds(
-                        table,
-                        &files.files,
-                        id,
-                        field.data_type(),
-                        &stats,
-                        &partition_values,
-                    );
-                    files.set_bounds(id, Arc::new(bounds));
-                }
-            }
-        }
+        load_bounds(store, table, files, columns).await?;
         let bounds = table
             .columns
             .iter()

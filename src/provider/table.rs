@@ -42,6 +42,7 @@ use super::adapter::FieldIdAdapterFactory;
 use super::deletes::{delete_file_positions, rows_after_snapshot, selection_without};
 use super::inlined::{initial_default, read_inlined_rows};
 use super::pruning::{CatalogFileStats, pruning_columns};
+use super::statistics::ScanStatistics;
 use crate::catalog::TableEntry;
 use crate::catalog::files::TableFiles;
 use crate::error::{Error, Result};
@@ -567,6 +568,7 @@ impl LakeTable {
         state: &dyn DFSession,
         table_files: &TableFiles,
         files: Vec<&DataFileRow>,
+        statistics: &ScanStatistics,
     ) -> Result<Vec<(String, PartitionedFile, usize)>> {
         let s = self.snapshot;
         let runtime = state.runtime_env().clone();
@@ -590,7 +592,7 @@ impl LakeTable {
             if let Some(only) = &table_files.only_positions {
                 // The change feed's deleted rows: exactly these positions.
                 let keep = only.get(&file.data_file_id).cloned().unwrap_or_default();
-                planned.push(Some(self.partitioned_file_at(file, loc, &keep)));
+                planned.push(Some(self.partitioned_file_at(file, loc, &keep, statistics)));
                 continue;
             }
             let deleted = table_files
@@ -602,7 +604,7 @@ impl LakeTable {
                 reads.push((i, file, url, loc, deleted));
                 planned.push(None);
             } else {
-                planned.push(Some(self.partitioned_file(file, loc, &deleted)));
+                planned.push(Some(self.partitioned_file(file, loc, &deleted, statistics)));
             }
         }
         // Collected first: a lazy `map` over borrowed rows trips the compiler's `Send`
@@ -626,7 +628,7 @@ impl LakeTable {
                     if file.partial_max.is_some_and(|m| m > s) {
                         deleted.extend(rows_after_snapshot(&object_store, &url, s).await?);
                     }
-                    Ok::<_, Error>((i, self.partitioned_file(file, loc, &deleted)))
+                    Ok::<_, Error>((i, self.partitioned_file(file, loc, &deleted, statistics)))
                 }
             })
             .collect();
@@ -648,20 +650,23 @@ impl LakeTable {
         file: &DataFileRow,
         loc: FileLocation,
         keep: &BTreeSet<i64>,
+        statistics: &ScanStatistics,
     ) -> (String, PartitionedFile, usize) {
         let rows = usize::try_from(file.record_count).unwrap_or(0);
         let all: BTreeSet<i64> = (0..i64::try_from(rows).unwrap_or(0))
             .filter(|p| !keep.contains(p))
             .collect();
-        self.partitioned_file(file, loc, &all)
+        self.partitioned_file(file, loc, &all, statistics)
     }
 
-    /// One file to scan without the rows `deleted` (positions): (store URL, file, live rows).
+    /// One file to scan without the rows `deleted` (positions), described by its
+    /// catalog `statistics`: (store URL, file, live rows).
     fn partitioned_file(
         &self,
         file: &DataFileRow,
         loc: FileLocation,
         deleted: &BTreeSet<i64>,
+        statistics: &ScanStatistics,
     ) -> (String, PartitionedFile, usize) {
         let rows = usize::try_from(file.record_count).unwrap_or(0);
         let mut pf = PartitionedFile::new(
@@ -685,8 +690,7 @@ impl LakeTable {
         if !deleted.is_empty() {
             pf = pf.with_extension(ParquetRowSelection::new(selection_without(rows, deleted)));
         }
-        let mut stats = Statistics::new_unknown(&self.schema);
-        stats.num_rows = Precision::Exact(live_rows);
+        let stats = statistics.file(file.data_file_id, live_rows, deleted.is_empty());
         pf = pf.with_statistics(Arc::new(stats));
         (loc.store_url.as_str().to_string(), pf, live_rows)
     }
@@ -861,7 +865,25 @@ impl TableProvider for LakeTable {
         // rule NaN out are read without them; the others keep every pruning.
         let maybe_nan = self.maybe_nan_files(&table_files, &files).await?;
         let first_file_snapshot = files.iter().map(|f| f.begin_snapshot).min();
-        let planned = self.partitioned_files(state, &table_files, files).await?;
+        // Geometry columns are WKB in the files and WKT above the scan: filters on
+        // them are applied above the scan only (they are Inexact), and the catalog's
+        // statistics of them are not given to the planner.
+        let geometry = self.geometry_columns();
+        let statistics = if self.positions == Positions::None && !files.is_empty() {
+            ScanStatistics::load(
+                self.lake.store(),
+                &self.entry,
+                &table_files,
+                projection,
+                &geometry,
+            )
+            .await?
+        } else {
+            ScanStatistics::row_counts_only(self.file_columns().fields().len())
+        };
+        let planned = self
+            .partitioned_files(state, &table_files, files, &statistics)
+            .await?;
         let inlined = table_files
             .inlined_rows
             .get_or_try_init(|| read_inlined_rows(self.lake.store(), &self.entry, self.snapshot))
@@ -901,9 +923,6 @@ impl TableProvider for LakeTable {
                     .collect()
             },
         };
-        // Geometry columns are WKB in the files and WKT above the scan: filters on
-        // them are applied above the scan only (they are Inexact).
-        let geometry = self.geometry_columns();
         let predicate = conjunction(
             filters
                 .iter()
@@ -957,6 +976,11 @@ impl TableProvider for LakeTable {
                 .or_insert_with(|| Vec::with_capacity(file_count))
                 .push((pf, rows));
         }
+        // DataFusion pushes the filters it keeps above the scan (they are Inexact) into
+        // the Parquet source itself, through projections and unions: giving it the
+        // predicate here too would evaluate `p AND p`. Only a [`ConcatExec`] (several
+        // inputs read in order) stops that pushdown, so only then is it given here.
+        let concatenated = in_order && by_store.len() + usize::from(inlined.is_some()) > 1;
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         for ((store_url, adapter, maybe_nan), files) in by_store {
             let defaults = adapters.get(adapter).cloned().unwrap_or_default();
@@ -1001,14 +1025,37 @@ impl TableProvider for LakeTable {
                 options.global.bloom_filter_on_read = false;
                 source = source.with_table_parquet_options(options);
             }
-            if let Some(p) = &predicate {
+            if let Some(p) = predicate.as_ref().filter(|_| concatenated) {
                 source = source.with_predicate(Arc::clone(p));
             }
-            let mut stats = Statistics::new_unknown(&schema);
-            stats.num_rows = Precision::Exact(total_rows);
+            // Each group's statistics merged from its files', the table's from the
+            // groups' (positions scans: row counts only).
+            let mut file_groups: Vec<FileGroup> = groups.into_iter().map(FileGroup::new).collect();
+            let mut stats = None;
+            if self.positions == Positions::None {
+                for group in &mut file_groups {
+                    let merged = ScanStatistics::merge(
+                        group.iter().filter_map(|f| f.statistics.as_deref()),
+                        &self.entry.arrow_schema,
+                    );
+                    if let Some(merged) = merged {
+                        *group = std::mem::take(group).with_statistics(Arc::new(merged));
+                    }
+                }
+                stats = ScanStatistics::merge(
+                    file_groups.iter().filter_map(|g| g.file_statistics(None)),
+                    &self.entry.arrow_schema,
+                )
+                .filter(|s| s.num_rows == Precision::Exact(total_rows));
+            }
+            let stats = stats.unwrap_or_else(|| {
+                let mut stats = Statistics::new_unknown(&schema);
+                stats.num_rows = Precision::Exact(total_rows);
+                stats
+            });
             let config =
                 FileScanConfigBuilder::new(ObjectStoreUrl::parse(&store_url)?, Arc::new(source))
-                    .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                    .with_file_groups(file_groups)
                     .with_projection_indices(projection.cloned())?
                     .with_limit(if filters.is_empty() { limit } else { None })
                     .with_statistics(stats)

@@ -266,6 +266,8 @@ pub struct FileColumnStatsRow {
     pub max_value: Option<String>,
     /// Whether the file holds a NaN (floats; NULL = unknown).
     pub contains_nan: Option<bool>,
+    /// Bytes the column takes in the file, if recorded.
+    pub column_size_bytes: Option<i64>,
 }
 
 /// A row of `ducklake_file_partition_value`.

@@ -1025,6 +1025,7 @@ impl MetadataStore {
                     "min_value",
                     "max_value",
                     "contains_nan",
+                    "column_size_bytes",
                 ],
                 &format!(
                     "{} WHERE table_id = {table_id} AND column_id IN ({}) AND data_file_id BETWEEN {} AND {}",
@@ -1045,6 +1046,7 @@ impl MetadataStore {
                     min_value: r.take_opt_text(4)?,
                     max_value: r.take_opt_text(5)?,
                     contains_nan: r.opt_i64(6)?.map(|v| v != 0),
+                    column_size_bytes: r.opt_i64(7)?,
                 })
             })
             .collect()
