@@ -301,6 +301,9 @@ pub async fn prepare_statement(
     if let Statement::Merge(merge) = s.as_mut() {
         expand_merge_stars(state, merge, variables).await?;
     }
+    if let Statement::Insert(insert) = s.as_mut() {
+        expand_insert_defaults(state, insert, variables).await?;
+    }
     super::files::register_files(state, &s).await?;
     let names = name_context(state);
     let pending = rewrite(&mut s, &names, variables)?;
@@ -318,6 +321,99 @@ pub async fn prepare_statement(
         expand_order_by_all(q, width);
     }
     Ok(DFStatement::Statement(s))
+}
+
+/// `INSERT INTO t DEFAULT VALUES` and the `DEFAULT` keyword in a `VALUES` row of an
+/// INSERT, which DataFusion does not plan: each becomes the column's default expression
+/// (`NULL` for a column without one), as DuckDB inserts it.
+async fn expand_insert_defaults(
+    state: &SessionState,
+    insert: &mut datafusion::sql::sqlparser::ast::Insert,
+    variables: &Variables,
+) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{TableObject, Value, Values};
+    let is_default = |e: &Expr| matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("DEFAULT"));
+    let default_values = insert.source.is_none();
+    let uses_default = match insert.source.as_deref().map(|q| q.body.as_ref()) {
+        Some(SetExpr::Values(values)) => {
+            values.rows.iter().any(|r| r.content.iter().any(is_default))
+        }
+        _ => false,
+    };
+    if !default_values && !uses_default {
+        return Ok(());
+    }
+    let TableObject::TableName(name) = &insert.table else {
+        return Ok(());
+    };
+    let (plan, _) = Box::pin(plan_sql(state, &format!("SELECT * FROM {name}"), variables)).await?;
+    let mut source = None;
+    datafusion::common::tree_node::TreeNode::apply(&plan, |node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            source = Some(Arc::clone(&scan.source));
+            return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })?;
+    let Some(source) = source else {
+        return Ok(());
+    };
+    let schema = source.schema();
+    let unparser = datafusion::sql::unparser::Unparser::default();
+    let default_of = |column: &str| -> Result<Expr> {
+        match source.get_column_default(column) {
+            Some(expr) => Ok(unparser.expr_to_sql(expr)?),
+            None => Ok(Expr::value(Value::Null)),
+        }
+    };
+    let targets: Vec<String> = if insert.columns.is_empty() {
+        schema.fields().iter().map(|f| f.name().clone()).collect()
+    } else {
+        insert
+            .columns
+            .iter()
+            .map(|c| match c.0.last().and_then(|p| p.as_ident()) {
+                Some(i) => i.value.clone(),
+                None => c.to_string(),
+            })
+            .collect()
+    };
+    if default_values {
+        let row = targets
+            .iter()
+            .map(|c| default_of(c))
+            .collect::<Result<Vec<_>>>()?;
+        insert.source = Some(Box::new(Query {
+            body: Box::new(SetExpr::Values(Values {
+                explicit_row: false,
+                value_keyword: false,
+                rows: vec![datafusion::sql::sqlparser::ast::Parens {
+                    opening_token: datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                    content: row,
+                    closing_token: datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                }],
+            })),
+            ..empty_query()
+        }));
+        return Ok(());
+    }
+    if let Some(SetExpr::Values(values)) = insert.source.as_deref_mut().map(|q| q.body.as_mut()) {
+        for row in &mut values.rows {
+            for (i, e) in row.content.iter_mut().enumerate() {
+                if is_default(e) {
+                    let Some(column) = targets.get(i) else {
+                        return Err(Error::Unsupported(format!(
+                            "INSERT INTO {name}: DEFAULT in position {} of a row, but the table has {} columns",
+                            i + 1,
+                            targets.len()
+                        )));
+                    };
+                    *e = default_of(column)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// DuckDB's `MERGE ... INSERT *` / `UPDATE SET *` (parsed as placeholders, see

@@ -673,6 +673,13 @@ impl LakeTable {
             loc.path.to_string(),
             u64::try_from(file.file_size_bytes).unwrap_or(0),
         );
+        // The catalog knows the footer's length: the first read fetches exactly the
+        // footer and its 8-byte trailer, not DataFusion's default guess.
+        if let Some(footer) = file.footer_size.and_then(|n| usize::try_from(n).ok())
+            && footer > 0
+        {
+            pf = pf.with_metadata_size_hint(footer.saturating_add(8));
+        }
         let live_rows = rows.saturating_sub(deleted.len());
         match self.positions {
             Positions::FileIds => {
