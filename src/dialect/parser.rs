@@ -4,7 +4,9 @@
 use std::collections::VecDeque;
 
 use datafusion::sql::parser::{DFParser, DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{CastKind, DataType, Expr, TimezoneInfo, Value};
 use datafusion::sql::sqlparser::dialect::{Dialect, DuckDbDialect};
+use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::error::{Error, Result};
 
@@ -55,10 +57,64 @@ impl Dialect for LakeqDialect {
         supports_comma_separated_trim,
     );
 
+    /// DuckDB's `TIMESTAMP_S '...'`, `TIMESTAMP_MS`, `TIMESTAMP_US` and
+    /// `TIMESTAMP_NS` literals, as casts to a timestamp of that precision. DuckDB
+    /// rounds digits beyond the precision where DataFusion would cut them: such a
+    /// literal is refused rather than read differently.
+    fn parse_prefix(
+        &self,
+        parser: &mut datafusion::sql::sqlparser::parser::Parser,
+    ) -> Option<std::result::Result<Expr, datafusion::sql::sqlparser::parser::ParserError>> {
+        let [word, value] = parser.peek_tokens();
+        let Token::Word(word) = word else {
+            return None;
+        };
+        let Token::SingleQuotedString(text) = value else {
+            return None;
+        };
+        if word.quote_style.is_some() {
+            return None;
+        }
+        let precision = timestamp_precision(&word.value)?;
+        let digits = text.rsplit_once('.').map_or(0, |(_, f)| {
+            f.chars().take_while(char::is_ascii_digit).count()
+        });
+        if u64::try_from(digits).unwrap_or(u64::MAX) > precision {
+            return Some(Err(
+                datafusion::sql::sqlparser::parser::ParserError::ParserError(format!(
+                    "{} '{text}': more fractional digits than the type holds (DuckDB rounds \
+                     them, lakeq does not yet); write at most {precision}",
+                    word.value
+                )),
+            ));
+        }
+        parser.next_token();
+        parser.next_token();
+        Some(Ok(Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(Expr::value(Value::SingleQuotedString(text))),
+            data_type: DataType::Timestamp(Some(precision), TimezoneInfo::None),
+            array: false,
+            format: None,
+        }))
+    }
+
     fn dialect(&self) -> std::any::TypeId {
         // DuckDB-specific branches of the parser (`dialect_of!(self is DuckDbDialect)`),
         // such as `//` and `STRUCT(...)` literals, apply to this dialect too.
         std::any::TypeId::of::<DuckDbDialect>()
+    }
+}
+
+/// The fractional-second digits of DuckDB's `TIMESTAMP_S` / `_MS` / `_US` / `_NS`
+/// type names (any case), `None` for other names.
+pub fn timestamp_precision(name: &str) -> Option<u64> {
+    match name.to_ascii_uppercase().as_str() {
+        "TIMESTAMP_S" => Some(0),
+        "TIMESTAMP_MS" => Some(3),
+        "TIMESTAMP_US" => Some(6),
+        "TIMESTAMP_NS" => Some(9),
+        _ => None,
     }
 }
 
