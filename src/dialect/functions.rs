@@ -716,14 +716,21 @@ pub fn normalize_column_type(t: &mut SqlType) {
     }
 }
 
-/// Type names in casts: DuckDB's unsigned names (see [`normalize_column_type`])
-/// and `HUGEINT` as `DECIMAL(38,0)` (how lakeq reads DuckDB's HUGEINT columns).
+/// Type names in casts: DuckDB's unsigned names (see [`normalize_column_type`]),
+/// `HUGEINT` as `DECIMAL(38,0)` (how lakeq reads DuckDB's HUGEINT columns) and
+/// `TIMESTAMP` as microseconds.
 pub fn duckdb_type_names(expr: &mut Expr) {
     let data_type = match expr {
         Expr::Cast { data_type, .. } => data_type,
         Expr::TypedString(ts) => &mut ts.data_type,
         _ => return,
     };
+    // DuckDB's TIMESTAMP (and TIMESTAMPTZ) holds microseconds; DataFusion's
+    // unqualified TIMESTAMP would be nanoseconds.
+    if let SqlType::Timestamp(precision @ None, _) = data_type {
+        *precision = Some(6);
+        return;
+    }
     if matches!(data_type, SqlType::HugeInt | SqlType::Int128) {
         *data_type = SqlType::Decimal(
             datafusion::sql::sqlparser::ast::ExactNumberInfo::PrecisionAndScale(38, 0),
