@@ -47,6 +47,9 @@ pub(crate) struct ForkedLake {
     fork: CatalogFork,
     /// The snapshot the fork was taken at.
     base: SnapshotRow,
+    /// Whether the transaction ended (`COMMIT` or `ROLLBACK`); one dropped
+    /// before that is rolled back (see the `Drop` impl).
+    ended: bool,
 }
 
 impl ForkedLake {
@@ -70,6 +73,7 @@ impl ForkedLake {
                 work,
                 fork,
                 base,
+                ended: false,
             }),
             Err(e) => {
                 backend.drop_fork(&fork).await;
@@ -85,7 +89,8 @@ impl ForkedLake {
     /// Apply the transaction's changes to the real catalog (one catalog
     /// transaction), then drop the fork. On failure the transaction's files are
     /// removed and the real lake is as it was.
-    pub(crate) async fn commit(self) -> Result<()> {
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        self.ended = true;
         let outcome = self.merge().await;
         match &outcome {
             Ok(garbage) => remove_files(garbage).await,
@@ -401,7 +406,12 @@ impl ForkedLake {
     }
 
     /// Undo the transaction: remove its files, drop the fork.
-    pub(crate) async fn rollback(self) {
+    pub(crate) async fn rollback(mut self) {
+        self.ended = true;
+        self.undo().await;
+    }
+
+    async fn undo(&self) {
         self.remove_written_files().await;
         self.real
             .lake()
@@ -447,6 +457,31 @@ impl ForkedLake {
                 }
             }
             remove_files(&files).await;
+        }
+    }
+}
+
+/// A session that ends inside a transaction (a script without `COMMIT`, or one
+/// that stopped at an error) rolls it back, as DuckDB does at exit: the files the
+/// transaction wrote and its fork (temporary SQLite files, or PostgreSQL scratch
+/// schemas) are removed. Outside a multi-threaded runtime only the SQLite fork's
+/// files can be removed here; a PostgreSQL fork's schemas are then dropped by
+/// the next `BEGIN` on that database (their advisory lock is free).
+impl Drop for ForkedLake {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        if let Ok(handle) = tokio::runtime::Handle::try_current()
+            && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| handle.block_on(self.undo()));
+        } else if self.real.lake().store().backend().dialect() == crate::store::Dialect::Sqlite {
+            for path in [&self.fork.base_location, &self.fork.work_location] {
+                let _ = std::fs::remove_file(path);
+                let _ = std::fs::remove_file(format!("{path}-journal"));
+            }
         }
     }
 }

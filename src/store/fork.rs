@@ -15,6 +15,17 @@
 //! Diffing against the base (not against the real catalog) applies exactly what
 //! the transaction did: rows that maintenance removed from the real catalog
 //! meanwhile (expired snapshots, cleaned-up files) are not brought back.
+//!
+//! A fork outlives its process only if the process is killed (a session that
+//! ends inside a transaction rolls it back). On PostgreSQL the fork is a pair of
+//! scratch schemas `lakeq_txn_<id>_base/_work`; the transaction holds a
+//! session-level advisory lock keyed by its id ([`lock_key`]) on a connection of
+//! its own, taken before the schemas are created, and every `BEGIN` drops the
+//! scratch schemas whose lock it can take (their process is gone: PostgreSQL
+//! releases a session's locks when its connection closes). On SQLite the fork is
+//! two temporary files (`lakeq-txn-<id>-base.sqlite` / `-work.sqlite` in the
+//! temporary directory), removed when the transaction ends; a killed process
+//! leaves them behind, and nothing ever reads them again.
 
 use std::sync::Arc;
 
@@ -31,6 +42,17 @@ pub struct CatalogFork {
     pub work_location: String,
     /// The forked tables with their columns, as they were at the fork.
     pub tables: Vec<(String, Vec<String>)>,
+}
+
+/// The advisory-lock key of transaction `id` (32 hex digits, a UUID): its first
+/// 64 bits. Another application's lock on the same key only keeps a leftover
+/// fork from being dropped, never the other way round.
+pub(crate) fn lock_key(id: &str) -> Option<i64> {
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let bits = u64::from_str_radix(id.get(..16)?, 16).ok()?;
+    Some(i64::from_be_bytes(bits.to_be_bytes()))
 }
 
 /// The statements that apply a fork's changes to the real catalog. `real`,
@@ -119,6 +141,26 @@ mod tests {
                 .contains("lq_gone.\"end_snapshot\" IS main.\"ducklake_table\".\"end_snapshot\"")
         );
         assert!(statements[2].contains("SELECT \"table_id\", \"end_snapshot\" FROM lq_work"));
+    }
+
+    #[test]
+    fn lock_keys_come_from_the_transaction_id() {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        assert!(lock_key(&id).is_some());
+        assert_eq!(
+            lock_key("ffffffffffffffff0000000000000000"),
+            Some(-1),
+            "the top bit makes a negative bigint, as PostgreSQL takes it"
+        );
+        assert_eq!(lock_key("0000000000000001ffffffffffffffff"), Some(1));
+        for bad in [
+            "",
+            "abc",
+            "zzzzzzzzzzzzzzzz0000000000000000",
+            "é0000000000000000000000000000000",
+        ] {
+            assert_eq!(lock_key(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub struct PgBackend {
     pool: PgPool,
     schema: String,
     location: String,
+    /// For a transaction's working copy: the connection that holds the
+    /// transaction's advisory lock (see [`PgBackend::fork`]). It is closed, and
+    /// the lock released, when the working copy is dropped or the process dies.
+    _txn_lock: Option<std::sync::Mutex<sqlx::PgConnection>>,
 }
 
 /// Build connect options from a libpq `key=value` string or a `postgres://` URL.
@@ -134,6 +138,7 @@ impl PgBackend {
             pool,
             schema: schema.to_string(),
             location,
+            _txn_lock: None,
         })
     }
 
@@ -166,6 +171,79 @@ impl PgBackend {
         }
         Ok(out)
     }
+
+    /// Drop the scratch schemas of transactions whose process is gone: every
+    /// `lakeq_txn_<id>_base/_work` pair whose advisory lock (see
+    /// [`PgBackend::fork`]) nobody holds. The lock is taken while dropping, so a
+    /// live transaction's schemas are never touched. Best effort: a schema this
+    /// role may not drop stays (nothing reads it).
+    pub async fn drop_abandoned_forks(&self) -> Result<Vec<String>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'lakeq\\_txn\\_%' \
+             ORDER BY nspname",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut ids: Vec<&str> = names.iter().filter_map(|n| fork_id(n)).collect();
+        ids.dedup();
+        let mut dropped = Vec::new();
+        if ids.is_empty() {
+            return Ok(dropped);
+        }
+        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        for id in ids {
+            let Some(key) = super::fork::lock_key(id) else {
+                continue;
+            };
+            let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| self.err(e))?;
+            if !free {
+                continue;
+            }
+            let (base, work) = fork_schemas(id);
+            let drop = sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE; DROP SCHEMA IF EXISTS {} CASCADE;",
+                quote_ident(&base),
+                quote_ident(&work)
+            )))
+            .execute(&mut *conn)
+            .await;
+            let unlocked = sqlx::query_scalar::<_, bool>("SELECT pg_advisory_unlock($1)")
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                // The lock's session is in doubt: never hand it back to the pool.
+                let _ = conn.detach();
+                return Ok(dropped);
+            }
+            if drop.is_ok() {
+                dropped.push(id.to_string());
+            }
+        }
+        Ok(dropped)
+    }
+}
+
+/// The transaction id of a scratch schema name `lakeq_txn_<id>_base` / `_work`.
+fn fork_id(schema: &str) -> Option<&str> {
+    let rest = schema.strip_prefix("lakeq_txn_")?;
+    let id = rest
+        .strip_suffix("_base")
+        .or_else(|| rest.strip_suffix("_work"))?;
+    super::fork::lock_key(id).map(|_| id)
+}
+
+/// The scratch schemas (base, working copy) of transaction `id`.
+fn fork_schemas(id: &str) -> (String, String) {
+    (
+        format!("lakeq_txn_{id}_base"),
+        format!("lakeq_txn_{id}_work"),
+    )
 }
 
 /// How one result column is decoded, decided once per query from its PostgreSQL type.
@@ -295,10 +373,27 @@ impl SqlBackend for PgBackend {
     }
 
     async fn fork(&self) -> Result<CatalogFork> {
+        // Scratch schemas left by killed processes go first (their locks are free).
+        self.drop_abandoned_forks().await?;
         let tables = self.catalog_tables().await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let base = format!("lakeq_txn_{id}_base");
-        let work = format!("lakeq_txn_{id}_work");
+        let (base, work) = fork_schemas(&id);
+        // The transaction's advisory lock, on a connection of its own held for the
+        // transaction's lifetime, is taken before its schemas exist: whoever finds
+        // the schemas and can take the lock knows their process is gone.
+        let key = super::fork::lock_key(&id)
+            .ok_or_else(|| Error::Corrupt(format!("transaction id '{id}'")))?;
+        let mut lock = self.pool.acquire().await.map_err(|e| self.err(e))?.detach();
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut lock)
+            .await
+            .map_err(|e| self.err(e))?;
+        if !locked {
+            return Err(Error::Corrupt(format!(
+                "the advisory lock of new transaction {id} is held by another session"
+            )));
+        }
         let mut sql = vec![
             format!("CREATE SCHEMA {}", quote_ident(&base)),
             format!("CREATE SCHEMA {}", quote_ident(&work)),
@@ -318,6 +413,7 @@ impl SqlBackend for PgBackend {
                 pool: self.pool.clone(),
                 schema: work.clone(),
                 location: self.location.clone(),
+                _txn_lock: Some(std::sync::Mutex::new(lock)),
             }),
             base_location: base,
             work_location: work,

@@ -18,3 +18,4 @@ mod planning;
 mod properties;
 mod s3;
 mod transactions;
+mod txn_faults;
