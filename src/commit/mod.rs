@@ -296,6 +296,8 @@ pub enum Alter {
     AddColumn {
         /// Table.
         table_id: CatalogId,
+        /// The struct column a nested field is added to (`None`: a top-level column).
+        parent: Option<ColumnId>,
         /// The column with its ids.
         column: NewColumn,
     },
@@ -902,7 +904,7 @@ async fn render(
             lit(nt.path.as_str().into()),
             lit(true.into())
         ));
-        let rows = column_rows(b, id, s, &nt.columns);
+        let rows = column_rows(b, id, s, None, &nt.columns);
         if !rows.is_empty() {
             sql.push(format!(
                 "INSERT INTO {} VALUES {}",
@@ -954,8 +956,12 @@ async fn render(
     }
     for a in &c.alters {
         match a {
-            Alter::AddColumn { table_id, column } => {
-                let rows = column_rows(b, *table_id, s, std::slice::from_ref(column));
+            Alter::AddColumn {
+                table_id,
+                parent,
+                column,
+            } => {
+                let rows = column_rows(b, *table_id, s, *parent, std::slice::from_ref(column));
                 sql.push(format!(
                     "INSERT INTO {} VALUES {}",
                     t("ducklake_column"),
@@ -1622,11 +1628,12 @@ fn column_rows(
     b: &dyn SqlBackend,
     table_id: CatalogId,
     s: SnapshotId,
+    parent: Option<ColumnId>,
     columns: &[NewColumn],
 ) -> Vec<String> {
     let mut all = Vec::new();
     for c in columns {
-        c.walk(None, &mut all);
+        c.walk(parent, &mut all);
     }
     all.into_iter()
         .map(|(parent, c)| {

@@ -404,7 +404,11 @@ pub fn apply_schema_changes(changes: &mut ChangeSet, plans: &mut BTreeMap<String
     for plan in plans.values_mut() {
         if let TableRef::Existing(table_id) = plan.table_ref {
             for column in plan.added.drain(..) {
-                changes.alters.push(Alter::AddColumn { table_id, column });
+                changes.alters.push(Alter::AddColumn {
+                    table_id,
+                    parent: None,
+                    column,
+                });
             }
             for row in plan.widened.drain(..) {
                 changes.alters.push(Alter::ReplaceColumn { row });

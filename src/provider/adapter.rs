@@ -21,7 +21,7 @@ use datafusion::physical_expr_adapter::{
     DefaultPhysicalExprAdapter, PhysicalExprAdapter, PhysicalExprAdapterFactory,
 };
 
-use crate::catalog::FIELD_ID_KEY;
+use crate::catalog::{ColumnNode, FIELD_ID_KEY};
 
 /// The field id of an Arrow field, if it carries one.
 pub fn field_id(field: &Field) -> Option<i64> {
@@ -43,52 +43,91 @@ pub struct FieldIdAdapterFactory {
     pub constants: HashMap<String, ScalarValue>,
     /// Column ids of nested fields with a non-NULL `initial_default`.
     pub defaulted_nested: std::collections::HashSet<i64>,
+    /// The column trees of the table's nested columns, by table column name: their
+    /// fields are matched to a file's by field id.
+    pub nested: HashMap<String, Arc<ColumnNode>>,
 }
 
-/// Check that DataFusion's by-name mapping of nested fields reads what DuckLake's
-/// by-id mapping would: a nested field renamed, dropped and re-added under the
-/// same name, or added with a default since the file was written would be read
-/// wrongly, so it is refused (a wrong value is worse than an error).
-fn check_nested(
-    table: &Field,
-    file: &Field,
+/// `table` (the type of column `node`) with each struct field named as the field of
+/// the same id in `file` (a file's type of that column), so that DataFusion's by-name
+/// cast reads a renamed field from its old name. A field the file lacks gets a name no
+/// file field has (it reads NULL, never a dropped field of its old name); a missing
+/// field with a non-NULL `initial_default` is refused (its value would be lost).
+fn file_named(
+    node: &ColumnNode,
+    table: &DataType,
+    file: &DataType,
     defaulted: &std::collections::HashSet<i64>,
-) -> std::result::Result<(), String> {
-    match (table.data_type(), file.data_type()) {
+) -> std::result::Result<DataType, String> {
+    Ok(match (table, file) {
         (DataType::Struct(tc), DataType::Struct(fc)) => {
-            for t in tc {
-                let Some(id) = field_id(t) else { continue };
-                match fc.iter().find(|f| field_id(f) == Some(id)) {
-                    Some(f) if f.name() != t.name() => {
-                        return Err(format!(
-                            "struct field '{}' was renamed from '{}'",
-                            t.name(),
-                            f.name()
-                        ));
-                    }
-                    Some(f) => check_nested(t, f, defaulted)?,
-                    None if fc.iter().any(|f| f.name() == t.name()) => {
-                        return Err(format!(
-                            "struct field '{}' was dropped and added again",
-                            t.name()
-                        ));
-                    }
+            let mut fields = Vec::with_capacity(tc.len());
+            for (t, child) in tc.iter().zip(&node.children) {
+                let id = child.row.column_id;
+                let field = match fc.iter().find(|f| field_id(f) == Some(id)) {
+                    Some(f) => t
+                        .as_ref()
+                        .clone()
+                        .with_name(f.name())
+                        .with_data_type(file_named(
+                            child,
+                            t.data_type(),
+                            f.data_type(),
+                            defaulted,
+                        )?),
                     None if defaulted.contains(&id) => {
                         return Err(format!(
                             "struct field '{}' was added with a default value",
                             t.name()
                         ));
                     }
-                    None => {}
-                }
+                    None => t
+                        .as_ref()
+                        .clone()
+                        .with_name(format!("__lakeq_missing_{id}")),
+                };
+                fields.push(Arc::new(field));
             }
-            Ok(())
+            DataType::Struct(fields.into())
         }
-        (DataType::List(t), DataType::List(f))
-        | (DataType::LargeList(t), DataType::LargeList(f))
-        | (DataType::Map(t, _), DataType::Map(f, _)) => check_nested(t, f, defaulted),
-        _ => Ok(()),
-    }
+        (DataType::List(t), DataType::List(f) | DataType::LargeList(f))
+        | (DataType::LargeList(t), DataType::List(f) | DataType::LargeList(f)) => {
+            let Some(element) = node.children.first() else {
+                return Ok(table.clone());
+            };
+            let inner = Arc::new(t.as_ref().clone().with_data_type(file_named(
+                element,
+                t.data_type(),
+                f.data_type(),
+                defaulted,
+            )?));
+            match table {
+                DataType::LargeList(_) => DataType::LargeList(inner),
+                _ => DataType::List(inner),
+            }
+        }
+        (DataType::Map(t, sorted), DataType::Map(f, _)) => {
+            let (DataType::Struct(tkv), DataType::Struct(fkv)) = (t.data_type(), f.data_type())
+            else {
+                return Ok(table.clone());
+            };
+            let mut fields = Vec::with_capacity(tkv.len());
+            for ((tf, ff), child) in tkv.iter().zip(fkv.iter()).zip(&node.children) {
+                fields.push(Arc::new(tf.as_ref().clone().with_data_type(file_named(
+                    child,
+                    tf.data_type(),
+                    ff.data_type(),
+                    defaulted,
+                )?)));
+            }
+            let entries = t
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Struct(fields.into()));
+            DataType::Map(Arc::new(entries), *sorted)
+        }
+        _ => table.clone(),
+    })
 }
 
 impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
@@ -105,6 +144,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         let file_has_ids = !by_id.is_empty();
         let mut renames = HashMap::new();
         let mut defaults = HashMap::new();
+        let mut relabel = HashMap::new();
         let mut fields = Vec::with_capacity(logical_file_schema.fields().len());
         for (i, field) in logical_file_schema.fields().iter().enumerate() {
             let table_field_id = self
@@ -137,16 +177,30 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                 } else {
                     physical_file_schema.field_with_name(field.name()).ok()
                 };
+            // Nested fields: read by field id, under the names the file gives them,
+            // then relabelled to the table's names.
+            let mut read_as = None;
             if let Some(p) = physical
                 && file_has_ids
-                && let Err(why) = check_nested(field, p, &self.defaulted_nested)
+                && let Some(node) = self.nested.get(field.name())
             {
-                return Err(datafusion::error::DataFusionError::NotImplemented(format!(
-                    "column '{}': {why} after some data files were written; lakeq maps nested \
-                     fields by name and would read wrong values there, so it refuses (rewrite \
-                     the files with DuckDB's ducklake_rewrite_data_files, or read with DuckDB)",
-                    field.name()
-                )));
+                let named = file_named(
+                    node,
+                    field.data_type(),
+                    p.data_type(),
+                    &self.defaulted_nested,
+                )
+                .map_err(|why| {
+                    datafusion::error::DataFusionError::NotImplemented(format!(
+                        "column '{}': {why} after some data files were written; lakeq \
+                                 would read wrong values there, so it refuses (rewrite the files \
+                                 with DuckDB's ducklake_rewrite_data_files, or read with DuckDB)",
+                        field.name()
+                    ))
+                })?;
+                if &named != field.data_type() {
+                    read_as = Some(named);
+                }
             }
             let name = match physical {
                 Some(p) => p.name().clone(),
@@ -161,7 +215,13 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
             if &name != field.name() {
                 renames.insert(field.name().clone(), name.clone());
             }
-            fields.push(field.as_ref().clone().with_name(name));
+            match read_as {
+                Some(named) => {
+                    relabel.insert(name.clone(), field.data_type().clone());
+                    fields.push(field.as_ref().clone().with_name(name).with_data_type(named));
+                }
+                None => fields.push(field.as_ref().clone().with_name(name)),
+            }
         }
         let renamed_logical = Arc::new(Schema::new_with_metadata(
             fields,
@@ -170,6 +230,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         Ok(Arc::new(FieldIdAdapter {
             renames,
             defaults,
+            relabel,
             inner: DefaultPhysicalExprAdapter::new(renamed_logical, physical_file_schema),
         }))
     }
@@ -180,6 +241,9 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
 pub struct FieldIdAdapter {
     renames: HashMap<String, String>,
     defaults: HashMap<String, ScalarValue>,
+    /// File-side column names read under the file's nested field names, with the
+    /// table's type to relabel them to.
+    relabel: HashMap<String, DataType>,
     inner: DefaultPhysicalExprAdapter,
 }
 
@@ -193,13 +257,130 @@ impl PhysicalExprAdapter for FieldIdAdapter {
                 if let Some(v) = self.defaults.get(col.name()) {
                     return Ok(Transformed::yes(Arc::new(Literal::new(v.clone())) as _));
                 }
-                match self.renames.get(col.name()) {
-                    Some(n) => Ok(Transformed::yes(Arc::new(Column::new(n, col.index())) as _)),
-                    None => Ok(Transformed::no(e)),
+                let name = self
+                    .renames
+                    .get(col.name())
+                    .map_or(col.name(), |n| n.as_str());
+                let column: Arc<dyn PhysicalExpr> = if name == col.name() {
+                    Arc::clone(&e)
+                } else {
+                    Arc::new(Column::new(name, col.index()))
+                };
+                match self.relabel.get(name) {
+                    // (Bottom-up: the column inside is not visited again here; the
+                    // default adapter rewrites it below.)
+                    Some(table_type) => Ok(Transformed::yes(Arc::new(Relabel::new(
+                        column,
+                        table_type.clone(),
+                    )) as _)),
+                    None if name == col.name() => Ok(Transformed::no(e)),
+                    None => Ok(Transformed::yes(column)),
                 }
             })
             .data()?;
         self.inner.rewrite(renamed)
+    }
+}
+
+/// Nested values read under a file's field names, given the table's names: the same
+/// arrays under another type of identical layout (see [`file_named`]).
+#[derive(Debug, Eq)]
+pub struct Relabel {
+    input: Arc<dyn PhysicalExpr>,
+    target: DataType,
+}
+
+impl PartialEq for Relabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.input.as_ref() == other.input.as_ref() && self.target == other.target
+    }
+}
+
+impl std::hash::Hash for Relabel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.input.hash(state);
+        self.target.hash(state);
+    }
+}
+
+impl Relabel {
+    /// `input`'s values typed as `target`.
+    pub fn new(input: Arc<dyn PhysicalExpr>, target: DataType) -> Self {
+        Self { input, target }
+    }
+}
+
+impl std::fmt::Display for Relabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "relabel({})", self.input)
+    }
+}
+
+/// `data` typed as `target`, whose layout is the same (names may differ), at every depth.
+fn relabel_data(
+    data: datafusion::arrow::array::ArrayData,
+    target: &DataType,
+) -> DFResult<datafusion::arrow::array::ArrayData> {
+    let children: Vec<datafusion::arrow::array::ArrayData> = match target {
+        DataType::Struct(fields) => data
+            .child_data()
+            .iter()
+            .zip(fields.iter())
+            .map(|(c, f)| relabel_data(c.clone(), f.data_type()))
+            .collect::<DFResult<_>>()?,
+        DataType::List(f) | DataType::LargeList(f) | DataType::Map(f, _) => data
+            .child_data()
+            .iter()
+            .map(|c| relabel_data(c.clone(), f.data_type()))
+            .collect::<DFResult<_>>()?,
+        _ => return Ok(data),
+    };
+    Ok(data
+        .into_builder()
+        .data_type(target.clone())
+        .child_data(children)
+        .build()?)
+}
+
+impl PhysicalExpr for Relabel {
+    fn return_field(
+        &self,
+        input_schema: &Schema,
+    ) -> DFResult<datafusion::arrow::datatypes::FieldRef> {
+        let input = self.input.return_field(input_schema)?;
+        Ok(Arc::new(
+            input.as_ref().clone().with_data_type(self.target.clone()),
+        ))
+    }
+
+    fn evaluate(
+        &self,
+        batch: &datafusion::arrow::record_batch::RecordBatch,
+    ) -> DFResult<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::logical_expr::ColumnarValue;
+        let values = self.input.evaluate(batch)?.into_array(batch.num_rows())?;
+        let data = relabel_data(values.to_data(), &self.target)?;
+        Ok(ColumnarValue::Array(datafusion::arrow::array::make_array(
+            data,
+        )))
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn PhysicalExpr>>,
+    ) -> DFResult<Arc<dyn PhysicalExpr>> {
+        let [input] = <[Arc<dyn PhysicalExpr>; 1]>::try_from(children).map_err(|_| {
+            datafusion::error::DataFusionError::Internal("relabel takes one input".into())
+        })?;
+        Ok(Arc::new(Self::new(input, self.target.clone())))
+    }
+
+    fn fmt_sql(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.input)
     }
 }
 

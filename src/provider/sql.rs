@@ -342,6 +342,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nested_field_alters_parse_with_their_path() {
+        let op = |sql: &str| parse_alter(sql).expect("parses").expect("an ALTER").op;
+        assert!(matches!(
+            op("ALTER TABLE l.s.t ADD COLUMN IF NOT EXISTS col1.element.k INTEGER"),
+            AlterOp::AddColumn { name, parents, if_not_exists: true, .. }
+                if name == "k" && parents == ["col1", "element"]
+        ));
+        assert!(matches!(
+            op("ALTER TABLE t DROP COLUMN \"Col 1\".j"),
+            AlterOp::DropColumn { name, parents, if_exists: false } if name == "j" && parents == ["Col 1"]
+        ));
+        assert!(matches!(
+            op("ALTER TABLE t RENAME c.J TO K"),
+            AlterOp::RenameColumn { from, parents, to } if from == "J" && parents == ["c"] && to == "K"
+        ));
+        assert!(matches!(
+            op("ALTER TABLE l.t ADD COLUMN k INT"),
+            AlterOp::AddColumn { name, parents, .. } if name == "k" && parents.is_empty()
+        ));
+    }
+
+    #[test]
     fn splits_statements_outside_strings() {
         let stmts = split_statements("SELECT ';'; -- c;\n SELECT 2;;").expect("split");
         assert_eq!(stmts, vec!["SELECT ';'", "-- c;\n SELECT 2"]);
@@ -402,6 +424,9 @@ pub enum AlterOp {
     AddColumn {
         /// Column name.
         name: String,
+        /// The path to the struct a nested field is added to (`ADD COLUMN s.f`),
+        /// empty for a top-level column.
+        parents: Vec<String>,
         /// SQL type.
         type_sql: String,
         /// SQL of the default expression.
@@ -413,6 +438,8 @@ pub enum AlterOp {
     DropColumn {
         /// Column name.
         name: String,
+        /// The path to a nested field's struct (`DROP COLUMN s.f`), else empty.
+        parents: Vec<String>,
         /// `IF EXISTS` was given.
         if_exists: bool,
     },
@@ -420,6 +447,8 @@ pub enum AlterOp {
     RenameColumn {
         /// Old name.
         from: String,
+        /// The path to a nested field's struct (`RENAME s.f TO g`), else empty.
+        parents: Vec<String>,
         /// New name.
         to: String,
     },
@@ -778,6 +807,73 @@ pub fn parse_comment(sql: &str) -> Result<Option<CommentStatement>> {
     Ok(Some(CommentStatement { on, name, value }))
 }
 
+/// DuckDB's nested-field forms `ALTER TABLE t ADD [COLUMN] [IF NOT EXISTS] a.b.c type`,
+/// `DROP [COLUMN] [IF EXISTS] a.b.c` and `RENAME [COLUMN] a.b.c TO d`, which sqlparser
+/// does not take: the statement with the dotted path cut to its last name, and the
+/// path before it (`[a, b]`; empty for a top-level column).
+fn split_nested_column(sql: &str) -> Result<(String, Vec<String>)> {
+    let tokens: Vec<Spanned> = tokenize(sql)?
+        .into_iter()
+        .filter(|(t, _)| !is_trivia(t))
+        .collect();
+    let keyword = |i: usize| match tokens.get(i) {
+        Some((Token::Word(w), _)) if w.quote_style.is_none() => Some(w.keyword),
+        _ => None,
+    };
+    let unchanged = || Ok((sql.to_string(), Vec::new()));
+    if keyword(0) != Some(Keyword::ALTER) || keyword(1) != Some(Keyword::TABLE) {
+        return unchanged();
+    }
+    let mut i = 2;
+    if keyword(i) == Some(Keyword::IF) && keyword(i + 1) == Some(Keyword::EXISTS) {
+        i += 2;
+    }
+    // The table name: words joined by periods.
+    i += 1;
+    while matches!(tokens.get(i), Some((Token::Period, _))) {
+        i += 2;
+    }
+    let op = keyword(i);
+    if !matches!(op, Some(Keyword::ADD | Keyword::DROP | Keyword::RENAME)) {
+        return unchanged();
+    }
+    i += 1;
+    if keyword(i) == Some(Keyword::COLUMN) {
+        i += 1;
+    }
+    if keyword(i) == Some(Keyword::IF) {
+        i += if keyword(i + 1) == Some(Keyword::NOT) {
+            3
+        } else {
+            2
+        };
+    }
+    let mut path: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+    while let Some((Token::Word(w), range)) = tokens.get(i) {
+        path.push((w.value.clone(), range.clone()));
+        if !matches!(tokens.get(i + 1), Some((Token::Period, _))) {
+            break;
+        }
+        i += 2;
+    }
+    let (Some((_, first)), Some((_, last))) = (path.first(), path.last()) else {
+        return unchanged();
+    };
+    if path.len() < 2 {
+        return unchanged();
+    }
+    let (Some(head), Some(name), Some(tail)) = (
+        sql.get(..first.start),
+        sql.get(last.clone()),
+        sql.get(last.end..),
+    ) else {
+        return unchanged();
+    };
+    let rewritten = format!("{head}{name}{tail}");
+    path.pop();
+    Ok((rewritten, path.into_iter().map(|(p, _)| p).collect()))
+}
+
 /// Parse `ALTER TABLE`; `None` for other statements.
 pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
     use datafusion::sql::sqlparser::ast::{
@@ -797,6 +893,8 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
     if let Some(rename) = parse_view_rename(sql)? {
         return Ok(Some(rename));
     }
+    let (nested_sql, parents) = split_nested_column(sql)?;
+    let sql = nested_sql.as_str();
     // DuckDB's `ALTER [COLUMN] c SET TYPE t` is the standard `SET DATA TYPE`.
     let set_type = sql.to_ascii_uppercase().find(" SET TYPE ");
     let rewritten;
@@ -853,6 +951,7 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
             crate::dialect::functions::normalize_column_type(&mut data_type);
             AlterOp::AddColumn {
                 name: column_def.name.value.clone(),
+                parents,
                 type_sql: data_type.to_string(),
                 default_sql,
                 if_not_exists: *if_not_exists,
@@ -865,6 +964,7 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
         } => match column_names.as_slice() {
             [name] => AlterOp::DropColumn {
                 name: name.value.clone(),
+                parents,
                 if_exists: *if_exists,
             },
             _ => {
@@ -878,6 +978,7 @@ pub fn parse_alter(sql: &str) -> Result<Option<AlterStatement>> {
             new_column_name,
         } => AlterOp::RenameColumn {
             from: old_column_name.value.clone(),
+            parents,
             to: new_column_name.value.clone(),
         },
         AlterTableOperation::RenameTable { table_name } => {

@@ -911,6 +911,13 @@ impl TableProvider for LakeTable {
             initial_defaults: self.initial_defaults()?,
             file_names: HashMap::new(),
             constants: HashMap::new(),
+            nested: self
+                .entry
+                .columns
+                .iter()
+                .filter(|c| !c.children.is_empty())
+                .map(|c| (c.row.column_name.clone(), Arc::new(c.clone())))
+                .collect(),
             defaulted_nested: {
                 let mut nodes = Vec::new();
                 for c in &self.entry.columns {

@@ -1272,9 +1272,97 @@ impl<'a> Writer<'a> {
         match alter.op {
             AlterOp::AddColumn {
                 name,
+                parents,
                 type_sql,
                 default_sql,
                 if_not_exists,
+            } if !parents.is_empty() => {
+                let parent = nested_column(&table, &parents, &target.qualified())?;
+                if !matches!(parent.ty, crate::spec::types::DuckLakeType::Struct) {
+                    return Err(Error::Unsupported(format!(
+                        "'{}' of '{}' is {}: fields can only be added to structs",
+                        parents.join("."),
+                        target.qualified(),
+                        parent.ty
+                    )));
+                }
+                if field_of(parent, &name).is_some() {
+                    if if_not_exists {
+                        return Ok(Vec::new());
+                    }
+                    return Err(Error::AlreadyExists {
+                        kind: "field",
+                        name: format!("{}.{}.{name}", target.qualified(), parents.join(".")),
+                    });
+                }
+                let data_type = self.sql_type(&type_sql).await?;
+                let default = match &default_sql {
+                    Some(d) => self.constant(d, &type_sql).await?,
+                    None => None,
+                };
+                let mut next = crate::commit::next_column_id(target.lake(), table.id()).await?;
+                let mut column =
+                    NewColumn::from_arrow(&Field::new(&name, data_type, true), &mut next)?;
+                column.default_value = default.clone();
+                column.initial_default = default;
+                changes.alters.push(Alter::AddColumn {
+                    table_id: table.id(),
+                    parent: Some(parent.row.column_id),
+                    column,
+                });
+            }
+            AlterOp::DropColumn {
+                name,
+                parents,
+                if_exists,
+            } if !parents.is_empty() => {
+                let parent = nested_column(&table, &parents, &target.qualified())?;
+                let Some(field) = field_of(parent, &name) else {
+                    if if_exists {
+                        return Ok(Vec::new());
+                    }
+                    return Err(Error::not_found(
+                        "field",
+                        format!("{}.{}.{name}", target.qualified(), parents.join(".")),
+                    ));
+                };
+                if parent.children.len() == 1 {
+                    return Err(Error::Unsupported(format!(
+                        "dropping '{name}', the only field of '{}'",
+                        parents.join(".")
+                    )));
+                }
+                let mut all = Vec::new();
+                field.walk(&mut all);
+                changes.alters.push(Alter::DropColumn {
+                    table_id: table.id(),
+                    column_ids: all.iter().map(|c| c.row.column_id).collect(),
+                });
+            }
+            AlterOp::RenameColumn { from, parents, to } if !parents.is_empty() => {
+                let parent = nested_column(&table, &parents, &target.qualified())?;
+                let field = field_of(parent, &from).ok_or_else(|| {
+                    Error::not_found(
+                        "field",
+                        format!("{}.{}.{from}", target.qualified(), parents.join(".")),
+                    )
+                })?;
+                if field_of(parent, &to).is_some() {
+                    return Err(Error::AlreadyExists {
+                        kind: "field",
+                        name: format!("{}.{}.{to}", target.qualified(), parents.join(".")),
+                    });
+                }
+                let mut row = field.row.clone();
+                row.column_name = to;
+                changes.alters.push(Alter::ReplaceColumn { row });
+            }
+            AlterOp::AddColumn {
+                name,
+                type_sql,
+                default_sql,
+                if_not_exists,
+                ..
             } => {
                 check_column_name(target.lake(), &name)?;
                 if find(&name).is_ok() {
@@ -1298,10 +1386,13 @@ impl<'a> Writer<'a> {
                 column.initial_default = default;
                 changes.alters.push(Alter::AddColumn {
                     table_id: table.id(),
+                    parent: None,
                     column,
                 });
             }
-            AlterOp::DropColumn { name, if_exists } => {
+            AlterOp::DropColumn {
+                name, if_exists, ..
+            } => {
                 let col = match find(&name) {
                     Ok(c) => c,
                     Err(_) if if_exists => return Ok(Vec::new()),
@@ -1347,7 +1438,7 @@ impl<'a> Writer<'a> {
                     column_ids: all.iter().map(|c| c.row.column_id).collect(),
                 });
             }
-            AlterOp::RenameColumn { from, to } => {
+            AlterOp::RenameColumn { from, to, .. } => {
                 check_column_name(target.lake(), &to)?;
                 let col = find(&from)?;
                 if find(&to).is_ok() {
@@ -1624,6 +1715,41 @@ fn check_column_name(lake: &Lake, name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The column at `path` (top-level name, then field names; `element`, `key` and
+/// `value` inside lists and maps), matched without regard to case as DuckDB does.
+fn nested_column<'a>(
+    table: &'a crate::catalog::TableEntry,
+    path: &[String],
+    qualified: &str,
+) -> Result<&'a crate::catalog::ColumnNode> {
+    let missing = |upto: usize| {
+        Error::not_found(
+            "column",
+            format!("{qualified}.{}", path.get(..upto).unwrap_or(path).join(".")),
+        )
+    };
+    let (first, rest) = path.split_first().ok_or_else(|| missing(0))?;
+    let mut node = table
+        .columns
+        .iter()
+        .find(|c| c.row.column_name.eq_ignore_ascii_case(first))
+        .ok_or_else(|| missing(1))?;
+    for (i, name) in rest.iter().enumerate() {
+        node = field_of(node, name).ok_or_else(|| missing(i + 2))?;
+    }
+    Ok(node)
+}
+
+/// The child of `node` named `name` (any case).
+fn field_of<'a>(
+    node: &'a crate::catalog::ColumnNode,
+    name: &str,
+) -> Option<&'a crate::catalog::ColumnNode> {
+    node.children
+        .iter()
+        .find(|c| c.row.column_name.eq_ignore_ascii_case(name))
 }
 
 /// `"a"."b"."c"`, each part quoted.
