@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod dialect;
 mod errors;
+mod faults;
 mod generate;
 mod ingest;
 mod init;
