@@ -88,6 +88,15 @@ fn file_named(
                 };
                 fields.push(Arc::new(field));
             }
+            // DataFusion casts a struct only when some field names overlap: a struct
+            // none of whose fields are in the file reads one of the file's fields as
+            // well, which the relabel drops (it keeps the table's fields only).
+            let overlaps = fields
+                .iter()
+                .any(|f| fc.iter().any(|p| p.name() == f.name()));
+            if let (false, Some(first)) = (overlaps, fc.first()) {
+                fields.push(Arc::clone(first));
+            }
             DataType::Struct(fields.into())
         }
         (DataType::List(t), DataType::List(f) | DataType::LargeList(f))
@@ -322,6 +331,8 @@ fn relabel_data(
     target: &DataType,
 ) -> DFResult<datafusion::arrow::array::ArrayData> {
     let children: Vec<datafusion::arrow::array::ArrayData> = match target {
+        // (`zip` leaves out a field read only to make the cast possible, see
+        // [`file_named`].)
         DataType::Struct(fields) => data
             .child_data()
             .iter()

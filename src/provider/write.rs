@@ -531,8 +531,12 @@ impl<'a> Writer<'a> {
                 }
                 Ok(Some(vec![count_batch(rows)?]))
             }
-            WriteOp::Delete => {
-                let predicate = filter_predicate(&dml.input);
+            // TRUNCATE is a DELETE of every row (one snapshot, as in DuckDB).
+            WriteOp::Delete | WriteOp::Truncate => {
+                let predicate = match dml.op {
+                    WriteOp::Truncate => None,
+                    _ => filter_predicate(&dml.input),
+                };
                 let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
                 let n = self
                     .plan_deletes(&target, &table, predicate, &mut changes)
@@ -1454,22 +1458,36 @@ impl<'a> Writer<'a> {
             AlterOp::SetType { name, type_sql } => {
                 let col = find(&name)?;
                 let data_type = self.sql_type(&type_sql).await?;
-                let new_type = crate::spec::types::DuckLakeType::from_arrow(&data_type)?;
-                let old = col.ty.to_arrow()?;
-                if !datafusion::arrow::compute::can_cast_types(&old, &data_type)
-                    || new_type.is_nested()
-                    || (new_type != col.ty && !is_widening(&col.ty, &new_type))
-                {
-                    return Err(Error::Unsupported(format!(
-                        "changing column '{name}' of '{}' from {} to {new_type}: only widening \
-                         type promotions are allowed (files already written keep their type)",
-                        target.qualified(),
-                        col.ty
-                    )));
+                if col.ty.is_nested() {
+                    let mut next = crate::commit::next_column_id(target.lake(), table.id()).await?;
+                    let mut evolution = NestedEvolution {
+                        table_id: table.id(),
+                        qualified: target.qualified(),
+                        next_id: &mut next,
+                        alters: &mut changes.alters,
+                    };
+                    evolution.evolve(col, &data_type, &name)?;
+                    if changes.alters.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                } else {
+                    let new_type = crate::spec::types::DuckLakeType::from_arrow(&data_type)?;
+                    let old = col.ty.to_arrow()?;
+                    if !datafusion::arrow::compute::can_cast_types(&old, &data_type)
+                        || new_type.is_nested()
+                        || (new_type != col.ty && !is_widening(&col.ty, &new_type))
+                    {
+                        return Err(Error::Unsupported(format!(
+                            "changing column '{name}' of '{}' from {} to {new_type}: only widening \
+                             type promotions are allowed (files already written keep their type)",
+                            target.qualified(),
+                            col.ty
+                        )));
+                    }
+                    let mut row = col.row.clone();
+                    row.column_type = new_type.to_string();
+                    changes.alters.push(Alter::ReplaceColumn { row });
                 }
-                let mut row = col.row.clone();
-                row.column_type = new_type.to_string();
-                changes.alters.push(Alter::ReplaceColumn { row });
             }
             AlterOp::SetNotNull { name, not_null } => {
                 let col = find(&name)?;
@@ -1715,6 +1733,122 @@ fn check_column_name(lake: &Lake, name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `ALTER COLUMN c SET DATA TYPE <nested type>` as DuckDB evolves a nested column:
+/// fields matched by name (any case) keep their ids (and may widen), fields the new
+/// type leaves out are dropped, new fields are added after the kept ones.
+struct NestedEvolution<'a> {
+    table_id: crate::spec::CatalogId,
+    qualified: String,
+    next_id: &'a mut crate::spec::ColumnId,
+    alters: &'a mut Vec<Alter>,
+}
+
+impl NestedEvolution<'_> {
+    fn refuse(&self, path: &str, why: &str) -> Error {
+        Error::Unsupported(format!(
+            "changing the type of '{path}' of '{}': {why}",
+            self.qualified
+        ))
+    }
+
+    /// Evolve `node` (at `path`, for messages) to `to`.
+    fn evolve(
+        &mut self,
+        node: &crate::catalog::ColumnNode,
+        to: &DataType,
+        path: &str,
+    ) -> Result<()> {
+        use crate::spec::types::DuckLakeType as T;
+        match (&node.ty, to) {
+            (T::Struct, DataType::Struct(fields)) => {
+                // Kept fields, in the new type's order, must keep their order.
+                let mut last_kept: Option<usize> = None;
+                let mut kept_any = false;
+                for child in &node.children {
+                    let name = &child.row.column_name;
+                    match fields
+                        .iter()
+                        .position(|f| f.name().eq_ignore_ascii_case(name))
+                    {
+                        Some(i) => {
+                            if last_kept.is_some_and(|l| i < l) {
+                                return Err(self.refuse(path, "the new type reorders fields"));
+                            }
+                            last_kept = Some(i);
+                            kept_any = true;
+                            if let Some(f) = fields.get(i) {
+                                self.evolve(child, f.data_type(), &format!("{path}.{name}"))?;
+                            }
+                        }
+                        None => {
+                            let mut all = Vec::new();
+                            child.walk(&mut all);
+                            self.alters.push(Alter::DropColumn {
+                                table_id: self.table_id,
+                                column_ids: all.iter().map(|c| c.row.column_id).collect(),
+                            });
+                        }
+                    }
+                }
+                for (i, f) in fields.iter().enumerate() {
+                    let existing = node
+                        .children
+                        .iter()
+                        .any(|c| c.row.column_name.eq_ignore_ascii_case(f.name()));
+                    if existing {
+                        continue;
+                    }
+                    if kept_any && last_kept.is_some_and(|l| i < l) {
+                        return Err(
+                            self.refuse(path, "new fields go after the fields the struct keeps")
+                        );
+                    }
+                    let column = NewColumn::from_arrow(f, self.next_id)?;
+                    self.alters.push(Alter::AddColumn {
+                        table_id: self.table_id,
+                        parent: Some(node.row.column_id),
+                        column,
+                    });
+                }
+                Ok(())
+            }
+            (T::List, DataType::List(f) | DataType::LargeList(f)) => match node.children.first() {
+                Some(element) => self.evolve(element, f.data_type(), &format!("{path}.element")),
+                None => Err(self.refuse(path, "the list has no element column")),
+            },
+            (T::Map, DataType::Map(entries, _)) => {
+                let DataType::Struct(kv) = entries.data_type() else {
+                    return Err(self.refuse(path, "a map without key and value"));
+                };
+                for (child, f) in node.children.iter().zip(kv.iter()) {
+                    let name = &child.row.column_name;
+                    self.evolve(child, f.data_type(), &format!("{path}.{name}"))?;
+                }
+                Ok(())
+            }
+            (old, _) if old.is_nested() => {
+                Err(self.refuse(path, &format!("a {old} column cannot become {to}")))
+            }
+            (old, _) => {
+                let new = crate::spec::types::DuckLakeType::from_arrow(to)?;
+                if new == *old {
+                    return Ok(());
+                }
+                if new.is_nested() || !is_widening(old, &new) {
+                    return Err(self.refuse(
+                        path,
+                        &format!("{old} to {new} is not a widening type promotion"),
+                    ));
+                }
+                let mut row = node.row.clone();
+                row.column_type = new.to_string();
+                self.alters.push(Alter::ReplaceColumn { row });
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The column at `path` (top-level name, then field names; `element`, `key` and
