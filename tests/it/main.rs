@@ -18,5 +18,6 @@ mod models;
 mod planning;
 mod properties;
 mod s3;
+mod secrets;
 mod transactions;
 mod txn_faults;
