@@ -102,6 +102,8 @@ mod tests {
             row_id_start: 0,
             partial_max: 3,
             partition: None,
+            rewrite: false,
+            dropped_rows: 0,
         });
         c
     }

@@ -266,6 +266,12 @@ pub struct MergedFile {
     pub partial_max: SnapshotId,
     /// Partition spec id and values, as the sources had them.
     pub partition: Option<(CatalogId, Vec<Option<String>>)>,
+    /// `ducklake_rewrite_data_files`: the file holds the sources' live rows only
+    /// (with their row ids) and begins at the new snapshot; the sources and their
+    /// delete files end there (kept for time travel) instead of leaving the catalog.
+    pub rewrite: bool,
+    /// With `rewrite`: the deleted rows the new file leaves out.
+    pub dropped_rows: i64,
 }
 
 /// Deletions from one data file, written as a (cumulative) delete file at commit
@@ -736,6 +742,116 @@ impl ColumnBounds {
             }
         };
     }
+}
+
+/// A `ducklake_table_column_stats` row's values.
+fn table_column_stats_values(
+    b: &dyn SqlBackend,
+    table_id: CatalogId,
+    column_id: ColumnId,
+    m: &ColumnBounds,
+) -> String {
+    let lit = |v: Literal| b.literal(&v);
+    let text = |v: &ScalarValue| crate::spec::values::format_duckdb_text(v).ok().flatten();
+    let (min, max) = match &m.bounds {
+        Bound::Known(min, max) => (text(min), text(max)),
+        Bound::Empty | Bound::Unknown => (None, None),
+    };
+    format!(
+        "({table_id}, {column_id}, {}, {}, {}, {}, NULL)",
+        lit(m.contains_null.into()),
+        lit(m.contains_nan.into()),
+        lit(min.into()),
+        lit(max.into())
+    )
+}
+
+/// The table-level bounds of `table_id`'s leaf columns over its files live at
+/// `latest`, without the files `removed` and with the files `added`. A column some
+/// live file has no statistics for (added after it was written) is unknown.
+async fn live_column_bounds(
+    lake: &Lake,
+    table_id: CatalogId,
+    latest: SnapshotId,
+    types: &HashMap<ColumnId, DataType>,
+    removed: &[FileId],
+    added: &[&WrittenFile],
+) -> Result<std::collections::BTreeMap<ColumnId, ColumnBounds>> {
+    let store = lake.store();
+    let files: Vec<DataFileRow> = store
+        .data_files(table_id, latest)
+        .await?
+        .into_iter()
+        .filter(|f| !removed.contains(&f.data_file_id))
+        .collect();
+    let columns: Vec<ColumnId> = types.keys().copied().collect();
+    let stats = match (files.first(), files.last()) {
+        (Some(first), Some(last)) => {
+            store
+                .file_column_stats(table_id, &columns, first.data_file_id..=last.data_file_id)
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    let live: std::collections::HashSet<FileId> = files.iter().map(|f| f.data_file_id).collect();
+    let parse = |id: ColumnId, v: &Option<String>| {
+        v.as_deref()
+            .and_then(|t| types.get(&id).and_then(|dt| parse_stat(t, dt)))
+    };
+    let bound = |id: ColumnId, values: i64, min: &Option<String>, max: &Option<String>| {
+        if values == 0 {
+            Bound::Empty
+        } else {
+            match (parse(id, min), parse(id, max)) {
+                (Some(min), Some(max)) => Bound::Known(min, max),
+                _ => Bound::Unknown,
+            }
+        }
+    };
+    let mut out: std::collections::BTreeMap<ColumnId, ColumnBounds> = columns
+        .iter()
+        .map(|id| {
+            (
+                *id,
+                ColumnBounds {
+                    contains_null: Some(false),
+                    contains_nan: None,
+                    bounds: Bound::Empty,
+                },
+            )
+        })
+        .collect();
+    let mut seen: HashMap<ColumnId, usize> = HashMap::new();
+    for row in stats.iter().filter(|r| live.contains(&r.data_file_id)) {
+        let Some(m) = out.get_mut(&row.column_id) else {
+            continue;
+        };
+        *seen.entry(row.column_id).or_default() += 1;
+        let values = row.value_count.unwrap_or(1);
+        m.merge(
+            row.null_count.is_none_or(|n| n > 0),
+            row.contains_nan,
+            bound(row.column_id, values, &row.min_value, &row.max_value),
+        );
+    }
+    for (id, m) in &mut out {
+        if seen.get(id).copied().unwrap_or(0) < files.len() {
+            m.bounds = Bound::Unknown;
+            m.contains_null = None;
+        }
+    }
+    for file in added {
+        for cs in &file.column_stats {
+            if let Some(m) = out.get_mut(&cs.column_id) {
+                m.merge(
+                    cs.null_count > 0,
+                    cs.contains_nan,
+                    bound(cs.column_id, cs.value_count, &cs.min_value, &cs.max_value),
+                );
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Arrow types of a table's leaf columns (to parse and compare statistics).
@@ -1328,6 +1444,7 @@ async fn render(
     // Compaction: sources out (scheduled for deletion), the merged file in. Table
     // statistics do not change: the same rows, the same row ids.
     let mut merged_tables: Vec<CatalogId> = Vec::new();
+    let mut rewritten_tables: Vec<CatalogId> = Vec::new();
     for m in &c.merges {
         let data_file_id = next_file_id;
         next_file_id += 1;
@@ -1337,6 +1454,70 @@ async fn render(
             .map(|(id, _, _)| id.to_string())
             .collect::<Vec<_>>()
             .join(", ");
+        if m.rewrite {
+            // The sources stay for time travel; the table's row count drops by the
+            // deleted rows the new file leaves out (as DuckDB recomputes it).
+            for table in ["ducklake_data_file", "ducklake_delete_file"] {
+                sql.push(format!(
+                    "UPDATE {} SET end_snapshot = {s} WHERE data_file_id IN ({ids}) AND end_snapshot IS NULL",
+                    t(table)
+                ));
+            }
+            sql.push(format!(
+                "UPDATE {} SET record_count = record_count - {} WHERE table_id = {}",
+                t("ducklake_table_stats"),
+                m.dropped_rows,
+                m.table_id
+            ));
+            sql.push(format!(
+                "INSERT INTO {} VALUES ({data_file_id}, {}, {s}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, NULL, {}, NULL, NULL, NULL)",
+                t("ducklake_data_file"),
+                m.table_id,
+                lit(m.file.file_name.as_str().into()),
+                lit(true.into()),
+                m.file.record_count,
+                m.file.file_size_bytes,
+                lit(m.file.footer_size.into()),
+                lit(m.partition.as_ref().map(|p| p.0).into()),
+            ));
+            if let Some((_, values)) = &m.partition {
+                let rows: Vec<String> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        format!(
+                            "({data_file_id}, {}, {i}, {})",
+                            m.table_id,
+                            lit(v.clone().into())
+                        )
+                    })
+                    .collect();
+                if !rows.is_empty() {
+                    sql.push(format!(
+                        "INSERT INTO {} VALUES {}",
+                        t("ducklake_file_partition_value"),
+                        rows.join(", ")
+                    ));
+                }
+            }
+            let stat_rows: Vec<String> = m
+                .file
+                .column_stats
+                .iter()
+                .map(|cs| file_stats_values(b, data_file_id, m.table_id, cs))
+                .collect();
+            if !stat_rows.is_empty() {
+                sql.push(format!(
+                    "INSERT INTO {} VALUES {}",
+                    t("ducklake_file_column_stats"),
+                    stat_rows.join(", ")
+                ));
+            }
+            if !rewritten_tables.contains(&m.table_id) {
+                rewritten_tables.push(m.table_id);
+            }
+            continue;
+        }
         for table in [
             "ducklake_data_file",
             "ducklake_file_column_stats",
@@ -1421,6 +1602,41 @@ async fn render(
     }
     for table_id in merged_tables {
         changes.push(Change::MergeAdjacent(table_id));
+    }
+    for table_id in rewritten_tables {
+        // The rewritten files' deleted values leave the table's bounds: they are
+        // recomputed from the live files, as DuckDB does (its `min`/`max` answers
+        // come from them).
+        let removed: Vec<FileId> = c
+            .merges
+            .iter()
+            .filter(|m| m.rewrite && m.table_id == table_id)
+            .flat_map(|m| m.sources.iter().map(|(id, _, _)| *id))
+            .collect();
+        let added: Vec<&WrittenFile> = c
+            .merges
+            .iter()
+            .filter(|m| m.rewrite && m.table_id == table_id)
+            .map(|m| &m.file)
+            .collect();
+        let types = leaf_types(lake, c, table_id, &[], latest.snapshot_id).await?;
+        let rows = live_column_bounds(lake, table_id, latest.snapshot_id, &types, &removed, &added)
+            .await?
+            .into_iter()
+            .map(|(id, m)| table_column_stats_values(b, table_id, id, &m))
+            .collect::<Vec<_>>();
+        sql.push(format!(
+            "DELETE FROM {} WHERE table_id = {table_id}",
+            t("ducklake_table_column_stats")
+        ));
+        if !rows.is_empty() {
+            sql.push(format!(
+                "INSERT INTO {} VALUES {}",
+                t("ducklake_table_column_stats"),
+                rows.join(", ")
+            ));
+        }
+        changes.push(Change::RewriteDelete(table_id));
     }
 
     for (table_id, file_id) in &c.ended_files {

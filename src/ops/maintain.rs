@@ -2,7 +2,7 @@
 //! and snapshot counts bounded by policy.
 //!
 //! In DuckDB's `CHECKPOINT` order, minus inlining (lakeq never inlines): merge
-//! adjacent small files, expire snapshots by policy, delete the files expiry and
+//! adjacent small files, rewrite files most of whose rows are deleted, expire snapshots by policy, delete the files expiry and
 //! merging scheduled once they are old enough (`delete_older_than`, default 2
 //! days, so readers still on an old snapshot keep their files), and delete
 //! orphaned files (left by writers killed before committing) under the same
@@ -61,6 +61,9 @@ pub struct MaintenanceReport {
     pub files_merged: i64,
     /// Files written by merging.
     pub files_created: i64,
+    /// Files rewritten without their deleted rows (`ducklake_rewrite_data_files`,
+    /// by the lake's `rewrite_delete_threshold`, default 95% deleted).
+    pub files_rewritten: i64,
     /// Snapshots expired.
     pub snapshots_expired: usize,
     /// Files deleted from storage (released by merge/expiry, or orphaned).
@@ -71,8 +74,13 @@ impl std::fmt::Display for MaintenanceReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} files merged into {}, {} snapshots expired, {} files deleted",
-            self.files_merged, self.files_created, self.snapshots_expired, self.files_deleted
+            "{} files merged into {}, {} files rewritten without deleted rows, {} snapshots \
+             expired, {} files deleted",
+            self.files_merged,
+            self.files_created,
+            self.files_rewritten,
+            self.snapshots_expired,
+            self.files_deleted
         )
     }
 }
@@ -107,6 +115,15 @@ pub async fn maintain(
             let created = batch.column(1).as_primitive::<Int64Type>();
             report.files_merged += processed.iter().flatten().sum::<i64>();
             report.files_created += created.iter().flatten().sum::<i64>();
+        }
+        for batch in session
+            .sql(&format!(
+                "SELECT files_processed FROM ducklake_rewrite_data_files({name})"
+            ))
+            .await?
+        {
+            let processed = batch.column(0).as_primitive::<Int64Type>();
+            report.files_rewritten += processed.iter().flatten().sum::<i64>();
         }
     }
     // Expire what is older than the policy allows, keeping the newest N.

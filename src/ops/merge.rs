@@ -387,5 +387,7 @@ async fn write_run(
         row_id_start: first.row_id_start,
         partial_max,
         partition: run.partition.clone(),
+        rewrite: false,
+        dropped_rows: 0,
     })
 }

@@ -10,3 +10,4 @@ pub mod expire;
 pub mod maintain;
 pub mod merge;
 pub mod options;
+pub mod rewrite;

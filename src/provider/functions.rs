@@ -828,6 +828,7 @@ pub const LAKE_MACROS: &[(&str, &str, bool)] = &[
         false,
     ),
     ("flush_inlined_data", "ducklake_flush_inlined_data", false),
+    ("rewrite_data_files", "ducklake_rewrite_data_files", false),
 ];
 
 /// Named parameters of the `ducklake_*` functions, in the positions lakeq's
@@ -858,6 +859,11 @@ pub const NAMED_PARAMETERS: &[(&str, usize, &[&str])] = &[
         "ducklake_delete_orphaned_files",
         1,
         &["cleanup_all", "older_than", "dry_run"],
+    ),
+    (
+        "ducklake_rewrite_data_files",
+        2,
+        &["schema", "delete_threshold"],
     ),
     (
         "ducklake_merge_adjacent_files",

@@ -533,6 +533,85 @@ impl TableFunctionImpl for MergeAdjacentFiles {
     }
 }
 
+/// The rows of a maintenance call's result: per table, files processed and created.
+fn outcome_batch(out: SchemaRef, outcomes: &[MergeOutcome]) -> crate::error::Result<RecordBatch> {
+    let text = |f: &dyn Fn(&MergeOutcome) -> String| {
+        strings(outcomes.iter().map(|o| Some(f(o))).collect())
+    };
+    let ints = |f: &dyn Fn(&MergeOutcome) -> i64| -> ArrayRef {
+        Arc::new(datafusion::arrow::array::Int64Array::from(
+            outcomes.iter().map(f).collect::<Vec<_>>(),
+        ))
+    };
+    let columns = vec![
+        text(&|o| o.schema_name.clone()),
+        text(&|o| o.table_name.clone()),
+        ints(&|o| o.files_processed),
+        ints(&|o| o.files_created),
+    ];
+    Ok(RecordBatch::try_new(out, columns)?)
+}
+
+/// `ducklake_rewrite_data_files(lake, table, schema, delete_threshold)`: per table,
+/// the files with deleted rows rewritten and the files written (see
+/// [`crate::ops::rewrite`]).
+#[derive(Debug)]
+struct RewriteDataFiles;
+
+impl TableFunctionImpl for RewriteDataFiles {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
+        let (lake, snapshot, lake_name) = lake_of(&args, "ducklake_rewrite_data_files")?;
+        let table = text_arg(args.session(), args.exprs(), 1, "the table name")?;
+        let schema_name = text_arg(args.session(), args.exprs(), 2, "schema")?;
+        let threshold = match args.exprs().get(3) {
+            None => None,
+            Some(e) => match constant(args.session(), e)? {
+                v if v.is_null() => None,
+                v => match v.cast_to(&DataType::Float64) {
+                    Ok(ScalarValue::Float64(Some(t))) if (0.0..=1.0).contains(&t) => Some(t),
+                    _ => {
+                        return Err(DataFusionError::Plan(format!(
+                            "ducklake_rewrite_data_files: The delete_threshold option must be \
+                             between 0 and 1, not {v}"
+                        )));
+                    }
+                },
+            },
+        };
+        let tables = tables_in_scope(
+            &snapshot,
+            &lake_name,
+            schema_name.as_deref(),
+            table.as_deref(),
+        )?;
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            field("schema_name", DataType::Utf8),
+            field("table_name", DataType::Utf8),
+            field("files_processed", DataType::Int64),
+            field("files_created", DataType::Int64),
+        ]));
+        let out = Arc::clone(&schema);
+        Ok(stateful_table(
+            schema,
+            Arc::new(move |state| {
+                let (lake, snapshot, tables, out) = (
+                    Arc::clone(&lake),
+                    Arc::clone(&snapshot),
+                    tables.clone(),
+                    Arc::clone(&out),
+                );
+                Box::pin(async move {
+                    let outcomes = crate::ops::rewrite::rewrite_data_files(
+                        &state, &lake, &snapshot, &tables, threshold,
+                    )
+                    .await?;
+                    outcome_batch(out, &outcomes)
+                })
+            }),
+        ))
+    }
+}
+
 /// `ducklake_flush_inlined_data(lake, schema_name, table_name)`: per table, the
 /// inlined rows moved to Parquet.
 ///
@@ -727,6 +806,7 @@ pub fn register(ctx: &SessionContext) {
         Arc::new(MergeAdjacentFiles),
     );
     ctx.register_udtf("ducklake_expire_snapshots", Arc::new(ExpireSnapshots));
+    ctx.register_udtf("ducklake_rewrite_data_files", Arc::new(RewriteDataFiles));
     ctx.register_udtf("ducklake_flush_inlined_data", Arc::new(FlushInlinedData));
     ctx.register_udtf(
         "ducklake_cleanup_old_files",

@@ -525,12 +525,13 @@ impl Session {
                     )));
                 }
                 // DuckDB's order: (flush inlined data: lakeq writes none), expire by the
-                // lake's expire_older_than option (nothing if unset), merge, cleanup,
-                // orphans.
+                // lake's expire_older_than option (nothing if unset), merge, rewrite,
+                // cleanup, orphans.
                 let lake = name.replace('\'', "''");
                 for call in [
                     "ducklake_expire_snapshots",
                     "ducklake_merge_adjacent_files",
+                    "ducklake_rewrite_data_files",
                     "ducklake_cleanup_old_files",
                     "ducklake_delete_orphaned_files",
                 ] {
