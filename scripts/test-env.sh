@@ -3,7 +3,7 @@
 #   * PostgreSQL answering on 127.0.0.1:5432 (started with pg_ctlcluster if it is down);
 #   * the Python venv <repo>/.venv with the pinned DuckDB oracle wheels of tests/oracle/requirements.txt
 #     (re-installed only when that file changes; a stamp file holds its checksum);
-#   * <repo>/.venv/duckdb_extensions/ with ducklake, sqlite_scanner, postgres_scanner and httpfs
+#   * <repo>/.venv/duckdb_extensions/ with ducklake, sqlite_scanner, postgres_scanner, httpfs and tpch
 #     .duckdb_extension files (symlinks into the wheels, named the way DuckDB needs to LOAD them).
 #
 # Usage:
@@ -33,7 +33,7 @@ REQ="$ROOT/tests/oracle/requirements.txt"
 STAMP="$VENV/.lakeq-requirements.sha256"
 EXT_DIR="$VENV/duckdb_extensions"
 # extension name DuckDB must see -> name of the file inside the wheel (duckdb_extension_<wheel>/extensions/v*/)
-EXTENSIONS=(ducklake:ducklake sqlite_scanner:sqlite postgres_scanner:postgres httpfs:httpfs)
+EXTENSIONS=(ducklake:ducklake sqlite_scanner:sqlite postgres_scanner:postgres httpfs:httpfs tpch:tpch)
 
 log() { echo "test-env: $*" >&2; }
 

@@ -154,8 +154,22 @@ impl Duck {
 
     /// Answer each `(label, sql)` after `attach` (one warm-up run), then time `runs` more runs.
     pub fn run(&self, attach: &str, runs: usize, queries: &[(&str, &str)]) -> Vec<DuckQuery> {
+        self.run_with_setup(attach, &[], runs, queries)
+    }
+
+    /// [`Duck::run`] with `setup` statements (e.g. `USE lake`) run after `attach`.
+    pub fn run_with_setup(
+        &self,
+        attach: &str,
+        setup: &[&str],
+        runs: usize,
+        queries: &[(&str, &str)],
+    ) -> Vec<DuckQuery> {
         let runs = runs.to_string();
         let mut args = vec!["--attach", attach, "--runs", &runs];
+        for sql in setup {
+            args.extend(["--setup", sql]);
+        }
         for (label, sql) in queries {
             args.extend(["--query", label, sql]);
         }
@@ -170,6 +184,28 @@ impl Duck {
             "build-scan",
             &["--attach", attach, "--rows", &rows.to_string()],
         );
+    }
+
+    /// Write the TPC-H benchmark's lake: `CALL dbgen(sf)` in DuckDB, then the 8 tables copied into
+    /// `lake.main` (see bench_duckdb.py build-tpch).
+    pub fn build_tpch(&self, attach: &str, sf: f64) {
+        self.call("build-tpch", &["--attach", attach, "--sf", &sf.to_string()]);
+    }
+
+    /// The 22 TPC-H query texts of DuckDB's tpch extension (`tpch_queries()`), as `(number, sql)`.
+    pub fn tpch_queries(&self) -> Vec<(u32, String)> {
+        #[derive(Deserialize)]
+        struct Query {
+            nr: u32,
+            sql: String,
+        }
+        #[derive(Deserialize)]
+        struct Queries {
+            queries: Vec<Query>,
+        }
+        let out: Queries = serde_json::from_slice(&self.call("tpch-queries", &[]))
+            .expect("parse the JSON of bench_duckdb.py tpch-queries");
+        out.queries.into_iter().map(|q| (q.nr, q.sql)).collect()
     }
 
     /// DuckDB's side of `lakeq ingest`: one transaction of `INSERT INTO lake.saas.<t> SELECT * FROM
@@ -262,6 +298,37 @@ pub async fn create_pg_database(name: &str) -> String {
         .await
         .expect("CREATE DATABASE for the benchmark");
     db
+}
+
+/// Whether the database `db` exists on the PostgreSQL server.
+pub async fn pg_database_exists(db: &str) -> bool {
+    use sqlx::Connection;
+    let url = pg_url();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {url} is required (source scripts/test-env.sh): {e}")
+    });
+    sqlx::query_scalar::<_, i32>("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(db)
+        .fetch_optional(&mut conn)
+        .await
+        .expect("look up the benchmark database")
+        .is_some()
+}
+
+/// Drop `db` if it exists and create it empty (a reusable benchmark lake's catalog database).
+pub async fn recreate_pg_database(db: &str) {
+    use sqlx::Connection;
+    drop_pg_database(db)
+        .await
+        .unwrap_or_else(|e| panic!("drop the benchmark database {db}: {e}"));
+    let url = pg_url();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {url} is required (source scripts/test-env.sh): {e}")
+    });
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {db} for the benchmark: {e}"));
 }
 
 /// Drop a database made by [`create_pg_database`] (closing its remaining connections).

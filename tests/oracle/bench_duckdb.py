@@ -3,9 +3,10 @@
 
 Subcommands (all print one JSON object on stdout; progress goes to stderr):
 
-    bench_duckdb.py run --ext-dir DIR --attach SQL --runs N --query LABEL SQL [--query LABEL SQL ...]
-        Attach, run each query once (warm-up; its rows are recorded, rendered canonically like
-        duckdb_oracle.py), then N more times, timing each run (execute + fetchall).
+    bench_duckdb.py run --ext-dir DIR --attach SQL [--setup SQL ...] --runs N --query LABEL SQL [--query LABEL SQL ...]
+        Attach, run the --setup statements (e.g. `USE lake`), run each query once (warm-up; its rows are
+        recorded, rendered canonically like duckdb_oracle.py), then N more times, timing each run
+        (execute + fetchall).
         -> {"queries": [{"label", "sql", "columns", "rows", "median_s", "times_s"}]}
         With --runs 0 only the answers are recorded (median_s is null).
 
@@ -35,6 +36,16 @@ Subcommands (all print one JSON object on stdout; progress goes to stderr):
         read_parquet('<landing>/<t>/*.parquet').
         -> {"seconds": whole, "insert_seconds": transaction only, "rows": {table: n}}
 
+    bench_duckdb.py build-tpch --ext-dir DIR --attach SQL --sf SF
+        The TPC-H benchmark's lake: `CALL dbgen(sf=SF)` (DuckDB's tpch extension) into the in-memory
+        database, then `CREATE TABLE lake.main.<t> AS SELECT * FROM memory.main.<t>` for the 8 tables.
+        -> {"sf": SF, "tables": {table: {"rows": n, "files": f}}}
+
+    bench_duckdb.py tpch-queries --ext-dir DIR
+        The 22 TPC-H query texts as DuckDB's tpch extension has them (`tpch_queries()`), unqualified table
+        names (run them after `USE lake`).
+        -> {"queries": [{"nr": 1, "sql": "..."}, ...]}
+
 The ATTACH statement given with --attach must name the lake `lake`.
 """
 
@@ -56,6 +67,8 @@ def log(msg):
 def cmd_run(args):
     con = connect(args.ext_dir, needs_httpfs=False)
     con.execute(args.attach)
+    for sql in args.setup:
+        con.execute(sql)
     out = []
     for label, sql in args.query:
         cur = con.execute(sql)
@@ -89,6 +102,40 @@ def cmd_build_scan(args):
     )
     log(f"wrote lake.main.big ({args.rows} rows) in {time.perf_counter() - start:.1f} s")
     print(json.dumps({"rows": args.rows}))
+
+
+TPCH_TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
+
+
+def connect_tpch(ext_dir):
+    con = connect(ext_dir, needs_httpfs=False)
+    con.execute(f"LOAD '{os.path.join(ext_dir, 'tpch.duckdb_extension')}'")
+    return con
+
+
+def cmd_build_tpch(args):
+    con = connect_tpch(args.ext_dir)
+    start = time.perf_counter()
+    con.execute(f"CALL dbgen(sf={float(args.sf)!r})")
+    log(f"dbgen(sf={args.sf}) in {time.perf_counter() - start:.1f} s")
+    con.execute(args.attach)
+    tables = {}
+    for t in TPCH_TABLES:
+        begin = time.perf_counter()
+        con.execute(f"CREATE TABLE lake.main.{t} AS SELECT * FROM memory.main.{t}")
+        (rows,) = one(con, f"SELECT count(*) FROM lake.main.{t}")
+        (files,) = one(con, f"SELECT count(*) FROM ducklake_list_files('lake', '{t}')")
+        tables[t] = {"rows": rows, "files": files}
+        log(f"lake.main.{t}: {rows} rows in {files} file(s), {time.perf_counter() - begin:.1f} s")
+    con.execute("DETACH lake")
+    log(f"TPC-H SF {args.sf} lake ready in {time.perf_counter() - start:.1f} s")
+    print(json.dumps({"sf": args.sf, "tables": tables}))
+
+
+def cmd_tpch_queries(args):
+    con = connect_tpch(args.ext_dir)
+    rows = con.execute("SELECT query_nr, query FROM tpch_queries() ORDER BY query_nr").fetchall()
+    print(json.dumps({"queries": [{"nr": nr, "sql": sql} for nr, sql in rows]}))
 
 
 def one(con, sql, params=None):
@@ -251,6 +298,7 @@ def main(argv=None):
     run = sub.add_parser("run", help="answer and time queries")
     run.add_argument("--ext-dir", required=True)
     run.add_argument("--attach", required=True)
+    run.add_argument("--setup", action="append", default=[], metavar="SQL", help="run after the ATTACH")
     run.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up (0: answers only)")
     run.add_argument("--query", nargs=2, action="append", default=[], metavar=("LABEL", "SQL"))
 
@@ -275,8 +323,23 @@ def main(argv=None):
     ing.add_argument("--landing", required=True, help="landing folder holding <table>/*.parquet")
     ing.add_argument("--table", action="append", required=True)
 
+    tpch = sub.add_parser("build-tpch", help="build the TPC-H benchmark's lake (dbgen, then CREATE TABLE AS)")
+    tpch.add_argument("--ext-dir", required=True)
+    tpch.add_argument("--attach", required=True)
+    tpch.add_argument("--sf", type=float, required=True, help="TPC-H scale factor, e.g. 1 or 0.1")
+
+    tq = sub.add_parser("tpch-queries", help="print the 22 TPC-H queries of DuckDB's tpch extension")
+    tq.add_argument("--ext-dir", required=True)
+
     args = p.parse_args(argv)
-    commands = {"run": cmd_run, "build-scan": cmd_build_scan, "build-planning": cmd_build_planning, "ingest": cmd_ingest}
+    commands = {
+        "run": cmd_run,
+        "build-scan": cmd_build_scan,
+        "build-planning": cmd_build_planning,
+        "ingest": cmd_ingest,
+        "build-tpch": cmd_build_tpch,
+        "tpch-queries": cmd_tpch_queries,
+    }
     commands[args.cmd](args)
 
 

@@ -1,0 +1,469 @@
+//! TPC-H against DuckDB 1.5.5 on the same DuckLake: the 22 queries of DuckDB's tpch extension
+//! (`tpch_queries()`, unchanged text) on a lake DuckDB wrote with `CALL dbgen(sf)` and `CREATE TABLE
+//! lake.main.<t> AS ...` (no inlining: every table is Parquet), once with a SQLite catalog and once
+//! with a PostgreSQL catalog. Both engines run after `ATTACH ... AS lake; USE lake`.
+//!
+//! Per query: DuckDB answers and times it on one warm connection (`tests/oracle/bench_duckdb.py run`:
+//! one warm-up, then `LAKEQ_TPCH_RUNS` timed runs, execute + fetchall); lakeq answers it through the
+//! library (`Session::sql`: refresh, plan, execute, collect), the answer is compared with DuckDB's
+//! (canonical rendering, exact equality, as in the other benchmarks), and then up to
+//! `LAKEQ_TPCH_RUNS` timed runs follow (fewer once a query has used `LAKEQ_TPCH_BUDGET_S` seconds,
+//! at least one). No criterion here: 22 queries x 2 backends at SF 1 would not fit its sampling.
+//! A query lakeq cannot run is a `FAIL` line, one whose answer differs a `MISMATCH` line; both are
+//! left out of the ratios. Printed at the end: a table per backend (query, medians, ratio), the
+//! geometric mean of the ratios and `RATIO tpch/<backend>/qNN lakeq/duckdb = x.xx` lines.
+//!
+//! Environment:
+//! * `LAKEQ_TPCH_SF`: scale factor (default 1; 0.1 for a quick run)
+//! * `LAKEQ_TPCH_QUERIES`: a subset, e.g. `1,3,18` (default all 22)
+//! * `LAKEQ_TPCH_BACKENDS`: `sqlite`, `postgres` or both, comma-separated (default both)
+//! * `LAKEQ_TPCH_RUNS`: timed runs per query and engine (default 5)
+//! * `LAKEQ_TPCH_BUDGET_S`: lakeq's time budget per query for the timed runs (default 30)
+//!
+//! Run: `source scripts/test-env.sh && cargo bench --bench tpch`. The lakes are built once per scale
+//! factor and backend under `target/bench-lakes/tpch-sf<SF>-<backend>/` (the PostgreSQL catalog in
+//! the database `lakeq_bench_tpch_sf<SF>` of `$LAKEQ_PG_URL`'s server) and reused while their key
+//! matches.
+
+mod common;
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use common::{Duck, DuckQuery};
+use futures::FutureExt;
+use std::hint::black_box;
+use tokio::runtime::Runtime;
+
+/// Identifies the reusable lakes (with the scale factor and backend); change it when the build changes.
+const LAKE_KEY: &str = "tpch-v1 duckdb=1.5.5 dbgen+ctas inlining=0";
+
+struct Config {
+    sf: f64,
+    runs: usize,
+    budget: Duration,
+    queries: Option<Vec<u32>>,
+    backends: Vec<String>,
+}
+
+impl Config {
+    fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let sf: f64 = var("LAKEQ_TPCH_SF").map_or(1.0, |v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("LAKEQ_TPCH_SF={v}: {e}"))
+        });
+        assert!(sf > 0.0 && sf.is_finite(), "LAKEQ_TPCH_SF must be positive");
+        let runs = var("LAKEQ_TPCH_RUNS").map_or(5, |v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("LAKEQ_TPCH_RUNS={v}: {e}"))
+        });
+        assert!(runs >= 1, "LAKEQ_TPCH_RUNS must be at least 1");
+        let budget = var("LAKEQ_TPCH_BUDGET_S").map_or(30.0, |v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("LAKEQ_TPCH_BUDGET_S={v}: {e}"))
+        });
+        let queries = var("LAKEQ_TPCH_QUERIES").map(|v| {
+            v.split(',')
+                .map(|q| {
+                    let q = q.trim().trim_start_matches(['q', 'Q']);
+                    q.parse()
+                        .unwrap_or_else(|e| panic!("LAKEQ_TPCH_QUERIES: {q:?}: {e}"))
+                })
+                .collect()
+        });
+        let backends: Vec<String> = var("LAKEQ_TPCH_BACKENDS").map_or_else(
+            || vec!["sqlite".into(), "postgres".into()],
+            |v| v.split(',').map(|b| b.trim().to_string()).collect(),
+        );
+        for b in &backends {
+            assert!(
+                b == "sqlite" || b == "postgres",
+                "LAKEQ_TPCH_BACKENDS: unknown backend {b:?} (sqlite, postgres)"
+            );
+        }
+        Self {
+            sf,
+            runs,
+            budget: Duration::from_secs_f64(budget),
+            queries,
+            backends,
+        }
+    }
+
+    /// `1`, `0.1`, ... as used in directory names.
+    fn sf_name(&self) -> String {
+        self.sf.to_string()
+    }
+}
+
+/// One attached lake of the benchmark.
+struct Lake {
+    backend: &'static str,
+    title: &'static str,
+    attach: String,
+}
+
+fn build_attach(attach: &str) -> String {
+    format!(
+        "{}, DATA_INLINING_ROW_LIMIT 0)",
+        attach.trim_end_matches(')')
+    )
+}
+
+fn sqlite_lake(duck: &Duck, cfg: &Config) -> Lake {
+    let dir = common::lake_dir(&format!("tpch-sf{}-sqlite", cfg.sf_name()));
+    let attach = format!(
+        "ATTACH 'ducklake:sqlite:{}/meta.sqlite' AS lake (DATA_PATH '{}/data/')",
+        dir.display(),
+        dir.display()
+    );
+    let key = format!("{LAKE_KEY} sf={} backend=sqlite", cfg.sf_name());
+    common::reuse_or_build(&dir, &key, |_| {
+        duck.build_tpch(&build_attach(&attach), cfg.sf)
+    });
+    Lake {
+        backend: "sqlite",
+        title: "SQLite catalog",
+        attach,
+    }
+}
+
+fn postgres_lake(rt: &Runtime, duck: &Duck, cfg: &Config) -> Lake {
+    let sf = cfg.sf_name();
+    let db = format!("lakeq_bench_tpch_sf{}", sf.replace('.', "_"));
+    let dir = common::lake_dir(&format!("tpch-sf{sf}-postgres"));
+    let attach = format!(
+        "ATTACH 'ducklake:postgres:dbname={db} host=127.0.0.1 user=postgres' AS lake (DATA_PATH '{}/data/')",
+        dir.display()
+    );
+    let key = format!("{LAKE_KEY} sf={sf} backend=postgres database={db}");
+    // The marker says nothing about the database: without it, build again.
+    if !rt.block_on(common::pg_database_exists(&db)) {
+        let _ = std::fs::remove_file(dir.join(".lakeq-bench-key"));
+    }
+    common::reuse_or_build(&dir, &key, |_| {
+        rt.block_on(common::recreate_pg_database(&db));
+        duck.build_tpch(&build_attach(&attach), cfg.sf);
+    });
+    Lake {
+        backend: "postgres",
+        title: "PostgreSQL catalog",
+        attach,
+    }
+}
+
+/// What happened to one query on one backend.
+enum Outcome {
+    /// Same answer; lakeq's median and number of timed runs.
+    Same { lakeq: Duration, n: usize },
+    /// Different answers (timed all the same, left out of the ratios).
+    Mismatch { lakeq: Duration, n: usize },
+    /// lakeq could not plan or run it.
+    Failed { error: String },
+}
+
+struct QueryResult {
+    nr: u32,
+    duck: DuckQuery,
+    outcome: Outcome,
+}
+
+/// Run `sql` in lakeq; a panic is reported like an error.
+async fn lakeq_run(
+    session: &lakeq::Session,
+    sql: &str,
+) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, String> {
+    match AssertUnwindSafe(session.sql(sql)).catch_unwind().await {
+        Ok(Ok(batches)) => Ok(batches),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => Err(format!(
+            "panic: {}",
+            panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)")
+        )),
+    }
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    let n = times.len();
+    if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) / 2
+    }
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > max {
+        format!("{}...", s.chars().take(max).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Where lakeq's rows differ from DuckDB's, in one line.
+fn difference(ours: &[Vec<String>], theirs: &[Vec<String>]) -> String {
+    if ours.len() != theirs.len() {
+        return format!(
+            "lakeq returned {} row(s), DuckDB {}",
+            ours.len(),
+            theirs.len()
+        );
+    }
+    match ours.iter().zip(theirs).position(|(a, b)| a != b) {
+        Some(i) => format!(
+            "row {i}: lakeq {} vs DuckDB {}",
+            one_line(&format!("{:?}", ours[i]), 300),
+            one_line(&format!("{:?}", theirs[i]), 300)
+        ),
+        None => "same rows".into(),
+    }
+}
+
+fn bench_lake(
+    rt: &Runtime,
+    duck: &Duck,
+    lake: &Lake,
+    queries: &[(u32, String)],
+    cfg: &Config,
+) -> Vec<QueryResult> {
+    let id = |nr: u32| format!("tpch/{}/q{nr:02}", lake.backend);
+    let shape = duck.run(
+        &lake.attach,
+        0,
+        &[(
+            "shape",
+            "SELECT (SELECT count(*) FROM lake.main.lineitem), \
+             (SELECT count(*) FROM ducklake_list_files('lake', 'lineitem')), \
+             (SELECT count(*) FROM lake.main.orders)",
+        )],
+    );
+    if let Some(row) = shape.first().and_then(|q| q.rows.first()) {
+        println!(
+            "{}: lineitem {} rows in {} file(s), orders {} rows",
+            lake.title,
+            row.first().map_or("?", String::as_str),
+            row.get(1).map_or("?", String::as_str),
+            row.get(2).map_or("?", String::as_str),
+        );
+    }
+
+    // DuckDB first: answers and timings on one warm connection.
+    let labels: Vec<String> = queries.iter().map(|(nr, _)| format!("q{nr:02}")).collect();
+    let duck_queries: Vec<(&str, &str)> = labels
+        .iter()
+        .zip(queries)
+        .map(|(l, (_, sql))| (l.as_str(), sql.as_str()))
+        .collect();
+    let start = Instant::now();
+    let answers = duck.run_with_setup(&lake.attach, &["USE lake"], cfg.runs, &duck_queries);
+    println!(
+        "DuckDB, {}: {} queries x (1 + {}) runs in {:.1} s",
+        lake.title,
+        queries.len(),
+        cfg.runs,
+        start.elapsed().as_secs_f64()
+    );
+
+    rt.block_on(async {
+        let session = lakeq::Session::new();
+        for sql in [lake.attach.as_str(), "USE lake"] {
+            session
+                .sql(sql)
+                .await
+                .unwrap_or_else(|e| panic!("lakeq failed on {sql}: {e}"));
+        }
+        let mut results = Vec::new();
+        for ((nr, sql), answer) in queries.iter().zip(answers) {
+            let id = id(*nr);
+            let first = Instant::now();
+            let batches = match lakeq_run(&session, sql).await {
+                Ok(b) => b,
+                Err(error) => {
+                    println!("FAIL {id} lakeq: {}", one_line(&error, 400));
+                    results.push(QueryResult {
+                        nr: *nr,
+                        duck: answer,
+                        outcome: Outcome::Failed { error },
+                    });
+                    continue;
+                }
+            };
+            let first = first.elapsed();
+            let ours = common::canonical::render_batches(&batches)
+                .unwrap_or_else(|e| panic!("render lakeq's answer to {id}: {e}"))
+                .1;
+            let same = ours == answer.rows;
+            if same {
+                println!(
+                    "CHECK {id} lakeq == duckdb ({} row(s)); first run {:.1} ms",
+                    ours.len(),
+                    common::ms(first)
+                );
+            } else {
+                println!(
+                    "MISMATCH {id} lakeq != duckdb: {}",
+                    difference(&ours, &answer.rows)
+                );
+            }
+            drop(batches);
+
+            let mut times = Vec::new();
+            let timed = Instant::now();
+            while times.len() < cfg.runs && (times.is_empty() || timed.elapsed() < cfg.budget) {
+                let start = Instant::now();
+                let batches = lakeq_run(&session, sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("lakeq failed on {id} after succeeding once: {e}"));
+                times.push(start.elapsed());
+                black_box(batches);
+            }
+            let n = times.len();
+            let lakeq = median(times);
+            let duck_ms = answer.median_s.unwrap_or(f64::NAN) * 1e3;
+            println!(
+                "{id}: lakeq {:.1} ms (n = {n}), duckdb {duck_ms:.1} ms (n = {}), lakeq/duckdb {:.2}",
+                common::ms(lakeq),
+                answer.times_s.len(),
+                common::ms(lakeq) / duck_ms
+            );
+            results.push(QueryResult {
+                nr: *nr,
+                duck: answer,
+                outcome: if same {
+                    Outcome::Same { lakeq, n }
+                } else {
+                    Outcome::Mismatch { lakeq, n }
+                },
+            });
+        }
+        results
+    })
+}
+
+/// The table of one backend; returns the summary lines (geomean, RATIO, FAIL, MISMATCH).
+fn report(lake: &Lake, cfg: &Config, results: &[QueryResult]) -> Vec<String> {
+    println!(
+        "\n==== tpch SF {}, {} (lakeq through the library vs DuckDB 1.5.5, medians, one run on this machine) ====",
+        cfg.sf_name(),
+        lake.title
+    );
+    println!(
+        "{:<6} {:>12} {:>12} {:>8}  note",
+        "query", "lakeq ms", "duckdb ms", "ratio"
+    );
+    let mut lines = Vec::new();
+    let mut logs = Vec::new();
+    for r in results {
+        let duck_ms = r.duck.median_s.unwrap_or(f64::NAN) * 1e3;
+        let q = format!("q{:02}", r.nr);
+        let id = format!("tpch/{}/{q}", lake.backend);
+        match &r.outcome {
+            Outcome::Same { lakeq, n } => {
+                let ratio = common::ms(*lakeq) / duck_ms;
+                println!(
+                    "{q:<6} {:>12.1} {duck_ms:>12.1} {ratio:>8.2}  n = {n}/{}",
+                    common::ms(*lakeq),
+                    r.duck.times_s.len()
+                );
+                logs.push(ratio.ln());
+                lines.push(format!("RATIO {id} lakeq/duckdb = {ratio:.2}"));
+            }
+            Outcome::Mismatch { lakeq, n } => {
+                println!(
+                    "{q:<6} {:>12.1} {duck_ms:>12.1} {:>8}  MISMATCH (not in the geomean), n = {n}/{}",
+                    common::ms(*lakeq),
+                    "-",
+                    r.duck.times_s.len()
+                );
+                lines.push(format!("MISMATCH {id} lakeq != duckdb"));
+            }
+            Outcome::Failed { error } => {
+                println!(
+                    "{q:<6} {:>12} {duck_ms:>12.1} {:>8}  FAIL: {}",
+                    "-",
+                    "-",
+                    one_line(error, 200)
+                );
+                lines.push(format!("FAIL {id} lakeq: {}", one_line(error, 400)));
+            }
+        }
+    }
+    if logs.is_empty() {
+        println!("geomean: no query with equal answers");
+    } else {
+        let geomean = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
+        println!(
+            "geomean lakeq/duckdb over {} of {} queries: {geomean:.2}",
+            logs.len(),
+            results.len()
+        );
+        lines.push(format!(
+            "RATIO tpch/{}/geomean lakeq/duckdb = {geomean:.2} ({} queries)",
+            lake.backend,
+            logs.len()
+        ));
+    }
+    lines
+}
+
+fn main() {
+    if !common::benchmarking("tpch") {
+        return;
+    }
+    let started = Instant::now();
+    let cfg = Config::from_env();
+    let rt = common::runtime();
+    let duck = Duck::from_env();
+
+    let mut queries = duck.tpch_queries();
+    assert_eq!(
+        queries.len(),
+        22,
+        "DuckDB's tpch_queries() should list 22 queries"
+    );
+    if let Some(subset) = &cfg.queries {
+        for nr in subset {
+            assert!(
+                queries.iter().any(|(q, _)| q == nr),
+                "LAKEQ_TPCH_QUERIES: no TPC-H query {nr}"
+            );
+        }
+        queries.retain(|(nr, _)| subset.contains(nr));
+    }
+    println!(
+        "tpch: SF {}, queries {:?}, {} timed run(s) per query and engine (lakeq budget {:.0} s per query)",
+        cfg.sf_name(),
+        queries.iter().map(|(nr, _)| *nr).collect::<Vec<_>>(),
+        cfg.runs,
+        cfg.budget.as_secs_f64()
+    );
+
+    let mut summary = Vec::new();
+    let mut reports = Vec::new();
+    for backend in &cfg.backends {
+        let lake = match backend.as_str() {
+            "sqlite" => sqlite_lake(&duck, &cfg),
+            _ => postgres_lake(&rt, &duck, &cfg),
+        };
+        let results = bench_lake(&rt, &duck, &lake, &queries, &cfg);
+        reports.push((lake, results));
+    }
+    for (lake, results) in &reports {
+        summary.extend(report(lake, &cfg, results));
+    }
+    println!("\n==== tpch SF {} summary ====", cfg.sf_name());
+    for line in &summary {
+        println!("{line}");
+    }
+    println!("tpch: finished in {:.1} s", started.elapsed().as_secs_f64());
+}
