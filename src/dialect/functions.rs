@@ -941,6 +941,9 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(RoundForCast {
         signature: Signature::any(1, Volatility::Immutable),
     }));
+    ctx.register_udf(ScalarUDF::from(AverageOf {
+        signature: Signature::any(2, Volatility::Immutable),
+    }));
     ctx.register_udf(ScalarUDF::from(TypeOf {
         signature: Signature::any(1, Volatility::Immutable),
     }));
@@ -1113,6 +1116,128 @@ const DATE_PARTS: &[(&str, &str)] = &[
 /// DuckDB aggregate names DataFusion spells differently: the call keeps its
 /// arguments, `ORDER BY`, `FILTER` and window.
 const AGGREGATE_ALIASES: &[(&str, &str)] = &[("list", "array_agg"), ("array_agg", "array_agg")];
+
+/// The name of [`AverageOf`] in SQL.
+pub const AVERAGE_OF: &str = "lakeq_average_of";
+
+/// DuckDB's `avg(x)` / `mean(x)` (also as a window function: both parts get its
+/// `OVER`) as `lakeq_average_of(sum(x), count(x))`: a DOUBLE for every numeric `x`, as in DuckDB.
+/// DataFusion's `avg` of a DECIMAL is a DECIMAL with 4 more digits, cut
+/// (`25.522005` where DuckDB says `25.522005853257337`).
+pub fn duckdb_average(expr: &mut Expr) {
+    let Expr::Function(f) = expr else {
+        return;
+    };
+    let [ObjectNamePart::Identifier(ident)] = f.name.0.as_slice() else {
+        return;
+    };
+    if ident.quote_style.is_some()
+        || !(ident.value.eq_ignore_ascii_case("avg") || ident.value.eq_ignore_ascii_case("mean"))
+        || !f.within_group.is_empty()
+    {
+        return;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return;
+    };
+    if list.args.len() != 1 {
+        return;
+    }
+    let with_name = |name: &str| {
+        let mut g = f.clone();
+        g.name = ObjectName::from(vec![Ident::new(name)]);
+        Expr::Function(g)
+    };
+    let (sum, count) = (with_name("sum"), with_name("count"));
+    *expr = call(AVERAGE_OF, vec![sum, count]);
+}
+
+/// `lakeq_average_of(sum, count)`: `sum / count` as a DOUBLE, for a DECIMAL sum
+/// from its unscaled value (`unscaled / (count · 10^scale)`, one rounding, as
+/// DuckDB divides); NULL for no rows. Invisible in column names.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct AverageOf {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for AverageOf {
+    fn name(&self) -> &str {
+        AVERAGE_OF
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn schema_name(&self, args: &[datafusion::logical_expr::Expr]) -> DFResult<String> {
+        let inner = args
+            .first()
+            .map(|a| a.schema_name().to_string())
+            .unwrap_or_default();
+        Ok(inner
+            .strip_prefix("sum(")
+            .map_or(inner.clone(), |rest| format!("avg({rest}")))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        use datafusion::arrow::array::Float64Array;
+        use datafusion::arrow::datatypes::{Decimal128Type, Int64Type};
+        let rows = args.number_rows;
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let [sum, count] = args.args.as_slice() else {
+            return datafusion::common::plan_err!("avg: lakeq_average_of takes (sum, count)");
+        };
+        let (sum, count) = (sum.to_array(rows)?, count.to_array(rows)?);
+        let count = datafusion::arrow::compute::cast(&count, &DataType::Int64)?;
+        let count = count.as_primitive::<Int64Type>();
+        let divide = |i: usize, value: Option<f64>, scale: f64| -> Option<f64> {
+            let n = count.is_valid(i).then(|| count.value(i))?;
+            (n > 0).then_some(())?;
+            #[allow(clippy::cast_precision_loss)]
+            let n = n as f64;
+            Some(value? / (n * scale))
+        };
+        let out: Float64Array = match sum.data_type() {
+            DataType::Decimal128(_, s) => {
+                let scale = 10f64.powi(i32::from(*s));
+                let sum = sum.as_primitive::<Decimal128Type>();
+                (0..rows)
+                    .map(|i| {
+                        #[allow(clippy::cast_precision_loss)]
+                        let v = sum.is_valid(i).then(|| sum.value(i) as f64);
+                        divide(i, v, scale)
+                    })
+                    .collect()
+            }
+            DataType::Null => (0..rows).map(|_| None).collect(),
+            dt if dt.is_numeric() => {
+                let sum = datafusion::arrow::compute::cast(&sum, &DataType::Float64)?;
+                let sum = sum.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+                (0..rows)
+                    .map(|i| divide(i, sum.is_valid(i).then(|| sum.value(i)), 1.0))
+                    .collect()
+            }
+            other => {
+                return datafusion::common::plan_err!(
+                    "avg of {other} is not supported by lakeq (DuckDB averages numbers, \
+                     intervals and timestamps)"
+                );
+            }
+        };
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(Arc::new(out))
+        })
+    }
+}
 
 /// Rename a DuckDB aggregate to DataFusion's name, in place.
 pub fn rename_aggregate(f: &mut Function) {

@@ -777,6 +777,7 @@ impl VisitorMut for FirstPass<'_> {
         super::functions::duckdb_uuid(expr);
         super::functions::duckdb_blob(expr);
         super::functions::duckdb_varchar_cast(expr);
+        super::functions::duckdb_average(expr);
         // DuckDB reads `1e20` as a DOUBLE (other literals with a point are DECIMAL).
         if let Expr::Value(v) = expr
             && let Value::Number(n, _) = &v.value

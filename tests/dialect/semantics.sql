@@ -9,6 +9,12 @@ SELECT 7 % 3, -7 % 3, 7 % -3, 5 % 0, 7.5 % 2;
 SELECT (7 / 100)::numeric(16,2), (1050 / 100)::DECIMAL(10,2);
 SELECT 1 / 0, 1.0 / 0, -1 / 0;
 
+-- avg is a DOUBLE for integers and decimals (DataFusion: a cut DECIMAL)
+SELECT avg(x) AS a, typeof(avg(x)) AS t, avg(i) AS b, mean(i) AS c, avg(DISTINCT i) AS d FROM (VALUES (1.55::DECIMAL(10,2), 1), (2.0, 2), (NULL, 2)) t(x, i);
+SELECT avg(x) AS a FROM (SELECT CAST(i AS DECIMAL(15,2)) / 7 AS x FROM range(1000) r(i));
+SELECT i, avg(x) OVER (ORDER BY i ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS w FROM (VALUES (1, 1.10::DECIMAL(5,2)), (2, 2.25), (3, 3.33)) t(i, x) ORDER BY i;
+SELECT avg(x) AS a FROM (SELECT 1.5 AS x WHERE false);
+
 -- casts to integers round half away from zero
 SELECT CAST(2.5 AS INT), CAST(-2.5 AS INT), CAST(3.5 AS BIGINT), CAST(2.4 AS SMALLINT);
 SELECT CAST(2.5::DOUBLE AS INT), CAST(-0.5::DOUBLE AS INT), (2.675)::INTEGER;
