@@ -1304,6 +1304,18 @@ impl<'a> Writer<'a> {
                     Some(d) => self.constant(d, &type_sql).await?,
                     None => None,
                 };
+                if default.as_deref().is_some_and(|d| d != "NULL") {
+                    // Rows written before would read the default at that depth, which
+                    // lakeq's reader cannot fill in yet: refused here rather than at
+                    // every later read.
+                    return Err(Error::Unsupported(format!(
+                        "adding struct field '{}.{name}' of '{}' with a default value \
+                         (lakeq cannot yet read the default into rows written before; add it \
+                         without a default)",
+                        parents.join("."),
+                        target.qualified()
+                    )));
+                }
                 let mut next = crate::commit::next_column_id(target.lake(), table.id()).await?;
                 let mut column =
                     NewColumn::from_arrow(&Field::new(&name, data_type, true), &mut next)?;
