@@ -1469,86 +1469,39 @@ async fn render(
                 m.dropped_rows,
                 m.table_id
             ));
-            sql.push(format!(
-                "INSERT INTO {} VALUES ({data_file_id}, {}, {s}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, NULL, {}, NULL, NULL, NULL)",
-                t("ducklake_data_file"),
-                m.table_id,
-                lit(m.file.file_name.as_str().into()),
-                lit(true.into()),
-                m.file.record_count,
-                m.file.file_size_bytes,
-                lit(m.file.footer_size.into()),
-                lit(m.partition.as_ref().map(|p| p.0).into()),
-            ));
-            if let Some((_, values)) = &m.partition {
-                let rows: Vec<String> = values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        format!(
-                            "({data_file_id}, {}, {i}, {})",
-                            m.table_id,
-                            lit(v.clone().into())
-                        )
-                    })
-                    .collect();
-                if !rows.is_empty() {
-                    sql.push(format!(
-                        "INSERT INTO {} VALUES {}",
-                        t("ducklake_file_partition_value"),
-                        rows.join(", ")
-                    ));
+        } else {
+            for table in [
+                "ducklake_data_file",
+                "ducklake_file_column_stats",
+                "ducklake_file_partition_value",
+                "ducklake_file_variant_stats",
+            ] {
+                if table == "ducklake_file_variant_stats" && !b.table_exists(table).await? {
+                    continue;
                 }
-            }
-            let stat_rows: Vec<String> = m
-                .file
-                .column_stats
-                .iter()
-                .map(|cs| file_stats_values(b, data_file_id, m.table_id, cs))
-                .collect();
-            if !stat_rows.is_empty() {
                 sql.push(format!(
-                    "INSERT INTO {} VALUES {}",
-                    t("ducklake_file_column_stats"),
-                    stat_rows.join(", ")
+                    "DELETE FROM {} WHERE data_file_id IN ({ids})",
+                    t(table)
                 ));
             }
-            if !rewritten_tables.contains(&m.table_id) {
-                rewritten_tables.push(m.table_id);
-            }
-            continue;
-        }
-        for table in [
-            "ducklake_data_file",
-            "ducklake_file_column_stats",
-            "ducklake_file_partition_value",
-            "ducklake_file_variant_stats",
-        ] {
-            if table == "ducklake_file_variant_stats" && !b.table_exists(table).await? {
-                continue;
-            }
+            let now = lit(Literal::Timestamp(Utc::now()));
+            let scheduled: Vec<String> = m
+                .sources
+                .iter()
+                .map(|(id, path, relative)| {
+                    format!(
+                        "({id}, {}, {}, {now})",
+                        lit(path.as_str().into()),
+                        lit((*relative).into())
+                    )
+                })
+                .collect();
             sql.push(format!(
-                "DELETE FROM {} WHERE data_file_id IN ({ids})",
-                t(table)
+                "INSERT INTO {} VALUES {}",
+                t("ducklake_files_scheduled_for_deletion"),
+                scheduled.join(", ")
             ));
         }
-        let now = lit(Literal::Timestamp(Utc::now()));
-        let scheduled: Vec<String> = m
-            .sources
-            .iter()
-            .map(|(id, path, relative)| {
-                format!(
-                    "({id}, {}, {}, {now})",
-                    lit(path.as_str().into()),
-                    lit((*relative).into())
-                )
-            })
-            .collect();
-        sql.push(format!(
-            "INSERT INTO {} VALUES {}",
-            t("ducklake_files_scheduled_for_deletion"),
-            scheduled.join(", ")
-        ));
         if let Some((_, values)) = &m.partition {
             let rows: Vec<String> = values
                 .iter()
@@ -1569,19 +1522,27 @@ async fn render(
                 ));
             }
         }
+        // A merged file keeps its sources' first snapshot and row ids; a rewritten
+        // one begins now and carries its row ids in `_ducklake_internal_row_id`.
+        let (begin, row_id_start, partial_max) = if m.rewrite {
+            (s, "NULL".to_string(), "NULL".to_string())
+        } else {
+            (
+                m.begin_snapshot,
+                m.row_id_start.to_string(),
+                m.partial_max.to_string(),
+            )
+        };
         sql.push(format!(
-            "INSERT INTO {} VALUES ({data_file_id}, {}, {}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, {}, NULL, NULL, {})",
+            "INSERT INTO {} VALUES ({data_file_id}, {}, {begin}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {row_id_start}, {}, NULL, NULL, {partial_max})",
             t("ducklake_data_file"),
             m.table_id,
-            m.begin_snapshot,
             lit(m.file.file_name.as_str().into()),
             lit(true.into()),
             m.file.record_count,
             m.file.file_size_bytes,
             lit(m.file.footer_size.into()),
-            m.row_id_start,
             lit(m.partition.as_ref().map(|p| p.0).into()),
-            m.partial_max,
         ));
         let stat_rows: Vec<String> = m
             .file
@@ -1596,8 +1557,13 @@ async fn render(
                 stat_rows.join(", ")
             ));
         }
-        if !merged_tables.contains(&m.table_id) {
-            merged_tables.push(m.table_id);
+        let tables = if m.rewrite {
+            &mut rewritten_tables
+        } else {
+            &mut merged_tables
+        };
+        if !tables.contains(&m.table_id) {
+            tables.push(m.table_id);
         }
     }
     for table_id in merged_tables {

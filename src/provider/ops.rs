@@ -479,12 +479,7 @@ impl TableFunctionImpl for MergeAdjacentFiles {
             schema_name.as_deref(),
             table.as_deref(),
         )?;
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            field("schema_name", DataType::Utf8),
-            field("table_name", DataType::Utf8),
-            field("files_processed", DataType::Int64),
-            field("files_created", DataType::Int64),
-        ]));
+        let schema = outcome_schema();
         let out = Arc::clone(&schema);
         Ok(stateful_table(
             schema,
@@ -512,25 +507,22 @@ impl TableFunctionImpl for MergeAdjacentFiles {
                     };
                     let outcomes =
                         merge_adjacent_files(&state, &lake, &snapshot, &tables, limits).await?;
-                    let text = |f: &dyn Fn(&MergeOutcome) -> String| {
-                        strings(outcomes.iter().map(|o| Some(f(o))).collect())
-                    };
-                    let ints = |f: &dyn Fn(&MergeOutcome) -> i64| -> ArrayRef {
-                        Arc::new(datafusion::arrow::array::Int64Array::from(
-                            outcomes.iter().map(f).collect::<Vec<_>>(),
-                        ))
-                    };
-                    let columns = vec![
-                        text(&|o| o.schema_name.clone()),
-                        text(&|o| o.table_name.clone()),
-                        ints(&|o| o.files_processed),
-                        ints(&|o| o.files_created),
-                    ];
-                    Ok(RecordBatch::try_new(out, columns)?)
+                    outcome_batch(out, &outcomes)
                 })
             }),
         ))
     }
+}
+
+/// The result columns of `ducklake_merge_adjacent_files` and
+/// `ducklake_rewrite_data_files`.
+fn outcome_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("schema_name", DataType::Utf8),
+        field("table_name", DataType::Utf8),
+        field("files_processed", DataType::Int64),
+        field("files_created", DataType::Int64),
+    ]))
 }
 
 /// The rows of a maintenance call's result: per table, files processed and created.
@@ -584,12 +576,7 @@ impl TableFunctionImpl for RewriteDataFiles {
             schema_name.as_deref(),
             table.as_deref(),
         )?;
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            field("schema_name", DataType::Utf8),
-            field("table_name", DataType::Utf8),
-            field("files_processed", DataType::Int64),
-            field("files_created", DataType::Int64),
-        ]));
+        let schema = outcome_schema();
         let out = Arc::clone(&schema);
         Ok(stateful_table(
             schema,
