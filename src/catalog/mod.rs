@@ -172,6 +172,22 @@ impl TableEntry {
         format!("{}.{}", self.schema_name, self.row.table_name)
     }
 
+    /// The same table with another column layout (the column rows of an
+    /// earlier snapshot: what its older files and inlined tables hold).
+    pub fn with_columns(&self, rows: &[ColumnRow]) -> Result<TableEntry> {
+        let columns = build_column_tree(rows)?;
+        let fields = columns
+            .iter()
+            .map(ColumnNode::arrow_field)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TableEntry {
+            arrow_schema: Arc::new(strip_metadata(&fields)),
+            file_schema: Arc::new(Schema::new(fields)),
+            columns,
+            ..self.clone()
+        })
+    }
+
     /// All columns, nested included, by id.
     pub fn columns_by_id(&self) -> HashMap<ColumnId, &ColumnNode> {
         let mut all = Vec::new();

@@ -18,6 +18,7 @@
 //!    `ducklake_delete_orphaned_files` removes).
 
 pub mod conflict;
+pub mod inline;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -274,6 +275,42 @@ pub struct MergedFile {
     pub dropped_rows: i64,
 }
 
+/// `ducklake_flush_inlined_data`: the rows of one inlined table moved to a
+/// Parquet file (SPEC §8.4).
+#[derive(Debug, Clone)]
+pub struct InlinedFlush {
+    /// Table id.
+    pub table_id: CatalogId,
+    /// The inlined table (`ducklake_inlined_data_<table>_<version>`).
+    pub inlined_table: String,
+    /// Its schema version.
+    pub schema_version: i64,
+    /// Rows inserted up to this snapshot were flushed and leave the inlined table.
+    pub upto: SnapshotId,
+    /// The file holding every flushed row version (`None`: there were none).
+    pub file: Option<FlushedFile>,
+    /// Whether the inlined table is dropped and unregistered afterwards (a
+    /// superseded layout; the newest one stays, empty, for new rows).
+    pub drop: bool,
+}
+
+/// The Parquet file of an [`InlinedFlush`].
+#[derive(Debug, Clone)]
+pub struct FlushedFile {
+    /// The data file: the rows with `_ducklake_internal_row_id` and
+    /// `_ducklake_internal_snapshot_id` (the snapshot that inserted each).
+    pub data: WrittenFile,
+    /// The oldest row's snapshot (the file's `begin_snapshot`).
+    pub begin_snapshot: SnapshotId,
+    /// The newest row's snapshot (`partial_max`).
+    pub partial_max: SnapshotId,
+    /// The smallest row id.
+    pub row_id_start: i64,
+    /// The rows that had ended, as a delete file with per-row snapshots, and
+    /// the earliest of those (its `begin_snapshot`).
+    pub deletes: Option<(WrittenFile, SnapshotId)>,
+}
+
 /// Deletions from one data file, written as a (cumulative) delete file at commit
 /// time, because its per-row snapshot ids depend on the snapshot the commit gets.
 #[derive(Debug, Clone)]
@@ -292,6 +329,9 @@ pub struct NewDeleteFile {
     pub previous: Vec<(i64, SnapshotId)>,
     /// The delete file it replaces: (id, path relative to the data path, its begin snapshot).
     pub replaces: Option<(FileId, String, SnapshotId)>,
+    /// A flush of inlined deletions: no new positions, the entries keep their
+    /// own snapshots, and the file begins at the earliest of them.
+    pub flushed: bool,
 }
 
 /// A schema change of an existing table.
@@ -375,6 +415,13 @@ pub struct ChangeSet {
     pub inlined_row_deletes: Vec<(CatalogId, String, Vec<i64>)>,
     /// Inlined deletions of Parquet rows: (table, data file, positions).
     pub inlined_file_deletes: Vec<(CatalogId, FileId, Vec<i64>)>,
+    /// Small inserts stored in the catalog (data inlining).
+    pub inlined_inserts: Vec<inline::InlinedInsert>,
+    /// Inlined tables flushed to Parquet.
+    pub inlined_flushes: Vec<InlinedFlush>,
+    /// Inlined deletions of Parquet rows flushed into delete files: (table,
+    /// up to which snapshot they leave `ducklake_inlined_delete_<table>`).
+    pub flushed_inlined_deletes: Vec<(CatalogId, SnapshotId)>,
     /// Tables nobody else may insert into while this change set is in flight
     /// (ingest bookkeeping: a concurrent insert means "re-plan", never "merge").
     pub exclusive_tables: Vec<CatalogId>,
@@ -443,6 +490,9 @@ impl ChangeSet {
             && self.ended_files.is_empty()
             && self.inlined_row_deletes.is_empty()
             && self.inlined_file_deletes.is_empty()
+            && self.inlined_inserts.is_empty()
+            && self.inlined_flushes.is_empty()
+            && self.flushed_inlined_deletes.is_empty()
             && self.merges.is_empty()
             && self.renamed_views.is_empty()
             && self.comments.is_empty()
@@ -480,6 +530,7 @@ impl ChangeSet {
                 TableRef::Existing(t) => Some(t),
                 TableRef::New(_) => None,
             })
+            .chain(self.inlined_inserts.iter().map(|i| i.table_id))
             .chain(self.deleted_tables())
             .chain(self.merged_tables())
             .collect();
@@ -490,7 +541,12 @@ impl ChangeSet {
 
     /// Tables whose files this change set compacts.
     pub(crate) fn merged_tables(&self) -> Vec<CatalogId> {
-        let mut out: Vec<CatalogId> = self.merges.iter().map(|m| m.table_id).collect();
+        let mut out: Vec<CatalogId> = self
+            .merges
+            .iter()
+            .map(|m| m.table_id)
+            .chain(self.inlined_flushes.iter().map(|f| f.table_id))
+            .collect();
         out.sort_unstable();
         out.dedup();
         out
@@ -564,6 +620,12 @@ impl ChangeSet {
             .filter(|f| f.mapping.is_none())
             .map(|f| f.file.clone())
             .chain(self.merges.iter().map(|m| m.file.clone()))
+            .chain(self.inlined_flushes.iter().flat_map(|f| {
+                f.file.iter().flat_map(|file| {
+                    std::iter::once(file.data.clone())
+                        .chain(file.deletes.iter().map(|(d, _)| d.clone()))
+                })
+            }))
             .collect()
     }
 }
@@ -899,10 +961,8 @@ async fn write_delete_files(lake: &Lake, c: &ChangeSet, s: SnapshotId) -> Result
         entries.dedup_by_key(|e| e.0);
         let positions: Vec<i64> = entries.iter().map(|e| e.0).collect();
         // A replacing (cumulative) file needs per-row snapshots for time travel.
-        let snapshots: Option<Vec<i64>> = d
-            .replaces
-            .as_ref()
-            .map(|_| entries.iter().map(|e| e.1).collect());
+        let snapshots: Option<Vec<i64>> =
+            (d.replaces.is_some() || d.flushed).then(|| entries.iter().map(|e| e.1).collect());
         match write_delete_file(
             &store,
             &d.table_dir,
@@ -943,9 +1003,15 @@ async fn render(
     let mut next_catalog_id = latest.next_catalog_id;
     let mut next_file_id = latest.next_file_id;
     // A transaction's DDL statements raise the schema version once, as DuckDB's do.
-    let schema_version = if target.amend {
-        let before = store.snapshot(s - 1).await?.schema_version;
-        latest.schema_version.max(before + i64::from(c.is_ddl()))
+    let prior_schema_version = if target.amend {
+        store.snapshot(s - 1).await?.schema_version
+    } else {
+        latest.schema_version
+    };
+    let mut schema_version = if target.amend {
+        latest
+            .schema_version
+            .max(prior_schema_version + i64::from(c.is_ddl()))
     } else {
         latest.schema_version + i64::from(c.is_ddl())
     };
@@ -1261,11 +1327,18 @@ async fn render(
         }
     };
     let mut files_by_table: HashMap<CatalogId, Vec<&AddedFile>> = HashMap::new();
+    // Inlined rows go in after inlined rows are deleted (an UPDATE's new
+    // version keeps the row id of the version it ends).
+    let mut inlined_sql: Vec<String> = Vec::new();
+    let mut changes_inlined: Vec<CatalogId> = Vec::new();
     for f in &c.added_files {
         files_by_table
             .entry(table_id_of(f.table)?)
             .or_default()
             .push(f);
+    }
+    for ins in &c.inlined_inserts {
+        files_by_table.entry(ins.table_id).or_default();
     }
     let all_stats: HashMap<CatalogId, TableStatsRow> = if files_by_table.is_empty() {
         HashMap::new()
@@ -1395,6 +1468,97 @@ async fn render(
                 ));
             }
         }
+        let inlined: Vec<&inline::InlinedInsert> = c
+            .inlined_inserts
+            .iter()
+            .filter(|i| i.table_id == table_id)
+            .collect();
+        if !inlined.is_empty() {
+            let current = store.table_columns(table_id, latest.snapshot_id).await?;
+            let mut top: Vec<&ColumnRow> = current
+                .iter()
+                .filter(|r| r.parent_column.is_none())
+                .collect();
+            top.sort_by_key(|r| r.column_order);
+            let top: Vec<ColumnId> = top.iter().map(|r| r.column_id).collect();
+            if inlined.iter().any(|i| i.column_ids != top) {
+                return Err(Error::CommitConflict {
+                    message: format!(
+                        "table {table_id} changed its columns in a concurrent commit while rows \
+                         were being inserted into it; run the statement again"
+                    ),
+                    retryable: false,
+                });
+            }
+            let (name, created) = inline::ensure_table(
+                lake,
+                b,
+                table_id,
+                &current,
+                s,
+                &mut schema_version,
+                prior_schema_version,
+                true,
+            )
+            .await?;
+            inlined_sql.extend(created);
+            for ins in inlined {
+                let n = i64::try_from(ins.rows.len()).unwrap_or(i64::MAX);
+                let ids: Vec<i64> = match &ins.row_ids {
+                    Some(ids) => ids.clone(),
+                    None => {
+                        let first = stats.next_row_id;
+                        stats.next_row_id += n;
+                        (first..first + n).collect()
+                    }
+                };
+                stats.record_count += n;
+                let values: Vec<String> = ins
+                    .rows
+                    .iter()
+                    .zip(&ids)
+                    .map(|(row, id)| format!("({id}, {s}, NULL, {row})"))
+                    .collect();
+                if !values.is_empty() {
+                    inlined_sql.push(format!(
+                        "INSERT INTO {} VALUES {}",
+                        t(&name),
+                        values.join(", ")
+                    ));
+                }
+                for cs in &ins.column_stats {
+                    let dt = types.get(&cs.column_id);
+                    let parse = |v: &Option<String>| {
+                        v.as_deref()
+                            .and_then(|t| dt.and_then(|dt| parse_stat(t, dt)))
+                    };
+                    let bounds = if cs.value_count == 0 {
+                        Bound::Empty
+                    } else {
+                        match (parse(&cs.min_value), parse(&cs.max_value)) {
+                            (Some(min), Some(max)) => Bound::Known(min, max),
+                            _ => Bound::Unknown,
+                        }
+                    };
+                    let entry = merged.entry(cs.column_id).or_insert_with(|| ColumnBounds {
+                        contains_null: Some(false),
+                        contains_nan: None,
+                        bounds: if had_rows {
+                            Bound::Unknown
+                        } else {
+                            Bound::Empty
+                        },
+                    });
+                    entry.merge(cs.null_count > 0, cs.contains_nan, bounds);
+                }
+            }
+            changes_inlined.push(table_id);
+            // DuckDB signals "data changed" by taking a file id when a commit
+            // inlines rows into a table without writing it a data file.
+            if files.is_empty() {
+                next_file_id += 1;
+            }
+        }
         sql.push(format!(
             "DELETE FROM {} WHERE table_id = {table_id}",
             t("ducklake_table_stats")
@@ -1438,7 +1602,9 @@ async fn render(
                 rows.join(", ")
             ));
         }
-        changes.push(Change::InsertedIntoTable(table_id));
+        if !files.is_empty() {
+            changes.push(Change::InsertedIntoTable(table_id));
+        }
     }
 
     // Compaction: sources out (scheduled for deletion), the merged file in. Table
@@ -1618,6 +1784,7 @@ async fn render(
     for (d, file) in c.delete_files.iter().zip(delete_files) {
         let id = next_file_id;
         next_file_id += 1;
+        let earliest = d.previous.iter().map(|e| e.1).min();
         let begin = match &d.replaces {
             Some((old_id, old_path, old_begin)) => {
                 sql.push(format!(
@@ -1635,10 +1802,16 @@ async fn render(
             }
             None => s,
         };
-        let partial_max = if d.replaces.is_some() {
-            s.to_string()
+        let (begin, partial_max) = if d.flushed {
+            let latest_entry = d.previous.iter().map(|e| e.1).max().unwrap_or(begin);
+            (
+                earliest.map_or(begin, |e| e.min(begin)),
+                latest_entry.to_string(),
+            )
+        } else if d.replaces.is_some() {
+            (begin, s.to_string())
         } else {
-            "NULL".to_string()
+            (begin, "NULL".to_string())
         };
         sql.push(format!(
             "INSERT INTO {} VALUES ({id}, {}, {begin}, NULL, {}, {}, {}, 'parquet', {}, {}, {}, NULL, {partial_max})",
@@ -1652,6 +1825,78 @@ async fn render(
             lit(file.footer_size.into()),
         ));
     }
+    for f in &c.inlined_flushes {
+        let table_id = f.table_id;
+        if let Some(file) = &f.file {
+            let data_file_id = next_file_id;
+            next_file_id += 1;
+            let data = &file.data;
+            sql.push(format!(
+                "INSERT INTO {} VALUES ({data_file_id}, {table_id}, {}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, NULL, NULL, NULL, {})",
+                t("ducklake_data_file"),
+                file.begin_snapshot,
+                lit(data.file_name.as_str().into()),
+                lit(true.into()),
+                data.record_count,
+                data.file_size_bytes,
+                lit(data.footer_size.into()),
+                file.row_id_start,
+                file.partial_max,
+            ));
+            let stat_rows: Vec<String> = data
+                .column_stats
+                .iter()
+                .map(|cs| file_stats_values(b, data_file_id, table_id, cs))
+                .collect();
+            if !stat_rows.is_empty() {
+                sql.push(format!(
+                    "INSERT INTO {} VALUES {}",
+                    t("ducklake_file_column_stats"),
+                    stat_rows.join(", ")
+                ));
+            }
+            sql.push(format!(
+                "UPDATE {} SET file_size_bytes = file_size_bytes + {} WHERE table_id = {table_id}",
+                t("ducklake_table_stats"),
+                data.file_size_bytes
+            ));
+            if let Some((deletes, begin)) = &file.deletes {
+                let id = next_file_id;
+                next_file_id += 1;
+                sql.push(format!(
+                    "INSERT INTO {} VALUES ({id}, {table_id}, {begin}, NULL, {data_file_id}, {}, {}, 'parquet', {}, {}, {}, NULL, NULL)",
+                    t("ducklake_delete_file"),
+                    lit(deletes.file_name.as_str().into()),
+                    lit(true.into()),
+                    deletes.record_count,
+                    deletes.file_size_bytes,
+                    lit(deletes.footer_size.into()),
+                ));
+                if !changes.contains(&Change::DeletedFromTable(table_id)) {
+                    changes.push(Change::DeletedFromTable(table_id));
+                }
+            }
+        }
+        sql.push(format!(
+            "DELETE FROM {} WHERE begin_snapshot <= {}",
+            t(&f.inlined_table),
+            f.upto
+        ));
+        if f.drop {
+            sql.push(format!(
+                "DELETE FROM {} WHERE table_id = {table_id} AND schema_version = {}",
+                t("ducklake_inlined_data_tables"),
+                f.schema_version
+            ));
+            sql.push(format!("DROP TABLE IF EXISTS {}", t(&f.inlined_table)));
+        }
+    }
+    for (table_id, upto) in &c.flushed_inlined_deletes {
+        sql.push(format!(
+            "DELETE FROM {} WHERE begin_snapshot <= {upto}",
+            t(&format!("ducklake_inlined_delete_{table_id}"))
+        ));
+    }
     for (_, inlined_table, row_ids) in &c.inlined_row_deletes {
         let ids = row_ids
             .iter()
@@ -1663,16 +1908,47 @@ async fn render(
             t(inlined_table)
         ));
     }
+    let mut by_table: Vec<&(CatalogId, FileId, Vec<i64>)> = c.inlined_file_deletes.iter().collect();
+    by_table.sort_by_key(|(t, f, _)| (*t, *f));
+    let mut created_delete_tables: Vec<CatalogId> = Vec::new();
+    for (table_id, file_id, positions) in by_table {
+        let name = format!("ducklake_inlined_delete_{table_id}");
+        if !created_delete_tables.contains(table_id) {
+            created_delete_tables.push(*table_id);
+            sql.push(format!(
+                "CREATE TABLE IF NOT EXISTS {}(file_id BIGINT, row_id BIGINT, begin_snapshot BIGINT)",
+                t(&name)
+            ));
+        }
+        let values: Vec<String> = positions
+            .iter()
+            .map(|p| format!("({file_id}, {p}, {s})"))
+            .collect();
+        if !values.is_empty() {
+            sql.push(format!(
+                "INSERT INTO {} VALUES {}",
+                t(&name),
+                values.join(", ")
+            ));
+        }
+    }
+    sql.extend(inlined_sql);
+    let mut inlined_deleted: Vec<CatalogId> = Vec::new();
     let mut deleted = c.deleted_tables();
     deleted.retain(|t| !c.dropped_tables.contains(t));
     for table_id in deleted {
-        if c.delete_files.iter().any(|d| d.table_id == table_id)
-            || c.ended_files.iter().any(|(t, _)| *t == table_id)
+        if (c.delete_files.iter().any(|d| d.table_id == table_id)
+            || c.ended_files.iter().any(|(t, _)| *t == table_id))
+            && !changes.contains(&Change::DeletedFromTable(table_id))
         {
             changes.push(Change::DeletedFromTable(table_id));
         }
-        if c.inlined_row_deletes.iter().any(|(t, _, _)| *t == table_id) {
-            changes.push(Change::InlinedDelete(table_id));
+        if c.inlined_row_deletes.iter().any(|(t, _, _)| *t == table_id)
+            || c.inlined_file_deletes
+                .iter()
+                .any(|(t, _, _)| *t == table_id)
+        {
+            inlined_deleted.push(table_id);
         }
     }
     if !c.alters.is_empty() || !c.comments.is_empty() {
@@ -1712,8 +1988,68 @@ async fn render(
             }
         }
     }
+    // A table whose column layout changed gets an inlined table for its new
+    // layout, as DuckDB creates one (DuckDB inserts into the newest inlined
+    // table of a table, so a stale one would take rows of another layout).
     layout_changed.sort_unstable();
     layout_changed.dedup();
+    for &table_id in &layout_changed {
+        if c.dropped_tables.contains(&table_id) {
+            continue;
+        }
+        let created = new_table_ids
+            .iter()
+            .position(|id| *id == table_id)
+            .and_then(|i| c.new_tables.get(i));
+        let (schema_id, wanted) = match created {
+            Some(nt) => (
+                nt.schema_id,
+                new_column_rows(table_id, s, None, &nt.columns),
+            ),
+            None => {
+                let Some(row) = store
+                    .tables(latest.snapshot_id)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.table_id == table_id)
+                else {
+                    continue;
+                };
+                let current = store.table_columns(table_id, latest.snapshot_id).await?;
+                (row.schema_id, columns_after(c, table_id, s, current))
+            }
+        };
+        let tree = crate::catalog::build_column_tree(&wanted)?;
+        if !inline::can_inline(b.dialect(), &tree)
+            || inline::configured_limit(lake, schema_id, table_id).await? == 0
+        {
+            continue;
+        }
+        let (_, created) = inline::ensure_table(
+            lake,
+            b,
+            table_id,
+            &wanted,
+            s,
+            &mut schema_version,
+            prior_schema_version,
+            false,
+        )
+        .await?;
+        sql.extend(created);
+    }
+    // DuckDB lists inlined changes after every other kind.
+    changes.extend(changes_inlined.into_iter().map(Change::InlinedInsert));
+    changes.extend(inlined_deleted.into_iter().map(Change::InlinedDelete));
+    let mut flushed: Vec<CatalogId> = c
+        .inlined_flushes
+        .iter()
+        .map(|f| f.table_id)
+        .chain(c.flushed_inlined_deletes.iter().map(|(t, _)| *t))
+        .collect();
+    flushed.sort_unstable();
+    flushed.dedup();
+    changes.extend(flushed.into_iter().map(Change::InlineFlush));
     for table_id in layout_changed {
         if target.amend {
             sql.push(format!(
@@ -1813,29 +2149,76 @@ fn column_rows(
     parent: Option<ColumnId>,
     columns: &[NewColumn],
 ) -> Vec<String> {
+    new_column_rows(table_id, s, parent, columns)
+        .iter()
+        .map(|row| column_row_values(b, row, s))
+        .collect()
+}
+
+/// The `ducklake_column` rows of new columns (and their children).
+fn new_column_rows(
+    table_id: CatalogId,
+    s: SnapshotId,
+    parent: Option<ColumnId>,
+    columns: &[NewColumn],
+) -> Vec<ColumnRow> {
     let mut all = Vec::new();
     for c in columns {
         c.walk(parent, &mut all);
     }
     all.into_iter()
-        .map(|(parent, c)| {
-            let row = ColumnRow {
-                column_id: c.column_id,
-                begin_snapshot: s,
-                end_snapshot: None,
-                table_id,
-                column_order: c.column_id,
-                column_name: c.name.clone(),
-                column_type: c.ty.to_string(),
-                initial_default: c.initial_default.clone(),
-                default_value: Some(c.default_value.clone().unwrap_or_else(|| "NULL".into())),
-                nulls_allowed: c.nulls_allowed,
-                parent_column: parent,
-                default_value_type: None,
-            };
-            column_row_values(b, &row, s)
+        .map(|(parent, c)| ColumnRow {
+            column_id: c.column_id,
+            begin_snapshot: s,
+            end_snapshot: None,
+            table_id,
+            column_order: c.column_id,
+            column_name: c.name.clone(),
+            column_type: c.ty.to_string(),
+            initial_default: c.initial_default.clone(),
+            default_value: Some(c.default_value.clone().unwrap_or_else(|| "NULL".into())),
+            nulls_allowed: c.nulls_allowed,
+            parent_column: parent,
+            default_value_type: None,
         })
         .collect()
+}
+
+/// The columns of `table_id` once `c`'s changes to it apply (`current`: its
+/// columns before; `new`: the columns of a table `c` creates).
+fn columns_after(
+    c: &ChangeSet,
+    table_id: CatalogId,
+    s: SnapshotId,
+    mut current: Vec<ColumnRow>,
+) -> Vec<ColumnRow> {
+    for a in &c.alters {
+        match a {
+            Alter::AddColumn {
+                table_id: t,
+                parent,
+                column,
+            } if *t == table_id => {
+                current.extend(new_column_rows(
+                    table_id,
+                    s,
+                    *parent,
+                    std::slice::from_ref(column),
+                ));
+            }
+            Alter::DropColumn {
+                table_id: t,
+                column_ids,
+            } if *t == table_id => current.retain(|r| !column_ids.contains(&r.column_id)),
+            Alter::ReplaceColumn { row } if row.table_id == table_id => {
+                if let Some(old) = current.iter_mut().find(|r| r.column_id == row.column_id) {
+                    *old = row.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+    current
 }
 
 fn column_row_values(b: &dyn SqlBackend, r: &ColumnRow, s: SnapshotId) -> String {

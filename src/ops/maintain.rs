@@ -1,7 +1,7 @@
 //! `lakeq maintain` and the maintenance step of `lakeq run`: keep a lake's file
 //! and snapshot counts bounded by policy.
 //!
-//! In DuckDB's `CHECKPOINT` order, minus inlining (lakeq never inlines): merge
+//! In DuckDB's `CHECKPOINT` order: flush inlined data to Parquet, merge
 //! adjacent small files, rewrite files most of whose rows are deleted, expire snapshots by policy, delete the files expiry and
 //! merging scheduled once they are old enough (`delete_older_than`, default 2
 //! days, so readers still on an old snapshot keep their files), and delete
@@ -57,6 +57,8 @@ impl Default for MaintenancePolicy {
 /// What maintaining one lake did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MaintenanceReport {
+    /// Inlined rows moved to Parquet (`ducklake_flush_inlined_data`).
+    pub rows_flushed: i64,
     /// Source files merged, and files they became.
     pub files_merged: i64,
     /// Files written by merging.
@@ -72,6 +74,9 @@ pub struct MaintenanceReport {
 
 impl std::fmt::Display for MaintenanceReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.rows_flushed > 0 {
+            write!(f, "{} inlined rows flushed, ", self.rows_flushed)?;
+        }
         write!(
             f,
             "{} files merged into {}, {} files rewritten without deleted rows, {} snapshots \
@@ -105,6 +110,15 @@ pub async fn maintain(
     let name = quote(lake);
     let mut report = MaintenanceReport::default();
     if policy.merge {
+        for batch in session
+            .sql(&format!(
+                "SELECT rows_flushed FROM ducklake_flush_inlined_data({name})"
+            ))
+            .await?
+        {
+            let flushed = batch.column(0).as_primitive::<Int64Type>();
+            report.rows_flushed += flushed.iter().flatten().sum::<i64>();
+        }
         for batch in session
             .sql(&format!(
                 "SELECT files_processed, files_created FROM ducklake_merge_adjacent_files({name})"

@@ -107,7 +107,52 @@ pub async fn read_inlined(
     table: &TableEntry,
     which: InlinedVisibility,
 ) -> Result<Option<(RecordBatch, Vec<i64>, Vec<i64>)>> {
-    let inlined = store.inlined_tables(table.id()).await?;
+    Ok(read_inlined_rows_of(store, table, which, None)
+        .await?
+        .map(|r| (r.batch, r.row_ids, r.snapshots)))
+}
+
+/// Inlined rows with their whole history.
+#[derive(Debug)]
+pub struct InlinedRows {
+    /// The rows, in the schema of the table entry they were read for.
+    pub batch: RecordBatch,
+    /// Each row's row id.
+    pub row_ids: Vec<i64>,
+    /// Each row's snapshot as the visibility asked for it.
+    pub snapshots: Vec<i64>,
+    /// Each row's `end_snapshot` (`None`: live).
+    pub end_snapshots: Vec<Option<i64>>,
+}
+
+/// Every row version of the one inlined table `table_name` inserted up to
+/// snapshot `upto` (ended ones too), in the layout of `table` (the table as it
+/// was at that inlined table's schema version), in row-id order; for flushing.
+pub async fn read_inlined_versions(
+    store: &MetadataStore,
+    table: &TableEntry,
+    table_name: &str,
+    upto: SnapshotId,
+) -> Result<Option<InlinedRows>> {
+    read_inlined_rows_of(
+        store,
+        table,
+        InlinedVisibility::InsertedBetween(SnapshotId::MIN, upto),
+        Some(table_name),
+    )
+    .await
+}
+
+async fn read_inlined_rows_of(
+    store: &MetadataStore,
+    table: &TableEntry,
+    which: InlinedVisibility,
+    only: Option<&str>,
+) -> Result<Option<InlinedRows>> {
+    let mut inlined = store.inlined_tables(table.id()).await?;
+    if let Some(name) = only {
+        inlined.retain(|t| t.table_name == name);
+    }
     if inlined.is_empty() {
         return Ok(None);
     }
@@ -123,6 +168,7 @@ pub async fn read_inlined(
     let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::new(); current.len()];
     let mut row_ids: Vec<i64> = Vec::new();
     let mut snapshots: Vec<i64> = Vec::new();
+    let mut end_snapshots: Vec<Option<i64>> = Vec::new();
     let backend = store.backend();
     for it in &inlined {
         if !backend.table_exists(&it.table_name).await? {
@@ -156,7 +202,11 @@ pub async fn read_inlined(
                 format!("end_snapshot >= {a} AND end_snapshot <= {b}"),
             ),
         };
-        let mut select = vec!["row_id".to_string(), snapshot_column.to_string()];
+        let mut select = vec![
+            "row_id".to_string(),
+            snapshot_column.to_string(),
+            "end_snapshot".to_string(),
+        ];
         let mut source_for_current: HashMap<i64, (usize, &ColumnNode)> = HashMap::new();
         for (k, col) in layout.iter().enumerate() {
             let Some(name) = user_names.get(k) else { break };
@@ -165,7 +215,7 @@ pub async fn read_inlined(
         }
         let by_id = table.columns_by_id();
         let sql = format!(
-            "SELECT {} FROM {} WHERE {} ORDER BY row_id",
+            "SELECT {} FROM {} WHERE {} ORDER BY row_id, begin_snapshot",
             select.join(", "),
             backend.table(&it.table_name),
             condition
@@ -174,6 +224,7 @@ pub async fn read_inlined(
         for row in &rows {
             row_ids.push(row.i64(0)?);
             snapshots.push(row.i64(1)?);
+            end_snapshots.push(row.opt_i64(2)?);
             let targets = current.iter().zip(columns.iter_mut().zip(schema.fields()));
             for ((column_id, dt), (values, field)) in targets {
                 let value = match source_for_current.get(column_id) {
@@ -219,7 +270,12 @@ pub async fn read_inlined(
     let batch = RecordBatch::try_new(schema, arrays).map_err(|e| {
         Error::Corrupt(format!("inlined data of '{}': {e}", table.qualified_name()))
     })?;
-    Ok(Some((batch, row_ids, snapshots)))
+    Ok(Some(InlinedRows {
+        batch,
+        row_ids,
+        snapshots,
+        end_snapshots,
+    }))
 }
 
 /// A value of column `old` (an earlier layout) as a value of column `new` (the

@@ -599,13 +599,9 @@ impl TableFunctionImpl for RewriteDataFiles {
     }
 }
 
-/// `ducklake_flush_inlined_data(lake, schema_name, table_name)`: per table, the
-/// inlined rows moved to Parquet.
-///
-/// lakeq writes every insert to Parquet (it never inlines), so a lake lakeq
-/// wrote has nothing to flush and the result is empty. Inlined data another
-/// writer left (DuckDB inlines small inserts) is not flushed by lakeq yet: the
-/// call is an error naming the table, and the lake is unchanged.
+/// `ducklake_flush_inlined_data(lake, schema_name, table_name)`: the inlined
+/// rows and inlined deletions of the tables in scope moved to Parquet, as one
+/// snapshot (see [`crate::ops::flush`]); one row per table that had any.
 #[derive(Debug)]
 struct FlushInlinedData;
 
@@ -629,24 +625,24 @@ impl TableFunctionImpl for FlushInlinedData {
         Ok(stateful_table(
             schema,
             Arc::new(move |_state| {
-                let (lake, tables, out, lake_name) = (
-                    Arc::clone(&lake),
-                    tables.clone(),
-                    Arc::clone(&out),
-                    lake_name.clone(),
-                );
+                let (lake, tables, out) = (Arc::clone(&lake), tables.clone(), Arc::clone(&out));
                 Box::pin(async move {
-                    for t in &tables {
-                        if lake.store().has_inlined_data(t.id()).await? {
-                            return Err(Error::Unsupported(format!(
-                                "ducklake_flush_inlined_data: table '{lake_name}.{}' holds inlined \
-                                 data written by another engine, which lakeq cannot flush yet; run \
-                                 CALL ducklake_flush_inlined_data('{lake_name}') in DuckDB",
-                                t.qualified_name()
-                            )));
-                        }
-                    }
-                    Ok(RecordBatch::new_empty(out))
+                    let outcomes = crate::ops::flush::flush_inlined_data(&lake, &tables).await?;
+                    let column = |f: fn(&crate::ops::flush::FlushOutcome) -> String| {
+                        Arc::new(StringArray::from(
+                            outcomes.iter().map(f).collect::<Vec<_>>(),
+                        )) as ArrayRef
+                    };
+                    Ok(RecordBatch::try_new(
+                        out,
+                        vec![
+                            column(|o| o.schema_name.clone()),
+                            column(|o| o.table_name.clone()),
+                            Arc::new(datafusion::arrow::array::Int64Array::from(
+                                outcomes.iter().map(|o| o.rows_flushed).collect::<Vec<_>>(),
+                            )),
+                        ],
+                    )?)
                 })
             }),
         ))

@@ -524,11 +524,12 @@ impl Session {
                         "CHECKPOINT of '{name}', which is not an attached DuckLake"
                     )));
                 }
-                // DuckDB's order: (flush inlined data: lakeq writes none), expire by the
-                // lake's expire_older_than option (nothing if unset), merge, rewrite,
+                // DuckDB's order: flush inlined data, expire by the lake's
+                // expire_older_than option (nothing if unset), merge, rewrite,
                 // cleanup, orphans.
                 let lake = name.replace('\'', "''");
                 for call in [
+                    "ducklake_flush_inlined_data",
                     "ducklake_expire_snapshots",
                     "ducklake_merge_adjacent_files",
                     "ducklake_rewrite_data_files",

@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt64Array};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{Column, ScalarValue, TableReference};
@@ -39,7 +38,7 @@ use crate::spec::paths::{default_dir_name, resolve};
 use crate::spec::types::DuckLakeType;
 use crate::spec::values::format_duckdb_text;
 use crate::storage::locate;
-use crate::write::{WriteOptions, WrittenFile, discard};
+use crate::write::{WriteOptions, WrittenFile, conform, discard};
 
 /// A one-row `count` result, like DuckDB returns for DML.
 pub fn count_batch(n: u64) -> Result<RecordBatch> {
@@ -408,7 +407,7 @@ impl<'a> Writer<'a> {
         changes.new_tables.push(table);
         let mut rows = 0;
         if is_ctas {
-            let (files, n) = self
+            let Written::Files(files, n) = self
                 .write_plan(
                     &target.qualified(),
                     &table_dir,
@@ -419,8 +418,12 @@ impl<'a> Writer<'a> {
                         options: write_options(target.lake(), schema.row.schema_id, None).await?,
                     },
                     input.clone(),
+                    0,
                 )
-                .await?;
+                .await?
+            else {
+                return Err(Error::Corrupt("CREATE TABLE AS held its rows back".into()));
+            };
             rows = n;
             changes
                 .added_files
@@ -457,6 +460,9 @@ impl<'a> Writer<'a> {
 
     /// Execute `plan` and stream its rows into Parquet files under `table_dir`
     /// (split and tuned by `layout`), refusing NULLs in the `not_null` columns.
+    /// When the plan yields at most `inline_limit` rows, nothing is written and
+    /// the rows come back instead (for data inlining).
+    #[allow(clippy::too_many_arguments)]
     async fn write_plan(
         &self,
         table_name: &str,
@@ -465,7 +471,8 @@ impl<'a> Writer<'a> {
         not_null: &[usize],
         layout: FileLayout,
         plan: LogicalPlan,
-    ) -> Result<(Vec<(WrittenFile, Option<(i64, Vec<Option<String>>)>)>, u64)> {
+        inline_limit: u64,
+    ) -> Result<Written> {
         let FileLayout { partition, options } = layout;
         let store = self.object_store(table_dir)?;
         let df = self.ctx.execute_logical_plan(plan).await?;
@@ -478,6 +485,8 @@ impl<'a> Writer<'a> {
             options,
         );
         let mut rows = 0u64;
+        // Rows held back while they may still be inlined.
+        let mut held: Option<Vec<RecordBatch>> = (inline_limit > 0).then(Vec::new);
         while let Some(batch) = stream.next().await {
             let checked = batch
                 .map_err(Error::from)
@@ -501,12 +510,54 @@ impl<'a> Writer<'a> {
                 }
             };
             rows += batch.num_rows() as u64;
-            if let Err(e) = writer.write(&batch).await {
+            let to_write = match held.as_mut() {
+                Some(h) => {
+                    h.push(batch);
+                    if rows <= inline_limit {
+                        continue;
+                    }
+                    held.take().unwrap_or_default()
+                }
+                None => vec![batch],
+            };
+            for batch in to_write {
+                if let Err(e) = writer.write(&batch).await {
+                    writer.abort().await?;
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(batches) = held {
+            writer.abort().await?;
+            return Ok(Written::Held(batches, rows));
+        }
+        Ok(Written::Files(writer.finish().await?, rows))
+    }
+
+    /// Write rows held back for inlining to Parquet after all (a value has no
+    /// inlined form).
+    async fn write_held(
+        &self,
+        table_dir: &str,
+        table_schema: &SchemaRef,
+        layout: FileLayout,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<PartitionedFile>> {
+        let FileLayout { partition, options } = layout;
+        let mut writer = PartitionedWriter::new(
+            self.object_store(table_dir)?,
+            table_dir,
+            Arc::clone(table_schema),
+            partition,
+            options,
+        );
+        for batch in &batches {
+            if let Err(e) = writer.write(batch).await {
                 writer.abort().await?;
                 return Err(e);
             }
         }
-        Ok((writer.finish().await?, rows))
+        writer.finish().await
     }
 
     async fn dml(&self, dml: &DmlStatement) -> Result<Option<Vec<RecordBatch>>> {
@@ -934,21 +985,41 @@ impl<'a> Writer<'a> {
             Arc::clone(&table.file_schema)
         };
         let input = self.sorted_for_insert(target, table, input).await?;
-        let (files, rows) = self
+        let layout = || async {
+            Ok::<_, Error>(FileLayout {
+                partition: PartitionSpec::of(table)?,
+                options: write_options(target.lake(), table.row.schema_id, Some(table.id()))
+                    .await?,
+            })
+        };
+        let written = self
             .write_plan(
                 &target.qualified(),
                 &table.dir,
                 &schema,
                 &not_null_columns(table),
-                FileLayout {
-                    partition: PartitionSpec::of(table)?,
-                    options: write_options(target.lake(), table.row.schema_id, Some(table.id()))
-                        .await?,
-                },
+                layout().await?,
                 input,
+                inline_limit(target.lake(), table).await?,
             )
             .await
             .map_err(|e| with_table(e, target))?;
+        let (files, rows) = match written {
+            Written::Files(files, rows) => (files, rows),
+            Written::Held(batches, rows) => {
+                if let Some(inlined) =
+                    inlined_insert(target.lake(), table, &schema, &batches, row_ids)?
+                {
+                    changes.inlined_inserts.push(inlined);
+                    return Ok(rows);
+                }
+                let files = self
+                    .write_held(&table.dir, &schema, layout().await?, batches)
+                    .await
+                    .map_err(|e| with_table(e, target))?;
+                (files, rows)
+            }
+        };
         changes
             .added_files
             .extend(files.into_iter().map(|(file, partition)| AddedFile {
@@ -1077,6 +1148,7 @@ impl<'a> Writer<'a> {
         {
             *inlined_deleted.entry(file).or_default() += 1;
         }
+        let limit = configured_inline_limit(target.lake(), table).await?;
         for (file_id, positions) in by_file {
             let file = files.get(&file_id).ok_or_else(|| {
                 Error::Corrupt(format!(
@@ -1103,6 +1175,16 @@ impl<'a> Writer<'a> {
                 changes.ended_files.push((table.id(), file_id));
                 continue;
             }
+            // A few deleted rows of a file are recorded in the catalog (deletion
+            // inlining), as DuckDB does, rather than in a new delete file.
+            if (positions.len() as u64) <= limit {
+                changes.inlined_file_deletes.push((
+                    table.id(),
+                    file_id,
+                    positions.into_iter().collect(),
+                ));
+                continue;
+            }
             changes.delete_files.push(NewDeleteFile {
                 table_id: table.id(),
                 data_file_id: file_id,
@@ -1111,6 +1193,7 @@ impl<'a> Writer<'a> {
                 new_positions: positions.into_iter().collect(),
                 previous,
                 replaces,
+                flushed: false,
             });
         }
         Ok(())
@@ -1945,6 +2028,78 @@ fn with_table(e: Error, target: &Target) -> Error {
     }
 }
 
+/// A written data file with its partition (spec id and values), if any.
+type PartitionedFile = (WrittenFile, Option<(i64, Vec<Option<String>>)>);
+
+/// What [`Writer::write_plan`] did with the rows.
+enum Written {
+    /// Written to these data files (with their partition values); row count.
+    Files(Vec<PartitionedFile>, u64),
+    /// Held back, few enough to inline; row count.
+    Held(Vec<RecordBatch>, u64),
+}
+
+/// How many rows one statement may inline into `table` (0: none), as DuckDB
+/// decides (SPEC §8.1): the lake's `data_inlining_row_limit` option (table,
+/// then schema, then global scope), else `DATA_INLINING_ROW_LIMIT` given at
+/// ATTACH, else 10; 0 for tables with a column that has no inlined form.
+async fn inline_limit(lake: &Lake, table: &TableEntry) -> Result<u64> {
+    let dialect = lake.store().backend().dialect();
+    if !crate::commit::inline::can_inline(dialect, &table.columns) {
+        return Ok(0);
+    }
+    configured_inline_limit(lake, table).await
+}
+
+/// The lake's inlining row limit for `table`, whatever its columns (deleted
+/// rows of its Parquet files are inlined up to it).
+async fn configured_inline_limit(lake: &Lake, table: &TableEntry) -> Result<u64> {
+    crate::commit::inline::configured_limit(lake, table.row.schema_id, table.id()).await
+}
+
+/// The rows held back for `table` as an inlined insert (`None`: a value has no
+/// inlined form, so they go to Parquet). With `row_ids`, the last column of
+/// `schema` holds each row's existing row id.
+fn inlined_insert(
+    lake: &Lake,
+    table: &TableEntry,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    row_ids: bool,
+) -> Result<Option<crate::commit::inline::InlinedInsert>> {
+    use crate::commit::inline;
+    let batch = datafusion::arrow::compute::concat_batches(schema, batches)?;
+    let (batch, ids) = if row_ids {
+        let last = batch.num_columns().saturating_sub(1);
+        let ids = batch.column(last).as_primitive::<Int64Type>();
+        if ids.null_count() > 0 {
+            return Ok(None);
+        }
+        let ids: Vec<i64> = ids.values().to_vec();
+        let mut kept = batch;
+        kept.remove_column(last);
+        (kept, Some(ids))
+    } else {
+        (batch, None)
+    };
+    let dialect = lake.store().backend().dialect();
+    let Some(rows) = inline::render_rows(dialect, table, &batch)? else {
+        return Ok(None);
+    };
+    let mut stats =
+        crate::write::StatsCollector::new(Arc::clone(&table.file_schema), &table.qualified_name())?;
+    let batch = RecordBatch::try_new(Arc::clone(&table.file_schema), batch.columns().to_vec())?;
+    stats.add(&batch)?;
+    let (_, column_stats) = stats.finish()?;
+    Ok(Some(inline::InlinedInsert {
+        table_id: table.id(),
+        column_ids: table.columns.iter().map(|c| c.row.column_id).collect(),
+        rows,
+        row_ids: ids,
+        column_stats,
+    }))
+}
+
 /// An UPDATE's input with each row's row id appended: the scan of the target
 /// table reads DuckDB's `rowid` too, and the top projection passes it on. `None`
 /// when the plan has another shape, or the table hides `rowid` behind a column.
@@ -2051,37 +2206,6 @@ fn table_arrow_schema(columns: &[NewColumn]) -> Result<SchemaRef> {
     Ok(Arc::new(Schema::new(
         columns.iter().map(field).collect::<Result<Vec<_>>>()?,
     )))
-}
-
-/// Cast a batch to the table schema (types, names and field ids).
-fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    if batch.num_columns() != schema.fields().len() {
-        return Err(Error::Unsupported(format!(
-            "expected {} columns, got {}",
-            schema.fields().len(),
-            batch.num_columns()
-        )));
-    }
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| {
-            if c.data_type() == f.data_type() {
-                Ok(Arc::clone(c))
-            } else {
-                cast(c, f.data_type()).map_err(|e| {
-                    Error::Unsupported(format!(
-                        "column '{}': cannot store {} as {}: {e}",
-                        f.name(),
-                        c.data_type(),
-                        f.data_type()
-                    ))
-                })
-            }
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 /// Render every value of a batch as text (`None` for NULL), for small internal

@@ -423,13 +423,31 @@ impl SqlBackend for PgBackend {
 
     async fn merge_fork(&self, fork: &CatalogFork) -> Result<()> {
         let qualify = |schema: &str, t: &str| format!("{}.{}", quote_ident(schema), quote_ident(t));
-        let sql = merge_sql(
+        let mut sql = merge_sql(
             Dialect::Postgres,
             &fork.tables,
             &|t| self.table(t),
             &|t| qualify(&fork.base_location, t),
             &|t| qualify(&fork.work_location, t),
         );
+        // Catalog tables the transaction created (inlined data and deletions).
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = $1 AND table_name LIKE 'ducklake%' ORDER BY table_name",
+        )
+        .bind(&fork.work_location)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        for name in names {
+            if fork.tables.iter().any(|(known, _)| *known == name) {
+                continue;
+            }
+            let (real, work) = (self.table(&name), qualify(&fork.work_location, &name));
+            sql.push_str(&format!(
+                "\nCREATE TABLE IF NOT EXISTS {real} (LIKE {work} INCLUDING ALL);\nINSERT INTO {real} SELECT * FROM {work};"
+            ));
+        }
         self.execute_batch(&sql).await
     }
 

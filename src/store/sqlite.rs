@@ -278,13 +278,36 @@ impl SqlBackend for SqliteBackend {
     }
 
     async fn merge_fork(&self, fork: &CatalogFork) -> Result<()> {
-        let sql = merge_sql(
+        let mut sql = merge_sql(
             Dialect::Sqlite,
             &fork.tables,
             &|t| format!("main.{}", quote_ident(t)),
             &|t| format!("lq_base.{}", quote_ident(t)),
             &|t| format!("lq_work.{}", quote_ident(t)),
         );
+        // Catalog tables the transaction created (inlined data and deletions).
+        let names = fork
+            .work
+            .query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ducklake%' \
+                 ORDER BY name",
+            )
+            .await?;
+        for r in names {
+            let name = r.text(0)?;
+            if fork.tables.iter().any(|(known, _)| *known == name) {
+                continue;
+            }
+            let q = quote_ident(&name);
+            let mut defs = Vec::new();
+            for c in fork.work.query(&format!("PRAGMA table_info({q})")).await? {
+                defs.push(format!("{} {}", quote_ident(&c.text(1)?), c.text(2)?));
+            }
+            sql.push_str(&format!(
+                "\nCREATE TABLE IF NOT EXISTS main.{q}({});\nINSERT INTO main.{q} SELECT * FROM lq_work.{q};",
+                defs.join(", ")
+            ));
+        }
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
         let attach = format!(
             "ATTACH DATABASE {} AS lq_base; ATTACH DATABASE {} AS lq_work;",

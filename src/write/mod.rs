@@ -25,6 +25,14 @@ pub mod parquet;
 
 pub use self::parquet::{DataFileWriter, StatsCollector, delete_files, write_delete_file};
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::SchemaRef;
+
+use crate::error::{Error, Result};
+
 /// Best-effort removal of written files that no snapshot references (after a
 /// failed or abandoned commit). The files all live in one store.
 pub async fn discard(files: &[WrittenFile]) {
@@ -122,4 +130,35 @@ impl Default for WriteOptions {
             compression: Compression::SNAPPY,
         }
     }
+}
+
+/// Cast a batch to the table schema (types, names and field ids).
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.num_columns() != schema.fields().len() {
+        return Err(Error::Unsupported(format!(
+            "expected {} columns, got {}",
+            schema.fields().len(),
+            batch.num_columns()
+        )));
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(Arc::clone(c))
+            } else {
+                cast(c, f.data_type()).map_err(|e| {
+                    Error::Unsupported(format!(
+                        "column '{}': cannot store {} as {}: {e}",
+                        f.name(),
+                        c.data_type(),
+                        f.data_type()
+                    ))
+                })
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }

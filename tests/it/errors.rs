@@ -208,7 +208,9 @@ async fn failed_writes_leave_the_lake_unchanged() -> TestResult {
 async fn unwritable_data_path_fails_cleanly() -> TestResult {
     let lake = TestLake::new(Backend::Sqlite, "unwritable").await?;
     let session = lakeq::Session::new();
-    session.sql(&lake.attach_sql("lake")).await?;
+    session
+        .sql(&lake.attach_sql_without_inlining("lake"))
+        .await?;
     session.sql("CREATE TABLE lake.main.t (a INT)").await?;
     // A regular file where the table directory should be: nothing can be written below it.
     std::fs::create_dir_all(format!("{}main", lake.data_path))?;
@@ -306,30 +308,81 @@ async fn geometry_columns_are_read_but_not_written() -> TestResult {
     Ok(())
 }
 
+/// Inlined rows DuckDB wrote (inserts, an update and a delete) are flushed by
+/// lakeq to Parquet in one snapshot: lakeq and DuckDB read the same rows after,
+/// and before it by time travel.
 #[tokio::test]
-async fn flushing_inlined_data_lakeq_did_not_write_is_refused() -> TestResult {
-    let lake = TestLake::new(Backend::Sqlite, "flush_refused").await?;
-    // DuckDB inlines small inserts (its default inlining limit).
+async fn flushing_inlined_data_duckdb_wrote() -> TestResult {
+    let lake = TestLake::new(Backend::Sqlite, "flush_duckdb").await?;
     duckdb_sql_queries(
         &lake,
-        "statement ok\nCREATE TABLE lake.main.small (id INT)\n\n\
-         statement ok\nINSERT INTO lake.main.small VALUES (1), (2)\n",
+        "statement ok\nCREATE TABLE lake.main.small (id INT, s VARCHAR)\n\n\
+         statement ok\nINSERT INTO lake.main.small VALUES (1, 'a'), (2, 'b'), (3, 'c')\n\n\
+         statement ok\nUPDATE lake.main.small SET s = 'B' WHERE id = 2\n\n\
+         statement ok\nDELETE FROM lake.main.small WHERE id = 3\n",
     )?;
     let session = lakeq::Session::new();
     session.sql(&lake.attach_sql("lake")).await?;
-    session.sql("CREATE TABLE lake.main.own (id INT)").await?;
-    session.sql("INSERT INTO lake.main.own VALUES (1)").await?;
-    // lakeq's own tables have nothing inlined: an empty result, no snapshot.
-    let before = lake_state(&lake).await?;
-    let flushed = session
-        .sql("SELECT * FROM ducklake_flush_inlined_data('lake', table_name => 'own')")
-        .await?;
-    assert_eq!(flushed.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
-    let msg = err_of(&session, "CALL ducklake_flush_inlined_data('lake')").await;
-    assert!(
-        msg.contains("lake.main.small") && msg.contains("inlined"),
-        "{msg}"
+    let before = rows_of(&session, "SELECT id, s FROM lake.main.small ORDER BY id").await?;
+    assert_eq!(before, [["1", "a"], ["2", "B"]]);
+    let flushed = rows_of(
+        &session,
+        "SELECT table_name, rows_flushed FROM ducklake_flush_inlined_data('lake')",
+    )
+    .await?;
+    // DuckDB counts every row version it moves: 3 inserted, 1 updated.
+    assert_eq!(flushed, [["small", "4"]]);
+    assert_eq!(
+        rows_of(&session, "SELECT id, s FROM lake.main.small ORDER BY id").await?,
+        before
     );
-    assert_eq!(lake_state(&lake).await?, before, "lake changed");
+    assert_eq!(
+        rows_of(
+            &session,
+            "SELECT count(*) FROM lake.main.small AT (VERSION => 2)"
+        )
+        .await?,
+        [["3"]]
+    );
+    assert_eq!(
+        rows_of(
+            &session,
+            "SELECT count(*) FROM ducklake_list_files('lake', 'small')"
+        )
+        .await?,
+        [["1"]]
+    );
+    let again = rows_of(
+        &session,
+        "SELECT * FROM ducklake_flush_inlined_data('lake')",
+    )
+    .await?;
+    assert!(again.is_empty(), "{again:?}");
+    let duck = duckdb_sql_queries(
+        &lake,
+        "query IT\nSELECT id, s FROM lake.main.small ORDER BY id\n\n\
+         query I\nSELECT count(*) FROM lake.main.small AT (VERSION => 3)\n",
+    )?;
+    assert_eq!(duck[0].rows, [["1", "a"], ["2", "B"]]);
+    assert_eq!(duck[1].rows, [["3"]]);
     Ok(())
+}
+
+/// Every value of a query's result as text, row by row.
+async fn rows_of(session: &lakeq::Session, sql: &str) -> Result<Vec<Vec<String>>, lakeq::Error> {
+    let batches = session.sql(sql).await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        for r in 0..b.num_rows() {
+            out.push(
+                (0..b.num_columns())
+                    .map(|c| {
+                        lakeq::dialect::render::value_text(b.column(c).as_ref(), r)
+                            .unwrap_or_else(|| "NULL".into())
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
 }

@@ -88,6 +88,13 @@ impl TestLake {
     }
 
     /// `ATTACH ... AS <alias> (...)` for both DuckDB and lakeq.
+    /// [`Self::attach_sql`] with data inlining off (`DATA_INLINING_ROW_LIMIT 0`),
+    /// for tests about the files small writes make.
+    pub fn attach_sql_without_inlining(&self, alias: &str) -> String {
+        let sql = self.attach_sql(alias);
+        format!("{}, DATA_INLINING_ROW_LIMIT 0)", sql.trim_end_matches(')'))
+    }
+
     pub fn attach_sql(&self, alias: &str) -> String {
         let mut opts = vec![format!("DATA_PATH '{}'", self.data_path)];
         if let Some(s) = &self.metadata_schema {
