@@ -11,7 +11,8 @@
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::common::ScalarValue;
 
-use crate::catalog::{ColumnNode, TableEntry, build_column_tree};
+use super::TableRef;
+use crate::catalog::{ColumnNode, build_column_tree};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::spec::rows::ColumnRow;
@@ -38,8 +39,8 @@ pub const RESERVED_COLUMNS: [&str; 5] = [
 /// catalog instead of a Parquet file.
 #[derive(Debug, Clone)]
 pub struct InlinedInsert {
-    /// The table.
-    pub table_id: CatalogId,
+    /// The table (one the change set creates: CREATE TABLE AS).
+    pub table: TableRef,
     /// The top-level column ids, in order, the rows were rendered for (the
     /// commit refuses them if the table's layout changed meanwhile).
     pub column_ids: Vec<ColumnId>,
@@ -90,20 +91,30 @@ pub fn column_type(dialect: Dialect, ty: &DuckLakeType) -> Option<String> {
 
 /// Whether DuckDB would inline rows of a table with these top-level columns
 /// (SPEC §8.1): every type (nested ones included) has an inlined form, no
-/// column takes a name the inlined table uses itself, and on PostgreSQL no
-/// name is longer than an identifier may be.
+/// column takes a name the inlined table uses itself, no two names differ only
+/// in case, and no name is longer than a PostgreSQL identifier may be (DuckDB
+/// applies that limit whatever the catalog).
 pub fn can_inline(dialect: Dialect, columns: &[ColumnNode]) -> bool {
     fn types_ok(dialect: Dialect, c: &ColumnNode) -> bool {
         column_type(dialect, &c.ty).is_some() && c.children.iter().all(|k| types_ok(dialect, k))
     }
-    !columns.is_empty()
+    // SQLite's column names are case-insensitive (and so are DuckDB's).
+    let mut names: Vec<String> = columns
+        .iter()
+        .map(|c| c.row.column_name.to_lowercase())
+        .collect();
+    names.sort();
+    let distinct = names.windows(2).all(|w| w.first() != w.get(1));
+    distinct
+        && !columns.is_empty()
         && columns.iter().all(|c| {
             let name = c.row.column_name.as_str();
             types_ok(dialect, c)
                 && !RESERVED_COLUMNS
                     .iter()
                     .any(|r| r.eq_ignore_ascii_case(name))
-                && !(dialect == Dialect::Postgres && name.len() > 63)
+                // PostgreSQL's identifier limit; DuckDB applies it to every catalog.
+                && name.len() <= 63
         })
 }
 
@@ -136,24 +147,23 @@ pub fn create_table_sql(b: &dyn SqlBackend, name: &str, columns: &[ColumnNode]) 
     ))
 }
 
-/// The rows of `batch` (in `table`'s column order) as SQL value lists for an
-/// inlined table; `None` when a value has no inlined form in this backend
-/// (then the rows go to Parquet, as DuckDB would not lose them either).
+/// The rows of `batch` (in the order of `columns`, the table's top-level
+/// columns) as SQL value lists for an inlined table; `None` when a value has
+/// no inlined form in this backend (then the rows go to Parquet).
 pub fn render_rows(
     dialect: Dialect,
-    table: &TableEntry,
+    columns: &[ColumnNode],
     batch: &RecordBatch,
 ) -> Result<Option<Vec<String>>> {
-    if batch.num_columns() != table.columns.len() {
+    if batch.num_columns() != columns.len() {
         return Err(Error::Corrupt(format!(
-            "inlining {} columns into '{}', which has {}",
+            "inlining {} columns into a table of {}",
             batch.num_columns(),
-            table.qualified_name(),
-            table.columns.len()
+            columns.len()
         )));
     }
-    let mut rows = vec![Vec::with_capacity(table.columns.len()); batch.num_rows()];
-    for (column, array) in table.columns.iter().zip(batch.columns()) {
+    let mut rows = vec![Vec::with_capacity(columns.len()); batch.num_rows()];
+    for (column, array) in columns.iter().zip(batch.columns()) {
         for (i, row) in rows.iter_mut().enumerate() {
             let value = if array.is_null(i) {
                 ScalarValue::Null

@@ -530,7 +530,10 @@ impl ChangeSet {
                 TableRef::Existing(t) => Some(t),
                 TableRef::New(_) => None,
             })
-            .chain(self.inlined_inserts.iter().map(|i| i.table_id))
+            .chain(self.inlined_inserts.iter().filter_map(|i| match i.table {
+                TableRef::Existing(t) => Some(t),
+                TableRef::New(_) => None,
+            }))
             .chain(self.deleted_tables())
             .chain(self.merged_tables())
             .collect();
@@ -1330,6 +1333,8 @@ async fn render(
     // Inlined rows go in after inlined rows are deleted (an UPDATE's new
     // version keeps the row id of the version it ends).
     let mut inlined_sql: Vec<String> = Vec::new();
+    // Tables whose inlined table this commit has settled already.
+    let mut inlined_ready: Vec<CatalogId> = Vec::new();
     let mut changes_inlined: Vec<CatalogId> = Vec::new();
     for f in &c.added_files {
         files_by_table
@@ -1338,7 +1343,7 @@ async fn render(
             .push(f);
     }
     for ins in &c.inlined_inserts {
-        files_by_table.entry(ins.table_id).or_default();
+        files_by_table.entry(table_id_of(ins.table)?).or_default();
     }
     let all_stats: HashMap<CatalogId, TableStatsRow> = if files_by_table.is_empty() {
         HashMap::new()
@@ -1471,10 +1476,17 @@ async fn render(
         let inlined: Vec<&inline::InlinedInsert> = c
             .inlined_inserts
             .iter()
-            .filter(|i| i.table_id == table_id)
+            .filter(|i| table_id_of(i.table).is_ok_and(|t| t == table_id))
             .collect();
         if !inlined.is_empty() {
-            let current = store.table_columns(table_id, latest.snapshot_id).await?;
+            let created = new_table_ids
+                .iter()
+                .position(|id| *id == table_id)
+                .and_then(|i| c.new_tables.get(i));
+            let current = match created {
+                Some(nt) => new_column_rows(table_id, s, None, &nt.columns),
+                None => store.table_columns(table_id, latest.snapshot_id).await?,
+            };
             let mut top: Vec<&ColumnRow> = current
                 .iter()
                 .filter(|r| r.parent_column.is_none())
@@ -1490,7 +1502,7 @@ async fn render(
                     retryable: false,
                 });
             }
-            let (name, created) = inline::ensure_table(
+            let (name, created_sql) = inline::ensure_table(
                 lake,
                 b,
                 table_id,
@@ -1498,10 +1510,12 @@ async fn render(
                 s,
                 &mut schema_version,
                 prior_schema_version,
-                true,
+                created.is_none(),
             )
             .await?;
-            inlined_sql.extend(created);
+            // Created first (the rows go in after deletes, at the end).
+            sql.extend(created_sql);
+            inlined_ready.push(table_id);
             for ins in inlined {
                 let n = i64::try_from(ins.rows.len()).unwrap_or(i64::MAX);
                 let ids: Vec<i64> = match &ins.row_ids {
@@ -1994,7 +2008,7 @@ async fn render(
     layout_changed.sort_unstable();
     layout_changed.dedup();
     for &table_id in &layout_changed {
-        if c.dropped_tables.contains(&table_id) {
+        if c.dropped_tables.contains(&table_id) || inlined_ready.contains(&table_id) {
             continue;
         }
         let created = new_table_ids
@@ -2041,12 +2055,8 @@ async fn render(
     // DuckDB lists inlined changes after every other kind.
     changes.extend(changes_inlined.into_iter().map(Change::InlinedInsert));
     changes.extend(inlined_deleted.into_iter().map(Change::InlinedDelete));
-    let mut flushed: Vec<CatalogId> = c
-        .inlined_flushes
-        .iter()
-        .map(|f| f.table_id)
-        .chain(c.flushed_inlined_deletes.iter().map(|(t, _)| *t))
-        .collect();
+    // (A flush of inlined deletions only is logged as a deletion, as by DuckDB.)
+    let mut flushed: Vec<CatalogId> = c.inlined_flushes.iter().map(|f| f.table_id).collect();
     flushed.sort_unstable();
     flushed.dedup();
     changes.extend(flushed.into_iter().map(Change::InlineFlush));
@@ -2156,7 +2166,7 @@ fn column_rows(
 }
 
 /// The `ducklake_column` rows of new columns (and their children).
-fn new_column_rows(
+pub(crate) fn new_column_rows(
     table_id: CatalogId,
     s: SnapshotId,
     parent: Option<ColumnId>,

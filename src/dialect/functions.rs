@@ -693,6 +693,8 @@ pub fn normalize_column_type(t: &mut SqlType) {
         SqlType::USmallInt | SqlType::UInt16 => *t = SqlType::SmallIntUnsigned(None),
         SqlType::UInt32 => *t = SqlType::IntUnsigned(None),
         SqlType::UBigInt | SqlType::UInt64 => *t = SqlType::BigIntUnsigned(None),
+        // DuckDB's BLOB (and its alias BYTEA): DataFusion knows BYTEA.
+        SqlType::Blob(_) | SqlType::Varbinary(_) | SqlType::Binary(_) => *t = SqlType::Bytea,
         SqlType::Custom(name, modifiers)
             if modifiers.is_empty() && name.to_string().eq_ignore_ascii_case("uinteger") =>
         {

@@ -153,6 +153,33 @@ async fn read_inlined_rows_of(
     if let Some(name) = only {
         inlined.retain(|t| t.table_name == name);
     }
+    let condition = match which {
+        InlinedVisibility::At(s) => visible("", s),
+        InlinedVisibility::InsertedBetween(a, b) => {
+            format!("begin_snapshot >= {a} AND begin_snapshot <= {b}")
+        }
+        InlinedVisibility::DeletedBetween(a, b) => {
+            format!("end_snapshot >= {a} AND end_snapshot <= {b}")
+        }
+    };
+    // Most inlined tables are empty (every table has one, flushes empty them):
+    // one probe each, and the layouts are loaded only for those with rows.
+    let backend = store.backend();
+    let mut with_rows = Vec::new();
+    for it in inlined {
+        if backend.table_exists(&it.table_name).await?
+            && !backend
+                .query(&format!(
+                    "SELECT 1 FROM {} WHERE {condition} LIMIT 1",
+                    backend.table(&it.table_name)
+                ))
+                .await?
+                .is_empty()
+        {
+            with_rows.push(it);
+        }
+    }
+    let inlined = with_rows;
     if inlined.is_empty() {
         return Ok(None);
     }
@@ -169,11 +196,7 @@ async fn read_inlined_rows_of(
     let mut row_ids: Vec<i64> = Vec::new();
     let mut snapshots: Vec<i64> = Vec::new();
     let mut end_snapshots: Vec<Option<i64>> = Vec::new();
-    let backend = store.backend();
     for it in &inlined {
-        if !backend.table_exists(&it.table_name).await? {
-            continue;
-        }
         // The layout: top-level columns visible at the first snapshot of that schema version.
         let layout_snapshot = versions
             .iter()
@@ -191,16 +214,9 @@ async fn read_inlined_rows_of(
         let physical_names = backend.table_columns(&it.table_name).await?;
         // Inlined tables are (row_id, begin_snapshot, end_snapshot, <columns...>).
         let user_names = physical_names.get(3..).unwrap_or(&[]);
-        let (snapshot_column, condition) = match which {
-            InlinedVisibility::At(s) => ("begin_snapshot", visible("", s)),
-            InlinedVisibility::InsertedBetween(a, b) => (
-                "begin_snapshot",
-                format!("begin_snapshot >= {a} AND begin_snapshot <= {b}"),
-            ),
-            InlinedVisibility::DeletedBetween(a, b) => (
-                "end_snapshot",
-                format!("end_snapshot >= {a} AND end_snapshot <= {b}"),
-            ),
+        let snapshot_column = match which {
+            InlinedVisibility::DeletedBetween(..) => "end_snapshot",
+            InlinedVisibility::At(_) | InlinedVisibility::InsertedBetween(..) => "begin_snapshot",
         };
         let mut select = vec![
             "row_id".to_string(),

@@ -416,6 +416,21 @@ fn tables_in_scope(
     schema: Option<&str>,
     table: Option<&str>,
 ) -> DFResult<Vec<Arc<crate::catalog::TableEntry>>> {
+    if let Some(s) = schema
+        && !snapshot.schemas.contains_key(s)
+    {
+        return Err(Error::NotFound {
+            kind: "schema",
+            name: format!("{lake_name}.{s}"),
+            hint: String::new(),
+        }
+        .into());
+    }
+    // A table named without its schema is in the default schema, as in DuckDB.
+    let schema = match (schema, table) {
+        (None, Some(_)) => Some("main"),
+        (s, _) => s,
+    };
     let tables: Vec<_> = snapshot
         .schemas
         .iter()
@@ -610,6 +625,7 @@ impl TableFunctionImpl for FlushInlinedData {
         let (lake, snapshot, lake_name) = lake_of(&args, "ducklake_flush_inlined_data")?;
         let schema_name = text_arg(args.session(), args.exprs(), 1, "schema_name")?;
         let table = text_arg(args.session(), args.exprs(), 2, "table_name")?;
+        let whole_lake = table.is_none();
         let tables = tables_in_scope(
             &snapshot,
             &lake_name,
@@ -627,6 +643,20 @@ impl TableFunctionImpl for FlushInlinedData {
             Arc::new(move |_state| {
                 let (lake, tables, out) = (Arc::clone(&lake), tables.clone(), Arc::clone(&out));
                 Box::pin(async move {
+                    // A call without a table skips tables whose `auto_compact` option is false.
+                    let tables = if whole_lake {
+                        let metadata = lake.store().metadata().await?;
+                        tables
+                            .into_iter()
+                            .filter(|t| {
+                                metadata
+                                    .option("auto_compact", t.row.schema_id, t.id())
+                                    .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
+                            })
+                            .collect()
+                    } else {
+                        tables
+                    };
                     let outcomes = crate::ops::flush::flush_inlined_data(&lake, &tables).await?;
                     let column = |f: fn(&crate::ops::flush::FlushOutcome) -> String| {
                         Arc::new(StringArray::from(

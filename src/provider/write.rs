@@ -404,25 +404,66 @@ impl<'a> Writer<'a> {
         };
         let table_dir = resolve(&schema.dir, Some(&table.path), true);
         let table_schema = table_arrow_schema(&table.columns)?;
+        let new_table_columns = table.columns.clone();
         changes.new_tables.push(table);
         let mut rows = 0;
         if is_ctas {
-            let Written::Files(files, n) = self
+            // DuckDB inlines the rows of a small CREATE TABLE AS too.
+            let new_columns = crate::catalog::build_column_tree(&crate::commit::new_column_rows(
+                0,
+                0,
+                None,
+                &new_table_columns,
+            ))?;
+            let dialect = target.lake().store().backend().dialect();
+            let limit = if crate::commit::inline::can_inline(dialect, &new_columns) {
+                crate::commit::inline::configured_limit(target.lake(), schema.row.schema_id, -1)
+                    .await?
+            } else {
+                0
+            };
+            let layout = || async {
+                Ok::<_, Error>(FileLayout {
+                    partition: None,
+                    options: write_options(target.lake(), schema.row.schema_id, None).await?,
+                })
+            };
+            let written = self
                 .write_plan(
                     &target.qualified(),
                     &table_dir,
                     &table_schema,
                     &[],
-                    FileLayout {
-                        partition: None,
-                        options: write_options(target.lake(), schema.row.schema_id, None).await?,
-                    },
+                    layout().await?,
                     input.clone(),
-                    0,
+                    limit,
                 )
-                .await?
-            else {
-                return Err(Error::Corrupt("CREATE TABLE AS held its rows back".into()));
+                .await?;
+            let (files, n) = match written {
+                Written::Files(files, n) => (files, n),
+                Written::Held(batches, n) => {
+                    let inlined = inlined_insert(
+                        target.lake(),
+                        TableRef::New(0),
+                        &new_columns,
+                        &table_schema,
+                        &target.qualified(),
+                        &table_schema,
+                        &batches,
+                        false,
+                    )?;
+                    match inlined {
+                        Some(inlined) => {
+                            changes.inlined_inserts.push(inlined);
+                            (Vec::new(), n)
+                        }
+                        None => (
+                            self.write_held(&table_dir, &table_schema, layout().await?, batches)
+                                .await?,
+                            n,
+                        ),
+                    }
+                }
             };
             rows = n;
             changes
@@ -1007,9 +1048,17 @@ impl<'a> Writer<'a> {
         let (files, rows) = match written {
             Written::Files(files, rows) => (files, rows),
             Written::Held(batches, rows) => {
-                if let Some(inlined) =
-                    inlined_insert(target.lake(), table, &schema, &batches, row_ids)?
-                {
+                let inlined = inlined_insert(
+                    target.lake(),
+                    TableRef::Existing(table.id()),
+                    &table.columns,
+                    &table.file_schema,
+                    &table.qualified_name(),
+                    &schema,
+                    &batches,
+                    row_ids,
+                )?;
+                if let Some(inlined) = inlined {
                     changes.inlined_inserts.push(inlined);
                     return Ok(rows);
                 }
@@ -2057,12 +2106,17 @@ async fn configured_inline_limit(lake: &Lake, table: &TableEntry) -> Result<u64>
     crate::commit::inline::configured_limit(lake, table.row.schema_id, table.id()).await
 }
 
-/// The rows held back for `table` as an inlined insert (`None`: a value has no
-/// inlined form, so they go to Parquet). With `row_ids`, the last column of
-/// `schema` holds each row's existing row id.
+/// The rows held back for a table as an inlined insert (`None`: a value has no
+/// inlined form, so they go to Parquet). `columns` and `file_schema` are the
+/// table's; with `row_ids`, the last column of `schema` (the batches') holds
+/// each row's existing row id.
+#[allow(clippy::too_many_arguments)]
 fn inlined_insert(
     lake: &Lake,
-    table: &TableEntry,
+    table: TableRef,
+    columns: &[crate::catalog::ColumnNode],
+    file_schema: &SchemaRef,
+    name: &str,
     schema: &SchemaRef,
     batches: &[RecordBatch],
     row_ids: bool,
@@ -2083,17 +2137,15 @@ fn inlined_insert(
         (batch, None)
     };
     let dialect = lake.store().backend().dialect();
-    let Some(rows) = inline::render_rows(dialect, table, &batch)? else {
+    let Some(rows) = inline::render_rows(dialect, columns, &batch)? else {
         return Ok(None);
     };
-    let mut stats =
-        crate::write::StatsCollector::new(Arc::clone(&table.file_schema), &table.qualified_name())?;
-    let batch = RecordBatch::try_new(Arc::clone(&table.file_schema), batch.columns().to_vec())?;
-    stats.add(&batch)?;
+    let mut stats = crate::write::StatsCollector::new(Arc::clone(file_schema), name)?;
+    stats.add(&conform(&batch, file_schema)?)?;
     let (_, column_stats) = stats.finish()?;
     Ok(Some(inline::InlinedInsert {
-        table_id: table.id(),
-        column_ids: table.columns.iter().map(|c| c.row.column_id).collect(),
+        table,
+        column_ids: columns.iter().map(|c| c.row.column_id).collect(),
         rows,
         row_ids: ids,
         column_stats,

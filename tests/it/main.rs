@@ -11,6 +11,7 @@ mod faults;
 mod generate;
 mod ingest;
 mod init;
+mod inlining;
 mod interop_read;
 mod interop_write;
 mod maintenance;

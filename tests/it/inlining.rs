@@ -1,0 +1,120 @@
+//! Data inlining both ways, on SQLite and PostgreSQL catalogs: lakeq stores
+//! small writes in the catalog as DuckDB does, changes the table's layout in
+//! between, flushes, and DuckDB 1.5.5 reads the same rows, history and change
+//! feed (`inline_lakeq.slt`); DuckDB then writes into the same table, and lakeq
+//! reads and flushes what DuckDB inlined.
+
+use std::path::Path;
+
+use crate::common::{
+    Backend, TestLake, TestResult, compare_with_oracle, duckdb_run, duckdb_sql_queries,
+    script_blocks,
+};
+
+async fn lakeq_inlines(backend: Backend) -> TestResult {
+    let lake = TestLake::new(backend, "inline_lakeq").await?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/inline_lakeq.slt");
+    let (statements, queries) = script_blocks(&script)?;
+    // Statements up to the flush first, the queries before it, then the rest.
+    let flush_at = statements
+        .iter()
+        .position(|s| s.contains("ducklake_flush_inlined_data"))
+        .ok_or("the script flushes")?;
+    for stmt in &statements[..flush_at] {
+        session
+            .sql(stmt)
+            .await
+            .map_err(|e| format!("lakeq failed on {backend:?}: {e}\n  statement: {stmt}"))?;
+    }
+    // Nothing small was written to Parquet: one file (the 20-row insert).
+    let files = session
+        .sql("SELECT count(*) FROM ducklake_list_files('lake', 't')")
+        .await?;
+    let n = lakeq::dialect::render::value_text(files[0].column(0).as_ref(), 0);
+    assert_eq!(
+        n.as_deref(),
+        Some("1"),
+        "{backend:?}: files before the flush"
+    );
+    let queries_path = lake.dir.join("queries.slt");
+    let split = queries
+        .find("query t_after_flush")
+        .ok_or("the script queries after the flush")?;
+    let (before, after) = queries.split_at(split);
+    std::fs::write(&queries_path, before)?;
+    let expected = duckdb_run(&[lake.attach_sql("lake")], &queries_path)?;
+    assert_eq!(
+        expected.len(),
+        5,
+        "oracle answered {} queries",
+        expected.len()
+    );
+    let problems = compare_with_oracle(&session, &expected).await;
+    assert!(
+        problems.is_empty(),
+        "inlined lakeq lake, {} queries differ on {backend:?}:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    for stmt in &statements[flush_at..] {
+        session.sql(stmt).await?;
+    }
+    std::fs::write(&queries_path, after)?;
+    let expected = duckdb_run(&[lake.attach_sql("lake")], &queries_path)?;
+    assert_eq!(
+        expected.len(),
+        4,
+        "oracle answered {} queries",
+        expected.len()
+    );
+    let problems = compare_with_oracle(&session, &expected).await;
+    assert!(
+        problems.is_empty(),
+        "flushed lakeq lake, {} queries differ on {backend:?}:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    // DuckDB writes into the table lakeq altered (into the inlined table of the
+    // current layout), and lakeq reads and flushes it.
+    duckdb_sql_queries(
+        &lake,
+        "statement ok\nINSERT INTO lake.main.t (id, s_renamed, extra) VALUES (400, 'duck', 'd')\n\n\
+         statement ok\nDELETE FROM lake.main.t WHERE id = 12\n",
+    )?;
+    let expected = duckdb_sql_queries(
+        &lake,
+        "query t_duck\nSELECT id, s_renamed, extra FROM lake.main.t ORDER BY id\n",
+    )?;
+    let problems = compare_with_oracle(&session, &expected).await;
+    assert!(problems.is_empty(), "{backend:?}:\n{}", problems.join("\n"));
+    session
+        .sql("CALL ducklake_flush_inlined_data('lake')")
+        .await?;
+    let problems = compare_with_oracle(&session, &expected).await;
+    assert!(
+        problems.is_empty(),
+        "{backend:?} after flush:\n{}",
+        problems.join("\n")
+    );
+    let again = duckdb_sql_queries(
+        &lake,
+        "query t_duck\nSELECT id, s_renamed, extra FROM lake.main.t ORDER BY id\n",
+    )?;
+    assert_eq!(
+        again[0].rows, expected[0].rows,
+        "{backend:?}: DuckDB after lakeq's flush"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn lakeq_inlined_lake_reads_identically_in_duckdb_on_sqlite() -> TestResult {
+    lakeq_inlines(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn lakeq_inlined_lake_reads_identically_in_duckdb_on_postgres() -> TestResult {
+    lakeq_inlines(Backend::Postgres).await
+}
