@@ -572,6 +572,21 @@ impl Session {
                     Err(p) => p.into_inner().insert(name.to_ascii_lowercase(), value),
                 };
             }
+            LakeStatement::Prepare { name, statement } => {
+                let key = crate::dialect::plan::prepared_key(&name);
+                let value = ScalarValue::Utf8(Some(statement));
+                match self.variables.lock() {
+                    Ok(mut v) => v.insert(key, value),
+                    Err(p) => p.into_inner().insert(key, value),
+                };
+            }
+            LakeStatement::Deallocate { name } => {
+                let key = crate::dialect::plan::prepared_key(&name);
+                match self.variables.lock() {
+                    Ok(mut v) => v.remove(&key),
+                    Err(p) => p.into_inner().remove(&key),
+                };
+            }
             LakeStatement::ResetVariable { name } => {
                 match self.variables.lock() {
                     Ok(mut v) => v.remove(&name.to_ascii_lowercase()),
