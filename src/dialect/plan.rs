@@ -71,7 +71,10 @@ fn executed_statement(
             } else {
                 p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
             };
-            match index.and_then(|i| i.checked_sub(1)).and_then(|i| self.parameters.get(i)) {
+            match index
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| self.parameters.get(i))
+            {
                 Some(value) => *expr = Expr::Nested(Box::new(value.clone())),
                 None => {
                     self.error = Some(format!(

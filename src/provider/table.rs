@@ -673,6 +673,9 @@ impl LakeTable {
             loc.path.to_string(),
             u64::try_from(file.file_size_bytes).unwrap_or(0),
         );
+        // `new` parses the text again and percent-encodes it: a `%` in a file name
+        // (DuckDB's hive folders `category=home%20appliances`) became `%25`.
+        pf.object_meta.location = loc.path;
         // The catalog knows the footer's length: the first read fetches exactly the
         // footer and its 8-byte trailer, not DataFusion's default guess.
         if let Some(footer) = file.footer_size.and_then(|n| usize::try_from(n).ok())
