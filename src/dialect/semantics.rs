@@ -50,12 +50,65 @@ fn nonzero(divisor: Expr, t: &DataType) -> Expr {
     }
 }
 
+/// `'infinity'` / `'-infinity'` as a value of a timestamp or date type, as DuckDB
+/// reads the text (Arrow's parser refuses it): the largest value and its negation.
+fn infinity_of(text: &Expr, t: &DataType) -> Option<Expr> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    use datafusion::common::ScalarValue;
+    let Expr::Literal(
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)),
+        _,
+    ) = text
+    else {
+        return None;
+    };
+    let negative = match s.trim().to_ascii_lowercase().as_str() {
+        "infinity" | "+infinity" => false,
+        "-infinity" => true,
+        _ => return None,
+    };
+    let big = if negative { -i64::MAX } else { i64::MAX };
+    let value = match t {
+        DataType::Timestamp(unit, tz) => {
+            let tz = tz.clone();
+            match unit {
+                TimeUnit::Second => ScalarValue::TimestampSecond(Some(big), tz),
+                TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(big), tz),
+                TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(big), tz),
+                TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(big), tz),
+            }
+        }
+        DataType::Date32 => ScalarValue::Date32(Some(if negative { -i32::MAX } else { i32::MAX })),
+        _ => return None,
+    };
+    Some(lit(value))
+}
+
 impl ExprPlanner for DuckDbArithmetic {
     fn plan_binary_op(
         &self,
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> DFResult<PlannerResult<RawBinaryExpr>> {
+        if matches!(
+            expr.op,
+            BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+        ) && let (Ok(lt), Ok(rt)) = (expr.left.get_type(schema), expr.right.get_type(schema))
+        {
+            if let Some(right) = infinity_of(&expr.right, &lt) {
+                return Ok(PlannerResult::Original(RawBinaryExpr { right, ..expr }));
+            }
+            if let Some(left) = infinity_of(&expr.left, &rt) {
+                return Ok(PlannerResult::Original(RawBinaryExpr { left, ..expr }));
+            }
+        }
         if matches!(expr.op, BinaryOperator::Plus | BinaryOperator::Minus)
             && let (Ok(lt), Ok(rt)) = (expr.left.get_type(schema), expr.right.get_type(schema))
         {
