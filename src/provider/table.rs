@@ -175,8 +175,11 @@ impl LakeTable {
     /// appended (each unless the table has a column of that name).
     pub fn with_rowid(mut self) -> Self {
         let mut fields: Vec<_> = self.entry.arrow_schema.fields().iter().cloned().collect();
+        // Nullable as the scan computes them (a CASE over nullable parts): a
+        // non-nullable field here failed aggregates (`MIN(rowid)`) on the
+        // physical-versus-logical schema check.
         for name in Self::virtual_columns(&self.entry) {
-            fields.push(Arc::new(Field::new(name, DataType::Int64, false)));
+            fields.push(Arc::new(Field::new(name, DataType::Int64, true)));
         }
         self.schema = Arc::new(Schema::new(fields));
         self.rowid = true;

@@ -149,3 +149,34 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }
+
+/// DuckLake's virtual `rowid` in aggregates: `MIN(rowid)` planned the virtual
+/// column as non-nullable where the scan computes a nullable one, and DataFusion
+/// refused the aggregate.
+#[tokio::test]
+async fn rowid_aggregates() -> TestResult {
+    let dir = crate::common::scratch_dir("rowid_aggregates");
+    let d = dir.display();
+    let session = lakeq::Session::new();
+    session
+        .sql(&format!(
+            "ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')"
+        ))
+        .await?;
+    session.sql("CREATE TABLE l.t(a INTEGER)").await?;
+    session
+        .sql("INSERT INTO l.t SELECT i FROM range(1, 201) r(i)")
+        .await?;
+    let batches = session
+        .sql("SELECT MIN(rowid), MAX(rowid), count(DISTINCT rowid) FROM l.t")
+        .await?;
+    assert_eq!(
+        duckdb_texts(&batches),
+        vec![vec![
+            Some("0".to_string()),
+            Some("199".to_string()),
+            Some("200".to_string())
+        ]]
+    );
+    Ok(())
+}
