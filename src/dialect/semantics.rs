@@ -19,6 +19,54 @@ use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExp
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator, cast, lit};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
+/// DuckDB's `s[1]` on an unnamed struct (`list_zip`'s tuples, whose fields are
+/// named `1`, `2`, ...): the field at that position. Consulted before
+/// DataFusion's own planner, which reads every `x[i]` as a list element.
+#[derive(Debug, Default)]
+pub struct DuckDbStructIndex;
+
+impl ExprPlanner for DuckDbStructIndex {
+    fn plan_field_access(
+        &self,
+        expr: datafusion::logical_expr::planner::RawFieldAccessExpr,
+        schema: &DFSchema,
+    ) -> DFResult<PlannerResult<datafusion::logical_expr::planner::RawFieldAccessExpr>> {
+        use datafusion::common::ScalarValue;
+        use datafusion::logical_expr::GetFieldAccess;
+        let GetFieldAccess::ListIndex { key } = &expr.field_access else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let Ok(DataType::Struct(fields)) = expr.expr.get_type(schema) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let index = match key.as_ref() {
+            Expr::Literal(v, _) => match v {
+                ScalarValue::Int64(Some(i)) => Some(*i),
+                ScalarValue::Int32(Some(i)) => Some(i64::from(*i)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let unnamed = fields
+            .iter()
+            .enumerate()
+            .all(|(i, f)| f.name() == &(i + 1).to_string());
+        match index {
+            Some(i) if unnamed && i >= 1 && usize::try_from(i).is_ok_and(|i| i <= fields.len()) => {
+                let datafusion::logical_expr::planner::RawFieldAccessExpr { expr, .. } = expr;
+                Ok(PlannerResult::Planned(
+                    datafusion::functions::core::expr_fn::get_field(expr, i.to_string()),
+                ))
+            }
+            _ => datafusion::common::plan_err!(
+                "an integer index into a struct reads a field of an unnamed struct (such as \
+                 list_zip's) by its position, 1 to {}; use a field name for a named struct",
+                fields.len()
+            ),
+        }
+    }
+}
+
 /// DuckDB's `/`, `//` and `%`.
 #[derive(Debug, Default)]
 pub struct DuckDbArithmetic;

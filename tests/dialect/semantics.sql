@@ -109,3 +109,14 @@ PREPARE lakeq_p2 AS SELECT i FROM range(?) t(i) ORDER BY i;
 EXECUTE lakeq_p2(3);
 DEALLOCATE lakeq_p1;
 EXECUTE lakeq_p1(1, 'y');
+
+-- string_split with an empty separator splits into characters (DataFusion alone: the whole string)
+SELECT string_split('abc', '') AS a, string_split('', '') AS b, string_split(NULL, '') AS c, str_split('a,b', ',') AS d;
+
+-- DuckDB's stored forms: main.-qualified functions, list_apply with a parenthesised lambda, list_zip tuples by position
+SELECT array_to_string(flatten(main.list_apply(list_zip(string_split('ABC', ''), string_split('XYZ', '')), (lambda z: list_value(z[1], z[2])))), '') AS zipped;
+SELECT list_apply([1, 2, 3], lambda x: x * 2) AS a, list_zip([1, 2], ['a', 'b'])[2][2] AS b, main.lower('X') AS c;
+SELECT {'a': 1}[1];
+
+-- lateral column aliases (a select list without FROM)
+SELECT 'woot' AS i, i || '_x' AS j, upper(j), 1 + 1, 2 AS b, b * 3;
