@@ -114,7 +114,17 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         ),
         format!("COPY (SELECT 1 AS a, 'x|y' AS b) TO '{d}/one.csv' (HEADER, DELIMITER ';')"),
         format!("COPY (SELECT 2 AS a) TO '{d}/two.parquet' (FORMAT parquet)"),
+        format!("COPY (SELECT 3 AS a) TO '{d}/plain/x/three.parquet' (FORMAT parquet)"),
+        format!("COPY (SELECT 4 AS a) TO '{d}/plain/x/y/four.parquet' (FORMAT parquet)"),
     ] {
+        if let Some(parent) = sql
+            .split('\'')
+            .nth(1)
+            .and_then(|p| Path::new(p).parent())
+            .filter(|p| p.ends_with("x") || p.ends_with("y"))
+        {
+            std::fs::create_dir_all(parent)?;
+        }
         session.sql(&sql).await.map_err(|e| format!("{sql}: {e}"))?;
     }
     let refused = session
@@ -132,6 +142,10 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         ),
         format!("SELECT a, b FROM read_csv('{d}/one.csv', delim = ';', header = true)"),
         format!("SELECT a FROM '{d}/two.parquet'"),
+        // Globs over plain folders: `*` stays in a folder, `**` goes any depth.
+        format!("SELECT a FROM '{d}/plain/*/*.parquet' ORDER BY a"),
+        format!("SELECT a FROM '{d}/plain/**/*.parquet' ORDER BY a"),
+        format!("SELECT a FROM read_parquet('{d}/plain/*/*/*.parquet')"),
     ] {
         let expected = duck.exec(&sql, None)?;
         // lakeq reads a Hive-partitioned directory by its path (DuckDB's
