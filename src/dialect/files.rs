@@ -179,11 +179,51 @@ async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn T
             source: Box::new(e),
         }
     };
-    let url = ListingTableUrl::parse(path).map_err(failed)?;
-    let mut config = ListingTableConfig::new(url)
-        .infer_options(state)
-        .await
-        .map_err(failed)?;
+    // A local glob over plain folders (`dir/**/*.parquet`, `dir/*/*.csv`): DataFusion
+    // matches a glob against the file name only (or across `/` when told to look
+    // into subfolders), so the files are listed as DuckDB matches them (`*` within
+    // a folder, `**` any depth) and read as a list. Hive folders (`k=v`) keep
+    // DataFusion's listing, which reads their partition columns.
+    let local = !path.contains("://") || path.starts_with("file://");
+    let wild = path.find(['*', '?', '[']);
+    let listed = match wild {
+        Some(w) if local => {
+            let pattern = path.to_string();
+            let files = tokio::task::spawn_blocking(move || {
+                crate::provider::functions::glob_files(&pattern)
+            })
+            .await
+            .map_err(|e| Error::Unsupported(format!("listing {path}: {e}")))?;
+            let prefix = path.get(..w).unwrap_or_default();
+            let hive = files.iter().any(|f| {
+                f.get(prefix.len()..)
+                    .is_some_and(|rest| rest.split('/').any(|seg| seg.contains('=')))
+            });
+            if files.is_empty() {
+                return Err(Error::NotFound {
+                    kind: "file",
+                    name: path.to_string(),
+                    hint: String::new(),
+                });
+            }
+            (!hive).then_some(files)
+        }
+        _ => None,
+    };
+    let mut config = match &listed {
+        Some(files) => {
+            let urls = files
+                .iter()
+                .map(|f| ListingTableUrl::parse(f))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(failed)?;
+            ListingTableConfig::new_with_multi_paths(urls)
+        }
+        None => ListingTableConfig::new(ListingTableUrl::parse(path).map_err(failed)?),
+    }
+    .infer_options(state)
+    .await
+    .map_err(failed)?;
     if (file.delimiter.is_some() || file.header.is_some())
         && let Some(mut options) = config.options.take()
     {
@@ -197,13 +237,13 @@ async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn T
         options.format = Arc::new(csv);
         config.options = Some(options);
     }
-    let config = config
-        .infer_partitions_from_path(state)
-        .await
-        .map_err(failed)?
-        .infer_schema(state)
-        .await
-        .map_err(failed)?;
+    if listed.is_none() {
+        config = config
+            .infer_partitions_from_path(state)
+            .await
+            .map_err(failed)?;
+    }
+    let config = config.infer_schema(state).await.map_err(failed)?;
     let partitions: Vec<String> = config
         .options
         .as_ref()

@@ -1294,8 +1294,36 @@ pub fn rewrite_call(f: &Function, current_catalog: &str, current_schema: &str) -
         ("epoch", [arg]) => call("date_part", vec![string("epoch"), arg.clone()]),
         ("strlen", [arg]) => call("octet_length", vec![arg.clone()]),
         ("list_value" | "list_pack", _) => call("make_array", args.clone()),
+        // DuckDB splits at every character when the separator is empty
+        // (DataFusion, as PostgreSQL, returns the whole string); `''` gives `['']`.
+        ("string_split" | "str_split" | "string_to_array", [s, Expr::Value(v)]) if matches!(&v.value, Value::SingleQuotedString(e) if e.is_empty()) => {
+            Expr::Case {
+                case_token:
+                    datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                end_token:
+                    datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![datafusion::sql::sqlparser::ast::CaseWhen {
+                    condition: Expr::BinaryOp {
+                        left: Box::new(s.clone()),
+                        op: datafusion::sql::sqlparser::ast::BinaryOperator::Eq,
+                        right: Box::new(string("")),
+                    },
+                    result: call("make_array", vec![string("")]),
+                }],
+                else_result: Some(Box::new(call(
+                    "string_to_array",
+                    vec![s.clone(), Expr::value(Value::Null)],
+                ))),
+            }
+        }
         ("string_split" | "str_split" | "string_to_array", [s, sep]) => {
             call("string_to_array", vec![s.clone(), sep.clone()])
+        }
+        // DuckDB's names of `array_transform` (DuckDB stores `list_apply` in view
+        // and macro SQL for `[f(x) FOR x IN l]`).
+        ("list_apply" | "array_apply" | "apply", [list, lambda]) => {
+            call("array_transform", vec![list.clone(), lambda.clone()])
         }
         ("strftime", [ts, fmt]) => call("to_char", vec![ts.clone(), fmt.clone()]),
         ("regexp_extract", [s, pattern]) => regexp_extract(s, pattern, 0),

@@ -25,6 +25,82 @@ use crate::error::{Error, Result};
 /// Session variables (`SET VARIABLE`), by lower-case name.
 pub type Variables = HashMap<String, ScalarValue>;
 
+/// The key under which a `PREPARE`d statement's text is kept among the session's
+/// variables (a name no `SET VARIABLE` can give).
+pub fn prepared_key(name: &str) -> String {
+    format!("\u{1}prepared:{}", name.to_ascii_lowercase())
+}
+
+/// `EXECUTE name(args)`: the prepared statement with its `$n` and `?` parameters
+/// replaced by the arguments, as DuckDB binds them.
+fn executed_statement(
+    name: &str,
+    parameters: &[datafusion::sql::sqlparser::ast::Expr],
+    variables: &Variables,
+) -> Result<DFStatement> {
+    use datafusion::sql::sqlparser::ast::{Value, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+    let Some(ScalarValue::Utf8(Some(text))) = variables.get(&prepared_key(name)) else {
+        return Err(Error::Unsupported(format!(
+            "prepared statement '{name}' does not exist"
+        )));
+    };
+    let mut statements = parse_statements(text)?;
+    let (Some(mut statement), true) = (statements.pop_front(), statements.is_empty()) else {
+        return Err(Error::Unsupported(format!(
+            "prepared statement '{name}' is not one statement"
+        )));
+    };
+    struct Bind<'a> {
+        parameters: &'a [Expr],
+        next: usize,
+        error: Option<String>,
+    }
+    impl VisitorMut for Bind<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Value(v) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let Value::Placeholder(p) = &v.value else {
+                return ControlFlow::Continue(());
+            };
+            let index = if p == "?" {
+                self.next += 1;
+                Some(self.next)
+            } else {
+                p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+            };
+            match index
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| self.parameters.get(i))
+            {
+                Some(value) => *expr = Expr::Nested(Box::new(value.clone())),
+                None => {
+                    self.error = Some(format!(
+                        "parameter {p} has no value ({} given)",
+                        self.parameters.len()
+                    ));
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut bind = Bind {
+        parameters,
+        next: 0,
+        error: None,
+    };
+    if let DFStatement::Statement(s) = &mut statement {
+        let _ = s.visit(&mut bind);
+    }
+    if let Some(e) = bind.error {
+        return Err(Error::Unsupported(format!("EXECUTE {name}: {e}")));
+    }
+    Ok(statement)
+}
+
 /// The default schema DuckDB gives a catalog: `main` where it exists.
 fn default_schema(catalog: &dyn datafusion::catalog::CatalogProvider) -> String {
     let names = catalog.schema_names();
@@ -531,6 +607,18 @@ pub async fn plan_sql(
                 "several statements in one call; run them one by one (or as a script)".into(),
             ));
         }
+    };
+    let statement = match &statement {
+        DFStatement::Statement(s) => match s.as_ref() {
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                immediate: false,
+                ..
+            } => executed_statement(&name.to_string(), parameters, variables)?,
+            _ => statement,
+        },
+        _ => statement,
     };
     if let Some(plan) = super::statements::duckdb_statement(state, &statement, variables).await? {
         return Ok((plan, sql.to_string()));

@@ -358,6 +358,34 @@ impl FirstPass<'_> {
         })())
     }
 
+    /// DuckDB's stored SQL names built-in functions with their schema
+    /// (`main.list_apply(...)`, `system.main.f`, `pg_catalog.f`): the function
+    /// itself, unless a macro of that name exists there.
+    fn unqualify_system_function(&self, f: &mut Function) {
+        let parts: Vec<String> = f
+            .name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+            .collect();
+        let qualified = match parts.as_slice() {
+            [s, _] => s == "main" || s == "pg_catalog",
+            [c, s, _] => c == "system" && (s == "main" || s == "pg_catalog"),
+            _ => false,
+        };
+        if !qualified || parts.len() != f.name.0.len() {
+            return;
+        }
+        if let Some((catalog, schema, name)) = self.macro_target(&f.name)
+            && self.names.macros.get(&catalog, &schema, &name).is_some()
+        {
+            return;
+        }
+        if let Some(last) = f.name.0.last().cloned() {
+            f.name.0 = vec![last];
+        }
+    }
+
     /// A table macro call (`FROM m(1)`), expanded into a subquery.
     fn expand_table_macro(&mut self, factor: &TableFactor) -> Option<Result<TableFactor>> {
         let TableFactor::Table {
@@ -739,6 +767,16 @@ impl VisitorMut for FirstPass<'_> {
                 .projection
                 .push(SelectItem::Wildcard(WildcardAdditionalOptions::default()));
         }
+        // DuckDB's lateral column aliases (below): without a FROM, a name in the
+        // select list may be an alias defined before it (`SELECT 'a' AS i, f(i)`).
+        let user_aliases: HashSet<String> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect();
         // Unaliased expressions get DuckDB's names, from the SQL as written
         // (before any rewrite below changes it).
         for item in &mut select.projection {
@@ -753,6 +791,9 @@ impl VisitorMut for FirstPass<'_> {
             if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
                 integer_literal_as_duckdb_types_it(expr);
             }
+        }
+        if select.from.is_empty() && !user_aliases.is_empty() {
+            lateral_aliases(&mut select.projection, &user_aliases);
         }
         ControlFlow::Continue(())
     }
@@ -798,6 +839,19 @@ impl VisitorMut for FirstPass<'_> {
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
+        self.unqualify_system_function(f);
+        // DuckDB stores lambda arguments in parentheses (`(lambda z: z[1])`),
+        // which DataFusion's planner takes only bare.
+        if let FunctionArguments::List(list) = &mut f.args {
+            for arg in &mut list.args {
+                if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Nested(inner))) = arg
+                    && matches!(inner.as_ref(), Expr::Lambda(_))
+                {
+                    let lambda = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+                    *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(lambda));
+                }
+            }
+        }
         super::functions::rename_aggregate(f);
         if let Some(rewritten) = super::functions::rewrite_call(
             f,
@@ -853,6 +907,61 @@ impl VisitorMut for FirstPass<'_> {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// Replace names in each select item that are aliases of earlier items by their
+/// expressions (not inside subqueries, whose names are their own).
+fn lateral_aliases(projection: &mut [SelectItem], user_aliases: &HashSet<String>) {
+    struct Replace<'a> {
+        aliases: &'a HashMap<String, Expr>,
+        depth: usize,
+    }
+    impl VisitorMut for Replace<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0
+                && let Expr::Identifier(i) = expr
+                && let Some(e) = self.aliases.get(&i.value.to_ascii_lowercase())
+            {
+                *expr = Expr::Nested(Box::new(e.clone()));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut aliases: HashMap<String, Expr> = HashMap::new();
+    for item in projection.iter_mut() {
+        // A bare alias keeps its name as the column's.
+        if let SelectItem::UnnamedExpr(Expr::Identifier(i)) = item
+            && aliases.contains_key(&i.value.to_ascii_lowercase())
+        {
+            let name = i.clone();
+            *item = SelectItem::ExprWithAlias {
+                expr: Expr::Identifier(name.clone()),
+                alias: name,
+            };
+        }
+        if !aliases.is_empty()
+            && let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item
+        {
+            let _ = e.visit(&mut Replace {
+                aliases: &aliases,
+                depth: 0,
+            });
+        }
+        if let SelectItem::ExprWithAlias { expr, alias } = item
+            && user_aliases.contains(&alias.value.to_ascii_lowercase())
+        {
+            aliases.insert(alias.value.to_ascii_lowercase(), expr.clone());
+        }
     }
 }
 

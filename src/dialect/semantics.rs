@@ -19,6 +19,54 @@ use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExp
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator, cast, lit};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
+/// DuckDB's `s[1]` on an unnamed struct (`list_zip`'s tuples, whose fields are
+/// named `1`, `2`, ...): the field at that position. Consulted before
+/// DataFusion's own planner, which reads every `x[i]` as a list element.
+#[derive(Debug, Default)]
+pub struct DuckDbStructIndex;
+
+impl ExprPlanner for DuckDbStructIndex {
+    fn plan_field_access(
+        &self,
+        expr: datafusion::logical_expr::planner::RawFieldAccessExpr,
+        schema: &DFSchema,
+    ) -> DFResult<PlannerResult<datafusion::logical_expr::planner::RawFieldAccessExpr>> {
+        use datafusion::common::ScalarValue;
+        use datafusion::logical_expr::GetFieldAccess;
+        let GetFieldAccess::ListIndex { key } = &expr.field_access else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let Ok(DataType::Struct(fields)) = expr.expr.get_type(schema) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let index = match key.as_ref() {
+            Expr::Literal(v, _) => match v {
+                ScalarValue::Int64(Some(i)) => Some(*i),
+                ScalarValue::Int32(Some(i)) => Some(i64::from(*i)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let unnamed = fields
+            .iter()
+            .enumerate()
+            .all(|(i, f)| f.name() == &(i + 1).to_string());
+        match index {
+            Some(i) if unnamed && i >= 1 && usize::try_from(i).is_ok_and(|i| i <= fields.len()) => {
+                let datafusion::logical_expr::planner::RawFieldAccessExpr { expr, .. } = expr;
+                Ok(PlannerResult::Planned(
+                    datafusion::functions::core::expr_fn::get_field(expr, i.to_string()),
+                ))
+            }
+            _ => datafusion::common::plan_err!(
+                "an integer index into a struct reads a field of an unnamed struct (such as \
+                 list_zip's) by its position, 1 to {}; use a field name for a named struct",
+                fields.len()
+            ),
+        }
+    }
+}
+
 /// DuckDB's `/`, `//` and `%`.
 #[derive(Debug, Default)]
 pub struct DuckDbArithmetic;
@@ -50,12 +98,65 @@ fn nonzero(divisor: Expr, t: &DataType) -> Expr {
     }
 }
 
+/// `'infinity'` / `'-infinity'` as a value of a timestamp or date type, as DuckDB
+/// reads the text (Arrow's parser refuses it): the largest value and its negation.
+fn infinity_of(text: &Expr, t: &DataType) -> Option<Expr> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    use datafusion::common::ScalarValue;
+    let Expr::Literal(
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)),
+        _,
+    ) = text
+    else {
+        return None;
+    };
+    let negative = match s.trim().to_ascii_lowercase().as_str() {
+        "infinity" | "+infinity" => false,
+        "-infinity" => true,
+        _ => return None,
+    };
+    let big = if negative { -i64::MAX } else { i64::MAX };
+    let value = match t {
+        DataType::Timestamp(unit, tz) => {
+            let tz = tz.clone();
+            match unit {
+                TimeUnit::Second => ScalarValue::TimestampSecond(Some(big), tz),
+                TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(big), tz),
+                TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(big), tz),
+                TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(big), tz),
+            }
+        }
+        DataType::Date32 => ScalarValue::Date32(Some(if negative { -i32::MAX } else { i32::MAX })),
+        _ => return None,
+    };
+    Some(lit(value))
+}
+
 impl ExprPlanner for DuckDbArithmetic {
     fn plan_binary_op(
         &self,
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> DFResult<PlannerResult<RawBinaryExpr>> {
+        if matches!(
+            expr.op,
+            BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+        ) && let (Ok(lt), Ok(rt)) = (expr.left.get_type(schema), expr.right.get_type(schema))
+        {
+            if let Some(right) = infinity_of(&expr.right, &lt) {
+                return Ok(PlannerResult::Original(RawBinaryExpr { right, ..expr }));
+            }
+            if let Some(left) = infinity_of(&expr.left, &rt) {
+                return Ok(PlannerResult::Original(RawBinaryExpr { left, ..expr }));
+            }
+        }
         if matches!(expr.op, BinaryOperator::Plus | BinaryOperator::Minus)
             && let (Ok(lt), Ok(rt)) = (expr.left.get_type(schema), expr.right.get_type(schema))
         {

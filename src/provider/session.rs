@@ -200,6 +200,13 @@ impl Session {
         use datafusion::execution::FunctionRegistry;
         let mut state = ctx.state_ref().write().clone();
         let _ = state.register_expr_planner(Arc::new(DuckDbArithmetic));
+        // DuckDB's `s[1]` on an unnamed struct, before DataFusion's list indexing.
+        let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> =
+            vec![Arc::new(crate::dialect::semantics::DuckDbStructIndex)];
+        planners.extend(state.expr_planners().iter().cloned());
+        let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
+            .with_expr_planners(planners)
+            .build();
         *ctx.state_ref().write() = state;
         ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::CheckedIntegerSums));
         ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::GeometryComparisons));
@@ -571,6 +578,21 @@ impl Session {
                 match self.variables.lock() {
                     Ok(mut v) => v.insert(name.to_ascii_lowercase(), value),
                     Err(p) => p.into_inner().insert(name.to_ascii_lowercase(), value),
+                };
+            }
+            LakeStatement::Prepare { name, statement } => {
+                let key = crate::dialect::plan::prepared_key(&name);
+                let value = ScalarValue::Utf8(Some(statement));
+                match self.variables.lock() {
+                    Ok(mut v) => v.insert(key, value),
+                    Err(p) => p.into_inner().insert(key, value),
+                };
+            }
+            LakeStatement::Deallocate { name } => {
+                let key = crate::dialect::plan::prepared_key(&name);
+                match self.variables.lock() {
+                    Ok(mut v) => v.remove(&key),
+                    Err(p) => p.into_inner().remove(&key),
                 };
             }
             LakeStatement::ResetVariable { name } => {

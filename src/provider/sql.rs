@@ -145,6 +145,19 @@ pub enum LakeStatement {
         /// Variable name.
         name: String,
     },
+    /// DuckDB's `PREPARE name AS statement`: kept as text; `EXECUTE name(args)`
+    /// runs it with its `$n` / `?` parameters replaced by the arguments.
+    Prepare {
+        /// Statement name.
+        name: String,
+        /// The statement's SQL, as written.
+        statement: String,
+    },
+    /// `DEALLOCATE [PREPARE] name`.
+    Deallocate {
+        /// Statement name.
+        name: String,
+    },
     /// `BEGIN [TRANSACTION]`, `START TRANSACTION`.
     Begin,
     /// `COMMIT [TRANSACTION]`, `END [TRANSACTION]`.
@@ -225,6 +238,35 @@ pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
             return Err(bad("SET VARIABLE needs a value"));
         }
         return Ok(Some(LakeStatement::SetVariable { name, expr }));
+    }
+    if is_word(0, "DEALLOCATE") {
+        let at = if is_word(1, "PREPARE") { 2 } else { 1 };
+        let name = ident(tokens.get(at)).ok_or_else(|| bad("DEALLOCATE needs a name"))?;
+        return Ok(Some(LakeStatement::Deallocate { name }));
+    }
+    if is_word(0, "PREPARE") {
+        let name = ident(tokens.get(1)).ok_or_else(|| bad("PREPARE needs a name"))?;
+        // The statement is the text after the first `AS` outside parentheses
+        // (`PREPARE p(INT) AS ...` names parameter types, which DuckDB infers anyway).
+        let mut depth = 0usize;
+        let mut start = None;
+        for (tok, range) in tokenize(sql)?.iter().skip(1) {
+            match tok {
+                Token::LParen => depth += 1,
+                Token::RParen => depth = depth.saturating_sub(1),
+                Token::Word(w) if depth == 0 && w.keyword == Keyword::AS => {
+                    start = Some(range.end);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let statement = start
+            .and_then(|s| sql.get(s..))
+            .map(|s| s.trim().trim_end_matches(';').trim().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad("PREPARE name AS statement"))?;
+        return Ok(Some(LakeStatement::Prepare { name, statement }));
     }
     if matches!(tokens.first(), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("checkpoint"))
     {

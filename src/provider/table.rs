@@ -175,8 +175,11 @@ impl LakeTable {
     /// appended (each unless the table has a column of that name).
     pub fn with_rowid(mut self) -> Self {
         let mut fields: Vec<_> = self.entry.arrow_schema.fields().iter().cloned().collect();
+        // Nullable as the scan computes them (a CASE over nullable parts): a
+        // non-nullable field here failed aggregates (`MIN(rowid)`) on the
+        // physical-versus-logical schema check.
         for name in Self::virtual_columns(&self.entry) {
-            fields.push(Arc::new(Field::new(name, DataType::Int64, false)));
+            fields.push(Arc::new(Field::new(name, DataType::Int64, true)));
         }
         self.schema = Arc::new(Schema::new(fields));
         self.rowid = true;
@@ -673,6 +676,9 @@ impl LakeTable {
             loc.path.to_string(),
             u64::try_from(file.file_size_bytes).unwrap_or(0),
         );
+        // `new` parses the text again and percent-encodes it: a `%` in a file name
+        // (DuckDB's hive folders `category=home%20appliances`) became `%25`.
+        pf.object_meta.location = loc.path;
         // The catalog knows the footer's length: the first read fetches exactly the
         // footer and its 8-byte trailer, not DataFusion's default guess.
         if let Some(footer) = file.footer_size.and_then(|n| usize::try_from(n).ok())

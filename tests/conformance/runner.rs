@@ -776,7 +776,13 @@ impl Runner {
                 );
             }
             Backend::Postgres => {
-                let db = format!("lakeq_cf_{}_{}", self.mode.name(), self.counter);
+                // Unique per process: runs from other worktrees share the server.
+                let db = format!(
+                    "lakeq_cf_{}_{}_{}",
+                    std::process::id(),
+                    self.mode.name(),
+                    self.counter
+                );
                 let _ = self
                     .pg_admin(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
                     .await;

@@ -98,3 +98,25 @@ SELECT ln(2.718281828459045), log10(100), log2(8), acos(0.5), log(2, 8);
 -- computed interval quantities
 SELECT TIMESTAMP '2020-01-01' + INTERVAL (i) HOURS AS t, INTERVAL (i * 2) DAY AS d, INTERVAL (i) MONTH + INTERVAL (i) DAY AS md FROM range(3) r(i);
 SELECT DATE '2020-01-31' + INTERVAL (i) MONTH AS d FROM range(3) r(i);
+
+-- 'infinity' compared with timestamps and dates (Arrow's parser refuses the text)
+SELECT TIMESTAMP '2020-01-01' < 'infinity' AS a, DATE '2020-01-01' > '-infinity' AS b, 'infinity' > TIMESTAMP '2020-01-01' AS c, TIMESTAMP '2020-01-01' != 'infinity' AS d, TIMESTAMPTZ '2020-01-01 00:00:00+00' <= '-infinity' AS e;
+
+-- PREPARE / EXECUTE: parameters bound as values, also as table-function arguments
+PREPARE lakeq_p1 AS SELECT $1 + 1 AS a, $2 AS b;
+EXECUTE lakeq_p1(41, 'x');
+PREPARE lakeq_p2 AS SELECT i FROM range(?) t(i) ORDER BY i;
+EXECUTE lakeq_p2(3);
+DEALLOCATE lakeq_p1;
+EXECUTE lakeq_p1(1, 'y');
+
+-- string_split with an empty separator splits into characters (DataFusion alone: the whole string)
+SELECT string_split('abc', '') AS a, string_split('', '') AS b, string_split(NULL, '') AS c, str_split('a,b', ',') AS d;
+
+-- DuckDB's stored forms: main.-qualified functions, list_apply with a parenthesised lambda, list_zip tuples by position
+SELECT array_to_string(flatten(main.list_apply(list_zip(string_split('ABC', ''), string_split('XYZ', '')), (lambda z: list_value(z[1], z[2])))), '') AS zipped;
+SELECT list_apply([1, 2, 3], lambda x: x * 2) AS a, list_zip([1, 2], ['a', 'b'])[2][2] AS b, main.lower('X') AS c;
+SELECT {'a': 1}[1];
+
+-- lateral column aliases (a select list without FROM)
+SELECT 'woot' AS i, i || '_x' AS j, upper(j), 1 + 1, 2 AS b, b * 3;

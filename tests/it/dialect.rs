@@ -114,7 +114,17 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         ),
         format!("COPY (SELECT 1 AS a, 'x|y' AS b) TO '{d}/one.csv' (HEADER, DELIMITER ';')"),
         format!("COPY (SELECT 2 AS a) TO '{d}/two.parquet' (FORMAT parquet)"),
+        format!("COPY (SELECT 3 AS a) TO '{d}/plain/x/three.parquet' (FORMAT parquet)"),
+        format!("COPY (SELECT 4 AS a) TO '{d}/plain/x/y/four.parquet' (FORMAT parquet)"),
     ] {
+        if let Some(parent) = sql
+            .split('\'')
+            .nth(1)
+            .and_then(|p| Path::new(p).parent())
+            .filter(|p| p.ends_with("x") || p.ends_with("y"))
+        {
+            std::fs::create_dir_all(parent)?;
+        }
         session.sql(&sql).await.map_err(|e| format!("{sql}: {e}"))?;
     }
     let refused = session
@@ -132,6 +142,10 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         ),
         format!("SELECT a, b FROM read_csv('{d}/one.csv', delim = ';', header = true)"),
         format!("SELECT a FROM '{d}/two.parquet'"),
+        // Globs over plain folders: `*` stays in a folder, `**` goes any depth.
+        format!("SELECT a FROM '{d}/plain/*/*.parquet' ORDER BY a"),
+        format!("SELECT a FROM '{d}/plain/**/*.parquet' ORDER BY a"),
+        format!("SELECT a FROM read_parquet('{d}/plain/*/*/*.parquet')"),
     ] {
         let expected = duck.exec(&sql, None)?;
         // lakeq reads a Hive-partitioned directory by its path (DuckDB's
@@ -147,5 +161,36 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
+
+/// DuckLake's virtual `rowid` in aggregates: `MIN(rowid)` planned the virtual
+/// column as non-nullable where the scan computes a nullable one, and DataFusion
+/// refused the aggregate.
+#[tokio::test]
+async fn rowid_aggregates() -> TestResult {
+    let dir = crate::common::scratch_dir("rowid_aggregates");
+    let d = dir.display();
+    let session = lakeq::Session::new();
+    session
+        .sql(&format!(
+            "ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')"
+        ))
+        .await?;
+    session.sql("CREATE TABLE l.t(a INTEGER)").await?;
+    session
+        .sql("INSERT INTO l.t SELECT i FROM range(1, 201) r(i)")
+        .await?;
+    let batches = session
+        .sql("SELECT MIN(rowid), MAX(rowid), count(DISTINCT rowid) FROM l.t")
+        .await?;
+    assert_eq!(
+        duckdb_texts(&batches),
+        vec![vec![
+            Some("0".to_string()),
+            Some("199".to_string()),
+            Some("200".to_string())
+        ]]
+    );
     Ok(())
 }
