@@ -25,6 +25,10 @@ pub struct SourceTable {
     pub schema: String,
     /// Table name in that schema (YAML `identifier`, default `name`).
     pub identifier: String,
+    /// Whether the YAML names the lake (`database:`); a dbt project's
+    /// sources default to the target's lake, a lakeq project's to `raw`.
+    #[serde(skip)]
+    pub explicit_lake: bool,
 }
 
 /// A model's effective configuration: folder defaults, then YAML, then the
@@ -43,6 +47,8 @@ pub struct ModelConfig {
     pub incremental_strategy: String,
     /// Whether the model is built at all.
     pub enabled: bool,
+    /// Table or view name when it differs from the model name (dbt's `alias`).
+    pub alias: Option<String>,
 }
 
 /// A documented column of a model (`schema.yml`).
@@ -194,8 +200,15 @@ pub struct ProjectFiles {
     pub sources: BTreeMap<(String, String), SourceTable>,
     /// Declared data tests.
     pub tests: Vec<DataTestDef>,
-    /// Whether this is the bundled sample project (no `models/` folder on disk).
+    /// Seeds (`<seeds>/**/*.csv`) by name; `raw_sql` holds the CSV text and
+    /// `folder` the folder relative to the seeds folder.
+    pub seeds: BTreeMap<String, ModelFile>,
+    /// Macro files (`<macros>/**/*.sql`, and `<tests>/generic/**/*.sql`): path and text.
+    pub macros: Vec<(String, String)>,
+    /// Whether this is the bundled sample project (no models folder on disk).
     pub bundled: bool,
+    /// The seeds folder relative to the project folder.
+    pub seed_prefix: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +217,8 @@ struct YamlFile {
     sources: Vec<YamlSource>,
     #[serde(default)]
     models: Vec<YamlModel>,
+    #[serde(default)]
+    seeds: Vec<YamlModel>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,18 +263,15 @@ pub const DEFAULT_SOURCE_LAKE: &str = "raw";
 
 impl ProjectFiles {
     /// Read the project under `root` as `config` describes it. Without a
-    /// `lakeq.toml` and a `models/` folder, the bundled sample project is used
-    /// (see [`BUNDLED`]), so `lakeq run` works in an empty folder.
+    /// models folder, the bundled sample project is used (see [`BUNDLED`]), so
+    /// `lakeq run` works in an empty folder and right after `lakeq init`.
     pub fn load(root: &Path, config: &Config) -> Result<Self, ModelError> {
         let models_dir = root.join(&config.project.models);
         if !models_dir.is_dir() {
-            if config.source.is_none() {
-                return Self::bundled(root);
-            }
-            return Err(ModelError::Project(format!(
-                "models folder '{}' does not exist (set [project] models in lakeq.toml)",
-                models_dir.display()
-            )));
+            // A folder without models of its own (an empty folder, or one where
+            // `lakeq init` just wrote lakeq.toml) runs the bundled sample project;
+            // the command line says so.
+            return Self::bundled(root);
         }
         let mut sql_files = Vec::new();
         let mut yaml_files = Vec::new();
@@ -271,8 +283,50 @@ impl ProjectFiles {
                 text: read(path)?,
             });
         }
+        let seeds_dir = root.join(&config.project.seeds);
+        let mut seed_texts = Vec::new();
+        if seeds_dir.is_dir() {
+            let mut files = Vec::new();
+            walk_ext(&seeds_dir, &["csv", "yml", "yaml"], &mut files)?;
+            for path in files {
+                let t = ProjectText {
+                    path: relative(root, &path),
+                    text: read(&path)?,
+                };
+                if t.path.ends_with(".csv") {
+                    seed_texts.push(t);
+                } else {
+                    texts.push(t);
+                }
+            }
+        }
+        let mut macros = Vec::new();
         let tests_dir = root.join(&config.project.tests);
-        if tests_dir.is_dir() {
+        let mut macro_dirs = vec![root.join(&config.project.macros)];
+        if config.dbt.is_some() {
+            // dbt: tests/generic/ holds `{% test %}` definitions, the rest of tests/ singular tests.
+            macro_dirs.push(tests_dir.join("generic"));
+        }
+        for dir in macro_dirs {
+            if dir.is_dir() {
+                let mut files = Vec::new();
+                walk_ext(&dir, &["sql"], &mut files)?;
+                for path in files {
+                    macros.push((relative(root, &path), read(&path)?));
+                }
+            }
+        }
+        if config.dbt.is_some() && tests_dir.is_dir() {
+            let mut files = Vec::new();
+            walk_ext(&tests_dir, &["sql"], &mut files)?;
+            let generic = tests_dir.join("generic");
+            for path in files.into_iter().filter(|p| !p.starts_with(&generic)) {
+                texts.push(ProjectText {
+                    path: relative(root, &path),
+                    text: read(&path)?,
+                });
+            }
+        } else if tests_dir.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
                 .map_err(|e| io_error(&tests_dir, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -287,7 +341,10 @@ impl ProjectFiles {
             }
         }
         let models_prefix = relative(root, &models_dir);
-        Self::from_texts(root, &models_prefix, &texts)
+        let mut files = Self::from_texts(root, &models_prefix, &texts, &seed_texts)?;
+        files.macros = macros;
+        files.seed_prefix = relative(root, &seeds_dir);
+        Ok(files)
     }
 
     /// The bundled sample project (the repository's `models/` and `tests/*.sql`).
@@ -299,7 +356,7 @@ impl ProjectFiles {
                 text: text.to_string(),
             })
             .collect();
-        let mut project = Self::from_texts(root, "models", &texts)?;
+        let mut project = Self::from_texts(root, "models", &texts, &[])?;
         project.bundled = true;
         Ok(project)
     }
@@ -310,6 +367,7 @@ impl ProjectFiles {
         root: &Path,
         models_prefix: &str,
         texts: &[ProjectText],
+        seed_texts: &[ProjectText],
     ) -> Result<Self, ModelError> {
         let prefix = format!("{}/", models_prefix.trim_end_matches('/'));
         // Same order whatever the source (disk walk or BUNDLED): by path.
@@ -319,6 +377,9 @@ impl ProjectFiles {
         let mut yaml_files = Vec::new();
         let mut singular = Vec::new();
         for t in texts {
+            if t.path.ends_with(".yml") || t.path.ends_with(".yaml") {
+                yaml_files.push(t);
+            }
             let Some(inside) = t.path.strip_prefix(&prefix) else {
                 if t.path.ends_with(".sql") {
                     singular.push(t);
@@ -326,7 +387,6 @@ impl ProjectFiles {
                 continue;
             };
             if t.path.ends_with(".yml") || t.path.ends_with(".yaml") {
-                yaml_files.push(t);
                 continue;
             }
             if !t.path.ends_with(".sql") {
@@ -354,6 +414,31 @@ impl ProjectFiles {
                 )));
             }
         }
+        let mut seeds = BTreeMap::new();
+        for t in seed_texts {
+            let name = stem(Path::new(&t.path));
+            let file = ModelFile {
+                name: name.clone(),
+                path: t.path.clone(),
+                folder: String::new(),
+                raw_sql: t.text.clone(),
+                description: String::new(),
+                columns: Vec::new(),
+                yaml_config: BTreeMap::new(),
+            };
+            if let Some(other) = seeds.insert(name.clone(), file) {
+                return Err(ModelError::Project(format!(
+                    "two seeds are called '{name}': {} and {}",
+                    other.path, t.path
+                )));
+            }
+            if let Some(m) = models.get(&name) {
+                return Err(ModelError::Project(format!(
+                    "a seed and a model are both called '{name}': {} and {}",
+                    t.path, m.path
+                )));
+            }
+        }
         let mut sources = BTreeMap::new();
         let mut tests = Vec::new();
         for file in yaml_files {
@@ -371,6 +456,7 @@ impl ProjectFiles {
                             .clone()
                             .unwrap_or_else(|| DEFAULT_SOURCE_LAKE.into()),
                         schema: s.schema.clone().unwrap_or_else(|| s.name.clone()),
+                        explicit_lake: s.database.is_some(),
                     };
                     sources.insert((table.source.clone(), table.name.clone()), table);
                 }
@@ -379,6 +465,28 @@ impl ProjectFiles {
                 let Some(file) = models.get_mut(&m.name) else {
                     return Err(ModelError::Project(format!(
                         "{rel} describes model '{}', but there is no models/**/{}.sql",
+                        m.name, m.name
+                    )));
+                };
+                file.description = m.description;
+                file.yaml_config = m.config;
+                for t in &m.tests {
+                    tests.push(generic_test(&m.name, None, t, &rel)?);
+                }
+                for c in m.columns {
+                    for t in &c.tests {
+                        tests.push(generic_test(&m.name, Some(&c.name), t, &rel)?);
+                    }
+                    file.columns.push(ColumnDoc {
+                        name: c.name,
+                        description: c.description,
+                    });
+                }
+            }
+            for m in parsed.seeds {
+                let Some(file) = seeds.get_mut(&m.name) else {
+                    return Err(ModelError::Project(format!(
+                        "{rel} describes seed '{}', but there is no seeds/**/{}.csv",
                         m.name, m.name
                     )));
                 };
@@ -423,6 +531,9 @@ impl ProjectFiles {
             models,
             sources,
             tests,
+            seeds,
+            macros: Vec::new(),
+            seed_prefix: String::new(),
             bundled: false,
         })
     }
@@ -535,6 +646,27 @@ fn walk(dir: &Path, sql: &mut Vec<PathBuf>, yaml: &mut Vec<PathBuf>) -> Result<(
                 "yml" | "yaml" => yaml.push(path),
                 _ => {}
             }
+        }
+    }
+    Ok(())
+}
+
+/// Files under `dir` (recursively, sorted) whose extension is one of `exts`.
+fn walk_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) -> Result<(), ModelError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io_error(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk_ext(&path, exts, out)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| exts.contains(&e))
+        {
+            out.push(path);
         }
     }
     Ok(())
