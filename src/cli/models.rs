@@ -87,6 +87,8 @@ pub struct RunSummary {
     pub seeds_failed: usize,
     /// Tests that passed.
     pub tests_passed: usize,
+    /// Tests whose failures are warnings (`severity: warn`).
+    pub tests_warned: usize,
     /// Tests that failed (or errored).
     pub tests_failed: usize,
     /// Nodes skipped.
@@ -104,6 +106,7 @@ impl RunSummary {
                 ("seed", Status::Success) => s.seeds_ok += 1,
                 ("seed", _) => s.seeds_failed += 1,
                 (_, Status::Pass) => s.tests_passed += 1,
+                (_, Status::Warn) => s.tests_warned += 1,
                 _ => s.tests_failed += 1,
             }
         }
@@ -124,6 +127,7 @@ fn print_result(r: &NodeResult, index: usize, total: usize) {
         Status::Success => "OK",
         Status::Pass => "PASS",
         Status::Fail => "FAIL",
+        Status::Warn => "WARN",
         Status::Error => "ERROR",
         Status::Skipped => "SKIP",
     };
@@ -141,7 +145,7 @@ fn print_result(r: &NodeResult, index: usize, total: usize) {
         r.execution_time
     );
     if let Some(m) = &r.message
-        && !r.status.ok()
+        && (!r.status.ok() || r.status == Status::Warn)
     {
         for line in m.lines() {
             println!("            {line}");
@@ -182,8 +186,13 @@ pub async fn run_nodes(project: Project, args: &RunArgs, kind: RunKind) -> Resul
     } else {
         String::new()
     };
+    let warned = if s.tests_warned > 0 {
+        format!(", {} warned", s.tests_warned)
+    } else {
+        String::new()
+    };
     println!(
-        "done in {elapsed:.2}s: {seeds}{} models built, {} failed; {} tests passed, {} failed; {} skipped",
+        "done in {elapsed:.2}s: {seeds}{} models built, {} failed; {} tests passed, {} failed{warned}; {} skipped",
         s.models_ok, s.models_failed, s.tests_passed, s.tests_failed, s.skipped
     );
     Ok(s)

@@ -310,6 +310,10 @@ impl Project {
             vars: all_vars,
             target: target.clone(),
             target_lake: target_lake.clone(),
+            target_schema: dbt
+                .as_ref()
+                .map_or_else(|| "main".to_string(), |d| d.target_schema.clone()),
+            macros: Arc::new(jinja::Macros::new(&files.macros)?),
         };
         let parse_resolver = Arc::new(resolver.clone());
 
@@ -483,32 +487,38 @@ impl Project {
     /// The SQL of a data test: a query returning the failing rows.
     pub fn compile_test(&self, test: &DataTest) -> Result<String, ModelError> {
         let def = &test.def;
+        // The tested relation, filtered by the test's `where` as dbt does.
         let target = |m: &str| -> Result<String, ModelError> {
-            if self.is_seed(m) {
-                return self.node_relation(m);
-            }
-            let model = self.model(m)?;
-            if model.config.materialized == Materialized::Ephemeral {
-                return Err(ModelError::Config {
-                    model: m.to_string(),
-                    path: def.path.clone(),
-                    message: format!("test '{}' cannot run on an ephemeral model", def.name),
-                });
-            }
-            Ok(model.relation.clone())
+            let rel = if self.is_seed(m) {
+                self.node_relation(m)?
+            } else {
+                let model = self.model(m)?;
+                if model.config.materialized == Materialized::Ephemeral {
+                    return Err(ModelError::Config {
+                        model: m.to_string(),
+                        path: def.path.clone(),
+                        message: format!("test '{}' cannot run on an ephemeral model", def.name),
+                    });
+                }
+                model.relation.clone()
+            };
+            Ok(match &def.config.where_clause {
+                Some(w) => format!("(SELECT * FROM {rel} WHERE {w})"),
+                None => rel,
+            })
         };
         let col = def.column.as_deref().map(ident).unwrap_or_default();
         let sql = match &def.kind {
             TestKind::Unique => format!(
-                "SELECT {col} AS unique_field, count(*) AS n_records FROM {} WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1",
+                "SELECT {col} AS unique_field, count(*) AS n_records FROM {} AS test_target WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1",
                 target(def.model.as_deref().unwrap_or_default())?
             ),
             TestKind::NotNull => format!(
-                "SELECT * FROM {} WHERE {col} IS NULL",
+                "SELECT * FROM {} AS test_target WHERE {col} IS NULL",
                 target(def.model.as_deref().unwrap_or_default())?
             ),
             TestKind::AcceptedValues { values } => format!(
-                "SELECT {col} AS value_field, count(*) AS n_records FROM {} WHERE {col} IS NOT NULL AND {col} NOT IN ({}) GROUP BY {col}",
+                "SELECT {col} AS value_field, count(*) AS n_records FROM {} AS test_target WHERE {col} IS NOT NULL AND {col} NOT IN ({}) GROUP BY {col}",
                 target(def.model.as_deref().unwrap_or_default())?,
                 values.join(", ")
             ),
@@ -542,8 +552,51 @@ impl Project {
                 )?;
                 self.inline_ephemerals(&sql, &captured)
             }
+            TestKind::Custom { test, args } => {
+                let relation = target(def.model.as_deref().unwrap_or_default())?;
+                let (sql, captured) = self.render_custom_test(def, test, args, &relation)?;
+                self.inline_ephemerals(&sql, &captured)
+            }
         };
         Ok(sql)
+    }
+
+    /// Render a custom generic test: call the project's `{% test name(...) %}` macro.
+    fn render_custom_test(
+        &self,
+        def: &DataTestDef,
+        test: &str,
+        args: &BTreeMap<String, serde_json::Value>,
+        relation: &str,
+    ) -> Result<(String, Captured), ModelError> {
+        let macro_name = format!("test_{}", test.rsplit('.').next().unwrap_or(test));
+        let mut call_args: Vec<String> = vec![format!("model={}", jinja::quote_str(relation))];
+        if let Some(c) = &def.column {
+            call_args.push(format!("column_name={}", jinja::quote_str(c)));
+        }
+        for (k, v) in args {
+            call_args.push(format!("{k}={}", jinja::literal(v)));
+        }
+        let source = format!("{{{{ {macro_name}({}) }}}}", call_args.join(", "));
+        render(
+            &self.resolver,
+            &RenderInput {
+                name: &def.name,
+                path: &def.path,
+                source: &source,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| match e {
+            ModelError::Jinja { message, .. } if message.contains(&format!("{macro_name} is unknown")) || message.contains("unknown function") => {
+                ModelError::Project(format!(
+                    "{}: unknown test '{test}' (no {{% test {} %}} macro in the project; lakeq knows unique, not_null, accepted_values, relationships)",
+                    def.path,
+                    test.rsplit('.').next().unwrap_or(test)
+                ))
+            }
+            other => other,
+        })
     }
 
     /// Prepend `WITH` clauses for the ephemeral models a query uses (transitively).
@@ -773,8 +826,7 @@ fn merge_config(
         if !MODEL_KEYS.contains(&key.as_str()) {
             if dbt.is_some() {
                 warn(format!(
-                    "model config '{key}' is not supported by lakeq and is ignored (first seen on {})",
-                    file.path
+                    "model config '{key}' is not supported by lakeq and is ignored"
                 ));
             } else {
                 return Err(bad(format!(
@@ -904,8 +956,7 @@ fn seed_config(
     for key in settings.keys() {
         if !SEED_KEYS.contains(&key.as_str()) {
             warn(format!(
-                "seed config '{key}' is not supported by lakeq and is ignored (first seen on {})",
-                file.path
+                "seed config '{key}' is not supported by lakeq and is ignored"
             ));
         }
     }

@@ -85,6 +85,92 @@ pub enum TestKind {
         /// Its raw (uncompiled) SQL.
         raw_sql: String,
     },
+    /// A custom generic test: a `{% test name(model, ...) %}` macro of the project.
+    Custom {
+        /// The test's name as written (`is_positive`, `dbt_utils.expression_is_true`).
+        test: String,
+        /// Its arguments (`column_name` and `model` are added when it runs).
+        args: BTreeMap<String, serde_json::Value>,
+    },
+}
+
+/// How a test's failing rows turn into its status (dbt's test configs).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TestConfig {
+    /// `error` (a failure fails the run) or `warn` (it is reported only).
+    pub severity: String,
+    /// A filter on the tested relation (`where: "status != 'x'"`).
+    pub where_clause: Option<String>,
+    /// At most this many failing rows are counted.
+    pub limit: Option<u64>,
+    /// When the failure count is an error (`>0`, `>=10`, `!=0`, ...).
+    pub error_if: String,
+    /// When the failure count is a warning.
+    pub warn_if: String,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self {
+            severity: "error".into(),
+            where_clause: None,
+            limit: None,
+            error_if: "!=0".into(),
+            warn_if: "!=0".into(),
+        }
+    }
+}
+
+impl TestConfig {
+    /// Read `severity`, `where`, `limit`, `error_if`, `warn_if` from config settings.
+    pub fn from_settings(settings: &BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
+        let mut c = Self::default();
+        let text = |k: &str| settings.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        if let Some(s) = text("severity") {
+            let s = s.to_ascii_lowercase();
+            if s != "error" && s != "warn" {
+                return Err(format!("severity must be error or warn, not '{s}'"));
+            }
+            c.severity = s;
+        }
+        c.where_clause = text("where");
+        if let Some(v) = settings.get("limit").filter(|v| !v.is_null()) {
+            c.limit = Some(
+                v.as_u64()
+                    .ok_or_else(|| format!("limit must be a count, not {v}"))?,
+            );
+        }
+        for (key, slot) in [("error_if", &mut c.error_if), ("warn_if", &mut c.warn_if)] {
+            if let Some(cond) = text(key) {
+                condition_holds(&cond, 0).ok_or_else(|| {
+                    format!("{key} must be a comparison such as '>0' or '>=10', not '{cond}'")
+                })?;
+                *slot = cond;
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Whether `failures` meets a dbt condition such as `>0`, `>= 10`, `!=0`, `=0`
+/// (`None`: not a condition).
+pub fn condition_holds(condition: &str, failures: u64) -> Option<bool> {
+    let c = condition.trim();
+    // Two-character operators first, so `>=` is not read as `>`.
+    for op in [">=", "<=", "!=", "<>", "==", ">", "<", "="] {
+        if let Some(rest) = c.strip_prefix(op) {
+            let n = rest.trim().parse::<u64>().ok()?;
+            return Some(match op {
+                ">=" => failures >= n,
+                "<=" => failures <= n,
+                "!=" | "<>" => failures != n,
+                ">" => failures > n,
+                "<" => failures < n,
+                _ => failures == n,
+            });
+        }
+    }
+    None
 }
 
 /// A data test declaration.
@@ -100,6 +186,8 @@ pub struct DataTestDef {
     pub kind: TestKind,
     /// File it was declared in, relative to the project folder.
     pub path: String,
+    /// Severity, filter and thresholds.
+    pub config: TestConfig,
 }
 
 /// A model file before compilation.
@@ -341,7 +429,13 @@ impl ProjectFiles {
             }
         }
         let models_prefix = relative(root, &models_dir);
-        let mut files = Self::from_texts(root, &models_prefix, &texts, &seed_texts)?;
+        let mut files = Self::from_texts(
+            root,
+            &models_prefix,
+            &texts,
+            &seed_texts,
+            config.dbt.as_ref(),
+        )?;
         files.macros = macros;
         files.seed_prefix = relative(root, &seeds_dir);
         Ok(files)
@@ -356,7 +450,7 @@ impl ProjectFiles {
                 text: text.to_string(),
             })
             .collect();
-        let mut project = Self::from_texts(root, "models", &texts, &[])?;
+        let mut project = Self::from_texts(root, "models", &texts, &[], None)?;
         project.bundled = true;
         Ok(project)
     }
@@ -368,6 +462,7 @@ impl ProjectFiles {
         models_prefix: &str,
         texts: &[ProjectText],
         seed_texts: &[ProjectText],
+        dbt: Option<&super::dbt::DbtProject>,
     ) -> Result<Self, ModelError> {
         let prefix = format!("{}/", models_prefix.trim_end_matches('/'));
         // Same order whatever the source (disk walk or BUNDLED): by path.
@@ -471,11 +566,11 @@ impl ProjectFiles {
                 file.description = m.description;
                 file.yaml_config = m.config;
                 for t in &m.tests {
-                    tests.push(generic_test(&m.name, None, t, &rel)?);
+                    tests.push(generic_test(&m.name, None, t, &rel, dbt)?);
                 }
                 for c in m.columns {
                     for t in &c.tests {
-                        tests.push(generic_test(&m.name, Some(&c.name), t, &rel)?);
+                        tests.push(generic_test(&m.name, Some(&c.name), t, &rel, dbt)?);
                     }
                     file.columns.push(ColumnDoc {
                         name: c.name,
@@ -493,11 +588,11 @@ impl ProjectFiles {
                 file.description = m.description;
                 file.yaml_config = m.config;
                 for t in &m.tests {
-                    tests.push(generic_test(&m.name, None, t, &rel)?);
+                    tests.push(generic_test(&m.name, None, t, &rel, dbt)?);
                 }
                 for c in m.columns {
                     for t in &c.tests {
-                        tests.push(generic_test(&m.name, Some(&c.name), t, &rel)?);
+                        tests.push(generic_test(&m.name, Some(&c.name), t, &rel, dbt)?);
                     }
                     file.columns.push(ColumnDoc {
                         name: c.name,
@@ -515,6 +610,16 @@ impl ProjectFiles {
                     raw_sql: t.text.clone(),
                 },
                 path: t.path.clone(),
+                config: match dbt {
+                    Some(d) => TestConfig::from_settings(&super::dbt::tree_config(
+                        &d.data_tests,
+                        &d.name,
+                        &[],
+                        &stem(Path::new(&t.path)),
+                    ))
+                    .map_err(|e| ModelError::Project(format!("{}: {e}", t.path)))?,
+                    None => TestConfig::default(),
+                },
             });
         }
         let mut seen = BTreeMap::new();
@@ -539,12 +644,35 @@ impl ProjectFiles {
     }
 }
 
-/// Parse one entry of a `tests:` list.
+/// Keys of a generic test entry that configure it rather than pass arguments
+/// (dbt accepts them beside the arguments, or under `config:`).
+const TEST_CONFIG_KEYS: &[&str] = &[
+    "severity",
+    "where",
+    "limit",
+    "error_if",
+    "warn_if",
+    "enabled",
+    "tags",
+    "store_failures",
+    "store_failures_as",
+    "meta",
+    "alias",
+    "schema",
+    "database",
+    "fail_calc",
+];
+
+/// Parse one entry of a `tests:` list: `name`, or `name: {arguments}`, or
+/// dbt ≥ 1.10's `name: {arguments: {...}, config: {...}}`. `dbt` (a dbt
+/// project) gives dbt's test names and the `data_tests:` config tree, and makes
+/// an unknown test a custom generic test (a `{% test %}` macro) instead of an error.
 fn generic_test(
     model: &str,
     column: Option<&str>,
     test: &Yaml,
     path: &str,
+    dbt: Option<&super::dbt::DbtProject>,
 ) -> Result<DataTestDef, ModelError> {
     let bad = |why: &str| {
         ModelError::Project(format!(
@@ -552,7 +680,7 @@ fn generic_test(
             column.map(|c| format!(".{c}")).unwrap_or_default()
         ))
     };
-    let (name, args) = match test {
+    let (name, entry) = match test {
         Yaml::String(s) => (s.clone(), None),
         Yaml::Mapping(m) if m.len() == 1 => {
             let (k, v) = m.iter().next().ok_or_else(|| bad("empty test"))?;
@@ -561,7 +689,55 @@ fn generic_test(
         }
         _ => return Err(bad("expected a test name or `name: {arguments}`")),
     };
-    let arg = |key: &str| args.and_then(|a| a.get(key));
+    // Split the entry into arguments and config.
+    let mut args: BTreeMap<String, Yaml> = BTreeMap::new();
+    let mut settings: BTreeMap<String, serde_json::Value> = match dbt {
+        Some(d) => super::dbt::tree_config(&d.data_tests, &d.name, &[], &name),
+        None => BTreeMap::new(),
+    };
+    let mut custom_name = None;
+    if let Some(Yaml::Mapping(m)) = entry {
+        for (k, v) in m {
+            let k = k.as_str().ok_or_else(|| bad("test keys must be text"))?;
+            match k {
+                "arguments" => {
+                    let Yaml::Mapping(a) = v else {
+                        return Err(bad("`arguments:` must be a map"));
+                    };
+                    for (ak, av) in a {
+                        let ak = ak
+                            .as_str()
+                            .ok_or_else(|| bad("argument names must be text"))?;
+                        args.insert(ak.to_string(), av.clone());
+                    }
+                }
+                "config" => {
+                    let Yaml::Mapping(c) = v else {
+                        return Err(bad("`config:` must be a map"));
+                    };
+                    for (ck, cv) in c {
+                        let ck = ck.as_str().ok_or_else(|| bad("config keys must be text"))?;
+                        let json = serde_json::to_value(cv).map_err(|e| bad(&e.to_string()))?;
+                        settings.insert(ck.to_string(), json);
+                    }
+                }
+                "name" => custom_name = v.as_str().map(str::to_string),
+                "description" => {}
+                k if TEST_CONFIG_KEYS.contains(&k) => {
+                    let json = serde_json::to_value(v).map_err(|e| bad(&e.to_string()))?;
+                    settings.insert(k.to_string(), json);
+                }
+                k => {
+                    args.insert(k.to_string(), v.clone());
+                }
+            }
+        }
+    } else if let Some(v) = entry
+        && !v.is_null()
+    {
+        return Err(bad(&format!("the arguments of '{name}' must be a map")));
+    }
+    let arg = |key: &str| args.get(key);
     let column_needed = || column.ok_or_else(|| bad(&format!("'{name}' must be under a column")));
     let kind = match name.as_str() {
         "unique" => TestKind::Unique,
@@ -589,6 +765,17 @@ fn generic_test(
                 field: field.to_string(),
             }
         }
+        other if dbt.is_some() => TestKind::Custom {
+            test: other.to_string(),
+            args: args
+                .iter()
+                .map(|(k, v)| {
+                    serde_json::to_value(v)
+                        .map(|j| (k.clone(), j))
+                        .map_err(|e| bad(&e.to_string()))
+                })
+                .collect::<Result<_, _>>()?,
+        },
         other => {
             return Err(bad(&format!(
                 "unknown test '{other}' (lakeq knows unique, not_null, accepted_values, relationships)"
@@ -600,20 +787,88 @@ fn generic_test(
         | TestKind::NotNull
         | TestKind::AcceptedValues { .. }
         | TestKind::Relationships { .. } => Some(column_needed()?.to_string()),
+        TestKind::Custom { .. } => column.map(str::to_string),
         TestKind::Singular { .. } => None,
     };
-    let mut test_name = format!("{name}_{model}");
-    if let Some(c) = &column {
-        test_name.push('_');
-        test_name.push_str(c);
-    }
+    let test_name = match (custom_name, dbt) {
+        (Some(n), _) => n,
+        (None, Some(_)) => dbt_test_name(&name, model, column.as_deref(), &args),
+        (None, None) => {
+            let mut n = format!("{name}_{model}");
+            if let Some(c) = &column {
+                n.push('_');
+                n.push_str(c);
+            }
+            n
+        }
+    };
     Ok(DataTestDef {
         name: test_name,
         model: Some(model.to_string()),
         column,
         kind,
         path: path.to_string(),
+        config: TestConfig::from_settings(&settings).map_err(|e| bad(&e))?,
     })
+}
+
+/// dbt's name of a generic test: `<test>_<model>_<arguments>`, the arguments
+/// (with `column_name`) sorted by name, flattened and joined with `__`, each
+/// with characters other than letters, digits and `_` replaced by `_`
+/// (`accepted_values_orders_status__placed__shipped`). A namespace
+/// (`dbt_utils.`) is dropped, as dbt does.
+fn dbt_test_name(
+    test: &str,
+    model: &str,
+    column: Option<&str>,
+    args: &BTreeMap<String, Yaml>,
+) -> String {
+    let test = test.rsplit('.').next().unwrap_or(test);
+    let mut all: BTreeMap<&str, Yaml> = args.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    if let Some(c) = column {
+        all.insert("column_name", Yaml::String(c.to_string()));
+    }
+    let mut flat = Vec::new();
+    for (k, v) in &all {
+        if *k == "model" {
+            continue;
+        }
+        match v {
+            Yaml::Sequence(items) => flat.extend(items.iter().map(python_str)),
+            Yaml::Mapping(m) => flat.extend(m.values().map(python_str)),
+            other => flat.push(python_str(other)),
+        }
+    }
+    let clean: Vec<String> = flat
+        .iter()
+        .map(|a| {
+            let mut out = String::new();
+            let mut in_run = false;
+            for ch in a.chars() {
+                if ch.is_ascii_alphanumeric() || ch == '_' {
+                    out.push(ch);
+                    in_run = false;
+                } else if !in_run {
+                    out.push('_');
+                    in_run = true;
+                }
+            }
+            out
+        })
+        .collect();
+    format!("{test}_{model}_{}", clean.join("__"))
+}
+
+/// A YAML value as Python's `str()` spells it (what dbt puts into test names).
+fn python_str(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Bool(true) => "True".into(),
+        Yaml::Bool(false) => "False".into(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Null => "None".into(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
 }
 
 /// A YAML scalar as a SQL literal.

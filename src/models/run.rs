@@ -64,12 +64,14 @@ pub enum Status {
     Pass,
     /// A test found failing rows.
     Fail,
+    /// A test found failing rows, but its severity (or `warn_if`/`error_if`) makes it a warning.
+    Warn,
 }
 
 impl Status {
     /// Whether the node's descendants may run.
     pub fn ok(self) -> bool {
-        matches!(self, Status::Success | Status::Pass)
+        matches!(self, Status::Success | Status::Pass | Status::Warn)
     }
 }
 
@@ -564,9 +566,13 @@ async fn run_test(
         .ok_or_else(|| Error::not_found("test", index.to_string()))?;
     let sql = project.compile_test(test)?;
     result.compiled_sql = Some(sql.clone());
+    let limited = match test.def.config.limit {
+        Some(n) => format!("SELECT * FROM (\n{sql}\n) AS limited_rows LIMIT {n}"),
+        None => sql,
+    };
     let batches = session
         .sql(&format!(
-            "SELECT count(*) AS failures FROM (\n{sql}\n) AS test_rows"
+            "SELECT count(*) AS failures FROM (\n{limited}\n) AS test_rows"
         ))
         .await
         .map_err(|e| {
@@ -579,10 +585,18 @@ async fn run_test(
         })?;
     let failures = count(&batches);
     result.failures = Some(failures);
-    if failures == 0 {
-        result.status = Status::Pass;
+    // dbt: an error when severity is error and error_if holds; else a warning when warn_if holds.
+    let c = &test.def.config;
+    let holds =
+        |cond: &str| super::project::condition_holds(cond, failures).unwrap_or(failures != 0);
+    result.status = if c.severity == "error" && holds(&c.error_if) {
+        Status::Fail
+    } else if holds(&c.warn_if) {
+        Status::Warn
     } else {
-        result.status = Status::Fail;
+        Status::Pass
+    };
+    if result.status != Status::Pass {
         result.message = Some(format!("{failures} failing rows"));
     }
     Ok(())
