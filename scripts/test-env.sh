@@ -4,11 +4,13 @@
 #   * the Python venv <repo>/.venv with the pinned DuckDB oracle wheels of tests/oracle/requirements.txt
 #     (re-installed only when that file changes; a stamp file holds its checksum);
 #   * <repo>/.venv/duckdb_extensions/ with ducklake, sqlite_scanner, postgres_scanner, httpfs and tpch
-#     .duckdb_extension files (symlinks into the wheels, named the way DuckDB needs to LOAD them).
+#     .duckdb_extension files (symlinks into the wheels, named the way DuckDB needs to LOAD them);
+#   * the Python venv <repo>/.venv-dbt with dbt-core + dbt-duckdb (tests/oracle/dbt-requirements.txt) and
+#     an extension directory in DuckDB's layout for it (dbt-duckdb cannot LOAD by path).
 #
 # Usage:
-#   source scripts/test-env.sh     prepares, then exports LAKEQ_DUCKDB_PYTHON, LAKEQ_DUCKDB_EXT_DIR and
-#                                  LAKEQ_PG_URL (the latter only if unset) into the calling shell
+#   source scripts/test-env.sh     prepares, then exports LAKEQ_DUCKDB_PYTHON, LAKEQ_DUCKDB_EXT_DIR, LAKEQ_DBT,
+#                                  LAKEQ_DBT_EXT_DIR and LAKEQ_PG_URL (the latter only if unset) into the calling shell
 #   scripts/test-env.sh            prepares, then prints the `export` lines (for `eval "$(...)"`)
 #
 # Progress messages go to stderr.
@@ -21,6 +23,8 @@ if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
     export LAKEQ_DUCKDB_PYTHON="$_lakeq_root/.venv/bin/python"
     export LAKEQ_DUCKDB_EXT_DIR="$_lakeq_root/.venv/duckdb_extensions"
     export LAKEQ_PG_URL="${LAKEQ_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+    export LAKEQ_DBT="$_lakeq_root/.venv-dbt/bin/dbt"
+    export LAKEQ_DBT_EXT_DIR="$_lakeq_root/.venv-dbt/duckdb_extension_directory"
     unset _lakeq_root
     return 0
 fi
@@ -74,6 +78,32 @@ for pair in "${EXTENSIONS[@]}"; do
     log "linked $EXT_DIR/$name.duckdb_extension"
 done
 
+# --- dbt-core + dbt-duckdb (tests/it/dbt.rs) -------------------------------------------------------------------
+DBT_VENV="$ROOT/.venv-dbt"
+DBT_REQ="$ROOT/tests/oracle/dbt-requirements.txt"
+DBT_STAMP="$DBT_VENV/.lakeq-requirements.sha256"
+DBT_EXT_DIR="$DBT_VENV/duckdb_extension_directory"
+want="$(sha256sum "$DBT_REQ" | cut -d' ' -f1)"
+if [[ ! -x "$DBT_VENV/bin/dbt" || "$(cat "$DBT_STAMP" 2>/dev/null || true)" != "$want" ]]; then
+    log "installing dbt-core and dbt-duckdb into $DBT_VENV"
+    [[ -x "$DBT_VENV/bin/python" ]] || python3 -m venv "$DBT_VENV"
+    "$DBT_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$DBT_REQ" >&2
+    rm -rf "$DBT_EXT_DIR"
+    echo "$want" >"$DBT_STAMP"
+fi
+# DuckDB's own extension-directory layout (<dir>/<version>/<platform>/<name>.duckdb_extension): dbt-duckdb's
+# ATTACH 'ducklake:...' autoloads the extensions from there instead of downloading them.
+if [[ ! -d "$DBT_EXT_DIR" ]]; then
+    layout="$("$DBT_VENV/bin/python" -c 'import duckdb; print(duckdb.sql("select version()").fetchone()[0] + "/" + duckdb.sql("pragma platform").fetchone()[0])')"
+    mkdir -p "$DBT_EXT_DIR/$layout"
+    for name in ducklake sqlite_scanner postgres_scanner; do
+        ln -sfn "$(readlink -f "$EXT_DIR/$name.duckdb_extension")" "$DBT_EXT_DIR/$layout/$name.duckdb_extension"
+    done
+    log "linked the DuckDB extensions into $DBT_EXT_DIR/$layout"
+fi
+
 echo "export LAKEQ_DUCKDB_PYTHON='$VENV/bin/python'"
 echo "export LAKEQ_DUCKDB_EXT_DIR='$EXT_DIR'"
 echo "export LAKEQ_PG_URL='${LAKEQ_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}'"
+echo "export LAKEQ_DBT='$DBT_VENV/bin/dbt'"
+echo "export LAKEQ_DBT_EXT_DIR='$DBT_EXT_DIR'"

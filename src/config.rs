@@ -73,6 +73,10 @@ pub struct Config {
     /// Where the file was read from (`None` = embedded default).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// The dbt project of the folder (`dbt_project.yml`), if there is one: it
+    /// sets `[project]`, and its profile's lakes and targets are added.
+    #[serde(skip)]
+    pub dbt: Option<crate::models::dbt::DbtProject>,
 }
 
 /// `[project]`: where the models are and which target runs by default.
@@ -88,6 +92,12 @@ pub struct ProjectConfig {
     /// Folder of singular data tests (`*.sql` returning failing rows).
     #[serde(default = "default_tests_dir")]
     pub tests: String,
+    /// Folder of seeds (`*.csv` loaded by `lakeq seed`).
+    #[serde(default = "default_seeds_dir")]
+    pub seeds: String,
+    /// Folder of Jinja macros (`*.sql` holding `{% macro %}` blocks).
+    #[serde(default = "default_macros_dir")]
+    pub macros: String,
     /// The target used when `--target` is not given.
     #[serde(default = "default_target")]
     pub target: String,
@@ -99,6 +109,8 @@ impl Default for ProjectConfig {
             name: default_project_name(),
             models: default_models_dir(),
             tests: default_tests_dir(),
+            seeds: default_seeds_dir(),
+            macros: default_macros_dir(),
             target: default_target(),
         }
     }
@@ -112,6 +124,12 @@ fn default_models_dir() -> String {
 }
 fn default_tests_dir() -> String {
     "tests".into()
+}
+fn default_seeds_dir() -> String {
+    "seeds".into()
+}
+fn default_macros_dir() -> String {
+    "macros".into()
 }
 fn default_target() -> String {
     "dev".into()
@@ -200,12 +218,65 @@ impl Config {
                 vars: BTreeMap::new(),
                 maintenance: crate::ops::maintain::MaintenancePolicy::default(),
                 source: None,
+                dbt: None,
             }
         };
+        let mut profile_target = None;
+        if let Some(dbt) = crate::models::dbt::DbtProject::load(
+            dir,
+            &mut config.lakes,
+            &mut config.targets,
+            &mut profile_target,
+        )? {
+            config.project.name = dbt.name.clone();
+            let first = |paths: &[String], default: &str| {
+                paths
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| default.to_string())
+            };
+            config.project.models = first(&dbt.model_paths, "models");
+            config.project.tests = first(&dbt.test_paths, "tests");
+            config.project.seeds = first(&dbt.seed_paths, "seeds");
+            config.project.macros = first(&dbt.macro_paths, "macros");
+            if let Some(t) = profile_target {
+                config.project.target = t;
+            }
+            config.dbt = Some(dbt);
+        }
         if !config.landing.contains("://") && !Path::new(&config.landing).is_absolute() {
             config.landing = clean_root(dir).join(&config.landing).display().to_string();
         }
+        config.resolve_lake_paths(dir);
         Ok(config)
+    }
+
+    /// Make the relative SQLite catalog files and local data paths of the
+    /// configured lakes relative to the project folder `dir` (not to the folder
+    /// lakeq happens to run in).
+    pub fn resolve_lake_paths(&mut self, dir: &Path) {
+        let root = clean_root(dir);
+        for lake in self.lakes.values_mut() {
+            if let Some(path) = lake.catalog.strip_prefix("ducklake:sqlite:")
+                && !path.trim().is_empty()
+                && path != ":memory:"
+                && !Path::new(path).is_absolute()
+            {
+                lake.catalog = format!("ducklake:sqlite:{}", root.join(path).display());
+            }
+            if !lake.data_path.contains("://")
+                && !lake.data_path.is_empty()
+                && !Path::new(&lake.data_path).is_absolute()
+            {
+                let trailing = if lake.data_path.ends_with('/') {
+                    "/"
+                } else {
+                    ""
+                };
+                let joined = root.join(lake.data_path.trim_end_matches('/'));
+                lake.data_path = format!("{}{trailing}", joined.display());
+            }
+        }
     }
 
     /// The lake a target writes to: `[targets.<t>] lake`, or `<t>_analytics`

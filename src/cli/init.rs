@@ -30,8 +30,9 @@ pub const TEMPLATE: &str = r#"# lakeq project configuration (written by `lakeq i
 #
 # As written, this file is the embedded default lakeq uses without any lakeq.toml:
 # SQLite catalogs lake/<lake>.sqlite, data under lake/<lake>/, landing zone lake/landing.
-# A relative landing path is taken from the folder holding this file; relative catalog and
-# data_path values from the folder lakeq runs in, so run lakeq from the project folder.
+# Relative paths (landing, SQLite catalog files, data_path) are taken from the folder holding
+# this file, whatever folder lakeq runs in. Without a models/ folder of its own, the project
+# runs lakeq's bundled sample models (`lakeq run` says so).
 #
 #   lakeq generate --batches 10     write sample landing files
 #   lakeq ingest                    load them into raw.saas.<table>

@@ -45,8 +45,10 @@ pub enum Command {
     Transform(models::RunArgs),
     /// Run the data tests of the models (schema.yml tests and tests/*.sql).
     Test(models::RunArgs),
-    /// Build models and run their tests in DAG order; a failed test stops its model's descendants.
+    /// Load seeds, build models and run their tests in DAG order; a failed test stops its model's descendants.
     Build(models::RunArgs),
+    /// Load the seeds (seeds/*.csv) into lake tables, one snapshot each.
+    Seed(models::RunArgs),
     /// Print the compiled SQL of the selected models (and write target/manifest.json).
     Compile(models::ProjectArgs),
     /// List the selected models and their tests.
@@ -70,9 +72,12 @@ pub struct SqlArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
     /// Folder of the embedded default lakes (`<dir>/<name>.sqlite` + `<dir>/<name>/`);
-    /// the ones that exist are attached at start.
+    /// the ones that exist are attached at start. Relative to `--project`.
     #[arg(long, default_value = "lake")]
     pub lake_dir: PathBuf,
+    /// Project folder: the lakes its `lakeq.toml` (or dbt `profiles.yml`) configures are attached at start.
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
 }
 
 /// Run a parsed command line.
@@ -86,6 +91,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Transform(args) => models::run(args, RunKind::Models).await,
         Command::Test(args) => models::run(args, RunKind::Tests).await,
         Command::Build(args) => models::run(args, RunKind::Build).await,
+        Command::Seed(args) => models::run(args, RunKind::Seeds).await,
         Command::Compile(args) => models::compile(args).await,
         Command::Ls(args) => models::ls(args).await,
         Command::Snapshots(args) => snapshots::run(args).await,

@@ -1,4 +1,4 @@
-//! `lakeq transform | test | build | compile | ls`: the model project commands.
+//! `lakeq transform | test | build | seed | compile | ls`: the model project commands.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::models::graph::select_models;
+use crate::models::graph::select_nodes;
 use crate::models::run::{NodeResult, RunKind, RunOptions, RunPlan, Status, execute, open_session};
 use crate::models::{Project, artifacts};
 
@@ -21,11 +21,12 @@ pub struct ProjectArgs {
     #[arg(long)]
     pub target: Option<String>,
     /// Models to select: `name`, `+name` (with ancestors), `name+` (with
-    /// descendants), `tag:t`, `path:models/marts`; repeat or space-separate for a union.
-    #[arg(short = 's', long = "select")]
+    /// descendants), `tag:t`, `path:models/marts`, a folder (`staging`, `marts.finance`);
+    /// several after one `-s`, repeated, or space-separated for a union.
+    #[arg(short = 's', long = "select", num_args = 1..)]
     pub select: Vec<String>,
     /// Models to leave out (same syntax as --select).
-    #[arg(long)]
+    #[arg(long, num_args = 1..)]
     pub exclude: Vec<String>,
     /// Variables for `var()`, as a YAML or JSON map: `--vars '{start: 2026-01-01}'`.
     #[arg(long)]
@@ -59,9 +60,13 @@ impl ProjectArgs {
                 })?,
         };
         let project = Project::load(&self.project, &config, self.target.as_deref(), vars)?;
+        for w in &project.warnings {
+            eprintln!("warning: {w}");
+        }
         if project.files.bundled {
             eprintln!(
-                "note: no models/ folder in {}: using the bundled sample project",
+                "note: no {}/ folder in {}: using lakeq's bundled sample project",
+                config.project.models.trim_end_matches('/'),
                 self.project.display()
             );
         }
@@ -76,8 +81,14 @@ pub struct RunSummary {
     pub models_ok: usize,
     /// Models that failed.
     pub models_failed: usize,
+    /// Seeds loaded.
+    pub seeds_ok: usize,
+    /// Seeds that failed to load.
+    pub seeds_failed: usize,
     /// Tests that passed.
     pub tests_passed: usize,
+    /// Tests whose failures are warnings (`severity: warn`).
+    pub tests_warned: usize,
     /// Tests that failed (or errored).
     pub tests_failed: usize,
     /// Nodes skipped.
@@ -92,7 +103,10 @@ impl RunSummary {
                 (_, Status::Skipped) => s.skipped += 1,
                 ("model", Status::Success) => s.models_ok += 1,
                 ("model", _) => s.models_failed += 1,
+                ("seed", Status::Success) => s.seeds_ok += 1,
+                ("seed", _) => s.seeds_failed += 1,
                 (_, Status::Pass) => s.tests_passed += 1,
+                (_, Status::Warn) => s.tests_warned += 1,
                 _ => s.tests_failed += 1,
             }
         }
@@ -101,7 +115,10 @@ impl RunSummary {
 
     /// Whether everything that ran succeeded.
     pub fn ok(&self) -> bool {
-        self.models_failed == 0 && self.tests_failed == 0 && self.skipped == 0
+        self.models_failed == 0
+            && self.seeds_failed == 0
+            && self.tests_failed == 0
+            && self.skipped == 0
     }
 }
 
@@ -110,6 +127,7 @@ fn print_result(r: &NodeResult, index: usize, total: usize) {
         Status::Success => "OK",
         Status::Pass => "PASS",
         Status::Fail => "FAIL",
+        Status::Warn => "WARN",
         Status::Error => "ERROR",
         Status::Skipped => "SKIP",
     };
@@ -127,7 +145,7 @@ fn print_result(r: &NodeResult, index: usize, total: usize) {
         r.execution_time
     );
     if let Some(m) = &r.message
-        && !r.status.ok()
+        && (!r.status.ok() || r.status == Status::Warn)
     {
         for line in m.lines() {
             println!("            {line}");
@@ -139,11 +157,14 @@ fn print_result(r: &NodeResult, index: usize, total: usize) {
 /// returns the summary (an error only when the run could not start).
 pub async fn run_nodes(project: Project, args: &RunArgs, kind: RunKind) -> Result<RunSummary> {
     let started = Instant::now();
-    let selected = select_models(&project, &args.project.select, &args.project.exclude)?;
+    let (selected, warnings) = select_nodes(&project, &args.project.select, &args.project.exclude)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     let plan = RunPlan::new(&project, &selected, kind)?;
     artifacts::write(&project, "manifest.json", &artifacts::manifest(&project))?;
     if plan.is_empty() {
-        println!("nothing to run");
+        println!("Nothing to do: no model, seed or test is selected");
         return Ok(RunSummary::default());
     }
     let session = Arc::new(open_session(&project).await?);
@@ -160,8 +181,18 @@ pub async fn run_nodes(project: Project, args: &RunArgs, kind: RunKind) -> Resul
         &artifacts::run_results(&project, &results, elapsed),
     )?;
     let s = RunSummary::of(&results);
+    let seeds = if s.seeds_ok + s.seeds_failed > 0 {
+        format!("{} seeds loaded, {} failed; ", s.seeds_ok, s.seeds_failed)
+    } else {
+        String::new()
+    };
+    let warned = if s.tests_warned > 0 {
+        format!(", {} warned", s.tests_warned)
+    } else {
+        String::new()
+    };
     println!(
-        "done in {elapsed:.2}s: {} models built, {} failed; {} tests passed, {} failed; {} skipped",
+        "done in {elapsed:.2}s: {seeds}{} models built, {} failed; {} tests passed, {} failed{warned}; {} skipped",
         s.models_ok, s.models_failed, s.tests_passed, s.tests_failed, s.skipped
     );
     Ok(s)
@@ -173,8 +204,8 @@ pub fn exit_status(s: RunSummary) -> Result<()> {
         Ok(())
     } else {
         Err(Error::NodeFailed(format!(
-            "{} models failed, {} tests failed, {} nodes skipped (details above and in target/run_results.json)",
-            s.models_failed, s.tests_failed, s.skipped
+            "{} seeds failed, {} models failed, {} tests failed, {} nodes skipped (details above and in target/run_results.json)",
+            s.seeds_failed, s.models_failed, s.tests_failed, s.skipped
         )))
     }
 }
@@ -188,9 +219,12 @@ pub async fn run(args: RunArgs, kind: RunKind) -> Result<()> {
 /// `lakeq compile`: print the compiled SQL of the selected models.
 pub async fn compile(args: ProjectArgs) -> Result<()> {
     let project = args.load()?;
-    let selected = select_models(&project, &args.select, &args.exclude)?;
+    let (selected, warnings) = select_nodes(&project, &args.select, &args.exclude)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     artifacts::write(&project, "manifest.json", &artifacts::manifest(&project))?;
-    for name in &selected {
+    for name in selected.iter().filter(|n| !project.is_seed(n)) {
         let sql = project.compile(name, false)?;
         println!("-- {} ({})\n{sql};\n", name, project.model(name)?.path);
     }
@@ -200,8 +234,15 @@ pub async fn compile(args: ProjectArgs) -> Result<()> {
 /// `lakeq ls`: list the selected models (name, materialization, relation, tags).
 pub async fn ls(args: ProjectArgs) -> Result<()> {
     let project = args.load()?;
-    let selected = select_models(&project, &args.select, &args.exclude)?;
+    let (selected, warnings) = select_nodes(&project, &args.select, &args.exclude)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     for name in &selected {
+        if let Some(seed) = project.seeds.get(name) {
+            println!("{:<32} {:<11} {}", seed.name, "seed", seed.relation);
+            continue;
+        }
         let m = project.model(name)?;
         let tags = if m.config.tags.is_empty() {
             String::new()
@@ -217,7 +258,7 @@ pub async fn ls(args: ProjectArgs) -> Result<()> {
     }
     for t in &project.tests {
         if t.depends_on.iter().any(|m| selected.contains(m))
-            || (t.depends_on.is_empty() && selected.len() == project.models.len())
+            || (t.depends_on.is_empty() && project.models.keys().all(|m| selected.contains(m)))
         {
             println!("{:<32} {:<11} {}", t.def.name, "test", t.def.path);
         }

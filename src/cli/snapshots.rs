@@ -34,7 +34,10 @@ pub async fn run(args: SnapshotsArgs) -> Result<()> {
                 .attach(&args.lake, location, crate::lake::LakeOptions::default())
                 .await?;
         }
-        None => attach_default_lakes(&session, &args.lake_dir).await?,
+        None => {
+            super::sql::attach_project_lakes(&session, std::path::Path::new(".")).await?;
+            attach_default_lakes(&session, &args.lake_dir).await?
+        }
     }
     if session.lake(&args.lake).is_err() {
         return Err(Error::NotFound {

@@ -24,6 +24,9 @@ pub async fn attach_default_lakes(session: &Session, dir: &std::path::Path) -> R
         .collect();
     names.sort();
     for name in names {
+        if session.lake(&name).is_ok() {
+            continue; // configured by the project, attached already
+        }
         let meta = dir.join(format!("{name}.sqlite"));
         let options = LakeOptions {
             create_if_not_exists: Some(false),
@@ -40,10 +43,32 @@ pub async fn attach_default_lakes(session: &Session, dir: &std::path::Path) -> R
     Ok(())
 }
 
+/// Attach the lakes the project in `dir` configures (`lakeq.toml` or dbt's
+/// `profiles.yml`). A lake that does not exist yet is left out with a note.
+pub async fn attach_project_lakes(session: &Session, dir: &std::path::Path) -> Result<()> {
+    let config = crate::config::Config::load(dir)?;
+    for (name, lake) in &config.lakes {
+        if let Some(file) = lake.catalog.strip_prefix("ducklake:sqlite:")
+            && !std::path::Path::new(file).exists()
+        {
+            continue; // not created yet (and attaching must not create it)
+        }
+        let options = LakeOptions {
+            create_if_not_exists: Some(false),
+            ..lake.options()
+        };
+        if let Err(e) = session.attach_for_user(name, &lake.catalog, options).await {
+            eprintln!("note: lake '{name}' is not attached: {e}");
+        }
+    }
+    Ok(())
+}
+
 /// Run `lakeq sql`.
 pub async fn run(args: SqlArgs) -> Result<()> {
     let session = Session::new();
-    attach_default_lakes(&session, &args.lake_dir).await?;
+    attach_project_lakes(&session, &args.project).await?;
+    attach_default_lakes(&session, &args.project.join(&args.lake_dir)).await?;
     let script = match (&args.command, &args.file) {
         (Some(c), _) => Some(c.clone()),
         (None, Some(f)) => Some(std::fs::read_to_string(f).map_err(|e| {

@@ -50,25 +50,49 @@ pub fn topological_order(deps: &BTreeMap<String, Vec<String>>) -> Result<Vec<Str
     Ok(out)
 }
 
-/// Select models: the union of `select` (all models when empty) minus `exclude`.
+/// Select models and seeds: the union of `select` (all when empty) minus `exclude`.
+/// A selector that matches nothing is an error in a lakeq project; in a dbt
+/// project it is a warning (returned), as in dbt.
+pub fn select_nodes(
+    project: &Project,
+    select: &[String],
+    exclude: &[String],
+) -> Result<(BTreeSet<String>, Vec<String>), ModelError> {
+    let mut chosen = BTreeSet::new();
+    let mut warnings = Vec::new();
+    if select.is_empty() {
+        chosen.extend(project.models.keys().cloned());
+        chosen.extend(project.seeds.keys().cloned());
+    }
+    let mut matched = |s: &str| -> Result<BTreeSet<String>, ModelError> {
+        match matching(project, s) {
+            Err(e) if project.config.dbt.is_some() => {
+                warnings.push(format!(
+                    "the selection criterion '{s}' does not match any enabled nodes ({e})"
+                ));
+                Ok(BTreeSet::new())
+            }
+            other => other,
+        }
+    };
+    for s in split(select) {
+        chosen.extend(matched(&s)?);
+    }
+    for s in split(exclude) {
+        for m in matched(&s)? {
+            chosen.remove(&m);
+        }
+    }
+    Ok((chosen, warnings))
+}
+
+/// [`select_nodes`] without the warnings.
 pub fn select_models(
     project: &Project,
     select: &[String],
     exclude: &[String],
 ) -> Result<BTreeSet<String>, ModelError> {
-    let mut chosen = BTreeSet::new();
-    if select.is_empty() {
-        chosen.extend(project.models.keys().cloned());
-    }
-    for s in split(select) {
-        chosen.extend(matching(project, &s)?);
-    }
-    for s in split(exclude) {
-        for m in matching(project, &s)? {
-            chosen.remove(&m);
-        }
-    }
-    Ok(chosen)
+    Ok(select_nodes(project, select, exclude)?.0)
 }
 
 /// Selector arguments may hold several space-separated selectors.
@@ -98,9 +122,29 @@ fn matching(project: &Project, selector: &str) -> Result<BTreeSet<String>, Model
             .filter(|m| m.path == path || m.path.starts_with(&format!("{path}/")))
             .map(|m| m.name.clone())
             .collect()
-    } else {
-        project.model(core)?;
+    } else if project.models.contains_key(core) || project.is_seed(core) {
         BTreeSet::from([core.to_string()])
+    } else {
+        // dbt's default (fqn) method: `staging` or `marts.finance` selects the
+        // models under that folder; the project name selects them all.
+        let parts: Vec<&str> = core.split('.').collect();
+        let project_name = &project.config.project.name;
+        let found: BTreeSet<String> = project
+            .models
+            .values()
+            .filter(|m| {
+                let mut fqn: Vec<&str> = m.folder.split('/').filter(|p| !p.is_empty()).collect();
+                fqn.push(&m.name);
+                fqn.starts_with(&parts)
+                    || (parts.first() == Some(&project_name.as_str())
+                        && fqn.starts_with(parts.get(1..).unwrap_or_default()))
+            })
+            .map(|m| m.name.clone())
+            .collect();
+        if found.is_empty() {
+            project.model(core)?;
+        }
+        found
     };
     if base.is_empty() {
         return Err(ModelError::Selection(format!(

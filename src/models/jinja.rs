@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Kwargs, Value};
+use minijinja::value::{Kwargs, Rest, Value};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
 use super::ModelError;
@@ -42,6 +42,302 @@ pub struct Resolver {
     pub target: String,
     /// Lake the target writes to (`dev_analytics`).
     pub target_lake: String,
+    /// Schema of the target (dbt's `target.schema`).
+    pub target_schema: String,
+    /// The project's macros (with dbt's built-ins), defined in every render.
+    pub macros: Arc<Macros>,
+}
+
+/// dbt's built-in macros as dbt-duckdb renders them (`dbt.date_trunc`, ...).
+const BUILTIN_MACROS: &str = r#"{% macro date_trunc(datepart, date) -%}
+date_trunc('{{ datepart }}', {{ date }})
+{%- endmacro %}
+{% macro dateadd(datepart, interval, from_date_or_timestamp) -%}
+{%- set unit = datepart | lower -%}
+{%- if unit == 'quarter' -%}
+({{ from_date_or_timestamp }} + (cast({{ interval }} as bigint) * 3) * interval 1 month)
+{%- elif unit == 'week' -%}
+({{ from_date_or_timestamp }} + (cast({{ interval }} as bigint) * 7) * interval 1 day)
+{%- else -%}
+({{ from_date_or_timestamp }} + cast({{ interval }} as bigint) * interval 1 {{ unit }})
+{%- endif -%}
+{%- endmacro %}
+{% macro datediff(first_date, second_date, datepart) -%}
+{%- if datepart == 'week' -%}
+({{ datediff(first_date, second_date, 'day') }} // 7 + case when date_part('dow', ({{ first_date }})::timestamp) <= date_part('dow', ({{ second_date }})::timestamp) then case when {{ first_date }} <= {{ second_date }} then 0 else -1 end else case when {{ first_date }} <= {{ second_date }} then 1 else 0 end end)
+{%- else -%}
+(date_diff('{{ datepart }}', {{ first_date }}::timestamp, {{ second_date }}::timestamp ))
+{%- endif -%}
+{%- endmacro %}
+{% macro safe_cast(field, type) -%}
+cast({{ field }} as {{ type }})
+{%- endmacro %}
+{% macro cast(field, type) -%}
+cast({{ field }} as {{ type }})
+{%- endmacro %}
+{% macro concat(fields) -%}
+{{ fields | join(' || ') }}
+{%- endmacro %}
+{% macro hash(field) -%}
+md5(cast({{ field }} as TEXT))
+{%- endmacro %}
+{% macro cast_bool_to_text(field) -%}
+cast({{ field }} as TEXT)
+{%- endmacro %}
+{% macro current_timestamp() -%}
+now()
+{%- endmacro %}
+{% macro any_value(expression) -%}
+arbitrary({{ expression }})
+{%- endmacro %}
+{% macro bool_or(expression) -%}
+bool_or({{ expression }})
+{%- endmacro %}
+{% macro split_part(string_text, delimiter_text, part_number) -%}
+string_split({{ string_text }}, {{ delimiter_text }})[ {{ part_number }} ]
+{%- endmacro %}
+{% macro replace(field, old_chars, new_chars) -%}
+replace({{ field }}, {{ old_chars }}, {{ new_chars }})
+{%- endmacro %}
+{% macro length(expression) -%}
+length({{ expression }})
+{%- endmacro %}
+{% macro right(string_text, length_expression) -%}
+right({{ string_text }}, {{ length_expression }})
+{%- endmacro %}
+{% macro position(substring_text, string_text) -%}
+position({{ substring_text }} in {{ string_text }})
+{%- endmacro %}
+{% macro escape_single_quotes(expression) -%}
+{{ expression | replace("'", "''") }}
+{%- endmacro %}
+{% macro string_literal(value) -%}
+'{{ value }}'
+{%- endmacro %}
+{% macro type_string() %}{{ return("TEXT") }}{% endmacro %}
+{% macro type_timestamp() %}{{ return("timestamp") }}{% endmacro %}
+{% macro type_float() %}{{ return("float") }}{% endmacro %}
+{% macro type_numeric() %}{{ return("numeric(28,6)") }}{% endmacro %}
+{% macro type_bigint() %}{{ return("bigint") }}{% endmacro %}
+{% macro type_int() %}{{ return("integer") }}{% endmacro %}
+{% macro type_boolean() %}{{ return("boolean") }}{% endmacro %}
+"#;
+
+/// Names of [`BUILTIN_MACROS`], reachable as `dbt.<name>` (and bare).
+const BUILTIN_NAMES: &[&str] = &[
+    "date_trunc",
+    "dateadd",
+    "datediff",
+    "safe_cast",
+    "cast",
+    "concat",
+    "hash",
+    "cast_bool_to_text",
+    "current_timestamp",
+    "any_value",
+    "bool_or",
+    "split_part",
+    "replace",
+    "length",
+    "right",
+    "position",
+    "escape_single_quotes",
+    "string_literal",
+    "type_string",
+    "type_timestamp",
+    "type_float",
+    "type_numeric",
+    "type_bigint",
+    "type_int",
+    "type_boolean",
+];
+
+/// Names lakeq defines itself; a project macro of that name is not installed.
+const RESERVED: &[&str] = &[
+    "ref",
+    "source",
+    "config",
+    "var",
+    "env_var",
+    "is_incremental",
+    "return",
+    "log",
+    "adapter",
+    "dbt",
+    "exceptions",
+    "this",
+    "target",
+    "execute",
+    "model",
+];
+
+/// The macros of a project (`macros/**/*.sql`, `{% test %}` definitions),
+/// prepared to be defined in front of every template: each `{% macro m %}` is
+/// renamed `__lakeq_macro_m` and registered after its definition, so that `m`
+/// (a global function) can give `return(...)` values and `adapter.dispatch`
+/// can find it.
+#[derive(Debug, Clone, Default)]
+pub struct Macros {
+    /// The rewritten text of every macro file, built-ins first.
+    text: String,
+    /// Lines of `text`.
+    lines: usize,
+    /// (first line in `text`, file) of each macro file.
+    files: Vec<(usize, String)>,
+    /// Macro names (a later definition of a name replaces an earlier one).
+    names: Vec<String>,
+}
+
+impl Macros {
+    /// Prepare the built-ins and `files` (path, text).
+    pub fn new(files: &[(String, String)]) -> Result<Self, ModelError> {
+        let mut m = Macros::default();
+        m.add("<dbt built-in macros>", BUILTIN_MACROS)?;
+        for (path, text) in files {
+            m.add(path, text)?;
+        }
+        Ok(m)
+    }
+
+    /// Whether the project defines a macro `name` (built-ins included).
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+
+    fn add(&mut self, path: &str, text: &str) -> Result<(), ModelError> {
+        let rewritten = rewrite_macro_file(path, text, &mut self.names)?;
+        self.files.push((self.lines + 1, path.to_string()));
+        self.lines += rewritten.split('\n').count() - 1;
+        self.text.push_str(&rewritten);
+        if !rewritten.ends_with('\n') {
+            self.text.push('\n');
+            self.lines += 1;
+        }
+        Ok(())
+    }
+
+    /// The file and line a line of the combined template belongs to.
+    fn locate(&self, line: usize) -> (String, usize) {
+        let (start, path) = self
+            .files
+            .iter()
+            .rev()
+            .find(|(start, _)| *start <= line)
+            .cloned()
+            .unwrap_or((1, String::new()));
+        (path, line + 1 - start)
+    }
+}
+
+/// Rename `{% macro m(...) %}` to `__lakeq_macro_m`, turn `{% test t(...) %}`
+/// into the macro `test_t`, and register each after its `{% endmacro %}`.
+/// Line breaks stay where they are (error lines map back to the file).
+fn rewrite_macro_file(
+    path: &str,
+    text: &str,
+    names: &mut Vec<String>,
+) -> Result<String, ModelError> {
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut rest = text;
+    let mut open: Vec<String> = Vec::new();
+    let mut line = 1;
+    while let Some(start) = rest.find("{%") {
+        let (before, tag_and_after) = rest.split_at(start);
+        out.push_str(before);
+        line += before.matches('\n').count();
+        let Some(end) = tag_and_after.find("%}") else {
+            out.push_str(tag_and_after);
+            rest = "";
+            break;
+        };
+        let (tag, after) = tag_and_after.split_at(end + 2);
+        let inner = tag
+            .trim_start_matches("{%")
+            .trim_end_matches("%}")
+            .trim_start_matches(['-', '+'])
+            .trim_end_matches(['-', '+'])
+            .trim();
+        let keyword = inner.split_whitespace().next().unwrap_or("");
+        let name_of = |decl: &str| -> String {
+            decl.trim()
+                .split(|c: char| c == '(' || c.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .to_string()
+        };
+        match keyword {
+            "macro" | "test" => {
+                let decl = inner.get(keyword.len()..).unwrap_or("").trim_start();
+                let mut name = name_of(decl);
+                if name.is_empty() {
+                    return Err(ModelError::Jinja {
+                        path: path.to_string(),
+                        line: Some(line),
+                        message: format!("a {{% {keyword} %}} without a name"),
+                    });
+                }
+                if keyword == "test" {
+                    name = format!("test_{name}");
+                }
+                let params = decl.get(name_of(decl).len()..).unwrap_or("");
+                let head = tag.split("macro").next().unwrap_or("{%");
+                let head = if keyword == "test" {
+                    tag.split("test").next().unwrap_or("{%")
+                } else {
+                    head
+                };
+                let tail = if tag.ends_with("-%}") { "-%}" } else { "%}" };
+                out.push_str(&format!("{head}macro __lakeq_macro_{name}{params} {tail}"));
+                open.push(name);
+            }
+            "endmacro" | "endtest" => {
+                let head = tag.split("end").next().unwrap_or("{%");
+                let tail = if tag.ends_with("-%}") { "-%}" } else { "%}" };
+                out.push_str(&format!("{head}endmacro {tail}"));
+                if let Some(name) = open.pop()
+                    && open.is_empty()
+                {
+                    out.push_str(&format!(
+                        "{{{{ __lakeq_register('{name}', __lakeq_macro_{name}) }}}}"
+                    ));
+                    names.retain(|n| n != &name);
+                    names.push(name);
+                }
+            }
+            _ => out.push_str(tag),
+        }
+        line += tag.matches('\n').count();
+        rest = after;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A string as a Jinja string literal.
+pub fn quote_str(s: &str) -> String {
+    literal(&serde_json::Value::String(s.to_string()))
+}
+
+/// A JSON value as a Jinja literal.
+pub fn literal(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "none".into(),
+        serde_json::Value::Array(items) => {
+            format!(
+                "[{}]",
+                items.iter().map(literal).collect::<Vec<_>>().join(", ")
+            )
+        }
+        serde_json::Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", quote_str(k), literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        // JSON's string, number and boolean spellings are Jinja's.
+        other => other.to_string(),
+    }
 }
 
 /// The per-render inputs.
@@ -188,14 +484,169 @@ pub fn render(
     let target = BTreeMap::from([
         ("name", resolver.target.clone()),
         ("lake", resolver.target_lake.clone()),
+        ("database", resolver.target_lake.clone()),
+        ("schema", resolver.target_schema.clone()),
+        ("type", "duckdb".to_string()),
     ]);
+    env.add_global("this", Value::from(this.clone()));
+    env.add_global("target", Value::from_serialize(&target));
+    env.add_global("execute", Value::from(!input.parse));
+    env.add_global(
+        "model",
+        Value::from_serialize(BTreeMap::from([("name", input.name)])),
+    );
+    install_macro_support(&mut env, &resolver.macros);
     let ctx = minijinja::context! { this => this, target => target };
+    let macros = &resolver.macros;
+    // The marker on a line of its own: the model's lines keep their length (see MAX_LINE_CHARS).
+    let source = format!("{}{{{{ __lakeq_begin() }}}}\n{}", macros.text, input.source);
     let rendered = env
-        .template_from_named_str(input.path, input.source)
+        .template_from_named_str(input.path, &source)
         .and_then(|t| t.render(ctx))
-        .map_err(|e| from_jinja(input.path, &e))?;
+        .map_err(|e| {
+            let mut err = from_jinja(input.path, &e);
+            if let ModelError::Jinja { path, line, .. } = &mut err
+                && let Some(l) = *line
+            {
+                if l > macros.lines + 1 {
+                    *line = Some(l - macros.lines - 1);
+                } else {
+                    let (file, at) = macros.locate(l);
+                    *path = file;
+                    *line = Some(at);
+                }
+            }
+            err
+        })?;
+    let rendered = rendered
+        .split_once(BEGIN_MARKER)
+        .map_or(rendered.as_str(), |(_, model)| {
+            model.strip_prefix('\n').unwrap_or(model)
+        })
+        .to_string();
     let captured = lock(&captured).clone();
     Ok((rendered, captured))
+}
+
+/// Where the model's own output starts (the macro definitions before it print whitespace).
+const BEGIN_MARKER: &str = "\u{1}lakeq-model-begins\u{1}";
+
+/// The per-render state of macro calls: the defined macros and the
+/// `return(...)` slot of each macro call in progress.
+#[derive(Debug, Default)]
+struct MacroCalls {
+    defined: Mutex<BTreeMap<String, Value>>,
+    returns: Mutex<Vec<Option<Value>>>,
+}
+
+fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// The global function that calls macro `name`: its `return(...)` value if it
+/// gave one, else its rendered text.
+fn macro_function(calls: &Arc<MacroCalls>, name: &str) -> Value {
+    let (calls, name) = (Arc::clone(calls), name.to_string());
+    Value::from_function(
+        move |state: &minijinja::State<'_, '_>,
+              args: Rest<Value>|
+              -> Result<Value, minijinja::Error> {
+            let Some(m) = guard(&calls.defined).get(&name).cloned() else {
+                return Err(jinja_error(format!(
+                    "macro '{name}' is used before its definition"
+                )));
+            };
+            guard(&calls.returns).push(None);
+            let out = m.call(state, &args.0);
+            let returned = guard(&calls.returns).pop().flatten();
+            let out = out?;
+            Ok(returned.unwrap_or(out))
+        },
+    )
+}
+
+/// `__lakeq_register`, `__lakeq_begin`, one global per macro, `return`,
+/// `log`, `adapter.dispatch`, `dbt.*` and `exceptions.*`.
+fn install_macro_support(env: &mut Environment<'_>, macros: &Macros) {
+    let calls = Arc::new(MacroCalls::default());
+    let c = Arc::clone(&calls);
+    env.add_function("__lakeq_register", move |name: String, m: Value| {
+        guard(&c.defined).insert(name, m);
+        String::new()
+    });
+    env.add_function("__lakeq_begin", || BEGIN_MARKER.to_string());
+    for name in &macros.names {
+        if !RESERVED.contains(&name.as_str()) {
+            env.add_global(name.clone(), macro_function(&calls, name));
+        }
+    }
+    let c = Arc::clone(&calls);
+    env.add_function(
+        "return",
+        move |value: Value| -> Result<String, minijinja::Error> {
+            match guard(&c.returns).last_mut() {
+                Some(slot) => {
+                    *slot = Some(value);
+                    Ok(String::new())
+                }
+                None => Err(jinja_error("return() outside of a macro".into())),
+            }
+        },
+    );
+    env.add_function(
+        "log",
+        |msg: Value, kwargs: Kwargs| -> Result<String, minijinja::Error> {
+            let info: Option<bool> = kwargs.get("info")?;
+            if info.unwrap_or(false) {
+                eprintln!("{msg}");
+            }
+            Ok(String::new())
+        },
+    );
+    let (c, names) = (Arc::clone(&calls), macros.names.clone());
+    let dispatch = Value::from_function(
+        move |name: String, _namespace: Option<Value>| -> Result<Value, minijinja::Error> {
+            for candidate in [
+                format!("duckdb__{name}"),
+                format!("default__{name}"),
+                name.clone(),
+            ] {
+                if names.contains(&candidate) {
+                    return Ok(macro_function(&c, &candidate));
+                }
+            }
+            Err(jinja_error(format!(
+                "adapter.dispatch('{name}'): no macro duckdb__{name} or default__{name}"
+            )))
+        },
+    );
+    let quote = Value::from_function(|name: String| format!("\"{}\"", name.replace('"', "\"\"")));
+    env.add_global(
+        "adapter",
+        Value::from(BTreeMap::from([("dispatch", dispatch), ("quote", quote)])),
+    );
+    let dbt: BTreeMap<&str, Value> = BUILTIN_NAMES
+        .iter()
+        .map(|n| (*n, macro_function(&calls, n)))
+        .collect();
+    env.add_global("dbt", Value::from(dbt));
+    let raise = Value::from_function(|msg: String| -> Result<String, minijinja::Error> {
+        Err(jinja_error(msg))
+    });
+    let warn = Value::from_function(|msg: String| {
+        eprintln!("warning: {msg}");
+        String::new()
+    });
+    env.add_global(
+        "exceptions",
+        Value::from(BTreeMap::from([
+            ("raise_compiler_error", raise),
+            ("warn", warn),
+        ])),
+    );
 }
 
 fn lock(c: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
@@ -287,6 +738,19 @@ mod tests {
             vars: BTreeMap::from([("limit".into(), serde_json::json!(5))]),
             target: "dev".into(),
             target_lake: "dev_analytics".into(),
+            target_schema: "main".into(),
+            macros: Arc::new(
+                Macros::new(&[(
+                    "macros/m.sql".to_string(),
+                    "{% macro cents(col, scale=2) %}({{ col }} / 100)::numeric(16, {{ scale }}){% endmacro %}\n\
+                     {% macro pick(xs) %}{{ return(xs[1:]) }}{% endmacro %}\n\
+                     {% macro default__shout(x) %}upper({{ x }}){% endmacro %}\n\
+                     {% macro bad() %}\n{{ exceptions.raise_compiler_error('no good') }}\n{% endmacro %}\n\
+                     {% test positive(model, column_name) %}select * from {{ model }} where {{ column_name }} <= 0{% endtest %}\n"
+                        .to_string(),
+                )])
+                .expect("macros"),
+            ),
         })
     }
 
@@ -306,6 +770,40 @@ mod tests {
         assert_eq!(cap.refs, vec!["stg_users"]);
         assert_eq!(cap.config["materialized"], serde_json::json!("table"));
         assert_eq!(cap.config["tags"], serde_json::json!(["a"]));
+    }
+
+    #[test]
+    fn macros_return_values_dispatch_and_map_errors_to_their_file() {
+        let input = RenderInput {
+            name: "m",
+            path: "models/m.sql",
+            source: "select {{ cents('amount') }}, {{ cents('x', scale=4) }}, {{ pick(['a', 'b', 'c']) | join('+') }}, {{ adapter.dispatch('shout', 'p')('y') }}, {{ dbt.date_trunc('day', 'ts') }}, {{ dbt.type_string() }}\n{{ test_positive('t', 'c') }}",
+            ..Default::default()
+        };
+        let (sql, _) = render(&resolver(), &input).expect("render");
+        assert_eq!(
+            sql,
+            "select (amount / 100)::numeric(16, 2), (x / 100)::numeric(16, 4), b+c, upper(y), date_trunc('day', ts), TEXT\nselect * from t where c <= 0"
+        );
+        let input = RenderInput {
+            name: "m",
+            path: "models/m.sql",
+            source: "select 1\n{{ bad() }}",
+            ..Default::default()
+        };
+        let err = render(&resolver(), &input).expect_err("raise").to_string();
+        assert!(err.contains("no good"), "{err}");
+        assert!(err.contains("macros/m.sql, line 5"), "{err}");
+        let input = RenderInput {
+            name: "m",
+            path: "models/m.sql",
+            source: "select 1\n\n{{ nope() }}",
+            ..Default::default()
+        };
+        let err = render(&resolver(), &input)
+            .expect_err("unknown")
+            .to_string();
+        assert!(err.contains("models/m.sql, line 3"), "{err}");
     }
 
     #[test]

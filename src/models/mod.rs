@@ -16,10 +16,12 @@
 //! ```
 
 pub mod artifacts;
+pub mod dbt;
 pub mod graph;
 pub mod jinja;
 pub mod project;
 pub mod run;
+pub mod seed;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -131,6 +133,48 @@ pub struct Model {
     pub relation: String,
 }
 
+impl Model {
+    /// The table or view name in the lake: the `alias`, else the model name.
+    pub fn table(&self) -> &str {
+        self.config.alias.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A seed: a CSV file loaded into a lake table by `lakeq seed`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Seed {
+    /// Name (the file stem).
+    pub name: String,
+    /// File relative to the project folder.
+    pub path: String,
+    /// Description from a `seeds:` YAML entry.
+    pub description: String,
+    /// Effective configuration.
+    pub config: SeedConfig,
+    /// `lake.schema.table`.
+    pub relation: String,
+    /// The CSV text.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// A seed's configuration (`dbt_project.yml` `seeds:`, then its YAML `config:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeedConfig {
+    /// Schema of the target lake.
+    pub schema: String,
+    /// Table name when it differs from the seed name.
+    pub alias: Option<String>,
+    /// Tags for selection.
+    pub tags: Vec<String>,
+    /// Whether the seed is loaded at all.
+    pub enabled: bool,
+    /// Column types that replace the inferred ones (`column_types: {id: bigint}`).
+    pub column_types: BTreeMap<String, String>,
+    /// Field delimiter (`,` by default).
+    pub delimiter: u8,
+}
+
 /// A data test, resolved.
 #[derive(Debug, Clone, Serialize)]
 pub struct DataTest {
@@ -155,6 +199,10 @@ pub struct Project {
     pub models: BTreeMap<String, Model>,
     /// Data tests (of enabled models).
     pub tests: Vec<DataTest>,
+    /// Enabled seeds by name.
+    pub seeds: BTreeMap<String, Seed>,
+    /// Settings lakeq does not support and ignores, one line each.
+    pub warnings: Vec<String>,
     /// Name resolution for the compile pass.
     resolver: Arc<Resolver>,
 }
@@ -195,9 +243,26 @@ impl Project {
         target: Option<&str>,
         vars: BTreeMap<String, serde_json::Value>,
     ) -> Result<Self, ModelError> {
-        let files = ProjectFiles::load(root, config)?;
+        let mut files = ProjectFiles::load(root, config)?;
         let target = target.unwrap_or(&config.project.target).to_string();
         let target_lake = config.target_lake(&target);
+        let mut warnings = Vec::new();
+        let mut warned = BTreeSet::new();
+        let dbt = config.dbt.as_ref().map(|d| DbtContext {
+            project: d,
+            target_schema: d.target_schema(&target),
+        });
+        if let Some(d) = &dbt {
+            for w in &d.project.warnings {
+                dbt::warn_once(&mut warned, &mut warnings, w.clone());
+            }
+            // dbt sources without `database:` live in the target's database.
+            for s in files.sources.values_mut() {
+                if !s.explicit_lake {
+                    s.lake = target_lake.clone();
+                }
+            }
+        }
         let mut all_vars: BTreeMap<String, serde_json::Value> = config
             .vars
             .iter()
@@ -206,10 +271,37 @@ impl Project {
                 (k.clone(), json)
             })
             .collect();
+        if let Some(d) = &dbt {
+            all_vars.extend(d.project.vars.clone());
+        }
         all_vars.extend(vars);
+        let mut seeds = BTreeMap::new();
+        for file in files.seeds.values() {
+            let seed_config = seed_config(dbt.as_ref(), &files.seed_prefix, file, &mut |w| {
+                dbt::warn_once(&mut warned, &mut warnings, w)
+            })?;
+            if !seed_config.enabled {
+                continue;
+            }
+            let table = seed_config
+                .alias
+                .clone()
+                .unwrap_or_else(|| file.name.clone());
+            seeds.insert(
+                file.name.clone(),
+                Seed {
+                    name: file.name.clone(),
+                    path: file.path.clone(),
+                    description: file.description.clone(),
+                    relation: relation(&target_lake, &seed_config.schema, &table),
+                    config: seed_config,
+                    text: file.raw_sql.clone(),
+                },
+            );
+        }
         let mut resolver = Resolver {
             relations: BTreeMap::new(),
-            known_models: files.models.keys().cloned().collect(),
+            known_models: files.models.keys().chain(seeds.keys()).cloned().collect(),
             sources: files
                 .sources
                 .iter()
@@ -218,6 +310,10 @@ impl Project {
             vars: all_vars,
             target: target.clone(),
             target_lake: target_lake.clone(),
+            target_schema: dbt
+                .as_ref()
+                .map_or_else(|| "main".to_string(), |d| d.target_schema.clone()),
+            macros: Arc::new(jinja::Macros::new(&files.macros)?),
         };
         let parse_resolver = Arc::new(resolver.clone());
 
@@ -234,7 +330,9 @@ impl Project {
                     ..Default::default()
                 },
             )?;
-            let model_config = merge_config(config, file, &captured)?;
+            let model_config = merge_config(config, dbt.as_ref(), file, &captured, &mut |w| {
+                dbt::warn_once(&mut warned, &mut warnings, w)
+            })?;
             if !model_config.enabled {
                 continue;
             }
@@ -243,7 +341,8 @@ impl Project {
             let relation_text = if model_config.materialized == Materialized::Ephemeral {
                 ephemeral_cte(&file.name)
             } else {
-                relation(&target_lake, &model_config.schema, &file.name)
+                let table = model_config.alias.as_deref().unwrap_or(&file.name);
+                relation(&target_lake, &model_config.schema, table)
             };
             models.insert(
                 file.name.clone(),
@@ -263,7 +362,7 @@ impl Project {
         }
         for m in models.values() {
             for r in &m.refs {
-                if !models.contains_key(r) {
+                if !models.contains_key(r) && !seeds.contains_key(r) {
                     return Err(ModelError::Config {
                         model: m.name.clone(),
                         path: m.path.clone(),
@@ -281,14 +380,16 @@ impl Project {
         resolver.relations = models
             .iter()
             .map(|(k, m)| (k.clone(), m.relation.clone()))
+            .chain(seeds.iter().map(|(k, s)| (k.clone(), s.relation.clone())))
             .collect();
-        resolver.known_models = models.keys().cloned().collect();
+        resolver.known_models = models.keys().chain(seeds.keys()).cloned().collect();
         let resolver = Arc::new(resolver);
 
         let mut tests = Vec::new();
         for def in &files.tests {
             if let Some(m) = &def.model
                 && !models.contains_key(m)
+                && !seeds.contains_key(m)
             {
                 continue; // the tested model is disabled
             }
@@ -324,8 +425,23 @@ impl Project {
             target_lake,
             models,
             tests,
+            seeds,
+            warnings,
             resolver,
         })
+    }
+
+    /// The relation a model or seed called `name` is built as.
+    fn node_relation(&self, name: &str) -> Result<String, ModelError> {
+        if let Some(s) = self.seeds.get(name) {
+            return Ok(s.relation.clone());
+        }
+        Ok(self.model(name)?.relation.clone())
+    }
+
+    /// Whether `name` is a seed.
+    pub fn is_seed(&self, name: &str) -> bool {
+        self.seeds.contains_key(name)
     }
 
     /// The model called `name`, or an error listing the closest names.
@@ -360,7 +476,7 @@ impl Project {
                 name: &model.name,
                 path: &model.path,
                 source: &model.raw_sql,
-                this: relation(&self.target_lake, &model.config.schema, &model.name),
+                this: relation(&self.target_lake, &model.config.schema, model.table()),
                 is_incremental,
                 parse: false,
             },
@@ -371,29 +487,38 @@ impl Project {
     /// The SQL of a data test: a query returning the failing rows.
     pub fn compile_test(&self, test: &DataTest) -> Result<String, ModelError> {
         let def = &test.def;
+        // The tested relation, filtered by the test's `where` as dbt does.
         let target = |m: &str| -> Result<String, ModelError> {
-            let model = self.model(m)?;
-            if model.config.materialized == Materialized::Ephemeral {
-                return Err(ModelError::Config {
-                    model: m.to_string(),
-                    path: def.path.clone(),
-                    message: format!("test '{}' cannot run on an ephemeral model", def.name),
-                });
-            }
-            Ok(model.relation.clone())
+            let rel = if self.is_seed(m) {
+                self.node_relation(m)?
+            } else {
+                let model = self.model(m)?;
+                if model.config.materialized == Materialized::Ephemeral {
+                    return Err(ModelError::Config {
+                        model: m.to_string(),
+                        path: def.path.clone(),
+                        message: format!("test '{}' cannot run on an ephemeral model", def.name),
+                    });
+                }
+                model.relation.clone()
+            };
+            Ok(match &def.config.where_clause {
+                Some(w) => format!("(SELECT * FROM {rel} WHERE {w})"),
+                None => rel,
+            })
         };
         let col = def.column.as_deref().map(ident).unwrap_or_default();
         let sql = match &def.kind {
             TestKind::Unique => format!(
-                "SELECT {col} AS unique_field, count(*) AS n_records FROM {} WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1",
+                "SELECT {col} AS unique_field, count(*) AS n_records FROM {} AS test_target WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1",
                 target(def.model.as_deref().unwrap_or_default())?
             ),
             TestKind::NotNull => format!(
-                "SELECT * FROM {} WHERE {col} IS NULL",
+                "SELECT * FROM {} AS test_target WHERE {col} IS NULL",
                 target(def.model.as_deref().unwrap_or_default())?
             ),
             TestKind::AcceptedValues { values } => format!(
-                "SELECT {col} AS value_field, count(*) AS n_records FROM {} WHERE {col} IS NOT NULL AND {col} NOT IN ({}) GROUP BY {col}",
+                "SELECT {col} AS value_field, count(*) AS n_records FROM {} AS test_target WHERE {col} IS NOT NULL AND {col} NOT IN ({}) GROUP BY {col}",
                 target(def.model.as_deref().unwrap_or_default())?,
                 values.join(", ")
             ),
@@ -427,8 +552,51 @@ impl Project {
                 )?;
                 self.inline_ephemerals(&sql, &captured)
             }
+            TestKind::Custom { test, args } => {
+                let relation = target(def.model.as_deref().unwrap_or_default())?;
+                let (sql, captured) = self.render_custom_test(def, test, args, &relation)?;
+                self.inline_ephemerals(&sql, &captured)
+            }
         };
         Ok(sql)
+    }
+
+    /// Render a custom generic test: call the project's `{% test name(...) %}` macro.
+    fn render_custom_test(
+        &self,
+        def: &DataTestDef,
+        test: &str,
+        args: &BTreeMap<String, serde_json::Value>,
+        relation: &str,
+    ) -> Result<(String, Captured), ModelError> {
+        let macro_name = format!("test_{}", test.rsplit('.').next().unwrap_or(test));
+        let mut call_args: Vec<String> = vec![format!("model={}", jinja::quote_str(relation))];
+        if let Some(c) = &def.column {
+            call_args.push(format!("column_name={}", jinja::quote_str(c)));
+        }
+        for (k, v) in args {
+            call_args.push(format!("{k}={}", jinja::literal(v)));
+        }
+        let source = format!("{{{{ {macro_name}({}) }}}}", call_args.join(", "));
+        render(
+            &self.resolver,
+            &RenderInput {
+                name: &def.name,
+                path: &def.path,
+                source: &source,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| match e {
+            ModelError::Jinja { message, .. } if message.contains(&format!("{macro_name} is unknown")) || message.contains("unknown function") => {
+                ModelError::Project(format!(
+                    "{}: unknown test '{test}' (no {{% test {} %}} macro in the project; lakeq knows unique, not_null, accepted_values, relationships)",
+                    def.path,
+                    test.rsplit('.').next().unwrap_or(test)
+                ))
+            }
+            other => other,
+        })
     }
 
     /// Prepend `WITH` clauses for the ephemeral models a query uses (transitively).
@@ -519,14 +687,47 @@ fn split_leading_comments(sql: &str) -> (&str, &str) {
     (lead, rest)
 }
 
-/// Folder defaults, then `schema.yml` `config:`, then the model's `config(...)`.
+/// A dbt project and the schema of the target being built.
+struct DbtContext<'a> {
+    project: &'a dbt::DbtProject,
+    target_schema: String,
+}
+
+/// Model config keys lakeq acts on.
+const MODEL_KEYS: &[&str] = &[
+    "materialized",
+    "schema",
+    "tags",
+    "unique_key",
+    "incremental_strategy",
+    "enabled",
+    "alias",
+];
+
+/// Folder defaults (`lakeq.toml` `[models.<folder>]`, or the `models:` tree of
+/// `dbt_project.yml`), then `schema.yml` `config:`, then the model's `config(...)`.
+/// In a dbt project an unsupported key is a warning (via `warn`); in a lakeq
+/// project an error.
 fn merge_config(
     config: &Config,
+    dbt: Option<&DbtContext<'_>>,
     file: &project::ModelFile,
     captured: &Captured,
+    warn: &mut dyn FnMut(String),
 ) -> Result<ModelConfig, ModelError> {
     let folder = folder_defaults(config, &file.folder);
     let mut settings: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut tree_tags = Vec::new();
+    if let Some(d) = dbt {
+        let folders: Vec<&str> = file.folder.split('/').filter(|p| !p.is_empty()).collect();
+        settings = dbt::tree_config(&d.project.models, &d.project.name, &folders, &file.name);
+        if let Some(serde_json::Value::Array(tags)) = settings.remove("tags") {
+            tree_tags = tags
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect();
+        }
+    }
     for (k, v) in &file.yaml_config {
         let json = serde_json::to_value(v).map_err(|e| ModelError::Config {
             model: file.name.clone(),
@@ -570,17 +771,25 @@ fn merge_config(
         .unwrap_or_else(|| "view".into())
         .parse::<Materialized>()
         .map_err(bad)?;
-    // Default schema: the model's top folder (models/staging/x.sql -> staging), else main.
-    let default_schema = file
-        .folder
-        .split('/')
-        .find(|p| !p.is_empty())
-        .unwrap_or("main")
-        .to_string();
-    let schema = text("schema")?
-        .or(folder.schema.clone())
-        .unwrap_or(default_schema);
+    let schema = match dbt {
+        // dbt's generate_schema_name: the target schema, or <target schema>_<custom>.
+        Some(d) => dbt::generate_schema_name(&d.target_schema, text("schema")?.as_deref()),
+        None => {
+            // Default schema: the model's top folder (models/staging/x.sql -> staging), else main.
+            let default_schema = file
+                .folder
+                .split('/')
+                .find(|p| !p.is_empty())
+                .unwrap_or("main")
+                .to_string();
+            text("schema")?
+                .or(folder.schema.clone())
+                .unwrap_or(default_schema)
+        }
+    };
+    let alias = text("alias")?;
     let mut tags = folder.tags.clone();
+    tags.extend(tree_tags);
     for t in list("tags")? {
         if !tags.contains(&t) {
             tags.push(t);
@@ -614,13 +823,17 @@ fn merge_config(
         }
     };
     for key in settings.keys() {
-        if !matches!(
-            key.as_str(),
-            "materialized" | "schema" | "tags" | "unique_key" | "incremental_strategy" | "enabled"
-        ) {
-            return Err(bad(format!(
-                "unknown config '{key}' (materialized, schema, tags, unique_key, incremental_strategy, enabled)"
-            )));
+        if !MODEL_KEYS.contains(&key.as_str()) {
+            if dbt.is_some() {
+                warn(format!(
+                    "model config '{key}' is not supported by lakeq and is ignored"
+                ));
+            } else {
+                return Err(bad(format!(
+                    "unknown config '{key}' ({})",
+                    MODEL_KEYS.join(", ")
+                )));
+            }
         }
     }
     Ok(ModelConfig {
@@ -630,6 +843,130 @@ fn merge_config(
         unique_key,
         incremental_strategy,
         enabled,
+        alias,
+    })
+}
+
+/// Seed config keys lakeq acts on (`quote_columns` has no effect: column names
+/// are always kept exactly as the header spells them).
+const SEED_KEYS: &[&str] = &[
+    "schema",
+    "alias",
+    "tags",
+    "enabled",
+    "column_types",
+    "delimiter",
+    "quote_columns",
+];
+
+/// A seed's configuration: the `seeds:` tree of `dbt_project.yml`, then its YAML `config:`.
+fn seed_config(
+    dbt: Option<&DbtContext<'_>>,
+    seed_prefix: &str,
+    file: &project::ModelFile,
+    warn: &mut dyn FnMut(String),
+) -> Result<SeedConfig, ModelError> {
+    let folder = file
+        .path
+        .strip_prefix(seed_prefix)
+        .unwrap_or(&file.path)
+        .trim_start_matches('/')
+        .rsplit_once('/')
+        .map(|(f, _)| f.to_string())
+        .unwrap_or_default();
+    let mut settings = match dbt {
+        Some(d) => {
+            let folders: Vec<&str> = folder.split('/').filter(|p| !p.is_empty()).collect();
+            dbt::tree_config(&d.project.seeds, &d.project.name, &folders, &file.name)
+        }
+        None => BTreeMap::new(),
+    };
+    let bad = |message: String| ModelError::Config {
+        model: file.name.clone(),
+        path: file.path.clone(),
+        message,
+    };
+    for (k, v) in &file.yaml_config {
+        let json = serde_json::to_value(v).map_err(|e| bad(format!("config {k}: {e}")))?;
+        if k == "column_types"
+            && let (Some(serde_json::Value::Object(existing)), serde_json::Value::Object(new)) =
+                (settings.get_mut(k), &json)
+        {
+            existing.extend(new.clone());
+            continue;
+        }
+        settings.insert(k.clone(), json);
+    }
+    let text = |key: &str| -> Result<Option<String>, ModelError> {
+        match settings.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(bad(format!("config {key} must be text, not {other}"))),
+        }
+    };
+    let schema = match dbt {
+        Some(d) => dbt::generate_schema_name(&d.target_schema, text("schema")?.as_deref()),
+        None => text("schema")?.unwrap_or_else(|| "main".into()),
+    };
+    let tags = match settings.get("tags") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(other) => return Err(bad(format!("config tags must be a list, not {other}"))),
+    };
+    let enabled = match settings.get("enabled") {
+        None => true,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(bad(format!(
+                "config enabled must be true or false, not {other}"
+            )));
+        }
+    };
+    let mut column_types = BTreeMap::new();
+    match settings.get("column_types") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                let t = v
+                    .as_str()
+                    .ok_or_else(|| bad(format!("column_types.{k} must be a SQL type name")))?;
+                column_types.insert(k.clone(), t.to_string());
+            }
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "config column_types must be a map, not {other}"
+            )));
+        }
+    }
+    let delimiter = match text("delimiter")? {
+        None => b',',
+        Some(d) if d.len() == 1 => d.as_bytes().first().copied().unwrap_or(b','),
+        Some(d) if d == "\\t" => b'\t',
+        Some(d) => {
+            return Err(bad(format!(
+                "config delimiter must be one single-byte character, not '{d}'"
+            )));
+        }
+    };
+    for key in settings.keys() {
+        if !SEED_KEYS.contains(&key.as_str()) {
+            warn(format!(
+                "seed config '{key}' is not supported by lakeq and is ignored"
+            ));
+        }
+    }
+    Ok(SeedConfig {
+        schema,
+        alias: text("alias")?,
+        tags,
+        enabled,
+        column_types,
+        delimiter,
     })
 }
 

@@ -25,6 +25,10 @@ pub struct SourceTable {
     pub schema: String,
     /// Table name in that schema (YAML `identifier`, default `name`).
     pub identifier: String,
+    /// Whether the YAML names the lake (`database:`); a dbt project's
+    /// sources default to the target's lake, a lakeq project's to `raw`.
+    #[serde(skip)]
+    pub explicit_lake: bool,
 }
 
 /// A model's effective configuration: folder defaults, then YAML, then the
@@ -43,6 +47,8 @@ pub struct ModelConfig {
     pub incremental_strategy: String,
     /// Whether the model is built at all.
     pub enabled: bool,
+    /// Table or view name when it differs from the model name (dbt's `alias`).
+    pub alias: Option<String>,
 }
 
 /// A documented column of a model (`schema.yml`).
@@ -79,6 +85,92 @@ pub enum TestKind {
         /// Its raw (uncompiled) SQL.
         raw_sql: String,
     },
+    /// A custom generic test: a `{% test name(model, ...) %}` macro of the project.
+    Custom {
+        /// The test's name as written (`is_positive`, `dbt_utils.expression_is_true`).
+        test: String,
+        /// Its arguments (`column_name` and `model` are added when it runs).
+        args: BTreeMap<String, serde_json::Value>,
+    },
+}
+
+/// How a test's failing rows turn into its status (dbt's test configs).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TestConfig {
+    /// `error` (a failure fails the run) or `warn` (it is reported only).
+    pub severity: String,
+    /// A filter on the tested relation (`where: "status != 'x'"`).
+    pub where_clause: Option<String>,
+    /// At most this many failing rows are counted.
+    pub limit: Option<u64>,
+    /// When the failure count is an error (`>0`, `>=10`, `!=0`, ...).
+    pub error_if: String,
+    /// When the failure count is a warning.
+    pub warn_if: String,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self {
+            severity: "error".into(),
+            where_clause: None,
+            limit: None,
+            error_if: "!=0".into(),
+            warn_if: "!=0".into(),
+        }
+    }
+}
+
+impl TestConfig {
+    /// Read `severity`, `where`, `limit`, `error_if`, `warn_if` from config settings.
+    pub fn from_settings(settings: &BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
+        let mut c = Self::default();
+        let text = |k: &str| settings.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        if let Some(s) = text("severity") {
+            let s = s.to_ascii_lowercase();
+            if s != "error" && s != "warn" {
+                return Err(format!("severity must be error or warn, not '{s}'"));
+            }
+            c.severity = s;
+        }
+        c.where_clause = text("where");
+        if let Some(v) = settings.get("limit").filter(|v| !v.is_null()) {
+            c.limit = Some(
+                v.as_u64()
+                    .ok_or_else(|| format!("limit must be a count, not {v}"))?,
+            );
+        }
+        for (key, slot) in [("error_if", &mut c.error_if), ("warn_if", &mut c.warn_if)] {
+            if let Some(cond) = text(key) {
+                condition_holds(&cond, 0).ok_or_else(|| {
+                    format!("{key} must be a comparison such as '>0' or '>=10', not '{cond}'")
+                })?;
+                *slot = cond;
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Whether `failures` meets a dbt condition such as `>0`, `>= 10`, `!=0`, `=0`
+/// (`None`: not a condition).
+pub fn condition_holds(condition: &str, failures: u64) -> Option<bool> {
+    let c = condition.trim();
+    // Two-character operators first, so `>=` is not read as `>`.
+    for op in [">=", "<=", "!=", "<>", "==", ">", "<", "="] {
+        if let Some(rest) = c.strip_prefix(op) {
+            let n = rest.trim().parse::<u64>().ok()?;
+            return Some(match op {
+                ">=" => failures >= n,
+                "<=" => failures <= n,
+                "!=" | "<>" => failures != n,
+                ">" => failures > n,
+                "<" => failures < n,
+                _ => failures == n,
+            });
+        }
+    }
+    None
 }
 
 /// A data test declaration.
@@ -94,6 +186,8 @@ pub struct DataTestDef {
     pub kind: TestKind,
     /// File it was declared in, relative to the project folder.
     pub path: String,
+    /// Severity, filter and thresholds.
+    pub config: TestConfig,
 }
 
 /// A model file before compilation.
@@ -194,8 +288,15 @@ pub struct ProjectFiles {
     pub sources: BTreeMap<(String, String), SourceTable>,
     /// Declared data tests.
     pub tests: Vec<DataTestDef>,
-    /// Whether this is the bundled sample project (no `models/` folder on disk).
+    /// Seeds (`<seeds>/**/*.csv`) by name; `raw_sql` holds the CSV text and
+    /// `folder` the folder relative to the seeds folder.
+    pub seeds: BTreeMap<String, ModelFile>,
+    /// Macro files (`<macros>/**/*.sql`, and `<tests>/generic/**/*.sql`): path and text.
+    pub macros: Vec<(String, String)>,
+    /// Whether this is the bundled sample project (no models folder on disk).
     pub bundled: bool,
+    /// The seeds folder relative to the project folder.
+    pub seed_prefix: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +305,8 @@ struct YamlFile {
     sources: Vec<YamlSource>,
     #[serde(default)]
     models: Vec<YamlModel>,
+    #[serde(default)]
+    seeds: Vec<YamlModel>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,18 +351,15 @@ pub const DEFAULT_SOURCE_LAKE: &str = "raw";
 
 impl ProjectFiles {
     /// Read the project under `root` as `config` describes it. Without a
-    /// `lakeq.toml` and a `models/` folder, the bundled sample project is used
-    /// (see [`BUNDLED`]), so `lakeq run` works in an empty folder.
+    /// models folder, the bundled sample project is used (see [`BUNDLED`]), so
+    /// `lakeq run` works in an empty folder and right after `lakeq init`.
     pub fn load(root: &Path, config: &Config) -> Result<Self, ModelError> {
         let models_dir = root.join(&config.project.models);
         if !models_dir.is_dir() {
-            if config.source.is_none() {
-                return Self::bundled(root);
-            }
-            return Err(ModelError::Project(format!(
-                "models folder '{}' does not exist (set [project] models in lakeq.toml)",
-                models_dir.display()
-            )));
+            // A folder without models of its own (an empty folder, or one where
+            // `lakeq init` just wrote lakeq.toml) runs the bundled sample project;
+            // the command line says so.
+            return Self::bundled(root);
         }
         let mut sql_files = Vec::new();
         let mut yaml_files = Vec::new();
@@ -271,8 +371,50 @@ impl ProjectFiles {
                 text: read(path)?,
             });
         }
+        let seeds_dir = root.join(&config.project.seeds);
+        let mut seed_texts = Vec::new();
+        if seeds_dir.is_dir() {
+            let mut files = Vec::new();
+            walk_ext(&seeds_dir, &["csv", "yml", "yaml"], &mut files)?;
+            for path in files {
+                let t = ProjectText {
+                    path: relative(root, &path),
+                    text: read(&path)?,
+                };
+                if t.path.ends_with(".csv") {
+                    seed_texts.push(t);
+                } else {
+                    texts.push(t);
+                }
+            }
+        }
+        let mut macros = Vec::new();
         let tests_dir = root.join(&config.project.tests);
-        if tests_dir.is_dir() {
+        let mut macro_dirs = vec![root.join(&config.project.macros)];
+        if config.dbt.is_some() {
+            // dbt: tests/generic/ holds `{% test %}` definitions, the rest of tests/ singular tests.
+            macro_dirs.push(tests_dir.join("generic"));
+        }
+        for dir in macro_dirs {
+            if dir.is_dir() {
+                let mut files = Vec::new();
+                walk_ext(&dir, &["sql"], &mut files)?;
+                for path in files {
+                    macros.push((relative(root, &path), read(&path)?));
+                }
+            }
+        }
+        if config.dbt.is_some() && tests_dir.is_dir() {
+            let mut files = Vec::new();
+            walk_ext(&tests_dir, &["sql"], &mut files)?;
+            let generic = tests_dir.join("generic");
+            for path in files.into_iter().filter(|p| !p.starts_with(&generic)) {
+                texts.push(ProjectText {
+                    path: relative(root, &path),
+                    text: read(&path)?,
+                });
+            }
+        } else if tests_dir.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
                 .map_err(|e| io_error(&tests_dir, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -287,7 +429,16 @@ impl ProjectFiles {
             }
         }
         let models_prefix = relative(root, &models_dir);
-        Self::from_texts(root, &models_prefix, &texts)
+        let mut files = Self::from_texts(
+            root,
+            &models_prefix,
+            &texts,
+            &seed_texts,
+            config.dbt.as_ref(),
+        )?;
+        files.macros = macros;
+        files.seed_prefix = relative(root, &seeds_dir);
+        Ok(files)
     }
 
     /// The bundled sample project (the repository's `models/` and `tests/*.sql`).
@@ -299,7 +450,7 @@ impl ProjectFiles {
                 text: text.to_string(),
             })
             .collect();
-        let mut project = Self::from_texts(root, "models", &texts)?;
+        let mut project = Self::from_texts(root, "models", &texts, &[], None)?;
         project.bundled = true;
         Ok(project)
     }
@@ -310,6 +461,8 @@ impl ProjectFiles {
         root: &Path,
         models_prefix: &str,
         texts: &[ProjectText],
+        seed_texts: &[ProjectText],
+        dbt: Option<&super::dbt::DbtProject>,
     ) -> Result<Self, ModelError> {
         let prefix = format!("{}/", models_prefix.trim_end_matches('/'));
         // Same order whatever the source (disk walk or BUNDLED): by path.
@@ -319,6 +472,9 @@ impl ProjectFiles {
         let mut yaml_files = Vec::new();
         let mut singular = Vec::new();
         for t in texts {
+            if t.path.ends_with(".yml") || t.path.ends_with(".yaml") {
+                yaml_files.push(t);
+            }
             let Some(inside) = t.path.strip_prefix(&prefix) else {
                 if t.path.ends_with(".sql") {
                     singular.push(t);
@@ -326,7 +482,6 @@ impl ProjectFiles {
                 continue;
             };
             if t.path.ends_with(".yml") || t.path.ends_with(".yaml") {
-                yaml_files.push(t);
                 continue;
             }
             if !t.path.ends_with(".sql") {
@@ -354,6 +509,31 @@ impl ProjectFiles {
                 )));
             }
         }
+        let mut seeds = BTreeMap::new();
+        for t in seed_texts {
+            let name = stem(Path::new(&t.path));
+            let file = ModelFile {
+                name: name.clone(),
+                path: t.path.clone(),
+                folder: String::new(),
+                raw_sql: t.text.clone(),
+                description: String::new(),
+                columns: Vec::new(),
+                yaml_config: BTreeMap::new(),
+            };
+            if let Some(other) = seeds.insert(name.clone(), file) {
+                return Err(ModelError::Project(format!(
+                    "two seeds are called '{name}': {} and {}",
+                    other.path, t.path
+                )));
+            }
+            if let Some(m) = models.get(&name) {
+                return Err(ModelError::Project(format!(
+                    "a seed and a model are both called '{name}': {} and {}",
+                    t.path, m.path
+                )));
+            }
+        }
         let mut sources = BTreeMap::new();
         let mut tests = Vec::new();
         for file in yaml_files {
@@ -371,6 +551,7 @@ impl ProjectFiles {
                             .clone()
                             .unwrap_or_else(|| DEFAULT_SOURCE_LAKE.into()),
                         schema: s.schema.clone().unwrap_or_else(|| s.name.clone()),
+                        explicit_lake: s.database.is_some(),
                     };
                     sources.insert((table.source.clone(), table.name.clone()), table);
                 }
@@ -385,11 +566,33 @@ impl ProjectFiles {
                 file.description = m.description;
                 file.yaml_config = m.config;
                 for t in &m.tests {
-                    tests.push(generic_test(&m.name, None, t, &rel)?);
+                    tests.push(generic_test(&m.name, None, t, &rel, dbt)?);
                 }
                 for c in m.columns {
                     for t in &c.tests {
-                        tests.push(generic_test(&m.name, Some(&c.name), t, &rel)?);
+                        tests.push(generic_test(&m.name, Some(&c.name), t, &rel, dbt)?);
+                    }
+                    file.columns.push(ColumnDoc {
+                        name: c.name,
+                        description: c.description,
+                    });
+                }
+            }
+            for m in parsed.seeds {
+                let Some(file) = seeds.get_mut(&m.name) else {
+                    return Err(ModelError::Project(format!(
+                        "{rel} describes seed '{}', but there is no seeds/**/{}.csv",
+                        m.name, m.name
+                    )));
+                };
+                file.description = m.description;
+                file.yaml_config = m.config;
+                for t in &m.tests {
+                    tests.push(generic_test(&m.name, None, t, &rel, dbt)?);
+                }
+                for c in m.columns {
+                    for t in &c.tests {
+                        tests.push(generic_test(&m.name, Some(&c.name), t, &rel, dbt)?);
                     }
                     file.columns.push(ColumnDoc {
                         name: c.name,
@@ -407,6 +610,16 @@ impl ProjectFiles {
                     raw_sql: t.text.clone(),
                 },
                 path: t.path.clone(),
+                config: match dbt {
+                    Some(d) => TestConfig::from_settings(&super::dbt::tree_config(
+                        &d.data_tests,
+                        &d.name,
+                        &[],
+                        &stem(Path::new(&t.path)),
+                    ))
+                    .map_err(|e| ModelError::Project(format!("{}: {e}", t.path)))?,
+                    None => TestConfig::default(),
+                },
             });
         }
         let mut seen = BTreeMap::new();
@@ -423,17 +636,43 @@ impl ProjectFiles {
             models,
             sources,
             tests,
+            seeds,
+            macros: Vec::new(),
+            seed_prefix: String::new(),
             bundled: false,
         })
     }
 }
 
-/// Parse one entry of a `tests:` list.
+/// Keys of a generic test entry that configure it rather than pass arguments
+/// (dbt accepts them beside the arguments, or under `config:`).
+const TEST_CONFIG_KEYS: &[&str] = &[
+    "severity",
+    "where",
+    "limit",
+    "error_if",
+    "warn_if",
+    "enabled",
+    "tags",
+    "store_failures",
+    "store_failures_as",
+    "meta",
+    "alias",
+    "schema",
+    "database",
+    "fail_calc",
+];
+
+/// Parse one entry of a `tests:` list: `name`, or `name: {arguments}`, or
+/// dbt ≥ 1.10's `name: {arguments: {...}, config: {...}}`. `dbt` (a dbt
+/// project) gives dbt's test names and the `data_tests:` config tree, and makes
+/// an unknown test a custom generic test (a `{% test %}` macro) instead of an error.
 fn generic_test(
     model: &str,
     column: Option<&str>,
     test: &Yaml,
     path: &str,
+    dbt: Option<&super::dbt::DbtProject>,
 ) -> Result<DataTestDef, ModelError> {
     let bad = |why: &str| {
         ModelError::Project(format!(
@@ -441,7 +680,7 @@ fn generic_test(
             column.map(|c| format!(".{c}")).unwrap_or_default()
         ))
     };
-    let (name, args) = match test {
+    let (name, entry) = match test {
         Yaml::String(s) => (s.clone(), None),
         Yaml::Mapping(m) if m.len() == 1 => {
             let (k, v) = m.iter().next().ok_or_else(|| bad("empty test"))?;
@@ -450,7 +689,55 @@ fn generic_test(
         }
         _ => return Err(bad("expected a test name or `name: {arguments}`")),
     };
-    let arg = |key: &str| args.and_then(|a| a.get(key));
+    // Split the entry into arguments and config.
+    let mut args: BTreeMap<String, Yaml> = BTreeMap::new();
+    let mut settings: BTreeMap<String, serde_json::Value> = match dbt {
+        Some(d) => super::dbt::tree_config(&d.data_tests, &d.name, &[], &name),
+        None => BTreeMap::new(),
+    };
+    let mut custom_name = None;
+    if let Some(Yaml::Mapping(m)) = entry {
+        for (k, v) in m {
+            let k = k.as_str().ok_or_else(|| bad("test keys must be text"))?;
+            match k {
+                "arguments" => {
+                    let Yaml::Mapping(a) = v else {
+                        return Err(bad("`arguments:` must be a map"));
+                    };
+                    for (ak, av) in a {
+                        let ak = ak
+                            .as_str()
+                            .ok_or_else(|| bad("argument names must be text"))?;
+                        args.insert(ak.to_string(), av.clone());
+                    }
+                }
+                "config" => {
+                    let Yaml::Mapping(c) = v else {
+                        return Err(bad("`config:` must be a map"));
+                    };
+                    for (ck, cv) in c {
+                        let ck = ck.as_str().ok_or_else(|| bad("config keys must be text"))?;
+                        let json = serde_json::to_value(cv).map_err(|e| bad(&e.to_string()))?;
+                        settings.insert(ck.to_string(), json);
+                    }
+                }
+                "name" => custom_name = v.as_str().map(str::to_string),
+                "description" => {}
+                k if TEST_CONFIG_KEYS.contains(&k) => {
+                    let json = serde_json::to_value(v).map_err(|e| bad(&e.to_string()))?;
+                    settings.insert(k.to_string(), json);
+                }
+                k => {
+                    args.insert(k.to_string(), v.clone());
+                }
+            }
+        }
+    } else if let Some(v) = entry
+        && !v.is_null()
+    {
+        return Err(bad(&format!("the arguments of '{name}' must be a map")));
+    }
+    let arg = |key: &str| args.get(key);
     let column_needed = || column.ok_or_else(|| bad(&format!("'{name}' must be under a column")));
     let kind = match name.as_str() {
         "unique" => TestKind::Unique,
@@ -478,6 +765,17 @@ fn generic_test(
                 field: field.to_string(),
             }
         }
+        other if dbt.is_some() => TestKind::Custom {
+            test: other.to_string(),
+            args: args
+                .iter()
+                .map(|(k, v)| {
+                    serde_json::to_value(v)
+                        .map(|j| (k.clone(), j))
+                        .map_err(|e| bad(&e.to_string()))
+                })
+                .collect::<Result<_, _>>()?,
+        },
         other => {
             return Err(bad(&format!(
                 "unknown test '{other}' (lakeq knows unique, not_null, accepted_values, relationships)"
@@ -489,20 +787,88 @@ fn generic_test(
         | TestKind::NotNull
         | TestKind::AcceptedValues { .. }
         | TestKind::Relationships { .. } => Some(column_needed()?.to_string()),
+        TestKind::Custom { .. } => column.map(str::to_string),
         TestKind::Singular { .. } => None,
     };
-    let mut test_name = format!("{name}_{model}");
-    if let Some(c) = &column {
-        test_name.push('_');
-        test_name.push_str(c);
-    }
+    let test_name = match (custom_name, dbt) {
+        (Some(n), _) => n,
+        (None, Some(_)) => dbt_test_name(&name, model, column.as_deref(), &args),
+        (None, None) => {
+            let mut n = format!("{name}_{model}");
+            if let Some(c) = &column {
+                n.push('_');
+                n.push_str(c);
+            }
+            n
+        }
+    };
     Ok(DataTestDef {
         name: test_name,
         model: Some(model.to_string()),
         column,
         kind,
         path: path.to_string(),
+        config: TestConfig::from_settings(&settings).map_err(|e| bad(&e))?,
     })
+}
+
+/// dbt's name of a generic test: `<test>_<model>_<arguments>`, the arguments
+/// (with `column_name`) sorted by name, flattened and joined with `__`, each
+/// with characters other than letters, digits and `_` replaced by `_`
+/// (`accepted_values_orders_status__placed__shipped`). A namespace
+/// (`dbt_utils.`) is dropped, as dbt does.
+fn dbt_test_name(
+    test: &str,
+    model: &str,
+    column: Option<&str>,
+    args: &BTreeMap<String, Yaml>,
+) -> String {
+    let test = test.rsplit('.').next().unwrap_or(test);
+    let mut all: BTreeMap<&str, Yaml> = args.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    if let Some(c) = column {
+        all.insert("column_name", Yaml::String(c.to_string()));
+    }
+    let mut flat = Vec::new();
+    for (k, v) in &all {
+        if *k == "model" {
+            continue;
+        }
+        match v {
+            Yaml::Sequence(items) => flat.extend(items.iter().map(python_str)),
+            Yaml::Mapping(m) => flat.extend(m.values().map(python_str)),
+            other => flat.push(python_str(other)),
+        }
+    }
+    let clean: Vec<String> = flat
+        .iter()
+        .map(|a| {
+            let mut out = String::new();
+            let mut in_run = false;
+            for ch in a.chars() {
+                if ch.is_ascii_alphanumeric() || ch == '_' {
+                    out.push(ch);
+                    in_run = false;
+                } else if !in_run {
+                    out.push('_');
+                    in_run = true;
+                }
+            }
+            out
+        })
+        .collect();
+    format!("{test}_{model}_{}", clean.join("__"))
+}
+
+/// A YAML value as Python's `str()` spells it (what dbt puts into test names).
+fn python_str(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Bool(true) => "True".into(),
+        Yaml::Bool(false) => "False".into(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Null => "None".into(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
 }
 
 /// A YAML scalar as a SQL literal.
@@ -535,6 +901,27 @@ fn walk(dir: &Path, sql: &mut Vec<PathBuf>, yaml: &mut Vec<PathBuf>) -> Result<(
                 "yml" | "yaml" => yaml.push(path),
                 _ => {}
             }
+        }
+    }
+    Ok(())
+}
+
+/// Files under `dir` (recursively, sorted) whose extension is one of `exts`.
+fn walk_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) -> Result<(), ModelError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io_error(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk_ext(&path, exts, out)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| exts.contains(&e))
+        {
+            out.push(path);
         }
     }
     Ok(())

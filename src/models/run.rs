@@ -26,8 +26,10 @@ pub enum RunKind {
     Models,
     /// Run data tests (`lakeq test`).
     Tests,
-    /// Models and tests in DAG order; a failed test stops its model's descendants (`lakeq build`).
+    /// Seeds, models and tests in DAG order; a failed test stops its model's descendants (`lakeq build`).
     Build,
+    /// Load seeds (`lakeq seed`).
+    Seeds,
 }
 
 /// Options of a run.
@@ -62,12 +64,14 @@ pub enum Status {
     Pass,
     /// A test found failing rows.
     Fail,
+    /// A test found failing rows, but its severity (or `warn_if`/`error_if`) makes it a warning.
+    Warn,
 }
 
 impl Status {
     /// Whether the node's descendants may run.
     pub fn ok(self) -> bool {
-        matches!(self, Status::Success | Status::Pass)
+        matches!(self, Status::Success | Status::Pass | Status::Warn)
     }
 }
 
@@ -102,6 +106,7 @@ pub struct NodeResult {
 enum Work {
     Model(String),
     Test(usize),
+    Seed(String),
 }
 
 /// A node of the run graph.
@@ -122,10 +127,32 @@ impl RunPlan {
     /// Plan `kind` for the selected models (and, for tests/build, their tests).
     pub fn new(project: &Project, models: &BTreeSet<String>, kind: RunKind) -> Result<Self> {
         let proj = &project.config.project.name;
-        let model_id = |m: &str| format!("model.{proj}.{m}");
+        let run_seeds = matches!(kind, RunKind::Seeds | RunKind::Build);
+        // Seeds are nodes only in runs that load them.
+        let models: &BTreeSet<String> = &models
+            .iter()
+            .filter(|m| run_seeds || !project.is_seed(m))
+            .cloned()
+            .collect();
+        let model_id = |m: &str| {
+            if project.is_seed(m) {
+                format!("seed.{proj}.{m}")
+            } else {
+                format!("model.{proj}.{m}")
+            }
+        };
         let test_id = |t: &str| format!("test.{proj}.{t}");
         let mut nodes: Vec<PlannedNode> = Vec::new();
-        let run_models = kind != RunKind::Tests;
+        if run_seeds {
+            for name in project.seeds.keys().filter(|s| models.contains(*s)) {
+                nodes.push(PlannedNode {
+                    unique_id: model_id(name),
+                    work: Work::Seed(name.clone()),
+                    deps: BTreeSet::new(),
+                });
+            }
+        }
+        let run_models = matches!(kind, RunKind::Models | RunKind::Build);
         // Parents of a model within the selection, looking through unselected ones.
         fn selected_parents(
             project: &Project,
@@ -148,22 +175,23 @@ impl RunPlan {
                 }
             }
         }
-        let selected_tests: Vec<(usize, &super::DataTest)> = if kind == RunKind::Models {
-            Vec::new()
-        } else {
-            project
-                .tests
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| {
-                    if t.depends_on.is_empty() {
-                        models.len() == project.models.len()
-                    } else {
-                        t.depends_on.iter().any(|m| models.contains(m))
-                    }
-                })
-                .collect()
-        };
+        let selected_tests: Vec<(usize, &super::DataTest)> =
+            if matches!(kind, RunKind::Models | RunKind::Seeds) {
+                Vec::new()
+            } else {
+                project
+                    .tests
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| {
+                        if t.depends_on.is_empty() {
+                            project.models.keys().all(|m| models.contains(m))
+                        } else {
+                            t.depends_on.iter().any(|m| models.contains(m))
+                        }
+                    })
+                    .collect()
+            };
         if run_models {
             let deps: BTreeMap<String, Vec<String>> = project
                 .models
@@ -194,7 +222,7 @@ impl RunPlan {
             }
         }
         for (i, t) in selected_tests {
-            let deps = if run_models {
+            let deps = if run_models || run_seeds {
                 t.depends_on
                     .iter()
                     .filter(|m| models.contains(*m))
@@ -319,6 +347,11 @@ async fn create_schemas(project: &Project, session: &Session, plan: &RunPlan) ->
         {
             schemas.insert(m.config.schema.clone());
         }
+        if let Work::Seed(name) = &n.work
+            && let Some(s) = project.seeds.get(name)
+        {
+            schemas.insert(s.config.schema.clone());
+        }
     }
     let lake = session.lake(&project.target_lake)?;
     lake.refresh().await?;
@@ -357,6 +390,7 @@ fn skipped(project: &Project, node: &PlannedNode, failed: &str) -> NodeResult {
 fn describe(project: &Project, work: &Work) -> (String, &'static str) {
     match work {
         Work::Model(m) => (m.clone(), "model"),
+        Work::Seed(m) => (m.clone(), "seed"),
         Work::Test(i) => (
             project
                 .tests
@@ -392,6 +426,7 @@ async fn run_node(
     let outcome = match &node.work {
         Work::Model(m) => run_model(project, session, m, full_refresh, &mut result).await,
         Work::Test(i) => run_test(project, session, *i, &mut result).await,
+        Work::Seed(s) => run_seed(project, session, s, &mut result).await,
     };
     if let Err(e) = outcome {
         result.status = Status::Error;
@@ -415,12 +450,12 @@ async fn run_model(
         result.message = Some("ephemeral: inlined into the models that use it".into());
         return Ok(());
     }
-    let rel = relation(&project.target_lake, &cfg.schema, &model.name);
+    let rel = relation(&project.target_lake, &cfg.schema, model.table());
     result.relation = Some(rel.clone());
     let lake = session.lake(&project.target_lake)?;
     lake.refresh().await?;
     let snapshot = lake.current();
-    let existing = snapshot.table(&cfg.schema, &model.name).ok().cloned();
+    let existing = snapshot.table(&cfg.schema, model.table()).ok().cloned();
     let incremental =
         cfg.materialized == Materialized::Incremental && existing.is_some() && !full_refresh;
     let sql = project.compile(name, incremental)?;
@@ -429,7 +464,7 @@ async fn run_model(
     match (cfg.materialized, existing) {
         (Materialized::View, _) => {
             let statement = format!("CREATE OR REPLACE VIEW {rel} AS\n{sql}");
-            if view_unchanged(&snapshot, project, &model.name, &cfg.schema, &statement) {
+            if view_unchanged(&snapshot, project, model.table(), &cfg.schema, &statement) {
                 // Same SQL: no new snapshot; still plan it, so a broken upstream is reported.
                 session.refresh().await.map_err(context)?;
                 session
@@ -483,6 +518,27 @@ async fn run_model(
     Ok(())
 }
 
+/// Load a seed: one `CREATE OR REPLACE TABLE ... AS SELECT`, one snapshot.
+async fn run_seed(
+    project: &Project,
+    session: &Session,
+    name: &str,
+    result: &mut NodeResult,
+) -> Result<()> {
+    let seed = project
+        .seeds
+        .get(name)
+        .ok_or_else(|| Error::not_found("seed", name.to_string()))?;
+    result.relation = Some(seed.relation.clone());
+    let sql = super::seed::load_statement(seed)?;
+    let batches = session
+        .sql_replacing_any_kind(&sql)
+        .await
+        .map_err(|e| Error::NodeFailed(format!("seed '{}' ({}): {e}", seed.name, seed.path)))?;
+    result.rows_affected = Some(count(&batches));
+    Ok(())
+}
+
 /// Whether the lake already holds this view with exactly this SQL.
 fn view_unchanged(
     snapshot: &crate::catalog::CatalogSnapshot,
@@ -510,9 +566,13 @@ async fn run_test(
         .ok_or_else(|| Error::not_found("test", index.to_string()))?;
     let sql = project.compile_test(test)?;
     result.compiled_sql = Some(sql.clone());
+    let limited = match test.def.config.limit {
+        Some(n) => format!("SELECT * FROM (\n{sql}\n) AS limited_rows LIMIT {n}"),
+        None => sql,
+    };
     let batches = session
         .sql(&format!(
-            "SELECT count(*) AS failures FROM (\n{sql}\n) AS test_rows"
+            "SELECT count(*) AS failures FROM (\n{limited}\n) AS test_rows"
         ))
         .await
         .map_err(|e| {
@@ -525,10 +585,18 @@ async fn run_test(
         })?;
     let failures = count(&batches);
     result.failures = Some(failures);
-    if failures == 0 {
-        result.status = Status::Pass;
+    // dbt: an error when severity is error and error_if holds; else a warning when warn_if holds.
+    let c = &test.def.config;
+    let holds =
+        |cond: &str| super::project::condition_holds(cond, failures).unwrap_or(failures != 0);
+    result.status = if c.severity == "error" && holds(&c.error_if) {
+        Status::Fail
+    } else if holds(&c.warn_if) {
+        Status::Warn
     } else {
-        result.status = Status::Fail;
+        Status::Pass
+    };
+    if result.status != Status::Pass {
         result.message = Some(format!("{failures} failing rows"));
     }
     Ok(())

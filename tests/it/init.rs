@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use lakeq::config::{Config, LakeConfig, embedded_lake};
+use lakeq::config::{Config, embedded_lake};
 
 use crate::common::{TestResult, scratch_dir};
 
@@ -50,21 +50,8 @@ fn init_writes_a_config_that_loads_and_refuses_to_overwrite_it() -> TestResult {
     let names: Vec<&str> = config.lakes.keys().map(String::as_str).collect();
     assert_eq!(names, ["dev_analytics", "prod_analytics", "raw"]);
     for (name, lake) in &config.lakes {
-        // Taken from the project folder (lakeq run from there), the relative paths
-        // are the embedded default's.
-        let catalog = lake
-            .catalog
-            .strip_prefix("ducklake:sqlite:")
-            .ok_or_else(|| format!("lake {name}: not a SQLite catalog: {}", lake.catalog))?;
-        let resolved = LakeConfig {
-            catalog: format!("ducklake:sqlite:{}", project.join(catalog).display()),
-            data_path: format!(
-                "{}/",
-                project.join(lake.data_path.trim_end_matches('/')).display()
-            ),
-            metadata_schema: lake.metadata_schema.clone(),
-        };
-        assert_eq!(resolved, embedded_lake(&project, name), "lake {name}");
+        // The relative paths are taken from the project folder: the embedded default's.
+        assert_eq!(lake, &embedded_lake(&project, name), "lake {name}");
     }
     let text = std::fs::read_to_string(&path)?;
     for expected in [
@@ -96,5 +83,59 @@ fn init_writes_a_config_that_loads_and_refuses_to_overwrite_it() -> TestResult {
     let out = lakeq(&dir, &["init", "--project", "project", "--force"])?;
     assert!(out.status.success());
     assert_eq!(std::fs::read_to_string(&path)?, text);
+    Ok(())
+}
+
+/// `lakeq init` then `lakeq run` works: the folder has no models of its own, so
+/// the bundled sample project runs (and the output says so); the lakes resolve
+/// against the project folder whatever folder lakeq runs in, and `lakeq sql
+/// --project` attaches the lakes lakeq.toml configures.
+#[test]
+fn init_then_run_uses_the_bundled_models_and_sql_sees_the_lakes() -> TestResult {
+    let dir = scratch_dir("init-run");
+    let out = lakeq(&dir, &["init", "--project", "project"])?;
+    assert!(out.status.success());
+    // Run from the parent folder: the lakes still land in project/lake/.
+    let out = lakeq(&dir, &["run", "1", "--project", "project", "--no-maintain"])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "lakeq run failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("no models/ folder in project: using lakeq's bundled sample project"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("9 models built"), "{stdout}");
+    assert!(dir.join("project/lake/dev_analytics.sqlite").is_file());
+    assert!(
+        !dir.join("lake").exists(),
+        "lakes were written outside the project folder"
+    );
+    let out = lakeq(
+        &dir,
+        &[
+            "sql",
+            "--project",
+            "project",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT count(*) AS n FROM dev_analytics.marts.dim_users; SELECT count(*) AS n FROM raw.saas.users",
+        ],
+    )?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts: Vec<&str> = stdout.lines().filter(|l| *l != "n").collect();
+    assert_eq!(counts.len(), 2, "{stdout}");
+    assert_eq!(counts[0], counts[1], "one dim_users row per user: {stdout}");
+    assert_ne!(counts[0], "0", "{stdout}");
+    // No lake was created by merely attaching (prod was never built).
+    assert!(!dir.join("project/lake/prod_analytics.sqlite").exists());
     Ok(())
 }

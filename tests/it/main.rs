@@ -5,6 +5,7 @@
 mod add_files;
 mod common;
 mod concurrency;
+mod dbt;
 mod dialect;
 mod errors;
 mod faults;

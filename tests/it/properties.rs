@@ -1678,6 +1678,8 @@ fn model_yaml_and_jinja() {
         vars: BTreeMap::from([("limit".to_string(), serde_json::json!(10))]),
         target: "dev".into(),
         target_lake: "dev_analytics".into(),
+        target_schema: "main".into(),
+        macros: Default::default(),
     });
     let mut templates = g.texts(&sql, JINJA_TOKENS, 2_000, 600);
     // A syntax error past column 65,535 overflowed minijinja's 16-bit column.

@@ -1,0 +1,52 @@
+"""Compare two DuckLakes table by table in DuckDB 1.5.5: the one dbt-duckdb built and the one lakeq built
+from the same dbt project (tests/it/dbt.rs).
+
+usage: compare_lakes.py EXT_DIR CATALOG_A DATA_A CATALOG_B DATA_B
+
+Prints one JSON object: {"a": [[schema, name, kind], ...], "b": [...], "tables": {"schema.name":
+{"columns_a": [[name, type], ...], "columns_b": [...], "rows_a": n, "rows_b": n, "only_a": [...],
+"only_b": [...]}}}; rows are compared as multisets of their Python reprs (values and their Python types).
+"""
+import collections
+import json
+import sys
+
+import duckdb
+
+ext_dir, cat_a, data_a, cat_b, data_b = sys.argv[1:6]
+con = duckdb.connect()
+for name in ("sqlite_scanner", "ducklake"):
+    con.execute(f"LOAD '{ext_dir}/{name}.duckdb_extension'")
+for alias, cat, data in (("a", cat_a, data_a), ("b", cat_b, data_b)):
+    # dbt stores the data path as the profile spells it (relative): point both at the real folder.
+    con.execute(f"ATTACH '{cat}' AS {alias} (DATA_PATH '{data}', OVERRIDE_DATA_PATH TRUE)")
+
+
+def relations(alias):
+    return [
+        list(r)
+        for r in con.execute(
+            "SELECT schema_name, table_name, 'table' FROM duckdb_tables() WHERE database_name = ? "
+            "UNION ALL SELECT schema_name, view_name, 'view' FROM duckdb_views() "
+            "WHERE database_name = ? AND NOT internal ORDER BY ALL",
+            [alias, alias],
+        ).fetchall()
+    ]
+
+
+out = {"a": relations("a"), "b": relations("b"), "tables": {}}
+for schema, name, _ in out["a"]:
+    if [schema, name] not in [r[:2] for r in out["b"]]:
+        continue
+    t = {}
+    for alias in ("a", "b"):
+        rel = f'{alias}."{schema}"."{name}"'
+        t["columns_" + alias] = [[c[0], c[1]] for c in con.execute(f"DESCRIBE {rel}").fetchall()]
+        rows = con.execute(f"SELECT * FROM {rel}").fetchall()
+        t["rows_" + alias] = len(rows)
+        t["bag_" + alias] = collections.Counter(repr(r) for r in rows)
+    t["only_a"] = sorted((t["bag_a"] - t["bag_b"]).elements())
+    t["only_b"] = sorted((t["bag_b"] - t["bag_a"]).elements())
+    del t["bag_a"], t["bag_b"]
+    out["tables"][f"{schema}.{name}"] = t
+print(json.dumps(out))
