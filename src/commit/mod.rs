@@ -287,8 +287,9 @@ pub struct InlinedFlush {
     pub schema_version: i64,
     /// Rows inserted up to this snapshot were flushed and leave the inlined table.
     pub upto: SnapshotId,
-    /// The file holding every flushed row version (`None`: there were none).
-    pub file: Option<FlushedFile>,
+    /// The files holding every flushed row version (one per partition of a
+    /// partitioned table; none when there were none).
+    pub files: Vec<FlushedFile>,
     /// Whether the inlined table is dropped and unregistered afterwards (a
     /// superseded layout; the newest one stays, empty, for new rows).
     pub drop: bool,
@@ -309,6 +310,8 @@ pub struct FlushedFile {
     /// The rows that had ended, as a delete file with per-row snapshots, and
     /// the earliest of those (its `begin_snapshot`).
     pub deletes: Option<(WrittenFile, SnapshotId)>,
+    /// Partition spec id and values of the file, if the table is partitioned.
+    pub partition: Option<(CatalogId, Vec<Option<String>>)>,
 }
 
 /// Deletions from one data file, written as a (cumulative) delete file at commit
@@ -624,7 +627,7 @@ impl ChangeSet {
             .map(|f| f.file.clone())
             .chain(self.merges.iter().map(|m| m.file.clone()))
             .chain(self.inlined_flushes.iter().flat_map(|f| {
-                f.file.iter().flat_map(|file| {
+                f.files.iter().flat_map(|file| {
                     std::iter::once(file.data.clone())
                         .chain(file.deletes.iter().map(|(d, _)| d.clone()))
                 })
@@ -1841,12 +1844,31 @@ async fn render(
     }
     for f in &c.inlined_flushes {
         let table_id = f.table_id;
-        if let Some(file) = &f.file {
+        for file in &f.files {
             let data_file_id = next_file_id;
             next_file_id += 1;
             let data = &file.data;
+            if let Some((_, values)) = &file.partition {
+                let rows: Vec<String> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        format!(
+                            "({data_file_id}, {table_id}, {i}, {})",
+                            lit(v.clone().into())
+                        )
+                    })
+                    .collect();
+                if !rows.is_empty() {
+                    sql.push(format!(
+                        "INSERT INTO {} VALUES {}",
+                        t("ducklake_file_partition_value"),
+                        rows.join(", ")
+                    ));
+                }
+            }
             sql.push(format!(
-                "INSERT INTO {} VALUES ({data_file_id}, {table_id}, {}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, NULL, NULL, NULL, {})",
+                "INSERT INTO {} VALUES ({data_file_id}, {table_id}, {}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, {}, NULL, NULL, {})",
                 t("ducklake_data_file"),
                 file.begin_snapshot,
                 lit(data.file_name.as_str().into()),
@@ -1855,6 +1877,7 @@ async fn render(
                 data.file_size_bytes,
                 lit(data.footer_size.into()),
                 file.row_id_start,
+                lit(file.partition.as_ref().map(|p| p.0).into()),
                 file.partial_max,
             ));
             let stat_rows: Vec<String> = data

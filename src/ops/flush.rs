@@ -23,11 +23,12 @@ use crate::commit::{ChangeSet, FlushedFile, InlinedFlush, NewDeleteFile, commit}
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::provider::inlined::read_inlined_versions;
+use crate::provider::partition::{PartitionSpec, PartitionedWriter};
 use crate::spec::paths::resolve;
 use crate::spec::{
     FileId, ROW_ID_COLUMN, ROW_ID_FIELD_ID, SNAPSHOT_ID_COLUMN, SNAPSHOT_ID_FIELD_ID, SnapshotId,
 };
-use crate::write::{DataFileWriter, WriteOptions, discard, write_delete_file};
+use crate::write::{WriteOptions, discard, write_delete_file};
 
 /// What flushing one table did (DuckDB's result row).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,20 +132,55 @@ async fn flush_rows(
                     inlined_table: it.table_name.clone(),
                     schema_version: it.schema_version,
                     upto,
-                    file: None,
+                    files: Vec::new(),
                     drop,
                 });
             }
             continue;
         };
         *flushed.get_or_insert(0) += i64::try_from(rows.row_ids.len()).unwrap_or(i64::MAX);
-        let file = write_flushed(lake, &then, &rows, options).await?;
+        // Rows of a partitioned table go to one file per partition (DuckDB's
+        // layout), under the table's current partitioning if this layout has
+        // its key columns.
+        let spec = PartitionSpec::of(&then).ok().flatten();
+        let mut groups: Vec<(Option<Vec<Option<String>>>, Vec<u32>)> = Vec::new();
+        for row in 0..rows.batch.num_rows() {
+            let key = match &spec {
+                Some(spec) => Some(spec.key_of(&rows.batch, row)?),
+                None => None,
+            };
+            let index = u32::try_from(row).unwrap_or(u32::MAX);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(index),
+                None => groups.push((key, vec![index])),
+            }
+        }
+        let mut files = Vec::with_capacity(groups.len());
+        for (key, members) in groups {
+            let part = rows.take(&members)?;
+            let partition = match (&spec, key) {
+                (Some(spec), Some(values)) => Some((spec.partition_id, values)),
+                _ => None,
+            };
+            match write_flushed(lake, &then, &part, options, partition).await {
+                Ok(file) => files.push(file),
+                Err(e) => {
+                    for f in &files {
+                        discard(std::slice::from_ref(&f.data)).await;
+                        if let Some((d, _)) = &f.deletes {
+                            discard(std::slice::from_ref(d)).await;
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
         changes.inlined_flushes.push(InlinedFlush {
             table_id: entry.id(),
             inlined_table: it.table_name.clone(),
             schema_version: it.schema_version,
             upto,
-            file: Some(file),
+            files,
             drop,
         });
     }
@@ -158,6 +194,7 @@ async fn write_flushed(
     then: &TableEntry,
     rows: &crate::provider::inlined::InlinedRows,
     options: WriteOptions,
+    partition: Option<(crate::spec::CatalogId, Vec<Option<String>>)>,
 ) -> Result<FlushedFile> {
     let with_id = |name: &str, id: i32| {
         Arc::new(
@@ -192,12 +229,16 @@ async fn write_flushed(
         target_file_size: u64::MAX,
         ..options
     };
-    let mut writer = DataFileWriter::new(Arc::clone(&store), &then.dir, schema, options);
+    // A partition's file goes into its hive directory, as the writer names it.
+    let spec = partition
+        .as_ref()
+        .and_then(|_| PartitionSpec::of(then).ok().flatten());
+    let mut writer = PartitionedWriter::new(Arc::clone(&store), &then.dir, schema, spec, options);
     if let Err(e) = writer.write(&batch).await {
         writer.abort().await?;
         return Err(e);
     }
-    let mut files = writer.finish().await?;
+    let mut files: Vec<_> = writer.finish().await?.into_iter().map(|(f, _)| f).collect();
     let data = match (files.pop(), files.is_empty()) {
         (Some(f), true) => f,
         (f, _) => {
@@ -229,6 +270,7 @@ async fn write_flushed(
         }
     };
     Ok(FlushedFile {
+        partition,
         begin_snapshot: rows.snapshots.iter().copied().min().unwrap_or(0),
         partial_max: rows.snapshots.iter().copied().max().unwrap_or(0),
         row_id_start: rows.row_ids.iter().copied().min().unwrap_or(0),

@@ -125,6 +125,28 @@ pub struct InlinedRows {
     pub end_snapshots: Vec<Option<i64>>,
 }
 
+impl InlinedRows {
+    /// The rows at these positions, in that order.
+    pub fn take(&self, positions: &[u32]) -> Result<InlinedRows> {
+        let indices = datafusion::arrow::array::UInt32Array::from(positions.to_vec());
+        let pick = |v: &[i64]| -> Vec<i64> {
+            positions
+                .iter()
+                .filter_map(|&p| v.get(p as usize).copied())
+                .collect()
+        };
+        Ok(InlinedRows {
+            batch: datafusion::arrow::compute::take_record_batch(&self.batch, &indices)?,
+            row_ids: pick(&self.row_ids),
+            snapshots: pick(&self.snapshots),
+            end_snapshots: positions
+                .iter()
+                .filter_map(|&p| self.end_snapshots.get(p as usize).copied())
+                .collect(),
+        })
+    }
+}
+
 /// Every row version of the one inlined table `table_name` inserted up to
 /// snapshot `upto` (ended ones too), in the layout of `table` (the table as it
 /// was at that inlined table's schema version), in row-id order; for flushing.

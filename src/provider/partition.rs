@@ -31,6 +31,20 @@ pub struct PartitionSpec {
 }
 
 impl PartitionSpec {
+    /// The partition values (as stored in the catalog) of row `row` of `batch`
+    /// (whose columns are the table's top-level columns).
+    pub fn key_of(&self, batch: &RecordBatch, row: usize) -> Result<Vec<Option<String>>> {
+        let mut key = Vec::with_capacity(self.keys.len());
+        for (index, transform, _) in &self.keys {
+            let column = batch.columns().get(*index).ok_or_else(|| {
+                Error::Corrupt(format!("partition column #{index} is missing from a batch"))
+            })?;
+            let v = ScalarValue::try_from_array(column, row)?;
+            key.push(key_value(&v, transform)?);
+        }
+        Ok(key)
+    }
+
     /// The current spec of a table, if it is partitioned.
     pub fn of(table: &TableEntry) -> Result<Option<Self>> {
         let Some(first) = table.partition.first() else {
@@ -174,11 +188,7 @@ impl PartitionedWriter {
         };
         let mut groups: HashMap<Vec<Option<String>>, Vec<u32>> = HashMap::new();
         for row in 0..batch.num_rows() {
-            let mut key = Vec::with_capacity(spec.keys.len());
-            for (index, transform, _) in &spec.keys {
-                let v = ScalarValue::try_from_array(batch.column(*index), row)?;
-                key.push(key_value(&v, transform)?);
-            }
+            let key = spec.key_of(batch, row)?;
             groups
                 .entry(key)
                 .or_default()
