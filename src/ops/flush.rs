@@ -30,6 +30,9 @@ use crate::spec::{
 };
 use crate::write::{WriteOptions, discard, write_delete_file};
 
+/// A partition's values, as the catalog stores them.
+type PartitionKey = Vec<Option<String>>;
+
 /// What flushing one table did (DuckDB's result row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlushOutcome {
@@ -143,7 +146,7 @@ async fn flush_rows(
         // layout), under the table's current partitioning if this layout has
         // its key columns.
         let spec = PartitionSpec::of(&then).ok().flatten();
-        let mut groups: Vec<(Option<Vec<Option<String>>>, Vec<u32>)> = Vec::new();
+        let mut groups: Vec<(Option<PartitionKey>, Vec<u32>)> = Vec::new();
         for row in 0..rows.batch.num_rows() {
             let key = match &spec {
                 Some(spec) => Some(spec.key_of(&rows.batch, row)?),
