@@ -5,7 +5,8 @@ as wall time of the whole operation (process start included for lakeq's CLI; Duc
 included too, so both pay their start-up):
 
   1. N small appends (ROWS rows each, one snapshot each) into a fresh SQLite-catalog lake, by lakeq (one
-     `lakeq sql -f` script) and by DuckDB (one connection, DATA_INLINING_ROW_LIMIT 0 so both write Parquet);
+     `lakeq sql -f` script) and by DuckDB (one connection), both with data_inlining_row_limit 0 so both write
+     Parquet (INLINING=1: both inline the appends, and step 3 flushes them);
   2. a scan (`count(*)`, `sum`) of the N-file table, best of 3, each engine on its own lake;
   3. `ducklake_merge_adjacent_files` by each engine on its own lake;
   4. the scan again, best of 3;
@@ -25,6 +26,9 @@ import duckdb
 LAKEQ = sys.argv[1]
 WORK = sys.argv[2]
 N = int(os.environ.get("APPENDS", "500"))
+# INLINING=1: both engines keep small appends in the catalog (data inlining, the default of both) and step 3
+# flushes them to Parquet; otherwise both write a Parquet file per append (data_inlining_row_limit 0).
+INLINING = os.environ.get("INLINING", "0") == "1"
 ROWS = int(os.environ.get("ROWS", "10"))
 EXT = os.environ["LAKEQ_DUCKDB_EXT_DIR"]
 
@@ -84,13 +88,18 @@ inserts = [
 # 1. appends
 script = os.path.join(WORK, "appends.sql")
 with open(script, "w") as f:
-    f.write(attach("lq") + ";\nCREATE TABLE lake.main.t (i BIGINT);\n")
+    f.write(attach("lq") + ";\n")
+    if not INLINING:
+        f.write("CALL lake.set_option('data_inlining_row_limit', 0);\n")
+    f.write("CREATE TABLE lake.main.t (i BIGINT);\n")
     f.write(";\n".join(inserts) + ";\n")
 lq_t, _ = timed(lambda: subprocess.run([LAKEQ, "sql", "-f", script], check=True, capture_output=True))
 dk_t, _ = timed(
     lambda: duck(
         "dk",
-        ["CALL lake.set_option('data_inlining_row_limit', 0)", "CREATE TABLE lake.main.t (i BIGINT)"] + inserts,
+        ([] if INLINING else ["CALL lake.set_option('data_inlining_row_limit', 0)"])
+        + ["CREATE TABLE lake.main.t (i BIGINT)"]
+        + inserts,
     )
 )
 line(f"{N} appends of {ROWS} rows", lq_t, dk_t)
@@ -100,10 +109,11 @@ lq_t, lq_before = best(lambda: lakeq("lq", SCAN))
 dk_t, dk_before = best(lambda: duck("dk", [SCAN], fetch=True))
 line(f"scan of {N} files", lq_t, dk_t)
 
-# 3. merge
-lq_t, _ = timed(lambda: lakeq("lq", "CALL ducklake_merge_adjacent_files('lake')"))
-dk_t, _ = timed(lambda: duck("dk", ["CALL ducklake_merge_adjacent_files('lake')"]))
-line(f"merge_adjacent_files ({N} files)", lq_t, dk_t)
+# 3. merge (with inlining: flush the inlined rows to Parquet)
+call = "CALL ducklake_flush_inlined_data('lake')" if INLINING else "CALL ducklake_merge_adjacent_files('lake')"
+lq_t, _ = timed(lambda: lakeq("lq", call))
+dk_t, _ = timed(lambda: duck("dk", [call]))
+line(f"flush of {N} inlined appends" if INLINING else f"merge_adjacent_files ({N} files)", lq_t, dk_t)
 
 # 4. scan after
 lq_t, lq_after = best(lambda: lakeq("lq", SCAN))

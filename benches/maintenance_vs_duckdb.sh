@@ -6,6 +6,7 @@
 # Usage: benches/maintenance_vs_duckdb.sh                 (APPENDS=500 ROWS=10)
 #        APPENDS=1000 benches/maintenance_vs_duckdb.sh
 #        BUILD=0 benches/maintenance_vs_duckdb.sh          (use target/release/lakeq as it is)
+#        INLINING=1 benches/maintenance_vs_duckdb.sh       (appends inlined by both engines, then flushed)
 # Scratch data goes to target/bench-maintenance/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -255,6 +255,43 @@ impl ForkedLake {
             "DELETE FROM {} WHERE data_file_id >= {first_file}",
             t("ducklake_files_scheduled_for_deletion")
         )];
+        // Inlined data and deletion tables of tables the transaction created and
+        // dropped again go with them (registration and table).
+        let gone_tables = format!(
+            "table_id >= {first_id} AND table_id NOT IN (SELECT table_id FROM {})",
+            t("ducklake_table")
+        );
+        for r in backend
+            .query(&format!(
+                "SELECT table_name FROM {} WHERE {gone_tables}",
+                t("ducklake_inlined_data_tables")
+            ))
+            .await?
+        {
+            sql.push(format!("DROP TABLE IF EXISTS {}", t(&r.text(0)?)));
+        }
+        sql.push(format!(
+            "DELETE FROM {} WHERE {gone_tables}",
+            t("ducklake_inlined_data_tables")
+        ));
+        let live: std::collections::HashSet<i64> = backend
+            .query(&format!(
+                "SELECT DISTINCT table_id FROM {}",
+                t("ducklake_table")
+            ))
+            .await?
+            .iter()
+            .map(|r| r.i64(0))
+            .collect::<Result<_>>()?;
+        // (Ids are handed out again after a net-out: a leftover deletion table
+        // would delete rows of the next table and file with the same ids.)
+        let next_id = lake.store().latest_snapshot().await?.next_catalog_id;
+        for id in (first_id..next_id).filter(|id| !live.contains(id)) {
+            let name = format!("ducklake_inlined_delete_{id}");
+            if backend.table_exists(&name).await? {
+                sql.push(format!("DROP TABLE IF EXISTS {}", t(&name)));
+            }
+        }
         for (table, _) in self.versioned_tables() {
             sql.push(format!(
                 "DELETE FROM {} WHERE begin_snapshot = {snapshot} AND end_snapshot = {snapshot}",
