@@ -16,16 +16,44 @@
 //!   cli       `lakeq sql` and friends: a thin shell over the library
 //! ```
 //!
-//! Embedding:
+//! Embedding: attach a lake (here a new one in a temporary folder), write,
+//! stream a query, and travel back in time.
 //!
-//! ```no_run
-//! # async fn demo() -> lakeq::Result<()> {
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! use futures::StreamExt;
+//!
+//! let dir = std::env::temp_dir().join(format!("lakeq-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
 //! let session = lakeq::Session::new();
 //! session
-//!     .sql("ATTACH 'ducklake:sqlite:/tmp/meta.sqlite' AS lake (DATA_PATH '/tmp/data/')")
+//!     .sql(&format!(
+//!         "ATTACH 'ducklake:sqlite:{0}/meta.sqlite' AS lake (DATA_PATH '{0}/data/')",
+//!         dir.display()
+//!     ))
 //!     .await?;
-//! let batches = session.sql("SELECT count(*) FROM lake.main.t").await?;
-//! # let _ = batches; Ok(()) }
+//! session.sql("CREATE TABLE lake.main.t AS SELECT range AS i FROM range(100000)").await?;
+//! session.sql("DELETE FROM lake.main.t WHERE i % 2 = 0").await?;
+//!
+//! // A query as a DataFusion DataFrame: streamed batch by batch, never all in memory.
+//! let mut stream = session.query("SELECT i FROM lake.main.t").await?.execute_stream().await?;
+//! let mut rows = 0;
+//! while let Some(batch) = stream.next().await {
+//!     rows += batch?.num_rows();
+//! }
+//! assert_eq!(rows, 50000);
+//!
+//! // Every write is a snapshot; earlier ones stay readable.
+//! let before = session.sql("SELECT count(*) FROM lake.main.t AT (VERSION => 1)").await?;
+//! let count = datafusion::arrow::array::cast::as_primitive_array::<
+//!     datafusion::arrow::datatypes::Int64Type,
+//! >(before[0].column(0));
+//! assert_eq!(count.value(0), 100000);
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # })
+//! # }
 //! ```
 #![warn(missing_docs)]
 // No panic reachable from input: slicing, indexing and unwrap are denied outside tests.

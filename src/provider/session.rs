@@ -647,6 +647,56 @@ impl Session {
         self.run_statement(sql, false).await
     }
 
+    /// Run one statement and return its result as a DataFusion [`DataFrame`].
+    ///
+    /// A query is planned as [`Session::sql`] plans it (DuckDB's dialect, each
+    /// lake's latest snapshot, `AT (...)`), but not run: stream it with
+    /// [`DataFrame::execute_stream`] to read a result larger than memory, or
+    /// [`DataFrame::collect`] it. Any other statement (`ATTACH`, DDL, writes,
+    /// `CALL`, transactions) runs now, and its result rows (a count, or none)
+    /// come back as a DataFrame.
+    ///
+    /// [`DataFrame`]: datafusion::dataframe::DataFrame
+    /// [`DataFrame::execute_stream`]: datafusion::dataframe::DataFrame::execute_stream
+    /// [`DataFrame::collect`]: datafusion::dataframe::DataFrame::collect
+    pub async fn query(&self, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
+        let runs_now = sql
+            .trim_start()
+            .get(..5)
+            .is_some_and(|w| w.eq_ignore_ascii_case("call "));
+        let aborted = self
+            .transaction()
+            .as_ref()
+            .is_some_and(|t| t.aborted.is_some());
+        if !runs_now
+            && !aborted
+            && parse_lake_statement(sql)?.is_none()
+            && parse_alter(sql)?.is_none()
+            && super::sql::parse_comment(sql)?.is_none()
+        {
+            self.refresh().await?;
+            let (plan, _) = self.plan(sql).await?;
+            if !matches!(
+                plan,
+                LogicalPlan::Ddl(_)
+                    | LogicalPlan::Dml(_)
+                    | LogicalPlan::Copy(_)
+                    | LogicalPlan::Statement(_)
+            ) {
+                return Ok(datafusion::dataframe::DataFrame::new(
+                    self.ctx.state(),
+                    plan,
+                ));
+            }
+        }
+        let batches = self.run_statement(sql, false).await?;
+        Ok(if batches.is_empty() {
+            self.ctx.read_empty()?
+        } else {
+            self.ctx.read_batches(batches)?
+        })
+    }
+
     /// Like [`Session::sql`], but `CREATE OR REPLACE VIEW` replaces a table of
     /// the same name (and `CREATE OR REPLACE TABLE` a view) in the same snapshot,
     /// as a model run needs when a model's materialization changes. Plain SQL
