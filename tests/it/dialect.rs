@@ -194,3 +194,68 @@ async fn rowid_aggregates() -> TestResult {
     );
     Ok(())
 }
+
+/// A lake DuckDB wrote, read by lakeq as DuckDB reads it: a scalar and a table
+/// macro of the same name (two macros in the catalog), and data files added
+/// from Hive folders whose names hold a `%` (`category=home%20appliances`).
+#[tokio::test]
+async fn duckdb_written_macros_and_hive_files() -> TestResult {
+    let (python, ext) = oracle_python()?;
+    let mut duck = Duck::start(&python, &ext)?;
+    duck.reset()?;
+    let dir = crate::common::scratch_dir("duckdb_macros_hive");
+    let d = dir.display();
+    let attach = format!("ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')");
+    for sql in [
+        attach.clone(),
+        "CREATE TABLE l.t(id INTEGER, name VARCHAR)".to_string(),
+        "INSERT INTO l.t VALUES (1, 'tom'), (5, 'mungo'), (6, 'midge')".into(),
+        "CREATE MACRO l.xt(a, n) AS TABLE SELECT * FROM l.t WHERE id >= a OR name = n".into(),
+        "CREATE MACRO l.xt(a) AS a + 1".into(),
+        "CREATE TABLE l.h(id INTEGER, category VARCHAR)".into(),
+        format!(
+            "COPY (SELECT 1 AS id, 'home appliances' AS category UNION ALL SELECT 2, 'tools') \
+             TO '{d}/hive' (FORMAT parquet, PARTITION_BY (category))"
+        ),
+        format!(
+            "CALL ducklake_add_data_files('l', 'h', '{d}/hive/*/*.parquet', hive_partitioning => true)"
+        ),
+        "DETACH l".into(),
+    ] {
+        if let DuckResult::Error(e) = duck.exec(&sql, None)? {
+            return Err(format!("DuckDB: {sql}: {e}").into());
+        }
+    }
+    let session = lakeq::Session::new();
+    session.sql(&attach).await?;
+    session.sql("USE l").await?;
+    let mut failures = Vec::new();
+    for (sql, expected) in [
+        ("SELECT xt(41) AS x", vec![vec![Some("42".to_string())]]),
+        (
+            "FROM xt(5, 'tom') ORDER BY id",
+            vec![
+                vec![Some("1".to_string()), Some("tom".to_string())],
+                vec![Some("5".to_string()), Some("mungo".to_string())],
+                vec![Some("6".to_string()), Some("midge".to_string())],
+            ],
+        ),
+        (
+            "SELECT id, category FROM h ORDER BY id",
+            vec![
+                vec![Some("1".to_string()), Some("home appliances".to_string())],
+                vec![Some("2".to_string()), Some("tools".to_string())],
+            ],
+        ),
+    ] {
+        match session.sql(sql).await {
+            Ok(b) if duckdb_texts(&b) == expected => {}
+            other => failures.push(format!(
+                "{sql}: {:?}",
+                other.map(|b| duckdb_texts(&b)).map_err(|e| e.to_string())
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
