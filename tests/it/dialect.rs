@@ -146,6 +146,9 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         format!("SELECT a FROM '{d}/plain/*/*.parquet' ORDER BY a"),
         format!("SELECT a FROM '{d}/plain/**/*.parquet' ORDER BY a"),
         format!("SELECT a FROM read_parquet('{d}/plain/*/*/*.parquet')"),
+        format!(
+            "SELECT * FROM read_parquet('{d}/parts/*/*.parquet', hive_partitioning = false) ORDER BY ALL"
+        ),
     ] {
         let expected = duck.exec(&sql, None)?;
         // lakeq reads a Hive-partitioned directory by its path (DuckDB's
