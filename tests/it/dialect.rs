@@ -262,3 +262,36 @@ async fn duckdb_written_macros_and_hive_files() -> TestResult {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }
+
+/// `ATTACH ... (SNAPSHOT_TIME getvariable('t'))`: the lake as of the variable's
+/// timestamp, as DuckDB attaches it.
+#[tokio::test]
+async fn attach_snapshot_time_from_a_variable() -> TestResult {
+    let dir = crate::common::scratch_dir("attach_snapshot_time_variable");
+    let d = dir.display();
+    let attach = format!("ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')");
+    let session = lakeq::Session::new();
+    session.sql(&attach).await?;
+    session.sql("CREATE TABLE l.t(a INTEGER)").await?;
+    session.sql("INSERT INTO l.t VALUES (1), (2)").await?;
+    session
+        .sql("SET VARIABLE t1 = (SELECT max(snapshot_time) FROM l.snapshots())")
+        .await?;
+    session.sql("INSERT INTO l.t VALUES (3)").await?;
+    session.sql("DETACH l").await?;
+    session
+        .sql(&format!(
+            "ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (SNAPSHOT_TIME getvariable('t1'))"
+        ))
+        .await?;
+    let batches = session.sql("SELECT count(*) FROM l.t").await?;
+    assert_eq!(duckdb_texts(&batches), vec![vec![Some("2".to_string())]]);
+    session.sql("DETACH l").await?;
+    let unset = session
+        .sql(&format!(
+            "ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (SNAPSHOT_TIME getvariable('nope'))"
+        ))
+        .await;
+    assert!(unset.is_err(), "an unset variable must not attach");
+    Ok(())
+}
