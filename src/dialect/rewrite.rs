@@ -1211,10 +1211,27 @@ impl VisitorMut for SecondPass<'_> {
                 })
                 .collect::<Vec<_>>()
                 .join(AT_MARKER);
+            // The schema is looked up as of the snapshot too (a view over
+            // `s1.t` read at a version from before `DROP SCHEMA s1`).
+            let n = relation.0.len();
+            if n >= 2
+                && let Some(ObjectNamePart::Identifier(schema)) = relation.0.get_mut(n - 2)
+                && !schema.value.contains(AT_MARKER)
+            {
+                if schema.quote_style.is_none() {
+                    schema.value = schema.value.to_lowercase();
+                }
+                schema.value = format!("{}{HISTORIC_SCHEMA}", schema.value);
+                schema.quote_style = Some('"');
+            }
         }
         ControlFlow::Continue(())
     }
 }
+
+/// Appended to the schema of a time-travel table name: the schema is resolved as
+/// of the table's snapshot, even if it no longer exists.
+pub const HISTORIC_SCHEMA: &str = "@@at";
 
 /// The outcome of the first pass: the time-travel targets still to evaluate.
 #[derive(Debug)]

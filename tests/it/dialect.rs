@@ -295,3 +295,46 @@ async fn attach_snapshot_time_from_a_variable() -> TestResult {
     assert!(unset.is_err(), "an unset variable must not attach");
     Ok(())
 }
+
+/// A view read `AT (VERSION => n)` whose tables are in a schema dropped since:
+/// the schema is resolved as of that snapshot, as DuckDB does.
+#[tokio::test]
+async fn time_travel_through_a_dropped_schema() -> TestResult {
+    let dir = crate::common::scratch_dir("time_travel_dropped_schema");
+    let d = dir.display();
+    let session = lakeq::Session::new();
+    session
+        .sql(&format!(
+            "ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')"
+        ))
+        .await?;
+    session.sql("USE l").await?;
+    session.sql("CREATE SCHEMA s1").await?;
+    session.sql("CREATE TABLE s1.t(i INTEGER)").await?;
+    session
+        .sql("CREATE VIEW s1_view AS SELECT * FROM s1.t")
+        .await?;
+    session.sql("INSERT INTO s1.t VALUES (42), (84)").await?;
+    let version = session
+        .sql("SELECT max(snapshot_id) FROM l.snapshots()")
+        .await?;
+    let version = duckdb_texts(&version)
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .ok_or("no snapshot")?;
+    session.sql("DROP SCHEMA s1 CASCADE").await?;
+    assert!(session.sql("SELECT * FROM s1_view").await.is_err());
+    for sql in [
+        format!("SELECT * FROM s1_view AT (VERSION => {version}) ORDER BY i"),
+        format!("SELECT * FROM l.s1.t AT (VERSION => {version}) ORDER BY i"),
+        format!("SELECT * FROM S1.t AT (VERSION => {version}) ORDER BY i"),
+    ] {
+        let batches = session.sql(&sql).await.map_err(|e| format!("{sql}: {e}"))?;
+        assert_eq!(
+            duckdb_texts(&batches),
+            vec![vec![Some("42".to_string())], vec![Some("84".to_string())]],
+            "{sql}"
+        );
+    }
+    Ok(())
+}
