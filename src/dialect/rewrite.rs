@@ -307,7 +307,11 @@ impl FirstPass<'_> {
                     "macro {name} needs a value for parameter {param}"
                 )));
             };
-            values.insert(key, parse_expression(default)?);
+            // DuckDB stores a default's value as text (`it's me` for 'it''s me'):
+            // text that is no expression is that string.
+            let value = parse_expression(default)
+                .unwrap_or_else(|_| Expr::value(Value::SingleQuotedString(default.clone())));
+            values.insert(key, value);
         }
         Ok(values)
     }
@@ -437,7 +441,7 @@ impl FirstPass<'_> {
     /// with them (`"t@@rowid"`) and `*` leaves them out.
     fn expose_rowid(&mut self, query: &mut Query) {
         use datafusion::sql::sqlparser::ast::{ExcludeSelectItem, Visit, Visitor};
-        const VIRTUAL: [&str; 2] = ["rowid", "snapshot_id"];
+        const VIRTUAL: [&str; 4] = ["rowid", "snapshot_id", "filename", "file_row_number"];
         struct FindVirtual(Vec<String>);
         impl Visitor for FindVirtual {
             type Break = ();

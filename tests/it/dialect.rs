@@ -338,3 +338,47 @@ async fn time_travel_through_a_dropped_schema() -> TestResult {
     }
     Ok(())
 }
+
+/// DuckDB's virtual columns `filename` and `file_row_number` on a lake table:
+/// the same values in both engines; `*` leaves them out.
+#[tokio::test]
+async fn filename_and_file_row_number_match_duckdb() -> TestResult {
+    let (python, ext) = oracle_python()?;
+    let mut duck = Duck::start(&python, &ext)?;
+    duck.reset()?;
+    let dir = crate::common::scratch_dir("virtual_file_columns");
+    let d = dir.display();
+    let attach = format!("ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')");
+    let session = lakeq::Session::new();
+    session.sql(&attach).await?;
+    session.sql("CREATE TABLE l.t(i INTEGER)").await?;
+    session
+        .sql("INSERT INTO l.t VALUES (10), (11), (12)")
+        .await?;
+    session.sql("INSERT INTO l.t VALUES (20)").await?;
+    if let DuckResult::Error(e) = duck.exec(&attach, None)? {
+        return Err(format!("DuckDB: {e}").into());
+    }
+    let mut failures = Vec::new();
+    for sql in [
+        "SELECT i, file_row_number, filename FROM l.t ORDER BY i",
+        "SELECT i FROM l.t WHERE file_row_number = 1 ORDER BY i",
+        "SELECT count(DISTINCT filename) FROM l.t",
+        "SELECT * FROM l.t ORDER BY ALL",
+    ] {
+        let expected = duck.exec(sql, None)?;
+        let ours = session
+            .sql(sql)
+            .await
+            .map(|b| duckdb_texts(&b))
+            .map_err(|e| e.to_string());
+        match (&expected, &ours) {
+            (DuckResult::Rows { rows, .. }, Ok(mine)) if rows == mine && !rows.is_empty() => {}
+            _ => failures.push(format!(
+                "{sql}\n    DuckDB: {expected:?}\n    lakeq:  {ours:?}"
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
