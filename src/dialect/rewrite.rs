@@ -240,6 +240,35 @@ impl VisitorMut for Substitute<'_> {
     }
 }
 
+/// A macro parameter's default as DuckDB stores it: the value's text (`it's me`
+/// for `'it''s me'`, `2020-01-01` for a DATE, `5`), typed by a column lakeq does
+/// not read yet. A number or boolean is that literal, anything else a string
+/// (never an expression: `2020-01-01` is not arithmetic).
+fn default_value(text: &str) -> Expr {
+    let t = text.trim();
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    let numeric = !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.chars().filter(|&c| c == '.').count() <= 1
+        && digits.chars().any(|c| c.is_ascii_digit());
+    if numeric {
+        let number = Expr::value(Value::Number(digits.to_string(), false));
+        return if t.starts_with('-') {
+            Expr::UnaryOp {
+                op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus,
+                expr: Box::new(number),
+            }
+        } else {
+            number
+        };
+    }
+    match t.to_ascii_lowercase().as_str() {
+        "true" => Expr::value(Value::Boolean(true)),
+        "false" => Expr::value(Value::Boolean(false)),
+        _ => Expr::value(Value::SingleQuotedString(text.to_string())),
+    }
+}
+
 /// Deepest nesting of macros calling macros.
 const MAX_MACRO_DEPTH: usize = 32;
 
@@ -307,11 +336,7 @@ impl FirstPass<'_> {
                     "macro {name} needs a value for parameter {param}"
                 )));
             };
-            // DuckDB stores a default's value as text (`it's me` for 'it''s me'):
-            // text that is no expression is that string.
-            let value = parse_expression(default)
-                .unwrap_or_else(|_| Expr::value(Value::SingleQuotedString(default.clone())));
-            values.insert(key, value);
+            values.insert(key, default_value(default));
         }
         Ok(values)
     }
@@ -1560,6 +1585,18 @@ mod tests {
     }
 
     #[test]
+    fn macro_defaults_are_values_not_expressions() {
+        let text = |t: &str| default_value(t).to_string();
+        assert_eq!(text("5"), "5");
+        assert_eq!(text("-1.5"), "-1.5");
+        assert_eq!(text("true"), "true");
+        assert_eq!(text("it's me"), "'it''s me'");
+        // A DATE default is text, not 2020 - 1 - 1.
+        assert_eq!(text("2020-01-01"), "'2020-01-01'");
+        assert_eq!(text("plain"), "'plain'");
+    }
+
+    #[test]
     fn rewrites_duckdb_forms() -> Result<()> {
         assert_eq!(
             rewritten("FROM ducklake.test WHERE i > 1", &names())?,
@@ -1571,14 +1608,16 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT * FROM ducklake.s.t AT (VERSION => 1 + 2)", &names())?,
-            "SELECT * FROM ducklake.s.\"t@@version=1 + 2\""
+            // The schema is marked to be resolved as of the snapshot too.
+            "SELECT * FROM ducklake.\"s@@at\".\"t@@version=1 + 2\""
         );
         assert_eq!(
             rewritten(
                 "SELECT rowid, * FROM ducklake.t AT (VERSION => 2)",
                 &names()
             )?,
-            "SELECT rowid, * EXCLUDE (rowid, snapshot_id) FROM \"ducklake\".\"main\".\"t@@rowid@@version=2\""
+            "SELECT rowid, * EXCLUDE (rowid, snapshot_id, filename, file_row_number) FROM \
+             \"ducklake\".\"main@@at\".\"t@@rowid@@version=2\""
         );
         assert_eq!(
             rewritten("FROM ducklake.snapshots()", &names())?,
