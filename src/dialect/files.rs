@@ -221,7 +221,7 @@ async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn T
         Some(files) => {
             let urls = files
                 .iter()
-                .map(|f| ListingTableUrl::parse(f))
+                .map(ListingTableUrl::parse)
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(failed)?;
             ListingTableConfig::new_with_multi_paths(urls)
