@@ -306,7 +306,15 @@ impl CatalogSnapshot {
         }
         for m in macros {
             if let Some(schema) = by_id.get_mut(&m.schema_id) {
-                schema.macros.insert(m.macro_name.clone(), Arc::new(m));
+                // DuckDB keeps a scalar and a table macro of the same name as two
+                // macros (`CREATE MACRO xt(a, b) AS TABLE ...` then `xt(a) AS 1`):
+                // the call picks among all their implementations.
+                match schema.macros.get_mut(&m.macro_name) {
+                    Some(existing) => Arc::make_mut(existing).impls.extend(m.impls),
+                    None => {
+                        schema.macros.insert(m.macro_name.clone(), Arc::new(m));
+                    }
+                }
             }
         }
         Ok(Self {

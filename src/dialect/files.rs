@@ -34,6 +34,8 @@ pub struct FileRef {
     pub delimiter: Option<u8>,
     /// `header` of `read_csv`.
     pub header: Option<bool>,
+    /// `hive_partitioning = false`: Hive folders (`k=v`) give no columns.
+    pub no_hive: bool,
 }
 
 impl FileRef {
@@ -45,6 +47,9 @@ impl FileRef {
         }
         if let Some(h) = self.header {
             key.push_str(&format!("#header={h}"));
+        }
+        if self.no_hive {
+            key.push_str("#hive_partitioning=false");
         }
         key
     }
@@ -62,6 +67,7 @@ pub fn file_reference(factor: &TableFactor) -> Option<FileRef> {
         path: path.to_string(),
         delimiter: None,
         header: None,
+        no_hive: false,
     };
     let Some(TableFunctionArgs {
         args,
@@ -108,6 +114,7 @@ pub fn file_reference(factor: &TableFactor) -> Option<FileRef> {
                 file.delimiter = d.bytes().next();
             }
             (true, "header", Value::Boolean(h)) => file.header = Some(*h),
+            (_, "hive_partitioning", Value::Boolean(false)) => file.no_hive = true,
             _ => return None,
         }
     }
@@ -206,7 +213,7 @@ async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn T
                     hint: String::new(),
                 });
             }
-            (!hive).then_some(files)
+            (!hive || file.no_hive).then_some(files)
         }
         _ => None,
     };
@@ -237,7 +244,7 @@ async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn T
         options.format = Arc::new(csv);
         config.options = Some(options);
     }
-    if listed.is_none() {
+    if listed.is_none() && !file.no_hive {
         config = config
             .infer_partitions_from_path(state)
             .await

@@ -240,6 +240,35 @@ impl VisitorMut for Substitute<'_> {
     }
 }
 
+/// A macro parameter's default as DuckDB stores it: the value's text (`it's me`
+/// for `'it''s me'`, `2020-01-01` for a DATE, `5`), typed by a column lakeq does
+/// not read yet. A number or boolean is that literal, anything else a string
+/// (never an expression: `2020-01-01` is not arithmetic).
+fn default_value(text: &str) -> Expr {
+    let t = text.trim();
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    let numeric = !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.chars().filter(|&c| c == '.').count() <= 1
+        && digits.chars().any(|c| c.is_ascii_digit());
+    if numeric {
+        let number = Expr::value(Value::Number(digits.to_string(), false));
+        return if t.starts_with('-') {
+            Expr::UnaryOp {
+                op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus,
+                expr: Box::new(number),
+            }
+        } else {
+            number
+        };
+    }
+    match t.to_ascii_lowercase().as_str() {
+        "true" => Expr::value(Value::Boolean(true)),
+        "false" => Expr::value(Value::Boolean(false)),
+        _ => Expr::value(Value::SingleQuotedString(text.to_string())),
+    }
+}
+
 /// Deepest nesting of macros calling macros.
 const MAX_MACRO_DEPTH: usize = 32;
 
@@ -307,7 +336,7 @@ impl FirstPass<'_> {
                     "macro {name} needs a value for parameter {param}"
                 )));
             };
-            values.insert(key, parse_expression(default)?);
+            values.insert(key, default_value(default));
         }
         Ok(values)
     }
@@ -437,7 +466,7 @@ impl FirstPass<'_> {
     /// with them (`"t@@rowid"`) and `*` leaves them out.
     fn expose_rowid(&mut self, query: &mut Query) {
         use datafusion::sql::sqlparser::ast::{ExcludeSelectItem, Visit, Visitor};
-        const VIRTUAL: [&str; 2] = ["rowid", "snapshot_id"];
+        const VIRTUAL: [&str; 4] = ["rowid", "snapshot_id", "filename", "file_row_number"];
         struct FindVirtual(Vec<String>);
         impl Visitor for FindVirtual {
             type Break = ();
@@ -1211,10 +1240,27 @@ impl VisitorMut for SecondPass<'_> {
                 })
                 .collect::<Vec<_>>()
                 .join(AT_MARKER);
+            // The schema is looked up as of the snapshot too (a view over
+            // `s1.t` read at a version from before `DROP SCHEMA s1`).
+            let n = relation.0.len();
+            if n >= 2
+                && let Some(ObjectNamePart::Identifier(schema)) = relation.0.get_mut(n - 2)
+                && !schema.value.contains(AT_MARKER)
+            {
+                if schema.quote_style.is_none() {
+                    schema.value = schema.value.to_lowercase();
+                }
+                schema.value = format!("{}{HISTORIC_SCHEMA}", schema.value);
+                schema.quote_style = Some('"');
+            }
         }
         ControlFlow::Continue(())
     }
 }
+
+/// Appended to the schema of a time-travel table name: the schema is resolved as
+/// of the table's snapshot, even if it no longer exists.
+pub const HISTORIC_SCHEMA: &str = "@@at";
 
 /// The outcome of the first pass: the time-travel targets still to evaluate.
 #[derive(Debug)]
@@ -1539,6 +1585,18 @@ mod tests {
     }
 
     #[test]
+    fn macro_defaults_are_values_not_expressions() {
+        let text = |t: &str| default_value(t).to_string();
+        assert_eq!(text("5"), "5");
+        assert_eq!(text("-1.5"), "-1.5");
+        assert_eq!(text("true"), "true");
+        assert_eq!(text("it's me"), "'it''s me'");
+        // A DATE default is text, not 2020 - 1 - 1.
+        assert_eq!(text("2020-01-01"), "'2020-01-01'");
+        assert_eq!(text("plain"), "'plain'");
+    }
+
+    #[test]
     fn rewrites_duckdb_forms() -> Result<()> {
         assert_eq!(
             rewritten("FROM ducklake.test WHERE i > 1", &names())?,
@@ -1550,14 +1608,16 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT * FROM ducklake.s.t AT (VERSION => 1 + 2)", &names())?,
-            "SELECT * FROM ducklake.s.\"t@@version=1 + 2\""
+            // The schema is marked to be resolved as of the snapshot too.
+            "SELECT * FROM ducklake.\"s@@at\".\"t@@version=1 + 2\""
         );
         assert_eq!(
             rewritten(
                 "SELECT rowid, * FROM ducklake.t AT (VERSION => 2)",
                 &names()
             )?,
-            "SELECT rowid, * EXCLUDE (rowid, snapshot_id) FROM \"ducklake\".\"main\".\"t@@rowid@@version=2\""
+            "SELECT rowid, * EXCLUDE (rowid, snapshot_id, filename, file_row_number) FROM \
+             \"ducklake\".\"main@@at\".\"t@@rowid@@version=2\""
         );
         assert_eq!(
             rewritten("FROM ducklake.snapshots()", &names())?,

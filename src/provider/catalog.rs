@@ -120,7 +120,13 @@ impl CatalogProvider for LakeCatalog {
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         let snapshot = self.current();
-        snapshot.schemas.contains_key(name).then(|| {
+        // A time-travel name (`s1@@at`): the schema as of the table's snapshot,
+        // which its tables resolve; it may be gone now.
+        let (name, historic) = match name.strip_suffix(crate::dialect::rewrite::HISTORIC_SCHEMA) {
+            Some(base) => (base, true),
+            None => (name, false),
+        };
+        (historic || snapshot.schemas.contains_key(name)).then(|| {
             Arc::new(LakeSchema {
                 catalog_name: self.name.clone(),
                 schema_name: name.to_string(),

@@ -458,6 +458,24 @@ impl Session {
                 or_replace,
             } => {
                 let name = name.unwrap_or_else(|| default_name(&location));
+                let mut options = options;
+                for value in options.values_mut() {
+                    let Some(var) = value.strip_prefix(super::sql::ATTACH_VARIABLE) else {
+                        continue;
+                    };
+                    let scalar = self
+                        .variables()
+                        .get(&var.to_ascii_lowercase())
+                        .cloned()
+                        .unwrap_or(ScalarValue::Null);
+                    let array = scalar.to_array()?;
+                    *value =
+                        crate::dialect::render::value_text(array.as_ref(), 0).ok_or_else(|| {
+                            Error::Unsupported(format!(
+                                "ATTACH option getvariable('{var}'): the variable is not set"
+                            ))
+                        })?;
+                }
                 if options
                     .get("METADATA_CATALOG")
                     .is_some_and(|m| m.eq_ignore_ascii_case(&name))

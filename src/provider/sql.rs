@@ -106,6 +106,10 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// How an ATTACH option given as `getvariable('name')` is passed on: this prefix
+/// and the variable's name (the session puts in the value).
+pub const ATTACH_VARIABLE: &str = "\u{1}getvariable:";
+
 /// A statement lakeq handles itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LakeStatement {
@@ -349,6 +353,21 @@ pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
                 Some(Token::Number(n, _)) => {
                     i += 1;
                     n.clone()
+                }
+                // DuckDB's `SNAPSHOT_TIME getvariable('t')`: the variable's value.
+                Some(Token::Word(w))
+                    if w.value.eq_ignore_ascii_case("getvariable")
+                        && tokens.get(i + 1) == Some(&Token::LParen) =>
+                {
+                    let (Some(Token::SingleQuotedString(var)), Some(Token::RParen)) =
+                        (tokens.get(i + 2), tokens.get(i + 3))
+                    else {
+                        return Err(bad(&format!(
+                            "ATTACH option {key}: getvariable takes the variable's name as a string"
+                        )));
+                    };
+                    i += 4;
+                    format!("{ATTACH_VARIABLE}{var}")
                 }
                 Some(Token::Word(w)) => {
                     i += 1;

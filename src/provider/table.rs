@@ -66,6 +66,10 @@ pub const INLINED_FILE_ID: i64 = -1;
 pub const ROWID_COLUMN: &str = "rowid";
 /// DuckDB's virtual column with the snapshot that inserted each row.
 pub const SNAPSHOT_COLUMN: &str = "snapshot_id";
+/// DuckDB's virtual column with the data file a row is read from (its full path).
+pub const FILENAME_COLUMN: &str = "filename";
+/// DuckDB's virtual column with a row's 0-based position in its data file.
+pub const FILE_ROW_NUMBER_COLUMN: &str = "file_row_number";
 /// Partition column of a row-id scan: the file's `begin_snapshot`.
 const FILE_SNAPSHOT_COLUMN: &str = "__lakeq_file_snapshot";
 /// Column of a change-feed scan: the row's data file id (`-1` for inlined rows).
@@ -179,7 +183,12 @@ impl LakeTable {
         // non-nullable field here failed aggregates (`MIN(rowid)`) on the
         // physical-versus-logical schema check.
         for name in Self::virtual_columns(&self.entry) {
-            fields.push(Arc::new(Field::new(name, DataType::Int64, true)));
+            let t = if name == FILENAME_COLUMN {
+                DataType::Utf8
+            } else {
+                DataType::Int64
+            };
+            fields.push(Arc::new(Field::new(name, t, true)));
         }
         self.schema = Arc::new(Schema::new(fields));
         self.rowid = true;
@@ -189,10 +198,15 @@ impl LakeTable {
     /// The virtual columns a table exposes: those of `rowid` and `snapshot_id`
     /// no real column shadows.
     pub fn virtual_columns(entry: &TableEntry) -> Vec<&'static str> {
-        [ROWID_COLUMN, SNAPSHOT_COLUMN]
-            .into_iter()
-            .filter(|v| entry.arrow_schema.field_with_name(v).is_err())
-            .collect()
+        [
+            ROWID_COLUMN,
+            SNAPSHOT_COLUMN,
+            FILENAME_COLUMN,
+            FILE_ROW_NUMBER_COLUMN,
+        ]
+        .into_iter()
+        .filter(|v| entry.arrow_schema.field_with_name(v).is_err())
+        .collect()
     }
 
     /// The columns a positions scan reads from files: the table's, plus the
@@ -285,6 +299,33 @@ impl LakeTable {
             col(SNAPSHOT_ID_COLUMN),
         )
         .otherwise(col(FILE_SNAPSHOT_COLUMN))?;
+        // `filename` / `file_row_number` of Parquet rows; inlined rows (data file id
+        // -1) have DuckDB names lakeq does not give, so reading them is an error.
+        let wants_file = wanted
+            .iter()
+            .any(|&i| i >= n && virtuals.get(i - n) == Some(&FILENAME_COLUMN));
+        let file_names: BTreeMap<i64, String> = if wants_file {
+            inner
+                .files()
+                .await?
+                .files
+                .iter()
+                .map(|f| (f.data_file_id, self.file_url(&f.path, f.path_is_relative)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let origin = |column: &'static str| {
+            datafusion::logical_expr::ScalarUDF::from(RowOrigin {
+                column,
+                file_names: Arc::new(file_names.clone()),
+                signature: datafusion::logical_expr::Signature::any(
+                    2,
+                    datafusion::logical_expr::Volatility::Immutable,
+                ),
+            })
+            .call(vec![col(ROW_FILE_COLUMN), col(ROW_POSITION_COLUMN)])
+        };
         let mut exprs = Vec::with_capacity(wanted.len());
         for i in wanted {
             if i < n {
@@ -305,6 +346,8 @@ impl LakeTable {
                 let expr = match name {
                     ROWID_COLUMN => rowid.clone(),
                     SNAPSHOT_COLUMN => snapshot.clone(),
+                    FILENAME_COLUMN => origin(FILENAME_COLUMN),
+                    FILE_ROW_NUMBER_COLUMN => origin(FILE_ROW_NUMBER_COLUMN),
                     other => col(other),
                 };
                 exprs.push((
@@ -1134,5 +1177,95 @@ impl TableProvider for LakeTable {
             return Ok(Arc::new(super::concat::ConcatExec::new(inputs, projected)));
         }
         UnionExec::try_new(inputs)
+    }
+}
+
+/// DuckDB's `filename` / `file_row_number` of a row from its data file id and
+/// position; an error for inlined rows.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RowOrigin {
+    /// [`FILENAME_COLUMN`] or [`FILE_ROW_NUMBER_COLUMN`].
+    column: &'static str,
+    /// Full paths by data file id.
+    file_names: Arc<BTreeMap<i64, String>>,
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for RowOrigin {
+    fn name(&self) -> &str {
+        if self.column == FILENAME_COLUMN {
+            "lakeq_row_filename"
+        } else {
+            "lakeq_row_file_row_number"
+        }
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(if self.column == FILENAME_COLUMN {
+            DataType::Utf8
+        } else {
+            DataType::Int64
+        })
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> DFResult<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray, StringArray};
+        use datafusion::arrow::datatypes::Int64Type;
+        let rows = args.number_rows;
+        let [file, position] = args.args.as_slice() else {
+            return datafusion::common::plan_err!("{}: takes (file, position)", self.name());
+        };
+        let file = file.to_array(rows)?;
+        let position = position.to_array(rows)?;
+        let (file, position) = (
+            file.as_primitive::<Int64Type>(),
+            position.as_primitive::<Int64Type>(),
+        );
+        let inlined = || {
+            datafusion::common::exec_err!(
+                "{} of inlined rows (not yet in a Parquet file): lakeq does not give DuckDB's \
+                 names for them",
+                self.column
+            )
+        };
+        let out: Arc<dyn Array> = if self.column == FILENAME_COLUMN {
+            let mut values = Vec::with_capacity(rows);
+            for i in 0..rows {
+                if file.is_null(i) {
+                    values.push(None);
+                    continue;
+                }
+                let id = file.value(i);
+                if id == INLINED_FILE_ID {
+                    return inlined();
+                }
+                match self.file_names.get(&id) {
+                    Some(name) => values.push(Some(name.as_str())),
+                    None => {
+                        return datafusion::common::exec_err!(
+                            "filename: data file {id} is not among the table's files"
+                        );
+                    }
+                }
+            }
+            Arc::new(StringArray::from(values))
+        } else {
+            let mut values = Vec::with_capacity(rows);
+            for i in 0..rows {
+                if !file.is_null(i) && file.value(i) == INLINED_FILE_ID {
+                    return inlined();
+                }
+                values.push(position.is_valid(i).then(|| position.value(i)));
+            }
+            Arc::new(Int64Array::from(values))
+        };
+        Ok(datafusion::logical_expr::ColumnarValue::Array(out))
     }
 }

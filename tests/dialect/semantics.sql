@@ -120,3 +120,6 @@ SELECT {'a': 1}[1];
 
 -- lateral column aliases (a select list without FROM)
 SELECT 'woot' AS i, i || '_x' AS j, upper(j), 1 + 1, 2 AS b, b * 3;
+
+-- uuid_extract_version (UINTEGER)
+SELECT uuid_extract_version('ffffffff-ffff-4fff-bfff-ffffffffffff'::UUID) AS a, typeof(uuid_extract_version('01a248d0-1ad3-7fee-b6fe-2b61964d23c4'::UUID)) AS b, uuid_extract_version('01a248d0-1ad3-7fee-b6fe-2b61964d23c4') AS c, uuid_extract_version(NULL::UUID) AS d;

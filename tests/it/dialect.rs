@@ -146,6 +146,9 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         format!("SELECT a FROM '{d}/plain/*/*.parquet' ORDER BY a"),
         format!("SELECT a FROM '{d}/plain/**/*.parquet' ORDER BY a"),
         format!("SELECT a FROM read_parquet('{d}/plain/*/*/*.parquet')"),
+        format!(
+            "SELECT * FROM read_parquet('{d}/parts/*/*.parquet', hive_partitioning = false) ORDER BY ALL"
+        ),
     ] {
         let expected = duck.exec(&sql, None)?;
         // lakeq reads a Hive-partitioned directory by its path (DuckDB's
@@ -192,5 +195,190 @@ async fn rowid_aggregates() -> TestResult {
             Some("200".to_string())
         ]]
     );
+    Ok(())
+}
+
+/// A lake DuckDB wrote, read by lakeq as DuckDB reads it: a scalar and a table
+/// macro of the same name (two macros in the catalog), and data files added
+/// from Hive folders whose names hold a `%` (`category=home%20appliances`).
+#[tokio::test]
+async fn duckdb_written_macros_and_hive_files() -> TestResult {
+    let (python, ext) = oracle_python()?;
+    let mut duck = Duck::start(&python, &ext)?;
+    duck.reset()?;
+    let dir = crate::common::scratch_dir("duckdb_macros_hive");
+    let d = dir.display();
+    let attach = format!("ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')");
+    for sql in [
+        attach.clone(),
+        "CREATE TABLE l.t(id INTEGER, name VARCHAR)".to_string(),
+        "INSERT INTO l.t VALUES (1, 'tom'), (5, 'mungo'), (6, 'midge')".into(),
+        "CREATE MACRO l.xt(a, n) AS TABLE SELECT * FROM l.t WHERE id >= a OR name = n".into(),
+        "CREATE MACRO l.xt(a) AS a + 1".into(),
+        "CREATE TABLE l.h(id INTEGER, category VARCHAR)".into(),
+        format!(
+            "COPY (SELECT 1 AS id, 'home appliances' AS category UNION ALL SELECT 2, 'tools') \
+             TO '{d}/hive' (FORMAT parquet, PARTITION_BY (category))"
+        ),
+        format!(
+            "CALL ducklake_add_data_files('l', 'h', '{d}/hive/*/*.parquet', hive_partitioning => true)"
+        ),
+        "DETACH l".into(),
+    ] {
+        if let DuckResult::Error(e) = duck.exec(&sql, None)? {
+            return Err(format!("DuckDB: {sql}: {e}").into());
+        }
+    }
+    let session = lakeq::Session::new();
+    session.sql(&attach).await?;
+    session.sql("USE l").await?;
+    let mut failures = Vec::new();
+    for (sql, expected) in [
+        ("SELECT xt(41) AS x", vec![vec![Some("42".to_string())]]),
+        (
+            "FROM xt(5, 'tom') ORDER BY id",
+            vec![
+                vec![Some("1".to_string()), Some("tom".to_string())],
+                vec![Some("5".to_string()), Some("mungo".to_string())],
+                vec![Some("6".to_string()), Some("midge".to_string())],
+            ],
+        ),
+        (
+            "SELECT id, category FROM h ORDER BY id",
+            vec![
+                vec![Some("1".to_string()), Some("home appliances".to_string())],
+                vec![Some("2".to_string()), Some("tools".to_string())],
+            ],
+        ),
+    ] {
+        match session.sql(sql).await {
+            Ok(b) if duckdb_texts(&b) == expected => {}
+            other => failures.push(format!(
+                "{sql}: {:?}",
+                other.map(|b| duckdb_texts(&b)).map_err(|e| e.to_string())
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
+
+/// `ATTACH ... (SNAPSHOT_TIME getvariable('t'))`: the lake as of the variable's
+/// timestamp, as DuckDB attaches it.
+#[tokio::test]
+async fn attach_snapshot_time_from_a_variable() -> TestResult {
+    let dir = crate::common::scratch_dir("attach_snapshot_time_variable");
+    let d = dir.display();
+    let attach = format!("ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')");
+    let session = lakeq::Session::new();
+    session.sql(&attach).await?;
+    session.sql("CREATE TABLE l.t(a INTEGER)").await?;
+    session.sql("INSERT INTO l.t VALUES (1), (2)").await?;
+    session
+        .sql("SET VARIABLE t1 = (SELECT max(snapshot_time) FROM l.snapshots())")
+        .await?;
+    session.sql("INSERT INTO l.t VALUES (3)").await?;
+    session.sql("DETACH l").await?;
+    session
+        .sql(&format!(
+            "ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (SNAPSHOT_TIME getvariable('t1'))"
+        ))
+        .await?;
+    let batches = session.sql("SELECT count(*) FROM l.t").await?;
+    assert_eq!(duckdb_texts(&batches), vec![vec![Some("2".to_string())]]);
+    session.sql("DETACH l").await?;
+    let unset = session
+        .sql(&format!(
+            "ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (SNAPSHOT_TIME getvariable('nope'))"
+        ))
+        .await;
+    assert!(unset.is_err(), "an unset variable must not attach");
+    Ok(())
+}
+
+/// A view read `AT (VERSION => n)` whose tables are in a schema dropped since:
+/// the schema is resolved as of that snapshot, as DuckDB does.
+#[tokio::test]
+async fn time_travel_through_a_dropped_schema() -> TestResult {
+    let dir = crate::common::scratch_dir("time_travel_dropped_schema");
+    let d = dir.display();
+    let session = lakeq::Session::new();
+    session
+        .sql(&format!(
+            "ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')"
+        ))
+        .await?;
+    session.sql("USE l").await?;
+    session.sql("CREATE SCHEMA s1").await?;
+    session.sql("CREATE TABLE s1.t(i INTEGER)").await?;
+    session
+        .sql("CREATE VIEW s1_view AS SELECT * FROM s1.t")
+        .await?;
+    session.sql("INSERT INTO s1.t VALUES (42), (84)").await?;
+    let version = session
+        .sql("SELECT max(snapshot_id) FROM l.snapshots()")
+        .await?;
+    let version = duckdb_texts(&version)
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .ok_or("no snapshot")?;
+    session.sql("DROP SCHEMA s1 CASCADE").await?;
+    assert!(session.sql("SELECT * FROM s1_view").await.is_err());
+    for sql in [
+        format!("SELECT * FROM s1_view AT (VERSION => {version}) ORDER BY i"),
+        format!("SELECT * FROM l.s1.t AT (VERSION => {version}) ORDER BY i"),
+        format!("SELECT * FROM S1.t AT (VERSION => {version}) ORDER BY i"),
+    ] {
+        let batches = session.sql(&sql).await.map_err(|e| format!("{sql}: {e}"))?;
+        assert_eq!(
+            duckdb_texts(&batches),
+            vec![vec![Some("42".to_string())], vec![Some("84".to_string())]],
+            "{sql}"
+        );
+    }
+    Ok(())
+}
+
+/// DuckDB's virtual columns `filename` and `file_row_number` on a lake table:
+/// the same values in both engines; `*` leaves them out.
+#[tokio::test]
+async fn filename_and_file_row_number_match_duckdb() -> TestResult {
+    let (python, ext) = oracle_python()?;
+    let mut duck = Duck::start(&python, &ext)?;
+    duck.reset()?;
+    let dir = crate::common::scratch_dir("virtual_file_columns");
+    let d = dir.display();
+    let attach = format!("ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')");
+    let session = lakeq::Session::new();
+    session.sql(&attach).await?;
+    session.sql("CREATE TABLE l.t(i INTEGER)").await?;
+    session
+        .sql("INSERT INTO l.t VALUES (10), (11), (12)")
+        .await?;
+    session.sql("INSERT INTO l.t VALUES (20)").await?;
+    if let DuckResult::Error(e) = duck.exec(&attach, None)? {
+        return Err(format!("DuckDB: {e}").into());
+    }
+    let mut failures = Vec::new();
+    for sql in [
+        "SELECT i, file_row_number, filename FROM l.t ORDER BY i",
+        "SELECT i FROM l.t WHERE file_row_number = 1 ORDER BY i",
+        "SELECT count(DISTINCT filename) FROM l.t",
+        "SELECT * FROM l.t ORDER BY ALL",
+    ] {
+        let expected = duck.exec(sql, None)?;
+        let ours = session
+            .sql(sql)
+            .await
+            .map(|b| duckdb_texts(&b))
+            .map_err(|e| e.to_string());
+        match (&expected, &ours) {
+            (DuckResult::Rows { rows, .. }, Ok(mine)) if rows == mine && !rows.is_empty() => {}
+            _ => failures.push(format!(
+                "{sql}\n    DuckDB: {expected:?}\n    lakeq:  {ours:?}"
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }
