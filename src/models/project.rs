@@ -125,6 +125,13 @@ impl TestConfig {
     /// Read `severity`, `where`, `limit`, `error_if`, `warn_if` from config settings.
     pub fn from_settings(settings: &BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
         let mut c = Self::default();
+        c.apply(settings)?;
+        Ok(c)
+    }
+
+    /// Override with the test-config keys of `settings` (a test's `config(...)`).
+    pub fn apply(&mut self, settings: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+        let c = self;
         let text = |k: &str| settings.get(k).and_then(|v| v.as_str()).map(str::to_string);
         if let Some(s) = text("severity") {
             let s = s.to_ascii_lowercase();
@@ -133,7 +140,9 @@ impl TestConfig {
             }
             c.severity = s;
         }
-        c.where_clause = text("where");
+        if let Some(w) = text("where") {
+            c.where_clause = Some(w);
+        }
         if let Some(v) = settings.get("limit").filter(|v| !v.is_null()) {
             c.limit = Some(
                 v.as_u64()
@@ -148,7 +157,7 @@ impl TestConfig {
                 *slot = cond;
             }
         }
-        Ok(c)
+        Ok(())
     }
 }
 
@@ -297,6 +306,8 @@ pub struct ProjectFiles {
     pub bundled: bool,
     /// The seeds folder relative to the project folder.
     pub seed_prefix: String,
+    /// `unit_tests:` entries (not run by lakeq yet): count and the files declaring them.
+    pub unit_tests: (usize, Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,6 +318,8 @@ struct YamlFile {
     models: Vec<YamlModel>,
     #[serde(default)]
     seeds: Vec<YamlModel>,
+    #[serde(default)]
+    unit_tests: Vec<Yaml>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -536,6 +549,7 @@ impl ProjectFiles {
         }
         let mut sources = BTreeMap::new();
         let mut tests = Vec::new();
+        let mut unit_tests = (0, Vec::new());
         for file in yaml_files {
             let rel = file.path.clone();
             let parsed: YamlFile = serde_yaml_ng::from_str(&file.text)
@@ -577,6 +591,10 @@ impl ProjectFiles {
                         description: c.description,
                     });
                 }
+            }
+            if !parsed.unit_tests.is_empty() {
+                unit_tests.0 += parsed.unit_tests.len();
+                unit_tests.1.push(rel.clone());
             }
             for m in parsed.seeds {
                 let Some(file) = seeds.get_mut(&m.name) else {
@@ -639,6 +657,7 @@ impl ProjectFiles {
             seeds,
             macros: Vec::new(),
             seed_prefix: String::new(),
+            unit_tests,
             bundled: false,
         })
     }
