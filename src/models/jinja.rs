@@ -186,15 +186,24 @@ pub struct Macros {
     files: Vec<(usize, String)>,
     /// Macro names (a later definition of a name replaces an earlier one).
     names: Vec<String>,
+    /// Macro names of each package (`pkg.m` calls the package's `m`).
+    packages: BTreeMap<String, Vec<String>>,
 }
 
 impl Macros {
-    /// Prepare the built-ins and `files` (path, text).
-    pub fn new(files: &[(String, String)]) -> Result<Self, ModelError> {
+    /// Prepare the built-ins, the macros of packages (package, path, text) and
+    /// the project's `files` (path, text), in that order (later ones win).
+    pub fn new(
+        packages: &[(String, String, String)],
+        files: &[(String, String)],
+    ) -> Result<Self, ModelError> {
         let mut m = Macros::default();
-        m.add("<dbt built-in macros>", BUILTIN_MACROS)?;
+        m.add("<dbt built-in macros>", BUILTIN_MACROS, None)?;
+        for (package, path, text) in packages {
+            m.add(path, text, Some(package))?;
+        }
         for (path, text) in files {
-            m.add(path, text)?;
+            m.add(path, text, None)?;
         }
         Ok(m)
     }
@@ -204,8 +213,16 @@ impl Macros {
         self.names.iter().any(|n| n == name)
     }
 
-    fn add(&mut self, path: &str, text: &str) -> Result<(), ModelError> {
-        let rewritten = rewrite_macro_file(path, &mutable_containers(text), &mut self.names)?;
+    fn add(&mut self, path: &str, text: &str, package: Option<&str>) -> Result<(), ModelError> {
+        let mut names = Vec::new();
+        let rewritten = rewrite_macro_file(path, &mutable_containers(text), &mut names, package)?;
+        for name in names {
+            self.names.retain(|n| n != &name);
+            self.names.push(name.clone());
+            if let Some(p) = package {
+                self.packages.entry(p.to_string()).or_default().push(name);
+            }
+        }
         self.files.push((self.lines + 1, path.to_string()));
         self.lines += rewritten.split('\n').count() - 1;
         self.text.push_str(&rewritten);
@@ -236,6 +253,7 @@ fn rewrite_macro_file(
     path: &str,
     text: &str,
     names: &mut Vec<String>,
+    package: Option<&str>,
 ) -> Result<String, ModelError> {
     let mut out = String::with_capacity(text.len() + 256);
     let mut rest = text;
@@ -300,6 +318,11 @@ fn rewrite_macro_file(
                     out.push_str(&format!(
                         "{{{{ __lakeq_register('{name}', __lakeq_macro_{name}) }}}}"
                     ));
+                    if let Some(p) = package {
+                        out.push_str(&format!(
+                            "{{{{ __lakeq_register('{p}.{name}', __lakeq_macro_{name}) }}}}"
+                        ));
+                    }
                     names.retain(|n| n != &name);
                     names.push(name);
                 }
@@ -845,6 +868,21 @@ fn install_macro_support(env: &mut Environment<'_>, macros: &Macros) {
         .map(|n| (*n, macro_function(&calls, n)))
         .collect();
     env.add_global("dbt", Value::from(dbt));
+    for (package, names) in &macros.packages {
+        if RESERVED.contains(&package.as_str()) {
+            continue;
+        }
+        let namespace: BTreeMap<&str, Value> = names
+            .iter()
+            .map(|n| {
+                (
+                    n.as_str(),
+                    macro_function(&calls, &format!("{package}.{n}")),
+                )
+            })
+            .collect();
+        env.add_global(package.clone(), Value::from(namespace));
+    }
     let raise = Value::from_function(|msg: String| -> Result<String, minijinja::Error> {
         Err(jinja_error(msg))
     });
@@ -952,7 +990,7 @@ mod tests {
             target_lake: "dev_analytics".into(),
             target_schema: "main".into(),
             macros: Arc::new(
-                Macros::new(&[(
+                Macros::new(&[], &[(
                     "macros/m.sql".to_string(),
                     "{% macro cents(col, scale=2) %}({{ col }} / 100)::numeric(16, {{ scale }}){% endmacro %}\n\
                      {% macro pick(xs) %}{% set out = [] %}{% for x in xs %}{% if not loop.first %}{% do out.append(x | upper) %}{% endif %}{% endfor %}{{ return(out) }}{% endmacro %}\n\

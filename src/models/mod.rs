@@ -306,7 +306,7 @@ impl Project {
             target_schema: dbt
                 .as_ref()
                 .map_or_else(|| "main".to_string(), |d| d.target_schema.clone()),
-            macros: Arc::new(jinja::Macros::new(&files.macros)?),
+            macros: Arc::new(jinja::Macros::new(&files.package_macros, &files.macros)?),
         };
         // A project's own generate_schema_name macro replaces dbt's default naming.
         if let Some(d) = &mut dbt

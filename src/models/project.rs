@@ -302,6 +302,8 @@ pub struct ProjectFiles {
     pub seeds: BTreeMap<String, ModelFile>,
     /// Macro files (`<macros>/**/*.sql`, and `<tests>/generic/**/*.sql`): path and text.
     pub macros: Vec<(String, String)>,
+    /// Macro files of packages: package name, path and text.
+    pub package_macros: Vec<(String, String, String)>,
     /// Whether this is the bundled sample project (no models folder on disk).
     pub bundled: bool,
     /// The seeds folder relative to the project folder.
@@ -417,6 +419,23 @@ impl ProjectFiles {
                 }
             }
         }
+        let mut package_macros = Vec::new();
+        for package in config.dbt.iter().flat_map(|d| &d.packages) {
+            for folder in &package.macro_paths {
+                let dir = package.root.join(folder);
+                if dir.is_dir() {
+                    let mut files = Vec::new();
+                    walk_ext(&dir, &["sql"], &mut files)?;
+                    for path in files {
+                        package_macros.push((
+                            package.name.clone(),
+                            relative(root, &path),
+                            read(&path)?,
+                        ));
+                    }
+                }
+            }
+        }
         if config.dbt.is_some() && tests_dir.is_dir() {
             let mut files = Vec::new();
             walk_ext(&tests_dir, &["sql"], &mut files)?;
@@ -450,6 +469,7 @@ impl ProjectFiles {
             config.dbt.as_ref(),
         )?;
         files.macros = macros;
+        files.package_macros = package_macros;
         files.seed_prefix = relative(root, &seeds_dir);
         Ok(files)
     }
@@ -656,6 +676,7 @@ impl ProjectFiles {
             tests,
             seeds,
             macros: Vec::new(),
+            package_macros: Vec::new(),
             seed_prefix: String::new(),
             unit_tests,
             bundled: false,

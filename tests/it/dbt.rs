@@ -312,11 +312,12 @@ fn run_dbt(dir: &Path, args: &[&str]) -> TestResult<String> {
 fn compare_with_dbt(name: &str, catalog: &str, data: &str, relations: usize) -> TestResult {
     let with_dbt = project(name)?;
     let with_lakeq = project(name)?;
-    let dbt_out = format!(
-        "{}{}",
-        run_dbt(&with_dbt, &["seed"])?,
-        run_dbt(&with_dbt, &["build"])?
-    );
+    let mut dbt_out = String::new();
+    if with_dbt.join("packages.yml").is_file() {
+        dbt_out.push_str(&run_dbt(&with_dbt, &["deps"])?); // local packages only: no network
+    }
+    dbt_out.push_str(&run_dbt(&with_dbt, &["seed"])?);
+    dbt_out.push_str(&run_dbt(&with_dbt, &["build"])?);
     let (lakeq_out, _) = run_ok(&with_lakeq, &["build"])?;
     let (python, ext) = oracle_python()?;
     let out = Command::new(python)
@@ -399,7 +400,7 @@ fn jaffle_matches_dbt_duckdb() -> TestResult {
 
 #[test]
 fn features_match_dbt_duckdb() -> TestResult {
-    compare_with_dbt("features", "features.sqlite", "features_data", 3)
+    compare_with_dbt("features", "features.sqlite", "features_data", 4)
 }
 
 #[test]
@@ -442,6 +443,20 @@ fn features_schema_macro_disabled_models_and_unsupported_keys() -> TestResult {
         )?,
         ["apple,10,4.65,2", "pear,1,1.25,1", "plum,250,25.00,1"]
     );
+    // A local package's macro (dispatched, building its list with append) and generic test.
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT item_key = md5('apple-2024-03-01') FROM features_lake.analytics.stg_item_keys WHERE item = 'apple' AND sold_on = DATE '2024-03-01'"
+        )?,
+        ["true"]
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("PASS") && l.contains("at_least_stg_items_qty__1")),
+        "{stdout}"
+    );
     Ok(())
 }
 
@@ -475,6 +490,28 @@ fn bad_dbt_input_is_a_clear_error() -> TestResult {
         "{err}"
     );
     std::fs::remove_file(dir.join("models/staging/schema.yml"))?;
+    // A hub package that is not installed: said, nothing downloaded; a local one that is missing: an error.
+    std::fs::write(
+        dir.join("packages.yml"),
+        "packages:\n  - local: local_packages/my_utils\n  - package: dbt-labs/dbt_utils\n    version: [\">=1.0.0\"]\n",
+    )?;
+    let (_, stderr) = run_ok(&dir, &["ls"])?;
+    assert!(
+        stderr.contains(
+            "package 'dbt-labs/dbt_utils' is not installed and lakeq does not download packages"
+        ),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.join("packages.yml"),
+        "packages:\n  - local: ../nowhere\n",
+    )?;
+    let err = run_err(&dir, &["ls"])?;
+    assert!(
+        err.contains("packages.yml") && err.contains("local package '../nowhere'"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.join("packages.yml"))?;
     // A bad profile: the file and what is wrong.
     std::fs::write(
         dir.join("profiles.yml"),
