@@ -201,6 +201,8 @@ pub struct Project {
     pub tests: Vec<DataTest>,
     /// Enabled seeds by name.
     pub seeds: BTreeMap<String, Seed>,
+    /// Unit tests (of enabled models).
+    pub unit_tests: Vec<project::UnitTestDef>,
     /// Settings lakeq does not support and ignores, one line each.
     pub warnings: Vec<String>,
     /// Name resolution for the compile pass.
@@ -253,17 +255,6 @@ impl Project {
             target_schema: d.target_schema(&target),
             schema_macro: None,
         });
-        if files.unit_tests.0 > 0 {
-            dbt::warn_once(
-                &mut warned,
-                &mut warnings,
-                format!(
-                    "{} unit tests ({}) are not supported by lakeq yet and are not run",
-                    files.unit_tests.0,
-                    files.unit_tests.1.join(", ")
-                ),
-            );
-        }
         if let Some(d) = &dbt {
             for w in &d.project.warnings {
                 dbt::warn_once(&mut warned, &mut warnings, w.clone());
@@ -473,6 +464,22 @@ impl Project {
                 depends_on: depends_on.into_iter().collect(),
             });
         }
+        let mut unit_tests = Vec::new();
+        for u in &files.unit_tests {
+            if !models.contains_key(&u.model) {
+                if files.models.contains_key(&u.model) {
+                    continue; // the model is disabled
+                }
+                return Err(ModelError::Project(format!(
+                    "{}: unit test '{}' tests model '{}', which does not exist{}",
+                    u.path,
+                    u.name,
+                    u.model,
+                    jinja::did_you_mean(&u.model, &models.keys().cloned().collect::<Vec<_>>())
+                )));
+            }
+            unit_tests.push(u.clone());
+        }
         Ok(Self {
             files,
             config: config.clone(),
@@ -481,9 +488,73 @@ impl Project {
             models,
             tests,
             seeds,
+            unit_tests,
             warnings,
             resolver,
         })
+    }
+
+    /// The SQL of a unit test's model with its inputs replaced by `fixtures`
+    /// (`ref:<name>` / `source:<source>.<table>` -> the query of its given rows).
+    pub fn compile_unit_test(
+        &self,
+        test: &project::UnitTestDef,
+        fixtures: &BTreeMap<String, String>,
+    ) -> Result<String, ModelError> {
+        let model = self.model(&test.model)?;
+        let mut resolver = (*self.resolver).clone();
+        let mut ctes = Vec::new();
+        let keys = model
+            .refs
+            .iter()
+            .map(|r| format!("ref:{r}"))
+            .chain(model.sources.iter().map(|(s, t)| format!("source:{s}.{t}")));
+        for (i, key) in keys.enumerate() {
+            let cte = format!("__lakeq_given_{i}");
+            let sql = fixtures.get(&key).ok_or_else(|| {
+                ModelError::Project(format!(
+                    "{}: unit test '{}': no rows for input {key}",
+                    test.path, test.name
+                ))
+            })?;
+            ctes.push(format!("{cte} AS (\n{sql}\n)"));
+            if let Some(name) = key.strip_prefix("ref:") {
+                resolver.relations.insert(name.to_string(), cte);
+            } else if let Some((s, t)) = key.strip_prefix("source:").and_then(|k| k.split_once('.'))
+            {
+                resolver.sources.insert((s.to_string(), t.to_string()), cte);
+            }
+        }
+        let (sql, _) = render(
+            &Arc::new(resolver),
+            &RenderInput {
+                name: &model.name,
+                path: &model.path,
+                source: &model.raw_sql,
+                this: model.relation.clone(),
+                is_incremental: false,
+                parse: false,
+            },
+        )?;
+        let sql = strip_terminator(&sql);
+        Ok(if ctes.is_empty() {
+            sql
+        } else {
+            with_ctes(&sql, &ctes.join(",\n"))
+        })
+    }
+
+    /// The relation of a model, seed or source (`source:<s>.<t>`) a query reads.
+    pub fn input_relation(&self, key: &str) -> Result<String, ModelError> {
+        if let Some((s, t)) = key.strip_prefix("source:").and_then(|k| k.split_once('.')) {
+            let src = self
+                .files
+                .sources
+                .get(&(s.to_string(), t.to_string()))
+                .ok_or_else(|| ModelError::Project(format!("unknown source '{s}.{t}'")))?;
+            return Ok(relation(&src.lake, &src.schema, &src.identifier));
+        }
+        self.node_relation(key.strip_prefix("ref:").unwrap_or(key))
     }
 
     /// The relation a model or seed called `name` is built as.

@@ -308,8 +308,8 @@ pub struct ProjectFiles {
     pub bundled: bool,
     /// The seeds folder relative to the project folder.
     pub seed_prefix: String,
-    /// `unit_tests:` entries (not run by lakeq yet): count and the files declaring them.
-    pub unit_tests: (usize, Vec<String>),
+    /// `unit_tests:` entries.
+    pub unit_tests: Vec<UnitTestDef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -569,7 +569,7 @@ impl ProjectFiles {
         }
         let mut sources = BTreeMap::new();
         let mut tests = Vec::new();
-        let mut unit_tests = (0, Vec::new());
+        let mut unit_tests = Vec::new();
         for file in yaml_files {
             let rel = file.path.clone();
             let parsed: YamlFile = serde_yaml_ng::from_str(&file.text)
@@ -612,9 +612,8 @@ impl ProjectFiles {
                     });
                 }
             }
-            if !parsed.unit_tests.is_empty() {
-                unit_tests.0 += parsed.unit_tests.len();
-                unit_tests.1.push(rel.clone());
+            for u in &parsed.unit_tests {
+                unit_tests.push(unit_test(u, &rel)?);
             }
             for m in parsed.seeds {
                 let Some(file) = seeds.get_mut(&m.name) else {
@@ -682,6 +681,109 @@ impl ProjectFiles {
             bundled: false,
         })
     }
+}
+
+/// A dbt unit test: the model run on fixed input rows, its output compared with `expect`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UnitTestDef {
+    /// Its name (`totals_add_up`).
+    pub name: String,
+    /// The model under test.
+    pub model: String,
+    /// Input rows by input: `ref('x')` / `source('s', 't')` as written, and its rows.
+    pub given: Vec<(String, Vec<BTreeMap<String, serde_json::Value>>)>,
+    /// The expected rows (only their columns are compared).
+    pub expect: Vec<BTreeMap<String, serde_json::Value>>,
+    /// The YAML file.
+    pub path: String,
+}
+
+/// Parse one `unit_tests:` entry (`rows` as dicts, or `format: csv` text).
+fn unit_test(entry: &Yaml, path: &str) -> Result<UnitTestDef, ModelError> {
+    let name = entry
+        .get("name")
+        .and_then(Yaml::as_str)
+        .unwrap_or("?")
+        .to_string();
+    let bad = |why: String| ModelError::Project(format!("{path}: unit test '{name}': {why}"));
+    let model = entry
+        .get("model")
+        .and_then(Yaml::as_str)
+        .ok_or_else(|| bad("`model:` is missing".into()))?
+        .to_string();
+    for key in ["overrides"] {
+        if entry.get(key).is_some() {
+            return Err(bad(format!("`{key}:` is not supported by lakeq yet")));
+        }
+    }
+    let rows_of = |block: &Yaml,
+                   what: &str|
+     -> Result<Vec<BTreeMap<String, serde_json::Value>>, ModelError> {
+        let format = block.get("format").and_then(Yaml::as_str).unwrap_or("dict");
+        match (format, block.get("rows")) {
+            (_, None | Some(Yaml::Null)) => Ok(Vec::new()),
+            ("dict", Some(Yaml::Sequence(rows))) => rows
+                .iter()
+                .map(|r| {
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| match v {
+                            serde_json::Value::Object(o) => Some(o.into_iter().collect()),
+                            _ => None,
+                        })
+                        .ok_or_else(|| {
+                            bad(format!("{what}: each row must be a map of column: value"))
+                        })
+                })
+                .collect(),
+            ("csv", Some(Yaml::String(text))) => {
+                let csv = super::seed::parse(path, text, b',')?;
+                Ok(csv
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        csv.header
+                            .iter()
+                            .zip(r)
+                            .map(|(h, v)| {
+                                (
+                                    h.clone(),
+                                    v.clone()
+                                        .map_or(serde_json::Value::Null, serde_json::Value::String),
+                                )
+                            })
+                            .collect()
+                    })
+                    .collect())
+            }
+            (f, _) => Err(bad(format!(
+                "{what}: rows in format '{f}' are not supported (dict, csv)"
+            ))),
+        }
+    };
+    let mut given = Vec::new();
+    if let Some(Yaml::Sequence(inputs)) = entry.get("given") {
+        for g in inputs {
+            let input = g
+                .get("input")
+                .and_then(Yaml::as_str)
+                .ok_or_else(|| bad("each `given` needs `input: ref('...')`".into()))?;
+            given.push((input.to_string(), rows_of(g, input)?));
+        }
+    }
+    let expect = rows_of(
+        entry
+            .get("expect")
+            .ok_or_else(|| bad("`expect:` is missing".into()))?,
+        "expect",
+    )?;
+    Ok(UnitTestDef {
+        name,
+        model,
+        given,
+        expect,
+        path: path.to_string(),
+    })
 }
 
 /// Keys of a generic test entry that configure it rather than pass arguments

@@ -408,12 +408,20 @@ fn features_schema_macro_disabled_models_and_unsupported_keys() -> TestResult {
     let dir = project("features")?;
     let (stdout, stderr) = run_ok(&dir, &["build"])?;
     // What lakeq does not do is said once each, and changes nothing that is built.
-    for w in [
-        "warning: 1 unit tests (models/reporting/schema.yml) are not supported by lakeq yet and are not run",
-        "warning: dbt_project.yml: 'on-run-start' is not supported by lakeq and is ignored",
-    ] {
-        assert_eq!(stderr.matches(w).count(), 1, "{w}:\n{stderr}");
-    }
+    let w = "warning: dbt_project.yml: 'on-run-start' is not supported by lakeq and is ignored";
+    assert_eq!(stderr.matches(w).count(), 1, "{w}:\n{stderr}");
+    // The unit test runs before its model.
+    let line = |name: &str| stdout.lines().position(|l| l.contains(name));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("PASS") && l.contains("unit_test   item_totals::totals_add_up")),
+        "{stdout}"
+    );
+    assert!(
+        line("item_totals::totals_add_up") < line("reporting.totals_by_item"),
+        "{stdout}"
+    );
     // The project's generate_schema_name: `reporting`, not `analytics_reporting`; the alias;
     // the seed's custom schema; the disabled folder is not built.
     assert!(
@@ -456,6 +464,25 @@ fn features_schema_macro_disabled_models_and_unsupported_keys() -> TestResult {
             .lines()
             .any(|l| l.contains("PASS") && l.contains("at_least_stg_items_qty__1")),
         "{stdout}"
+    );
+    // A unit test whose expectation is wrong fails, and its model is not rebuilt.
+    let yml = dir.join("models/reporting/schema.yml");
+    let text = std::fs::read_to_string(&yml)?;
+    std::fs::write(&yml, text.replace("total_qty: 5", "total_qty: 6"))?;
+    let err = run_err(&dir, &["build", "-s", "item_totals"])?;
+    assert!(
+        err.lines()
+            .any(|l| l.contains("FAIL") && l.contains("item_totals::totals_add_up"))
+            && err.contains("2 rows differ")
+            && err.contains("skipped because unit_test.features.item_totals.totals_add_up"),
+        "{err}"
+    );
+    // A given column the input does not have: an error naming it.
+    std::fs::write(&yml, text.replace("qty: 3,", "qty: 3, bogus: 1,"))?;
+    let err = run_err(&dir, &["test", "-s", "item_totals"])?;
+    assert!(
+        err.contains("unit test 'totals_add_up' (models/reporting/schema.yml): given input ref:stg_items has no column 'bogus'"),
+        "{err}"
     );
     Ok(())
 }
