@@ -36,6 +36,20 @@ pub struct DbtProject {
     pub target_schemas: BTreeMap<String, String>,
     /// Things lakeq does not do, one line each (printed once per command).
     pub warnings: Vec<String>,
+    /// Packages: `local:` entries of `packages.yml` / `dependencies.yml` and
+    /// those `dbt deps` installed into `dbt_packages/`.
+    pub packages: Vec<Package>,
+}
+
+/// A dbt package whose macros the project can call (`pkg.macro(...)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    /// Its project name (`dbt_utils`).
+    pub name: String,
+    /// Its folder.
+    pub root: PathBuf,
+    /// Its macro folders, relative to `root`.
+    pub macro_paths: Vec<String>,
 }
 
 /// Keys of `dbt_project.yml` lakeq reads or knowingly ignores without effect on what is built.
@@ -160,6 +174,8 @@ impl DbtProject {
                 ));
             }
         }
+        let install = text_of("packages-install-path").unwrap_or_else(|| "dbt_packages".into());
+        project.packages = load_packages(dir, &install, &mut project.warnings)?;
         let profile_name = text_of("profile").unwrap_or_else(|| name.clone());
         project.name = name;
         if let Some(profile) = find_profiles(dir) {
@@ -274,6 +290,108 @@ impl DbtProject {
     }
 }
 
+/// The packages of the project in `dir`: `local:` entries of `packages.yml`
+/// (or `dependencies.yml`), and every package installed under `install`
+/// (`dbt deps`). A hub or git package that is not installed is a warning:
+/// lakeq downloads nothing.
+fn load_packages(dir: &Path, install: &str, warnings: &mut Vec<String>) -> Result<Vec<Package>> {
+    let mut out: Vec<Package> = Vec::new();
+    let mut remote = Vec::new();
+    for file in ["packages.yml", "dependencies.yml"] {
+        let path = dir.join(file);
+        if !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let text = render_env_vars(&text).map_err(|e| invalid(&path, &e))?;
+        let yaml: Yaml = serde_yaml_ng::from_str(&text).map_err(|e| invalid(&path, &e))?;
+        let Some(Yaml::Sequence(entries)) = yaml.get("packages") else {
+            continue;
+        };
+        for entry in entries {
+            if let Some(local) = entry.get("local").and_then(Yaml::as_str) {
+                let root = dir.join(local);
+                let package = read_package(&root)
+                    .map_err(|e| invalid(&path, &format!("local package '{local}': {e}")))?;
+                out.push(package);
+            } else {
+                let spec = ["package", "git", "tarball", "private"]
+                    .iter()
+                    .find_map(|k| entry.get(*k).and_then(Yaml::as_str))
+                    .unwrap_or("?")
+                    .to_string();
+                remote.push((file, spec));
+            }
+        }
+    }
+    let installed = dir.join(install);
+    if installed.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&installed)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("dbt_project.yml").is_file())
+            .collect();
+        entries.sort();
+        for root in entries {
+            let package = read_package(&root).map_err(|e| invalid(&root, &e))?;
+            if !out.iter().any(|p| p.name == package.name) {
+                out.push(package);
+            }
+        }
+    }
+    for (file, spec) in remote {
+        // dbt-labs/dbt_utils, https://github.com/dbt-labs/dbt-utils.git -> dbt_utils
+        let guess = spec
+            .trim_end_matches('/')
+            .trim_end_matches(".git")
+            .rsplit('/')
+            .next()
+            .unwrap_or(&spec)
+            .replace('-', "_");
+        if !out.iter().any(|p| p.name == guess) {
+            warnings.push(format!(
+                "{file}: package '{spec}' is not installed and lakeq does not download packages: \
+                 run `dbt deps` once, or check it out and list it as `local:`"
+            ));
+        }
+    }
+    for p in &out {
+        let models = p.root.join("models");
+        if models.is_dir() && std::fs::read_dir(&models).is_ok_and(|mut d| d.next().is_some()) {
+            warnings.push(format!(
+                "package '{}': its macros are used, its models are not built by lakeq",
+                p.name
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// A package's name and macro folders from its `dbt_project.yml`.
+fn read_package(root: &Path) -> std::result::Result<Package, String> {
+    let path = root.join("dbt_project.yml");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let yaml: Yaml =
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = yaml
+        .get("name")
+        .and_then(Yaml::as_str)
+        .ok_or_else(|| format!("{}: `name:` is missing", path.display()))?
+        .to_string();
+    let macro_paths = match yaml.get("macro-paths") {
+        Some(Yaml::Sequence(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => vec!["macros".to_string()],
+    };
+    Ok(Package {
+        name,
+        root: root.to_path_buf(),
+        macro_paths,
+    })
+}
+
 /// dbt's default `generate_schema_name`: the target's schema, or
 /// `<target schema>_<custom>` for a model with a custom `schema`.
 pub fn generate_schema_name(target_schema: &str, custom: Option<&str>) -> String {
@@ -340,10 +458,10 @@ fn render_env_vars(text: &str) -> std::result::Result<String, String> {
 }
 
 fn invalid(path: &Path, reason: &dyn std::fmt::Display) -> Error {
-    Error::InvalidLocation {
-        location: path.display().to_string(),
-        reason: reason.to_string(),
-    }
+    Error::Models(super::ModelError::Project(format!(
+        "{}: {reason}",
+        path.display()
+    )))
 }
 
 /// One resource's settings from a `dbt_project.yml` config tree: the `+key`

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Kwargs, Rest, Value};
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Rest, Value};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
 use super::ModelError;
@@ -186,15 +186,24 @@ pub struct Macros {
     files: Vec<(usize, String)>,
     /// Macro names (a later definition of a name replaces an earlier one).
     names: Vec<String>,
+    /// Macro names of each package (`pkg.m` calls the package's `m`).
+    packages: BTreeMap<String, Vec<String>>,
 }
 
 impl Macros {
-    /// Prepare the built-ins and `files` (path, text).
-    pub fn new(files: &[(String, String)]) -> Result<Self, ModelError> {
+    /// Prepare the built-ins, the macros of packages (package, path, text) and
+    /// the project's `files` (path, text), in that order (later ones win).
+    pub fn new(
+        packages: &[(String, String, String)],
+        files: &[(String, String)],
+    ) -> Result<Self, ModelError> {
         let mut m = Macros::default();
-        m.add("<dbt built-in macros>", BUILTIN_MACROS)?;
+        m.add("<dbt built-in macros>", BUILTIN_MACROS, None)?;
+        for (package, path, text) in packages {
+            m.add(path, text, Some(package))?;
+        }
         for (path, text) in files {
-            m.add(path, text)?;
+            m.add(path, text, None)?;
         }
         Ok(m)
     }
@@ -204,8 +213,16 @@ impl Macros {
         self.names.iter().any(|n| n == name)
     }
 
-    fn add(&mut self, path: &str, text: &str) -> Result<(), ModelError> {
-        let rewritten = rewrite_macro_file(path, text, &mut self.names)?;
+    fn add(&mut self, path: &str, text: &str, package: Option<&str>) -> Result<(), ModelError> {
+        let mut names = Vec::new();
+        let rewritten = rewrite_macro_file(path, &mutable_containers(text), &mut names, package)?;
+        for name in names {
+            self.names.retain(|n| n != &name);
+            self.names.push(name.clone());
+            if let Some(p) = package {
+                self.packages.entry(p.to_string()).or_default().push(name);
+            }
+        }
         self.files.push((self.lines + 1, path.to_string()));
         self.lines += rewritten.split('\n').count() - 1;
         self.text.push_str(&rewritten);
@@ -236,6 +253,7 @@ fn rewrite_macro_file(
     path: &str,
     text: &str,
     names: &mut Vec<String>,
+    package: Option<&str>,
 ) -> Result<String, ModelError> {
     let mut out = String::with_capacity(text.len() + 256);
     let mut rest = text;
@@ -300,6 +318,11 @@ fn rewrite_macro_file(
                     out.push_str(&format!(
                         "{{{{ __lakeq_register('{name}', __lakeq_macro_{name}) }}}}"
                     ));
+                    if let Some(p) = package {
+                        out.push_str(&format!(
+                            "{{{{ __lakeq_register('{p}.{name}', __lakeq_macro_{name}) }}}}"
+                        ));
+                    }
                     names.retain(|n| n != &name);
                     names.push(name);
                 }
@@ -499,7 +522,11 @@ pub fn render(
     let ctx = minijinja::context! { this => this, target => target };
     let macros = &resolver.macros;
     // The marker on a line of its own: the model's lines keep their length (see MAX_LINE_CHARS).
-    let source = format!("{}{{{{ __lakeq_begin() }}}}\n{}", macros.text, input.source);
+    let source = format!(
+        "{}{{{{ __lakeq_begin() }}}}\n{}",
+        macros.text,
+        mutable_containers(input.source)
+    );
     let rendered = env
         .template_from_named_str(input.path, &source)
         .and_then(|t| t.render(ctx))
@@ -568,10 +595,218 @@ fn macro_function(calls: &Arc<MacroCalls>, name: &str) -> Value {
     )
 }
 
+/// A list a template can change (`{% do xs.append(x) %}`, as dbt macros do):
+/// `{% set xs = [] %}` in a macro file or model makes one of these.
+#[derive(Debug, Default)]
+struct MutableList(Mutex<Vec<Value>>);
+
+impl Object for MutableList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let items = guard(&self.0);
+        let i = key.as_i64()?;
+        let i = if i < 0 {
+            i64::try_from(items.len()).ok()? + i
+        } else {
+            i
+        };
+        items.get(usize::try_from(i).ok()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(guard(&self.0).clone())
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, minijinja::Error> {
+        let mut items = guard(&self.0);
+        match (method, args) {
+            ("append", [v]) => items.push(v.clone()),
+            ("extend", [vs]) => items.extend(vs.try_iter()?),
+            ("insert", [i, v]) => {
+                let i = i.as_usize().unwrap_or(items.len()).min(items.len());
+                items.insert(i, v.clone());
+            }
+            ("pop", []) => return Ok(items.pop().unwrap_or_default()),
+            ("pop", [i]) => {
+                let i = i.as_usize().filter(|i| *i < items.len());
+                return Ok(i.map(|i| items.remove(i)).unwrap_or_default());
+            }
+            _ => return Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
+        }
+        Ok(Value::from(()))
+    }
+}
+
+/// A dict a template can change (`{% do d.update({...}) %}`): `{% set d = {} %}`.
+#[derive(Debug, Default)]
+struct MutableMap(Mutex<BTreeMap<Value, Value>>);
+
+impl Object for MutableMap {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        guard(&self.0).get(key).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(guard(&self.0).keys().cloned().collect())
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, minijinja::Error> {
+        let mut map = guard(&self.0);
+        match (method, args) {
+            ("update", [other]) => {
+                for k in other.try_iter()? {
+                    let v = other.get_item(&k)?;
+                    map.insert(k, v);
+                }
+            }
+            ("pop", [k, rest @ ..]) => {
+                return Ok(map
+                    .remove(k)
+                    .or_else(|| rest.first().cloned())
+                    .unwrap_or_default());
+            }
+            ("setdefault", [k, v]) => return Ok(map.entry(k.clone()).or_insert(v.clone()).clone()),
+            _ => return Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
+        }
+        Ok(Value::from(()))
+    }
+}
+
+/// `{% set x = [] %}` / `{% set x = {} %}` become mutable containers, so the
+/// `append`/`extend`/`update` idiom of dbt macros works. Line breaks are kept.
+pub fn mutable_containers(text: &str) -> String {
+    if !text.contains("{%") || !text.contains("set") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{%") {
+        let (before, tag_and_after) = rest.split_at(start);
+        out.push_str(before);
+        let Some(end) = tag_and_after.find("%}") else {
+            out.push_str(tag_and_after);
+            return out;
+        };
+        let (tag, after) = tag_and_after.split_at(end + 2);
+        let compact: String = tag.chars().filter(|c| !c.is_whitespace()).collect();
+        let rewritten = ["[]", "{}"].iter().find_map(|empty| {
+            let body = compact
+                .trim_start_matches("{%")
+                .trim_start_matches(['-', '+'])
+                .strip_prefix("set")?;
+            let (name, value) = body.split_once('=')?;
+            let value = value.trim_end_matches("%}").trim_end_matches(['-', '+']);
+            (value == *empty
+                && !name.is_empty()
+                && name.chars().all(|c| c.is_alphanumeric() || c == '_'))
+            .then(|| {
+                let ctor = if *empty == "[]" {
+                    "__lakeq_list()"
+                } else {
+                    "__lakeq_dict()"
+                };
+                tag.replacen(*empty, ctor, 1)
+            })
+        });
+        out.push_str(rewritten.as_deref().unwrap_or(tag));
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Python's methods that dbt macros call on strings, lists and dicts
+/// (`'x'.upper()`, `d.items()`, ...), for values minijinja has no method for.
+fn python_methods(
+    _state: &minijinja::State<'_, '_>,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    if let Some(s) = value.as_str() {
+        let arg = |i: usize| args.get(i).and_then(|a| a.as_str()).unwrap_or("");
+        return Ok(match method {
+            "upper" => Value::from(s.to_uppercase()),
+            "lower" => Value::from(s.to_lowercase()),
+            "strip" => Value::from(s.trim()),
+            "lstrip" => Value::from(s.trim_start()),
+            "rstrip" => Value::from(s.trim_end()),
+            "startswith" => Value::from(s.starts_with(arg(0))),
+            "endswith" => Value::from(s.ends_with(arg(0))),
+            "replace" => Value::from(s.replace(arg(0), arg(1))),
+            "split" if args.is_empty() => {
+                Value::from(s.split_whitespace().map(Value::from).collect::<Vec<_>>())
+            }
+            "split" => Value::from(s.split(arg(0)).map(Value::from).collect::<Vec<_>>()),
+            "join" => Value::from(
+                args.first()
+                    .map(|a| {
+                        a.try_iter()
+                            .map(|it| it.map(|v| v.to_string()).collect::<Vec<_>>())
+                    })
+                    .transpose()?
+                    .unwrap_or_default()
+                    .join(s),
+            ),
+            _ => return Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
+        });
+    }
+    if value.kind() == ValueKind::Map {
+        let keys: Vec<Value> = value.try_iter()?.collect();
+        return Ok(match method {
+            "items" => Value::from(
+                keys.iter()
+                    .map(|k| Ok(Value::from(vec![k.clone(), value.get_item(k)?])))
+                    .collect::<Result<Vec<_>, minijinja::Error>>()?,
+            ),
+            "keys" => Value::from(keys),
+            "values" => Value::from(
+                keys.iter()
+                    .map(|k| value.get_item(k))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            "get" => {
+                let v = value.get_item(args.first().unwrap_or(&Value::UNDEFINED))?;
+                if v.is_undefined() {
+                    args.get(1).cloned().unwrap_or_default()
+                } else {
+                    v
+                }
+            }
+            _ => return Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
+        });
+    }
+    Err(minijinja::Error::from(ErrorKind::UnknownMethod))
+}
+
 /// `__lakeq_register`, `__lakeq_begin`, one global per macro, `return`,
 /// `log`, `adapter.dispatch`, `dbt.*` and `exceptions.*`.
 fn install_macro_support(env: &mut Environment<'_>, macros: &Macros) {
     let calls = Arc::new(MacroCalls::default());
+    env.add_function(
+        "__lakeq_list",
+        || Value::from_object(MutableList::default()),
+    );
+    env.add_function("__lakeq_dict", || Value::from_object(MutableMap::default()));
+    env.set_unknown_method_callback(python_methods);
     let c = Arc::clone(&calls);
     env.add_function("__lakeq_register", move |name: String, m: Value| {
         guard(&c.defined).insert(name, m);
@@ -633,6 +868,21 @@ fn install_macro_support(env: &mut Environment<'_>, macros: &Macros) {
         .map(|n| (*n, macro_function(&calls, n)))
         .collect();
     env.add_global("dbt", Value::from(dbt));
+    for (package, names) in &macros.packages {
+        if RESERVED.contains(&package.as_str()) {
+            continue;
+        }
+        let namespace: BTreeMap<&str, Value> = names
+            .iter()
+            .map(|n| {
+                (
+                    n.as_str(),
+                    macro_function(&calls, &format!("{package}.{n}")),
+                )
+            })
+            .collect();
+        env.add_global(package.clone(), Value::from(namespace));
+    }
     let raise = Value::from_function(|msg: String| -> Result<String, minijinja::Error> {
         Err(jinja_error(msg))
     });
@@ -740,10 +990,10 @@ mod tests {
             target_lake: "dev_analytics".into(),
             target_schema: "main".into(),
             macros: Arc::new(
-                Macros::new(&[(
+                Macros::new(&[], &[(
                     "macros/m.sql".to_string(),
                     "{% macro cents(col, scale=2) %}({{ col }} / 100)::numeric(16, {{ scale }}){% endmacro %}\n\
-                     {% macro pick(xs) %}{{ return(xs[1:]) }}{% endmacro %}\n\
+                     {% macro pick(xs) %}{% set out = [] %}{% for x in xs %}{% if not loop.first %}{% do out.append(x | upper) %}{% endif %}{% endfor %}{{ return(out) }}{% endmacro %}\n\
                      {% macro default__shout(x) %}upper({{ x }}){% endmacro %}\n\
                      {% macro bad() %}\n{{ exceptions.raise_compiler_error('no good') }}\n{% endmacro %}\n\
                      {% test positive(model, column_name) %}select * from {{ model }} where {{ column_name }} <= 0{% endtest %}\n"
@@ -781,9 +1031,16 @@ mod tests {
             ..Default::default()
         };
         let (sql, _) = render(&resolver(), &input).expect("render");
+        let dicts = RenderInput {
+            name: "m",
+            path: "models/m.sql",
+            source: "{% set d = {} %}{% do d.update({'a': 1}) %}{% for k, v in d.items() %}{{ k }}={{ v }}{% endfor %} {{ 'X'.lower() }} {{ d.get('zz', 'none') }}",
+            ..Default::default()
+        };
+        assert_eq!(render(&resolver(), &dicts).expect("dicts").0, "a=1 x none");
         assert_eq!(
             sql,
-            "select (amount / 100)::numeric(16, 2), (x / 100)::numeric(16, 4), b+c, upper(y), date_trunc('day', ts), TEXT\nselect * from t where c <= 0"
+            "select (amount / 100)::numeric(16, 2), (x / 100)::numeric(16, 4), B+C, upper(y), date_trunc('day', ts), TEXT\nselect * from t where c <= 0"
         );
         let input = RenderInput {
             name: "m",

@@ -201,6 +201,8 @@ pub struct Project {
     pub tests: Vec<DataTest>,
     /// Enabled seeds by name.
     pub seeds: BTreeMap<String, Seed>,
+    /// Unit tests (of enabled models).
+    pub unit_tests: Vec<project::UnitTestDef>,
     /// Settings lakeq does not support and ignores, one line each.
     pub warnings: Vec<String>,
     /// Name resolution for the compile pass.
@@ -248,9 +250,10 @@ impl Project {
         let target_lake = config.target_lake(&target);
         let mut warnings = Vec::new();
         let mut warned = BTreeSet::new();
-        let dbt = config.dbt.as_ref().map(|d| DbtContext {
+        let mut dbt = config.dbt.as_ref().map(|d| DbtContext {
             project: d,
             target_schema: d.target_schema(&target),
+            schema_macro: None,
         });
         if let Some(d) = &dbt {
             for w in &d.project.warnings {
@@ -275,6 +278,33 @@ impl Project {
             all_vars.extend(d.project.vars.clone());
         }
         all_vars.extend(vars);
+        let mut resolver = Resolver {
+            relations: BTreeMap::new(),
+            known_models: files
+                .models
+                .keys()
+                .chain(files.seeds.keys())
+                .cloned()
+                .collect(),
+            sources: files
+                .sources
+                .iter()
+                .map(|(k, s)| (k.clone(), relation(&s.lake, &s.schema, &s.identifier)))
+                .collect(),
+            vars: all_vars,
+            target: target.clone(),
+            target_lake: target_lake.clone(),
+            target_schema: dbt
+                .as_ref()
+                .map_or_else(|| "main".to_string(), |d| d.target_schema.clone()),
+            macros: Arc::new(jinja::Macros::new(&files.package_macros, &files.macros)?),
+        };
+        // A project's own generate_schema_name macro replaces dbt's default naming.
+        if let Some(d) = &mut dbt
+            && resolver.macros.contains("generate_schema_name")
+        {
+            d.schema_macro = Some(Arc::new(resolver.clone()));
+        }
         let mut seeds = BTreeMap::new();
         for file in files.seeds.values() {
             let seed_config = seed_config(dbt.as_ref(), &files.seed_prefix, file, &mut |w| {
@@ -299,22 +329,6 @@ impl Project {
                 },
             );
         }
-        let mut resolver = Resolver {
-            relations: BTreeMap::new(),
-            known_models: files.models.keys().chain(seeds.keys()).cloned().collect(),
-            sources: files
-                .sources
-                .iter()
-                .map(|(k, s)| (k.clone(), relation(&s.lake, &s.schema, &s.identifier)))
-                .collect(),
-            vars: all_vars,
-            target: target.clone(),
-            target_lake: target_lake.clone(),
-            target_schema: dbt
-                .as_ref()
-                .map_or_else(|| "main".to_string(), |d| d.target_schema.clone()),
-            macros: Arc::new(jinja::Macros::new(&files.macros)?),
-        };
         let parse_resolver = Arc::new(resolver.clone());
 
         // Parse pass: dependencies and config.
@@ -393,10 +407,30 @@ impl Project {
             {
                 continue; // the tested model is disabled
             }
+            if let TestKind::Custom { test, .. } = &def.kind {
+                let short = test.rsplit('.').next().unwrap_or(test);
+                if !resolver.macros.contains(&format!("test_{short}")) {
+                    return Err(ModelError::Project(format!(
+                        "{}: unknown test '{test}' on {} (no {{% test {short} %}} macro in the project; \
+                         lakeq knows unique, not_null, accepted_values, relationships)",
+                        def.path,
+                        def.model.as_deref().unwrap_or_default()
+                    )));
+                }
+            }
             let mut depends_on: BTreeSet<String> = def.model.iter().cloned().collect();
             let template = match &def.kind {
                 TestKind::Relationships { to, .. } => Some(format!("{{{{ {to} }}}}")),
                 TestKind::Singular { raw_sql } => Some(raw_sql.clone()),
+                // Arguments such as `to: ref('x')` make the test depend on x.
+                TestKind::Custom { args, .. } => Some(
+                    args.values()
+                        .filter_map(|v| v.as_str().map(str::trim))
+                        .filter(|t| t.starts_with("ref(") || t.starts_with("source("))
+                        .map(|t| format!("{{{{ {t} }}}}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
                 _ => None,
             };
             if let Some(template) = template {
@@ -412,11 +446,39 @@ impl Project {
                     },
                 )?;
                 depends_on.extend(captured.refs);
+                if !captured.config.is_empty() {
+                    // A singular test's {{ config(severity='warn', ...) }}.
+                    let mut def = def.clone();
+                    def.config
+                        .apply(&captured.config)
+                        .map_err(|e| ModelError::Project(format!("{}: {e}", def.path)))?;
+                    tests.push(DataTest {
+                        def,
+                        depends_on: depends_on.into_iter().collect(),
+                    });
+                    continue;
+                }
             }
             tests.push(DataTest {
                 def: def.clone(),
                 depends_on: depends_on.into_iter().collect(),
             });
+        }
+        let mut unit_tests = Vec::new();
+        for u in &files.unit_tests {
+            if !models.contains_key(&u.model) {
+                if files.models.contains_key(&u.model) {
+                    continue; // the model is disabled
+                }
+                return Err(ModelError::Project(format!(
+                    "{}: unit test '{}' tests model '{}', which does not exist{}",
+                    u.path,
+                    u.name,
+                    u.model,
+                    jinja::did_you_mean(&u.model, &models.keys().cloned().collect::<Vec<_>>())
+                )));
+            }
+            unit_tests.push(u.clone());
         }
         Ok(Self {
             files,
@@ -426,9 +488,73 @@ impl Project {
             models,
             tests,
             seeds,
+            unit_tests,
             warnings,
             resolver,
         })
+    }
+
+    /// The SQL of a unit test's model with its inputs replaced by `fixtures`
+    /// (`ref:<name>` / `source:<source>.<table>` -> the query of its given rows).
+    pub fn compile_unit_test(
+        &self,
+        test: &project::UnitTestDef,
+        fixtures: &BTreeMap<String, String>,
+    ) -> Result<String, ModelError> {
+        let model = self.model(&test.model)?;
+        let mut resolver = (*self.resolver).clone();
+        let mut ctes = Vec::new();
+        let keys = model
+            .refs
+            .iter()
+            .map(|r| format!("ref:{r}"))
+            .chain(model.sources.iter().map(|(s, t)| format!("source:{s}.{t}")));
+        for (i, key) in keys.enumerate() {
+            let cte = format!("__lakeq_given_{i}");
+            let sql = fixtures.get(&key).ok_or_else(|| {
+                ModelError::Project(format!(
+                    "{}: unit test '{}': no rows for input {key}",
+                    test.path, test.name
+                ))
+            })?;
+            ctes.push(format!("{cte} AS (\n{sql}\n)"));
+            if let Some(name) = key.strip_prefix("ref:") {
+                resolver.relations.insert(name.to_string(), cte);
+            } else if let Some((s, t)) = key.strip_prefix("source:").and_then(|k| k.split_once('.'))
+            {
+                resolver.sources.insert((s.to_string(), t.to_string()), cte);
+            }
+        }
+        let (sql, _) = render(
+            &Arc::new(resolver),
+            &RenderInput {
+                name: &model.name,
+                path: &model.path,
+                source: &model.raw_sql,
+                this: model.relation.clone(),
+                is_incremental: false,
+                parse: false,
+            },
+        )?;
+        let sql = strip_terminator(&sql);
+        Ok(if ctes.is_empty() {
+            sql
+        } else {
+            with_ctes(&sql, &ctes.join(",\n"))
+        })
+    }
+
+    /// The relation of a model, seed or source (`source:<s>.<t>`) a query reads.
+    pub fn input_relation(&self, key: &str) -> Result<String, ModelError> {
+        if let Some((s, t)) = key.strip_prefix("source:").and_then(|k| k.split_once('.')) {
+            let src = self
+                .files
+                .sources
+                .get(&(s.to_string(), t.to_string()))
+                .ok_or_else(|| ModelError::Project(format!("unknown source '{s}.{t}'")))?;
+            return Ok(relation(&src.lake, &src.schema, &src.identifier));
+        }
+        self.node_relation(key.strip_prefix("ref:").unwrap_or(key))
     }
 
     /// The relation a model or seed called `name` is built as.
@@ -575,7 +701,12 @@ impl Project {
             call_args.push(format!("column_name={}", jinja::quote_str(c)));
         }
         for (k, v) in args {
-            call_args.push(format!("{k}={}", jinja::literal(v)));
+            // dbt renders test arguments: `to: ref('customers')` is the relation.
+            let value = match v.as_str().map(str::trim) {
+                Some(t) if t.starts_with("ref(") || t.starts_with("source(") => t.to_string(),
+                _ => jinja::literal(v),
+            };
+            call_args.push(format!("{k}={value}"));
         }
         let source = format!("{{{{ {macro_name}({}) }}}}", call_args.join(", "));
         render(
@@ -587,16 +718,6 @@ impl Project {
                 ..Default::default()
             },
         )
-        .map_err(|e| match e {
-            ModelError::Jinja { message, .. } if message.contains(&format!("{macro_name} is unknown")) || message.contains("unknown function") => {
-                ModelError::Project(format!(
-                    "{}: unknown test '{test}' (no {{% test {} %}} macro in the project; lakeq knows unique, not_null, accepted_values, relationships)",
-                    def.path,
-                    test.rsplit('.').next().unwrap_or(test)
-                ))
-            }
-            other => other,
-        })
     }
 
     /// Prepend `WITH` clauses for the ephemeral models a query uses (transitively).
@@ -691,6 +812,41 @@ fn split_leading_comments(sql: &str) -> (&str, &str) {
 struct DbtContext<'a> {
     project: &'a dbt::DbtProject,
     target_schema: String,
+    /// Set when the project defines `generate_schema_name`.
+    schema_macro: Option<Arc<Resolver>>,
+}
+
+impl DbtContext<'_> {
+    /// The schema of a model or seed with `custom` as its `schema` config:
+    /// the project's `generate_schema_name` macro, else dbt's default.
+    fn schema(&self, custom: Option<&str>, node: &str, path: &str) -> Result<String, ModelError> {
+        let Some(resolver) = &self.schema_macro else {
+            return Ok(dbt::generate_schema_name(&self.target_schema, custom));
+        };
+        let custom = custom.map_or_else(|| "none".to_string(), jinja::quote_str);
+        let source = format!(
+            "{{{{ generate_schema_name({custom}, {{'name': {}}}) }}}}",
+            jinja::quote_str(node)
+        );
+        let (out, _) = render(
+            resolver,
+            &RenderInput {
+                name: node,
+                path,
+                source: &source,
+                ..Default::default()
+            },
+        )?;
+        let schema = out.trim().to_string();
+        if schema.is_empty() {
+            return Err(ModelError::Config {
+                model: node.to_string(),
+                path: path.to_string(),
+                message: "generate_schema_name returned an empty schema".into(),
+            });
+        }
+        Ok(schema)
+    }
 }
 
 /// Model config keys lakeq acts on.
@@ -773,7 +929,7 @@ fn merge_config(
         .map_err(bad)?;
     let schema = match dbt {
         // dbt's generate_schema_name: the target schema, or <target schema>_<custom>.
-        Some(d) => dbt::generate_schema_name(&d.target_schema, text("schema")?.as_deref()),
+        Some(d) => d.schema(text("schema")?.as_deref(), &file.name, &file.path)?,
         None => {
             // Default schema: the model's top folder (models/staging/x.sql -> staging), else main.
             let default_schema = file
@@ -905,7 +1061,7 @@ fn seed_config(
         }
     };
     let schema = match dbt {
-        Some(d) => dbt::generate_schema_name(&d.target_schema, text("schema")?.as_deref()),
+        Some(d) => d.schema(text("schema")?.as_deref(), &file.name, &file.path)?,
         None => text("schema")?.unwrap_or_else(|| "main".into()),
     };
     let tags = match settings.get("tags") {

@@ -125,6 +125,13 @@ impl TestConfig {
     /// Read `severity`, `where`, `limit`, `error_if`, `warn_if` from config settings.
     pub fn from_settings(settings: &BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
         let mut c = Self::default();
+        c.apply(settings)?;
+        Ok(c)
+    }
+
+    /// Override with the test-config keys of `settings` (a test's `config(...)`).
+    pub fn apply(&mut self, settings: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+        let c = self;
         let text = |k: &str| settings.get(k).and_then(|v| v.as_str()).map(str::to_string);
         if let Some(s) = text("severity") {
             let s = s.to_ascii_lowercase();
@@ -133,7 +140,9 @@ impl TestConfig {
             }
             c.severity = s;
         }
-        c.where_clause = text("where");
+        if let Some(w) = text("where") {
+            c.where_clause = Some(w);
+        }
         if let Some(v) = settings.get("limit").filter(|v| !v.is_null()) {
             c.limit = Some(
                 v.as_u64()
@@ -148,7 +157,7 @@ impl TestConfig {
                 *slot = cond;
             }
         }
-        Ok(c)
+        Ok(())
     }
 }
 
@@ -293,10 +302,14 @@ pub struct ProjectFiles {
     pub seeds: BTreeMap<String, ModelFile>,
     /// Macro files (`<macros>/**/*.sql`, and `<tests>/generic/**/*.sql`): path and text.
     pub macros: Vec<(String, String)>,
+    /// Macro files of packages: package name, path and text.
+    pub package_macros: Vec<(String, String, String)>,
     /// Whether this is the bundled sample project (no models folder on disk).
     pub bundled: bool,
     /// The seeds folder relative to the project folder.
     pub seed_prefix: String,
+    /// `unit_tests:` entries.
+    pub unit_tests: Vec<UnitTestDef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,6 +320,8 @@ struct YamlFile {
     models: Vec<YamlModel>,
     #[serde(default)]
     seeds: Vec<YamlModel>,
+    #[serde(default)]
+    unit_tests: Vec<Yaml>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,6 +419,23 @@ impl ProjectFiles {
                 }
             }
         }
+        let mut package_macros = Vec::new();
+        for package in config.dbt.iter().flat_map(|d| &d.packages) {
+            for folder in &package.macro_paths {
+                let dir = package.root.join(folder);
+                if dir.is_dir() {
+                    let mut files = Vec::new();
+                    walk_ext(&dir, &["sql"], &mut files)?;
+                    for path in files {
+                        package_macros.push((
+                            package.name.clone(),
+                            relative(root, &path),
+                            read(&path)?,
+                        ));
+                    }
+                }
+            }
+        }
         if config.dbt.is_some() && tests_dir.is_dir() {
             let mut files = Vec::new();
             walk_ext(&tests_dir, &["sql"], &mut files)?;
@@ -437,6 +469,7 @@ impl ProjectFiles {
             config.dbt.as_ref(),
         )?;
         files.macros = macros;
+        files.package_macros = package_macros;
         files.seed_prefix = relative(root, &seeds_dir);
         Ok(files)
     }
@@ -536,6 +569,7 @@ impl ProjectFiles {
         }
         let mut sources = BTreeMap::new();
         let mut tests = Vec::new();
+        let mut unit_tests = Vec::new();
         for file in yaml_files {
             let rel = file.path.clone();
             let parsed: YamlFile = serde_yaml_ng::from_str(&file.text)
@@ -577,6 +611,9 @@ impl ProjectFiles {
                         description: c.description,
                     });
                 }
+            }
+            for u in &parsed.unit_tests {
+                unit_tests.push(unit_test(u, &rel)?);
             }
             for m in parsed.seeds {
                 let Some(file) = seeds.get_mut(&m.name) else {
@@ -638,10 +675,115 @@ impl ProjectFiles {
             tests,
             seeds,
             macros: Vec::new(),
+            package_macros: Vec::new(),
             seed_prefix: String::new(),
+            unit_tests,
             bundled: false,
         })
     }
+}
+
+/// A dbt unit test: the model run on fixed input rows, its output compared with `expect`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UnitTestDef {
+    /// Its name (`totals_add_up`).
+    pub name: String,
+    /// The model under test.
+    pub model: String,
+    /// Input rows by input: `ref('x')` / `source('s', 't')` as written, and its rows.
+    pub given: Vec<(String, Vec<BTreeMap<String, serde_json::Value>>)>,
+    /// The expected rows (only their columns are compared).
+    pub expect: Vec<BTreeMap<String, serde_json::Value>>,
+    /// The YAML file.
+    pub path: String,
+}
+
+/// Parse one `unit_tests:` entry (`rows` as dicts, or `format: csv` text).
+fn unit_test(entry: &Yaml, path: &str) -> Result<UnitTestDef, ModelError> {
+    let name = entry
+        .get("name")
+        .and_then(Yaml::as_str)
+        .unwrap_or("?")
+        .to_string();
+    let bad = |why: String| ModelError::Project(format!("{path}: unit test '{name}': {why}"));
+    let model = entry
+        .get("model")
+        .and_then(Yaml::as_str)
+        .ok_or_else(|| bad("`model:` is missing".into()))?
+        .to_string();
+    for key in ["overrides"] {
+        if entry.get(key).is_some() {
+            return Err(bad(format!("`{key}:` is not supported by lakeq yet")));
+        }
+    }
+    let rows_of = |block: &Yaml,
+                   what: &str|
+     -> Result<Vec<BTreeMap<String, serde_json::Value>>, ModelError> {
+        let format = block.get("format").and_then(Yaml::as_str).unwrap_or("dict");
+        match (format, block.get("rows")) {
+            (_, None | Some(Yaml::Null)) => Ok(Vec::new()),
+            ("dict", Some(Yaml::Sequence(rows))) => rows
+                .iter()
+                .map(|r| {
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| match v {
+                            serde_json::Value::Object(o) => Some(o.into_iter().collect()),
+                            _ => None,
+                        })
+                        .ok_or_else(|| {
+                            bad(format!("{what}: each row must be a map of column: value"))
+                        })
+                })
+                .collect(),
+            ("csv", Some(Yaml::String(text))) => {
+                let csv = super::seed::parse(path, text, b',')?;
+                Ok(csv
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        csv.header
+                            .iter()
+                            .zip(r)
+                            .map(|(h, v)| {
+                                (
+                                    h.clone(),
+                                    v.clone()
+                                        .map_or(serde_json::Value::Null, serde_json::Value::String),
+                                )
+                            })
+                            .collect()
+                    })
+                    .collect())
+            }
+            (f, _) => Err(bad(format!(
+                "{what}: rows in format '{f}' are not supported (dict, csv)"
+            ))),
+        }
+    };
+    let mut given = Vec::new();
+    if let Some(Yaml::Sequence(inputs)) = entry.get("given") {
+        for g in inputs {
+            let input = g
+                .get("input")
+                .and_then(Yaml::as_str)
+                .ok_or_else(|| bad("each `given` needs `input: ref('...')`".into()))?;
+            given.push((input.to_string(), rows_of(g, input)?));
+        }
+    }
+    let expect = rows_of(
+        entry
+            .get("expect")
+            .ok_or_else(|| bad("`expect:` is missing".into()))?,
+        "expect",
+    )?;
+    Ok(UnitTestDef {
+        name,
+        model,
+        given,
+        expect,
+        path: path.to_string(),
+    })
 }
 
 /// Keys of a generic test entry that configure it rather than pass arguments

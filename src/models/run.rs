@@ -107,6 +107,7 @@ enum Work {
     Model(String),
     Test(usize),
     Seed(String),
+    Unit(usize),
 }
 
 /// A node of the run graph.
@@ -217,6 +218,40 @@ impl RunPlan {
                 nodes.push(PlannedNode {
                     unique_id: model_id(&name),
                     work: Work::Model(name),
+                    deps,
+                });
+            }
+        }
+        // Unit tests run before their model (in build, the model waits for them) and
+        // after the model's parents (their columns type the given rows).
+        let unit_id =
+            |u: &super::project::UnitTestDef| format!("unit_test.{proj}.{}.{}", u.model, u.name);
+        if kind != RunKind::Models && kind != RunKind::Seeds {
+            for (i, u) in project.unit_tests.iter().enumerate() {
+                if !models.contains(&u.model) {
+                    continue;
+                }
+                let mut deps = BTreeSet::new();
+                if run_models || run_seeds {
+                    let mut parents = BTreeSet::new();
+                    selected_parents(
+                        project,
+                        &u.model,
+                        models,
+                        &mut parents,
+                        &mut BTreeSet::new(),
+                    );
+                    deps.extend(parents.iter().map(|p| model_id(p)));
+                }
+                if kind == RunKind::Build {
+                    let id = model_id(&u.model);
+                    if let Some(n) = nodes.iter_mut().find(|n| n.unique_id == id) {
+                        n.deps.insert(unit_id(u));
+                    }
+                }
+                nodes.push(PlannedNode {
+                    unique_id: unit_id(u),
+                    work: Work::Unit(i),
                     deps,
                 });
             }
@@ -391,6 +426,14 @@ fn describe(project: &Project, work: &Work) -> (String, &'static str) {
     match work {
         Work::Model(m) => (m.clone(), "model"),
         Work::Seed(m) => (m.clone(), "seed"),
+        Work::Unit(i) => (
+            project
+                .unit_tests
+                .get(*i)
+                .map(|u| format!("{}::{}", u.model, u.name))
+                .unwrap_or_default(),
+            "unit_test",
+        ),
         Work::Test(i) => (
             project
                 .tests
@@ -427,6 +470,7 @@ async fn run_node(
         Work::Model(m) => run_model(project, session, m, full_refresh, &mut result).await,
         Work::Test(i) => run_test(project, session, *i, &mut result).await,
         Work::Seed(s) => run_seed(project, session, s, &mut result).await,
+        Work::Unit(i) => run_unit_test(project, session, *i, &mut result).await,
     };
     if let Err(e) = outcome {
         result.status = Status::Error;
@@ -514,6 +558,215 @@ async fn run_model(
             result.rows_affected = Some(count(&batches));
         }
         (Materialized::Ephemeral, _) => {}
+    }
+    Ok(())
+}
+
+/// Column names and SQL types of a query's result (`DESCRIBE`); a type lakeq
+/// cannot name in SQL is `None` (its values are left uncast).
+async fn columns_of(session: &Session, query: &str) -> Result<Vec<(String, Option<String>)>> {
+    let batches = session.sql(&format!("DESCRIBE {query}")).await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let (Some(names), Some(types)) = (
+            b.column(0).as_string_opt::<i32>(),
+            b.column(1).as_string_opt::<i32>(),
+        ) else {
+            return Err(Error::NodeFailed(
+                "DESCRIBE returned no column names".into(),
+            ));
+        };
+        for i in 0..b.num_rows() {
+            out.push((names.value(i).to_string(), sql_type(types.value(i))));
+        }
+    }
+    Ok(out)
+}
+
+/// An Arrow type name (as DESCRIBE prints it) as a SQL type.
+fn sql_type(arrow: &str) -> Option<String> {
+    Some(
+        match arrow {
+            "Utf8" | "LargeUtf8" | "Utf8View" => "VARCHAR",
+            "Int8" => "TINYINT",
+            "Int16" => "SMALLINT",
+            "Int32" => "INTEGER",
+            "Int64" => "BIGINT",
+            "Float32" => "FLOAT",
+            "Float64" => "DOUBLE",
+            "Boolean" => "BOOLEAN",
+            "Date32" => "DATE",
+            t if t.starts_with("Timestamp(") && t.ends_with("None)") => "TIMESTAMP",
+            t if t.starts_with("Timestamp(") => "TIMESTAMPTZ",
+            t if t.starts_with("Decimal128(") => {
+                return Some(format!(
+                    "DECIMAL{}",
+                    t.trim_start_matches("Decimal128").replace(' ', "")
+                ));
+            }
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+/// A query of `rows` with the given columns (name, type): each value cast to
+/// its column's type, missing values NULL, no rows when `rows` is empty.
+fn rows_query(
+    columns: &[(String, Option<String>)],
+    rows: &[BTreeMap<String, serde_json::Value>],
+) -> String {
+    let cell = |value: Option<&serde_json::Value>, ty: &Option<String>| {
+        let lit = match value {
+            None | Some(serde_json::Value::Null) => "NULL".to_string(),
+            Some(serde_json::Value::String(s)) => format!("'{}'", s.replace('\'', "''")),
+            Some(serde_json::Value::Bool(b)) => b.to_string(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(other) => format!("'{}'", other.to_string().replace('\'', "''")),
+        };
+        match ty {
+            Some(t) => format!("CAST({lit} AS {t})"),
+            None => lit,
+        }
+    };
+    let select = |row: Option<&BTreeMap<String, serde_json::Value>>| {
+        columns
+            .iter()
+            .map(|(name, ty)| {
+                format!(
+                    "{} AS {}",
+                    cell(row.and_then(|r| r.get(name)), ty),
+                    super::ident(name)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if rows.is_empty() {
+        return format!("SELECT {} WHERE false", select(None));
+    }
+    rows.iter()
+        .map(|r| format!("SELECT {}", select(Some(r))))
+        .collect::<Vec<_>>()
+        .join("\nUNION ALL ")
+}
+
+/// `ref('x')` / `ref("x")` / `source('s', 't')` as `ref:x` / `source:s.t`.
+fn input_key(input: &str) -> String {
+    let compact: String = input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\'' && *c != '"')
+        .collect();
+    if let Some(args) = compact
+        .strip_prefix("ref(")
+        .and_then(|a| a.strip_suffix(')'))
+    {
+        return format!("ref:{}", args.rsplit(',').next().unwrap_or(args));
+    }
+    if let Some(args) = compact
+        .strip_prefix("source(")
+        .and_then(|a| a.strip_suffix(')'))
+    {
+        return format!("source:{}", args.replacen(',', ".", 1));
+    }
+    compact
+}
+
+/// Run a unit test: the model on the given rows, its output compared with
+/// `expect` (only the expected columns, as a multiset).
+async fn run_unit_test(
+    project: &Project,
+    session: &Session,
+    index: usize,
+    result: &mut NodeResult,
+) -> Result<()> {
+    let test = project
+        .unit_tests
+        .get(index)
+        .ok_or_else(|| Error::not_found("unit test", index.to_string()))?;
+    let fail = |what: String| {
+        Error::NodeFailed(format!("unit test '{}' ({}): {what}", test.name, test.path))
+    };
+    let model = project.model(&test.model)?;
+    let given: BTreeMap<String, &Vec<BTreeMap<String, serde_json::Value>>> = test
+        .given
+        .iter()
+        .map(|(input, rows)| (input_key(input), rows))
+        .collect();
+    let keys: Vec<String> = model
+        .refs
+        .iter()
+        .map(|r| format!("ref:{r}"))
+        .chain(model.sources.iter().map(|(s, t)| format!("source:{s}.{t}")))
+        .collect();
+    for k in given.keys() {
+        if !keys.contains(k) {
+            return Err(fail(format!(
+                "given input {k} is not read by model '{}' (it reads {})",
+                model.name,
+                keys.join(", ")
+            )));
+        }
+    }
+    let mut fixtures = BTreeMap::new();
+    for key in &keys {
+        let rel = project.input_relation(key)?;
+        let columns = columns_of(session, &format!("SELECT * FROM {rel}"))
+            .await
+            .map_err(|e| fail(format!("the columns of input {key} ({rel}): {e}")))?;
+        let rows = given.get(key).map(|r| r.as_slice()).unwrap_or_default();
+        for r in rows {
+            if let Some(c) = r.keys().find(|c| !columns.iter().any(|(n, _)| n == *c)) {
+                return Err(fail(format!("given input {key} has no column '{c}'")));
+            }
+        }
+        fixtures.insert(key.clone(), rows_query(&columns, rows));
+    }
+    let sql = project.compile_unit_test(test, &fixtures)?;
+    result.compiled_sql = Some(sql.clone());
+    let actual = columns_of(session, &sql)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut wanted: Vec<String> = Vec::new();
+    for r in &test.expect {
+        for c in r.keys() {
+            if !wanted.contains(c) {
+                wanted.push(c.clone());
+            }
+        }
+    }
+    if wanted.is_empty() {
+        wanted = actual.iter().map(|(n, _)| n.clone()).collect();
+    }
+    let mut columns = Vec::new();
+    for w in &wanted {
+        let c = actual.iter().find(|(n, _)| n == w).ok_or_else(|| {
+            fail(format!(
+                "expect names column '{w}', which the model does not return"
+            ))
+        })?;
+        columns.push(c.clone());
+    }
+    let expected = rows_query(&columns, &test.expect);
+    let cols = columns
+        .iter()
+        .map(|(n, _)| super::ident(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let diff = format!(
+        "SELECT count(*) FROM (\n(SELECT {cols} FROM (\n{sql}\n) AS actual_rows EXCEPT ALL SELECT {cols} FROM ({expected}) AS expected_rows)\nUNION ALL\n(SELECT {cols} FROM ({expected}) AS expected_rows EXCEPT ALL SELECT {cols} FROM (\n{sql}\n) AS actual_rows)\n) AS differences"
+    );
+    let batches = session.sql(&diff).await.map_err(|e| fail(e.to_string()))?;
+    let differences = count(&batches);
+    result.failures = Some(differences);
+    if differences == 0 {
+        result.status = Status::Pass;
+    } else {
+        result.status = Status::Fail;
+        result.message = Some(format!(
+            "{differences} rows differ between the model's output and expect (lakeq compile shows the model; {})",
+            test.path
+        ));
     }
     Ok(())
 }

@@ -309,14 +309,15 @@ fn run_dbt(dir: &Path, args: &[&str]) -> TestResult<String> {
 
 /// Build `tests/dbt/<name>` with dbt-duckdb (`dbt seed && dbt build`) and with
 /// lakeq (`lakeq build`), then compare every table and view in DuckDB.
-fn compare_with_dbt(name: &str, catalog: &str, data: &str) -> TestResult {
+fn compare_with_dbt(name: &str, catalog: &str, data: &str, relations: usize) -> TestResult {
     let with_dbt = project(name)?;
     let with_lakeq = project(name)?;
-    let dbt_out = format!(
-        "{}{}",
-        run_dbt(&with_dbt, &["seed"])?,
-        run_dbt(&with_dbt, &["build"])?
-    );
+    let mut dbt_out = String::new();
+    if with_dbt.join("packages.yml").is_file() {
+        dbt_out.push_str(&run_dbt(&with_dbt, &["deps"])?); // local packages only: no network
+    }
+    dbt_out.push_str(&run_dbt(&with_dbt, &["seed"])?);
+    dbt_out.push_str(&run_dbt(&with_dbt, &["build"])?);
     let (lakeq_out, _) = run_ok(&with_lakeq, &["build"])?;
     let (python, ext) = oracle_python()?;
     let out = Command::new(python)
@@ -346,7 +347,7 @@ fn compare_with_dbt(name: &str, catalog: &str, data: &str) -> TestResult {
         "dbt and lakeq built different relations\ndbt:\n{dbt_out}\nlakeq:\n{lakeq_out}"
     );
     let tables = report["tables"].as_object().ok_or("no tables")?;
-    assert!(tables.len() >= 8, "{report}");
+    assert_eq!(tables.len(), relations, "{report}");
     let mut problems = Vec::new();
     for (table, t) in tables {
         let (ca, cb) = (&t["columns_a"], &t["columns_b"]);
@@ -361,7 +362,18 @@ fn compare_with_dbt(name: &str, catalog: &str, data: &str) -> TestResult {
         for (a, b) in ca.iter().zip(cb) {
             // Known difference: DuckDB's sum() of BIGINT is a HUGEINT, lakeq's a BIGINT
             // (same values; a dialect matter, not the model layer's).
-            let known = a[1] == "HUGEINT" && b[1] == "BIGINT" && a[0] == b[0];
+            // Likewise DuckDB's sum() of a DECIMAL(p, s) is a DECIMAL(38, s), lakeq's narrower.
+            let scale = |t: &serde_json::Value| {
+                t.as_str()
+                    .and_then(|t| t.strip_prefix("DECIMAL("))
+                    .and_then(|t| t.split_once(','))
+                    .map(|(_, s)| s.to_string())
+            };
+            let known = a[0] == b[0]
+                && ((a[1] == "HUGEINT" && b[1] == "BIGINT")
+                    || (a[1].as_str().is_some_and(|t| t.starts_with("DECIMAL(38,"))
+                        && scale(&a[1]).is_some()
+                        && scale(&a[1]) == scale(&b[1])));
             if a != b && !known {
                 problems.push(format!("{table}: column {a} (dbt) vs {b} (lakeq)"));
             }
@@ -383,5 +395,159 @@ fn compare_with_dbt(name: &str, catalog: &str, data: &str) -> TestResult {
 
 #[test]
 fn jaffle_matches_dbt_duckdb() -> TestResult {
-    compare_with_dbt("jaffle", "jaffle.sqlite", "jaffle_data")
+    compare_with_dbt("jaffle", "jaffle.sqlite", "jaffle_data", 11)
+}
+
+#[test]
+fn features_match_dbt_duckdb() -> TestResult {
+    compare_with_dbt("features", "features.sqlite", "features_data", 4)
+}
+
+#[test]
+fn features_schema_macro_disabled_models_and_unsupported_keys() -> TestResult {
+    let dir = project("features")?;
+    let (stdout, stderr) = run_ok(&dir, &["build"])?;
+    // What lakeq does not do is said once each, and changes nothing that is built.
+    let w = "warning: dbt_project.yml: 'on-run-start' is not supported by lakeq and is ignored";
+    assert_eq!(stderr.matches(w).count(), 1, "{w}:\n{stderr}");
+    // The unit test runs before its model.
+    let line = |name: &str| stdout.lines().position(|l| l.contains(name));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("PASS") && l.contains("unit_test   item_totals::totals_add_up")),
+        "{stdout}"
+    );
+    assert!(
+        line("item_totals::totals_add_up") < line("reporting.totals_by_item"),
+        "{stdout}"
+    );
+    // The project's generate_schema_name: `reporting`, not `analytics_reporting`; the alias;
+    // the seed's custom schema; the disabled folder is not built.
+    assert!(
+        stdout.contains("features_lake.reporting.totals_by_item 3 rows"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("features_lake.raw.items 4 rows"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("features_lake.analytics.stg_items"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("old_items"), "{stdout}");
+    // A singular test's config(severity='warn').
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("large_quantities")),
+        "{stdout}"
+    );
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT item, total_qty, total_revenue, days FROM features_lake.reporting.totals_by_item ORDER BY item"
+        )?,
+        ["apple,10,4.65,2", "pear,1,1.25,1", "plum,250,25.00,1"]
+    );
+    // A local package's macro (dispatched, building its list with append) and generic test.
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT item_key = md5('apple-2024-03-01') FROM features_lake.analytics.stg_item_keys WHERE item = 'apple' AND sold_on = DATE '2024-03-01'"
+        )?,
+        ["true"]
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("PASS") && l.contains("at_least_stg_items_qty__1")),
+        "{stdout}"
+    );
+    // A unit test whose expectation is wrong fails, and its model is not rebuilt.
+    let yml = dir.join("models/reporting/schema.yml");
+    let text = std::fs::read_to_string(&yml)?;
+    std::fs::write(&yml, text.replace("total_qty: 5", "total_qty: 6"))?;
+    let err = run_err(&dir, &["build", "-s", "item_totals"])?;
+    assert!(
+        err.lines()
+            .any(|l| l.contains("FAIL") && l.contains("item_totals::totals_add_up"))
+            && err.contains("2 rows differ")
+            && err.contains("skipped because unit_test.features.item_totals.totals_add_up"),
+        "{err}"
+    );
+    // A given column the input does not have: an error naming it.
+    std::fs::write(&yml, text.replace("qty: 3,", "qty: 3, bogus: 1,"))?;
+    let err = run_err(&dir, &["test", "-s", "item_totals"])?;
+    assert!(
+        err.contains("unit test 'totals_add_up' (models/reporting/schema.yml): given input ref:stg_items has no column 'bogus'"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn bad_dbt_input_is_a_clear_error() -> TestResult {
+    let dir = project("features")?;
+    // A macro that raises: the message, the macro file and its line.
+    std::fs::write(
+        dir.join("macros/checks.sql"),
+        "{% macro must_be_positive(x) %}\n  {% if x <= 0 %}\n    {{ exceptions.raise_compiler_error('must_be_positive: ' ~ x ~ ' is not positive') }}\n  {% endif %}\n  {{ x }}\n{% endmacro %}\n",
+    )?;
+    std::fs::write(
+        dir.join("models/staging/uses_macro.sql"),
+        "select {{ must_be_positive(0) }} as n\n",
+    )?;
+    let err = run_err(&dir, &["build"])?;
+    assert!(
+        err.contains("macros/checks.sql, line 3")
+            && err.contains("must_be_positive: 0 is not positive"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.join("models/staging/uses_macro.sql"))?;
+    // A generic test that is neither built in nor a {% test %} macro of the project.
+    std::fs::write(
+        dir.join("models/staging/schema.yml"),
+        "version: 2\nmodels:\n  - name: stg_items\n    columns:\n      - name: qty\n        data_tests:\n          - is_even\n",
+    )?;
+    let err = run_err(&dir, &["ls"])?;
+    assert!(
+        err.contains("models/staging/schema.yml: unknown test 'is_even' on stg_items"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.join("models/staging/schema.yml"))?;
+    // A hub package that is not installed: said, nothing downloaded; a local one that is missing: an error.
+    std::fs::write(
+        dir.join("packages.yml"),
+        "packages:\n  - local: local_packages/my_utils\n  - package: dbt-labs/dbt_utils\n    version: [\">=1.0.0\"]\n",
+    )?;
+    let (_, stderr) = run_ok(&dir, &["ls"])?;
+    assert!(
+        stderr.contains(
+            "package 'dbt-labs/dbt_utils' is not installed and lakeq does not download packages"
+        ),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.join("packages.yml"),
+        "packages:\n  - local: ../nowhere\n",
+    )?;
+    let err = run_err(&dir, &["ls"])?;
+    assert!(
+        err.contains("packages.yml") && err.contains("local package '../nowhere'"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.join("packages.yml"))?;
+    // A bad profile: the file and what is wrong.
+    std::fs::write(
+        dir.join("profiles.yml"),
+        "features:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n",
+    )?;
+    let err = run_err(&dir, &["ls"])?;
+    assert!(
+        err.contains("profiles.yml") && err.contains("type: duckdb"),
+        "{err}"
+    );
+    Ok(())
 }

@@ -247,6 +247,19 @@ async fn bundled_end_to_end(backend: Backend, name: &str) -> TestResult {
     let out = run_ok(&dir, &["run", "0"])?;
     assert!(out.contains("9 models built"), "{out}");
     assert!(out.contains("tests passed"), "{out}");
+    // `lakeq sql` in the project folder sees the lakes the project configures
+    // (for PostgreSQL only lakeq.toml says where they are).
+    let counts = run_ok(
+        &dir,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT (SELECT count(*) FROM dev_analytics.marts.dim_users) = (SELECT count(DISTINCT user_id) FROM raw.saas.users) AS same, (SELECT count(*) FROM dev_analytics.marts.dim_users) > 0 AS some",
+        ],
+    )?;
+    assert_eq!(counts.trim(), "same,some\ntrue,true", "{counts}");
     // Maintenance merged the two batches' files of each landing table into one.
     assert!(out.contains("raw: 8 files merged into 4"), "{out}");
     let results: serde_json::Value =

@@ -1,0 +1,3 @@
+{{ config(severity='warn') }}
+
+select * from {{ ref('stg_items') }} where qty > 100
