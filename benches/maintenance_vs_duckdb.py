@@ -107,7 +107,7 @@ line(f"{N} appends of {ROWS} rows", lq_t, dk_t)
 # 2. scan before
 lq_t, lq_before = best(lambda: lakeq("lq", SCAN))
 dk_t, dk_before = best(lambda: duck("dk", [SCAN], fetch=True))
-line(f"scan of {N} files", lq_t, dk_t)
+line(f"scan of {N} inlined appends" if INLINING else f"scan of {N} files", lq_t, dk_t)
 
 # 3. merge (with inlining: flush the inlined rows to Parquet)
 call = "CALL ducklake_flush_inlined_data('lake')" if INLINING else "CALL ducklake_merge_adjacent_files('lake')"
@@ -118,7 +118,7 @@ line(f"flush of {N} inlined appends" if INLINING else f"merge_adjacent_files ({N
 # 4. scan after
 lq_t, lq_after = best(lambda: lakeq("lq", SCAN))
 dk_t, dk_after = best(lambda: duck("dk", [SCAN], fetch=True))
-line("scan after merge", lq_t, dk_t)
+line("scan after flush" if INLINING else "scan after merge", lq_t, dk_t)
 
 # 5. answers: each engine on both lakes
 expected = (N * ROWS, (N * ROWS - 1) * N * ROWS // 2)

@@ -348,7 +348,11 @@ async fn filename_and_file_row_number_match_duckdb() -> TestResult {
     duck.reset()?;
     let dir = crate::common::scratch_dir("virtual_file_columns");
     let d = dir.display();
-    let attach = format!("ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/')");
+    // Parquet files only: DuckDB names inlined rows after their catalog table,
+    // which lakeq refuses to imitate (an error, tested below).
+    let attach = format!(
+        "ATTACH 'ducklake:sqlite:{d}/meta.sqlite' AS l (DATA_PATH '{d}/data/', DATA_INLINING_ROW_LIMIT 0)"
+    );
     let session = lakeq::Session::new();
     session.sql(&attach).await?;
     session.sql("CREATE TABLE l.t(i INTEGER)").await?;
@@ -380,5 +384,18 @@ async fn filename_and_file_row_number_match_duckdb() -> TestResult {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Inlined rows have no file: an error, never a made-up name.
+    session.sql("CREATE TABLE l.small(i INTEGER)").await?;
+    session
+        .sql("CALL l.set_option('data_inlining_row_limit', 10)")
+        .await?;
+    session.sql("INSERT INTO l.small VALUES (1)").await?;
+    let err = session
+        .sql("SELECT filename FROM l.small")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("inlined"), "{err}");
     Ok(())
 }
