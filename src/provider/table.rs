@@ -182,7 +182,7 @@ impl LakeTable {
         // Nullable as the scan computes them (a CASE over nullable parts): a
         // non-nullable field here failed aggregates (`MIN(rowid)`) on the
         // physical-versus-logical schema check.
-        for name in Self::virtual_columns(&self.entry) {
+        for name in Self::all_virtual_columns(&self.entry) {
             let t = if name == FILENAME_COLUMN {
                 DataType::Utf8
             } else {
@@ -198,15 +198,23 @@ impl LakeTable {
     /// The virtual columns a table exposes: those of `rowid` and `snapshot_id`
     /// no real column shadows.
     pub fn virtual_columns(entry: &TableEntry) -> Vec<&'static str> {
-        [
-            ROWID_COLUMN,
-            SNAPSHOT_COLUMN,
-            FILENAME_COLUMN,
-            FILE_ROW_NUMBER_COLUMN,
-        ]
-        .into_iter()
-        .filter(|v| entry.arrow_schema.field_with_name(v).is_err())
-        .collect()
+        [ROWID_COLUMN, SNAPSHOT_COLUMN]
+            .into_iter()
+            .filter(|v| entry.arrow_schema.field_with_name(v).is_err())
+            .collect()
+    }
+
+    /// All virtual columns a `with_rowid` table exposes: [`Self::virtual_columns`],
+    /// then DuckDB's `filename` and `file_row_number` (each unless a real column
+    /// has that name).
+    fn all_virtual_columns(entry: &TableEntry) -> Vec<&'static str> {
+        let mut out = Self::virtual_columns(entry);
+        out.extend(
+            [FILENAME_COLUMN, FILE_ROW_NUMBER_COLUMN]
+                .into_iter()
+                .filter(|v| entry.arrow_schema.field_with_name(v).is_err()),
+        );
+        out
     }
 
     /// The columns a positions scan reads from files: the table's, plus the
@@ -269,7 +277,7 @@ impl LakeTable {
         use datafusion::logical_expr::{col, when};
         use datafusion::physical_plan::projection::ProjectionExec;
         let n = self.entry.arrow_schema.fields().len();
-        let virtuals = Self::virtual_columns(&self.entry);
+        let virtuals = Self::all_virtual_columns(&self.entry);
         let mut inner = LakeTable::new(
             Arc::clone(&self.lake),
             Arc::clone(&self.entry),
