@@ -181,6 +181,30 @@ impl ForkedLake {
             Vec::new()
         };
         let keeps_snapshot = work.latest_snapshot().await?.snapshot_id == snapshot;
+        if keeps_snapshot
+            && let Some(text) = work.changes_since(self.base.snapshot_id).await?.first()
+        {
+            let changes = parse_changes(text)?;
+            // As DuckDB: a transaction may not both delete from a table and
+            // compact its files (the compaction would rewrite the rows deleted).
+            let compacted = |t: &CatalogId| {
+                changes.iter().any(|c| {
+                    matches!(c, Change::MergeAdjacent(x) | Change::RewriteDelete(x)
+                        | Change::CompactedTable(x) if x == t)
+                })
+            };
+            if let Some(t) = changes.iter().find_map(|c| match c {
+                Change::DeletedFromTable(t) | Change::InlinedDelete(t) if compacted(t) => Some(t),
+                _ => None,
+            }) {
+                return Err(Error::Transaction(format!(
+                    "lake '{}': this transaction both deletes from table {t} and compacts its \
+                     files (CHECKPOINT, ducklake_merge_adjacent_files, ducklake_rewrite_data_files); \
+                     DuckDB refuses that too, so nothing was applied",
+                    self.name
+                )));
+            }
+        }
         let real = self.real.lake().store();
         let conflict = |latest: &SnapshotRow| Error::CommitConflict {
             message: format!(
