@@ -517,7 +517,7 @@ impl<'a> Writer<'a> {
         let FileLayout { partition, options } = layout;
         let store = self.object_store(table_dir)?;
         let df = self.ctx.execute_logical_plan(plan).await?;
-        let mut stream = df.execute_stream().await?;
+        let mut stream = in_input_order(df).await?;
         let mut writer = PartitionedWriter::new(
             store,
             table_dir,
@@ -2075,6 +2075,50 @@ fn with_table(e: Error, target: &Target) -> Error {
         }
         other => other,
     }
+}
+
+/// The rows of `df` as a stream for writing. A `UNION ALL` of inputs of one
+/// partition each (`VALUES`, constant selects) is read input after input, so
+/// rows get their row ids in the order written, as in DuckDB (DataFusion
+/// would interleave the inputs); anything else streams as DataFusion runs it.
+async fn in_input_order(
+    df: datafusion::dataframe::DataFrame,
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
+    use datafusion::physical_plan::union::UnionExec;
+    use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    let mut node: &Arc<dyn ExecutionPlan> = &plan;
+    let ordered_union = loop {
+        let any: &dyn std::any::Any = node.as_ref();
+        if let Some(union) = any.downcast_ref::<UnionExec>() {
+            break union
+                .inputs()
+                .iter()
+                .all(|i| i.output_partitioning().partition_count() == 1);
+        }
+        match (
+            node.children().as_slice(),
+            node.maintains_input_order().as_slice(),
+        ) {
+            ([child], [true])
+                if child.output_partitioning().partition_count()
+                    == node.output_partitioning().partition_count() =>
+            {
+                node = child;
+            }
+            _ => break false,
+        }
+    };
+    if ordered_union && plan.output_partitioning().partition_count() > 1 {
+        let schema = plan.schema();
+        let streams = datafusion::physical_plan::execute_stream_partitioned(plan, task)?;
+        let chained = futures::stream::iter(streams).flatten();
+        return Ok(Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, chained),
+        ));
+    }
+    Ok(datafusion::physical_plan::execute_stream(plan, task)?)
 }
 
 /// A written data file with its partition (spec id and values), if any.
