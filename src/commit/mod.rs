@@ -812,6 +812,66 @@ impl ColumnBounds {
     }
 }
 
+/// Merge one new file's (or inlined insert's) statistics of a leaf column into
+/// the table's. A column the table had rows for but no statistics is unknown.
+fn merge_column_stats(
+    merged: &mut HashMap<ColumnId, ColumnBounds>,
+    types: &HashMap<ColumnId, DataType>,
+    had_rows: bool,
+    cs: &ColumnStats,
+) {
+    let dt = types.get(&cs.column_id);
+    let parse = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|t| dt.and_then(|dt| parse_stat(t, dt)))
+    };
+    let bounds = if cs.value_count == 0 {
+        Bound::Empty
+    } else {
+        match (parse(&cs.min_value), parse(&cs.max_value)) {
+            (Some(min), Some(max)) => Bound::Known(min, max),
+            _ => Bound::Unknown,
+        }
+    };
+    let entry = merged.entry(cs.column_id).or_insert_with(|| ColumnBounds {
+        contains_null: Some(false),
+        contains_nan: None,
+        bounds: if had_rows {
+            Bound::Unknown
+        } else {
+            Bound::Empty
+        },
+    });
+    entry.merge(cs.null_count > 0, cs.contains_nan, bounds);
+}
+
+/// The `ducklake_file_partition_value` rows of a new data file (`None` for no
+/// key parts).
+fn partition_values_sql(
+    b: &dyn SqlBackend,
+    data_file_id: FileId,
+    table_id: CatalogId,
+    values: &[Option<String>],
+) -> Option<String> {
+    let rows: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "({data_file_id}, {table_id}, {i}, {})",
+                b.literal(&v.clone().into())
+            )
+        })
+        .collect();
+    (!rows.is_empty()).then(|| {
+        format!(
+            "INSERT INTO {} VALUES {}",
+            b.table("ducklake_file_partition_value"),
+            rows.join(", ")
+        )
+    })
+}
+
 /// A `ducklake_table_column_stats` row's values.
 fn table_column_stats_values(
     b: &dyn SqlBackend,
@@ -1402,23 +1462,7 @@ async fn render(
             let data_file_id = next_file_id;
             next_file_id += 1;
             if let Some((_, values)) = &added.partition {
-                let rows: Vec<String> = values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        format!(
-                            "({data_file_id}, {table_id}, {i}, {})",
-                            lit(v.clone().into())
-                        )
-                    })
-                    .collect();
-                if !rows.is_empty() {
-                    sql.push(format!(
-                        "INSERT INTO {} VALUES {}",
-                        t("ducklake_file_partition_value"),
-                        rows.join(", ")
-                    ));
-                }
+                sql.extend(partition_values_sql(b, data_file_id, table_id, values));
             }
             let mapping_id = mapping_of(added.mapping)?;
             // A registered file keeps its absolute path, as DuckDB stores it.
@@ -1444,29 +1488,7 @@ async fn render(
             let mut stat_rows = Vec::new();
             for cs in &file.column_stats {
                 stat_rows.push(file_stats_values(b, data_file_id, table_id, cs));
-                let dt = types.get(&cs.column_id);
-                let parse = |v: &Option<String>| {
-                    v.as_deref()
-                        .and_then(|t| dt.and_then(|dt| parse_stat(t, dt)))
-                };
-                let file_bounds = if cs.value_count == 0 {
-                    Bound::Empty
-                } else {
-                    match (parse(&cs.min_value), parse(&cs.max_value)) {
-                        (Some(min), Some(max)) => Bound::Known(min, max),
-                        _ => Bound::Unknown,
-                    }
-                };
-                let entry = merged.entry(cs.column_id).or_insert_with(|| ColumnBounds {
-                    contains_null: Some(false),
-                    contains_nan: None,
-                    bounds: if had_rows {
-                        Bound::Unknown
-                    } else {
-                        Bound::Empty
-                    },
-                });
-                entry.merge(cs.null_count > 0, cs.contains_nan, file_bounds);
+                merge_column_stats(&mut merged, &types, had_rows, cs);
             }
             if !stat_rows.is_empty() {
                 sql.push(format!(
@@ -1544,29 +1566,7 @@ async fn render(
                     ));
                 }
                 for cs in &ins.column_stats {
-                    let dt = types.get(&cs.column_id);
-                    let parse = |v: &Option<String>| {
-                        v.as_deref()
-                            .and_then(|t| dt.and_then(|dt| parse_stat(t, dt)))
-                    };
-                    let bounds = if cs.value_count == 0 {
-                        Bound::Empty
-                    } else {
-                        match (parse(&cs.min_value), parse(&cs.max_value)) {
-                            (Some(min), Some(max)) => Bound::Known(min, max),
-                            _ => Bound::Unknown,
-                        }
-                    };
-                    let entry = merged.entry(cs.column_id).or_insert_with(|| ColumnBounds {
-                        contains_null: Some(false),
-                        contains_nan: None,
-                        bounds: if had_rows {
-                            Bound::Unknown
-                        } else {
-                            Bound::Empty
-                        },
-                    });
-                    entry.merge(cs.null_count > 0, cs.contains_nan, bounds);
+                    merge_column_stats(&mut merged, &types, had_rows, cs);
                 }
             }
             changes_inlined.push(table_id);
@@ -1686,24 +1686,7 @@ async fn render(
             ));
         }
         if let Some((_, values)) = &m.partition {
-            let rows: Vec<String> = values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    format!(
-                        "({data_file_id}, {}, {i}, {})",
-                        m.table_id,
-                        lit(v.clone().into())
-                    )
-                })
-                .collect();
-            if !rows.is_empty() {
-                sql.push(format!(
-                    "INSERT INTO {} VALUES {}",
-                    t("ducklake_file_partition_value"),
-                    rows.join(", ")
-                ));
-            }
+            sql.extend(partition_values_sql(b, data_file_id, m.table_id, values));
         }
         // A merged file keeps its sources' first snapshot and row ids; a rewritten
         // one begins now and carries its row ids in `_ducklake_internal_row_id`.
@@ -1849,23 +1832,7 @@ async fn render(
             next_file_id += 1;
             let data = &file.data;
             if let Some((_, values)) = &file.partition {
-                let rows: Vec<String> = values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        format!(
-                            "({data_file_id}, {table_id}, {i}, {})",
-                            lit(v.clone().into())
-                        )
-                    })
-                    .collect();
-                if !rows.is_empty() {
-                    sql.push(format!(
-                        "INSERT INTO {} VALUES {}",
-                        t("ducklake_file_partition_value"),
-                        rows.join(", ")
-                    ));
-                }
+                sql.extend(partition_values_sql(b, data_file_id, table_id, values));
             }
             sql.push(format!(
                 "INSERT INTO {} VALUES ({data_file_id}, {table_id}, {}, NULL, NULL, {}, {}, 'parquet', {}, {}, {}, {}, {}, NULL, NULL, {})",
@@ -2030,6 +1997,8 @@ async fn render(
     // table of a table, so a stale one would take rows of another layout).
     layout_changed.sort_unstable();
     layout_changed.dedup();
+    // The tables' rows, read once if an existing table's layout changed.
+    let mut existing: Option<Vec<TableRow>> = None;
     for &table_id in &layout_changed {
         if c.dropped_tables.contains(&table_id) || inlined_ready.contains(&table_id) {
             continue;
@@ -2044,12 +2013,10 @@ async fn render(
                 new_column_rows(table_id, s, None, &nt.columns),
             ),
             None => {
-                let Some(row) = store
-                    .tables(latest.snapshot_id)
-                    .await?
-                    .into_iter()
-                    .find(|r| r.table_id == table_id)
-                else {
+                if existing.is_none() {
+                    existing = Some(store.tables(latest.snapshot_id).await?);
+                }
+                let Some(row) = existing.iter().flatten().find(|r| r.table_id == table_id) else {
                     continue;
                 };
                 let current = store.table_columns(table_id, latest.snapshot_id).await?;

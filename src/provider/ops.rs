@@ -450,6 +450,27 @@ fn tables_in_scope(
     }
 }
 
+/// The tables a compaction call works on: all of `tables` when it named a
+/// table, else those whose `auto_compact` option is not false (as DuckDB).
+async fn compactable(
+    lake: &crate::lake::Lake,
+    tables: Vec<Arc<crate::catalog::TableEntry>>,
+    whole_lake: bool,
+) -> crate::error::Result<Vec<Arc<crate::catalog::TableEntry>>> {
+    if !whole_lake {
+        return Ok(tables);
+    }
+    let metadata = lake.store().metadata().await?;
+    Ok(tables
+        .into_iter()
+        .filter(|t| {
+            metadata
+                .option("auto_compact", t.row.schema_id, t.id())
+                .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
+        })
+        .collect())
+}
+
 /// `ducklake_merge_adjacent_files(lake, table, schema, max_compacted_files,
 /// min_file_size, max_file_size)`: per table, the files merged and written.
 #[derive(Debug)]
@@ -506,20 +527,7 @@ impl TableFunctionImpl for MergeAdjacentFiles {
                     Arc::clone(&out),
                 );
                 Box::pin(async move {
-                    // A call without a table skips tables whose `auto_compact` option is false.
-                    let tables = if whole_lake {
-                        let metadata = lake.store().metadata().await?;
-                        tables
-                            .into_iter()
-                            .filter(|t| {
-                                metadata
-                                    .option("auto_compact", t.row.schema_id, t.id())
-                                    .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
-                            })
-                            .collect()
-                    } else {
-                        tables
-                    };
+                    let tables = compactable(&lake, tables, whole_lake).await?;
                     let outcomes =
                         merge_adjacent_files(&state, &lake, &snapshot, &tables, limits).await?;
                     outcome_batch(out, &outcomes)
@@ -643,20 +651,7 @@ impl TableFunctionImpl for FlushInlinedData {
             Arc::new(move |_state| {
                 let (lake, tables, out) = (Arc::clone(&lake), tables.clone(), Arc::clone(&out));
                 Box::pin(async move {
-                    // A call without a table skips tables whose `auto_compact` option is false.
-                    let tables = if whole_lake {
-                        let metadata = lake.store().metadata().await?;
-                        tables
-                            .into_iter()
-                            .filter(|t| {
-                                metadata
-                                    .option("auto_compact", t.row.schema_id, t.id())
-                                    .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
-                            })
-                            .collect()
-                    } else {
-                        tables
-                    };
+                    let tables = compactable(&lake, tables, whole_lake).await?;
                     let outcomes = crate::ops::flush::flush_inlined_data(&lake, &tables).await?;
                     let column = |f: fn(&crate::ops::flush::FlushOutcome) -> String| {
                         Arc::new(StringArray::from(

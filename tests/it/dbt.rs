@@ -4,22 +4,15 @@
 //! 1.5.5 (types, row counts, values).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use crate::common::{TestResult, oracle_python, scratch_dir};
+use crate::common::{TestResult, copy_dir, lakeq_cli, lakeq_cli_err, oracle_python, scratch_dir};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn lakeq(dir: &Path, args: &[&str]) -> TestResult<Output> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_lakeq"))
-        .current_dir(dir)
-        .args(args)
-        .output()?)
-}
-
 /// Run lakeq; fail with its output unless it succeeds. Returns stdout and stderr.
 fn run_ok(dir: &Path, args: &[&str]) -> TestResult<(String, String)> {
-    let out = lakeq(dir, args)?;
+    let out = lakeq_cli(dir, args)?;
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -28,33 +21,6 @@ fn run_ok(dir: &Path, args: &[&str]) -> TestResult<(String, String)> {
         return Err(format!("lakeq {args:?} failed:\n{stdout}\n{stderr}").into());
     }
     Ok((stdout, stderr))
-}
-
-fn run_err(dir: &Path, args: &[&str]) -> TestResult<String> {
-    let out = lakeq(dir, args)?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        return Err(format!("lakeq {args:?} should have failed:\n{text}").into());
-    }
-    Ok(text)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> TestResult {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let path = entry?.path();
-        let target = to.join(path.file_name().ok_or("no file name")?);
-        if path.is_dir() {
-            copy_dir(&path, &target)?;
-        } else {
-            std::fs::copy(&path, &target)?;
-        }
-    }
-    Ok(())
 }
 
 /// A fresh copy of `tests/dbt/<name>`.
@@ -240,7 +206,7 @@ fn a_malformed_seed_names_file_and_line_and_loads_nothing() -> TestResult {
     let path = dir.join("seeds/raw_customers.csv");
     let text = std::fs::read_to_string(&path)?;
     std::fs::write(&path, format!("{text}9,Ann\n10,Bo,K.\n"))?;
-    let err = run_err(&dir, &["seed", "-s", "raw_customers"])?;
+    let err = lakeq_cli_err(&dir, &["seed", "-s", "raw_customers"])?;
     assert!(
         err.contains("seeds/raw_customers.csv, line 10")
             && err.contains("the row has 2 fields, the header 3"),
@@ -255,7 +221,7 @@ fn a_malformed_seed_names_file_and_line_and_loads_nothing() -> TestResult {
     let payments = dir.join("seeds/raw_payments.csv");
     let p = std::fs::read_to_string(&payments)?;
     std::fs::write(&payments, format!("{p}14,12,coupon,lots\n"))?;
-    let err = run_err(&dir, &["seed"])?;
+    let err = lakeq_cli_err(&dir, &["seed"])?;
     assert!(
         err.contains("seed 'raw_payments' (seeds/raw_payments.csv)"),
         "{err}"
@@ -469,7 +435,7 @@ fn features_schema_macro_disabled_models_and_unsupported_keys() -> TestResult {
     let yml = dir.join("models/reporting/schema.yml");
     let text = std::fs::read_to_string(&yml)?;
     std::fs::write(&yml, text.replace("total_qty: 5", "total_qty: 6"))?;
-    let err = run_err(&dir, &["build", "-s", "item_totals"])?;
+    let err = lakeq_cli_err(&dir, &["build", "-s", "item_totals"])?;
     assert!(
         err.lines()
             .any(|l| l.contains("FAIL") && l.contains("item_totals::totals_add_up"))
@@ -479,7 +445,7 @@ fn features_schema_macro_disabled_models_and_unsupported_keys() -> TestResult {
     );
     // A given column the input does not have: an error naming it.
     std::fs::write(&yml, text.replace("qty: 3,", "qty: 3, bogus: 1,"))?;
-    let err = run_err(&dir, &["test", "-s", "item_totals"])?;
+    let err = lakeq_cli_err(&dir, &["test", "-s", "item_totals"])?;
     assert!(
         err.contains("unit test 'totals_add_up' (models/reporting/schema.yml): given input ref:stg_items has no column 'bogus'"),
         "{err}"
@@ -499,7 +465,7 @@ fn bad_dbt_input_is_a_clear_error() -> TestResult {
         dir.join("models/staging/uses_macro.sql"),
         "select {{ must_be_positive(0) }} as n\n",
     )?;
-    let err = run_err(&dir, &["build"])?;
+    let err = lakeq_cli_err(&dir, &["build"])?;
     assert!(
         err.contains("macros/checks.sql, line 3")
             && err.contains("must_be_positive: 0 is not positive"),
@@ -511,7 +477,7 @@ fn bad_dbt_input_is_a_clear_error() -> TestResult {
         dir.join("models/staging/schema.yml"),
         "version: 2\nmodels:\n  - name: stg_items\n    columns:\n      - name: qty\n        data_tests:\n          - is_even\n",
     )?;
-    let err = run_err(&dir, &["ls"])?;
+    let err = lakeq_cli_err(&dir, &["ls"])?;
     assert!(
         err.contains("models/staging/schema.yml: unknown test 'is_even' on stg_items"),
         "{err}"
@@ -533,7 +499,7 @@ fn bad_dbt_input_is_a_clear_error() -> TestResult {
         dir.join("packages.yml"),
         "packages:\n  - local: ../nowhere\n",
     )?;
-    let err = run_err(&dir, &["ls"])?;
+    let err = lakeq_cli_err(&dir, &["ls"])?;
     assert!(
         err.contains("packages.yml") && err.contains("local package '../nowhere'"),
         "{err}"
@@ -544,7 +510,7 @@ fn bad_dbt_input_is_a_clear_error() -> TestResult {
         dir.join("profiles.yml"),
         "features:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n",
     )?;
-    let err = run_err(&dir, &["ls"])?;
+    let err = lakeq_cli_err(&dir, &["ls"])?;
     assert!(
         err.contains("profiles.yml") && err.contains("type: duckdb"),
         "{err}"

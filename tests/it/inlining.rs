@@ -11,6 +11,34 @@ use crate::common::{
     script_blocks,
 };
 
+/// DuckDB answers `queries` (slt query blocks) on the lake, expecting `count`
+/// answers, and lakeq's answers are the same.
+async fn agrees_with_duckdb(
+    session: &lakeq::Session,
+    lake: &TestLake,
+    queries: &str,
+    count: usize,
+    what: &str,
+) -> TestResult {
+    let path = lake.dir.join("queries.slt");
+    std::fs::write(&path, queries)?;
+    let expected = duckdb_run(&[lake.attach_sql("lake")], &path)?;
+    assert_eq!(
+        expected.len(),
+        count,
+        "{what}: oracle answered {} queries",
+        expected.len()
+    );
+    let problems = compare_with_oracle(session, &expected).await;
+    assert!(
+        problems.is_empty(),
+        "{what}: {} queries differ:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    Ok(())
+}
+
 async fn lakeq_inlines(backend: Backend) -> TestResult {
     let lake = TestLake::new(backend, "inline_lakeq").await?;
     let session = lakeq::Session::new();
@@ -38,44 +66,29 @@ async fn lakeq_inlines(backend: Backend) -> TestResult {
         Some("1"),
         "{backend:?}: files before the flush"
     );
-    let queries_path = lake.dir.join("queries.slt");
     let split = queries
         .find("query t_after_flush")
         .ok_or("the script queries after the flush")?;
     let (before, after) = queries.split_at(split);
-    std::fs::write(&queries_path, before)?;
-    let expected = duckdb_run(&[lake.attach_sql("lake")], &queries_path)?;
-    assert_eq!(
-        expected.len(),
+    agrees_with_duckdb(
+        &session,
+        &lake,
+        before,
         5,
-        "oracle answered {} queries",
-        expected.len()
-    );
-    let problems = compare_with_oracle(&session, &expected).await;
-    assert!(
-        problems.is_empty(),
-        "inlined lakeq lake, {} queries differ on {backend:?}:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+        &format!("inlined lakeq lake on {backend:?}"),
+    )
+    .await?;
     for stmt in &statements[flush_at..] {
         session.sql(stmt).await?;
     }
-    std::fs::write(&queries_path, after)?;
-    let expected = duckdb_run(&[lake.attach_sql("lake")], &queries_path)?;
-    assert_eq!(
-        expected.len(),
+    agrees_with_duckdb(
+        &session,
+        &lake,
+        after,
         4,
-        "oracle answered {} queries",
-        expected.len()
-    );
-    let problems = compare_with_oracle(&session, &expected).await;
-    assert!(
-        problems.is_empty(),
-        "flushed lakeq lake, {} queries differ on {backend:?}:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+        &format!("flushed lakeq lake on {backend:?}"),
+    )
+    .await?;
     // DuckDB writes into the table lakeq altered (into the inlined table of the
     // current layout), and lakeq reads and flushes it.
     duckdb_sql_queries(

@@ -4,24 +4,16 @@
 //! failure isolation, cycles and bad Jinja. SQLite and PostgreSQL catalogs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use crate::common::{
-    Backend, OracleQuery, TestResult, canonical, compare_with_oracle, create_pg_database,
-    duckdb_run, scratch_dir,
+    Backend, OracleQuery, TestResult, canonical, compare_with_oracle, copy_dir, create_pg_database,
+    duckdb_run, lakeq_cli, lakeq_cli_err, scratch_dir,
 };
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn lakeq(dir: &Path, args: &[&str]) -> TestResult<Output> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_lakeq"))
-        .current_dir(dir)
-        .args(args)
-        .output()?)
-}
-
 fn run_ok(dir: &Path, args: &[&str]) -> TestResult<String> {
-    let out = lakeq(dir, args)?;
+    let out = lakeq_cli(dir, args)?;
     if !out.status.success() {
         return Err(format!(
             "lakeq {args:?} failed:\n{}\n{}",
@@ -31,36 +23,6 @@ fn run_ok(dir: &Path, args: &[&str]) -> TestResult<String> {
         .into());
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn run_err(dir: &Path, args: &[&str]) -> TestResult<String> {
-    let out = lakeq(dir, args)?;
-    if out.status.success() {
-        return Err(format!(
-            "lakeq {args:?} should have failed:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-        .into());
-    }
-    Ok(format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    ))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> TestResult {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let path = entry?.path();
-        let target = to.join(path.file_name().ok_or("no file name")?);
-        if path.is_dir() {
-            copy_dir(&path, &target)?;
-        } else {
-            std::fs::copy(&path, &target)?;
-        }
-    }
-    Ok(())
 }
 
 /// Copy the bundled `models/` and `tests/*.sql` into `dir`.
@@ -684,7 +646,7 @@ async fn failed_model_skips_only_its_descendants() -> TestResult {
         dir.join("models/b.sql"),
         "{{ config(materialized='table') }}\nselect id,\n  no_such_column\nfrom {{ ref('a') }}",
     )?;
-    let out = run_err(&dir, &["transform"])?;
+    let out = lakeq_cli_err(&dir, &["transform"])?;
     assert!(out.contains("model 'b' (models/b.sql)"), "{out}");
     assert!(out.contains("no_such_column"), "{out}");
     let results: serde_json::Value =
@@ -803,7 +765,7 @@ async fn selection_cycles_and_bad_templates() -> TestResult {
         lakeq_rows(&prod, "SELECT count(*) FROM prod_analytics.staging.s2").await?,
         vec![vec!["3".to_string()]]
     );
-    let err = run_err(&dir, &["ls", "-s", "m3"])?;
+    let err = lakeq_cli_err(&dir, &["ls", "-s", "m3"])?;
     assert!(
         err.contains("no model 'm3'") && err.contains("'m1'"),
         "{err}"
@@ -814,21 +776,21 @@ async fn selection_cycles_and_bad_templates() -> TestResult {
         dir.join("models/marts/m1.sql"),
         "select * from {{ ref('s_1') }}",
     )?;
-    let err = run_err(&dir, &["compile"])?;
+    let err = lakeq_cli_err(&dir, &["compile"])?;
     assert!(
         err.contains("models/marts/m1.sql") && err.contains("did you mean 's1'"),
         "{err}"
     );
     // Bad Jinja: file and line.
     std::fs::write(dir.join("models/marts/m1.sql"), "select 1\n{% if %}\n")?;
-    let err = run_err(&dir, &["transform"])?;
+    let err = lakeq_cli_err(&dir, &["transform"])?;
     assert!(err.contains("models/marts/m1.sql, line 2"), "{err}");
     // A cycle is listed.
     std::fs::write(
         dir.join("models/marts/m1.sql"),
         "select * from {{ ref('m2') }}",
     )?;
-    let err = run_err(&dir, &["transform"])?;
+    let err = lakeq_cli_err(&dir, &["transform"])?;
     assert!(
         err.contains("cycle: m1 -> m2 -> m1") || err.contains("cycle: m2 -> m1 -> m2"),
         "{err}"
@@ -862,7 +824,7 @@ async fn build_stops_descendants_of_a_failed_test_and_templates_see_vars() -> Te
     assert!(compiled.contains("'from-toml' as label"), "{compiled}");
 
     // v = 'c' fails accepted_values: b (downstream of a) is skipped, other still builds.
-    let out = run_err(&dir, &["build"])?;
+    let out = lakeq_cli_err(&dir, &["build"])?;
     assert!(
         out.contains("FAIL") && out.contains("1 failing rows"),
         "{out}"

@@ -269,3 +269,40 @@ pub fn duckdb_sql_queries(lake: &TestLake, blocks: &str) -> TestResult<Vec<Oracl
     std::fs::write(&path, blocks)?;
     duckdb_run(&[lake.attach_sql("lake")], &path)
 }
+
+/// Run the `lakeq` binary in `dir` with `args`.
+pub fn lakeq_cli(dir: &std::path::Path, args: &[&str]) -> TestResult<std::process::Output> {
+    Ok(std::process::Command::new(env!("CARGO_BIN_EXE_lakeq"))
+        .current_dir(dir)
+        .args(args)
+        .output()?)
+}
+
+/// Run the `lakeq` binary, expecting it to fail; returns its stdout and stderr.
+pub fn lakeq_cli_err(dir: &std::path::Path, args: &[&str]) -> TestResult<String> {
+    let out = lakeq_cli(dir, args)?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        return Err(format!("lakeq {args:?} should have failed:\n{text}").into());
+    }
+    Ok(text)
+}
+
+/// Copy a folder tree.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> TestResult {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let path = entry?.path();
+        let target = to.join(path.file_name().ok_or("no file name")?);
+        if path.is_dir() {
+            copy_dir(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target)?;
+        }
+    }
+    Ok(())
+}
