@@ -113,7 +113,8 @@ fn main() {
                             raw: embedded_lake(project, RAW_LAKE),
                             schema_change: SchemaChange::Evolve,
                             skip_bad_files: false,
-                            concurrency: lakeq::cli::ingest::default_concurrency(),
+                            concurrency: lakeq::ingest::default_concurrency(),
+                            session: lakeq::SessionOptions::default(),
                         };
                         let start = Instant::now();
                         let report = ingest(&options).await.expect("lakeq ingest");

@@ -81,4 +81,4 @@ pub mod write;
 
 pub use error::{Error, Result};
 pub use lake::{Lake, LakeOptions};
-pub use provider::session::Session;
+pub use provider::session::{Session, SessionOptions};

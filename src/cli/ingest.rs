@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::ingest::{
     IngestOptions, IngestProgress, IngestReport, ProgressSnapshot, RAW_LAKE, SchemaChange,
-    ingest_with_progress,
+    default_concurrency, ingest_with_progress,
 };
 
 /// Arguments of `lakeq ingest`.
@@ -41,14 +41,6 @@ pub struct IngestArgs {
     pub concurrency: usize,
 }
 
-/// One file per core keeps every core decoding/encoding (at least 2, so one
-/// file's I/O overlaps another's CPU work); at most 8, since every file in
-/// flight buffers the row group it is encoding (~13 MB of peak RSS per file on
-/// the sample landing zone, up to 128 MiB for big landing files).
-pub fn default_concurrency() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
-}
-
 /// Resolve the options of `lakeq ingest` from its arguments and the project config.
 pub fn options(args: &IngestArgs) -> Result<IngestOptions> {
     let config = Config::load(&args.project)?;
@@ -58,6 +50,7 @@ pub fn options(args: &IngestArgs) -> Result<IngestOptions> {
         schema_change: args.schema_change,
         skip_bad_files: args.skip_bad_files,
         concurrency: args.concurrency,
+        session: super::session_options(),
     })
 }
 

@@ -54,7 +54,7 @@ pub async fn maintain_lakes(
     lakes: &[String],
     policy: &MaintenancePolicy,
 ) -> Result<()> {
-    let session = Session::new();
+    let session = Session::with_options(&super::session_options());
     for name in lakes {
         let lake = config.lake(name, dir);
         let started = Instant::now();

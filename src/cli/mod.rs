@@ -19,6 +19,17 @@ use crate::error::Result;
 use crate::models::run::RunKind;
 pub use format::OutputFormat;
 
+/// The session options of every command: `LAKEQ_MEMORY_LIMIT` (bytes, or with a
+/// `KiB`/`MiB`/`GiB` suffix) caps the memory of query operators (sorts, joins and
+/// aggregations spill to disk instead). The library itself never reads the
+/// environment; this is where the binary does.
+pub fn session_options() -> crate::SessionOptions {
+    let limit = std::env::var("LAKEQ_MEMORY_LIMIT")
+        .ok()
+        .and_then(|v| crate::provider::session::parse_bytes(&v));
+    crate::SessionOptions::default().with_memory_limit(limit)
+}
+
 /// lakeq: a DuckLake lakehouse in one binary.
 #[derive(Debug, Parser)]
 #[command(name = "lakeq", version, about)]

@@ -8,7 +8,9 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::models::graph::select_nodes;
-use crate::models::run::{NodeResult, RunKind, RunOptions, RunPlan, Status, execute, open_session};
+use crate::models::run::{
+    NodeResult, RunKind, RunOptions, RunPlan, Status, execute, open_session_with,
+};
 use crate::models::{Project, artifacts};
 
 /// Which project, target and models.
@@ -167,7 +169,7 @@ pub async fn run_nodes(project: Project, args: &RunArgs, kind: RunKind) -> Resul
         println!("Nothing to do: no model, seed or test is selected");
         return Ok(RunSummary::default());
     }
-    let session = Arc::new(open_session(&project).await?);
+    let session = Arc::new(open_session_with(&project, &super::session_options()).await?);
     let project = Arc::new(project);
     let options = RunOptions {
         threads: args.threads,

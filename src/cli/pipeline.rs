@@ -68,7 +68,8 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
         raw: config.lake(RAW_LAKE, &args.project),
         schema_change: SchemaChange::Evolve,
         skip_bad_files: false,
-        concurrency: super::ingest::default_concurrency(),
+        concurrency: crate::ingest::default_concurrency(),
+        session: super::session_options(),
     })
     .await?;
     let loaded_rows: u64 = loaded.rows.values().sum();

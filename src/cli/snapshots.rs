@@ -27,7 +27,7 @@ pub struct SnapshotsArgs {
 
 /// Run `lakeq snapshots`.
 pub async fn run(args: SnapshotsArgs) -> Result<()> {
-    let session = Session::new();
+    let session = Session::with_options(&super::session_options());
     match &args.location {
         Some(location) => {
             session

@@ -66,7 +66,7 @@ pub async fn attach_project_lakes(session: &Session, dir: &std::path::Path) -> R
 
 /// Run `lakeq sql`.
 pub async fn run(args: SqlArgs) -> Result<()> {
-    let session = Session::new();
+    let session = Session::with_options(&super::session_options());
     attach_project_lakes(&session, &args.project).await?;
     attach_default_lakes(&session, &args.project.join(&args.lake_dir)).await?;
     let script = match (&args.command, &args.file) {

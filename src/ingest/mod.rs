@@ -82,6 +82,8 @@ pub struct IngestOptions {
     pub skip_bad_files: bool,
     /// Files read at once.
     pub concurrency: usize,
+    /// How the load's query session runs (memory limit, partitions).
+    pub session: crate::SessionOptions,
 }
 
 /// Live counters of a running load, updated while files are written; a
@@ -202,6 +204,14 @@ pub async fn list_landing(
     Ok(out)
 }
 
+/// One file per core keeps every core decoding/encoding (at least 2, so one
+/// file's I/O overlaps another's CPU work); at most 8, since every file in
+/// flight buffers the row group it is encoding (~13 MB of peak RSS per file on
+/// the sample landing zone, up to 128 MiB for big landing files).
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
+}
+
 /// Run one load.
 pub async fn ingest(options: &IngestOptions) -> Result<IngestReport> {
     ingest_with_progress(options, &Arc::default()).await
@@ -214,7 +224,7 @@ pub async fn ingest_with_progress(
 ) -> Result<IngestReport> {
     let started = Instant::now();
     let started_at = chrono::Utc::now();
-    let session = Session::new();
+    let session = Session::with_options(&options.session);
     session
         .attach(RAW_LAKE, &options.raw.catalog, options.raw.options())
         .await?;

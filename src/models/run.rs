@@ -16,8 +16,8 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use super::{Materialized, Project, relation};
-use crate::Session;
 use crate::error::{Error, Result};
+use crate::{Session, SessionOptions};
 
 /// What a run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,7 +302,12 @@ impl RunPlan {
 
 /// Attach the lakes a project needs (target and sources) to a new session.
 pub async fn open_session(project: &Project) -> Result<Session> {
-    let session = Session::new();
+    open_session_with(project, &SessionOptions::default()).await
+}
+
+/// [`open_session`] with the host's session options (memory limit, partitions).
+pub async fn open_session_with(project: &Project, options: &SessionOptions) -> Result<Session> {
+    let session = Session::with_options(options);
     for name in project.lakes() {
         let lake = project.config.lake(&name, &project.files.root);
         session.attach(&name, &lake.catalog, lake.options()).await?;

@@ -157,32 +157,63 @@ fn default_name(location: &str) -> String {
     }
 }
 
+/// How a [`Session`] runs queries. The host passes it in (the `lakeq` binary reads
+/// `LAKEQ_MEMORY_LIMIT` and lakeq.toml into it); the library never reads the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Bytes the query operators of the session may hold; sorts, joins and
+    /// aggregations spill to disk beyond it. `None`: no limit.
+    pub memory_limit: Option<usize>,
+    /// Partitions a query is planned for (DataFusion's `target_partitions`).
+    /// `None`: one per core.
+    pub target_partitions: Option<usize>,
+}
+
+impl SessionOptions {
+    /// Options with a memory limit of `bytes` (`None`: no limit).
+    pub fn with_memory_limit(mut self, bytes: Option<usize>) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// Options planning queries for `partitions` partitions.
+    pub fn with_target_partitions(mut self, partitions: usize) -> Self {
+        self.target_partitions = Some(partitions.max(1));
+        self
+    }
+}
+
 impl Session {
-    /// A new session with DataFusion defaults and `information_schema` enabled.
-    /// `LAKEQ_MEMORY_LIMIT` (bytes, or with a `KiB`/`MiB`/`GiB` suffix) caps the
-    /// memory of query operators: sorts and aggregations spill to disk instead.
+    /// A new session with DataFusion defaults, DuckDB's conventions
+    /// (`memory.main` as the default catalog and schema, NULLs last, UTC) and
+    /// `information_schema` enabled; no memory limit.
     pub fn new() -> Self {
-        let limit = std::env::var("LAKEQ_MEMORY_LIMIT")
-            .ok()
-            .and_then(|v| parse_bytes(&v));
-        Self::with_memory_limit(limit)
+        Self::with_options(&SessionOptions::default())
     }
 
     /// A new session whose query operators share a pool of `limit` bytes
     /// (spilling sorts and aggregations to disk); `None` = no limit.
     pub fn with_memory_limit(limit: Option<usize>) -> Self {
+        Self::with_options(&SessionOptions::default().with_memory_limit(limit))
+    }
+
+    /// A new session configured by `options` (see [`SessionOptions`]).
+    pub fn with_options(options: &SessionOptions) -> Self {
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(true)
             // DuckDB's names for the in-memory catalog and its schema.
             .with_default_catalog_and_schema("memory", "main");
+        if let Some(partitions) = options.target_partitions {
+            config = config.with_target_partitions(partitions);
+        }
         // DuckDB sorts NULLs last in both directions, and `1.5` is a DECIMAL literal.
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         // Sessions are in UTC, as DuckDB's runner sets them (`TIMESTAMPTZ` literals keep it).
         config.options_mut().execution.time_zone = Some("UTC".into());
         let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
-        if let Some(bytes) = limit {
+        if let Some(bytes) = options.memory_limit {
             runtime = runtime.with_memory_pool(Arc::new(
                 datafusion::execution::memory_pool::FairSpillPool::new(bytes),
             ));
@@ -863,6 +894,18 @@ mod tests {
     use super::*;
 
     fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn options_reach_the_context() {
+        let session = Session::with_options(&SessionOptions::default().with_target_partitions(3));
+        assert_eq!(session.context().state().config().target_partitions(), 3);
+        let limited = Session::with_memory_limit(Some(1 << 20));
+        let pool = limited.context().runtime_env().memory_pool.memory_limit();
+        assert!(matches!(
+            pool,
+            datafusion::execution::memory_pool::MemoryLimit::Finite(n) if n == 1 << 20
+        ));
+    }
 
     #[test]
     fn memory_limits_parse_with_units() {
