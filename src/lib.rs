@@ -55,7 +55,7 @@
 //! # })
 //! # }
 //! ```
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 // No panic reachable from input: slicing, indexing and unwrap are denied outside tests.
 #![cfg_attr(
     not(test),
@@ -82,3 +82,8 @@ pub mod write;
 pub use error::{Error, Result};
 pub use lake::{Lake, LakeOptions};
 pub use provider::session::{Session, SessionOptions};
+
+/// The README's Rust snippets, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -8,6 +8,7 @@ mod concurrency;
 mod dbt;
 mod dialect;
 mod errors;
+mod examples;
 mod faults;
 mod generate;
 mod ingest;
