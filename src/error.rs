@@ -129,7 +129,7 @@ pub enum Error {
     },
     /// The model project is invalid (layout, YAML, Jinja, config, cycle, selection).
     #[error(transparent)]
-    Models(#[from] crate::models::ModelError),
+    Models(#[from] ModelError),
     /// A model or data test failed to run; the text names it and its file.
     #[error("{0}")]
     NodeFailed(String),
@@ -162,4 +162,40 @@ impl From<Error> for DataFusionError {
             other => DataFusionError::External(Box::new(other)),
         }
     }
+}
+
+/// Errors of the model layer (`crate::models`); each names the model, file or
+/// test it is about. Defined here, with the base error type that wraps it, so
+/// that no layer below the models depends on them.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The project layout or a YAML file is wrong.
+    #[error("{0}")]
+    Project(String),
+    /// A template failed to render.
+    #[error("{path}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Jinja {
+        /// The model or test file.
+        path: String,
+        /// Line of the template, when known.
+        line: Option<usize>,
+        /// What went wrong.
+        message: String,
+    },
+    /// A model's configuration is invalid.
+    #[error("model '{model}' ({path}): {message}")]
+    Config {
+        /// Model name.
+        model: String,
+        /// Its file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The models reference each other in a cycle.
+    #[error("the models form a cycle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+    /// A selector matched nothing or could not be parsed.
+    #[error("{0}")]
+    Selection(String),
 }

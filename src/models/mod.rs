@@ -73,39 +73,7 @@ impl std::fmt::Display for Materialized {
     }
 }
 
-/// Errors of the model layer; each names the model, file or test it is about.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    /// The project layout or a YAML file is wrong.
-    #[error("{0}")]
-    Project(String),
-    /// A template failed to render.
-    #[error("{path}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
-    Jinja {
-        /// The model or test file.
-        path: String,
-        /// Line of the template, when known.
-        line: Option<usize>,
-        /// What went wrong.
-        message: String,
-    },
-    /// A model's configuration is invalid.
-    #[error("model '{model}' ({path}): {message}")]
-    Config {
-        /// Model name.
-        model: String,
-        /// Its file.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The models reference each other in a cycle.
-    #[error("the models form a cycle: {}", .0.join(" -> "))]
-    Cycle(Vec<String>),
-    /// A selector matched nothing or could not be parsed.
-    #[error("{0}")]
-    Selection(String),
-}
+pub use crate::error::ModelError;
 
 /// A model, parsed and configured.
 #[derive(Debug, Clone, Serialize)]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::dialect::render::push_float;
+use crate::spec::float_text::push_float;
 
 /// Decode one WKB value into DuckDB's WKT text.
 pub fn wkb_to_wkt(wkb: &[u8]) -> Result<String, String> {

@@ -4,6 +4,7 @@
 //! writes (see `../shared/ducklake/SPEC.md`).
 
 pub mod changes;
+pub mod float_text;
 pub mod geometry;
 pub mod paths;
 pub mod rows;
