@@ -33,8 +33,8 @@ pub enum Error {
     },
     /// The catalog has a format version lakeq cannot read.
     #[error(
-        "DuckLake catalog '{location}' has format version '{found}', lakeq supports '{supported}'; \
-         migrate it with DuckDB 1.5.5 (ATTACH ... (AUTOMATIC_MIGRATION true))"
+        "DuckLake catalog '{location}' has format version '{found}', lakeq supports '{supported}'; {}",
+        version_remedy(found)
     )]
     UnsupportedVersion {
         /// Where the catalog is.
@@ -198,4 +198,23 @@ pub enum ModelError {
     /// A selector matched nothing or could not be parsed.
     #[error("{0}")]
     Selection(String),
+}
+
+/// What to do about a catalog of another DuckLake format version: migrate an
+/// older one with DuckDB 1.5.5; a newer one (DuckLake 1.1, DuckDB 2.0) is
+/// refused whole rather than misread.
+fn version_remedy(found: &str) -> &'static str {
+    let parts: Vec<u32> = found.split('.').map_while(|p| p.parse().ok()).collect();
+    match parts.as_slice() {
+        [major, minor, ..] if (*major, *minor) > (1, 0) => {
+            "it was written by a newer DuckLake (DuckDB 2.0 writes 1.1 after its opt-in migration); \
+             lakeq reads and writes 1.0 and refuses newer catalogs rather than misread them: \
+             use a lake that DuckDB 1.5 wrote, or keep this one on 1.0 (do not migrate it)"
+        }
+        [major, ..] if *major > 1 => {
+            "it was written by a newer DuckLake; lakeq reads and writes 1.0 and refuses newer \
+             catalogs rather than misread them"
+        }
+        _ => "migrate it with DuckDB 1.5.5 (ATTACH ... (AUTOMATIC_MIGRATION true))",
+    }
 }

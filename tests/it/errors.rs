@@ -52,6 +52,32 @@ async fn unsupported_catalog_version_names_the_version() -> TestResult {
     }
     let msg = err_of(&lakeq::Session::new(), &lake.attach_sql("lake")).await;
     assert!(msg.contains("'0.3'") && msg.contains("1.0"), "{msg}");
+    assert!(msg.contains("AUTOMATIC_MIGRATION"), "{msg}");
+
+    // DuckLake 1.1 (DuckDB 2.0, after its opt-in migration): refused whole, never misread,
+    // and nothing is written to it.
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await?;
+        sqlx::raw_sql("UPDATE ducklake_metadata SET value = '1.1' WHERE key = 'version'")
+            .execute(&mut c)
+            .await?;
+    }
+    let before = std::fs::read(path)?;
+    let session = lakeq::Session::new();
+    let msg = err_of(&session, &lake.attach_sql("lake")).await;
+    assert!(
+        msg.contains("'1.1'") && msg.contains("newer DuckLake"),
+        "{msg}"
+    );
+    assert!(!msg.contains("AUTOMATIC_MIGRATION"), "{msg}");
+    let msg = err_of(&session, "SELECT * FROM lake.main.t").await;
+    assert!(msg.to_lowercase().contains("lake"), "{msg}");
+    assert_eq!(
+        std::fs::read(path)?,
+        before,
+        "a refused catalog must stay untouched"
+    );
     Ok(())
 }
 
