@@ -10,7 +10,10 @@ included too, so both pay their start-up):
   2. a scan (`count(*)`, `sum`) of the N-file table, best of 3, each engine on its own lake;
   3. `ducklake_merge_adjacent_files` by each engine on its own lake;
   4. the scan again, best of 3;
-  5. the answer check: DuckDB reads lakeq's merged lake and lakeq reads DuckDB's; all four answers must agree.
+  5. the answer check: DuckDB reads lakeq's merged lake and lakeq reads DuckDB's; all four answers must agree;
+  6. expiry of every snapshot but the latest (`ducklake_expire_snapshots(older_than => now())`, ~N snapshots)
+     and `ducklake_cleanup_old_files(cleanup_all => true)` (the N files the merge replaced), by each engine on its
+     own lake, then the answers again in both engines.
 
 Prints one line per step with both times and the lakeq/DuckDB ratio.
 """
@@ -133,3 +136,31 @@ for k, v in answers.items():
     if v != expected:
         raise SystemExit(f"wrong answer: {k} = {v}, expected {expected}")
 print(f"answers agree: {expected[0]} rows, sum {expected[1]}; lakeq's table is {files} file(s) after the merge")
+
+# 6. expire every snapshot but the latest, then delete the files only they referenced
+def snapshots(name):
+    return duck(name, ["SELECT count(*) FROM lake.snapshots()"], fetch=True)[0][0]
+
+
+before = (snapshots("lq"), snapshots("dk"))
+expire = "CALL ducklake_expire_snapshots('lake', older_than => now())"
+cleanup = "CALL ducklake_cleanup_old_files('lake', cleanup_all => true)"
+lq_t, _ = timed(lambda: lakeq("lq", expire))
+dk_t, _ = timed(lambda: duck("dk", [expire]))
+line(f"expire_snapshots ({before[0] - 1} snapshots)", lq_t, dk_t)
+lq_t, _ = timed(lambda: lakeq("lq", cleanup))
+dk_t, _ = timed(lambda: duck("dk", [cleanup]))
+line("cleanup_old_files", lq_t, dk_t)
+after = (snapshots("lq"), snapshots("dk"))
+for name, engine, got in (
+    ("lq", "DuckDB", tuple(duck("lq", [SCAN], fetch=True)[0])),
+    ("dk", "lakeq", tuple(int(x) for x in lakeq("dk", SCAN)[1].split(","))),
+    ("lq", "lakeq", tuple(int(x) for x in lakeq("lq", SCAN)[1].split(","))),
+):
+    if got != expected:
+        raise SystemExit(f"wrong answer after expiry: {engine} on {name} = {got}, expected {expected}")
+left = sum(len(fs) for _, _, fs in os.walk(os.path.join(WORK, "lq")))
+print(
+    f"after expiry: snapshots {before[0]} -> {after[0]} (lakeq's lake), {before[1]} -> {after[1]} (DuckDB's); "
+    f"{left} data file(s) left in lakeq's lake; answers agree"
+)
