@@ -155,6 +155,12 @@ impl Error {
     }
 }
 
+impl From<datafusion::arrow::error::ArrowError> for Error {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        Error::DataFusion(e.into())
+    }
+}
+
 impl From<Error> for DataFusionError {
     fn from(e: Error) -> Self {
         match e {

@@ -13,7 +13,8 @@
 //!    │
 //!   provider  DataFusion CatalogProvider / SchemaProvider / TableProvider + ATTACH/USE/AT
 //!    │
-//!   cli       `lakeq sql` and friends: a thin shell over the library
+//!   (cli)     the `lakeq` binary's commands (`src/cli`, not part of the library):
+//!             a thin client of this public API
 //! ```
 //!
 //! Embedding: attach a lake (here a new one in a temporary folder), write,
@@ -63,7 +64,6 @@
 )]
 
 pub mod catalog;
-pub mod cli;
 pub mod commit;
 pub mod config;
 pub mod dialect;

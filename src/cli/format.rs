@@ -7,9 +7,9 @@ use std::io::Write;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 
-use crate::dialect::render::{json_value, value_text};
+use lakeq::dialect::render::{json_value, value_text};
 
-use crate::error::{Error, Result};
+use lakeq::error::Result;
 
 /// Output format of `lakeq sql`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,7 +25,7 @@ pub enum OutputFormat {
 }
 
 /// Print one statement's result. Values are written as DuckDB prints them
-/// ([`crate::dialect::render`]): the same query reads the same in lakeq and DuckDB.
+/// ([`lakeq::dialect::render`]): the same query reads the same in lakeq and DuckDB.
 pub fn write_batches(
     out: &mut dyn Write,
     batches: &[RecordBatch],
@@ -162,12 +162,6 @@ fn csv_quote(text: &str, quote_empty: bool) -> String {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text.to_string()
-    }
-}
-
-impl From<datafusion::arrow::error::ArrowError> for Error {
-    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
-        Error::DataFusion(e.into())
     }
 }
 

@@ -1,11 +1,11 @@
 //! `lakeq generate`: write batches of the sample landing zone (see
-//! [`crate::generate`]) and print a short summary, or the report as JSON.
+//! [`lakeq::generate`]) and print a short summary, or the report as JSON.
 
 use std::io::Write;
 use std::time::Instant;
 
-use crate::error::Result;
-use crate::generate::{BatchSizes, DEFAULT_LANDING, DEFAULT_SEED, GenerateOptions, GenerateReport};
+use lakeq::error::Result;
+use lakeq::generate::{BatchSizes, DEFAULT_LANDING, DEFAULT_SEED, GenerateOptions, GenerateReport};
 
 /// Arguments of `lakeq generate`.
 #[derive(Debug, clap::Args)]
@@ -56,7 +56,7 @@ impl GenerateArgs {
 /// Run `lakeq generate`.
 pub async fn run(args: GenerateArgs) -> Result<()> {
     let started = Instant::now();
-    let report = crate::generate::generate(&args.options()).await?;
+    let report = lakeq::generate::generate(&args.options()).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
-use crate::error::Result;
-use crate::ingest::{
+use lakeq::config::Config;
+use lakeq::error::Result;
+use lakeq::ingest::{
     IngestOptions, IngestProgress, IngestReport, ProgressSnapshot, RAW_LAKE, SchemaChange,
     default_concurrency, ingest_with_progress,
 };
@@ -60,7 +60,7 @@ pub fn print_report(report: &IngestReport, json: bool) -> Result<()> {
         println!(
             "{}",
             serde_json::to_string(report)
-                .map_err(|e| crate::error::Error::Unsupported(e.to_string()))?
+                .map_err(|e| lakeq::error::Error::Unsupported(e.to_string()))?
         );
         return Ok(());
     }

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use lakeq::error::{Error, Result};
 
 /// Arguments of `lakeq init`.
 #[derive(Debug, clap::Args)]

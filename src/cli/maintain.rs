@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::config::Config;
-use crate::error::Result;
-use crate::ops::maintain::{MaintenancePolicy, maintain};
-use crate::provider::session::Session;
+use lakeq::config::Config;
+use lakeq::error::Result;
+use lakeq::ops::maintain::{MaintenancePolicy, maintain};
+use lakeq::provider::session::Session;
 
 /// Arguments of `lakeq maintain`.
 #[derive(Debug, clap::Args)]
@@ -86,5 +86,5 @@ pub fn default_lakes(config: &Config) -> Vec<String> {
         .targets
         .get(target)
         .map_or_else(|| format!("{target}_analytics"), |t| t.lake.clone());
-    vec![crate::ingest::RAW_LAKE.to_string(), analytics]
+    vec![lakeq::ingest::RAW_LAKE.to_string(), analytics]
 }

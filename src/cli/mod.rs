@@ -15,19 +15,19 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Result;
-use crate::models::run::RunKind;
 pub use format::OutputFormat;
+use lakeq::error::Result;
+use lakeq::models::run::RunKind;
 
 /// The session options of every command: `LAKEQ_MEMORY_LIMIT` (bytes, or with a
 /// `KiB`/`MiB`/`GiB` suffix) caps the memory of query operators (sorts, joins and
 /// aggregations spill to disk instead). The library itself never reads the
 /// environment; this is where the binary does.
-pub fn session_options() -> crate::SessionOptions {
+pub fn session_options() -> lakeq::SessionOptions {
     let limit = std::env::var("LAKEQ_MEMORY_LIMIT")
         .ok()
-        .and_then(|v| crate::provider::session::parse_bytes(&v));
-    crate::SessionOptions::default().with_memory_limit(limit)
+        .and_then(|v| lakeq::provider::session::parse_bytes(&v));
+    lakeq::SessionOptions::default().with_memory_limit(limit)
 }
 
 /// lakeq: a DuckLake lakehouse in one binary.

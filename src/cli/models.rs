@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::models::graph::select_nodes;
-use crate::models::run::{
+use lakeq::config::Config;
+use lakeq::error::{Error, Result};
+use lakeq::models::graph::select_nodes;
+use lakeq::models::run::{
     NodeResult, RunKind, RunOptions, RunPlan, Status, execute, open_session_with,
 };
-use crate::models::{Project, artifacts};
+use lakeq::models::{Project, artifacts};
 
 /// Which project, target and models.
 #[derive(Debug, Clone, clap::Args)]

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::models::{ProjectArgs, RunArgs, exit_status, run_nodes};
-use crate::config::Config;
-use crate::error::Result;
-use crate::generate::{BatchSizes, DEFAULT_SEED, GenerateOptions, generate};
-use crate::ingest::{IngestOptions, RAW_LAKE, SchemaChange, ingest};
-use crate::models::run::RunKind;
+use lakeq::config::Config;
+use lakeq::error::Result;
+use lakeq::generate::{BatchSizes, DEFAULT_SEED, GenerateOptions, generate};
+use lakeq::ingest::{IngestOptions, RAW_LAKE, SchemaChange, ingest};
+use lakeq::models::run::RunKind;
 
 /// Arguments of `lakeq run`.
 #[derive(Debug, clap::Args)]
@@ -68,7 +68,7 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
         raw: config.lake(RAW_LAKE, &args.project),
         schema_change: SchemaChange::Evolve,
         skip_bad_files: false,
-        concurrency: crate::ingest::default_concurrency(),
+        concurrency: lakeq::ingest::default_concurrency(),
         session: super::session_options(),
     })
     .await?;

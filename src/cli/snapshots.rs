@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use super::OutputFormat;
 use super::format::write_batches;
 use super::sql::attach_default_lakes;
-use crate::error::{Error, Result};
-use crate::provider::session::Session;
+use lakeq::error::{Error, Result};
+use lakeq::provider::session::Session;
 
 /// Arguments of `lakeq snapshots`.
 #[derive(Debug, clap::Args)]
@@ -31,7 +31,7 @@ pub async fn run(args: SnapshotsArgs) -> Result<()> {
     match &args.location {
         Some(location) => {
             session
-                .attach(&args.lake, location, crate::lake::LakeOptions::default())
+                .attach(&args.lake, location, lakeq::lake::LakeOptions::default())
                 .await?;
         }
         None => {

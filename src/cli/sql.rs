@@ -4,9 +4,9 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use super::SqlArgs;
 use super::format::write_batches;
-use crate::error::Result;
-use crate::lake::LakeOptions;
-use crate::provider::session::Session;
+use lakeq::error::Result;
+use lakeq::lake::LakeOptions;
+use lakeq::provider::session::Session;
 
 /// Attach the embedded default lakes that exist under `dir`.
 pub async fn attach_default_lakes(session: &Session, dir: &std::path::Path) -> Result<()> {
@@ -46,7 +46,7 @@ pub async fn attach_default_lakes(session: &Session, dir: &std::path::Path) -> R
 /// Attach the lakes the project in `dir` configures (`lakeq.toml` or dbt's
 /// `profiles.yml`). A lake that does not exist yet is left out with a note.
 pub async fn attach_project_lakes(session: &Session, dir: &std::path::Path) -> Result<()> {
-    let config = crate::config::Config::load(dir)?;
+    let config = lakeq::config::Config::load(dir)?;
     for (name, lake) in &config.lakes {
         if let Some(file) = lake.catalog.strip_prefix("ducklake:sqlite:")
             && !std::path::Path::new(file).exists()
@@ -72,7 +72,7 @@ pub async fn run(args: SqlArgs) -> Result<()> {
     let script = match (&args.command, &args.file) {
         (Some(c), _) => Some(c.clone()),
         (None, Some(f)) => Some(std::fs::read_to_string(f).map_err(|e| {
-            crate::error::Error::Io(std::io::Error::new(
+            lakeq::error::Error::Io(std::io::Error::new(
                 e.kind(),
                 format!("{}: {e}", f.display()),
             ))
@@ -82,7 +82,7 @@ pub async fn run(args: SqlArgs) -> Result<()> {
     let stdout = std::io::stdout();
     match script {
         Some(script) => {
-            for stmt in crate::provider::sql::split_statements(&script)? {
+            for stmt in lakeq::provider::sql::split_statements(&script)? {
                 let batches = session.sql(&stmt).await?;
                 write_batches(&mut stdout.lock(), &batches, args.format)?;
             }
@@ -113,7 +113,7 @@ async fn repl(session: &Session, format: super::OutputFormat) -> Result<()> {
             prompt(!buffer.trim().is_empty());
             continue;
         }
-        for stmt in crate::provider::sql::split_statements(&buffer)? {
+        for stmt in lakeq::provider::sql::split_statements(&buffer)? {
             match session.sql(&stmt).await {
                 Ok(batches) => write_batches(&mut std::io::stdout().lock(), &batches, format)?,
                 Err(e) => {
@@ -130,7 +130,7 @@ async fn repl(session: &Session, format: super::OutputFormat) -> Result<()> {
         write_batches(&mut std::io::stdout().lock(), &batches, format)?;
     }
     if failed && !interactive {
-        return Err(crate::error::Error::Unsupported(
+        return Err(lakeq::error::Error::Unsupported(
             "a statement failed (see above)".into(),
         ));
     }
