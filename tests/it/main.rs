@@ -17,6 +17,7 @@ mod inlining;
 mod interop_read;
 mod interop_write;
 mod maintenance;
+mod maintenance_concurrency;
 mod models;
 mod planning;
 mod properties;
