@@ -1384,6 +1384,7 @@ impl<'a> Writer<'a> {
             ))
         })?;
         let table = Arc::clone(target.table()?);
+        refuse_relayout_over_inlined_rows(target.lake(), table.id(), &target.qualified()).await?;
         let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
         let find = |name: &str| {
             table
@@ -2324,6 +2325,53 @@ pub fn strings(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>> {
                 .collect()
         })
         .collect())
+}
+
+/// In a transaction, a table whose columns already changed in it and that then
+/// received inlined rows in that new layout cannot change its columns again:
+/// the commit would leave those rows in a layout no snapshot has, and both
+/// engines would read them wrong (DuckDB rewrites them into the final layout at
+/// COMMIT; lakeq does not yet). Refused with an error, never committed wrong.
+async fn refuse_relayout_over_inlined_rows(
+    lake: &Lake,
+    table_id: crate::spec::CatalogId,
+    qualified: &str,
+) -> Result<()> {
+    let Some(base) = lake.transaction_base() else {
+        return Ok(());
+    };
+    let store = lake.store();
+    let created_here: BTreeSet<i64> = store
+        .schema_versions(table_id)
+        .await?
+        .into_iter()
+        .filter(|v| v.begin_snapshot > base)
+        .map(|v| v.schema_version)
+        .collect();
+    for inlined in store.inlined_tables(table_id).await? {
+        if !created_here.contains(&inlined.schema_version)
+            || !store.backend().table_exists(&inlined.table_name).await?
+        {
+            continue;
+        }
+        let rows = store
+            .backend()
+            .query(&format!(
+                "SELECT count(*) FROM {} WHERE begin_snapshot > {base}",
+                store.backend().table(&inlined.table_name)
+            ))
+            .await?;
+        let written = rows.first().map(|r| r.i64(0)).transpose()?.unwrap_or(0);
+        if written > 0 {
+            return Err(Error::Unsupported(format!(
+                "changing the columns of '{qualified}' again in this transaction: its columns already \
+                 changed in it and it holds {written} inlined row(s) written since, which lakeq \
+                 cannot yet carry into the new layout at COMMIT; COMMIT first, or write the rows \
+                 after the last column change"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

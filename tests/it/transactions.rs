@@ -253,3 +253,82 @@ async fn comments_read_by_duckdb_on_sqlite() -> TestResult {
 async fn comments_read_by_duckdb_on_postgres() -> TestResult {
     comments_read_by_duckdb(Backend::Postgres).await
 }
+
+/// Inlined rows and column changes in one transaction: rows written before a
+/// column change, or after the last one, commit and read the same in DuckDB; a
+/// second column change over inlined rows written in the transaction's own new
+/// layout is refused (DuckDB would rewrite those rows into the final layout at
+/// COMMIT, which lakeq does not yet do) and the lake stays as it was.
+async fn inlined_rows_and_column_changes_in_one_transaction(backend: Backend) -> TestResult {
+    let lake = TestLake::new(backend, "txn_inline_alter").await?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    session.sql("CREATE TABLE lake.main.t (a INT)").await?;
+    session.sql("INSERT INTO lake.main.t VALUES (0)").await?;
+
+    session.sql("BEGIN").await?;
+    session.sql("INSERT INTO lake.main.t VALUES (1)").await?;
+    session
+        .sql("ALTER TABLE lake.main.t ADD COLUMN b VARCHAR")
+        .await?;
+    session
+        .sql("INSERT INTO lake.main.t VALUES (2, 'x')")
+        .await?;
+    session.sql("COMMIT").await?;
+
+    session.sql("BEGIN").await?;
+    session
+        .sql("ALTER TABLE lake.main.t ADD COLUMN c INT")
+        .await?;
+    session.sql("ALTER TABLE lake.main.t DROP COLUMN a").await?;
+    session
+        .sql("INSERT INTO lake.main.t VALUES ('y', 3)")
+        .await?;
+    session.sql("COMMIT").await?;
+
+    let before = snapshot_count(&session).await?;
+    session.sql("BEGIN").await?;
+    session
+        .sql("ALTER TABLE lake.main.t ADD COLUMN d INT")
+        .await?;
+    session
+        .sql("INSERT INTO lake.main.t VALUES ('z', 4, 5)")
+        .await?;
+    let err = session
+        .sql("ALTER TABLE lake.main.t DROP COLUMN c")
+        .await
+        .err()
+        .ok_or("a second column change over the transaction's inlined rows must be refused")?
+        .to_string();
+    assert!(
+        err.contains("lake.main.t") && err.contains("inlined row"),
+        "{err}"
+    );
+    // The failed statement aborts the transaction; COMMIT rolls it back, as DuckDB does.
+    let _ = session.sql("COMMIT").await;
+    assert_eq!(snapshot_count(&session).await?, before);
+
+    let expected = duckdb_sql_queries(
+        &lake,
+        "query rows\nSELECT b, c FROM lake.main.t ORDER BY b NULLS FIRST, c\n\n\
+         query columns\nSELECT column_name FROM information_schema.columns \
+         WHERE table_catalog = 'lake' AND table_name = 't' ORDER BY ordinal_position\n",
+    )?;
+    let problems = compare_with_oracle(&session, &expected).await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(
+        rows(&session, "SELECT count(*) FROM lake.main.t WHERE b = 'x'").await?,
+        vec![vec!["1".to_string()]]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn inlined_rows_and_column_changes_in_one_transaction_on_sqlite() -> TestResult {
+    inlined_rows_and_column_changes_in_one_transaction(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn inlined_rows_and_column_changes_in_one_transaction_on_postgres() -> TestResult {
+    inlined_rows_and_column_changes_in_one_transaction(Backend::Postgres).await
+}
