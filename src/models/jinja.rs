@@ -14,6 +14,7 @@ use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Rest, Value};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
 use super::ModelError;
+use super::introspect::{Database, Introspection, Relation};
 
 /// What a render recorded.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +47,11 @@ pub struct Resolver {
     pub target_schema: String,
     /// The project's macros (with dbt's built-ins), defined in every render.
     pub macros: Arc<Macros>,
+    /// Where `run_query`, `statement` and `adapter.get_columns_in_relation`
+    /// run in the compile pass (none: they answer as in dbt's parse pass).
+    pub database: Option<Arc<dyn Database>>,
+    /// The command (`flags.WHICH`): `run`, `build`, `test`, `compile`, ...
+    pub which: String,
 }
 
 /// dbt's built-in macros as dbt-duckdb renders them (`dbt.date_trunc`, ...).
@@ -169,6 +175,12 @@ const RESERVED: &[&str] = &[
     "target",
     "execute",
     "model",
+    "run_query",
+    "statement",
+    "load_result",
+    "load_relation",
+    "api",
+    "flags",
 ];
 
 /// The macros of a project (`macros/**/*.sql`, `{% test %}` definitions),
@@ -378,11 +390,23 @@ pub struct RenderInput<'a> {
     pub is_incremental: bool,
     /// Parse pass: record calls, resolve relations to placeholders.
     pub parse: bool,
+    /// The model's resolved config, for `config.get()`.
+    pub config: BTreeMap<String, serde_json::Value>,
 }
 
 /// The placeholder relation of `ref('m')` in the parse pass.
 fn placeholder(name: &str) -> String {
     format!("__lakeq_ref_{name}")
+}
+
+/// [`placeholder`] as a relation object (not a CTE: dbt_utils checks that).
+fn placeholder_relation(name: &str) -> Value {
+    Relation {
+        identifier: name.to_string(),
+        text: placeholder(name),
+        ..Default::default()
+    }
+    .value()
 }
 
 /// Longest template line, in characters: minijinja counts columns in 16 bits,
@@ -418,7 +442,7 @@ pub fn render(
     let (r, c, parse) = (Arc::clone(resolver), Arc::clone(&captured), input.parse);
     env.add_function(
         "ref",
-        move |first: String, second: Option<String>| -> Result<String, minijinja::Error> {
+        move |first: String, second: Option<String>| -> Result<Value, minijinja::Error> {
             // ref('model') or dbt's two-argument ref('project', 'model').
             let name = second.unwrap_or(first);
             lock(&c).refs.push(name.clone());
@@ -429,22 +453,25 @@ pub fn render(
                 )));
             }
             if parse {
-                return Ok(placeholder(&name));
+                return Ok(placeholder_relation(&name));
             }
-            r.relations.get(&name).cloned().ok_or_else(|| {
-                jinja_error(format!(
-                    "model '{name}' is disabled or not selected for compilation"
-                ))
-            })
+            r.relations
+                .get(&name)
+                .map(|text| Relation::from_text(text).value())
+                .ok_or_else(|| {
+                    jinja_error(format!(
+                        "model '{name}' is disabled or not selected for compilation"
+                    ))
+                })
         },
     );
     let (r, c) = (Arc::clone(resolver), Arc::clone(&captured));
     env.add_function(
         "source",
-        move |source: String, table: String| -> Result<String, minijinja::Error> {
+        move |source: String, table: String| -> Result<Value, minijinja::Error> {
             lock(&c).sources.push((source.clone(), table.clone()));
             match r.sources.get(&(source.clone(), table.clone())) {
-                Some(rel) => Ok(rel.clone()),
+                Some(rel) => Ok(Relation::from_text(rel).value()),
                 None => {
                     let known: Vec<String> =
                         r.sources.keys().map(|(s, t)| format!("{s}.{t}")).collect();
@@ -456,20 +483,12 @@ pub fn render(
             }
         },
     );
-    let c = Arc::clone(&captured);
-    env.add_function(
+    env.add_global(
         "config",
-        move |kwargs: Kwargs| -> Result<String, minijinja::Error> {
-            let mut guard = lock(&c);
-            for key in kwargs.args().map(str::to_string).collect::<Vec<_>>() {
-                let value: Value = kwargs.get(&key)?;
-                let json = serde_json::to_value(&value)
-                    .map_err(|e| jinja_error(format!("config({key}=...): {e}")))?;
-                guard.config.insert(key, json);
-            }
-            kwargs.assert_all_used()?;
-            Ok(String::new())
-        },
+        Value::from_object(ConfigObject {
+            captured: Arc::clone(&captured),
+            model: input.config.clone(),
+        }),
     );
     let r = Arc::clone(resolver);
     env.add_function(
@@ -500,9 +519,9 @@ pub fn render(
     env.add_function("is_incremental", move || incremental);
 
     let this = if input.parse {
-        placeholder(input.name)
+        placeholder_relation(input.name)
     } else {
-        input.this.clone()
+        Relation::from_text(&input.this).value()
     };
     let target = BTreeMap::from([
         ("name", resolver.target.clone()),
@@ -511,14 +530,34 @@ pub fn render(
         ("schema", resolver.target_schema.clone()),
         ("type", "duckdb".to_string()),
     ]);
-    env.add_global("this", Value::from(this.clone()));
+    env.add_global("this", this.clone());
     env.add_global("target", Value::from_serialize(&target));
     env.add_global("execute", Value::from(!input.parse));
+    let which = if resolver.which.is_empty() {
+        "run"
+    } else {
+        resolver.which.as_str()
+    };
+    env.add_global(
+        "flags",
+        Value::from_serialize(serde_json::json!({
+            "WHICH": which, "FULL_REFRESH": false, "EMPTY": false, "STORE_FAILURES": false,
+        })),
+    );
+    env.add_function("__lakeq_relation", |text: String| {
+        Relation::from_text(&text).value()
+    });
+    let database = if input.parse {
+        None
+    } else {
+        resolver.database.clone()
+    };
+    let introspection = Arc::new(Introspection::new(database));
     env.add_global(
         "model",
         Value::from_serialize(BTreeMap::from([("name", input.name)])),
     );
-    install_macro_support(&mut env, &resolver.macros);
+    install_macro_support(&mut env, &resolver.macros, &introspection);
     let ctx = minijinja::context! { this => this, target => target };
     let macros = &resolver.macros;
     // The marker on a line of its own: the model's lines keep their length (see MAX_LINE_CHARS).
@@ -553,6 +592,62 @@ pub fn render(
         .to_string();
     let captured = lock(&captured).clone();
     Ok((rendered, captured))
+}
+
+/// dbt's `config`: `config(key=value, ...)` records settings;
+/// `config.get(key, default)` and `config.require(key)` read them (the
+/// template's own `config()` calls first, then the model's resolved config).
+#[derive(Debug)]
+struct ConfigObject {
+    captured: Arc<Mutex<Captured>>,
+    model: BTreeMap<String, serde_json::Value>,
+}
+
+impl ConfigObject {
+    fn lookup(&self, key: &str) -> Option<Value> {
+        lock(&self.captured)
+            .config
+            .get(key)
+            .or_else(|| self.model.get(key))
+            .map(Value::from_serialize)
+    }
+}
+
+impl Object for ConfigObject {
+    fn call(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        args: &[Value],
+    ) -> Result<Value, minijinja::Error> {
+        let (kwargs,): (Kwargs,) = minijinja::value::from_args(args)?;
+        let mut guard = lock(&self.captured);
+        for key in kwargs.args().map(str::to_string).collect::<Vec<_>>() {
+            let value: Value = kwargs.get(&key)?;
+            let json = serde_json::to_value(&value)
+                .map_err(|e| jinja_error(format!("config({key}=...): {e}")))?;
+            guard.config.insert(key, json);
+        }
+        kwargs.assert_all_used()?;
+        Ok(Value::from(""))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, minijinja::Error> {
+        let key = args.first().and_then(|k| k.as_str()).unwrap_or_default();
+        match method {
+            "get" => Ok(self
+                .lookup(key)
+                .unwrap_or_else(|| args.get(1).cloned().unwrap_or_default())),
+            "require" => self
+                .lookup(key)
+                .ok_or_else(|| jinja_error(format!("config.require('{key}'): '{key}' is not set"))),
+            _ => Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
 }
 
 /// Where the model's own output starts (the macro definitions before it print whitespace).
@@ -646,8 +741,29 @@ impl Object for MutableList {
 }
 
 /// A dict a template can change (`{% do d.update({...}) %}`): `{% set d = {} %}`.
+/// Keys keep their insertion order (as Python's dicts do), and a list stored in
+/// it can be changed in place (`{% do d[k].append(x) %}`, as dbt_utils does).
 #[derive(Debug, Default)]
-struct MutableMap(Mutex<BTreeMap<Value, Value>>);
+struct MutableMap(Mutex<Vec<(Value, Value)>>);
+
+/// A plain list stored into a mutable container becomes a [`MutableList`].
+fn mutable(v: Value) -> Value {
+    if v.kind() == minijinja::value::ValueKind::Seq && v.as_object().is_none() {
+        let items: Vec<Value> = v.try_iter().map(Iterator::collect).unwrap_or_default();
+        return Value::from_object(MutableList(Mutex::new(items)));
+    }
+    v
+}
+
+impl MutableMap {
+    fn insert(map: &mut Vec<(Value, Value)>, k: Value, v: Value) {
+        let v = mutable(v);
+        match map.iter_mut().find(|(key, _)| *key == k) {
+            Some(slot) => slot.1 = v,
+            None => map.push((k, v)),
+        }
+    }
+}
 
 impl Object for MutableMap {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
@@ -655,11 +771,14 @@ impl Object for MutableMap {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        guard(&self.0).get(key).cloned()
+        guard(&self.0)
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(guard(&self.0).keys().cloned().collect())
+        Enumerator::Values(guard(&self.0).iter().map(|(k, _)| k.clone()).collect())
     }
 
     fn call_method(
@@ -673,16 +792,23 @@ impl Object for MutableMap {
             ("update", [other]) => {
                 for k in other.try_iter()? {
                     let v = other.get_item(&k)?;
-                    map.insert(k, v);
+                    Self::insert(&mut map, k, v);
                 }
             }
             ("pop", [k, rest @ ..]) => {
-                return Ok(map
-                    .remove(k)
+                let found = map.iter().position(|(key, _)| key == k);
+                return Ok(found
+                    .map(|i| map.remove(i).1)
                     .or_else(|| rest.first().cloned())
                     .unwrap_or_default());
             }
-            ("setdefault", [k, v]) => return Ok(map.entry(k.clone()).or_insert(v.clone()).clone()),
+            ("setdefault", [k, v]) => {
+                if let Some((_, existing)) = map.iter().find(|(key, _)| key == k) {
+                    return Ok(existing.clone());
+                }
+                Self::insert(&mut map, k.clone(), v.clone());
+                return Ok(map.last().map(|(_, v)| v.clone()).unwrap_or_default());
+            }
             _ => return Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
         }
         Ok(Value::from(()))
@@ -799,7 +925,7 @@ fn python_methods(
 
 /// `__lakeq_register`, `__lakeq_begin`, one global per macro, `return`,
 /// `log`, `adapter.dispatch`, `dbt.*` and `exceptions.*`.
-fn install_macro_support(env: &mut Environment<'_>, macros: &Macros) {
+fn install_macro_support(env: &mut Environment<'_>, macros: &Macros, intro: &Arc<Introspection>) {
     let calls = Arc::new(MacroCalls::default());
     env.add_function(
         "__lakeq_list",
@@ -859,10 +985,9 @@ fn install_macro_support(env: &mut Environment<'_>, macros: &Macros) {
         },
     );
     let quote = Value::from_function(|name: String| format!("\"{}\"", name.replace('"', "\"\"")));
-    env.add_global(
-        "adapter",
-        Value::from(BTreeMap::from([("dispatch", dispatch), ("quote", quote)])),
-    );
+    let mut adapter = BTreeMap::from([("dispatch", dispatch), ("quote", quote)]);
+    adapter.extend(super::introspect::install(env, intro));
+    env.add_global("adapter", Value::from(adapter));
     let dbt: BTreeMap<&str, Value> = BUILTIN_NAMES
         .iter()
         .map(|n| (*n, macro_function(&calls, n)))
@@ -1001,6 +1126,7 @@ mod tests {
                 )])
                 .expect("macros"),
             ),
+            ..Default::default()
         })
     }
 

@@ -45,10 +45,17 @@ pub struct ModelConfig {
     pub unique_key: Vec<String>,
     /// `append` or `delete+insert` (incremental only).
     pub incremental_strategy: String,
+    /// What an incremental run does when the query's columns differ from the
+    /// table's: `ignore`, `fail`, `append_new_columns`, `sync_all_columns`.
+    pub on_schema_change: String,
     /// Whether the model is built at all.
     pub enabled: bool,
     /// Table or view name when it differs from the model name (dbt's `alias`).
     pub alias: Option<String>,
+    /// SQL templates run before the model is built (dbt's `pre_hook`).
+    pub pre_hook: Vec<String>,
+    /// SQL templates run after the model is built (dbt's `post_hook`).
+    pub post_hook: Vec<String>,
 }
 
 /// A documented column of a model (`schema.yml`).
@@ -107,6 +114,9 @@ pub struct TestConfig {
     pub error_if: String,
     /// When the failure count is a warning.
     pub warn_if: String,
+    /// How failures are counted from the failing rows (dbt's `fail_calc`;
+    /// `None`: `count(*)`).
+    pub fail_calc: Option<String>,
 }
 
 impl Default for TestConfig {
@@ -117,6 +127,7 @@ impl Default for TestConfig {
             limit: None,
             error_if: "!=0".into(),
             warn_if: "!=0".into(),
+            fail_calc: None,
         }
     }
 }
@@ -142,6 +153,9 @@ impl TestConfig {
         }
         if let Some(w) = text("where") {
             c.where_clause = Some(w);
+        }
+        if let Some(f) = text("fail_calc") {
+            c.fail_calc = Some(f);
         }
         if let Some(v) = settings.get("limit").filter(|v| !v.is_null()) {
             c.limit = Some(
