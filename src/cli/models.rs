@@ -8,11 +8,11 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::models::graph::select_nodes;
+use crate::models::introspect::SessionDatabase;
 use crate::models::run::{
     NodeResult, RunKind, RunOptions, RunPlan, Status, create_schemas, execute, open_session,
     run_hooks,
 };
-use crate::models::introspect::SessionDatabase;
 use crate::models::{Project, artifacts};
 
 /// Which project, target and models.
@@ -189,7 +189,14 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
         create_schemas(&project, &session, &plan).await?;
     }
     let project = Arc::new(project);
-    run_hooks(&project, &session, &on_start, None, "dbt_project.yml: on-run-start hook").await?;
+    run_hooks(
+        &project,
+        &session,
+        &on_start,
+        None,
+        "dbt_project.yml: on-run-start hook",
+    )
+    .await?;
     if !on_start.is_empty() {
         println!("  on-run-start: {} hooks run", on_start.len());
     }
@@ -206,7 +213,14 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
     )
     .await?;
     // on-run-end runs whatever happened to the nodes, as in dbt.
-    let ended = run_hooks(&project, &session, &on_end, None, "dbt_project.yml: on-run-end hook").await;
+    let ended = run_hooks(
+        &project,
+        &session,
+        &on_end,
+        None,
+        "dbt_project.yml: on-run-end hook",
+    )
+    .await;
     if ended.is_ok() && !on_end.is_empty() {
         println!("  on-run-end: {} hooks run", on_end.len());
     }

@@ -186,7 +186,8 @@ impl DbtProject {
         ] {
             if let Some(v) = map.get(key) {
                 let json = serde_json::to_value(v).map_err(|e| invalid(&path, &e))?;
-                *slot = crate::models::hooks(&json).map_err(|e| invalid(&path, &format!("{key}: {e}")))?;
+                *slot = crate::models::hooks(&json)
+                    .map_err(|e| invalid(&path, &format!("{key}: {e}")))?;
             }
         }
         let install = text_of("packages-install-path").unwrap_or_else(|| "dbt_packages".into());

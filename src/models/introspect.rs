@@ -107,7 +107,10 @@ impl Introspection {
             Some(db) => db.query(sql).map(Some).map_err(|e| {
                 minijinja::Error::new(
                     ErrorKind::InvalidOperation,
-                    format!("a query of the template failed: {e}\n  the query: {}", sql.trim()),
+                    format!(
+                        "a query of the template failed: {e}\n  the query: {}",
+                        sql.trim()
+                    ),
                 )
             }),
         }
@@ -254,7 +257,7 @@ fn split_name(text: &str) -> Vec<String> {
             }
             '"' => quoted = !quoted,
             '.' if !quoted => parts.push(std::mem::take(&mut cur)),
-            c if !quoted && !(c.is_alphanumeric() || c == '_') => return Vec::new(),
+            c if !(quoted || c.is_alphanumeric() || c == '_') => return Vec::new(),
             c => cur.push(c),
         }
     }
@@ -306,7 +309,7 @@ impl Object for Relation {
                 let key = args.first().cloned().unwrap_or_default();
                 Ok(self
                     .get_value(&key)
-                    .unwrap_or_else(|| args.get(1).cloned().unwrap_or_default()))
+                    .unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::from(()))))
             }
             "render" => Ok(Value::from(self.dbt_render())),
             // Quoting and path policies do not change how lakeq names a relation.
@@ -319,7 +322,10 @@ impl Object for Relation {
         f.write_str(&self.text)
     }
 
-    fn custom_cmp(self: &Arc<Self>, other: &minijinja::value::DynObject) -> Option<std::cmp::Ordering> {
+    fn custom_cmp(
+        self: &Arc<Self>,
+        other: &minijinja::value::DynObject,
+    ) -> Option<std::cmp::Ordering> {
         other
             .downcast_ref::<Relation>()
             .map(|o| self.text.cmp(&o.text))
@@ -349,8 +355,15 @@ impl Column {
     fn is_integer(&self) -> bool {
         matches!(
             self.lower().as_str(),
-            "smallint" | "integer" | "bigint" | "smallserial" | "serial" | "bigserial" | "int2"
-                | "int4" | "int8"
+            "smallint"
+                | "integer"
+                | "bigint"
+                | "smallserial"
+                | "serial"
+                | "bigserial"
+                | "int2"
+                | "int4"
+                | "int8"
         )
     }
 
@@ -459,7 +472,11 @@ impl Object for Table {
                                 .0
                                 .rows
                                 .iter()
-                                .map(|r| r.get(i).map(Value::from_serialize).unwrap_or_default())
+                                .map(|r| {
+                                    r.get(i)
+                                        .map(Value::from_serialize)
+                                        .unwrap_or(Value::from(()))
+                                })
                                 .collect(),
                         })
                     })
@@ -520,17 +537,26 @@ fn relation_arg(v: &Value) -> Relation {
 
 /// `run_query`, `statement`, `load_result`, `load_relation`, `api` and the
 /// introspection methods of `adapter` (returned to be merged into it).
-pub fn install(env: &mut minijinja::Environment<'_>, intro: &Arc<Introspection>) -> Vec<(&'static str, Value)> {
+pub fn install(
+    env: &mut minijinja::Environment<'_>,
+    intro: &Arc<Introspection>,
+) -> Vec<(&'static str, Value)> {
     let i = Arc::clone(intro);
-    env.add_function("run_query", move |sql: String| -> Result<Value, minijinja::Error> {
-        Ok(i.run(&sql)?
-            .map(|t| Value::from_object(Table(t)))
-            .unwrap_or_default())
-    });
+    env.add_function(
+        "run_query",
+        move |sql: String| -> Result<Value, minijinja::Error> {
+            Ok(i.run(&sql)?
+                .map(|t| Value::from_object(Table(t)))
+                .unwrap_or(Value::from(())))
+        },
+    );
     let i = Arc::clone(intro);
     env.add_function(
         "statement",
-        move |state: &State<'_, '_>, name: Option<String>, kwargs: Kwargs| -> Result<String, minijinja::Error> {
+        move |state: &State<'_, '_>,
+              name: Option<String>,
+              kwargs: Kwargs|
+              -> Result<String, minijinja::Error> {
             let caller: Value = kwargs.get("caller")?;
             let _: Option<Value> = kwargs.get("fetch_result")?;
             let _: Option<Value> = kwargs.get("auto_begin")?;
@@ -552,13 +578,21 @@ pub fn install(env: &mut minijinja::Environment<'_>, intro: &Arc<Introspection>)
     );
     let i = Arc::clone(intro);
     env.add_function("load_result", move |name: String| -> Value {
-        guard(&i.results).get(&name).cloned().unwrap_or_default()
+        guard(&i.results)
+            .get(&name)
+            .cloned()
+            .unwrap_or(Value::from(()))
     });
     let i = Arc::clone(intro);
-    let load_relation = Value::from_function(move |rel: Value| -> Result<Value, minijinja::Error> {
-        let r = relation_arg(&rel);
-        Ok(if i.exists(&r)? { r.value() } else { Value::from(()) })
-    });
+    let load_relation =
+        Value::from_function(move |rel: Value| -> Result<Value, minijinja::Error> {
+            let r = relation_arg(&rel);
+            Ok(if i.exists(&r)? {
+                r.value()
+            } else {
+                Value::from(())
+            })
+        });
     env.add_global("load_relation", load_relation.clone());
     let create = Value::from_function(|kwargs: Kwargs| -> Result<Value, minijinja::Error> {
         let part = |k: &str| -> Result<String, minijinja::Error> {
@@ -574,7 +608,10 @@ pub fn install(env: &mut minijinja::Environment<'_>, intro: &Arc<Introspection>)
         "api",
         Value::from(BTreeMap::from([(
             "Relation",
-            Value::from(BTreeMap::from([("create", create), ("add_ephemeral_prefix", prefix)])),
+            Value::from(BTreeMap::from([
+                ("create", create),
+                ("add_ephemeral_prefix", prefix),
+            ])),
         )])),
     );
     let i = Arc::clone(intro);
@@ -588,9 +625,16 @@ pub fn install(env: &mut minijinja::Environment<'_>, intro: &Arc<Introspection>)
     });
     let i = Arc::clone(intro);
     let get_relation = Value::from_function(
-        move |database: String, schema: String, identifier: String| -> Result<Value, minijinja::Error> {
+        move |database: String,
+              schema: String,
+              identifier: String|
+              -> Result<Value, minijinja::Error> {
             let r = Relation::from_parts(&database, &schema, &identifier);
-            Ok(if i.exists(&r)? { r.value() } else { Value::from(()) })
+            Ok(if i.exists(&r)? {
+                r.value()
+            } else {
+                Value::from(())
+            })
         },
     );
     vec![
@@ -598,6 +642,66 @@ pub fn install(env: &mut minijinja::Environment<'_>, intro: &Arc<Introspection>)
         ("get_relation", get_relation),
         ("load_relation", load_relation),
     ]
+}
+
+/// dbt's `modules.re`: `sub`, `match`, `search`, `findall`, `escape` over
+/// Rust's `regex` (Python's syntax for the patterns dbt packages use).
+pub fn modules() -> Value {
+    fn compile(pattern: &str) -> Result<regex::Regex, minijinja::Error> {
+        regex::Regex::new(pattern).map_err(|e| {
+            minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("modules.re: bad pattern '{pattern}': {e}"),
+            )
+        })
+    }
+    let sub = Value::from_function(
+        |pattern: String, repl: String, text: String| -> Result<String, minijinja::Error> {
+            // Python's \1 group references are $1 in Rust's replacement syntax.
+            let repl = repl.replace('$', "$$");
+            let repl = (1..10).fold(repl, |r, i| {
+                r.replace(&format!("\\{i}"), &format!("${{{i}}}"))
+            });
+            Ok(compile(&pattern)?
+                .replace_all(&text, repl.as_str())
+                .into_owned())
+        },
+    );
+    let search = Value::from_function(
+        |pattern: String, text: String| -> Result<Value, minijinja::Error> {
+            Ok(compile(&pattern)?
+                .find(&text)
+                .map(|m| Value::from(m.as_str()))
+                .unwrap_or(Value::from(())))
+        },
+    );
+    let is_match = Value::from_function(
+        |pattern: String, text: String| -> Result<Value, minijinja::Error> {
+            Ok(compile(&format!("^(?:{pattern})"))?
+                .find(&text)
+                .map(|m| Value::from(m.as_str()))
+                .unwrap_or(Value::from(())))
+        },
+    );
+    let findall = Value::from_function(
+        |pattern: String, text: String| -> Result<Vec<String>, minijinja::Error> {
+            Ok(compile(&pattern)?
+                .find_iter(&text)
+                .map(|m| m.as_str().to_string())
+                .collect())
+        },
+    );
+    let escape = Value::from_function(|text: String| regex::escape(&text));
+    Value::from(BTreeMap::from([(
+        "re",
+        Value::from(BTreeMap::from([
+            ("sub", sub),
+            ("search", search),
+            ("match", is_match),
+            ("findall", findall),
+            ("escape", escape),
+        ])),
+    )]))
 }
 
 fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -614,7 +718,14 @@ mod tests {
     #[test]
     fn relation_text_splits_into_parts() {
         let r = Relation::from_text("lake.\"My Schema\".t");
-        assert_eq!((r.database.as_str(), r.schema.as_str(), r.identifier.as_str()), ("lake", "My Schema", "t"));
+        assert_eq!(
+            (
+                r.database.as_str(),
+                r.schema.as_str(),
+                r.identifier.as_str()
+            ),
+            ("lake", "My Schema", "t")
+        );
         assert_eq!(r.dbt_render(), "\"lake\".\"My Schema\".\"t\"");
         let cte = Relation::from_text("__lakeq_ephemeral_x");
         assert!(cte.is_cte);

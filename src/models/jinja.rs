@@ -60,16 +60,20 @@ date_trunc('{{ datepart }}', {{ date }})
 {%- endmacro %}
 {% macro dateadd(datepart, interval, from_date_or_timestamp) -%}
 {%- set unit = datepart | lower -%}
+{#- dbt-duckdb writes `n * interval 1 unit`; `interval (n) unit` is the same value in DuckDB, and lakeq runs it. -#}
 {%- if unit == 'quarter' -%}
-({{ from_date_or_timestamp }} + (cast({{ interval }} as bigint) * 3) * interval 1 month)
+({{ from_date_or_timestamp }} + interval (cast({{ interval }} as bigint) * 3) month)
 {%- elif unit == 'week' -%}
-({{ from_date_or_timestamp }} + (cast({{ interval }} as bigint) * 7) * interval 1 day)
+({{ from_date_or_timestamp }} + interval (cast({{ interval }} as bigint) * 7) day)
 {%- else -%}
-({{ from_date_or_timestamp }} + cast({{ interval }} as bigint) * interval 1 {{ unit }})
+({{ from_date_or_timestamp }} + interval (cast({{ interval }} as bigint)) {{ unit }})
 {%- endif -%}
 {%- endmacro %}
 {% macro datediff(first_date, second_date, datepart) -%}
-{%- if datepart == 'week' -%}
+{%- if datepart == 'day' -%}
+{#- DuckDB's date_diff('day', ...) counts day boundaries: the difference of the dates. -#}
+(cast(({{ second_date }})::timestamp as date) - cast(({{ first_date }})::timestamp as date))
+{%- elif datepart == 'week' -%}
 ({{ datediff(first_date, second_date, 'day') }} // 7 + case when date_part('dow', ({{ first_date }})::timestamp) <= date_part('dow', ({{ second_date }})::timestamp) then case when {{ first_date }} <= {{ second_date }} then 0 else -1 end else case when {{ first_date }} <= {{ second_date }} then 1 else 0 end end)
 {%- else -%}
 (date_diff('{{ datepart }}', {{ first_date }}::timestamp, {{ second_date }}::timestamp ))
@@ -127,6 +131,7 @@ position({{ substring_text }} in {{ string_text }})
 {% macro type_bigint() %}{{ return("bigint") }}{% endmacro %}
 {% macro type_int() %}{{ return("integer") }}{% endmacro %}
 {% macro type_boolean() %}{{ return("boolean") }}{% endmacro %}
+{% macro should_store_failures() %}{{ return(false) }}{% endmacro %}
 "#;
 
 /// Names of [`BUILTIN_MACROS`], reachable as `dbt.<name>` (and bare).
@@ -181,6 +186,7 @@ const RESERVED: &[&str] = &[
     "load_relation",
     "api",
     "flags",
+    "modules",
 ];
 
 /// The macros of a project (`macros/**/*.sql`, `{% test %}` definitions),
@@ -436,7 +442,9 @@ pub fn render(
     }
     let captured = Arc::new(Mutex::new(Captured::default()));
     let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // As dbt's Jinja: an undefined value prints as nothing and is false, but
+    // reading an attribute of it or calling it is an error.
+    env.set_undefined_behavior(UndefinedBehavior::Lenient);
     env.set_keep_trailing_newline(true);
 
     let (r, c, parse) = (Arc::clone(resolver), Arc::clone(&captured), input.parse);
@@ -544,6 +552,7 @@ pub fn render(
             "WHICH": which, "FULL_REFRESH": false, "EMPTY": false, "STORE_FAILURES": false,
         })),
     );
+    env.add_global("modules", super::introspect::modules());
     env.add_function("__lakeq_relation", |text: String| {
         Relation::from_text(&text).value()
     });
@@ -641,7 +650,7 @@ impl Object for ConfigObject {
         match method {
             "get" => Ok(self
                 .lookup(key)
-                .unwrap_or_else(|| args.get(1).cloned().unwrap_or_default())),
+                .unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::from(())))),
             "require" => self
                 .lookup(key)
                 .ok_or_else(|| jinja_error(format!("config.require('{key}'): '{key}' is not set"))),
@@ -683,9 +692,11 @@ fn macro_function(calls: &Arc<MacroCalls>, name: &str) -> Value {
             };
             guard(&calls.returns).push(None);
             let out = m.call(state, &args.0);
-            let returned = guard(&calls.returns).pop().flatten();
-            let out = out?;
-            Ok(returned.unwrap_or(out))
+            // return() ends the macro with an error once it has filled the slot.
+            match (guard(&calls.returns).pop().flatten(), out) {
+                (Some(returned), _) => Ok(returned),
+                (None, out) => out,
+            }
         },
     )
 }
@@ -748,7 +759,9 @@ struct MutableMap(Mutex<Vec<(Value, Value)>>);
 
 /// A plain list stored into a mutable container becomes a [`MutableList`].
 fn mutable(v: Value) -> Value {
-    if v.kind() == minijinja::value::ValueKind::Seq && v.as_object().is_none() {
+    if v.kind() == minijinja::value::ValueKind::Seq
+        && v.downcast_object_ref::<MutableList>().is_none()
+    {
         let items: Vec<Value> = v.try_iter().map(Iterator::collect).unwrap_or_default();
         return Value::from_object(MutableList(Mutex::new(items)));
     }
@@ -912,7 +925,7 @@ fn python_methods(
             "get" => {
                 let v = value.get_item(args.first().unwrap_or(&Value::UNDEFINED))?;
                 if v.is_undefined() {
-                    args.get(1).cloned().unwrap_or_default()
+                    args.get(1).cloned().unwrap_or(Value::from(()))
                 } else {
                     v
                 }
@@ -949,9 +962,11 @@ fn install_macro_support(env: &mut Environment<'_>, macros: &Macros, intro: &Arc
         "return",
         move |value: Value| -> Result<String, minijinja::Error> {
             match guard(&c.returns).last_mut() {
+                // As in dbt, return() ends the macro at once: the error unwinds to
+                // the macro's call, which answers with the value.
                 Some(slot) => {
                     *slot = Some(value);
-                    Ok(String::new())
+                    Err(jinja_error("return() ends the macro".into()))
                 }
                 None => Err(jinja_error("return() outside of a macro".into())),
             }

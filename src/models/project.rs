@@ -971,15 +971,16 @@ fn generic_test(
 /// dbt's name of a generic test: `<test>_<model>_<arguments>`, the arguments
 /// (with `column_name`) sorted by name, flattened and joined with `__`, each
 /// with characters other than letters, digits and `_` replaced by `_`
-/// (`accepted_values_orders_status__placed__shipped`). A namespace
-/// (`dbt_utils.`) is dropped, as dbt does.
+/// (`accepted_values_orders_status__placed__shipped`). A namespace is kept
+/// with `_` (`dbt_utils.at_least_one` → `dbt_utils_at_least_one_...`), as
+/// dbt 1.11 names it.
 fn dbt_test_name(
     test: &str,
     model: &str,
     column: Option<&str>,
     args: &BTreeMap<String, Yaml>,
 ) -> String {
-    let test = test.rsplit('.').next().unwrap_or(test);
+    let test = test.replace('.', "_");
     let mut all: BTreeMap<&str, Yaml> = args.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     if let Some(c) = column {
         all.insert("column_name", Yaml::String(c.to_string()));

@@ -665,7 +665,10 @@ async fn incremental_with_schema_change(
     }
     if cfg.on_schema_change == "sync_all_columns" {
         for name in &change.removed {
-            statements.push(format!("ALTER TABLE {rel} DROP COLUMN {}", super::ident(name)));
+            statements.push(format!(
+                "ALTER TABLE {rel} DROP COLUMN {}",
+                super::ident(name)
+            ));
         }
     }
     let columns = change
@@ -675,43 +678,57 @@ async fn incremental_with_schema_change(
         .collect::<Vec<_>>()
         .join(", ");
     if cfg.incremental_strategy == "delete+insert" {
-        let keys: Vec<String> = cfg.unique_key.iter().map(|k| super::ident(k)).collect();
-        let matches = keys
-            .iter()
-            .map(|k| format!("new_rows.{k} = {rel}.{k}"))
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let [key] = cfg.unique_key.as_slice() else {
+            return Err(Error::NodeFailed(format!(
+                "on_schema_change '{}' with a unique_key of {} columns is not supported by lakeq yet \
+                 (one column, or on_schema_change 'ignore')",
+                cfg.on_schema_change,
+                cfg.unique_key.len()
+            )));
+        };
+        let key = super::ident(key);
         statements.push(format!(
-            "DELETE FROM {rel} WHERE EXISTS (SELECT 1 FROM (\n{sql}\n) AS new_rows WHERE {matches})"
+            "DELETE FROM {rel} WHERE {key} IN (SELECT {key} FROM (\n{sql}\n) AS new_rows)"
         ));
     }
-    let insert = format!(
+    statements.push(format!(
         "INSERT INTO {rel} ({columns}) SELECT {columns} FROM (\n{sql}\n) AS new_rows"
-    );
+    ));
+    // A transaction of lakeq's does not yet merge with commits made meanwhile (by
+    // models running beside this one): run it again on a conflict, a bounded number of times.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match in_one_transaction(project, &statements).await {
+            Err(Error::CommitConflict {
+                retryable: true, ..
+            }) if attempts < MAX_ATTEMPTS => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Tries of a transaction that keeps meeting concurrent commits.
+const MAX_ATTEMPTS: usize = 20;
+
+/// Run `statements` in one transaction of a session of their own (one
+/// snapshot); returns the row count of the last one.
+async fn in_one_transaction(project: &Project, statements: &[String]) -> Result<u64> {
     let session = open_session(project).await?;
     session.sql("BEGIN TRANSACTION").await?;
-    let mut outcome = Ok(0);
-    for statement in statements.iter().chain(std::iter::once(&insert)) {
+    let mut rows = 0;
+    for statement in statements {
         match session.sql(statement).await {
-            Ok(batches) if statement == &insert => outcome = Ok(count(&batches)),
-            Ok(_) => {}
+            Ok(batches) => rows = count(&batches),
             Err(e) => {
-                outcome = Err(e);
-                break;
+                // The error is what matters; a failed rollback leaves nothing committed either.
+                let _ = session.sql("ROLLBACK").await;
+                return Err(e);
             }
         }
     }
-    match outcome {
-        Ok(rows) => {
-            session.sql("COMMIT").await?;
-            Ok(rows)
-        }
-        Err(e) => {
-            // The error is what matters; a failed rollback leaves nothing committed either.
-            let _ = session.sql("ROLLBACK").await;
-            Err(e)
-        }
-    }
+    session.sql("COMMIT").await?;
+    Ok(rows)
 }
 
 /// Render and run hooks in order (each may hold several statements): a

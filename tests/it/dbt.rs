@@ -303,7 +303,9 @@ fn compare_builds_with_dbt(
     dbt_out.push_str(&run_dbt(&with_dbt, &["seed"])?);
     let mut lakeq_out = String::new();
     for extra in builds {
-        let args: Vec<&str> = std::iter::once("build").chain(extra.iter().copied()).collect();
+        let args: Vec<&str> = std::iter::once("build")
+            .chain(extra.iter().copied())
+            .collect();
         dbt_out.push_str(&run_dbt(&with_dbt, &args)?);
         lakeq_out.push_str(&run_ok(&with_lakeq, &args)?.0);
     }
@@ -412,16 +414,19 @@ fn incremental_schema_change_fail_and_one_snapshot() -> TestResult {
     };
     // append_new_columns: the new column and the new rows are one snapshot.
     let before = snapshots(&dir)?;
-    run_ok(&dir, &["build", "-s", "events_appended", "--vars", "{v2: true}"])?;
+    run_ok(
+        &dir,
+        &["build", "-s", "events_appended", "--vars", "{v2: true}"],
+    )?;
     let after = snapshots(&dir)?;
     let n = |v: &[String]| v.first().and_then(|s| s.parse::<i64>().ok()).unwrap_or(-1);
     assert_eq!(n(&after), n(&before) + 1, "{before:?} -> {after:?}");
     assert_eq!(
         rows(
             &dir,
-            "SELECT id, doubled FROM incremental_lake.analytics.events_appended WHERE id IN (2, 3) ORDER BY id"
+            "SELECT id, bumped FROM incremental_lake.analytics.events_appended WHERE id IN (2, 3) ORDER BY id"
         )?,
-        ["2,", "3,60"]
+        ["2,", "3,33"]
     );
     // on_schema_change: fail: a new column is an error naming the model and the columns; nothing changes.
     let model = dir.join("models/events_checked.sql");
@@ -435,7 +440,10 @@ fn incremental_schema_change_fail_and_one_snapshot() -> TestResult {
         "{err}"
     );
     assert_eq!(
-        rows(&dir, "SELECT count(*) FROM incremental_lake.analytics.events_checked")?,
+        rows(
+            &dir,
+            "SELECT count(*) FROM incremental_lake.analytics.events_checked"
+        )?,
         ["6"]
     );
     // An unknown on_schema_change is an error naming the model file.
@@ -445,7 +453,8 @@ fn incremental_schema_change_fail_and_one_snapshot() -> TestResult {
     )?;
     let err = lakeq_cli_err(&dir, &["ls"])?;
     assert!(
-        err.contains("models/events_checked.sql") && err.contains("unknown on_schema_change 'sometimes'"),
+        err.contains("models/events_checked.sql")
+            && err.contains("unknown on_schema_change 'sometimes'"),
         "{err}"
     );
     Ok(())
@@ -472,7 +481,9 @@ fn dbt_utils_macros_and_tests_run_on_the_lake() -> TestResult {
         "dbt_utils_recency_stg_orders_day__ordered_on__100000",
     ] {
         assert!(
-            stdout.lines().any(|l| l.contains("PASS") && l.contains(name)),
+            stdout
+                .lines()
+                .any(|l| l.contains("PASS") && l.contains(name)),
             "{name}:\n{stdout}"
         );
     }
@@ -529,7 +540,10 @@ fn dbt_utils_macros_and_tests_run_on_the_lake() -> TestResult {
     std::fs::write(
         &yml,
         text.replace("expression: \"amount > 0\"", "expression: \"amount > 10\"")
-            .replace("compare_model: ref('people')", "compare_model: ref('calendar')"),
+            .replace(
+                "compare_model: ref('people')",
+                "compare_model: ref('calendar')",
+            ),
     )?;
     let err = lakeq_cli_err(&dir, &["test"])?;
     assert!(

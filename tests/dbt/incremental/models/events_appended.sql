@@ -2,6 +2,6 @@
 select
     id,
     kind{% if var('v2', false) %},
-    amount * 2 as doubled{% endif %}
+    amount + id as bumped{% endif %}
 from {{ ref('events') }}
 {% if is_incremental() %}where id >= 3{% endif %}
