@@ -131,7 +131,7 @@ position({{ substring_text }} in {{ string_text }})
 {% macro type_bigint() %}{{ return("bigint") }}{% endmacro %}
 {% macro type_int() %}{{ return("integer") }}{% endmacro %}
 {% macro type_boolean() %}{{ return("boolean") }}{% endmacro %}
-{% macro should_store_failures() %}{{ return(false) }}{% endmacro %}
+{% macro should_store_failures() %}{{ return(config.get('store_failures', false) == true) }}{% endmacro %}
 "#;
 
 /// Names of [`BUILTIN_MACROS`], reachable as `dbt.<name>` (and bare).

@@ -206,6 +206,9 @@ pub struct Project {
     pub unit_tests: Vec<project::UnitTestDef>,
     /// Settings lakeq does not support and ignores, one line each.
     pub warnings: Vec<String>,
+    /// Schema of the target lake where tests with `store_failures` keep their
+    /// failing rows (dbt's `<target schema>_dbt_test__audit`).
+    pub audit_schema: String,
     /// Name resolution for the compile pass.
     resolver: Arc<Resolver>,
 }
@@ -484,7 +487,16 @@ impl Project {
             }
             unit_tests.push(u.clone());
         }
+        let audit_schema = match &dbt {
+            Some(d) => d.schema(
+                Some("dbt_test__audit"),
+                "dbt_test__audit",
+                "dbt_project.yml",
+            )?,
+            None => "main_dbt_test__audit".to_string(),
+        };
         Ok(Self {
+            audit_schema,
             files,
             config: config.clone(),
             target,
@@ -776,6 +788,11 @@ impl Project {
                 name: &def.name,
                 path: &def.path,
                 source: &source,
+                // should_store_failures() reads it.
+                config: BTreeMap::from([(
+                    "store_failures".to_string(),
+                    serde_json::Value::Bool(def.config.store_failures),
+                )]),
                 ..Default::default()
             },
         )

@@ -117,6 +117,9 @@ pub struct TestConfig {
     /// How failures are counted from the failing rows (dbt's `fail_calc`;
     /// `None`: `count(*)`).
     pub fail_calc: Option<String>,
+    /// Whether the failing rows are kept in a table (dbt's `store_failures`,
+    /// `store_failures_as: table`); `store_failures_as: view` is not supported.
+    pub store_failures: bool,
 }
 
 impl Default for TestConfig {
@@ -128,6 +131,7 @@ impl Default for TestConfig {
             error_if: "!=0".into(),
             warn_if: "!=0".into(),
             fail_calc: None,
+            store_failures: false,
         }
     }
 }
@@ -156,6 +160,23 @@ impl TestConfig {
         }
         if let Some(f) = text("fail_calc") {
             c.fail_calc = Some(f);
+        }
+        match settings.get("store_failures") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Bool(b)) => c.store_failures = *b,
+            Some(other) => {
+                return Err(format!("store_failures must be true or false, not {other}"));
+            }
+        }
+        match text("store_failures_as").as_deref() {
+            None => {}
+            Some("table") => c.store_failures = true,
+            Some("ephemeral") => c.store_failures = false,
+            Some(other) => {
+                return Err(format!(
+                    "store_failures_as '{other}' is not supported by lakeq (table, ephemeral)"
+                ));
+            }
         }
         if let Some(v) = settings.get("limit").filter(|v| !v.is_null()) {
             c.limit = Some(
@@ -211,6 +232,10 @@ pub struct DataTestDef {
     pub path: String,
     /// Severity, filter and thresholds.
     pub config: TestConfig,
+    /// dbt's short name (the relation name of its stored failures) is the
+    /// name, or for a name of 64 characters or more this head, `_` and the MD5
+    /// of the name in hex.
+    pub alias_head: Option<String>,
 }
 
 /// A model file before compilation.
@@ -655,6 +680,7 @@ impl ProjectFiles {
         for t in singular {
             tests.push(DataTestDef {
                 name: stem(Path::new(&t.path)),
+                alias_head: None,
                 model: None,
                 column: None,
                 kind: TestKind::Singular {
@@ -946,6 +972,7 @@ fn generic_test(
         TestKind::Custom { .. } => column.map(str::to_string),
         TestKind::Singular { .. } => None,
     };
+    let identifier = format!("{}_{model}", name.replace('.', "_"));
     let test_name = match (custom_name, dbt) {
         (Some(n), _) => n,
         (None, Some(_)) => dbt_test_name(&name, model, column.as_deref(), &args),
@@ -959,6 +986,7 @@ fn generic_test(
         }
     };
     Ok(DataTestDef {
+        alias_head: dbt_test_alias(&identifier, &test_name),
         name: test_name,
         model: Some(model.to_string()),
         column,
@@ -1014,6 +1042,14 @@ fn dbt_test_name(
         })
         .collect();
     format!("{test}_{model}_{}", clean.join("__"))
+}
+
+/// Where dbt's short name of a test (its file and relation name) differs from
+/// its name: for a name of 64 characters or more, the first 30 characters of
+/// `<test>_<model>`, to which dbt appends `_` and the MD5 of the name in hex
+/// (see [`DataTestDef::alias_head`]).
+fn dbt_test_alias(identifier: &str, name: &str) -> Option<String> {
+    (name.chars().count() >= 64).then(|| identifier.chars().take(30).collect())
 }
 
 /// A YAML value as Python's `str()` spells it (what dbt puts into test names).

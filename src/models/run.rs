@@ -387,6 +387,14 @@ pub async fn create_schemas(project: &Project, session: &Session, plan: &RunPlan
         {
             schemas.insert(s.config.schema.clone());
         }
+        if let Work::Test(i) = &n.work
+            && project
+                .tests
+                .get(*i)
+                .is_some_and(|t| t.def.config.store_failures)
+        {
+            schemas.insert(project.audit_schema.clone());
+        }
     }
     let lake = session.lake(&project.target_lake)?;
     lake.refresh().await?;
@@ -1015,19 +1023,50 @@ async fn run_test(
         Some(n) => format!("SELECT * FROM (\n{sql}\n) AS limited_rows LIMIT {n}"),
         None => sql,
     };
+    let failed = |e: Error| {
+        Error::NodeFailed(format!(
+            "test '{}' ({}): {}",
+            test.def.name,
+            test.def.path,
+            shift_lines(&e.to_string())
+        ))
+    };
+    let counted = if test.def.config.store_failures {
+        // dbt's store_failures: the failing rows become a table (one snapshot), counted from there.
+        // (create_schemas made its schema.)
+        let alias = match &test.def.alias_head {
+            None => test.def.name.clone(),
+            Some(head) => {
+                let hash = session
+                    .sql(&format!(
+                        "SELECT md5('{}')",
+                        test.def.name.replace('\'', "''")
+                    ))
+                    .await
+                    .map_err(failed)?;
+                let hash = hash
+                    .first()
+                    .filter(|b| b.num_rows() > 0)
+                    .and_then(|b| crate::dialect::render::value_text(b.column(0).as_ref(), 0))
+                    .unwrap_or_default();
+                format!("{head}_{hash}")
+            }
+        };
+        let stored = relation(&project.target_lake, &project.audit_schema, &alias);
+        session
+            .sql_replacing_any_kind(&format!("CREATE OR REPLACE TABLE {stored} AS\n{limited}"))
+            .await
+            .map_err(failed)?;
+        stored
+    } else {
+        format!("(\n{limited}\n)")
+    };
     let batches = session
         .sql(&format!(
-            "SELECT CAST(coalesce({fail_calc}, 0) AS BIGINT) AS failures FROM (\n{limited}\n) AS test_rows"
+            "SELECT CAST(coalesce({fail_calc}, 0) AS BIGINT) AS failures FROM {counted} AS test_rows"
         ))
         .await
-        .map_err(|e| {
-            Error::NodeFailed(format!(
-                "test '{}' ({}): {}",
-                test.def.name,
-                test.def.path,
-                shift_lines(&e.to_string())
-            ))
-        })?;
+        .map_err(failed)?;
     let failures = count(&batches);
     result.failures = Some(failures);
     // dbt: an error when severity is error and error_if holds; else a warning when warn_if holds.

@@ -462,8 +462,8 @@ fn incremental_schema_change_fail_and_one_snapshot() -> TestResult {
 
 #[test]
 fn dbt_utils_matches_dbt_duckdb() -> TestResult {
-    // 3 seeds, 1 view, 4 tables, and the 4 tables the hooks write.
-    compare_with_dbt("utils", "utils.sqlite", "utils_data", 12)
+    // 3 seeds, 1 view, 4 tables, the 4 tables the hooks write and the failures of 14 tests.
+    compare_with_dbt("utils", "utils.sqlite", "utils_data", 26)
 }
 
 #[test]
@@ -533,6 +533,22 @@ fn dbt_utils_macros_and_tests_run_on_the_lake() -> TestResult {
              (SELECT days FROM utils_lake.analytics.calendar_audit), (SELECT model FROM utils_lake.main.people_pre)"
         )?,
         ["dev,1,10,people"]
+    );
+    // store_failures: each test's failing rows in a table of the audit schema, named as dbt
+    // names it (hashed for a name of 64 characters or more).
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT value_field, n_records FROM utils_lake.analytics_dbt_test__audit.accepted_values_stg_orders_fd13e5bf4b025c44faef3487bb78d5af"
+        )?,
+        ["o'brien,1"]
+    );
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics_dbt_test__audit'"
+        )?,
+        ["14"]
     );
     // A dbt_utils test that finds rows fails, with its count from the test's fail_calc.
     let yml = dir.join("models/schema.yml");
