@@ -1205,6 +1205,41 @@ mod tests {
     }
 
     #[test]
+    fn return_ends_the_macro_and_undefined_prints_nothing() {
+        let macros = Macros::new(
+            &[],
+            &[(
+                "macros/p.sql".to_string(),
+                "{% macro first_power(n) %}{% for _ in range(1, 10) %}{% if n <= 2 ** loop.index %}{{ return(loop.index) }}{% endif %}{% endfor %}{% endmacro %}\n"
+                    .to_string(),
+            )],
+        )
+        .expect("macros");
+        let r = Arc::new(Resolver {
+            macros: Arc::new(macros),
+            ..Default::default()
+        });
+        let input = RenderInput {
+            name: "m",
+            path: "models/m.sql",
+            source: "{{ first_power(5) }}|{{ not_set }}|{{ modules.re.sub('[ -]+', '_', 'a b-c') }}|{{ config.get('materialized', 'view') }}",
+            config: BTreeMap::from([("materialized".to_string(), serde_json::json!("table"))]),
+            ..Default::default()
+        };
+        assert_eq!(render(&r, &input).expect("render").0, "3||a_b_c|table");
+        let relation = RenderInput {
+            name: "m",
+            path: "models/m.sql",
+            source: "{{ ref('stg_users').identifier }} {{ ref('stg_users').render() }} {{ ref('stg_users') is mapping }}",
+            ..Default::default()
+        };
+        assert_eq!(
+            render(&resolver(), &relation).expect("relation").0,
+            "stg_users \"dev_analytics\".\"staging\".\"stg_users\" True"
+        );
+    }
+
+    #[test]
     fn unknown_ref_suggests_names() {
         let input = RenderInput {
             name: "m",

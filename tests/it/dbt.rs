@@ -679,6 +679,32 @@ fn bad_dbt_input_is_a_clear_error() -> TestResult {
         "{err}"
     );
     std::fs::remove_file(dir.join("models/staging/uses_macro.sql"))?;
+    // A hook that fails: which hook of which file; nothing is built after a failed on-run-start.
+    let project_yml = dir.join("dbt_project.yml");
+    let yml = std::fs::read_to_string(&project_yml)?;
+    std::fs::write(
+        &project_yml,
+        yml.replace("\"select 1\"", "\"select * from no_such_table\""),
+    )?;
+    let err = lakeq_cli_err(&dir, &["build"])?;
+    assert!(
+        err.contains("dbt_project.yml: on-run-start hook 1 of 1") && err.contains("no_such_table"),
+        "{err}"
+    );
+    assert!(!err.contains("OK    table"), "{err}");
+    std::fs::write(&project_yml, &yml)?;
+    // A failing post_hook fails its model, named with its file.
+    std::fs::write(
+        dir.join("models/staging/hooked.sql"),
+        "{{ config(post_hook='insert into nowhere values (1)') }}\nselect 1 as n\n",
+    )?;
+    let err = lakeq_cli_err(&dir, &["build", "-s", "hooked"])?;
+    assert!(
+        err.contains("model 'hooked' (models/staging/hooked.sql)")
+            && err.contains("post_hook 1 of 1"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.join("models/staging/hooked.sql"))?;
     // A generic test that is neither built in nor a {% test %} macro of the project.
     std::fs::write(
         dir.join("models/staging/schema.yml"),
