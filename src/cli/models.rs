@@ -8,8 +8,10 @@ use std::time::Instant;
 use lakeq::config::Config;
 use lakeq::error::{Error, Result};
 use lakeq::models::graph::select_nodes;
+use lakeq::models::introspect::SessionDatabase;
 use lakeq::models::run::{
-    NodeResult, RunKind, RunOptions, RunPlan, Status, execute, open_session_with,
+    NodeResult, RunKind, RunOptions, RunPlan, Status, create_schemas, execute, open_session_with,
+    run_hooks,
 };
 use lakeq::models::{Project, artifacts};
 
@@ -157,7 +159,7 @@ fn print_result(r: &NodeResult, index: usize, total: usize) {
 
 /// Run models and/or tests of a loaded project; writes the artifacts and
 /// returns the summary (an error only when the run could not start).
-pub async fn run_nodes(project: Project, args: &RunArgs, kind: RunKind) -> Result<RunSummary> {
+pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> Result<RunSummary> {
     let started = Instant::now();
     let (selected, warnings) = select_nodes(&project, &args.project.select, &args.project.exclude)?;
     for w in warnings {
@@ -170,18 +172,65 @@ pub async fn run_nodes(project: Project, args: &RunArgs, kind: RunKind) -> Resul
         return Ok(RunSummary::default());
     }
     let session = Arc::new(open_session_with(&project, &super::session_options()).await?);
+    let which = match kind {
+        RunKind::Models => "run",
+        RunKind::Tests => "test",
+        RunKind::Build => "build",
+        RunKind::Seeds => "seed",
+    };
+    project.set_database(Arc::new(SessionDatabase::new(Arc::clone(&session))), which);
+    let (on_start, on_end) = project
+        .config
+        .dbt
+        .as_ref()
+        .map(|d| (d.on_run_start.clone(), d.on_run_end.clone()))
+        .unwrap_or_default();
+    if !on_start.is_empty() {
+        create_schemas(&project, &session, &plan).await?;
+    }
     let project = Arc::new(project);
+    run_hooks(
+        &project,
+        &session,
+        &on_start,
+        None,
+        "dbt_project.yml: on-run-start hook",
+    )
+    .await?;
+    if !on_start.is_empty() {
+        println!("  on-run-start: {} hooks run", on_start.len());
+    }
     let options = RunOptions {
         threads: args.threads,
         full_refresh: args.full_refresh,
     };
-    let results = execute(Arc::clone(&project), session, plan, &options, &print_result).await?;
+    let results = execute(
+        Arc::clone(&project),
+        Arc::clone(&session),
+        plan,
+        &options,
+        &print_result,
+    )
+    .await?;
+    // on-run-end runs whatever happened to the nodes, as in dbt.
+    let ended = run_hooks(
+        &project,
+        &session,
+        &on_end,
+        None,
+        "dbt_project.yml: on-run-end hook",
+    )
+    .await;
+    if ended.is_ok() && !on_end.is_empty() {
+        println!("  on-run-end: {} hooks run", on_end.len());
+    }
     let elapsed = started.elapsed().as_secs_f64();
     artifacts::write(
         &project,
         "run_results.json",
         &artifacts::run_results(&project, &results, elapsed),
     )?;
+    ended?;
     let s = RunSummary::of(&results);
     let seeds = if s.seeds_ok + s.seeds_failed > 0 {
         format!("{} seeds loaded, {} failed; ", s.seeds_ok, s.seeds_failed)
@@ -220,7 +269,10 @@ pub async fn run(args: RunArgs, kind: RunKind) -> Result<()> {
 
 /// `lakeq compile`: print the compiled SQL of the selected models.
 pub async fn compile(args: ProjectArgs) -> Result<()> {
-    let project = args.load()?;
+    let mut project = args.load()?;
+    // Macros that ask the lake (dbt_utils.star, get_column_values, ...) see it, as in `dbt compile`.
+    let session = Arc::new(open_session_with(&project, &super::session_options()).await?);
+    project.set_database(Arc::new(SessionDatabase::new(session)), "compile");
     let (selected, warnings) = select_nodes(&project, &args.select, &args.exclude)?;
     for w in warnings {
         eprintln!("warning: {w}");

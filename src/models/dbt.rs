@@ -36,6 +36,10 @@ pub struct DbtProject {
     pub target_schemas: BTreeMap<String, String>,
     /// Things lakeq does not do, one line each (printed once per command).
     pub warnings: Vec<String>,
+    /// `on-run-start`: SQL templates run before a run's first node.
+    pub on_run_start: Vec<String>,
+    /// `on-run-end`: SQL templates run after a run's last node.
+    pub on_run_end: Vec<String>,
     /// Packages: `local:` entries of `packages.yml` / `dependencies.yml` and
     /// those `dbt deps` installed into `dbt_packages/`.
     pub packages: Vec<Package>,
@@ -77,6 +81,8 @@ const PROJECT_KEYS: &[&str] = &[
     "asset-paths",
     "flags",
     "quoting",
+    "on-run-start",
+    "on-run-end",
 ];
 
 /// Config keys whose value is a map (so a map under them is not a sub-folder).
@@ -172,6 +178,16 @@ impl DbtProject {
                     "dbt_project.yml: {key} lists {} folders; lakeq reads only the first, '{first}'",
                     list.len()
                 ));
+            }
+        }
+        for (key, slot) in [
+            ("on-run-start", &mut project.on_run_start),
+            ("on-run-end", &mut project.on_run_end),
+        ] {
+            if let Some(v) = map.get(key) {
+                let json = serde_json::to_value(v).map_err(|e| invalid(&path, &e))?;
+                *slot = crate::models::hooks(&json)
+                    .map_err(|e| invalid(&path, &format!("{key}: {e}")))?;
             }
         }
         let install = text_of("packages-install-path").unwrap_or_else(|| "dbt_packages".into());
@@ -507,7 +523,7 @@ fn apply(level: &Yaml, out: &mut BTreeMap<String, serde_json::Value>) {
         let Ok(json) = serde_json::to_value(v) else {
             continue;
         };
-        if key == "tags" {
+        if matches!(key.as_str(), "tags" | "pre_hook" | "post_hook") {
             let entry = out
                 .entry(key)
                 .or_insert_with(|| serde_json::Value::Array(Vec::new()));

@@ -14,6 +14,7 @@ use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Rest, Value};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
 use super::ModelError;
+use super::introspect::{Database, Introspection, Relation};
 
 /// What a render recorded.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +47,11 @@ pub struct Resolver {
     pub target_schema: String,
     /// The project's macros (with dbt's built-ins), defined in every render.
     pub macros: Arc<Macros>,
+    /// Where `run_query`, `statement` and `adapter.get_columns_in_relation`
+    /// run in the compile pass (none: they answer as in dbt's parse pass).
+    pub database: Option<Arc<dyn Database>>,
+    /// The command (`flags.WHICH`): `run`, `build`, `test`, `compile`, ...
+    pub which: String,
 }
 
 /// dbt's built-in macros as dbt-duckdb renders them (`dbt.date_trunc`, ...).
@@ -54,16 +60,20 @@ date_trunc('{{ datepart }}', {{ date }})
 {%- endmacro %}
 {% macro dateadd(datepart, interval, from_date_or_timestamp) -%}
 {%- set unit = datepart | lower -%}
+{#- dbt-duckdb writes `n * interval 1 unit`; `interval (n) unit` is the same value in DuckDB, and lakeq runs it. -#}
 {%- if unit == 'quarter' -%}
-({{ from_date_or_timestamp }} + (cast({{ interval }} as bigint) * 3) * interval 1 month)
+({{ from_date_or_timestamp }} + interval (cast({{ interval }} as bigint) * 3) month)
 {%- elif unit == 'week' -%}
-({{ from_date_or_timestamp }} + (cast({{ interval }} as bigint) * 7) * interval 1 day)
+({{ from_date_or_timestamp }} + interval (cast({{ interval }} as bigint) * 7) day)
 {%- else -%}
-({{ from_date_or_timestamp }} + cast({{ interval }} as bigint) * interval 1 {{ unit }})
+({{ from_date_or_timestamp }} + interval (cast({{ interval }} as bigint)) {{ unit }})
 {%- endif -%}
 {%- endmacro %}
 {% macro datediff(first_date, second_date, datepart) -%}
-{%- if datepart == 'week' -%}
+{%- if datepart == 'day' -%}
+{#- DuckDB's date_diff('day', ...) counts day boundaries: the difference of the dates. -#}
+(cast(({{ second_date }})::timestamp as date) - cast(({{ first_date }})::timestamp as date))
+{%- elif datepart == 'week' -%}
 ({{ datediff(first_date, second_date, 'day') }} // 7 + case when date_part('dow', ({{ first_date }})::timestamp) <= date_part('dow', ({{ second_date }})::timestamp) then case when {{ first_date }} <= {{ second_date }} then 0 else -1 end else case when {{ first_date }} <= {{ second_date }} then 1 else 0 end end)
 {%- else -%}
 (date_diff('{{ datepart }}', {{ first_date }}::timestamp, {{ second_date }}::timestamp ))
@@ -121,6 +131,7 @@ position({{ substring_text }} in {{ string_text }})
 {% macro type_bigint() %}{{ return("bigint") }}{% endmacro %}
 {% macro type_int() %}{{ return("integer") }}{% endmacro %}
 {% macro type_boolean() %}{{ return("boolean") }}{% endmacro %}
+{% macro should_store_failures() %}{{ return(config.get('store_failures', false) == true) }}{% endmacro %}
 "#;
 
 /// Names of [`BUILTIN_MACROS`], reachable as `dbt.<name>` (and bare).
@@ -169,6 +180,13 @@ const RESERVED: &[&str] = &[
     "target",
     "execute",
     "model",
+    "run_query",
+    "statement",
+    "load_result",
+    "load_relation",
+    "api",
+    "flags",
+    "modules",
 ];
 
 /// The macros of a project (`macros/**/*.sql`, `{% test %}` definitions),
@@ -378,11 +396,23 @@ pub struct RenderInput<'a> {
     pub is_incremental: bool,
     /// Parse pass: record calls, resolve relations to placeholders.
     pub parse: bool,
+    /// The model's resolved config, for `config.get()`.
+    pub config: BTreeMap<String, serde_json::Value>,
 }
 
 /// The placeholder relation of `ref('m')` in the parse pass.
 fn placeholder(name: &str) -> String {
     format!("__lakeq_ref_{name}")
+}
+
+/// [`placeholder`] as a relation object (not a CTE: dbt_utils checks that).
+fn placeholder_relation(name: &str) -> Value {
+    Relation {
+        identifier: name.to_string(),
+        text: placeholder(name),
+        ..Default::default()
+    }
+    .value()
 }
 
 /// Longest template line, in characters: minijinja counts columns in 16 bits,
@@ -412,13 +442,15 @@ pub fn render(
     }
     let captured = Arc::new(Mutex::new(Captured::default()));
     let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // As dbt's Jinja: an undefined value prints as nothing and is false, but
+    // reading an attribute of it or calling it is an error.
+    env.set_undefined_behavior(UndefinedBehavior::Lenient);
     env.set_keep_trailing_newline(true);
 
     let (r, c, parse) = (Arc::clone(resolver), Arc::clone(&captured), input.parse);
     env.add_function(
         "ref",
-        move |first: String, second: Option<String>| -> Result<String, minijinja::Error> {
+        move |first: String, second: Option<String>| -> Result<Value, minijinja::Error> {
             // ref('model') or dbt's two-argument ref('project', 'model').
             let name = second.unwrap_or(first);
             lock(&c).refs.push(name.clone());
@@ -429,22 +461,25 @@ pub fn render(
                 )));
             }
             if parse {
-                return Ok(placeholder(&name));
+                return Ok(placeholder_relation(&name));
             }
-            r.relations.get(&name).cloned().ok_or_else(|| {
-                jinja_error(format!(
-                    "model '{name}' is disabled or not selected for compilation"
-                ))
-            })
+            r.relations
+                .get(&name)
+                .map(|text| Relation::from_text(text).value())
+                .ok_or_else(|| {
+                    jinja_error(format!(
+                        "model '{name}' is disabled or not selected for compilation"
+                    ))
+                })
         },
     );
     let (r, c) = (Arc::clone(resolver), Arc::clone(&captured));
     env.add_function(
         "source",
-        move |source: String, table: String| -> Result<String, minijinja::Error> {
+        move |source: String, table: String| -> Result<Value, minijinja::Error> {
             lock(&c).sources.push((source.clone(), table.clone()));
             match r.sources.get(&(source.clone(), table.clone())) {
-                Some(rel) => Ok(rel.clone()),
+                Some(rel) => Ok(Relation::from_text(rel).value()),
                 None => {
                     let known: Vec<String> =
                         r.sources.keys().map(|(s, t)| format!("{s}.{t}")).collect();
@@ -456,20 +491,12 @@ pub fn render(
             }
         },
     );
-    let c = Arc::clone(&captured);
-    env.add_function(
+    env.add_global(
         "config",
-        move |kwargs: Kwargs| -> Result<String, minijinja::Error> {
-            let mut guard = lock(&c);
-            for key in kwargs.args().map(str::to_string).collect::<Vec<_>>() {
-                let value: Value = kwargs.get(&key)?;
-                let json = serde_json::to_value(&value)
-                    .map_err(|e| jinja_error(format!("config({key}=...): {e}")))?;
-                guard.config.insert(key, json);
-            }
-            kwargs.assert_all_used()?;
-            Ok(String::new())
-        },
+        Value::from_object(ConfigObject {
+            captured: Arc::clone(&captured),
+            model: input.config.clone(),
+        }),
     );
     let r = Arc::clone(resolver);
     env.add_function(
@@ -500,9 +527,9 @@ pub fn render(
     env.add_function("is_incremental", move || incremental);
 
     let this = if input.parse {
-        placeholder(input.name)
+        placeholder_relation(input.name)
     } else {
-        input.this.clone()
+        Relation::from_text(&input.this).value()
     };
     let target = BTreeMap::from([
         ("name", resolver.target.clone()),
@@ -511,14 +538,35 @@ pub fn render(
         ("schema", resolver.target_schema.clone()),
         ("type", "duckdb".to_string()),
     ]);
-    env.add_global("this", Value::from(this.clone()));
+    env.add_global("this", this.clone());
     env.add_global("target", Value::from_serialize(&target));
     env.add_global("execute", Value::from(!input.parse));
+    let which = if resolver.which.is_empty() {
+        "run"
+    } else {
+        resolver.which.as_str()
+    };
+    env.add_global(
+        "flags",
+        Value::from_serialize(serde_json::json!({
+            "WHICH": which, "FULL_REFRESH": false, "EMPTY": false, "STORE_FAILURES": false,
+        })),
+    );
+    env.add_global("modules", super::introspect::modules());
+    env.add_function("__lakeq_relation", |text: String| {
+        Relation::from_text(&text).value()
+    });
+    let database = if input.parse {
+        None
+    } else {
+        resolver.database.clone()
+    };
+    let introspection = Arc::new(Introspection::new(database));
     env.add_global(
         "model",
         Value::from_serialize(BTreeMap::from([("name", input.name)])),
     );
-    install_macro_support(&mut env, &resolver.macros);
+    install_macro_support(&mut env, &resolver.macros, &introspection);
     let ctx = minijinja::context! { this => this, target => target };
     let macros = &resolver.macros;
     // The marker on a line of its own: the model's lines keep their length (see MAX_LINE_CHARS).
@@ -555,6 +603,62 @@ pub fn render(
     Ok((rendered, captured))
 }
 
+/// dbt's `config`: `config(key=value, ...)` records settings;
+/// `config.get(key, default)` and `config.require(key)` read them (the
+/// template's own `config()` calls first, then the model's resolved config).
+#[derive(Debug)]
+struct ConfigObject {
+    captured: Arc<Mutex<Captured>>,
+    model: BTreeMap<String, serde_json::Value>,
+}
+
+impl ConfigObject {
+    fn lookup(&self, key: &str) -> Option<Value> {
+        lock(&self.captured)
+            .config
+            .get(key)
+            .or_else(|| self.model.get(key))
+            .map(Value::from_serialize)
+    }
+}
+
+impl Object for ConfigObject {
+    fn call(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        args: &[Value],
+    ) -> Result<Value, minijinja::Error> {
+        let (kwargs,): (Kwargs,) = minijinja::value::from_args(args)?;
+        let mut guard = lock(&self.captured);
+        for key in kwargs.args().map(str::to_string).collect::<Vec<_>>() {
+            let value: Value = kwargs.get(&key)?;
+            let json = serde_json::to_value(&value)
+                .map_err(|e| jinja_error(format!("config({key}=...): {e}")))?;
+            guard.config.insert(key, json);
+        }
+        kwargs.assert_all_used()?;
+        Ok(Value::from(""))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, minijinja::Error> {
+        let key = args.first().and_then(|k| k.as_str()).unwrap_or_default();
+        match method {
+            "get" => Ok(self
+                .lookup(key)
+                .unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::from(())))),
+            "require" => self
+                .lookup(key)
+                .ok_or_else(|| jinja_error(format!("config.require('{key}'): '{key}' is not set"))),
+            _ => Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
 /// Where the model's own output starts (the macro definitions before it print whitespace).
 const BEGIN_MARKER: &str = "\u{1}lakeq-model-begins\u{1}";
 
@@ -588,9 +692,11 @@ fn macro_function(calls: &Arc<MacroCalls>, name: &str) -> Value {
             };
             guard(&calls.returns).push(None);
             let out = m.call(state, &args.0);
-            let returned = guard(&calls.returns).pop().flatten();
-            let out = out?;
-            Ok(returned.unwrap_or(out))
+            // return() ends the macro with an error once it has filled the slot.
+            match (guard(&calls.returns).pop().flatten(), out) {
+                (Some(returned), _) => Ok(returned),
+                (None, out) => out,
+            }
         },
     )
 }
@@ -646,8 +752,31 @@ impl Object for MutableList {
 }
 
 /// A dict a template can change (`{% do d.update({...}) %}`): `{% set d = {} %}`.
+/// Keys keep their insertion order (as Python's dicts do), and a list stored in
+/// it can be changed in place (`{% do d[k].append(x) %}`, as dbt_utils does).
 #[derive(Debug, Default)]
-struct MutableMap(Mutex<BTreeMap<Value, Value>>);
+struct MutableMap(Mutex<Vec<(Value, Value)>>);
+
+/// A plain list stored into a mutable container becomes a [`MutableList`].
+fn mutable(v: Value) -> Value {
+    if v.kind() == minijinja::value::ValueKind::Seq
+        && v.downcast_object_ref::<MutableList>().is_none()
+    {
+        let items: Vec<Value> = v.try_iter().map(Iterator::collect).unwrap_or_default();
+        return Value::from_object(MutableList(Mutex::new(items)));
+    }
+    v
+}
+
+impl MutableMap {
+    fn insert(map: &mut Vec<(Value, Value)>, k: Value, v: Value) {
+        let v = mutable(v);
+        match map.iter_mut().find(|(key, _)| *key == k) {
+            Some(slot) => slot.1 = v,
+            None => map.push((k, v)),
+        }
+    }
+}
 
 impl Object for MutableMap {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
@@ -655,11 +784,14 @@ impl Object for MutableMap {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        guard(&self.0).get(key).cloned()
+        guard(&self.0)
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(guard(&self.0).keys().cloned().collect())
+        Enumerator::Values(guard(&self.0).iter().map(|(k, _)| k.clone()).collect())
     }
 
     fn call_method(
@@ -673,16 +805,23 @@ impl Object for MutableMap {
             ("update", [other]) => {
                 for k in other.try_iter()? {
                     let v = other.get_item(&k)?;
-                    map.insert(k, v);
+                    Self::insert(&mut map, k, v);
                 }
             }
             ("pop", [k, rest @ ..]) => {
-                return Ok(map
-                    .remove(k)
+                let found = map.iter().position(|(key, _)| key == k);
+                return Ok(found
+                    .map(|i| map.remove(i).1)
                     .or_else(|| rest.first().cloned())
                     .unwrap_or_default());
             }
-            ("setdefault", [k, v]) => return Ok(map.entry(k.clone()).or_insert(v.clone()).clone()),
+            ("setdefault", [k, v]) => {
+                if let Some((_, existing)) = map.iter().find(|(key, _)| key == k) {
+                    return Ok(existing.clone());
+                }
+                Self::insert(&mut map, k.clone(), v.clone());
+                return Ok(map.last().map(|(_, v)| v.clone()).unwrap_or_default());
+            }
             _ => return Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
         }
         Ok(Value::from(()))
@@ -786,7 +925,7 @@ fn python_methods(
             "get" => {
                 let v = value.get_item(args.first().unwrap_or(&Value::UNDEFINED))?;
                 if v.is_undefined() {
-                    args.get(1).cloned().unwrap_or_default()
+                    args.get(1).cloned().unwrap_or(Value::from(()))
                 } else {
                     v
                 }
@@ -799,7 +938,7 @@ fn python_methods(
 
 /// `__lakeq_register`, `__lakeq_begin`, one global per macro, `return`,
 /// `log`, `adapter.dispatch`, `dbt.*` and `exceptions.*`.
-fn install_macro_support(env: &mut Environment<'_>, macros: &Macros) {
+fn install_macro_support(env: &mut Environment<'_>, macros: &Macros, intro: &Arc<Introspection>) {
     let calls = Arc::new(MacroCalls::default());
     env.add_function(
         "__lakeq_list",
@@ -823,9 +962,11 @@ fn install_macro_support(env: &mut Environment<'_>, macros: &Macros) {
         "return",
         move |value: Value| -> Result<String, minijinja::Error> {
             match guard(&c.returns).last_mut() {
+                // As in dbt, return() ends the macro at once: the error unwinds to
+                // the macro's call, which answers with the value.
                 Some(slot) => {
                     *slot = Some(value);
-                    Ok(String::new())
+                    Err(jinja_error("return() ends the macro".into()))
                 }
                 None => Err(jinja_error("return() outside of a macro".into())),
             }
@@ -859,10 +1000,9 @@ fn install_macro_support(env: &mut Environment<'_>, macros: &Macros) {
         },
     );
     let quote = Value::from_function(|name: String| format!("\"{}\"", name.replace('"', "\"\"")));
-    env.add_global(
-        "adapter",
-        Value::from(BTreeMap::from([("dispatch", dispatch), ("quote", quote)])),
-    );
+    let mut adapter = BTreeMap::from([("dispatch", dispatch), ("quote", quote)]);
+    adapter.extend(super::introspect::install(env, intro));
+    env.add_global("adapter", Value::from(adapter));
     let dbt: BTreeMap<&str, Value> = BUILTIN_NAMES
         .iter()
         .map(|n| (*n, macro_function(&calls, n)))
@@ -1001,6 +1141,7 @@ mod tests {
                 )])
                 .expect("macros"),
             ),
+            ..Default::default()
         })
     }
 
@@ -1061,6 +1202,41 @@ mod tests {
             .expect_err("unknown")
             .to_string();
         assert!(err.contains("models/m.sql, line 3"), "{err}");
+    }
+
+    #[test]
+    fn return_ends_the_macro_and_undefined_prints_nothing() {
+        let macros = Macros::new(
+            &[],
+            &[(
+                "macros/p.sql".to_string(),
+                "{% macro first_power(n) %}{% for _ in range(1, 10) %}{% if n <= 2 ** loop.index %}{{ return(loop.index) }}{% endif %}{% endfor %}{% endmacro %}\n"
+                    .to_string(),
+            )],
+        )
+        .expect("macros");
+        let r = Arc::new(Resolver {
+            macros: Arc::new(macros),
+            ..Default::default()
+        });
+        let input = RenderInput {
+            name: "m",
+            path: "models/m.sql",
+            source: "{{ first_power(5) }}|{{ not_set }}|{{ modules.re.sub('[ -]+', '_', 'a b-c') }}|{{ config.get('materialized', 'view') }}",
+            config: BTreeMap::from([("materialized".to_string(), serde_json::json!("table"))]),
+            ..Default::default()
+        };
+        assert_eq!(render(&r, &input).expect("render").0, "3||a_b_c|table");
+        let relation = RenderInput {
+            name: "m",
+            path: "models/m.sql",
+            source: "{{ ref('stg_users').identifier }} {{ ref('stg_users').render() }} {{ ref('stg_users') is mapping }}",
+            ..Default::default()
+        };
+        assert_eq!(
+            render(&resolver(), &relation).expect("relation").0,
+            "stg_users \"dev_analytics\".\"staging\".\"stg_users\" True"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@
 pub mod artifacts;
 pub mod dbt;
 pub mod graph;
+pub mod introspect;
 pub mod jinja;
 pub mod project;
 pub mod run;
@@ -173,6 +174,9 @@ pub struct Project {
     pub unit_tests: Vec<project::UnitTestDef>,
     /// Settings lakeq does not support and ignores, one line each.
     pub warnings: Vec<String>,
+    /// Schema of the target lake where tests with `store_failures` keep their
+    /// failing rows (dbt's `<target schema>_dbt_test__audit`).
+    pub audit_schema: String,
     /// Name resolution for the compile pass.
     resolver: Arc<Resolver>,
 }
@@ -266,6 +270,8 @@ impl Project {
                 .as_ref()
                 .map_or_else(|| "main".to_string(), |d| d.target_schema.clone()),
             macros: Arc::new(jinja::Macros::new(&files.package_macros, &files.macros)?),
+            database: None,
+            which: String::new(),
         };
         // A project's own generate_schema_name macro replaces dbt's default naming.
         if let Some(d) = &mut dbt
@@ -411,6 +417,7 @@ impl Project {
                         this: String::new(),
                         is_incremental: false,
                         parse: false,
+                        ..Default::default()
                     },
                 )?;
                 depends_on.extend(captured.refs);
@@ -448,7 +455,16 @@ impl Project {
             }
             unit_tests.push(u.clone());
         }
+        let audit_schema = match &dbt {
+            Some(d) => d.schema(
+                Some("dbt_test__audit"),
+                "dbt_test__audit",
+                "dbt_project.yml",
+            )?,
+            None => "main_dbt_test__audit".to_string(),
+        };
         Ok(Self {
+            audit_schema,
             files,
             config: config.clone(),
             target,
@@ -502,6 +518,7 @@ impl Project {
                 this: model.relation.clone(),
                 is_incremental: false,
                 parse: false,
+                ..Default::default()
             },
         )?;
         let sql = strip_terminator(&sql);
@@ -561,6 +578,42 @@ impl Project {
         out
     }
 
+    /// Let templates query the lakes through `database` (`run_query`,
+    /// `statement`, `adapter.get_columns_in_relation`, ...) when they compile;
+    /// `which` is the command (dbt's `flags.WHICH`: `run`, `build`, `compile`, ...).
+    pub fn set_database(&mut self, database: Arc<dyn introspect::Database>, which: &str) {
+        let r = Arc::make_mut(&mut self.resolver);
+        r.database = Some(database);
+        r.which = which.to_string();
+    }
+
+    /// The SQL of a hook: `model`'s `pre_hook`/`post_hook` (with `this` its
+    /// relation), or the project's `on-run-start`/`on-run-end` (`model` none).
+    pub fn render_hook(&self, sql: &str, model: Option<&str>) -> Result<String, ModelError> {
+        let (name, path, this) = match model {
+            Some(m) => {
+                let model = self.model(m)?;
+                (
+                    model.name.as_str(),
+                    model.path.as_str(),
+                    relation(&self.target_lake, &model.config.schema, model.table()),
+                )
+            }
+            None => ("hook", "dbt_project.yml", String::new()),
+        };
+        let (sql, _) = render(
+            &self.resolver,
+            &RenderInput {
+                name,
+                path,
+                source: sql,
+                this,
+                ..Default::default()
+            },
+        )?;
+        Ok(sql)
+    }
+
     /// The SQL a model runs (its `SELECT`), with ephemeral ancestors inlined as CTEs.
     pub fn compile(&self, name: &str, is_incremental: bool) -> Result<String, ModelError> {
         let model = self.model(name)?;
@@ -573,6 +626,7 @@ impl Project {
                 this: relation(&self.target_lake, &model.config.schema, model.table()),
                 is_incremental,
                 parse: false,
+                config: model_settings(&model.config),
             },
         )?;
         Ok(self.inline_ephemerals(&sql, &captured))
@@ -580,6 +634,19 @@ impl Project {
 
     /// The SQL of a data test: a query returning the failing rows.
     pub fn compile_test(&self, test: &DataTest) -> Result<String, ModelError> {
+        self.compile_test_with_calc(test).map(|(sql, _)| sql)
+    }
+
+    /// [`Project::compile_test`] and the expression that counts its failures
+    /// (dbt's `fail_calc`, set by `{{ config(fail_calc=...) }}` in the test;
+    /// `count(*)` by default).
+    pub fn compile_test_with_calc(&self, test: &DataTest) -> Result<(String, String), ModelError> {
+        let mut fail_calc = test
+            .def
+            .config
+            .fail_calc
+            .clone()
+            .unwrap_or_else(|| "count(*)".to_string());
         let def = &test.def;
         // The tested relation, filtered by the test's `where` as dbt does.
         let target = |m: &str| -> Result<String, ModelError> {
@@ -649,10 +716,13 @@ impl Project {
             TestKind::Custom { test, args } => {
                 let relation = target(def.model.as_deref().unwrap_or_default())?;
                 let (sql, captured) = self.render_custom_test(def, test, args, &relation)?;
+                if let Some(calc) = captured.config.get("fail_calc").and_then(|v| v.as_str()) {
+                    fail_calc = calc.to_string();
+                }
                 self.inline_ephemerals(&sql, &captured)
             }
         };
-        Ok(sql)
+        Ok((sql, fail_calc))
     }
 
     /// Render a custom generic test: call the project's `{% test name(...) %}` macro.
@@ -664,7 +734,10 @@ impl Project {
         relation: &str,
     ) -> Result<(String, Captured), ModelError> {
         let macro_name = format!("test_{}", test.rsplit('.').next().unwrap_or(test));
-        let mut call_args: Vec<String> = vec![format!("model={}", jinja::quote_str(relation))];
+        let mut call_args: Vec<String> = vec![format!(
+            "model=__lakeq_relation({})",
+            jinja::quote_str(relation)
+        )];
         if let Some(c) = &def.column {
             call_args.push(format!("column_name={}", jinja::quote_str(c)));
         }
@@ -683,6 +756,11 @@ impl Project {
                 name: &def.name,
                 path: &def.path,
                 source: &source,
+                // should_store_failures() reads it.
+                config: BTreeMap::from([(
+                    "store_failures".to_string(),
+                    serde_json::Value::Bool(def.config.store_failures),
+                )]),
                 ..Default::default()
             },
         )
@@ -824,9 +902,38 @@ const MODEL_KEYS: &[&str] = &[
     "tags",
     "unique_key",
     "incremental_strategy",
+    "on_schema_change",
     "enabled",
     "alias",
 ];
+
+/// A model's resolved config as `config.get()` sees it.
+fn model_settings(config: &ModelConfig) -> BTreeMap<String, serde_json::Value> {
+    match serde_json::to_value(config) {
+        Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// The SQL templates of a hook setting: a text, a `{sql: ...}` map, or a list of those.
+pub fn hooks(v: &serde_json::Value) -> Result<Vec<String>, String> {
+    match v {
+        serde_json::Value::Null => Ok(Vec::new()),
+        serde_json::Value::String(s) => Ok(vec![s.clone()]),
+        serde_json::Value::Object(m) => match m.get("sql") {
+            Some(serde_json::Value::String(s)) => Ok(vec![s.clone()]),
+            _ => Err("a hook map needs `sql: <statement>`".into()),
+        },
+        serde_json::Value::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                out.extend(hooks(item)?);
+            }
+            Ok(out)
+        }
+        other => Err(format!("a hook is SQL text or a list of it, not {other}")),
+    }
+}
 
 /// Folder defaults (`lakeq.toml` `[models.<folder>]`, or the `models:` tree of
 /// `dbt_project.yml`), then `schema.yml` `config:`, then the model's `config(...)`.
@@ -852,20 +959,37 @@ fn merge_config(
                 .collect();
         }
     }
-    for (k, v) in &file.yaml_config {
-        let json = serde_json::to_value(v).map_err(|e| ModelError::Config {
-            model: file.name.clone(),
-            path: file.path.clone(),
-            message: format!("config {k}: {e}"),
-        })?;
-        settings.insert(k.clone(), json);
-    }
-    settings.extend(captured.config.clone());
     let bad = |message: String| ModelError::Config {
         model: file.name.clone(),
         path: file.path.clone(),
         message,
     };
+    // Hooks add up over the levels (dbt_project.yml, schema.yml, config()), as in dbt.
+    let (mut pre_hook, mut post_hook) = (Vec::new(), Vec::new());
+    let mut take_hooks = |settings: &mut BTreeMap<String, serde_json::Value>| {
+        for (keys, out) in [
+            (["pre_hook", "pre-hook"], &mut pre_hook),
+            (["post_hook", "post-hook"], &mut post_hook),
+        ] {
+            for key in keys {
+                if let Some(v) = settings.remove(key) {
+                    out.extend(hooks(&v).map_err(|e| bad(format!("config {key}: {e}")))?);
+                }
+            }
+        }
+        Ok::<(), ModelError>(())
+    };
+    take_hooks(&mut settings)?;
+    let mut yaml_settings = BTreeMap::new();
+    for (k, v) in &file.yaml_config {
+        let json = serde_json::to_value(v).map_err(|e| bad(format!("config {k}: {e}")))?;
+        yaml_settings.insert(k.clone(), json);
+    }
+    take_hooks(&mut yaml_settings)?;
+    let mut own = captured.config.clone();
+    take_hooks(&mut own)?;
+    settings.extend(yaml_settings);
+    settings.extend(own);
     let text = |key: &str| -> Result<Option<String>, ModelError> {
         match settings.get(key) {
             None | Some(serde_json::Value::Null) => Ok(None),
@@ -920,16 +1044,42 @@ fn merge_config(
         }
     }
     let unique_key = list("unique_key")?;
-    let incremental_strategy = text("incremental_strategy")?.unwrap_or_else(|| {
+    let mut incremental_strategy = text("incremental_strategy")?.unwrap_or_else(|| {
         if unique_key.is_empty() {
             "append".into()
         } else {
             "delete+insert".into()
         }
     });
-    if !matches!(incremental_strategy.as_str(), "append" | "delete+insert") {
+    if !matches!(
+        incremental_strategy.as_str(),
+        "append" | "delete+insert" | "merge"
+    ) {
         return Err(bad(format!(
-            "unknown incremental_strategy '{incremental_strategy}' (append, delete+insert)"
+            "unknown incremental_strategy '{incremental_strategy}' (append, delete+insert, merge)"
+        )));
+    }
+    if incremental_strategy == "merge" {
+        // dbt-duckdb's default merge (update matched rows by name, insert the others) replaces
+        // the rows of each key: delete+insert on the key, one snapshot; no key: append.
+        if let Some(key) = MERGE_KEYS.iter().find(|k| settings.contains_key(**k)) {
+            return Err(bad(format!(
+                "config '{key}' of the merge strategy is not supported by lakeq"
+            )));
+        }
+        incremental_strategy = if unique_key.is_empty() {
+            "append".into()
+        } else {
+            "delete+insert".into()
+        };
+    }
+    let on_schema_change = text("on_schema_change")?.unwrap_or_else(|| "ignore".into());
+    if !matches!(
+        on_schema_change.as_str(),
+        "ignore" | "fail" | "append_new_columns" | "sync_all_columns"
+    ) {
+        return Err(bad(format!(
+            "unknown on_schema_change '{on_schema_change}' (ignore, fail, append_new_columns, sync_all_columns)"
         )));
     }
     if incremental_strategy == "delete+insert" && unique_key.is_empty() {
@@ -961,15 +1111,31 @@ fn merge_config(
         }
     }
     Ok(ModelConfig {
+        pre_hook,
+        post_hook,
         materialized,
         schema,
         tags,
         unique_key,
         incremental_strategy,
+        on_schema_change,
         enabled,
         alias,
     })
 }
+
+/// Settings of dbt-duckdb's merge strategy that change which columns or rows it
+/// updates; lakeq's merge (delete+insert on the key) cannot honour them.
+const MERGE_KEYS: &[&str] = &[
+    "merge_update_columns",
+    "merge_exclude_columns",
+    "merge_update_condition",
+    "merge_insert_condition",
+    "merge_update_set_expressions",
+    "merge_clauses",
+    "merge_on_using_columns",
+    "incremental_predicates",
+];
 
 /// Seed config keys lakeq acts on (`quote_columns` has no effect: column names
 /// are always kept exactly as the header spells them).

@@ -45,10 +45,17 @@ pub struct ModelConfig {
     pub unique_key: Vec<String>,
     /// `append` or `delete+insert` (incremental only).
     pub incremental_strategy: String,
+    /// What an incremental run does when the query's columns differ from the
+    /// table's: `ignore`, `fail`, `append_new_columns`, `sync_all_columns`.
+    pub on_schema_change: String,
     /// Whether the model is built at all.
     pub enabled: bool,
     /// Table or view name when it differs from the model name (dbt's `alias`).
     pub alias: Option<String>,
+    /// SQL templates run before the model is built (dbt's `pre_hook`).
+    pub pre_hook: Vec<String>,
+    /// SQL templates run after the model is built (dbt's `post_hook`).
+    pub post_hook: Vec<String>,
 }
 
 /// A documented column of a model (`schema.yml`).
@@ -107,6 +114,12 @@ pub struct TestConfig {
     pub error_if: String,
     /// When the failure count is a warning.
     pub warn_if: String,
+    /// How failures are counted from the failing rows (dbt's `fail_calc`;
+    /// `None`: `count(*)`).
+    pub fail_calc: Option<String>,
+    /// Whether the failing rows are kept in a table (dbt's `store_failures`,
+    /// `store_failures_as: table`); `store_failures_as: view` is not supported.
+    pub store_failures: bool,
 }
 
 impl Default for TestConfig {
@@ -117,6 +130,8 @@ impl Default for TestConfig {
             limit: None,
             error_if: "!=0".into(),
             warn_if: "!=0".into(),
+            fail_calc: None,
+            store_failures: false,
         }
     }
 }
@@ -142,6 +157,26 @@ impl TestConfig {
         }
         if let Some(w) = text("where") {
             c.where_clause = Some(w);
+        }
+        if let Some(f) = text("fail_calc") {
+            c.fail_calc = Some(f);
+        }
+        match settings.get("store_failures") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Bool(b)) => c.store_failures = *b,
+            Some(other) => {
+                return Err(format!("store_failures must be true or false, not {other}"));
+            }
+        }
+        match text("store_failures_as").as_deref() {
+            None => {}
+            Some("table") => c.store_failures = true,
+            Some("ephemeral") => c.store_failures = false,
+            Some(other) => {
+                return Err(format!(
+                    "store_failures_as '{other}' is not supported by lakeq (table, ephemeral)"
+                ));
+            }
         }
         if let Some(v) = settings.get("limit").filter(|v| !v.is_null()) {
             c.limit = Some(
@@ -197,6 +232,10 @@ pub struct DataTestDef {
     pub path: String,
     /// Severity, filter and thresholds.
     pub config: TestConfig,
+    /// dbt's short name (the relation name of its stored failures) is the
+    /// name, or for a name of 64 characters or more this head, `_` and the MD5
+    /// of the name in hex.
+    pub alias_head: Option<String>,
 }
 
 /// A model file before compilation.
@@ -641,6 +680,7 @@ impl ProjectFiles {
         for t in singular {
             tests.push(DataTestDef {
                 name: stem(Path::new(&t.path)),
+                alias_head: None,
                 model: None,
                 column: None,
                 kind: TestKind::Singular {
@@ -932,6 +972,7 @@ fn generic_test(
         TestKind::Custom { .. } => column.map(str::to_string),
         TestKind::Singular { .. } => None,
     };
+    let identifier = format!("{}_{model}", name.replace('.', "_"));
     let test_name = match (custom_name, dbt) {
         (Some(n), _) => n,
         (None, Some(_)) => dbt_test_name(&name, model, column.as_deref(), &args),
@@ -945,6 +986,7 @@ fn generic_test(
         }
     };
     Ok(DataTestDef {
+        alias_head: dbt_test_alias(&identifier, &test_name),
         name: test_name,
         model: Some(model.to_string()),
         column,
@@ -957,15 +999,16 @@ fn generic_test(
 /// dbt's name of a generic test: `<test>_<model>_<arguments>`, the arguments
 /// (with `column_name`) sorted by name, flattened and joined with `__`, each
 /// with characters other than letters, digits and `_` replaced by `_`
-/// (`accepted_values_orders_status__placed__shipped`). A namespace
-/// (`dbt_utils.`) is dropped, as dbt does.
+/// (`accepted_values_orders_status__placed__shipped`). A namespace is kept
+/// with `_` (`dbt_utils.at_least_one` → `dbt_utils_at_least_one_...`), as
+/// dbt 1.11 names it.
 fn dbt_test_name(
     test: &str,
     model: &str,
     column: Option<&str>,
     args: &BTreeMap<String, Yaml>,
 ) -> String {
-    let test = test.rsplit('.').next().unwrap_or(test);
+    let test = test.replace('.', "_");
     let mut all: BTreeMap<&str, Yaml> = args.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     if let Some(c) = column {
         all.insert("column_name", Yaml::String(c.to_string()));
@@ -999,6 +1042,14 @@ fn dbt_test_name(
         })
         .collect();
     format!("{test}_{model}_{}", clean.join("__"))
+}
+
+/// Where dbt's short name of a test (its file and relation name) differs from
+/// its name: for a name of 64 characters or more, the first 30 characters of
+/// `<test>_<model>`, to which dbt appends `_` and the MD5 of the name in hex
+/// (see [`DataTestDef::alias_head`]).
+fn dbt_test_alias(identifier: &str, name: &str) -> Option<String> {
+    (name.chars().count() >= 64).then(|| identifier.chars().take(30).collect())
 }
 
 /// A YAML value as Python's `str()` spells it (what dbt puts into test names).

@@ -378,7 +378,7 @@ pub async fn execute(
 
 /// `CREATE SCHEMA IF NOT EXISTS` for every schema the plan writes (before any
 /// model runs, so concurrent models never race to create one).
-async fn create_schemas(project: &Project, session: &Session, plan: &RunPlan) -> Result<()> {
+pub async fn create_schemas(project: &Project, session: &Session, plan: &RunPlan) -> Result<()> {
     let mut schemas = BTreeSet::new();
     for n in &plan.nodes {
         if let Work::Model(name) = &n.work
@@ -391,6 +391,14 @@ async fn create_schemas(project: &Project, session: &Session, plan: &RunPlan) ->
             && let Some(s) = project.seeds.get(name)
         {
             schemas.insert(s.config.schema.clone());
+        }
+        if let Work::Test(i) = &n.work
+            && project
+                .tests
+                .get(*i)
+                .is_some_and(|t| t.def.config.store_failures)
+        {
+            schemas.insert(project.audit_schema.clone());
         }
     }
     let lake = session.lake(&project.target_lake)?;
@@ -510,6 +518,9 @@ async fn run_model(
     let sql = project.compile(name, incremental)?;
     result.compiled_sql = Some(sql.clone());
     let context = |e: Error| model_error(model, e);
+    run_hooks(project, session, &cfg.pre_hook, Some(name), "pre_hook")
+        .await
+        .map_err(context)?;
     match (cfg.materialized, existing) {
         (Materialized::View, _) => {
             let statement = format!("CREATE OR REPLACE VIEW {rel} AS\n{sql}");
@@ -527,6 +538,16 @@ async fn run_model(
                     .sql_replacing_any_kind(&statement)
                     .await
                     .map_err(context)?;
+            }
+        }
+        (Materialized::Incremental, Some(_)) if incremental && cfg.on_schema_change != "ignore" => {
+            let change = schema_change(session, &rel, &sql).await.map_err(context)?;
+            let rows = incremental_with_schema_change(project, model, &rel, &sql, &change)
+                .await
+                .map_err(context)?;
+            result.rows_affected = Some(rows);
+            if !change.is_empty() {
+                result.message = Some(change.describe());
             }
         }
         (Materialized::Incremental, Some(table)) if incremental => {
@@ -563,6 +584,185 @@ async fn run_model(
             result.rows_affected = Some(count(&batches));
         }
         (Materialized::Ephemeral, _) => {}
+    }
+    run_hooks(project, session, &cfg.post_hook, Some(name), "post_hook")
+        .await
+        .map_err(context)?;
+    Ok(())
+}
+
+/// How the columns of an incremental model's query differ from its table's.
+#[derive(Debug, Default)]
+struct SchemaChange {
+    /// Columns of the query (name, SQL type), in order.
+    query: Vec<(String, Option<String>)>,
+    /// Query columns the table lacks.
+    added: Vec<(String, Option<String>)>,
+    /// Table columns the query lacks.
+    removed: Vec<String>,
+}
+
+impl SchemaChange {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+
+    fn describe(&self) -> String {
+        let names = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let added: Vec<String> = self.added.iter().map(|(n, _)| n.clone()).collect();
+        format!(
+            "columns new in the query: {}; columns the query lacks: {}",
+            names(&added),
+            names(&self.removed)
+        )
+    }
+}
+
+async fn schema_change(session: &Session, rel: &str, sql: &str) -> Result<SchemaChange> {
+    let table = columns_of(session, &format!("SELECT * FROM {rel}")).await?;
+    let query = columns_of(session, &format!("SELECT * FROM (\n{sql}\n) AS new_rows")).await?;
+    let has = |cols: &[(String, Option<String>)], name: &str| {
+        cols.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    Ok(SchemaChange {
+        added: query
+            .iter()
+            .filter(|(n, _)| !has(&table, n))
+            .cloned()
+            .collect(),
+        removed: table
+            .iter()
+            .filter(|(n, _)| !has(&query, n))
+            .map(|(n, _)| n.clone())
+            .collect(),
+        query,
+    })
+}
+
+/// An incremental run under `on_schema_change` `fail`, `append_new_columns` or
+/// `sync_all_columns`: the table's columns change as dbt changes them, and the
+/// column changes and the new rows are one snapshot (one transaction of a
+/// session of its own). Returns the rows written.
+async fn incremental_with_schema_change(
+    project: &Project,
+    model: &super::Model,
+    rel: &str,
+    sql: &str,
+    change: &SchemaChange,
+) -> Result<u64> {
+    let cfg = &model.config;
+    if cfg.on_schema_change == "fail" && !change.is_empty() {
+        return Err(Error::NodeFailed(format!(
+            "on_schema_change 'fail': the columns of the query and of {rel} differ ({}); \
+             rebuild it with --full-refresh or set another on_schema_change",
+            change.describe()
+        )));
+    }
+    let mut statements = Vec::new();
+    for (name, ty) in &change.added {
+        let ty = ty.as_deref().ok_or_else(|| {
+            Error::NodeFailed(format!(
+                "on_schema_change: lakeq cannot name the type of the new column '{name}' to add it to {rel}"
+            ))
+        })?;
+        statements.push(format!(
+            "ALTER TABLE {rel} ADD COLUMN {} {ty}",
+            super::ident(name)
+        ));
+    }
+    if cfg.on_schema_change == "sync_all_columns" {
+        for name in &change.removed {
+            statements.push(format!(
+                "ALTER TABLE {rel} DROP COLUMN {}",
+                super::ident(name)
+            ));
+        }
+    }
+    let columns = change
+        .query
+        .iter()
+        .map(|(n, _)| super::ident(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if cfg.incremental_strategy == "delete+insert" {
+        let [key] = cfg.unique_key.as_slice() else {
+            return Err(Error::NodeFailed(format!(
+                "on_schema_change '{}' with a unique_key of {} columns is not supported by lakeq yet \
+                 (one column, or on_schema_change 'ignore')",
+                cfg.on_schema_change,
+                cfg.unique_key.len()
+            )));
+        };
+        let key = super::ident(key);
+        statements.push(format!(
+            "DELETE FROM {rel} WHERE {key} IN (SELECT {key} FROM (\n{sql}\n) AS new_rows)"
+        ));
+    }
+    statements.push(format!(
+        "INSERT INTO {rel} ({columns}) SELECT {columns} FROM (\n{sql}\n) AS new_rows"
+    ));
+    // A transaction of lakeq's does not yet merge with commits made meanwhile (by
+    // models running beside this one): run it again on a conflict, a bounded number of times.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match in_one_transaction(project, &statements).await {
+            Err(Error::CommitConflict {
+                retryable: true, ..
+            }) if attempts < MAX_ATTEMPTS => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Tries of a transaction that keeps meeting concurrent commits.
+const MAX_ATTEMPTS: usize = 20;
+
+/// Run `statements` in one transaction of a session of their own (one
+/// snapshot); returns the row count of the last one.
+async fn in_one_transaction(project: &Project, statements: &[String]) -> Result<u64> {
+    let session = open_session(project).await?;
+    session.sql("BEGIN TRANSACTION").await?;
+    let mut rows = 0;
+    for statement in statements {
+        match session.sql(statement).await {
+            Ok(batches) => rows = count(&batches),
+            Err(e) => {
+                // The error is what matters; a failed rollback leaves nothing committed either.
+                let _ = session.sql("ROLLBACK").await;
+                return Err(e);
+            }
+        }
+    }
+    session.sql("COMMIT").await?;
+    Ok(rows)
+}
+
+/// Render and run hooks in order (each may hold several statements): a
+/// model's `pre_hook`/`post_hook`, or the project's `on-run-start`/`on-run-end`
+/// (`model` none). Each statement that changes the lake is its own snapshot, as
+/// in dbt, where hooks run outside the model's own statement.
+pub async fn run_hooks(
+    project: &Project,
+    session: &Session,
+    hooks: &[String],
+    model: Option<&str>,
+    what: &str,
+) -> Result<()> {
+    for (i, hook) in hooks.iter().enumerate() {
+        let failed = |e: &dyn std::fmt::Display| {
+            Error::NodeFailed(format!("{what} {} of {}: {e}", i + 1, hooks.len()))
+        };
+        let sql = project.render_hook(hook, model).map_err(|e| failed(&e))?;
+        for statement in crate::provider::sql::split_statements(&sql).map_err(|e| failed(&e))? {
+            session.sql(&statement).await.map_err(|e| failed(&e))?;
+        }
     }
     Ok(())
 }
@@ -822,25 +1022,56 @@ async fn run_test(
         .tests
         .get(index)
         .ok_or_else(|| Error::not_found("test", index.to_string()))?;
-    let sql = project.compile_test(test)?;
+    let (sql, fail_calc) = project.compile_test_with_calc(test)?;
     result.compiled_sql = Some(sql.clone());
     let limited = match test.def.config.limit {
         Some(n) => format!("SELECT * FROM (\n{sql}\n) AS limited_rows LIMIT {n}"),
         None => sql,
     };
+    let failed = |e: Error| {
+        Error::NodeFailed(format!(
+            "test '{}' ({}): {}",
+            test.def.name,
+            test.def.path,
+            shift_lines(&e.to_string())
+        ))
+    };
+    let counted = if test.def.config.store_failures {
+        // dbt's store_failures: the failing rows become a table (one snapshot), counted from there.
+        // (create_schemas made its schema.)
+        let alias = match &test.def.alias_head {
+            None => test.def.name.clone(),
+            Some(head) => {
+                let hash = session
+                    .sql(&format!(
+                        "SELECT md5('{}')",
+                        test.def.name.replace('\'', "''")
+                    ))
+                    .await
+                    .map_err(failed)?;
+                let hash = hash
+                    .first()
+                    .filter(|b| b.num_rows() > 0)
+                    .and_then(|b| crate::dialect::render::value_text(b.column(0).as_ref(), 0))
+                    .unwrap_or_default();
+                format!("{head}_{hash}")
+            }
+        };
+        let stored = relation(&project.target_lake, &project.audit_schema, &alias);
+        session
+            .sql_replacing_any_kind(&format!("CREATE OR REPLACE TABLE {stored} AS\n{limited}"))
+            .await
+            .map_err(failed)?;
+        stored
+    } else {
+        format!("(\n{limited}\n)")
+    };
     let batches = session
         .sql(&format!(
-            "SELECT count(*) AS failures FROM (\n{limited}\n) AS test_rows"
+            "SELECT CAST(coalesce({fail_calc}, 0) AS BIGINT) AS failures FROM {counted} AS test_rows"
         ))
         .await
-        .map_err(|e| {
-            Error::NodeFailed(format!(
-                "test '{}' ({}): {}",
-                test.def.name,
-                test.def.path,
-                shift_lines(&e.to_string())
-            ))
-        })?;
+        .map_err(failed)?;
     let failures = count(&batches);
     result.failures = Some(failures);
     // dbt: an error when severity is error and error_if holds; else a warning when warn_if holds.

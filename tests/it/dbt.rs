@@ -23,10 +23,16 @@ fn run_ok(dir: &Path, args: &[&str]) -> TestResult<(String, String)> {
     Ok((stdout, stderr))
 }
 
-/// A fresh copy of `tests/dbt/<name>`.
+/// A fresh copy of `tests/dbt/<name>`, with the vendored packages of
+/// `tests/dbt/packages` beside it (projects use them as `local: ../packages/...`).
 fn project(name: &str) -> TestResult<PathBuf> {
-    let dir = scratch_dir(&format!("dbt-{name}"));
+    let root = scratch_dir(&format!("dbt-{name}"));
+    let dir = root.join(name);
     copy_dir(&Path::new(ROOT).join("tests/dbt").join(name), &dir)?;
+    copy_dir(
+        &Path::new(ROOT).join("tests/dbt/packages"),
+        &root.join("packages"),
+    )?;
     Ok(dir)
 }
 
@@ -276,6 +282,18 @@ fn run_dbt(dir: &Path, args: &[&str]) -> TestResult<String> {
 /// Build `tests/dbt/<name>` with dbt-duckdb (`dbt seed && dbt build`) and with
 /// lakeq (`lakeq build`), then compare every table and view in DuckDB.
 fn compare_with_dbt(name: &str, catalog: &str, data: &str, relations: usize) -> TestResult {
+    compare_builds_with_dbt(name, catalog, data, relations, &[&[]])
+}
+
+/// [`compare_with_dbt`] after several builds, each with its extra arguments
+/// (`--vars ...`): dbt runs `seed` then `build <args>` for each, lakeq `build <args>`.
+fn compare_builds_with_dbt(
+    name: &str,
+    catalog: &str,
+    data: &str,
+    relations: usize,
+    builds: &[&[&str]],
+) -> TestResult {
     let with_dbt = project(name)?;
     let with_lakeq = project(name)?;
     let mut dbt_out = String::new();
@@ -283,8 +301,14 @@ fn compare_with_dbt(name: &str, catalog: &str, data: &str, relations: usize) -> 
         dbt_out.push_str(&run_dbt(&with_dbt, &["deps"])?); // local packages only: no network
     }
     dbt_out.push_str(&run_dbt(&with_dbt, &["seed"])?);
-    dbt_out.push_str(&run_dbt(&with_dbt, &["build"])?);
-    let (lakeq_out, _) = run_ok(&with_lakeq, &["build"])?;
+    let mut lakeq_out = String::new();
+    for extra in builds {
+        let args: Vec<&str> = std::iter::once("build")
+            .chain(extra.iter().copied())
+            .collect();
+        dbt_out.push_str(&run_dbt(&with_dbt, &args)?);
+        lakeq_out.push_str(&run_ok(&with_lakeq, &args)?.0);
+    }
     let (python, ext) = oracle_python()?;
     let out = Command::new(python)
         .arg(Path::new(ROOT).join("tests/dbt/compare_lakes.py"))
@@ -370,12 +394,195 @@ fn features_match_dbt_duckdb() -> TestResult {
 }
 
 #[test]
+fn incremental_schema_changes_and_merge_match_dbt_duckdb() -> TestResult {
+    // Built twice; the second build changes the models' columns.
+    compare_builds_with_dbt(
+        "incremental",
+        "incremental.sqlite",
+        "incremental_data",
+        6,
+        &[&[], &["--vars", "{v2: true}"]],
+    )
+}
+
+#[test]
+fn incremental_schema_change_fail_and_one_snapshot() -> TestResult {
+    let dir = project("incremental")?;
+    run_ok(&dir, &["build"])?;
+    let snapshots = |dir: &Path| -> TestResult<Vec<String>> {
+        rows(dir, "SELECT count(*) FROM incremental_lake.snapshots()")
+    };
+    // append_new_columns: the new column and the new rows are one snapshot.
+    let before = snapshots(&dir)?;
+    run_ok(
+        &dir,
+        &["build", "-s", "events_appended", "--vars", "{v2: true}"],
+    )?;
+    let after = snapshots(&dir)?;
+    let n = |v: &[String]| v.first().and_then(|s| s.parse::<i64>().ok()).unwrap_or(-1);
+    assert_eq!(n(&after), n(&before) + 1, "{before:?} -> {after:?}");
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT id, bumped FROM incremental_lake.analytics.events_appended WHERE id IN (2, 3) ORDER BY id"
+        )?,
+        ["2,", "3,33"]
+    );
+    // on_schema_change: fail: a new column is an error naming the model and the columns; nothing changes.
+    let model = dir.join("models/events_checked.sql");
+    let text = std::fs::read_to_string(&model)?;
+    std::fs::write(&model, text.replace("as kind", "as kind, amount"))?;
+    let err = lakeq_cli_err(&dir, &["build", "-s", "events_checked"])?;
+    assert!(
+        err.contains("model 'events_checked' (models/events_checked.sql)")
+            && err.contains("on_schema_change 'fail'")
+            && err.contains("columns new in the query: amount"),
+        "{err}"
+    );
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT count(*) FROM incremental_lake.analytics.events_checked"
+        )?,
+        ["6"]
+    );
+    // An unknown on_schema_change is an error naming the model file.
+    std::fs::write(
+        &model,
+        text.replace("on_schema_change='fail'", "on_schema_change='sometimes'"),
+    )?;
+    let err = lakeq_cli_err(&dir, &["ls"])?;
+    assert!(
+        err.contains("models/events_checked.sql")
+            && err.contains("unknown on_schema_change 'sometimes'"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn dbt_utils_matches_dbt_duckdb() -> TestResult {
+    // 3 seeds, 1 view, 4 tables, the 4 tables the hooks write and the failures of 14 tests.
+    compare_with_dbt("utils", "utils.sqlite", "utils_data", 26)
+}
+
+#[test]
+fn dbt_utils_macros_and_tests_run_on_the_lake() -> TestResult {
+    let dir = project("utils")?;
+    let (stdout, _) = run_ok(&dir, &["build"])?;
+    // dbt_utils' generic tests, named as dbt names them, pass.
+    for name in [
+        "dbt_utils_expression_is_true_stg_orders_amount_0",
+        "dbt_utils_unique_combination_of_columns_stg_orders_id__customer",
+        "dbt_utils_accepted_range_stg_orders_amount__False__100__0",
+        "dbt_utils_sequential_values_calendar_date_day__day__1",
+        "dbt_utils_equal_rowcount_people_ref_people_",
+        "dbt_utils_fewer_rows_than_people_ref_calendar_",
+        "dbt_utils_recency_stg_orders_day__ordered_on__100000",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains("PASS") && l.contains(name)),
+            "{name}:\n{stdout}"
+        );
+    }
+    // star() read the columns of the seed from the lake; pivot() got the values with a query.
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'status_pivot' ORDER BY ordinal_position"
+        )?,
+        ["customer", "o'brien", "placed", "returned", "shipped"]
+    );
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT o_id, o_customer FROM utils_lake.analytics.orders_prefixed WHERE o_id = 1"
+        )?,
+        ["1,ann"]
+    );
+    // union_relations(): the union of the columns, the source relation named as dbt renders it.
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT _dbt_source_relation, customer, city, role FROM utils_lake.analytics.people WHERE customer IN ('cy', 'dee') ORDER BY customer"
+        )?,
+        [
+            "\"\"\"utils_lake\"\".\"\"analytics\"\".\"\"customers\"\"\",cy,,",
+            "\"\"\"utils_lake\"\".\"\"analytics\"\".\"\"staff\"\"\",dee,Rome,manager",
+        ]
+    );
+    // date_spine(): the interval count came from a statement() query.
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT count(*), min(date_day), max(date_day) FROM utils_lake.analytics.calendar"
+        )?,
+        ["10,2024-01-01 00:00:00,2024-01-10 00:00:00"]
+    );
+    // Hooks: on-run-start/-end, a post-hook from dbt_project.yml and a pre_hook from config().
+    assert!(
+        stdout.contains("on-run-start: 1 hooks run") && stdout.contains("on-run-end: 1 hooks run"),
+        "{stdout}"
+    );
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT (SELECT target_name FROM utils_lake.main.run_started), (SELECT done FROM utils_lake.main.run_ended), \
+             (SELECT days FROM utils_lake.analytics.calendar_audit), (SELECT model FROM utils_lake.main.people_pre)"
+        )?,
+        ["dev,1,10,people"]
+    );
+    // store_failures: each test's failing rows in a table of the audit schema, named as dbt
+    // names it (hashed for a name of 64 characters or more).
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT value_field, n_records FROM utils_lake.analytics_dbt_test__audit.accepted_values_stg_orders_fd13e5bf4b025c44faef3487bb78d5af"
+        )?,
+        ["o'brien,1"]
+    );
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics_dbt_test__audit'"
+        )?,
+        ["14"]
+    );
+    // A dbt_utils test that finds rows fails, with its count from the test's fail_calc.
+    let yml = dir.join("models/schema.yml");
+    let text = std::fs::read_to_string(&yml)?;
+    std::fs::write(
+        &yml,
+        text.replace("expression: \"amount > 0\"", "expression: \"amount > 10\"")
+            .replace(
+                "compare_model: ref('people')",
+                "compare_model: ref('calendar')",
+            ),
+    )?;
+    let err = lakeq_cli_err(&dir, &["test"])?;
+    assert!(
+        err.lines().any(|l| l.contains("FAIL")
+            && l.contains("dbt_utils_expression_is_true_stg_orders_amount_10")),
+        "{err}"
+    );
+    // 10 calendar days against 5 people: the difference is the failure count (dbt: FAIL 5).
+    assert!(
+        err.contains("dbt_utils_equal_rowcount_people_ref_calendar_")
+            && err.contains("5 failing rows"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
 fn features_schema_macro_disabled_models_and_unsupported_keys() -> TestResult {
     let dir = project("features")?;
     let (stdout, stderr) = run_ok(&dir, &["build"])?;
-    // What lakeq does not do is said once each, and changes nothing that is built.
-    let w = "warning: dbt_project.yml: 'on-run-start' is not supported by lakeq and is ignored";
-    assert_eq!(stderr.matches(w).count(), 1, "{w}:\n{stderr}");
+    // The on-run-start hook runs (it was a warning before lakeq ran hooks).
+    assert!(stdout.contains("on-run-start: 1 hooks run"), "{stdout}");
+    assert!(!stderr.contains("on-run-start"), "{stderr}");
     // The unit test runs before its model.
     let line = |name: &str| stdout.lines().position(|l| l.contains(name));
     assert!(
@@ -472,6 +679,32 @@ fn bad_dbt_input_is_a_clear_error() -> TestResult {
         "{err}"
     );
     std::fs::remove_file(dir.join("models/staging/uses_macro.sql"))?;
+    // A hook that fails: which hook of which file; nothing is built after a failed on-run-start.
+    let project_yml = dir.join("dbt_project.yml");
+    let yml = std::fs::read_to_string(&project_yml)?;
+    std::fs::write(
+        &project_yml,
+        yml.replace("\"select 1\"", "\"select * from no_such_table\""),
+    )?;
+    let err = lakeq_cli_err(&dir, &["build"])?;
+    assert!(
+        err.contains("dbt_project.yml: on-run-start hook 1 of 1") && err.contains("no_such_table"),
+        "{err}"
+    );
+    assert!(!err.contains("OK    table"), "{err}");
+    std::fs::write(&project_yml, &yml)?;
+    // A failing post_hook fails its model, named with its file.
+    std::fs::write(
+        dir.join("models/staging/hooked.sql"),
+        "{{ config(post_hook='insert into nowhere values (1)') }}\nselect 1 as n\n",
+    )?;
+    let err = lakeq_cli_err(&dir, &["build", "-s", "hooked"])?;
+    assert!(
+        err.contains("model 'hooked' (models/staging/hooked.sql)")
+            && err.contains("post_hook 1 of 1"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.join("models/staging/hooked.sql"))?;
     // A generic test that is neither built in nor a {% test %} macro of the project.
     std::fs::write(
         dir.join("models/staging/schema.yml"),

@@ -1679,7 +1679,7 @@ fn model_yaml_and_jinja() {
         target: "dev".into(),
         target_lake: "dev_analytics".into(),
         target_schema: "main".into(),
-        macros: Default::default(),
+        ..Default::default()
     });
     let mut templates = g.texts(&sql, JINJA_TOKENS, 2_000, 600);
     // A syntax error past column 65,535 overflowed minijinja's 16-bit column.
@@ -1704,6 +1704,7 @@ fn model_yaml_and_jinja() {
                     this: "dev.main.m".into(),
                     is_incremental: !parse,
                     parse,
+                    ..Default::default()
                 },
             );
         }
