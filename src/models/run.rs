@@ -300,9 +300,11 @@ impl RunPlan {
     }
 }
 
-/// Attach the lakes a project needs (target and sources) to a new session.
+/// Attach the lakes a project needs (target and sources) to a new session,
+/// whose query operators share the project's memory pool
+/// ([`crate::config::Config::memory_limit`]).
 pub async fn open_session(project: &Project) -> Result<Session> {
-    let session = Session::new();
+    let session = Session::with_memory_limit(project.config.memory_limit()?);
     for name in project.lakes() {
         let lake = project.config.lake(&name, &project.files.root);
         session.attach(&name, &lake.catalog, lake.options()).await?;

@@ -5,6 +5,7 @@
 mod add_files;
 mod common;
 mod concurrency;
+mod crash_matrix;
 mod dbt;
 mod dialect;
 mod errors;
@@ -17,6 +18,7 @@ mod interop_read;
 mod interop_write;
 mod maintenance;
 mod models;
+mod pg_faults;
 mod planning;
 mod properties;
 mod s3;
