@@ -2,13 +2,14 @@
 //! in UPDATE, CREATE TABLE AS, `lakeq ingest`, `lakeq transform` and
 //! `lakeq maintain`, on SQLite and PostgreSQL catalogs, one project per backend.
 //!
-//! Each operation first runs once to the end (its duration spreads the kill
-//! points over its lifetime), then [`KILLS`] times killed at a random moment
-//! (seeded; the seed is printed, and `LAKEQ_CRASH_SEED` replays a run). The
-//! phase each kill hit is read from what it left and printed: `starting`
-//! (nothing written yet), `writing` (new files on disk, nothing committed) or
-//! `committed` (a new snapshot, the process still running: between the commits
-//! of a transform, an ingest or a maintenance run, or on its way out). At
+//! Each operation first runs once to the end (half its duration is the kill
+//! window), then [`KILLS`] times killed at a random moment of the window,
+//! counted from the process's first new file on disk (seeded; the seed is
+//! printed, and `LAKEQ_CRASH_SEED` replays a run). The phase each kill hit is
+//! read from what it left and printed: `writing` (new files on disk, nothing
+//! committed), `committed` (a new snapshot, the process still running: between
+//! the commits of a transform, an ingest or a maintenance run, or on its way
+//! out) or `finished` (the process had exited; the window then shrinks). At
 //! least a third of the kills must land in `writing` or `committed`.
 //!
 //! After every kill DuckDB 1.5.5 opens the lakes first (meeting whatever the
@@ -68,9 +69,9 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// A fraction of `d` between 5% and 100%.
+    /// A random part of `d`.
     fn within(&mut self, d: Duration) -> Duration {
-        let permille = 50 + self.next() % 951;
+        let permille = self.next() % 1001;
         d.mul_f64(permille as f64 / 1000.0)
     }
 }
@@ -82,6 +83,8 @@ struct Project {
     attach: Vec<String>,
     rng: Rng,
     kills: Vec<(&'static str, Duration, Phase)>,
+    /// A narrower kill window, once a kill found the process finished.
+    window: Option<Duration>,
     /// UPDATE snapshots committed (every row of `raw.crash.u` has `v` = this).
     updates: u64,
     /// CREATE TABLE AS tables committed.
@@ -134,12 +137,19 @@ impl Project {
              [maintenance]\nexpire_older_than = \"1 second\"\nkeep_snapshots = 3\n",
         );
         std::fs::write(dir.join("lakeq.toml"), toml)?;
+        // Create both lakes (`lakeq sql` attaches the project's existing lakes).
+        let session = lakeq::Session::new();
+        for a in &attach {
+            session.sql(a).await?;
+        }
+        drop(session);
         Ok(Self {
             backend,
             dir,
             attach,
             rng: Rng(seed | 1),
             kills: Vec::new(),
+            window: None,
             updates: 0,
             ctas: Vec::new(),
             batches: 0,
@@ -154,6 +164,13 @@ impl Project {
             .env("TMPDIR", self.dir.join("tmp"))
             .args(args);
         cmd
+    }
+
+    /// The first, uninterrupted run of an operation: its duration is the
+    /// window the kills are spread over.
+    fn calibrate(&mut self, args: &[&str]) -> TestResult<Duration> {
+        self.window = None;
+        self.run(args)
     }
 
     /// Run `lakeq args` to the end; returns how long it took.
@@ -212,33 +229,75 @@ impl Project {
         out
     }
 
-    /// Start `lakeq args`, SIGKILL it at a random moment within `duration`,
-    /// and record the phase the kill hit. Returns the number of new snapshots
-    /// in `raw` and `dev_analytics`.
+    /// Start `lakeq args`; once it has written its first file, SIGKILL it at a
+    /// random moment within `window`. DuckDB then opens the lakes first (it
+    /// meets a hot journal as the kill left it) and runs `queries` with the
+    /// newest snapshot ids, lakeq must read the same, and the phase the kill
+    /// hit is recorded. Returns the new snapshots of `raw` and `dev_analytics`
+    /// and the rows of `queries`.
     async fn kill(
         &mut self,
         op: &'static str,
         args: &[&str],
-        duration: Duration,
-    ) -> TestResult<[i64; 2]> {
+        window: Duration,
+        queries: Vec<(String, String)>,
+    ) -> TestResult<([i64; 2], Vec<Vec<Vec<String>>>)> {
         let before_snapshots = self.snapshots().await?;
         let before_files = self.files();
-        let delay = self.rng.within(duration);
+        // Half the uninterrupted run: the time after its first file.
+        let window = self.window.map_or(window / 2, |w| w.min(window / 2));
+        let delay = self.rng.within(window);
+        let stderr = self.dir.join("killed.stderr");
         let mut child = self
             .lakeq(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&stderr)?)
             .spawn()?;
+        // The clock starts when the work has: the first new file on disk.
+        let started = Instant::now();
+        while child.try_wait()?.is_none() && self.files().iter().all(|f| before_files.contains(f)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{op}: no file written in 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::thread::sleep(delay);
         child.kill()?; // SIGKILL (a no-op on a process that has exited)
         let status = child.wait()?;
-        // DuckDB opens the lakes first: it meets a hot journal as the kill left it.
-        let after_snapshots = duckdb_snapshots(&self.attach)?;
+        if status.signal().is_none() && !status.success() {
+            return Err(format!(
+                "{op}: lakeq {args:?} failed on its own: {}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            )
+            .into());
+        }
         let new_files = self
             .files()
             .into_iter()
             .filter(|f| !before_files.contains(f))
             .count();
+        let mut all = vec![
+            (
+                "raw_snapshot".to_string(),
+                "SELECT coalesce(max(snapshot_id), 0) AS s FROM raw.snapshots()".to_string(),
+            ),
+            (
+                "dev_snapshot".to_string(),
+                "SELECT coalesce(max(snapshot_id), 0) AS s FROM dev_analytics.snapshots()"
+                    .to_string(),
+            ),
+        ];
+        all.extend(queries);
+        let mut rows = self.agree(&all).await?;
+        let mut after_snapshots = [0i64; 2];
+        for (slot, r) in after_snapshots.iter_mut().zip(rows.drain(..2)) {
+            *slot = r
+                .first()
+                .and_then(|r| r.first())
+                .ok_or("no snapshot id")?
+                .parse()?;
+        }
         let committed = [
             after_snapshots[0] - before_snapshots[0],
             after_snapshots[1] - before_snapshots[1],
@@ -253,22 +312,22 @@ impl Project {
             Phase::Starting
         };
         println!(
-            "{:?} {op}: killed at {delay:?} of {duration:?}: {phase:?} ({new_files} new files, \
-             {committed:?} new snapshots)",
+            "{:?} {op}: killed {delay:?} after its first file (window {window:?}): {phase:?} \
+             ({new_files} new files, {committed:?} new snapshots)",
             self.backend
         );
         self.kills.push((op, delay, phase));
-        assert_eq!(
-            self.snapshots().await?,
-            after_snapshots,
-            "lakeq and DuckDB see the same newest snapshots"
-        );
-        Ok(committed)
+        if phase == Phase::Finished {
+            // Later runs of this operation are quicker than the first (which
+            // created its tables): kill the next ones sooner.
+            self.window = Some(delay);
+        }
+        Ok((committed, rows))
     }
 
-    /// Queries run in DuckDB (first) and lakeq; they must agree. Returns
-    /// lakeq's rows per query.
-    async fn agree(&self, queries: &[(&str, String)]) -> TestResult<Vec<Vec<Vec<String>>>> {
+    /// Queries run in DuckDB (first) and lakeq; they must agree. Returns the
+    /// rows per query.
+    async fn agree(&self, queries: &[(String, String)]) -> TestResult<Vec<Vec<Vec<String>>>> {
         let mut script = String::new();
         for (label, sql) in queries {
             script.push_str(&format!("query {label}\n{sql}\n\n"));
@@ -284,16 +343,17 @@ impl Project {
         Ok(expected.into_iter().map(|q| q.rows).collect())
     }
 
+    fn update_queries() -> Vec<(String, String)> {
+        vec![(
+            "update".into(),
+            "SELECT count(*) AS n, count(DISTINCT v) AS d, min(v) AS lo, max(v) AS hi, \
+             sum(k) AS s FROM raw.crash.u"
+                .into(),
+        )]
+    }
+
     /// `raw.crash.u`: every row updated equally often, once per committed UPDATE.
-    async fn check_update(&self) -> TestResult {
-        let rows = self
-            .agree(&[(
-                "update",
-                "SELECT count(*) AS n, count(DISTINCT v) AS d, min(v) AS lo, max(v) AS hi, \
-                 sum(k) AS s FROM raw.crash.u"
-                    .into(),
-            )])
-            .await?;
+    fn check_update(&self, rows: &[Vec<Vec<String>>]) {
         let u = self.updates.to_string();
         let expected = vec![vec![
             ROWS.to_string(),
@@ -303,18 +363,15 @@ impl Project {
             (ROWS * (ROWS - 1) / 2).to_string(),
         ]];
         assert_eq!(
-            rows,
-            vec![expected],
+            rows.first(),
+            Some(&expected),
             "raw.crash.u after {} UPDATEs",
             self.updates
         );
-        Ok(())
     }
 
-    /// Every committed CREATE TABLE AS is whole.
-    async fn check_ctas(&self) -> TestResult {
-        let queries: Vec<(String, String)> = self
-            .ctas
+    fn ctas_queries(&self) -> Vec<(String, String)> {
+        self.ctas
             .iter()
             .map(|i| {
                 (
@@ -322,52 +379,48 @@ impl Project {
                     format!("SELECT count(*) AS n, sum(k) AS s, sum(g) AS g FROM raw.crash.c{i}"),
                 )
             })
-            .collect();
-        let refs: Vec<(&str, String)> = queries
-            .iter()
-            .map(|(l, q)| (l.as_str(), q.clone()))
-            .collect();
-        let g: u64 = (0..ROWS).map(|k| k % 7).sum();
-        for rows in self.agree(&refs).await? {
-            assert_eq!(
-                rows,
-                vec![vec![
-                    ROWS.to_string(),
-                    (ROWS * (ROWS - 1) / 2).to_string(),
-                    g.to_string()
-                ]]
-            );
-        }
-        Ok(())
+            .collect()
     }
 
-    /// Each landing file loaded at most once and whole; returns the files loaded.
-    async fn check_ingest(&self) -> TestResult<u64> {
+    /// Every committed CREATE TABLE AS is whole.
+    fn check_ctas(rows: &[Vec<Vec<String>>]) {
+        let g: u64 = (0..ROWS).map(|k| k % 7).sum();
+        let whole = vec![vec![
+            ROWS.to_string(),
+            (ROWS * (ROWS - 1) / 2).to_string(),
+            g.to_string(),
+        ]];
+        for r in rows {
+            assert_eq!(r, &whole, "a CREATE TABLE AS table is whole");
+        }
+    }
+
+    fn ingest_queries() -> Vec<(String, String)> {
         let mut queries = vec![(
-            "loaded",
+            "loaded".to_string(),
             "SELECT split_part(path, '/', 1) AS t, count(*) AS files, count(DISTINCT path) AS d \
              FROM raw.saas._lakeq_files WHERE status = 'loaded' GROUP BY 1 ORDER BY 1"
                 .to_string(),
         )];
         for (t, _) in BATCH {
             queries.push((
-                t,
+                t.to_string(),
                 format!("SELECT count(*) AS n, count(DISTINCT _lakeq_id) AS d FROM raw.saas.{t}"),
             ));
         }
-        let rows = self.agree(&queries).await?;
+        queries
+    }
+
+    /// Each landing file loaded at most once and whole; returns the files loaded.
+    fn check_ingest(&self, rows: &[Vec<Vec<String>>]) -> TestResult<u64> {
         let loaded = rows.first().ok_or("no loaded files")?;
         let mut total = 0;
         for (i, (t, per_file)) in BATCH.iter().enumerate() {
-            let files: u64 = loaded
+            let row = loaded
                 .iter()
-                .find(|r| r.first().map(String::as_str) == Some(*t))
-                .and_then(|r| r.get(1))
-                .map_or(Ok(0), |v| v.parse())?;
-            let distinct = loaded
-                .iter()
-                .find(|r| r.first().map(String::as_str) == Some(*t))
-                .and_then(|r| r.get(2).cloned());
+                .find(|r| r.first().map(String::as_str) == Some(*t));
+            let files: u64 = row.and_then(|r| r.get(1)).map_or(Ok(0), |v| v.parse())?;
+            let distinct = row.and_then(|r| r.get(2).cloned());
             assert_eq!(
                 distinct,
                 Some(files.to_string()),
@@ -385,41 +438,43 @@ impl Project {
         Ok(total)
     }
 
-    /// Every model reads what the uninterrupted transform built.
-    async fn check_models(&self) -> TestResult {
-        let queries: Vec<(&str, String)> = MODEL_QUERIES
+    fn model_queries() -> Vec<(String, String)> {
+        MODEL_QUERIES
             .iter()
-            .map(|(l, q)| (*l, (*q).to_string()))
-            .collect();
-        let rows = self.agree(&queries).await?;
+            .map(|(l, q)| ((*l).to_string(), (*q).to_string()))
+            .collect()
+    }
+
+    /// Every model reads what the uninterrupted transform built.
+    fn check_models(&self, rows: &[Vec<Vec<String>>]) {
+        assert_eq!(rows.len(), self.models.len());
         for (q, got) in self.models.iter().zip(rows) {
             assert!(
-                got == q.rows,
+                *got == q.rows,
                 "{}: differs from the uninterrupted transform",
                 q.label
             );
         }
-        Ok(())
+    }
+
+    fn maintained_queries() -> Vec<(String, String)> {
+        vec![(
+            "m".into(),
+            "SELECT count(*) AS n, count(DISTINCT k) AS d, sum(k) AS s FROM raw.crash.m".into(),
+        )]
     }
 
     /// `raw.crash.m` holds exactly the rows inserted into it.
-    async fn check_maintained(&self) -> TestResult {
-        let rows = self
-            .agree(&[(
-                "m",
-                "SELECT count(*) AS n, count(DISTINCT k) AS d, sum(k) AS s FROM raw.crash.m".into(),
-            )])
-            .await?;
+    fn check_maintained(&self, rows: &[Vec<Vec<String>>]) {
         let n = self.m_rows;
         assert_eq!(
-            rows,
-            vec![vec![vec![
+            rows.first(),
+            Some(&vec![vec![
                 n.to_string(),
                 n.to_string(),
                 (n * n.saturating_sub(1) / 2).to_string()
-            ]]]
+            ]])
         );
-        Ok(())
     }
 
     fn generate(&mut self) -> TestResult {
@@ -451,29 +506,6 @@ impl Project {
         self.sql(&sql)?;
         Ok(())
     }
-}
-
-/// DuckDB's newest snapshot id of `raw` and `dev_analytics` (0 before it has one).
-fn duckdb_snapshots(attach: &[String]) -> TestResult<[i64; 2]> {
-    let dir = scratch_dir("crash-oracle");
-    let path = dir.join("s.slt");
-    std::fs::write(
-        &path,
-        "query raw\nSELECT coalesce(max(snapshot_id), 0) AS s FROM raw.snapshots()\n\n\
-         query dev_analytics\nSELECT coalesce(max(snapshot_id), 0) AS s FROM dev_analytics.snapshots()\n",
-    )?;
-    let out = duckdb_run(attach, &path)?;
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut ids = [0; 2];
-    for (slot, q) in ids.iter_mut().zip(&out) {
-        *slot = q
-            .rows
-            .first()
-            .and_then(|r| r.first())
-            .ok_or("no snapshot id")?
-            .parse()?;
-    }
-    Ok(ids)
 }
 
 /// Every file under `dir`, recursively.
@@ -515,13 +547,20 @@ async fn crash_matrix(backend: Backend) -> TestResult {
          FROM range({ROWS}); CREATE TABLE raw.crash.m (k BIGINT)"
     ))?;
     let update = "UPDATE raw.crash.u SET v = v + 1";
-    let d = p.sql(update)?;
+    let d = p.calibrate(&["sql", "-c", update])?;
     p.updates += 1;
     for _ in 0..KILLS {
-        let [raw, _] = p.kill("update", &["sql", "-c", update], d).await?;
+        let ([raw, _], rows) = p
+            .kill(
+                "update",
+                &["sql", "-c", update],
+                d,
+                Project::update_queries(),
+            )
+            .await?;
         assert!(raw <= 1, "an UPDATE made {raw} snapshots");
         p.updates += raw as u64;
-        p.check_update().await?;
+        p.check_update(&rows);
     }
 
     // CREATE TABLE AS: whole or absent.
@@ -530,10 +569,12 @@ async fn crash_matrix(backend: Backend) -> TestResult {
             "CREATE TABLE raw.crash.c{i} AS SELECT range AS k, range % 7 AS g FROM range({ROWS})"
         )
     };
-    let d = p.sql(&ctas(0))?;
+    let d = p.calibrate(&["sql", "-c", &ctas(0)])?;
     p.ctas.push(0);
     for i in 1..=KILLS {
-        let [raw, _] = p.kill("ctas", &["sql", "-c", &ctas(i)], d).await?;
+        let queries = p.ctas_queries();
+        let ([raw, _], rows) = p.kill("ctas", &["sql", "-c", &ctas(i)], d, queries).await?;
+        Project::check_ctas(&rows);
         assert!(raw <= 1, "a CREATE TABLE AS made {raw} snapshots");
         let session = p.session().await?;
         let exists = session
@@ -547,20 +588,22 @@ async fn crash_matrix(backend: Backend) -> TestResult {
         );
         if exists {
             p.ctas.push(i);
+            Project::check_ctas(&p.agree(&p.ctas_queries()).await?);
         }
-        p.check_ctas().await?;
     }
 
     // Ingest: each landing file loaded at most once, whole; then exactly once.
     p.generate()?;
-    let d = p.run(&["ingest"])?;
+    let d = p.calibrate(&["ingest"])?;
     for _ in 0..KILLS {
         p.generate()?;
-        p.kill("ingest", &["ingest"], d).await?;
-        p.check_ingest().await?;
+        let (_, rows) = p
+            .kill("ingest", &["ingest"], d, Project::ingest_queries())
+            .await?;
+        p.check_ingest(&rows)?;
     }
     p.run(&["ingest"])?;
-    let loaded = p.check_ingest().await?;
+    let loaded = p.check_ingest(&p.agree(&Project::ingest_queries()).await?)?;
     assert_eq!(
         loaded,
         4 * p.batches,
@@ -568,7 +611,7 @@ async fn crash_matrix(backend: Backend) -> TestResult {
     );
 
     // Transform: every model reads what the uninterrupted run built.
-    let d = p.run(&["transform"])?;
+    let d = p.calibrate(&["transform"])?;
     let session = p.session().await?;
     for (label, sql) in MODEL_QUERIES {
         p.models.push(OracleQuery {
@@ -578,13 +621,12 @@ async fn crash_matrix(backend: Backend) -> TestResult {
             rows: canonical::render_batches(&session.sql(sql).await?)?.1,
         });
     }
-    p.check_models().await?;
     for _ in 0..KILLS {
-        p.kill("transform", &["transform"], d).await?;
-        p.check_models().await?;
+        let (_, rows) = p
+            .kill("transform", &["transform"], d, Project::model_queries())
+            .await?;
+        p.check_models(&rows);
     }
-    p.run(&["transform"])?;
-    p.check_models().await?;
 
     // Maintenance (flush, merge, expire, cleanup): no row changes.
     for l in ["raw", "dev_analytics"] {
@@ -593,19 +635,19 @@ async fn crash_matrix(backend: Backend) -> TestResult {
         ))?;
     }
     p.small_inserts()?;
-    let d = p.run(&["maintain"])?;
+    let d = p.calibrate(&["maintain"])?;
     for _ in 0..KILLS {
         p.small_inserts()?;
         std::thread::sleep(Duration::from_millis(1100)); // old enough to expire
-        p.kill("maintain", &["maintain"], d).await?;
-        p.check_maintained().await?;
-        p.check_update().await?;
-        p.check_ingest().await?;
+        let mut queries = Project::maintained_queries();
+        queries.extend(Project::update_queries());
+        let (_, rows) = p.kill("maintain", &["maintain"], d, queries).await?;
+        p.check_maintained(&rows);
+        p.check_update(rows.get(1..).unwrap_or_default());
     }
-    p.check_models().await?;
 
     // The kills' leftovers: orphans (partial uploads included) removed, and
-    // nothing any snapshot references.
+    // nothing any snapshot references: both engines still read everything.
     let leftovers_before = p.files().len();
     for l in ["raw", "dev_analytics"] {
         p.sql(&format!(
@@ -623,11 +665,27 @@ async fn crash_matrix(backend: Backend) -> TestResult {
         p.files().len()
     );
     assert_eq!(partial, 0, "partial uploads are removed as orphans");
-    p.check_update().await?;
-    p.check_ctas().await?;
-    p.check_ingest().await?;
-    p.check_models().await?;
-    p.check_maintained().await?;
+    let groups = [
+        Project::update_queries(),
+        p.ctas_queries(),
+        Project::ingest_queries(),
+        Project::model_queries(),
+        Project::maintained_queries(),
+    ];
+    let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+    let rows = p.agree(&groups.concat()).await?;
+    let mut rest = rows.as_slice();
+    let mut parts = Vec::new();
+    for n in sizes {
+        let (part, tail) = rest.split_at(n);
+        parts.push(part);
+        rest = tail;
+    }
+    p.check_update(parts[0]);
+    Project::check_ctas(parts[1]);
+    assert_eq!(p.check_ingest(parts[2])?, 4 * p.batches);
+    p.check_models(parts[3]);
+    p.check_maintained(parts[4]);
 
     let mid_work = p
         .kills
