@@ -114,6 +114,7 @@ fn main() {
                             schema_change: SchemaChange::Evolve,
                             skip_bad_files: false,
                             concurrency: lakeq::cli::ingest::default_concurrency(),
+                            memory_limit: None,
                         };
                         let start = Instant::now();
                         let report = ingest(&options).await.expect("lakeq ingest");

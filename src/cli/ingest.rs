@@ -58,6 +58,7 @@ pub fn options(args: &IngestArgs) -> Result<IngestOptions> {
         schema_change: args.schema_change,
         skip_bad_files: args.skip_bad_files,
         concurrency: args.concurrency,
+        memory_limit: config.memory_limit()?,
     })
 }
 

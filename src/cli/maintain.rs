@@ -54,7 +54,7 @@ pub async fn maintain_lakes(
     lakes: &[String],
     policy: &MaintenancePolicy,
 ) -> Result<()> {
-    let session = Session::new();
+    let session = Session::with_memory_limit(config.memory_limit()?);
     for name in lakes {
         let lake = config.lake(name, dir);
         let started = Instant::now();

@@ -69,6 +69,7 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
         schema_change: SchemaChange::Evolve,
         skip_bad_files: false,
         concurrency: super::ingest::default_concurrency(),
+        memory_limit: config.memory_limit()?,
     })
     .await?;
     let loaded_rows: u64 = loaded.rows.values().sum();

@@ -82,6 +82,9 @@ pub struct IngestOptions {
     pub skip_bad_files: bool,
     /// Files read at once.
     pub concurrency: usize,
+    /// The memory pool of the load's queries (`None`: no limit); see
+    /// [`crate::config::Config::memory_limit`].
+    pub memory_limit: Option<usize>,
 }
 
 /// Live counters of a running load, updated while files are written; a
@@ -214,7 +217,7 @@ pub async fn ingest_with_progress(
 ) -> Result<IngestReport> {
     let started = Instant::now();
     let started_at = chrono::Utc::now();
-    let session = Session::new();
+    let session = Session::with_memory_limit(options.memory_limit);
     session
         .attach(RAW_LAKE, &options.raw.catalog, options.raw.options())
         .await?;

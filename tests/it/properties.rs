@@ -2993,6 +2993,7 @@ fn landing_parquet_files() {
         schema_change: lakeq::ingest::SchemaChange::Evolve,
         skip_bad_files: false,
         concurrency: 2,
+        memory_limit: None,
     };
     let bad = bad_landing_files(&mut g);
     runtime(KEY).block_on(async {
