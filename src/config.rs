@@ -70,6 +70,10 @@ pub struct Config {
     /// How `lakeq maintain` and `lakeq run` keep the lakes small (`[maintenance]`).
     #[serde(default)]
     pub maintenance: crate::ops::maintain::MaintenancePolicy,
+    /// The memory pool of a model run's query operators (`memory_limit = "1GiB"`,
+    /// `"none"` for no limit); see [`Config::memory_limit`].
+    #[serde(default)]
+    pub memory_limit: Option<String>,
     /// Where the file was read from (`None` = embedded default).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -217,6 +221,7 @@ impl Config {
                 models: BTreeMap::new(),
                 vars: BTreeMap::new(),
                 maintenance: crate::ops::maintain::MaintenancePolicy::default(),
+                memory_limit: None,
                 source: None,
                 dbt: None,
             }
@@ -297,6 +302,61 @@ impl Config {
     }
 }
 
+/// The memory pool of model runs when neither `LAKEQ_MEMORY_LIMIT` nor
+/// `lakeq.toml` sets one: 512 MiB, or a quarter of the machine's memory when
+/// that is less. Sorts, aggregations and joins that outgrow it spill to disk
+/// where DataFusion can spill them, or fail naming the model.
+pub fn default_memory_limit() -> usize {
+    const CAP: usize = 512 << 20;
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+            kib.checked_mul(1024)
+        });
+    total.map_or(CAP, |t| CAP.min(t / 4))
+}
+
+/// Parse a memory limit: bytes with an optional unit (`512MiB`, `1GiB`), or
+/// `none` (no limit).
+pub fn parse_memory_limit(text: &str, from: &str) -> Result<Option<usize>> {
+    if matches!(
+        text.trim().to_ascii_lowercase().as_str(),
+        "none" | "unlimited"
+    ) {
+        return Ok(None);
+    }
+    match crate::provider::session::parse_bytes(text) {
+        Some(bytes) if bytes > 0 => Ok(Some(bytes)),
+        _ => Err(Error::InvalidLocation {
+            location: from.to_string(),
+            reason: format!(
+                "memory limit '{text}' is not a size such as '512MiB' or '1GiB' (or 'none')"
+            ),
+        }),
+    }
+}
+
+impl Config {
+    /// The memory pool of a project's runs: `memory_limit` in `lakeq.toml`,
+    /// else [`default_memory_limit`]. `None`: no limit (`"none"`). (The `lakeq`
+    /// binary lets `LAKEQ_MEMORY_LIMIT` override it; the library reads no
+    /// environment.)
+    pub fn memory_limit(&self) -> Result<Option<usize>> {
+        match &self.memory_limit {
+            Some(text) => {
+                let from = self
+                    .source
+                    .as_ref()
+                    .map_or("lakeq.toml".to_string(), |p| p.display().to_string());
+                parse_memory_limit(text, &format!("{from}: memory_limit"))
+            }
+            None => Ok(Some(default_memory_limit())),
+        }
+    }
+}
+
 fn invalid(path: &Path, reason: &str) -> Error {
     Error::InvalidLocation {
         location: path.display().to_string(),
@@ -366,6 +426,24 @@ fn interpolate_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_limits_parse_or_name_where_they_came_from() -> Result<()> {
+        assert_eq!(parse_memory_limit("512MiB", "x")?, Some(512 << 20));
+        assert_eq!(parse_memory_limit("2GiB", "x")?, Some(2 << 30));
+        assert_eq!(parse_memory_limit("none", "x")?, None);
+        for bad in ["", "0", "lots", "1.5GiB", "-1GiB"] {
+            let err = parse_memory_limit(bad, "lakeq.toml: memory_limit");
+            let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                msg.contains("lakeq.toml: memory_limit") && msg.contains("memory limit"),
+                "{bad}: {msg}"
+            );
+        }
+        let default = default_memory_limit();
+        assert!(default > 0 && default <= 512 << 20);
+        Ok(())
+    }
 
     #[test]
     fn interpolates_env_and_dotenv() {

@@ -91,13 +91,10 @@ pub fn absolute_data_path(path: &str) -> Result<String> {
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
 /// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`). Stores are cached per bucket.
 pub fn object_store_for(url: &str) -> Result<std::sync::Arc<dyn object_store::ObjectStore>> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, OnceLock};
-    static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn object_store::ObjectStore>>>> =
-        OnceLock::new();
+    use std::sync::Arc;
     let loc = locate(url)?;
     let key = loc.store_url.as_str().to_string();
-    let cache = STORES.get_or_init(|| Mutex::new(HashMap::new()));
+    let cache = stores();
     if let Ok(map) = cache.lock()
         && let Some(store) = map.get(&key)
     {
@@ -130,6 +127,30 @@ pub fn object_store_for(url: &str) -> Result<std::sync::Arc<dyn object_store::Ob
         map.insert(key, Arc::clone(&store));
     }
     Ok(store)
+}
+
+/// The object stores in use, by store URL (`file:///`, `s3://bucket`).
+type StoreCache = std::sync::Mutex<
+    std::collections::HashMap<String, std::sync::Arc<dyn object_store::ObjectStore>>,
+>;
+
+fn stores() -> &'static StoreCache {
+    static STORES: std::sync::OnceLock<StoreCache> = std::sync::OnceLock::new();
+    STORES.get_or_init(Default::default)
+}
+
+/// Use `store` for every path in the store of `url` (`s3://bucket/...`): tests
+/// put a fault-injecting store in front of a real one.
+#[cfg(test)]
+pub(crate) fn install_store(
+    url: &str,
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+) -> Result<()> {
+    let key = locate(url)?.store_url.as_str().to_string();
+    if let Ok(mut map) = stores().lock() {
+        map.insert(key, store);
+    }
+    Ok(())
 }
 
 /// Make DataFusion able to read files under `url` (registers the S3 store).
@@ -168,5 +189,330 @@ mod tests {
                 assert_eq!(got.store_url, ObjectStoreUrl::local_filesystem(), "{path}");
             }
         }
+    }
+}
+
+/// S3 error responses on writes and reads, injected by a store wrapper in front
+/// of an in-memory store (object_store's own `ThrottledStore` pattern): each
+/// failed write fails its statement with an error naming the data file and
+/// commits nothing; failed and short reads are errors, never an answer.
+#[cfg(test)]
+mod faults {
+    use std::fmt;
+    use std::ops::Range;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use futures::stream::BoxStream;
+    use object_store::memory::InMemory;
+    use object_store::path::Path;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+        PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, UploadPart,
+    };
+
+    /// Which call fails next (0 = none).
+    const NONE: usize = 0;
+    const PUT: usize = 1;
+    const PART: usize = 2;
+    const COMPLETE: usize = 3;
+    const GET: usize = 4;
+    const SHORT_READ: usize = 5;
+
+    /// S3's answer to a throttled or failing request, as object_store reports it.
+    fn s3_error(what: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: format!("{what}: HTTP status server error (503 Service Unavailable): SlowDown")
+                .into(),
+        }
+    }
+
+    /// A body cut short, as object_store's HTTP client reports it.
+    fn cut() -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: "error decoding response body: connection closed before message completed"
+                .into(),
+        }
+    }
+
+    #[derive(Debug, Default)]
+    struct Faulty {
+        inner: InMemory,
+        fault: Arc<AtomicUsize>,
+        injected: Arc<AtomicUsize>,
+    }
+
+    impl fmt::Display for Faulty {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Faulty({})", self.inner)
+        }
+    }
+
+    impl Faulty {
+        fn fails(&self, fault: usize) -> bool {
+            let hit = self.fault.load(Ordering::SeqCst) == fault;
+            if hit {
+                self.injected.fetch_add(1, Ordering::SeqCst);
+            }
+            hit
+        }
+    }
+
+    #[derive(Debug)]
+    struct FaultyUpload {
+        inner: Box<dyn MultipartUpload>,
+        fault: Arc<AtomicUsize>,
+        injected: Arc<AtomicUsize>,
+    }
+
+    impl FaultyUpload {
+        fn fails(&self, fault: usize) -> bool {
+            let hit = self.fault.load(Ordering::SeqCst) == fault;
+            if hit {
+                self.injected.fetch_add(1, Ordering::SeqCst);
+            }
+            hit
+        }
+    }
+
+    #[async_trait]
+    impl MultipartUpload for FaultyUpload {
+        fn put_part(&mut self, data: PutPayload) -> UploadPart {
+            if self.fails(PART) {
+                return Box::pin(async { Err(s3_error("UploadPart")) });
+            }
+            self.inner.put_part(data)
+        }
+
+        async fn complete(&mut self) -> object_store::Result<PutResult> {
+            if self.fails(COMPLETE) {
+                return Err(s3_error("CompleteMultipartUpload"));
+            }
+            self.inner.complete().await
+        }
+
+        async fn abort(&mut self) -> object_store::Result<()> {
+            self.inner.abort().await
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for Faulty {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            if self.fails(PUT) {
+                return Err(s3_error("PutObject"));
+            }
+            self.inner.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            if self.fails(PUT) {
+                return Err(s3_error("CreateMultipartUpload"));
+            }
+            Ok(Box::new(FaultyUpload {
+                inner: self.inner.put_multipart_opts(location, opts).await?,
+                fault: Arc::clone(&self.fault),
+                injected: Arc::clone(&self.injected),
+            }))
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            if self.fails(GET) {
+                return Err(s3_error("GetObject"));
+            }
+            if self.fails(SHORT_READ) {
+                // The connection is cut in the middle of the body: half of it
+                // arrives, then the HTTP client's error.
+                let result = self.inner.get_opts(location, options).await?;
+                let meta = result.meta.clone();
+                let range = result.range.clone();
+                let attributes = result.attributes.clone();
+                let mut bytes = result.bytes().await?;
+                bytes.truncate(bytes.len() / 2);
+                let stream = futures::stream::iter([Ok(bytes), Err(cut())]);
+                return Ok(GetResult {
+                    payload: object_store::GetResultPayload::Stream(Box::pin(stream)),
+                    meta,
+                    range,
+                    attributes,
+                });
+            }
+            self.inner.get_opts(location, options).await
+        }
+
+        async fn get_ranges(
+            &self,
+            location: &Path,
+            ranges: &[Range<u64>],
+        ) -> object_store::Result<Vec<Bytes>> {
+            if self.fails(GET) {
+                return Err(s3_error("GetObject"));
+            }
+            if self.fails(SHORT_READ) {
+                return Err(cut());
+            }
+            self.inner.get_ranges(location, ranges).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+
+        async fn rename_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: RenameOptions,
+        ) -> object_store::Result<()> {
+            self.inner.rename_opts(from, to, options).await
+        }
+    }
+
+    async fn scalar(session: &crate::Session, sql: &str) -> crate::error::Result<String> {
+        let batches = session.sql(sql).await?;
+        Ok(batches
+            .first()
+            .and_then(|b| crate::dialect::render::value_text(b.column(0).as_ref(), 0))
+            .unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn s3_error_responses_fail_cleanly_and_commit_nothing() -> crate::error::Result<()> {
+        let bucket = format!("lakeq-faulty-{}", uuid::Uuid::new_v4().simple());
+        let store = Arc::new(Faulty::default());
+        super::install_store(&format!("s3://{bucket}/data/"), store.clone())?;
+        let dir = std::env::temp_dir().join(format!("lakeq-s3-faults-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let session = crate::Session::new();
+        session
+            .sql(&format!(
+                "ATTACH 'ducklake:sqlite:{}/meta.sqlite' AS l (DATA_PATH 's3://{bucket}/data/', \
+                 DATA_INLINING_ROW_LIMIT 0)",
+                dir.display()
+            ))
+            .await?;
+        session
+            .sql("CREATE TABLE l.t (i BIGINT, s VARCHAR)")
+            .await?;
+        session
+            .sql("INSERT INTO l.t SELECT range, 'x' FROM range(1000)")
+            .await?;
+        let snapshots = "SELECT count(*) FROM l.snapshots()";
+        let before = (
+            scalar(&session, snapshots).await?,
+            scalar(&session, "SELECT sum(i) FROM l.t").await?,
+        );
+        let objects = || async {
+            use futures::TryStreamExt;
+            store
+                .inner
+                .list(None)
+                .try_collect::<Vec<_>>()
+                .await
+                .map(|v| v.len())
+        };
+        let objects_before = objects().await?;
+        // A small write (one PUT) and a large one (a multipart upload), each
+        // meeting an error response at every step of its upload.
+        let small = "INSERT INTO l.t SELECT range, 'y' FROM range(1000)";
+        let large = "INSERT INTO l.t SELECT range, md5(range::VARCHAR) || md5((range + 1)::VARCHAR) \
+                     FROM range(600000)";
+        let mut failed = 0;
+        for (fault, write) in [(PUT, small), (PUT, large), (PART, large), (COMPLETE, large)] {
+            {
+                store.fault.store(fault, Ordering::SeqCst);
+                let injected = store.injected.load(Ordering::SeqCst);
+                let result = session.sql(write).await;
+                store.fault.store(NONE, Ordering::SeqCst);
+                assert!(
+                    store.injected.load(Ordering::SeqCst) > injected,
+                    "fault {fault}: {write} never made the failing call"
+                );
+                let Err(e) = result else {
+                    panic!("fault {fault}: {write} succeeded");
+                };
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(&format!("s3://{bucket}/data/")) && msg.contains(".parquet"),
+                    "fault {fault}: the error names the data file: {msg}"
+                );
+                assert!(msg.contains("503"), "fault {fault}: S3's answer: {msg}");
+                failed += 1;
+                let after = (
+                    scalar(&session, snapshots).await?,
+                    scalar(&session, "SELECT sum(i) FROM l.t").await?,
+                );
+                assert_eq!(after, before, "fault {fault}: {write} committed something");
+            }
+        }
+        assert_eq!(failed, 4);
+        assert_eq!(
+            objects().await?,
+            objects_before,
+            "no object left by a failed write"
+        );
+
+        // Reads: an error response or a body cut short is an error, never an answer.
+        for fault in [GET, SHORT_READ] {
+            store.fault.store(fault, Ordering::SeqCst);
+            let injected = store.injected.load(Ordering::SeqCst);
+            let result = scalar(&session, "SELECT sum(i), max(s) FROM l.t").await;
+            store.fault.store(NONE, Ordering::SeqCst);
+            assert!(
+                store.injected.load(Ordering::SeqCst) > injected,
+                "fault {fault}: not hit"
+            );
+            assert!(result.is_err(), "fault {fault}: a read answered {result:?}");
+        }
+        // The store is healthy again: writes and reads work.
+        session
+            .sql("INSERT INTO l.t SELECT range, 'z' FROM range(1000)")
+            .await?;
+        assert_eq!(scalar(&session, "SELECT count(*) FROM l.t").await?, "2000");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 }

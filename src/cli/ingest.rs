@@ -50,7 +50,7 @@ pub fn options(args: &IngestArgs) -> Result<IngestOptions> {
         schema_change: args.schema_change,
         skip_bad_files: args.skip_bad_files,
         concurrency: args.concurrency,
-        session: super::session_options(),
+        session: super::run_session_options(&config)?,
     })
 }
 

@@ -54,7 +54,7 @@ pub async fn maintain_lakes(
     lakes: &[String],
     policy: &MaintenancePolicy,
 ) -> Result<()> {
-    let session = Session::with_options(&super::session_options());
+    let session = Session::with_options(&super::run_session_options(config)?);
     for name in lakes {
         let lake = config.lake(name, dir);
         let started = Instant::now();

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use format::OutputFormat;
+use lakeq::config::Config;
 use lakeq::error::Result;
 use lakeq::models::run::RunKind;
 
@@ -28,6 +29,18 @@ pub fn session_options() -> lakeq::SessionOptions {
         .ok()
         .and_then(|v| lakeq::provider::session::parse_bytes(&v));
     lakeq::SessionOptions::default().with_memory_limit(limit)
+}
+
+/// The session options of commands that run a project's work (`run`, `ingest`,
+/// `transform`/`build`/`test`, `maintain`): `LAKEQ_MEMORY_LIMIT` if set, else
+/// `memory_limit` in lakeq.toml, else the default pool
+/// ([`lakeq::config::default_memory_limit`]).
+pub fn run_session_options(config: &Config) -> Result<lakeq::SessionOptions> {
+    let limit = match std::env::var("LAKEQ_MEMORY_LIMIT") {
+        Ok(text) => lakeq::config::parse_memory_limit(&text, "LAKEQ_MEMORY_LIMIT")?,
+        Err(_) => config.memory_limit()?,
+    };
+    Ok(lakeq::SessionOptions::default().with_memory_limit(limit))
 }
 
 /// lakeq: a DuckLake lakehouse in one binary.

@@ -171,7 +171,8 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
         println!("Nothing to do: no model, seed or test is selected");
         return Ok(RunSummary::default());
     }
-    let session = Arc::new(open_session_with(&project, &super::session_options()).await?);
+    let session =
+        Arc::new(open_session_with(&project, &super::run_session_options(&project.config)?).await?);
     let which = match kind {
         RunKind::Models => "run",
         RunKind::Tests => "test",
@@ -271,7 +272,8 @@ pub async fn run(args: RunArgs, kind: RunKind) -> Result<()> {
 pub async fn compile(args: ProjectArgs) -> Result<()> {
     let mut project = args.load()?;
     // Macros that ask the lake (dbt_utils.star, get_column_values, ...) see it, as in `dbt compile`.
-    let session = Arc::new(open_session_with(&project, &super::session_options()).await?);
+    let session =
+        Arc::new(open_session_with(&project, &super::run_session_options(&project.config)?).await?);
     project.set_database(Arc::new(SessionDatabase::new(session)), "compile");
     let (selected, warnings) = select_nodes(&project, &args.select, &args.exclude)?;
     for w in warnings {

@@ -69,7 +69,7 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
         schema_change: SchemaChange::Evolve,
         skip_bad_files: false,
         concurrency: lakeq::ingest::default_concurrency(),
-        session: super::session_options(),
+        session: super::run_session_options(&config)?,
     })
     .await?;
     let loaded_rows: u64 = loaded.rows.values().sum();

@@ -37,8 +37,12 @@ use crate::spec::{CatalogId, ColumnId, FileId, SnapshotId};
 use crate::store::{Literal, SqlBackend};
 use crate::write::{ColumnStats, WrittenFile, discard, write_delete_file};
 
-/// How many times a commit is retried after losing the race for a snapshot id.
-const MAX_RETRIES: u32 = 10;
+/// How long a commit keeps retrying after losing the race for a snapshot id.
+/// Bounded by time, not by a count: with 8 writer processes committing at
+/// once, 10 retries (waits growing to 1 s, 3.5 s in all) starved some writers.
+const RETRY_FOR: Duration = Duration::from_secs(60);
+/// The longest wait between two attempts (before jitter), in milliseconds.
+const MAX_WAIT_MS: f64 = 500.0;
 
 /// A column of a new table (or an added column), with its id already assigned.
 #[derive(Debug, Clone, PartialEq)]
@@ -656,6 +660,7 @@ pub async fn commit(lake: &Lake, changes: &ChangeSet) -> Result<Committed> {
     let store = lake.store();
     let backend = store.backend();
     let mut attempt = 0u32;
+    let started = std::time::Instant::now();
     loop {
         let latest = store.latest_snapshot().await?;
         check_counters(
@@ -714,15 +719,18 @@ pub async fn commit(lake: &Lake, changes: &ChangeSet) -> Result<Committed> {
                     new_table_ids: rendered.new_table_ids,
                 });
             }
-            Err(e) if is_retryable(&e) && attempt < MAX_RETRIES => {
+            Err(e) if is_retryable(&e) && started.elapsed() < RETRY_FOR => {
                 attempt += 1;
                 let jitter = 0.5 + f64::from(uuid::Uuid::new_v4().as_bytes()[0]) / 512.0;
-                let wait = 20.0 * 1.5f64.powi(attempt as i32) * jitter;
+                let wait = (20.0 * 1.5f64.powi(attempt.min(20) as i32)).min(MAX_WAIT_MS) * jitter;
                 tokio::time::sleep(Duration::from_millis(wait as u64)).await;
             }
             Err(e) if is_retryable(&e) => {
                 return Err(Error::CommitConflict {
-                    message: format!("gave up after {MAX_RETRIES} retries: {e}"),
+                    message: format!(
+                        "gave up after {attempt} retries in {} s: {e}",
+                        started.elapsed().as_secs()
+                    ),
                     retryable: true,
                 });
             }

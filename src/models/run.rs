@@ -300,9 +300,12 @@ impl RunPlan {
     }
 }
 
-/// Attach the lakes a project needs (target and sources) to a new session.
+/// Attach the lakes a project needs (target and sources) to a new session,
+/// whose query operators share the project's memory pool
+/// ([`crate::config::Config::memory_limit`]).
 pub async fn open_session(project: &Project) -> Result<Session> {
-    open_session_with(project, &SessionOptions::default()).await
+    let options = SessionOptions::default().with_memory_limit(project.config.memory_limit()?);
+    open_session_with(project, &options).await
 }
 
 /// [`open_session`] with the host's session options (memory limit, partitions).

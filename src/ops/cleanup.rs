@@ -152,8 +152,9 @@ pub async fn cleanup_old_files(lake: &Lake, age: Age, dry_run: bool) -> Result<V
 }
 
 /// `ducklake_delete_orphaned_files`: delete Parquet files under the data path
-/// that no data file, delete file or scheduled deletion refers to, last
-/// modified before the cut-off. Returns their absolute paths.
+/// that no data file, delete file or scheduled deletion refers to, and (on a
+/// local data path) the partial uploads of killed writers, last modified before
+/// the cut-off. Returns their absolute paths.
 pub async fn delete_orphaned_files(lake: &Lake, age: Age, dry_run: bool) -> Result<Vec<String>> {
     let cutoff = cutoff(lake, age).await?;
     let backend = lake.store().backend();
@@ -205,6 +206,12 @@ pub async fn delete_orphaned_files(lake: &Lake, age: Age, dry_run: bool) -> Resu
         }
         out.push(absolute);
     }
+    if prefix.is_empty() {
+        out.extend(partial_uploads(
+            &std::path::Path::new("/").join(location.path.as_ref()),
+            cutoff,
+        ));
+    }
     out.sort();
     if dry_run || out.is_empty() {
         return Ok(out);
@@ -215,9 +222,76 @@ pub async fn delete_orphaned_files(lake: &Lake, age: Age, dry_run: bool) -> Resu
         ));
     }
     for path in &out {
-        remove(path).await?;
+        let local = std::path::Path::new(path);
+        let partial = prefix.is_empty()
+            && local
+                .file_name()
+                .is_some_and(|n| is_partial_upload(&n.to_string_lossy()));
+        if partial {
+            // object_store does not address partial uploads: remove them directly.
+            match std::fs::remove_file(local) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(
+                        std::io::Error::new(e.kind(), format!("removing {path}: {e}")).into(),
+                    );
+                }
+            }
+        } else {
+            remove(path).await?;
+        }
     }
     Ok(out)
+}
+
+/// Whether `name` is a partial upload of a lakeq data file: object_store writes
+/// a local file as `<name>#<n>` and renames it when complete, so a writer killed
+/// in the middle leaves `ducklake-<uuid>.parquet#<n>` behind (object_store's own
+/// listing hides such names).
+fn is_partial_upload(name: &str) -> bool {
+    name.split_once(".parquet#").is_some_and(|(stem, n)| {
+        stem.starts_with("ducklake-") && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// Partial uploads (see [`is_partial_upload`]) under the local folder `dir`,
+/// last modified before the cut-off, as absolute paths. Unreadable folders
+/// and files are skipped: they are not lakeq's to judge.
+fn partial_uploads(dir: &std::path::Path, cutoff: Option<DateTime<Utc>>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if !kind.is_file() || !is_partial_upload(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(DateTime::<Utc>::from);
+            let old_enough = match (cutoff, modified) {
+                (None, _) => true,
+                (Some(c), Ok(m)) => m < c,
+                (Some(_), Err(_)) => false,
+            };
+            if old_enough {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -231,6 +305,48 @@ mod tests {
         assert_eq!(parse_interval("1 millisecond")?, Duration::milliseconds(1));
         assert_eq!(parse_interval("1 day 12 hours")?, Duration::hours(36));
         assert!(parse_interval("soon").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn only_lakeqs_partial_uploads_match() {
+        for yes in [
+            "ducklake-0f3c.parquet#1",
+            "ducklake-01234567-89ab-cdef-0123-456789abcdef.parquet#12",
+        ] {
+            assert!(is_partial_upload(yes), "{yes}");
+        }
+        for no in [
+            "ducklake-0f3c.parquet",
+            "ducklake-0f3c.parquet#",
+            "ducklake-0f3c.parquet#1a",
+            "other.parquet#1",
+            "ducklake-0f3c.csv#1",
+            "notes#1",
+        ] {
+            assert!(!is_partial_upload(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn partial_uploads_respect_the_cutoff() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("lakeq-partial-{}", uuid::Uuid::new_v4()));
+        let sub = dir.join("main").join("t");
+        std::fs::create_dir_all(&sub)?;
+        for name in ["ducklake-a.parquet#3", "ducklake-b.parquet", "x.parquet#3"] {
+            std::fs::write(sub.join(name), b"partial")?;
+        }
+        let found = partial_uploads(&dir, None);
+        assert_eq!(
+            found,
+            vec![sub.join("ducklake-a.parquet#3").display().to_string()]
+        );
+        let an_hour_ago = Utc::now() - Duration::hours(1);
+        assert!(
+            partial_uploads(&dir, Some(an_hour_ago)).is_empty(),
+            "too recent"
+        );
+        std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
 

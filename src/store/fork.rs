@@ -24,9 +24,13 @@
 //! scratch schemas whose lock it can take (their process is gone: PostgreSQL
 //! releases a session's locks when its connection closes). On SQLite the fork is
 //! two temporary files (`lakeq-txn-<id>-base.sqlite` / `-work.sqlite` in the
-//! temporary directory), removed when the transaction ends; a killed process
-//! leaves them behind, and nothing ever reads them again.
+//! temporary directory), removed when the transaction ends. The transaction
+//! holds an exclusive lock on a third file, `lakeq-txn-<id>.lock`, taken before
+//! the copies are made ([`ForkLock`]); every SQLite `BEGIN` removes the forks
+//! whose lock it can take ([`remove_abandoned_sqlite_forks`]): the operating
+//! system releases a killed process's file locks, never a live one's.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Dialect, SqlBackend, quote_ident};
@@ -42,6 +46,93 @@ pub struct CatalogFork {
     pub work_location: String,
     /// The forked tables with their columns, as they were at the fork.
     pub tables: Vec<(String, Vec<String>)>,
+    /// The lock that marks a SQLite fork as alive (`None` on PostgreSQL, whose
+    /// forks are kept alive by an advisory lock).
+    pub lock: Option<Arc<ForkLock>>,
+}
+
+/// The exclusive lock on `lakeq-txn-<id>.lock` that a SQLite fork's process
+/// holds while the fork lives (see the module docs). The lock goes with the
+/// open file: when the process ends, however it ends, the lock is released.
+#[derive(Debug)]
+pub struct ForkLock {
+    /// The lock file.
+    pub path: PathBuf,
+    _file: std::fs::File,
+}
+
+/// The file name prefix of SQLite forks in the temporary directory.
+const SQLITE_FORK_PREFIX: &str = "lakeq-txn-";
+
+impl ForkLock {
+    /// Take the lock of fork `stem` (`<dir>/lakeq-txn-<id>`): the file is created
+    /// and locked under a temporary name, then renamed, so a `BEGIN` cleaning up
+    /// never finds an unlocked lock file of a live transaction.
+    pub fn take(stem: &Path) -> std::io::Result<Self> {
+        let path = PathBuf::from(format!("{}.lock", stem.display()));
+        let pending = PathBuf::from(format!("{}.lock-new", stem.display()));
+        let file = std::fs::File::create(&pending)?;
+        file.lock()?;
+        std::fs::rename(&pending, &path)?;
+        Ok(Self { path, _file: file })
+    }
+
+    /// Remove the lock file (after the fork's files are gone).
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The files of the SQLite fork `stem` (`<dir>/lakeq-txn-<id>`): both copies and
+/// their journals.
+pub(crate) fn sqlite_fork_files(stem: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    for copy in ["base", "work"] {
+        let db = format!("{stem}-{copy}.sqlite");
+        files.push(format!("{db}-journal"));
+        files.push(format!("{db}-wal"));
+        files.push(format!("{db}-shm"));
+        files.push(db);
+    }
+    files
+}
+
+/// Remove the SQLite forks in `dir` whose process is gone: those whose lock file
+/// this process can lock. A live transaction's lock cannot be taken, so its
+/// fork stays; forks without a lock file (lakeq versions before the lock) are
+/// left alone. Returns the forks removed (their `lakeq-txn-<id>` stems).
+pub fn remove_abandoned_sqlite_forks(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name
+            .strip_prefix(SQLITE_FORK_PREFIX)
+            .and_then(|rest| rest.strip_suffix(".lock"))
+        else {
+            continue;
+        };
+        if lock_key(id).is_none() {
+            continue; // not a transaction id: not ours
+        }
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(entry.path()) else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue; // a live transaction (or another BEGIN cleaning it up)
+        }
+        let stem = dir.join(format!("{SQLITE_FORK_PREFIX}{id}"));
+        let stem = stem.display().to_string();
+        for f in sqlite_fork_files(&stem) {
+            let _ = std::fs::remove_file(f);
+        }
+        // Last, while still locked: a lock file without copies is harmless.
+        let _ = std::fs::remove_file(entry.path());
+        removed.push(stem);
+    }
+    removed
 }
 
 /// The advisory-lock key of transaction `id` (32 hex digits, a UUID): its first
@@ -141,6 +232,54 @@ mod tests {
                 .contains("lq_gone.\"end_snapshot\" IS main.\"ducklake_table\".\"end_snapshot\"")
         );
         assert!(statements[2].contains("SELECT \"table_id\", \"end_snapshot\" FROM lq_work"));
+    }
+
+    #[test]
+    fn abandoned_sqlite_forks_are_removed_and_live_ones_kept() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("lakeq-forks-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let fork = |id: &str| -> std::io::Result<PathBuf> {
+            let stem = dir.join(format!("lakeq-txn-{id}"));
+            for f in sqlite_fork_files(&stem.display().to_string()) {
+                std::fs::write(f, b"copy")?;
+            }
+            Ok(stem)
+        };
+        let live_id = uuid::Uuid::new_v4().simple().to_string();
+        let live = fork(&live_id)?;
+        let lock = ForkLock::take(&live)?;
+        // A dead process's fork: its lock file exists, nobody holds the lock.
+        let dead_id = uuid::Uuid::new_v4().simple().to_string();
+        let dead = fork(&dead_id)?;
+        drop(ForkLock::take(&dead)?);
+        // A fork of a lakeq version without locks, and someone else's file.
+        let legacy = fork(&uuid::Uuid::new_v4().simple().to_string())?;
+        std::fs::write(dir.join("lakeq-txn-notes.lock"), b"")?;
+
+        let removed = remove_abandoned_sqlite_forks(&dir);
+        assert_eq!(removed, vec![dead.display().to_string()]);
+        let exists =
+            |stem: &Path, suffix: &str| Path::new(&format!("{}{suffix}", stem.display())).exists();
+        assert!(!exists(&dead, "-base.sqlite") && !exists(&dead, "-work.sqlite"));
+        assert!(!exists(&dead, ".lock"));
+        assert!(exists(&live, "-base.sqlite") && exists(&live, "-work.sqlite"));
+        assert!(
+            exists(&live, ".lock"),
+            "a live transaction's lock file stays"
+        );
+        assert!(
+            exists(&legacy, "-base.sqlite"),
+            "forks without a lock are kept"
+        );
+        assert!(dir.join("lakeq-txn-notes.lock").exists());
+        drop(lock);
+        assert_eq!(
+            remove_abandoned_sqlite_forks(&dir),
+            vec![live.display().to_string()],
+            "removable once its process lets go"
+        );
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 
     #[test]

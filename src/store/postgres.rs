@@ -418,6 +418,7 @@ impl SqlBackend for PgBackend {
             base_location: base,
             work_location: work,
             tables,
+            lock: None,
         })
     }
 

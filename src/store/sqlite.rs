@@ -6,8 +6,7 @@
 use async_trait::async_trait;
 use sqlx::error::BoxDynError;
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteValueRef,
+    Sqlite, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteValueRef,
 };
 use sqlx::{AssertSqlSafe, Decode, Row, TypeInfo, ValueRef};
 use std::str::FromStr;
@@ -41,9 +40,11 @@ impl SqliteBackend {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
             .map_err(err)?
             .create_if_missing(true)
-            // DuckDB's sqlite extension uses the default rollback journal; keep it so
-            // both can open the file concurrently.
-            .journal_mode(SqliteJournalMode::Delete)
+            // The file's journal mode is left as it is: a new catalog gets SQLite's
+            // default rollback journal (as DuckDB creates it), and a catalog switched
+            // to WAL stays in WAL, where a reader never blocks a writer. (Setting a
+            // mode here would switch a WAL catalog back, which needs the file to
+            // itself and fails while DuckDB has it open.)
             .busy_timeout(busy_timeout());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -258,8 +259,10 @@ impl SqlBackend for SqliteBackend {
 
     async fn fork(&self) -> Result<CatalogFork> {
         let tables = self.catalog_tables().await?;
-        let stem =
-            std::env::temp_dir().join(format!("lakeq-txn-{}", uuid::Uuid::new_v4().simple()));
+        let tmp = std::env::temp_dir();
+        super::fork::remove_abandoned_sqlite_forks(&tmp);
+        let stem = tmp.join(format!("lakeq-txn-{}", uuid::Uuid::new_v4().simple()));
+        let lock = std::sync::Arc::new(super::fork::ForkLock::take(&stem)?);
         let base = format!("{}-base.sqlite", stem.display());
         let work = format!("{}-work.sqlite", stem.display());
         // VACUUM INTO reads in one read transaction: a consistent copy.
@@ -274,6 +277,7 @@ impl SqlBackend for SqliteBackend {
             base_location: base,
             work_location: work,
             tables,
+            lock: Some(lock),
         })
     }
 
@@ -341,7 +345,12 @@ impl SqlBackend for SqliteBackend {
     async fn drop_fork(&self, fork: &CatalogFork) {
         for path in [&fork.base_location, &fork.work_location] {
             let _ = std::fs::remove_file(path);
-            let _ = std::fs::remove_file(format!("{path}-journal"));
+            for suffix in ["-journal", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+        if let Some(lock) = &fork.lock {
+            lock.remove();
         }
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::common::{Backend, TestLake, TestResult, compare_with_oracle, duckdb_sql_queries};
 
-const WRITERS: usize = 4;
-const INSERTS: usize = 25;
+const WRITERS: usize = 8;
+const INSERTS: usize = 100;
 
 fn writer_script(lake: &TestLake, writer: usize, inserts: usize) -> String {
     let mut sql = format!("{};\n", lake.attach_sql("lake"));

@@ -422,3 +422,224 @@ async fn stopped_s3_server_fails_the_write_and_changes_nothing() -> TestResult {
     eprintln!("the stopped server's error: {}", stderr.trim());
     Ok(())
 }
+
+/// A DuckDB 1.5.5 session (Python) attached to `lake` that holds a query result
+/// it has not read to the end, as a notebook cursor does; it answers commands
+/// on its standard input (`insert`: one row from DuckDB; `quit`).
+struct DuckDbCursor {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl DuckDbCursor {
+    fn open(lake: &TestLake) -> TestResult<Self> {
+        let (python, ext) = oracle_python()?;
+        let script = format!(
+            r#"
+import duckdb, sys
+c = duckdb.connect()
+for e in ("ducklake", "sqlite_scanner"):
+    c.execute("LOAD '{ext}/" + e + ".duckdb_extension'")
+c.execute("""{attach}""")
+held = c.cursor()
+held.execute("SELECT * FROM lake.snapshots()")
+held.fetchone()
+print("holding", flush=True)
+for line in sys.stdin:
+    if line.strip() == "insert":
+        c.execute("INSERT INTO lake.t VALUES (1000, 'duckdb')")
+        print("inserted", flush=True)
+    else:
+        break
+"#,
+            attach = lake.attach_sql("lake"),
+        );
+        let path = lake.dir.join("cursor.py");
+        std::fs::write(&path, script)?;
+        let mut child = Command::new(python)
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        let mut cursor = Self {
+            child,
+            stdin,
+            stdout,
+        };
+        cursor.expect("holding")?;
+        Ok(cursor)
+    }
+
+    fn expect(&mut self, word: &str) -> TestResult {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        if line.trim() != word {
+            return Err(format!("DuckDB printed {line:?}, not {word:?}").into());
+        }
+        Ok(())
+    }
+
+    fn command(&mut self, cmd: &str) -> TestResult {
+        use std::io::Write;
+        writeln!(self.stdin, "{cmd}")?;
+        self.stdin.flush()?;
+        Ok(())
+    }
+
+    fn quit(mut self) -> TestResult {
+        self.command("quit")?;
+        let status = self.child.wait()?;
+        assert!(status.success(), "the DuckDB session failed");
+        Ok(())
+    }
+}
+
+/// The catalog's journal mode, as SQLite reports it.
+async fn journal_mode(lake: &TestLake) -> TestResult<String> {
+    use sqlx::Connection;
+    let path = lake.location.trim_start_matches("ducklake:sqlite:");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await?;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(mode)
+}
+
+/// lakeq writes (`INSERT`, and a transaction) to a SQLite-catalog lake while a
+/// DuckDB session holds an unread result on it: in SQLite's default rollback
+/// journal the write fails after the busy timeout (the reader holds a shared
+/// lock); with the catalog in WAL mode every write succeeds at once, the
+/// catalog stays in WAL mode, DuckDB writes too, and both engines read the same
+/// rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_catalog_in_wal_mode_is_shared_with_duckdb() -> TestResult {
+    for wal in [false, true] {
+        let lake = TestLake::new(Backend::Sqlite, if wal { "wal" } else { "rollback" }).await?;
+        let session = lakeq::Session::new();
+        session.sql(&lake.attach_sql("lake")).await?;
+        session
+            .sql("CREATE TABLE lake.t (i BIGINT, s VARCHAR)")
+            .await?;
+        session
+            .sql("INSERT INTO lake.t SELECT range, 'lakeq' FROM range(100)")
+            .await?;
+        drop(session);
+        if wal {
+            use sqlx::Connection;
+            let path = lake.location.trim_start_matches("ducklake:sqlite:");
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await?;
+            sqlx::raw_sql("PRAGMA journal_mode=WAL")
+                .execute(&mut conn)
+                .await?;
+            conn.close().await?;
+        }
+        let expected_mode = if wal { "wal" } else { "delete" };
+        assert_eq!(journal_mode(&lake).await?, expected_mode);
+        let before = lake_state(&lake).await?;
+
+        let mut cursor = DuckDbCursor::open(&lake)?;
+        let writes = [
+            "INSERT INTO lake.t VALUES (200, 'insert')".to_string(),
+            "BEGIN; INSERT INTO lake.t VALUES (201, 'txn'); INSERT INTO lake.t VALUES (202, 'txn'); COMMIT"
+                .to_string(),
+        ];
+        for write in &writes {
+            let out = Command::new(env!("CARGO_BIN_EXE_lakeq"))
+                .args([
+                    "sql",
+                    "-c",
+                    &format!("{}; {write}", lake.attach_sql("lake")),
+                ])
+                .env("LAKEQ_SQLITE_BUSY_TIMEOUT_MS", "2000")
+                .env("TMPDIR", &lake.dir)
+                .output()?;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if wal {
+                assert!(out.status.success(), "WAL: {write}: {stderr}");
+            } else {
+                assert!(!out.status.success(), "rollback journal: {write} succeeded");
+                assert!(stderr.contains("locked by another process"), "{stderr}");
+            }
+        }
+        if wal {
+            cursor.command("insert")?;
+            cursor.expect("inserted")?;
+        }
+        cursor.quit()?;
+        assert_eq!(
+            journal_mode(&lake).await?,
+            expected_mode,
+            "the mode is kept"
+        );
+        let after = lake_state(&lake).await?;
+        if wal {
+            assert_eq!(
+                after.1,
+                vec![vec![
+                    "104".to_string(),
+                    (4950 + 200 + 201 + 202 + 1000).to_string(),
+                    "duckdb".into(),
+                    "txn".into()
+                ]]
+            );
+        } else {
+            assert_eq!(after, before, "the failed writes changed the lake");
+        }
+        duckdb_agrees(&lake, if wal { "WAL" } else { "rollback journal" }).await?;
+    }
+    Ok(())
+}
+
+/// A model whose query outgrows the memory pool (a hash join's build side,
+/// which cannot spill) fails with an error naming the model, and leaves the
+/// lake without it; with `memory_limit = "none"` (or the default pool) it builds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_outgrows_the_memory_pool_fails_naming_it() -> TestResult {
+    let dir = crate::common::scratch_dir("memory_limit");
+    std::fs::create_dir_all(dir.join("models"))?;
+    std::fs::write(
+        dir.join("models/big_join.sql"),
+        "{{ config(materialized='table') }}\n\
+         SELECT count(*) AS n FROM range(1000000) a JOIN range(1000000) b ON a.range = b.range\n",
+    )?;
+    for (limit, ok) in [("4MiB", false), ("none", true)] {
+        std::fs::write(
+            dir.join("lakeq.toml"),
+            format!("memory_limit = \"{limit}\"\n"),
+        )?;
+        let out = Command::new(env!("CARGO_BIN_EXE_lakeq"))
+            .current_dir(&dir)
+            .arg("transform")
+            .env_remove("LAKEQ_MEMORY_LIMIT")
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.success(), ok, "memory_limit {limit}: {text}");
+        if !ok {
+            assert!(
+                text.contains("big_join") && text.to_lowercase().contains("resources exhausted"),
+                "memory_limit {limit}: {text}"
+            );
+        }
+    }
+    std::fs::write(dir.join("lakeq.toml"), "memory_limit = \"lots\"\n")?;
+    let out = Command::new(env!("CARGO_BIN_EXE_lakeq"))
+        .current_dir(&dir)
+        .arg("transform")
+        .env_remove("LAKEQ_MEMORY_LIMIT")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("memory_limit") && stderr.contains("'lots'"),
+        "{stderr}"
+    );
+    Ok(())
+}

@@ -5,6 +5,7 @@
 mod add_files;
 mod common;
 mod concurrency;
+mod crash_matrix;
 mod dbt;
 mod dialect;
 mod errors;
@@ -19,6 +20,7 @@ mod interop_write;
 mod maintenance;
 mod maintenance_concurrency;
 mod models;
+mod pg_faults;
 mod planning;
 mod properties;
 mod s3;

@@ -14,9 +14,9 @@
 //! journal of `COMMIT`'s catalog transaction, or PostgreSQL showing the
 //! process's backend waiting on a lock inside that transaction.
 //!
-//! Also: leftover PostgreSQL scratch schemas are dropped by the next `BEGIN`,
-//! a live transaction's never; SQLite forks are removed when a process ends
-//! cleanly, also inside a transaction, and stay behind when it is killed.
+//! Also: a killed transaction's fork (PostgreSQL scratch schemas, SQLite fork
+//! files) is removed by the next `BEGIN`, a live transaction's never; forks are
+//! removed when a process ends cleanly, also inside a transaction.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -33,7 +33,7 @@ use crate::common::{
 const GUARD: Duration = Duration::from_secs(120);
 
 /// A `lakeq sql` prompt fed through standard input.
-struct Repl {
+pub(crate) struct Repl {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
@@ -48,7 +48,7 @@ impl Drop for Repl {
 }
 
 impl Repl {
-    fn start(lake: &TestLake, name: &str, env: &[(&str, &str)]) -> TestResult<Self> {
+    pub(crate) fn start(lake: &TestLake, name: &str, env: &[(&str, &str)]) -> TestResult<Self> {
         let stderr = lake.dir.join(format!("{name}.stderr"));
         let tmp = child_tmp(lake);
         std::fs::create_dir_all(&tmp)?;
@@ -84,7 +84,7 @@ impl Repl {
         Ok(repl)
     }
 
-    fn send(&mut self, sql: &str) -> TestResult {
+    pub(crate) fn send(&mut self, sql: &str) -> TestResult {
         let stdin = self.stdin.as_mut().ok_or("stdin closed")?;
         writeln!(stdin, "{sql}")?;
         stdin.flush()?;
@@ -93,12 +93,12 @@ impl Repl {
 
     /// Run `SELECT '<name>'` and wait until it is printed: every statement sent
     /// before it has finished.
-    fn phase(&mut self, name: &str) -> TestResult {
+    pub(crate) fn phase(&mut self, name: &str) -> TestResult {
         self.send(&format!("SELECT '{name}' AS phase;"))?;
         self.wait_for(name)
     }
 
-    fn wait_for(&mut self, marker: &str) -> TestResult {
+    pub(crate) fn wait_for(&mut self, marker: &str) -> TestResult {
         let started = Instant::now();
         loop {
             match self.lines.recv_timeout(Duration::from_millis(200)) {
@@ -119,23 +119,23 @@ impl Repl {
     }
 
     /// Whether `marker` was printed (reads what is there, waits for nothing).
-    fn printed(&mut self, marker: &str) -> bool {
+    pub(crate) fn printed(&mut self, marker: &str) -> bool {
         self.lines.try_iter().any(|l| l == marker)
     }
 
-    fn running(&mut self) -> TestResult<bool> {
+    pub(crate) fn running(&mut self) -> TestResult<bool> {
         Ok(self.child.try_wait()?.is_none())
     }
 
     /// SIGKILL, and wait until the process is gone.
-    fn kill(&mut self) -> TestResult {
+    pub(crate) fn kill(&mut self) -> TestResult {
         self.child.kill()?;
         self.child.wait()?;
         Ok(())
     }
 
     /// Close standard input (the prompt ends) and wait for a clean exit.
-    fn finish(&mut self) -> TestResult {
+    pub(crate) fn finish(&mut self) -> TestResult {
         drop(self.stdin.take());
         let status = self.child.wait()?;
         if !status.success() {
@@ -172,7 +172,8 @@ fn child_tmp(lake: &TestLake) -> PathBuf {
     lake.dir.join("tmp")
 }
 
-/// SQLite fork files (`lakeq-txn-*`) left in the processes' temporary directory.
+/// SQLite fork files (`lakeq-txn-*`: two copies and a lock file per
+/// transaction) left in the processes' temporary directory.
 fn sqlite_fork_files(lake: &TestLake) -> usize {
     std::fs::read_dir(child_tmp(lake))
         .map(|d| {
@@ -181,6 +182,33 @@ fn sqlite_fork_files(lake: &TestLake) -> usize {
                 .count()
         })
         .unwrap_or(0)
+}
+
+/// The transactions whose fork exists: PostgreSQL scratch schemas or SQLite
+/// fork files, one name per transaction.
+async fn forks(lake: &TestLake, backend: Backend) -> TestResult<Vec<String>> {
+    let mut names: Vec<String> = match backend {
+        Backend::Postgres => scratch_schemas(lake)
+            .await?
+            .into_iter()
+            .map(|s| {
+                s.trim_end_matches("_base")
+                    .trim_end_matches("_work")
+                    .to_string()
+            })
+            .collect(),
+        Backend::Sqlite => std::fs::read_dir(child_tmp(lake))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let id = name.strip_prefix("lakeq-txn-")?.get(..32)?.to_string();
+                Some(id)
+            })
+            .collect(),
+    };
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// A connection to a PostgreSQL test lake's database.
@@ -358,9 +386,10 @@ async fn killed_transactions(backend: Backend) -> TestResult {
             repl.send(&stmt)?;
         }
         repl.phase("in-transaction")?;
-        // The fork exists: the process is inside its transaction.
+        // The fork exists: the process is inside its transaction (a killed
+        // one's fork was removed by this BEGIN).
         match backend {
-            Backend::Sqlite => assert_eq!(sqlite_fork_files(&lake), 2 * (round + 1)),
+            Backend::Sqlite => assert_eq!(sqlite_fork_files(&lake), 3, "two copies, a lock"),
             Backend::Postgres => assert_eq!(scratch_schemas(&lake).await?.len(), 2),
         }
         repl.kill()?;
@@ -573,24 +602,22 @@ async fn killed_transactions(backend: Backend) -> TestResult {
             "leftovers",
         );
     }
-    match backend {
-        Backend::Postgres => {
-            let left = scratch_schemas(&lake).await?;
-            assert_eq!(left.len(), 2, "the killed transaction left its schemas");
-            let session = lakeq::Session::new();
-            session.sql(&lake.attach_sql("lake")).await?;
-            session.sql("BEGIN").await?;
-            let during = scratch_schemas(&lake).await?;
-            assert_eq!(during.len(), 2, "only this transaction's: {during:?}");
-            assert!(during.iter().all(|s| !left.contains(s)));
-            session.sql("ROLLBACK").await?;
-            assert_eq!(scratch_schemas(&lake).await?, Vec::<String>::new());
-        }
-        Backend::Sqlite => {
-            // Every killed transaction that had not finished left its two files.
-            assert!(sqlite_fork_files(&lake) >= 2 * tally.unchanged);
-        }
+    // The killed transaction's fork stays until the next BEGIN (in another
+    // process: a SQLite fork's lock is held per open file) removes it.
+    let left = forks(&lake, backend).await?;
+    assert_eq!(left.len(), 1, "the killed transaction left its fork");
+    {
+        let mut next = Repl::start(&lake, "next_begin", &[])?;
+        next.send("BEGIN;")?;
+        next.phase("began")?;
+        let during = forks(&lake, backend).await?;
+        assert_eq!(during.len(), 1, "only this transaction's: {during:?}");
+        assert!(during.iter().all(|s| !left.contains(s)));
+        next.send("ROLLBACK;")?;
+        next.finish()?;
     }
+    assert_eq!(forks(&lake, backend).await?, Vec::<String>::new());
+    assert_eq!(sqlite_fork_files(&lake), 0, "no SQLite fork file left");
 
     // The files the killed transactions wrote are orphans, which DuckLake's
     // orphan clean-up removes; the lake still reads the same afterwards.
@@ -613,17 +640,11 @@ async fn killed_transactions(backend: Backend) -> TestResult {
     session
         .sql("CALL ducklake_delete_orphaned_files('lake', cleanup_all => true)")
         .await?;
-    // What stays: only the partial upload of the write killed mid-statement
-    // (object_store's `<file>.parquet#<n>` staging file, which the Parquet-only
-    // orphan clean-up does not match).
-    let left: Vec<PathBuf> = list_files(&data)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".parquet#"))
-        .collect();
-    assert!(left.len() <= 1, "{left:?}");
+    // The partial upload of the write killed mid-statement (object_store's
+    // `<file>.parquet#<n>` staging file) went with them.
     assert_eq!(
         files_under(&data),
-        referenced + left.len(),
+        referenced,
         "files left after the orphan clean-up: {:?}",
         list_files(&data)
     );
@@ -631,13 +652,9 @@ async fn killed_transactions(backend: Backend) -> TestResult {
 
     eprintln!(
         "{backend:?}: {} kills inside transactions; {} left the lake as it was, {} left the whole \
-         transaction; 0 rows lost; {} orphaned files removed by ducklake_delete_orphaned_files, {} \
-         partial upload left",
-        tally.kills,
-        tally.unchanged,
-        tally.committed,
-        orphans - left.len(),
-        left.len()
+         transaction; 0 rows lost; {} orphaned files (partial uploads included) removed by \
+         ducklake_delete_orphaned_files",
+        tally.kills, tally.unchanged, tally.committed, orphans,
     );
     assert_eq!(tally.kills, tally.unchanged + tally.committed);
     assert!(tally.committed >= 1 && tally.unchanged >= 4);
@@ -654,11 +671,11 @@ async fn killed_transactions_leave_nothing_or_everything_on_postgres() -> TestRe
     killed_transactions(Backend::Postgres).await
 }
 
-/// The next `BEGIN` drops the scratch schemas of a killed process, never those
-/// of a live transaction in another process, which then commits normally.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_scratch_schemas_of_live_transactions_are_kept() -> TestResult {
-    let lake = TestLake::new(Backend::Postgres, "txn_schemas").await?;
+/// The next `BEGIN` removes the fork of a killed process (PostgreSQL scratch
+/// schemas, SQLite fork files), never that of a live transaction in another
+/// process, which then commits normally.
+async fn forks_of_live_transactions_are_kept(backend: Backend) -> TestResult {
+    let lake = TestLake::new(backend, "txn_forks").await?;
     let session = lakeq::Session::new();
     session.sql(&lake.attach_sql("lake")).await?;
     session
@@ -673,8 +690,8 @@ async fn postgres_scratch_schemas_of_live_transactions_are_kept() -> TestResult 
         live.send(&stmt)?;
     }
     live.phase("in-transaction")?;
-    let live_schemas = scratch_schemas(&lake).await?;
-    assert_eq!(live_schemas.len(), 2);
+    let live_forks = forks(&lake, backend).await?;
+    assert_eq!(live_forks.len(), 1);
 
     // ... and a killed process's.
     let mut killed = Repl::start(&lake, "killed", &[])?;
@@ -682,21 +699,21 @@ async fn postgres_scratch_schemas_of_live_transactions_are_kept() -> TestResult 
     killed.send("INSERT INTO lake.main.t VALUES (7, 7);")?;
     killed.phase("in-transaction")?;
     killed.kill()?;
-    let dead: Vec<String> = scratch_schemas(&lake)
+    let dead: Vec<String> = forks(&lake, backend)
         .await?
         .into_iter()
-        .filter(|s| !live_schemas.contains(s))
+        .filter(|s| !live_forks.contains(s))
         .collect();
-    assert_eq!(dead.len(), 2, "the killed transaction's schemas are left");
+    assert_eq!(dead.len(), 1, "the killed transaction's fork is left");
 
-    // Another process's BEGIN: the dead schemas go, the live ones stay.
+    // Another process's BEGIN: the dead fork goes, the live one stays.
     let mut other = Repl::start(&lake, "other", &[])?;
     other.send("BEGIN;")?;
     other.phase("began")?;
-    let now = scratch_schemas(&lake).await?;
+    let now = forks(&lake, backend).await?;
     assert!(dead.iter().all(|s| !now.contains(s)), "{now:?}");
-    assert!(live_schemas.iter().all(|s| now.contains(s)), "{now:?}");
-    assert_eq!(now.len(), 4, "the live transaction's and the new one's");
+    assert!(live_forks.iter().all(|s| now.contains(s)), "{now:?}");
+    assert_eq!(now.len(), 2, "the live transaction's and the new one's");
     other.send("ROLLBACK;")?;
     other.finish()?;
 
@@ -706,9 +723,20 @@ async fn postgres_scratch_schemas_of_live_transactions_are_kept() -> TestResult 
     live.phase("committed")?;
     live.finish()?;
     assert_eq!(state(&lake).await?, committed(&before, 1, 31));
-    assert_eq!(scratch_schemas(&lake).await?, Vec::<String>::new());
+    assert_eq!(forks(&lake, backend).await?, Vec::<String>::new());
+    assert_eq!(sqlite_fork_files(&lake), 0);
     check_consistent(&lake, "after the live transaction").await?;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_scratch_schemas_of_live_transactions_are_kept() -> TestResult {
+    forks_of_live_transactions_are_kept(Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_forks_of_live_transactions_are_kept() -> TestResult {
+    forks_of_live_transactions_are_kept(Backend::Sqlite).await
 }
 
 /// A process that ends cleanly inside a transaction (a script without COMMIT,
