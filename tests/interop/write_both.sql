@@ -65,3 +65,11 @@ UPDATE lake.r SET i = i + 100 WHERE i = 1;
 SELECT rowid, snapshot_id, i FROM lake.r ORDER BY i;
 COMMIT;
 SELECT rowid, snapshot_id, i FROM lake.r ORDER BY i;
+
+-- DuckDB column types DataFusion's planner lacks: UUID, MAP(K, V), TIMESTAMP_S, TIMESTAMP_MS. (A map of a type with
+-- modifiers, MAP(INTEGER, DECIMAL(9,2)), does not parse yet.)
+CREATE TABLE lake.ty (u UUID, m MAP(VARCHAR, INTEGER), s TIMESTAMP_S, ms TIMESTAMP_MS);
+INSERT INTO lake.ty VALUES ('f79c3e09-677c-4bbd-a479-3f349cb785e7'::UUID, MAP {'a': 1, 'b': NULL}, TIMESTAMP_S '2020-01-01 00:00:01', TIMESTAMP_MS '2020-01-01 00:00:01.5');
+INSERT INTO lake.ty VALUES (NULL, NULL, NULL, NULL);
+SELECT CAST(u AS VARCHAR) AS u, CAST(m AS VARCHAR) AS m, CAST(s AS VARCHAR) AS s, CAST(ms AS VARCHAR) AS ms FROM lake.ty ORDER BY u NULLS LAST;
+SELECT typeof(u) AS tu, typeof(m) AS tm, typeof(s) AS ts, typeof(ms) AS tms FROM lake.ty LIMIT 1;

@@ -56,7 +56,8 @@ async fn lockstep(backend: Backend) -> TestResult {
     for sql in &statements {
         let expected = duck.exec(sql, None)?;
         let got = session.sql(sql).await;
-        let query = sql.trim_start().to_ascii_uppercase().starts_with("SELECT");
+        let upper = sql.trim_start().to_ascii_uppercase();
+        let query = upper.starts_with("SELECT") || upper.starts_with("DESCRIBE");
         let ours = got.map(|b| texts(&b)).map_err(|e| e.to_string());
         let same = match (&expected, &ours) {
             (DuckResult::Error(_), Err(_)) => true,
