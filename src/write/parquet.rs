@@ -2925,8 +2925,10 @@ mod tests {
     async fn abort_removes_every_file() -> TestResult {
         let dir = scratch("abort");
         let schema = Arc::new(Schema::new(vec![leaf("id", DuckLakeType::Int64, 1)]));
+        // Files are cut after row groups (here of 10000 rows) once at the target.
         let options = WriteOptions {
             target_file_size: 16 * 1024,
+            row_group_size: 10_000,
             ..WriteOptions::default()
         };
         let mut writer = DataFileWriter::new(store(), &dir, Arc::clone(&schema), options);
@@ -2948,6 +2950,49 @@ mod tests {
         delete_files(&store(), &files).await;
         delete_files(&store(), &files).await;
         assert_eq!(std::fs::read_dir(&dir)?.count(), 0);
+        Ok(())
+    }
+
+    /// DuckDB's file cuts and dictionary rule: an insert smaller than one of
+    /// DuckDB's row groups is one file whatever the target size; a column more
+    /// than a fifth distinct is written PLAIN, a repetitive one with a dictionary.
+    #[tokio::test]
+    async fn files_are_cut_and_encoded_as_duckdb_does() -> TestResult {
+        let dir = scratch("duckdb_cuts");
+        let schema = Arc::new(Schema::new(vec![
+            leaf("id", DuckLakeType::Int64, 1),
+            leaf("k", DuckLakeType::Int64, 2),
+        ]));
+        let options = WriteOptions {
+            target_file_size: 1024,
+            ..WriteOptions::default()
+        };
+        let mut writer = DataFileWriter::new(store(), &dir, Arc::clone(&schema), options);
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from((0..50_000).collect::<Vec<i64>>())),
+                Arc::new(Int64Array::from(
+                    (0..50_000).map(|i| i % 7).collect::<Vec<i64>>(),
+                )),
+            ],
+        )?;
+        writer.write(&batch).await?;
+        let files = writer.finish().await?;
+        assert_eq!(
+            files.len(),
+            1,
+            "50000 rows are less than a DuckDB row group"
+        );
+        let bytes = std::fs::read(&files[0].url)?;
+        let reader = datafusion::parquet::file::reader::SerializedFileReader::new(
+            bytes::Bytes::from(bytes),
+        )?;
+        use datafusion::parquet::file::reader::FileReader;
+        let row_group = reader.metadata().row_group(0);
+        let dictionary = |i: usize| row_group.column(i).dictionary_page_offset().is_some();
+        assert!(!dictionary(0), "distinct ids are PLAIN");
+        assert!(dictionary(1), "seven values get a dictionary");
         Ok(())
     }
 
