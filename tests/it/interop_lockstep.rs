@@ -12,11 +12,7 @@ use lakeq::dialect::render::value_text;
 
 use crate::common::{Backend, TestLake, TestResult, oracle_python};
 
-#[path = "../conformance/duckdb.rs"]
-#[allow(dead_code)]
-mod duckdb;
-
-use duckdb::{Duck, DuckResult};
+use crate::dialect::duckdb::{Duck, DuckResult};
 
 /// Every value of `batches` as DuckDB prints it (`None` = NULL), row by row.
 fn texts(batches: &[datafusion::arrow::array::RecordBatch]) -> Vec<Vec<Option<String>>> {
@@ -38,9 +34,8 @@ async fn lockstep(backend: Backend) -> TestResult {
     let mut duck = Duck::start(&python, &ext)?;
     let theirs = TestLake::new(backend, "lockstep_duckdb").await?;
     let ours = TestLake::new(backend, "lockstep_lakeq").await?;
-    match duck.exec(&theirs.attach_sql_without_inlining("lake"), None)? {
-        DuckResult::Error(e) => return Err(format!("DuckDB cannot attach: {e}").into()),
-        _ => {}
+    if let DuckResult::Error(e) = duck.exec(&theirs.attach_sql_without_inlining("lake"), None)? {
+        return Err(format!("DuckDB cannot attach: {e}").into());
     }
     let session = lakeq::Session::new();
     session
