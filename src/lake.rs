@@ -2,6 +2,7 @@
 //! existing catalog (checking version and data path) or creates a new one with
 //! the DDL in `catalog_schema/` and the same seed rows DuckDB writes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -49,6 +50,9 @@ pub struct Lake {
     /// For a transaction's fork: the snapshot the transaction began at. Its
     /// commits all go into the one snapshot after it (see [`Lake::fork`]).
     transaction_base: Option<SnapshotId>,
+    /// For a transaction's fork: each table's `next_row_id` at the base
+    /// snapshot. Rows numbered from there on are the transaction's own.
+    transaction_row_ids: HashMap<CatalogId, i64>,
 }
 
 impl Lake {
@@ -121,6 +125,7 @@ impl Lake {
             options,
             files: FilesCache::default(),
             transaction_base: None,
+            transaction_row_ids: HashMap::new(),
         }))
     }
 
@@ -177,14 +182,29 @@ impl Lake {
     /// catalog taken at snapshot `base`): same data path and options; every
     /// commit goes into snapshot `base + 1`, which the first one creates and
     /// later ones amend, so the transaction becomes one snapshot.
-    pub fn fork(&self, work: Arc<dyn crate::store::SqlBackend>, base: SnapshotId) -> Arc<Lake> {
+    /// `next_row_ids` holds each table's `next_row_id` at `base`.
+    pub fn fork(
+        &self,
+        work: Arc<dyn crate::store::SqlBackend>,
+        base: SnapshotId,
+        next_row_ids: HashMap<CatalogId, i64>,
+    ) -> Arc<Lake> {
         Arc::new(Self {
             store: MetadataStore::from_backend(work),
             metadata: self.metadata.clone(),
             options: self.options.clone(),
             files: FilesCache::default(),
             transaction_base: Some(base),
+            transaction_row_ids: next_row_ids,
         })
+    }
+
+    /// For a transaction's fork: the first row id the transaction handed out in
+    /// `table` (its `next_row_id` at the base snapshot; 0 for a table the
+    /// transaction created). `None`: not a fork.
+    pub fn transaction_first_row_id(&self, table: CatalogId) -> Option<i64> {
+        self.transaction_base?;
+        Some(self.transaction_row_ids.get(&table).copied().unwrap_or(0))
     }
 
     /// The snapshot a forked lake's transaction began at (`None`: not a fork).

@@ -748,11 +748,19 @@ impl Mapper<'_> {
                     .iter()
                     .find(|(id, _)| *id == part.column_id)
                     .map(|(_, v)| v.clone())
-            } else if ["year", "month", "day", "hour"].contains(&part.transform.as_str()) {
-                let key = if used.contains(&part.transform.to_ascii_lowercase()) {
-                    format!("{}_{}", part.transform, column.row.column_name)
+            } else if ["year", "month", "day", "hour"].contains(&part.transform.as_str())
+                || crate::provider::partition::bucket_count(&part.transform).is_some()
+            {
+                let prefix = part
+                    .transform
+                    .split('(')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let key = if used.contains(&prefix.to_ascii_lowercase()) {
+                    format!("{prefix}_{}", column.row.column_name)
                 } else {
-                    part.transform.clone()
+                    prefix
                 };
                 used.insert(key.to_ascii_lowercase());
                 match self.hive.get(&key) {

@@ -6,8 +6,8 @@
 //! file and no inlined deletions. Files merge only with files of the same
 //! partition (spec and values) written under the same table layout
 //! (`ducklake_schema_versions`). In DuckDB's order (first snapshot, row id,
-//! file id) a run grows while the next file brings it closer to the target
-//! size; files left out do not split a run. The merged file keeps
+//! file id) a run takes the next file while it is still below the target size
+//! (so the last file may take it over); files left out do not split a run. The merged file keeps
 //! every row's id and snapshot (hidden `_ducklake_internal_snapshot_id`, and
 //! `_ducklake_internal_row_id` when the run's row ids have gaps), so time travel
 //! and the change feed read it as they read the sources. All merges of one call
@@ -205,13 +205,13 @@ async fn plan_runs<'a>(
         );
         groups.entry(key).or_default().push(f);
     }
-    // Greedy runs, as DuckDB 1.5.5 builds them: a run grows while adding the next
-    // file brings its size closer to the target; `max_compacted_files` bounds the
+    // Greedy runs, as DuckDB 1.5.5 (DuckLake d8a1881e, `GenerateCompactions`)
+    // builds them: a run takes the next file while its size is still below the
+    // target (the last file may overshoot it); `max_compacted_files` bounds the
     // number of runs tried (one-file runs count), over all groups.
     let max_runs = limits.max_compacted_files.unwrap_or(usize::MAX);
     let mut tried = 0usize;
     let mut runs = Vec::new();
-    let distance = |size: u64| size.abs_diff(target);
     let current_layout = versions.iter().map(|v| v.schema_version).max();
     'groups: for ((partition_id, partition_values, layout), members) in groups {
         if members.len() < 2 {
@@ -223,10 +223,10 @@ async fn plan_runs<'a>(
             let mut size = 0u64;
             let mut taken = 0usize;
             for f in rest {
-                let s = u64::try_from(f.file_size_bytes).unwrap_or(u64::MAX);
-                if size > 0 && distance(size.saturating_add(s)) >= distance(size) {
+                if size >= target {
                     break;
                 }
+                let s = u64::try_from(f.file_size_bytes).unwrap_or(u64::MAX);
                 size = size.saturating_add(s);
                 taken += 1;
             }
@@ -344,7 +344,23 @@ async fn write_run(
         target_file_size: u64::MAX,
         ..options
     };
-    let mut writer = DataFileWriter::new(store, &entry.dir, Arc::new(Schema::new(fields)), options);
+    // The merged file of a partition goes into the partition's Hive folders, as
+    // the files it replaces (and as DuckDB writes it).
+    let subdir = match &run.partition {
+        Some((partition_id, values)) => {
+            let parts: Vec<_> = lake
+                .store()
+                .partition_specs(entry.id())
+                .await?
+                .into_iter()
+                .filter(|p| p.partition_id == *partition_id)
+                .collect();
+            crate::provider::partition::hive_subdir(entry, &parts, values).unwrap_or_default()
+        }
+        None => String::new(),
+    };
+    let dir = format!("{}{subdir}", crate::spec::paths::normalize_dir(&entry.dir));
+    let mut writer = DataFileWriter::new(store, &dir, Arc::new(Schema::new(fields)), options);
     while let Some(batch) = stream.next().await {
         let written = match batch {
             Ok(b) => writer.write(&b).await,
@@ -358,7 +374,10 @@ async fn write_run(
     let mut files = writer.finish().await?;
     let expected: i64 = run.files.iter().map(|f| f.record_count).sum();
     let file = match (files.pop(), files.is_empty()) {
-        (Some(file), true) if file.record_count == expected => file,
+        (Some(mut file), true) if file.record_count == expected => {
+            file.file_name = format!("{subdir}{}", file.file_name);
+            file
+        }
         (file, _) => {
             discard(&files).await;
             if let Some(f) = file {

@@ -245,7 +245,11 @@ impl LakeSchema {
             }
         };
         let table = LakeTable::new(Arc::clone(&self.lake), Arc::clone(entry), s);
-        Ok(Arc::new(if rowid { table.with_rowid() } else { table }))
+        Ok(Arc::new(if rowid {
+            table.with_query_rowid()
+        } else {
+            table
+        }))
     }
 
     /// The name of a table or view of this schema matching `name` exactly, else
@@ -399,7 +403,7 @@ impl SchemaProvider for LakeSchema {
                 self.snapshot.snapshot.snapshot_id,
             );
             return Ok(Some(Arc::new(if options.rowid {
-                table.with_rowid()
+                table.with_query_rowid()
             } else {
                 table
             })));

@@ -18,4 +18,5 @@ pub mod sql;
 pub mod statistics;
 pub mod table;
 pub mod transaction;
+pub mod types;
 pub mod write;

@@ -237,6 +237,8 @@ impl Session {
         planners.extend(state.expr_planners().iter().cloned());
         let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
             .with_expr_planners(planners)
+            // DuckDB's UUID, MAP(K, V), TIMESTAMP_S / _MS in column definitions.
+            .with_type_planner(Arc::new(super::types::DuckDbTypes))
             .build();
         *ctx.state_ref().write() = state;
         ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::CheckedIntegerSums));

@@ -546,7 +546,8 @@ pub enum AlterOp {
     },
     /// DuckDB's `SET PARTITIONED BY (year(ts), region)`; empty for `RESET PARTITIONED BY`.
     SetPartitionedBy {
-        /// (transform, column) per key part: `identity`, `year`, `month`, `day`, `hour`.
+        /// (transform, column) per key part: `identity`, `year`, `month`, `day`, `hour`,
+        /// `bucket(N)`.
         keys: Vec<(String, String)>,
     },
     /// `ALTER VIEW name RENAME TO to` (the statement's `table` is the view).
@@ -637,11 +638,45 @@ fn parse_partitioned_by(sql: &str) -> Result<Option<AlterStatement>> {
     loop {
         let first = word(i).ok_or_else(bad)?;
         i += 1;
-        if tokens.get(i) == Some(&Token::LParen) {
+        if tokens.get(i) == Some(&Token::LParen) && first.eq_ignore_ascii_case("bucket") {
+            // DuckDB's bucket(N, column), stored as the transform `bucket(N)`.
+            let expected = || Error::Unsupported("Expected bucket(bucket_count, column)".into());
+            let mut j = i + 1;
+            let negative = tokens.get(j) == Some(&Token::Minus);
+            if negative {
+                j += 1;
+            }
+            let count = tokens.get(j).cloned();
+            if tokens.get(j + 1) != Some(&Token::Comma) {
+                return Err(expected());
+            }
+            let count = match count {
+                Some(Token::Number(n, _)) => match n.parse::<i64>() {
+                    _ if negative => Err("Bucket count must be positive".to_string()),
+                    Ok(0) => Err("Bucket count must be positive".to_string()),
+                    Ok(n) if n > i64::from(i32::MAX) => {
+                        Err(format!("Bucket count cannot exceed {} (got {n})", i32::MAX))
+                    }
+                    Ok(n) => Ok(n),
+                    Err(_) => Err(format!("Bucket count must be an integer, got {n}")),
+                },
+                Some(Token::SingleQuotedString(s)) => {
+                    Err(format!("Bucket count must be an integer, got '{s}'"))
+                }
+                _ => Err("Bucket count must be a constant integer".to_string()),
+            }
+            .map_err(Error::Unsupported)?;
+            let column = word(j + 2).ok_or_else(expected)?;
+            if tokens.get(j + 3) != Some(&Token::RParen) {
+                return Err(expected());
+            }
+            i = j + 4;
+            keys.push((format!("bucket({count})"), column));
+        } else if tokens.get(i) == Some(&Token::LParen) {
             let transform = first.to_ascii_lowercase();
             if !["year", "month", "day", "hour"].contains(&transform.as_str()) {
                 return Err(Error::Unsupported(format!(
-                    "partition transform '{transform}' (lakeq writes identity, year, month, day and hour)"
+                    "partition transform '{transform}' (lakeq writes identity, year, month, day, hour and bucket)"
                 )));
             }
             let column = word(i + 1).ok_or_else(bad)?;

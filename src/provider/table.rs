@@ -74,6 +74,9 @@ pub const FILE_ROW_NUMBER_COLUMN: &str = "file_row_number";
 const FILE_SNAPSHOT_COLUMN: &str = "__lakeq_file_snapshot";
 /// Column of a change-feed scan: the row's data file id (`-1` for inlined rows).
 pub const ROW_FILE_COLUMN: &str = "__lakeq_row_file";
+/// The first `rowid` DuckDB gives the rows a transaction inserted, until it
+/// commits (DuckDB's `TRANSACTION_LOCAL_ROW_ID_START`).
+pub const TRANSACTION_LOCAL_ROW_ID: i64 = 1_000_000_000_000_000_000;
 /// The row ids DuckDB keeps inside files it rewrote (flushed inlined data,
 /// compaction), read by name when present.
 const INTERNAL_ROW_ID_COLUMN: &str = "_ducklake_internal_row_id";
@@ -101,6 +104,9 @@ pub struct LakeTable {
     positions: Positions,
     /// Expose DuckDB's `rowid` as a last column.
     rowid: bool,
+    /// Show the rows of an open transaction with transaction-local `rowid` and
+    /// `snapshot_id`, as DuckDB does (queries; writers need the real ids).
+    local_ids: bool,
     /// Also expose each row's data file id and position (the change feed).
     row_origin: bool,
     /// Read these files instead of the table's at its snapshot (the change feed).
@@ -125,6 +131,7 @@ impl LakeTable {
             snapshot,
             positions: Positions::None,
             rowid: false,
+            local_ids: false,
             row_origin: false,
             chosen_files: None,
             name_mappings: None,
@@ -193,6 +200,13 @@ impl LakeTable {
         self.schema = Arc::new(Schema::new(fields));
         self.rowid = true;
         self
+    }
+
+    /// [`Self::with_rowid`] for a user's query: inside a transaction, the rows
+    /// it wrote show DuckDB's transaction-local `rowid` and `snapshot_id`.
+    pub fn with_query_rowid(mut self) -> Self {
+        self.local_ids = true;
+        self.with_rowid()
     }
 
     /// The virtual columns a table exposes: those of `rowid` and `snapshot_id`
@@ -307,6 +321,7 @@ impl LakeTable {
             col(SNAPSHOT_ID_COLUMN),
         )
         .otherwise(col(FILE_SNAPSHOT_COLUMN))?;
+        let (rowid, snapshot) = self.transaction_local(rowid, snapshot)?;
         // `filename` / `file_row_number` of Parquet rows; inlined rows (data file id
         // -1) have DuckDB names lakeq does not give, so reading them is an error.
         let wants_file = wanted
@@ -365,6 +380,35 @@ impl LakeTable {
             }
         }
         Ok(Arc::new(ProjectionExec::try_new(exprs, exec)?))
+    }
+
+    /// Inside a transaction, `rowid` and `snapshot_id` as DuckDB shows them
+    /// before `COMMIT`: rows the transaction inserted are numbered from
+    /// [`TRANSACTION_LOCAL_ROW_ID`] in insertion order (rows it updated keep
+    /// their ids), and every row version it wrote has a NULL `snapshot_id`.
+    /// Outside a transaction both are returned unchanged.
+    fn transaction_local(&self, rowid: Expr, snapshot: Expr) -> DFResult<(Expr, Expr)> {
+        use datafusion::logical_expr::{lit, when};
+        if !self.local_ids {
+            return Ok((rowid, snapshot));
+        }
+        let (Some(base), Some(first)) = (
+            self.lake.transaction_base(),
+            self.lake.transaction_first_row_id(self.entry.id()),
+        ) else {
+            return Ok((rowid, snapshot));
+        };
+        let local_rowid = when(
+            rowid.clone().gt_eq(lit(first)),
+            rowid.clone() - lit(first) + lit(TRANSACTION_LOCAL_ROW_ID),
+        )
+        .otherwise(rowid)?;
+        let local_snapshot = when(
+            snapshot.clone().gt(lit(base)),
+            lit(ScalarValue::Int64(None)),
+        )
+        .otherwise(snapshot)?;
+        Ok((local_rowid, local_snapshot))
     }
 
     /// Names of the table's `geometry` columns (WKB in files, WKT in lakeq).

@@ -58,10 +58,19 @@ impl ForkedLake {
         let backend = real.lake().store().backend();
         let fork = backend.fork().await?;
         let forked = async {
-            let base = crate::store::MetadataStore::from_backend(Arc::clone(&fork.work))
-                .latest_snapshot()
-                .await?;
-            let lake = real.lake().fork(Arc::clone(&fork.work), base.snapshot_id);
+            let store = crate::store::MetadataStore::from_backend(Arc::clone(&fork.work));
+            let base = store.latest_snapshot().await?;
+            // Row ids from each table's next_row_id on are the transaction's:
+            // DuckDB shows them as transaction-local ids until COMMIT.
+            let next_row_ids = store
+                .table_stats()
+                .await?
+                .into_iter()
+                .map(|s| (s.table_id, s.next_row_id))
+                .collect();
+            let lake = real
+                .lake()
+                .fork(Arc::clone(&fork.work), base.snapshot_id, next_row_ids);
             let work = Arc::new(LakeCatalog::new(real.name(), lake, state_source).await?);
             Ok::<_, Error>((base, work))
         }

@@ -1751,7 +1751,10 @@ impl<'a> Writer<'a> {
                 let mut resolved = Vec::new();
                 for (transform, column) in keys {
                     let col = find(&column)?;
-                    if transform != "identity"
+                    if let Some(n) = super::partition::bucket_count(&transform) {
+                        super::partition::check_bucket_type(&col.ty, n)
+                            .map_err(Error::Unsupported)?;
+                    } else if transform != "identity"
                         && !matches!(
                             col.ty,
                             crate::spec::types::DuckLakeType::Date
@@ -1768,6 +1771,15 @@ impl<'a> Writer<'a> {
                         )));
                     }
                     resolved.push((col.row.column_id, transform));
+                }
+                // The table's own partitioning again changes nothing: no
+                // snapshot, no new schema version (DuckDB's PartitionFieldsMatch).
+                let same = resolved.len() == table.partition.len()
+                    && resolved.iter().zip(&table.partition).all(|((id, t), p)| {
+                        *id == p.column_id && t.eq_ignore_ascii_case(&p.transform)
+                    });
+                if same {
+                    return Ok(Vec::new());
                 }
                 changes.alters.push(Alter::SetPartition {
                     table_id: table.id(),

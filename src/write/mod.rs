@@ -96,8 +96,10 @@ pub struct WrittenFile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOptions {
     /// A file is closed and a new one started once its size (written bytes plus
-    /// the estimated size of the buffered row group) reaches this many bytes. Files
-    /// end up slightly larger (by at most one write chunk of 8192 rows).
+    /// the estimated size of the buffered row group) reaches this many bytes,
+    /// checked where DuckDB checks it: after each of DuckDB's row groups (122880
+    /// rows, or the lake's `parquet_row_group_size`). Files end up larger by at
+    /// most one such row group, and a file of fewer rows is never split.
     pub target_file_size: u64,
     /// Maximum rows per Parquet row group (row groups are also cut at 128 MiB of
     /// encoded data, which bounds the writer's memory for wide rows).

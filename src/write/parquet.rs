@@ -117,6 +117,8 @@ use crate::storage::locate;
 /// Rows handed to the Parquet writer at a time; the file size is checked after
 /// each chunk, so files overshoot the target by at most one chunk.
 const WRITE_CHUNK_ROWS: usize = 8192;
+/// DuckDB's default rows per row group (`parquet_row_group_size`).
+const DUCKDB_ROW_GROUP_ROWS: usize = 122_880;
 /// Row groups are cut at this many bytes of encoded data whatever their row
 /// count, which bounds the writer's memory for wide rows.
 const MAX_ROW_GROUP_BYTES: usize = 128 * 1024 * 1024;
@@ -1359,14 +1361,21 @@ impl DataFileWriter {
                 .map_or(self.table_dir.as_str(), |c| &c.url);
             file_error(path, reason)
         })?;
+        // Files are cut where DuckDB cuts them: at the end of a row group (of
+        // DuckDB's size, see `roll_rows`) once the file reached its target.
+        let roll = self.roll_rows();
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let len = WRITE_CHUNK_ROWS.min(batch.num_rows() - offset);
+            let in_file = self.current.as_ref().map_or(0, |f| f.rows.unsigned_abs());
+            let to_boundary = roll - in_file % roll;
+            let len = WRITE_CHUNK_ROWS
+                .min(batch.num_rows() - offset)
+                .min(usize::try_from(to_boundary).unwrap_or(usize::MAX));
             let chunk = batch.slice(offset, len);
             offset += len;
             let mut file = match self.current.take() {
                 Some(file) => file,
-                None => self.open(&plan)?,
+                None => self.open(&plan, &chunk)?,
             };
             if let Err(e) = file.writer.write(&chunk).await {
                 let error = file_error(&file.url, e);
@@ -1376,7 +1385,8 @@ impl DataFileWriter {
             file.rows += i64::try_from(len).unwrap_or(i64::MAX);
             plan.scan_floats(&chunk, &mut file.floats);
             let size = file.writer.bytes_written() + file.writer.in_progress_size();
-            if size as u64 >= self.options.target_file_size {
+            if file.rows.unsigned_abs() % roll == 0 && size as u64 >= self.options.target_file_size
+            {
                 let written = self.close(&plan, file).await?;
                 self.done.push(written);
             } else {
@@ -1384,6 +1394,18 @@ impl DataFileWriter {
             }
         }
         Ok(())
+    }
+
+    /// Rows per DuckDB row group: the lake's `parquet_row_group_size`, or DuckDB's
+    /// default of 122880 where lakeq uses its own larger default. DuckDB starts a
+    /// new file only after a row group, so a file of fewer rows is never split.
+    fn roll_rows(&self) -> u64 {
+        let rows = if self.options.row_group_size == super::DEFAULT_ROW_GROUP_SIZE {
+            DUCKDB_ROW_GROUP_ROWS
+        } else {
+            self.options.row_group_size
+        };
+        u64::try_from(rows.max(1)).unwrap_or(u64::MAX)
     }
 
     /// Close the current file and return every file written, in order. Writing
@@ -1420,7 +1442,8 @@ impl DataFileWriter {
         remove_all(&self.store, &urls).await
     }
 
-    fn open(&self, plan: &WritePlan) -> Result<OpenFile> {
+    /// Open a new file whose first rows are `first`.
+    fn open(&self, plan: &WritePlan, first: &RecordBatch) -> Result<OpenFile> {
         let file_name = format!(
             "ducklake-{}{}.parquet",
             uuid::Uuid::now_v7(),
@@ -1429,7 +1452,7 @@ impl DataFileWriter {
         let url = format!("{}{file_name}", self.table_dir);
         let path = locate(&url)?.path;
         let options = ArrowWriterOptions::new()
-            .with_properties(self.properties.clone())
+            .with_properties(file_properties(&self.properties, first))
             .with_skip_arrow_metadata(true)
             .with_parquet_schema(plan.parquet_schema.clone());
         let upload = Upload::new(Arc::clone(&self.store), path);
@@ -1586,6 +1609,66 @@ fn describe(
     };
     let size = i64::try_from(upload.size).map_err(|e| e.to_string())?;
     Ok((rows, size, column_stats))
+}
+
+/// The writer properties of one file, whose first rows are `first`, so that
+/// files come out near the size DuckDB gives them (size-bounded merges compare
+/// file sizes, DuckDB's tests count the files they pick):
+///
+/// * dictionary encoding is off for the top-level primitive columns of `first`
+///   whose values are more than one fifth distinct: DuckDB's rule (its writer
+///   falls back to PLAIN when a row group's dictionary would hold more than a
+///   fifth of its non-null values; lakeq looks at the file's first chunk,
+///   DuckDB decides per row group);
+/// * a file begun with less than a write chunk (a small insert, a flush, a
+///   merge of small files) gets chunk statistics only and no page index, as
+///   DuckDB writes none: with one page per column it would only repeat them.
+fn file_properties(properties: &WriterProperties, first: &RecordBatch) -> WriterProperties {
+    use datafusion::arrow::row::{RowConverter, SortField};
+    let mut builder: Option<datafusion::parquet::file::properties::WriterPropertiesBuilder> = None;
+    if first.num_rows() < WRITE_CHUNK_ROWS {
+        builder = Some(
+            properties
+                .clone()
+                .into_builder()
+                .set_statistics_enabled(EnabledStatistics::Chunk)
+                .set_offset_index_disabled(true),
+        );
+    }
+    for (field, column) in first.schema().fields().iter().zip(first.columns()) {
+        let path = ColumnPath::from(vec![field.name().clone()]);
+        if field.data_type().is_nested()
+            || matches!(field.data_type(), DataType::Boolean | DataType::Null)
+            || !properties.dictionary_enabled(&path)
+        {
+            continue;
+        }
+        let values = column.len() - column.null_count();
+        if values == 0 {
+            continue;
+        }
+        let Ok(converter) = RowConverter::new(vec![SortField::new(field.data_type().clone())])
+        else {
+            continue;
+        };
+        let Ok(rows) = converter.convert_columns(std::slice::from_ref(column)) else {
+            continue;
+        };
+        let mut distinct = std::collections::HashSet::new();
+        for (i, row) in rows.iter().enumerate() {
+            if column.is_valid(i) {
+                distinct.insert(row);
+            }
+        }
+        if distinct.len() * 5 > values {
+            builder = Some(
+                builder
+                    .unwrap_or_else(|| properties.clone().into_builder())
+                    .set_column_dictionary_enabled(path, false),
+            );
+        }
+    }
+    builder.map_or_else(|| properties.clone(), |b| b.build())
 }
 
 fn writer_properties(options: &WriteOptions) -> WriterProperties {
@@ -2842,8 +2925,10 @@ mod tests {
     async fn abort_removes_every_file() -> TestResult {
         let dir = scratch("abort");
         let schema = Arc::new(Schema::new(vec![leaf("id", DuckLakeType::Int64, 1)]));
+        // Files are cut after row groups (here of 10000 rows) once at the target.
         let options = WriteOptions {
             target_file_size: 16 * 1024,
+            row_group_size: 10_000,
             ..WriteOptions::default()
         };
         let mut writer = DataFileWriter::new(store(), &dir, Arc::clone(&schema), options);
@@ -2865,6 +2950,49 @@ mod tests {
         delete_files(&store(), &files).await;
         delete_files(&store(), &files).await;
         assert_eq!(std::fs::read_dir(&dir)?.count(), 0);
+        Ok(())
+    }
+
+    /// DuckDB's file cuts and dictionary rule: an insert smaller than one of
+    /// DuckDB's row groups is one file whatever the target size; a column more
+    /// than a fifth distinct is written PLAIN, a repetitive one with a dictionary.
+    #[tokio::test]
+    async fn files_are_cut_and_encoded_as_duckdb_does() -> TestResult {
+        let dir = scratch("duckdb_cuts");
+        let schema = Arc::new(Schema::new(vec![
+            leaf("id", DuckLakeType::Int64, 1),
+            leaf("k", DuckLakeType::Int64, 2),
+        ]));
+        let options = WriteOptions {
+            target_file_size: 1024,
+            ..WriteOptions::default()
+        };
+        let mut writer = DataFileWriter::new(store(), &dir, Arc::clone(&schema), options);
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from((0..50_000).collect::<Vec<i64>>())),
+                Arc::new(Int64Array::from(
+                    (0..50_000).map(|i| i % 7).collect::<Vec<i64>>(),
+                )),
+            ],
+        )?;
+        writer.write(&batch).await?;
+        let files = writer.finish().await?;
+        assert_eq!(
+            files.len(),
+            1,
+            "50000 rows are less than a DuckDB row group"
+        );
+        let bytes = std::fs::read(&files[0].url)?;
+        let reader = datafusion::parquet::file::reader::SerializedFileReader::new(
+            bytes::Bytes::from(bytes),
+        )?;
+        use datafusion::parquet::file::reader::FileReader;
+        let row_group = reader.metadata().row_group(0);
+        let dictionary = |i: usize| row_group.column(i).dictionary_page_offset().is_some();
+        assert!(!dictionary(0), "distinct ids are PLAIN");
+        assert!(dictionary(1), "seven values get a dictionary");
         Ok(())
     }
 

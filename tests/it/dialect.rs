@@ -10,7 +10,7 @@ use crate::common::{TestResult, oracle_python};
 
 #[path = "../conformance/duckdb.rs"]
 #[allow(dead_code)]
-mod duckdb;
+pub(crate) mod duckdb;
 
 use duckdb::{Duck, DuckResult};
 

@@ -15,6 +15,7 @@ mod generate;
 mod ingest;
 mod init;
 mod inlining;
+mod interop_lockstep;
 mod interop_read;
 mod interop_write;
 mod maintenance;
