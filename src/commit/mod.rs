@@ -166,6 +166,33 @@ pub struct NewView {
     pub column_aliases: String,
 }
 
+/// A DuckDB macro created by the change set (`CREATE MACRO`), stored as DuckDB
+/// stores it: one `ducklake_macro` row, a `ducklake_macro_impl` row per
+/// implementation and a `ducklake_macro_parameters` row per parameter.
+#[derive(Debug, Clone)]
+pub struct NewMacro {
+    /// Owning schema.
+    pub schema_id: CatalogId,
+    /// Schema name (for the change list).
+    pub schema_name: String,
+    /// Macro name.
+    pub name: String,
+    /// A table macro (`AS TABLE ...`) rather than a scalar one.
+    pub table: bool,
+    /// The implementations, one per parameter list.
+    pub impls: Vec<NewMacroImpl>,
+}
+
+/// One implementation of a [`NewMacro`].
+#[derive(Debug, Clone)]
+pub struct NewMacroImpl {
+    /// The body: an expression, or a query for a table macro (DuckDB SQL).
+    pub sql: String,
+    /// Parameters in order: name, DuckLake type (`unknown` when untyped), and
+    /// the default as (value text, DuckLake type of the value).
+    pub parameters: Vec<(String, String, Option<(String, String)>)>,
+}
+
 /// A data file added to a table.
 #[derive(Debug, Clone)]
 pub struct AddedFile {
@@ -406,6 +433,10 @@ pub struct ChangeSet {
     pub new_tables: Vec<NewTable>,
     /// CREATE VIEW.
     pub new_views: Vec<NewView>,
+    /// DROP MACRO: (id, is a table macro).
+    pub dropped_macros: Vec<(CatalogId, bool)>,
+    /// CREATE MACRO.
+    pub new_macros: Vec<NewMacro>,
     /// ALTER TABLE.
     pub alters: Vec<Alter>,
     /// New data files.
@@ -487,6 +518,8 @@ impl ChangeSet {
             && self.dropped_views.is_empty()
             && self.new_tables.is_empty()
             && self.new_views.is_empty()
+            && self.dropped_macros.is_empty()
+            && self.new_macros.is_empty()
             && self.alters.is_empty()
             && self.added_files.is_empty()
             && self.delete_files.is_empty()
@@ -603,6 +636,7 @@ impl ChangeSet {
     pub(crate) fn uses_schema(&self, id: CatalogId) -> bool {
         self.new_tables.iter().any(|t| t.schema_id == id)
             || self.new_views.iter().any(|v| v.schema_id == id)
+            || self.new_macros.iter().any(|m| m.schema_id == id)
     }
 
     fn is_ddl(&self) -> bool {
@@ -612,6 +646,8 @@ impl ChangeSet {
             && self.dropped_views.is_empty()
             && self.new_tables.is_empty()
             && self.new_views.is_empty()
+            && self.dropped_macros.is_empty()
+            && self.new_macros.is_empty()
             && self.alters.is_empty()
             && self.renamed_views.is_empty()
             && self.comments.is_empty())
@@ -1123,6 +1159,17 @@ async fn render(
         ));
         changes.push(Change::DroppedView(*id));
     }
+    for (id, table) in &c.dropped_macros {
+        sql.push(format!(
+            "UPDATE {} SET end_snapshot = {s} WHERE macro_id = {id} AND end_snapshot IS NULL",
+            t("ducklake_macro")
+        ));
+        changes.push(if *table {
+            Change::DroppedTableMacro(*id)
+        } else {
+            Change::DroppedScalarMacro(*id)
+        });
+    }
     for name in &c.new_schemas {
         let id = next_catalog_id;
         next_catalog_id += 1;
@@ -1179,6 +1226,42 @@ async fn render(
             lit(v.column_aliases.as_str().into())
         ));
         changes.push(Change::CreatedView(v.schema_name.clone(), v.name.clone()));
+    }
+    for m in &c.new_macros {
+        let id = next_catalog_id;
+        next_catalog_id += 1;
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({}, {id}, {}, {s}, NULL)",
+            t("ducklake_macro"),
+            m.schema_id,
+            lit(m.name.as_str().into())
+        ));
+        let kind = if m.table { "table" } else { "scalar" };
+        for (impl_id, imp) in m.impls.iter().enumerate() {
+            sql.push(format!(
+                "INSERT INTO {} VALUES ({id}, {impl_id}, 'duckdb', {}, '{kind}')",
+                t("ducklake_macro_impl"),
+                lit(imp.sql.as_str().into())
+            ));
+            for (column_id, (name, type_name, default)) in imp.parameters.iter().enumerate() {
+                let (value, value_type) = default
+                    .clone()
+                    .unwrap_or_else(|| ("NULL".into(), "unknown".into()));
+                sql.push(format!(
+                    "INSERT INTO {} VALUES ({id}, {impl_id}, {column_id}, {}, {}, {}, {})",
+                    t("ducklake_macro_parameters"),
+                    lit(name.as_str().into()),
+                    lit(type_name.as_str().into()),
+                    lit(value.as_str().into()),
+                    lit(value_type.as_str().into())
+                ));
+            }
+        }
+        changes.push(if m.table {
+            Change::CreatedTableMacro(m.schema_name.clone(), m.name.clone())
+        } else {
+            Change::CreatedScalarMacro(m.schema_name.clone(), m.name.clone())
+        });
     }
     for v in &c.renamed_views {
         // The current row is marked (end_snapshot -1, never seen outside this

@@ -11,6 +11,7 @@ pub mod copy;
 pub mod files;
 pub mod functions;
 pub mod keywords;
+pub mod macros;
 pub mod naming;
 pub mod parser;
 pub mod plan;

@@ -202,6 +202,51 @@ pub fn name_context(state: &SessionState) -> NameContext {
     }
 }
 
+/// A table's sort key (a `SET SORTED BY` expression, DuckDB SQL) planned over
+/// the table `table` (a qualified SQL name): macros expanded, DuckDB's functions
+/// mapped, columns unqualified. A key calling a function that does not exist is
+/// an error, as in DuckDB; `Ok(None)` when lakeq cannot plan it for another
+/// reason (the sort is then left out: it orders the files, not any answer).
+pub async fn sort_key(
+    state: &SessionState,
+    table: &str,
+    expression: &str,
+) -> Result<Option<datafusion::logical_expr::Expr>> {
+    use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+    let sql = format!("SELECT {expression} FROM {table}");
+    let plan = match Box::pin(plan_sql(state, &sql, &Variables::new())).await {
+        Ok((plan, _)) => plan,
+        Err(e)
+            if e.to_string().contains("Invalid function")
+                || e.to_string().contains("has no implementation taking") =>
+        {
+            return Err(Error::Unsupported(format!(
+                "table {table} is sorted by {expression}, which calls a function or macro that \
+                 does not exist or does not take these arguments: {e}"
+            )));
+        }
+        Err(_) => return Ok(None),
+    };
+    let LogicalPlan::Projection(projection) = plan else {
+        return Ok(None);
+    };
+    let [expr] = projection.expr.as_slice() else {
+        return Ok(None);
+    };
+    let expr = expr.clone().unalias_nested().data;
+    Ok(expr
+        .transform(|e| match e {
+            datafusion::logical_expr::Expr::Column(c) => {
+                Ok(Transformed::yes(datafusion::logical_expr::Expr::Column(
+                    datafusion::common::Column::new_unqualified(c.name),
+                )))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+        .data()
+        .ok())
+}
+
 /// Evaluate a constant expression (no columns) to a value.
 pub async fn evaluate_constant(state: &SessionState, expr: Expr) -> Result<ScalarValue> {
     let select = Select {

@@ -202,7 +202,7 @@ fn simple_function_name(f: &Function) -> Option<String> {
 }
 
 /// An expression in DuckDB SQL.
-fn parse_expression(sql: &str) -> Result<Expr> {
+pub(crate) fn parse_expression(sql: &str) -> Result<Expr> {
     let mut statements = super::parser::parse_statements(&format!("SELECT {sql}"))?;
     if let Some(datafusion::sql::parser::Statement::Statement(statement)) = statements.pop_front()
         && let Statement::Query(query) = *statement
@@ -1527,6 +1527,7 @@ mod tests {
         n.macros = MacroLookup::new(|_, _, name| {
             let implementation =
                 |sql: &str, kind: &str, params: &[(&str, Option<&str>)]| MacroImplRow {
+                    macro_id: 1,
                     impl_id: 0,
                     dialect: "duckdb".into(),
                     sql: sql.into(),

@@ -691,6 +691,7 @@ impl Session {
             && parse_lake_statement(sql)?.is_none()
             && parse_alter(sql)?.is_none()
             && super::sql::parse_comment(sql)?.is_none()
+            && crate::dialect::macros::parse_macro_statement(sql)?.is_none()
         {
             self.refresh().await?;
             let (plan, _) = self.plan(sql).await?;
@@ -806,6 +807,16 @@ impl Session {
         if let Some(comment) = super::sql::parse_comment(sql)? {
             *running = true;
             return writer.comment(comment).await;
+        }
+        if let Some(statement) = crate::dialect::macros::parse_macro_statement(sql)? {
+            *running = true;
+            return writer.macro_statement(statement).await?.ok_or_else(|| {
+                Error::Unsupported(
+                    "CREATE/DROP MACRO outside an attached DuckLake: lakeq keeps macros in a \
+                     lake only (USE the lake or name it: lake.schema.macro)"
+                        .into(),
+                )
+            });
         }
         // Writes get the statement as written: a view stores DuckDB SQL, not the
         // rewritten form (which names lakeq's internal functions).
