@@ -191,7 +191,13 @@ pub fn name_context(state: &SessionState) -> NameContext {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, m)| Arc::clone(m))
     });
+    let temp_tables = list
+        .catalog("temp")
+        .and_then(|c| c.schema("main"))
+        .map(|s| s.table_names().iter().map(|t| t.to_lowercase()).collect())
+        .unwrap_or_default();
     NameContext {
+        temp_tables,
         macros,
         catalogs,
         current_catalog,

@@ -123,3 +123,19 @@ SELECT 'woot' AS i, i || '_x' AS j, upper(j), 1 + 1, 2 AS b, b * 3;
 
 -- uuid_extract_version (UINTEGER)
 SELECT uuid_extract_version('ffffffff-ffff-4fff-bfff-ffffffffffff'::UUID) AS a, typeof(uuid_extract_version('01a248d0-1ad3-7fee-b6fe-2b61964d23c4'::UUID)) AS b, uuid_extract_version('01a248d0-1ad3-7fee-b6fe-2b61964d23c4') AS c, uuid_extract_version(NULL::UUID) AS d;
+
+-- temporary tables: DuckDB's temp.main, found before the current schema; a CTE hides one; a ROLLBACK drops one
+CREATE TEMP TABLE lakeq_tt (a BIGINT);
+INSERT INTO lakeq_tt VALUES (1);
+CREATE TABLE lakeq_tt (b BIGINT);
+SELECT * FROM lakeq_tt;
+SELECT * FROM memory.main.lakeq_tt;
+SELECT t1.a, t2.a FROM temp.lakeq_tt t1, temp.main.lakeq_tt t2;
+WITH lakeq_tt AS (SELECT 3 AS c) SELECT * FROM lakeq_tt;
+INSERT INTO lakeq_tt VALUES (5);
+SELECT * FROM lakeq_tt ORDER BY a;
+BEGIN;
+CREATE TEMPORARY TABLE lakeq_tx (z INT);
+SELECT * FROM lakeq_tx;
+ROLLBACK;
+SELECT * FROM lakeq_tx;
