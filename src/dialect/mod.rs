@@ -19,3 +19,4 @@ pub mod render;
 pub mod rewrite;
 pub mod semantics;
 pub mod statements;
+pub mod sugar;

@@ -1158,10 +1158,18 @@ impl Runner {
                                 }
                             };
                             if !matches!(lakeq_status, Status::Pass) || is_write {
-                                out.push(outcome(after_divergence(
-                                    lakeq_status,
-                                    write_diverged.as_deref(),
-                                )));
+                                let status =
+                                    after_divergence(lakeq_status, write_diverged.as_deref());
+                                // A writing query (`UPDATE ... FROM` returning its count) that
+                                // failed leaves the lake unlike the suite's, as a statement would.
+                                if is_write
+                                    && write_diverged.is_none()
+                                    && let Status::Error(reason, _) | Status::Mismatch(reason) =
+                                        &status
+                                {
+                                    write_diverged = Some(format!("line {line}: {reason}"));
+                                }
+                                out.push(outcome(status));
                                 continue;
                             }
                             if !in_txn.is_empty() {

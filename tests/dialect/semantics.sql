@@ -139,3 +139,7 @@ CREATE TEMPORARY TABLE lakeq_tx (z INT);
 SELECT * FROM lakeq_tx;
 ROLLBACK;
 SELECT * FROM lakeq_tx;
+
+-- method chaining on calls and lists, list comprehensions (with IF), as in DuckLake's zip_varchar macro
+SELECT substr('abcdef', 1, 3).rpad(5, '-').upper() AS a, [x * 2 FOR x IN [1, 2, 3] IF x > 1] AS b, [1, 2].list_concat([3]) AS c;
+SELECT [list_value(z[1], z[2]) FOR z IN list_zip(substr('ABC', 1, 3).rpad(3, ' ').string_split(''), substr('XYZ', 1, 3).rpad(3, ' ').string_split(''))].flatten().array_to_string('') AS zipped;
