@@ -642,6 +642,37 @@ async fn expand_merge_stars(
     Ok(())
 }
 
+/// The lake catalog and schema a `CREATE VIEW` puts its view in, when it names
+/// another than the current one (`CREATE VIEW lake.v AS ...` from `memory`).
+fn view_home(state: &SessionState, statement: &DFStatement) -> Option<(String, String)> {
+    let DFStatement::Statement(s) = statement else {
+        return None;
+    };
+    let Statement::CreateView(view) = s.as_ref() else {
+        return None;
+    };
+    let names = name_context(state);
+    let parts: Vec<String> = view
+        .name
+        .0
+        .iter()
+        .map(|p| p.as_ident().map(|i| i.value.clone()))
+        .collect::<Option<_>>()?;
+    let (catalog, schema) = match parts.as_slice() {
+        [c, s, _] => (
+            names.catalogs.get(&c.to_ascii_lowercase())?.0.clone(),
+            s.clone(),
+        ),
+        [x, _] if !names.current_schemas.contains(&x.to_ascii_lowercase()) => {
+            names.catalogs.get(&x.to_ascii_lowercase())?.clone()
+        }
+        _ => return None,
+    };
+    let current = catalog.eq_ignore_ascii_case(&names.current_catalog)
+        && schema.eq_ignore_ascii_case(&names.current_schema);
+    (names.lakes.contains(&catalog.to_ascii_lowercase()) && !current).then_some((catalog, schema))
+}
+
 /// Parse one DuckDB statement, rewrite and plan it. Returns the plan and the
 /// rewritten SQL text (names resolved), which view definitions store.
 pub async fn plan_sql(
@@ -674,6 +705,19 @@ pub async fn plan_sql(
     if let Some(plan) = super::statements::duckdb_statement(state, &statement, variables).await? {
         return Ok((plan, sql.to_string()));
     }
+    // DuckDB binds a view's query in the view's own catalog and schema.
+    let view_state;
+    let state = match view_home(state, &statement) {
+        Some((catalog, schema)) => {
+            let mut home = state.clone();
+            let options = home.config_mut().options_mut();
+            options.catalog.default_catalog = catalog;
+            options.catalog.default_schema = schema;
+            view_state = home;
+            &view_state
+        }
+        None => state,
+    };
     let statement = prepare_statement(state, statement, variables).await?;
     let text = statement.to_string();
     let plan = state.statement_to_plan(statement).await?;

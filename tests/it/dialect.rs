@@ -401,17 +401,17 @@ async fn filename_and_file_row_number_match_duckdb() -> TestResult {
 }
 
 /// `CREATE MACRO` / `DROP MACRO` run by lakeq store DuckDB's macros in the lake
-/// (`tests/interop/macros_lakeq.slt`): defaults, overloads, typed parameters,
+/// (`tests/interop/dialect_lakeq.slt`, with a view bound in its lake): defaults, overloads, typed parameters,
 /// `OR REPLACE`, a scalar and a table macro of one name, a subquery body; DuckDB
 /// calls them with lakeq's answers, and lists the same snapshot changes. A macro
 /// lakeq refuses (a default that is not a constant) and dropping an unknown one
 /// leave the lake unchanged.
-async fn macros_round_trip(backend: crate::common::Backend) -> TestResult {
+async fn dialect_writes_round_trip(backend: crate::common::Backend) -> TestResult {
     use crate::common::{TestLake, compare_with_oracle, duckdb_run, script_blocks};
-    let lake = TestLake::new(backend, "macros_lakeq").await?;
+    let lake = TestLake::new(backend, "dialect_lakeq").await?;
     let session = lakeq::Session::new();
     session.sql(&lake.attach_sql("lake")).await?;
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/macros_lakeq.slt");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/dialect_lakeq.slt");
     let (statements, queries) = script_blocks(&path)?;
     for stmt in &statements {
         session
@@ -436,7 +436,7 @@ async fn macros_round_trip(backend: crate::common::Backend) -> TestResult {
     let expected = duckdb_run(&[lake.attach_sql("lake")], &queries_only)?;
     assert_eq!(
         expected.len(),
-        4,
+        5,
         "the oracle answered {} queries",
         expected.len()
     );
@@ -451,11 +451,11 @@ async fn macros_round_trip(backend: crate::common::Backend) -> TestResult {
 }
 
 #[tokio::test]
-async fn macros_lakeq_writes_are_duckdb_macros_on_sqlite() -> TestResult {
-    macros_round_trip(crate::common::Backend::Sqlite).await
+async fn dialect_writes_read_alike_in_duckdb_on_sqlite() -> TestResult {
+    dialect_writes_round_trip(crate::common::Backend::Sqlite).await
 }
 
 #[tokio::test]
-async fn macros_lakeq_writes_are_duckdb_macros_on_postgres() -> TestResult {
-    macros_round_trip(crate::common::Backend::Postgres).await
+async fn dialect_writes_read_alike_in_duckdb_on_postgres() -> TestResult {
+    dialect_writes_round_trip(crate::common::Backend::Postgres).await
 }
