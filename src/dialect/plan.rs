@@ -429,6 +429,7 @@ pub async fn prepare_statement(
         expand_merge_stars(state, merge, variables).await?;
     }
     if let Statement::Insert(insert) = s.as_mut() {
+        insert_by_name(state, insert, variables).await?;
         expand_insert_defaults(state, insert, variables).await?;
     }
     super::files::register_files(state, &s).await?;
@@ -448,6 +449,39 @@ pub async fn prepare_statement(
         expand_order_by_all(q, width);
     }
     Ok(DFStatement::Statement(s))
+}
+
+/// `INSERT INTO t BY NAME <query>` (marked by [`super::sugar`]): the query's
+/// columns go to the target's columns of the same names, the others get their
+/// defaults, as in DuckDB.
+async fn insert_by_name(
+    state: &SessionState,
+    insert: &mut datafusion::sql::sqlparser::ast::Insert,
+    variables: &Variables,
+) -> Result<()> {
+    let marker = super::sugar::BY_NAME_MARKER.trim_matches('"');
+    let by_name =
+        matches!(insert.columns.as_slice(), [c] if c.to_string().trim_matches('"') == marker);
+    if !by_name {
+        return Ok(());
+    }
+    let Some(source) = insert.source.as_ref() else {
+        return Err(Error::Unsupported(
+            "INSERT ... BY NAME needs a query".into(),
+        ));
+    };
+    let (plan, _) = Box::pin(plan_sql(state, &source.to_string(), variables)).await?;
+    insert.columns = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            datafusion::sql::sqlparser::ast::ObjectName::from(vec![
+                datafusion::sql::sqlparser::ast::Ident::with_quote('"', f.name().as_str()),
+            ])
+        })
+        .collect();
+    Ok(())
 }
 
 /// `INSERT INTO t DEFAULT VALUES` and the `DEFAULT` keyword in a `VALUES` row of an

@@ -947,11 +947,42 @@ impl VisitorMut for FirstPass<'_> {
                 match self.expand_scalar_macro(&call) {
                     Some(Ok(expanded)) => *expr = expanded,
                     Some(Err(e)) => return self.fail(e),
-                    None => {}
+                    None => equals_arguments_are_comparisons(f),
                 }
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// `bool_and(x = 1)`: sqlparser reads `x = 1` in a call as a named argument;
+/// DuckDB reads it (in anything but a macro or table function) as a comparison.
+fn equals_arguments_are_comparisons(f: &mut Function) {
+    use datafusion::sql::sqlparser::ast::FunctionArgOperator;
+    let FunctionArguments::List(list) = &mut f.args else {
+        return;
+    };
+    for arg in &mut list.args {
+        let comparison = match arg {
+            FunctionArg::Named {
+                name,
+                arg: FunctionArgExpr::Expr(value),
+                operator: FunctionArgOperator::Equals,
+            } => Some((Expr::Identifier(name.clone()), value.clone())),
+            FunctionArg::ExprNamed {
+                name,
+                arg: FunctionArgExpr::Expr(value),
+                operator: FunctionArgOperator::Equals,
+            } => Some((name.clone(), value.clone())),
+            _ => None,
+        };
+        if let Some((left, right)) = comparison {
+            *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
+                left: Box::new(left),
+                op: datafusion::sql::sqlparser::ast::BinaryOperator::Eq,
+                right: Box::new(right),
+            }));
+        }
     }
 }
 

@@ -16,13 +16,17 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::provider::sql::tokenize;
 
+/// The column list `INSERT INTO t BY NAME` is rewritten with (see [`super::plan`]).
+pub const BY_NAME_MARKER: &str = "\"__lakeq_insert_by_name\"";
+
 /// The most rewrites of one statement (each removes one chain link or comprehension).
 const MAX_REWRITES: usize = 256;
 
 /// `sql` with method chains and list comprehensions rewritten; `None` when it
 /// has neither (or cannot be tokenized: the parser then reports it).
 pub fn desugar(sql: &str) -> Option<String> {
-    if !sql.contains('.') && !sql.to_ascii_lowercase().contains("for") {
+    let lower = sql.to_ascii_lowercase();
+    if !sql.contains(['.', '_']) && !lower.contains("for") && !lower.contains("by") {
         return None;
     }
     let mut text = sql.to_string();
@@ -183,6 +187,45 @@ fn rewrite_once(sql: &str) -> Option<String> {
     let at = |i: usize| tokens.get(i).map(|(t, _)| t);
     let start_of = |i: usize| tokens.get(i).map(|(_, r)| r.start);
     let end_of = |i: usize| tokens.get(i).map(|(_, r)| r.end);
+    // `INSERT INTO t BY NAME <query>`: a marker column list, which
+    // [`super::plan`] replaces by the query's column names.
+    if let (Some(Token::Word(insert)), Some(Token::Word(into))) = (at(0), at(1))
+        && insert.keyword == Keyword::INSERT
+        && into.keyword == Keyword::INTO
+    {
+        let mut i = 2;
+        while matches!(at(i), Some(Token::Word(_))) && matches!(at(i + 1), Some(Token::Period)) {
+            i += 2;
+        }
+        if let (Some(Token::Word(_)), Some(Token::Word(by)), Some(Token::Word(name))) =
+            (at(i), at(i + 1), at(i + 2))
+            && by.keyword == Keyword::BY
+            && name.value.eq_ignore_ascii_case("name")
+        {
+            return Some(format!(
+                "{}({BY_NAME_MARKER}){}",
+                slice(sql, 0, start_of(i + 1)?)?,
+                slice(sql, end_of(i + 2)?, sql.len())?
+            ));
+        }
+    }
+    // `100_000`: digits grouped by underscores (the tokenizer splits off `_000`).
+    for pair in tokens.windows(2) {
+        if let [(Token::Number(..), number), (Token::Word(w), group)] = pair
+            && number.end == group.start
+            && w.quote_style.is_none()
+            && w.value.starts_with('_')
+            && w.value.chars().all(|c| c == '_' || c.is_ascii_digit())
+        {
+            let digits =
+                format!("{}{}", slice(sql, number.start, number.end)?, w.value).replace('_', "");
+            return Some(format!(
+                "{}{digits}{}",
+                slice(sql, 0, number.start)?,
+                slice(sql, group.end, sql.len())?
+            ));
+        }
+    }
     // A list comprehension: `[` ... FOR x IN ... [IF ...] `]` at one level.
     for (open, (t, _)) in tokens.iter().enumerate() {
         if !matches!(t, Token::LBracket) {
@@ -287,5 +330,13 @@ mod tests {
             None
         );
         assert_eq!(desugar("SELECT 'for x in [1]'"), None);
+        assert_eq!(
+            desugar("INSERT INTO s.t BY NAME SELECT 1 AS b").as_deref(),
+            Some("INSERT INTO s.t (\"__lakeq_insert_by_name\") SELECT 1 AS b")
+        );
+        assert_eq!(
+            desugar("SELECT 100_000 + 1_0, a_1").as_deref(),
+            Some("SELECT 100000 + 10, a_1")
+        );
     }
 }

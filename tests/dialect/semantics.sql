@@ -143,3 +143,13 @@ SELECT * FROM lakeq_tx;
 -- method chaining on calls and lists, list comprehensions (with IF), as in DuckLake's zip_varchar macro
 SELECT substr('abcdef', 1, 3).rpad(5, '-').upper() AS a, [x * 2 FOR x IN [1, 2, 3] IF x > 1] AS b, [1, 2].list_concat([3]) AS c;
 SELECT [list_value(z[1], z[2]) FOR z IN list_zip(substr('ABC', 1, 3).rpad(3, ' ').string_split(''), substr('XYZ', 1, 3).rpad(3, ' ').string_split(''))].flatten().array_to_string('') AS zipped;
+
+-- `x = 1` inside a call is a comparison (not a named argument); digits grouped by underscores
+SELECT bool_and(x = 1) AS a, bool_or(x = 1) AS b, 100_000 + 1_0 AS c FROM (VALUES (1), (2)) t(x);
+
+-- INSERT ... BY NAME: columns matched by name, the others get their defaults
+CREATE TABLE lakeq_bn (a INT, b VARCHAR DEFAULT 'x', c INT);
+INSERT INTO lakeq_bn BY NAME SELECT 'y' AS b, 1 AS a;
+INSERT INTO lakeq_bn BY NAME SELECT 2 AS a, 3 AS c;
+SELECT * FROM lakeq_bn ORDER BY a;
+INSERT INTO lakeq_bn BY NAME SELECT 1 AS nope;
