@@ -188,9 +188,19 @@ pub struct NewMacro {
 pub struct NewMacroImpl {
     /// The body: an expression, or a query for a table macro (DuckDB SQL).
     pub sql: String,
-    /// Parameters in order: name, DuckLake type (`unknown` when untyped), and
-    /// the default as (value text, DuckLake type of the value).
-    pub parameters: Vec<(String, String, Option<(String, String)>)>,
+    /// Parameters in order.
+    pub parameters: Vec<NewMacroParameter>,
+}
+
+/// A parameter of a [`NewMacroImpl`].
+#[derive(Debug, Clone)]
+pub struct NewMacroParameter {
+    /// Its name.
+    pub name: String,
+    /// Its DuckLake type (`unknown` when untyped).
+    pub type_name: String,
+    /// Its default: (value text, DuckLake type of the value).
+    pub default: Option<(String, String)>,
 }
 
 /// A data file added to a table.
@@ -1243,8 +1253,10 @@ async fn render(
                 t("ducklake_macro_impl"),
                 lit(imp.sql.as_str().into())
             ));
-            for (column_id, (name, type_name, default)) in imp.parameters.iter().enumerate() {
-                let (value, value_type) = default
+            for (column_id, p) in imp.parameters.iter().enumerate() {
+                let (name, type_name) = (&p.name, &p.type_name);
+                let (value, value_type) = p
+                    .default
                     .clone()
                     .unwrap_or_else(|| ("NULL".into(), "unknown".into()));
                 sql.push(format!(

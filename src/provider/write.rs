@@ -220,7 +220,11 @@ impl<'a> Writer<'a> {
                             parameters: i
                                 .parameters
                                 .into_iter()
-                                .map(|p| (p.name, p.type_name, p.default))
+                                .map(|p| crate::commit::NewMacroParameter {
+                                    name: p.name,
+                                    type_name: p.type_name,
+                                    default: p.default,
+                                })
                                 .collect(),
                         })
                         .collect(),
@@ -2417,6 +2421,19 @@ pub fn strings(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>> {
         .collect())
 }
 
+/// `"lake"."schema"."table"` of a write target, quoted for SQL.
+fn quoted_name(target: &Target) -> String {
+    [
+        target.catalog.name(),
+        target.schema.as_str(),
+        target.name.as_str(),
+    ]
+    .iter()
+    .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+    .collect::<Vec<_>>()
+    .join(".")
+}
+
 #[cfg(test)]
 mod widening_tests {
     use super::is_widening;
@@ -2455,17 +2472,4 @@ mod widening_tests {
         ));
         assert!(!is_widening(&T::Int32, &T::Int32));
     }
-}
-
-/// `"lake"."schema"."table"` of a write target, quoted for SQL.
-fn quoted_name(target: &Target) -> String {
-    [
-        target.catalog.name(),
-        target.schema.as_str(),
-        target.name.as_str(),
-    ]
-    .iter()
-    .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
-    .collect::<Vec<_>>()
-    .join(".")
 }
