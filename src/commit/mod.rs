@@ -170,6 +170,43 @@ pub struct NewView {
     pub column_aliases: String,
 }
 
+/// A DuckDB macro created by the change set (`CREATE MACRO`), stored as DuckDB
+/// stores it: one `ducklake_macro` row, a `ducklake_macro_impl` row per
+/// implementation and a `ducklake_macro_parameters` row per parameter.
+#[derive(Debug, Clone)]
+pub struct NewMacro {
+    /// Owning schema.
+    pub schema_id: CatalogId,
+    /// Schema name (for the change list).
+    pub schema_name: String,
+    /// Macro name.
+    pub name: String,
+    /// A table macro (`AS TABLE ...`) rather than a scalar one.
+    pub table: bool,
+    /// The implementations, one per parameter list.
+    pub impls: Vec<NewMacroImpl>,
+}
+
+/// One implementation of a [`NewMacro`].
+#[derive(Debug, Clone)]
+pub struct NewMacroImpl {
+    /// The body: an expression, or a query for a table macro (DuckDB SQL).
+    pub sql: String,
+    /// Parameters in order.
+    pub parameters: Vec<NewMacroParameter>,
+}
+
+/// A parameter of a [`NewMacroImpl`].
+#[derive(Debug, Clone)]
+pub struct NewMacroParameter {
+    /// Its name.
+    pub name: String,
+    /// Its DuckLake type (`unknown` when untyped).
+    pub type_name: String,
+    /// Its default: (value text, DuckLake type of the value).
+    pub default: Option<(String, String)>,
+}
+
 /// A data file added to a table.
 #[derive(Debug, Clone)]
 pub struct AddedFile {
@@ -410,6 +447,10 @@ pub struct ChangeSet {
     pub new_tables: Vec<NewTable>,
     /// CREATE VIEW.
     pub new_views: Vec<NewView>,
+    /// DROP MACRO: (id, is a table macro).
+    pub dropped_macros: Vec<(CatalogId, bool)>,
+    /// CREATE MACRO.
+    pub new_macros: Vec<NewMacro>,
     /// ALTER TABLE.
     pub alters: Vec<Alter>,
     /// New data files.
@@ -491,6 +532,8 @@ impl ChangeSet {
             && self.dropped_views.is_empty()
             && self.new_tables.is_empty()
             && self.new_views.is_empty()
+            && self.dropped_macros.is_empty()
+            && self.new_macros.is_empty()
             && self.alters.is_empty()
             && self.added_files.is_empty()
             && self.delete_files.is_empty()
@@ -607,6 +650,7 @@ impl ChangeSet {
     pub(crate) fn uses_schema(&self, id: CatalogId) -> bool {
         self.new_tables.iter().any(|t| t.schema_id == id)
             || self.new_views.iter().any(|v| v.schema_id == id)
+            || self.new_macros.iter().any(|m| m.schema_id == id)
     }
 
     fn is_ddl(&self) -> bool {
@@ -616,6 +660,8 @@ impl ChangeSet {
             && self.dropped_views.is_empty()
             && self.new_tables.is_empty()
             && self.new_views.is_empty()
+            && self.dropped_macros.is_empty()
+            && self.new_macros.is_empty()
             && self.alters.is_empty()
             && self.renamed_views.is_empty()
             && self.comments.is_empty())
@@ -1131,6 +1177,17 @@ async fn render(
         ));
         changes.push(Change::DroppedView(*id));
     }
+    for (id, table) in &c.dropped_macros {
+        sql.push(format!(
+            "UPDATE {} SET end_snapshot = {s} WHERE macro_id = {id} AND end_snapshot IS NULL",
+            t("ducklake_macro")
+        ));
+        changes.push(if *table {
+            Change::DroppedTableMacro(*id)
+        } else {
+            Change::DroppedScalarMacro(*id)
+        });
+    }
     for name in &c.new_schemas {
         let id = next_catalog_id;
         next_catalog_id += 1;
@@ -1187,6 +1244,44 @@ async fn render(
             lit(v.column_aliases.as_str().into())
         ));
         changes.push(Change::CreatedView(v.schema_name.clone(), v.name.clone()));
+    }
+    for m in &c.new_macros {
+        let id = next_catalog_id;
+        next_catalog_id += 1;
+        sql.push(format!(
+            "INSERT INTO {} VALUES ({}, {id}, {}, {s}, NULL)",
+            t("ducklake_macro"),
+            m.schema_id,
+            lit(m.name.as_str().into())
+        ));
+        let kind = if m.table { "table" } else { "scalar" };
+        for (impl_id, imp) in m.impls.iter().enumerate() {
+            sql.push(format!(
+                "INSERT INTO {} VALUES ({id}, {impl_id}, 'duckdb', {}, '{kind}')",
+                t("ducklake_macro_impl"),
+                lit(imp.sql.as_str().into())
+            ));
+            for (column_id, p) in imp.parameters.iter().enumerate() {
+                let (name, type_name) = (&p.name, &p.type_name);
+                let (value, value_type) = p
+                    .default
+                    .clone()
+                    .unwrap_or_else(|| ("NULL".into(), "unknown".into()));
+                sql.push(format!(
+                    "INSERT INTO {} VALUES ({id}, {impl_id}, {column_id}, {}, {}, {}, {})",
+                    t("ducklake_macro_parameters"),
+                    lit(name.as_str().into()),
+                    lit(type_name.as_str().into()),
+                    lit(value.as_str().into()),
+                    lit(value_type.as_str().into())
+                ));
+            }
+        }
+        changes.push(if m.table {
+            Change::CreatedTableMacro(m.schema_name.clone(), m.name.clone())
+        } else {
+            Change::CreatedScalarMacro(m.schema_name.clone(), m.name.clone())
+        });
     }
     for v in &c.renamed_views {
         // The current row is marked (end_snapshot -1, never seen outside this

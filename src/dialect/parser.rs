@@ -242,6 +242,8 @@ pub fn insert_select_star(sql: &str) -> String {
 /// Parse a script of DuckDB SQL into DataFusion statements.
 pub fn parse_statements(sql: &str) -> Result<VecDeque<DFStatement>> {
     let dialect = LakeqDialect;
+    let desugared = super::sugar::desugar(sql);
+    let sql = desugared.as_deref().unwrap_or(sql);
     let sql = insert_select_star(&super::copy::rewrite_merge_stars(
         &super::copy::rewrite_with_no_data(&super::copy::rewrite_copy_options(sql)?),
     ));

@@ -191,7 +191,13 @@ pub fn name_context(state: &SessionState) -> NameContext {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, m)| Arc::clone(m))
     });
+    let temp_tables = list
+        .catalog("temp")
+        .and_then(|c| c.schema("main"))
+        .map(|s| s.table_names().iter().map(|t| t.to_lowercase()).collect())
+        .unwrap_or_default();
     NameContext {
+        temp_tables,
         macros,
         catalogs,
         current_catalog,
@@ -200,6 +206,51 @@ pub fn name_context(state: &SessionState) -> NameContext {
         lakes,
         table_columns,
     }
+}
+
+/// A table's sort key (a `SET SORTED BY` expression, DuckDB SQL) planned over
+/// the table `table` (a qualified SQL name): macros expanded, DuckDB's functions
+/// mapped, columns unqualified. A key calling a function that does not exist is
+/// an error, as in DuckDB; `Ok(None)` when lakeq cannot plan it for another
+/// reason (the sort is then left out: it orders the files, not any answer).
+pub async fn sort_key(
+    state: &SessionState,
+    table: &str,
+    expression: &str,
+) -> Result<Option<datafusion::logical_expr::Expr>> {
+    use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+    let sql = format!("SELECT {expression} FROM {table}");
+    let plan = match Box::pin(plan_sql(state, &sql, &Variables::new())).await {
+        Ok((plan, _)) => plan,
+        Err(e)
+            if e.to_string().contains("Invalid function")
+                || e.to_string().contains("has no implementation taking") =>
+        {
+            return Err(Error::Unsupported(format!(
+                "table {table} is sorted by {expression}, which calls a function or macro that \
+                 does not exist or does not take these arguments: {e}"
+            )));
+        }
+        Err(_) => return Ok(None),
+    };
+    let LogicalPlan::Projection(projection) = plan else {
+        return Ok(None);
+    };
+    let [expr] = projection.expr.as_slice() else {
+        return Ok(None);
+    };
+    let expr = expr.clone().unalias_nested().data;
+    Ok(expr
+        .transform(|e| match e {
+            datafusion::logical_expr::Expr::Column(c) => {
+                Ok(Transformed::yes(datafusion::logical_expr::Expr::Column(
+                    datafusion::common::Column::new_unqualified(c.name),
+                )))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+        .data()
+        .ok())
 }
 
 /// Evaluate a constant expression (no columns) to a value.
@@ -378,6 +429,7 @@ pub async fn prepare_statement(
         expand_merge_stars(state, merge, variables).await?;
     }
     if let Statement::Insert(insert) = s.as_mut() {
+        insert_by_name(state, insert, variables).await?;
         expand_insert_defaults(state, insert, variables).await?;
     }
     super::files::register_files(state, &s).await?;
@@ -397,6 +449,39 @@ pub async fn prepare_statement(
         expand_order_by_all(q, width);
     }
     Ok(DFStatement::Statement(s))
+}
+
+/// `INSERT INTO t BY NAME <query>` (marked by [`super::sugar`]): the query's
+/// columns go to the target's columns of the same names, the others get their
+/// defaults, as in DuckDB.
+async fn insert_by_name(
+    state: &SessionState,
+    insert: &mut datafusion::sql::sqlparser::ast::Insert,
+    variables: &Variables,
+) -> Result<()> {
+    let marker = super::sugar::BY_NAME_MARKER.trim_matches('"');
+    let by_name =
+        matches!(insert.columns.as_slice(), [c] if c.to_string().trim_matches('"') == marker);
+    if !by_name {
+        return Ok(());
+    }
+    let Some(source) = insert.source.as_ref() else {
+        return Err(Error::Unsupported(
+            "INSERT ... BY NAME needs a query".into(),
+        ));
+    };
+    let (plan, _) = Box::pin(plan_sql(state, &source.to_string(), variables)).await?;
+    insert.columns = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            datafusion::sql::sqlparser::ast::ObjectName::from(vec![
+                datafusion::sql::sqlparser::ast::Ident::with_quote('"', f.name().as_str()),
+            ])
+        })
+        .collect();
+    Ok(())
 }
 
 /// `INSERT INTO t DEFAULT VALUES` and the `DEFAULT` keyword in a `VALUES` row of an
@@ -591,6 +676,37 @@ async fn expand_merge_stars(
     Ok(())
 }
 
+/// The lake catalog and schema a `CREATE VIEW` puts its view in, when it names
+/// another than the current one (`CREATE VIEW lake.v AS ...` from `memory`).
+fn view_home(state: &SessionState, statement: &DFStatement) -> Option<(String, String)> {
+    let DFStatement::Statement(s) = statement else {
+        return None;
+    };
+    let Statement::CreateView(view) = s.as_ref() else {
+        return None;
+    };
+    let names = name_context(state);
+    let parts: Vec<String> = view
+        .name
+        .0
+        .iter()
+        .map(|p| p.as_ident().map(|i| i.value.clone()))
+        .collect::<Option<_>>()?;
+    let (catalog, schema) = match parts.as_slice() {
+        [c, s, _] => (
+            names.catalogs.get(&c.to_ascii_lowercase())?.0.clone(),
+            s.clone(),
+        ),
+        [x, _] if !names.current_schemas.contains(&x.to_ascii_lowercase()) => {
+            names.catalogs.get(&x.to_ascii_lowercase())?.clone()
+        }
+        _ => return None,
+    };
+    let current = catalog.eq_ignore_ascii_case(&names.current_catalog)
+        && schema.eq_ignore_ascii_case(&names.current_schema);
+    (names.lakes.contains(&catalog.to_ascii_lowercase()) && !current).then_some((catalog, schema))
+}
+
 /// Parse one DuckDB statement, rewrite and plan it. Returns the plan and the
 /// rewritten SQL text (names resolved), which view definitions store.
 pub async fn plan_sql(
@@ -623,6 +739,19 @@ pub async fn plan_sql(
     if let Some(plan) = super::statements::duckdb_statement(state, &statement, variables).await? {
         return Ok((plan, sql.to_string()));
     }
+    // DuckDB binds a view's query in the view's own catalog and schema.
+    let view_state;
+    let state = match view_home(state, &statement) {
+        Some((catalog, schema)) => {
+            let mut home = state.clone();
+            let options = home.config_mut().options_mut();
+            options.catalog.default_catalog = catalog;
+            options.catalog.default_schema = schema;
+            view_state = home;
+            &view_state
+        }
+        None => state,
+    };
     let statement = prepare_statement(state, statement, variables).await?;
     let text = statement.to_string();
     let plan = state.statement_to_plan(statement).await?;

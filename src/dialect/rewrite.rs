@@ -108,6 +108,9 @@ pub struct NameContext {
     pub current_schema: String,
     /// Attached catalogs that are DuckLakes, lower-case.
     pub lakes: HashSet<String>,
+    /// Tables of DuckDB's `temp.main` (`CREATE TEMP TABLE`), lower-case: an
+    /// unqualified name finds them first, as in DuckDB.
+    pub temp_tables: HashSet<String>,
 }
 
 /// A time-travel clause found in a statement, to be evaluated.
@@ -133,6 +136,8 @@ struct FirstPass<'a> {
     error: Option<Error>,
     /// How many macro expansions deep the pass is.
     macro_depth: usize,
+    /// Names of the statement's CTEs (lower-case), which hide temporary tables.
+    ctes: HashSet<String>,
 }
 
 impl FirstPass<'_> {
@@ -202,7 +207,7 @@ fn simple_function_name(f: &Function) -> Option<String> {
 }
 
 /// An expression in DuckDB SQL.
-fn parse_expression(sql: &str) -> Result<Expr> {
+pub(crate) fn parse_expression(sql: &str) -> Result<Expr> {
     let mut statements = super::parser::parse_statements(&format!("SELECT {sql}"))?;
     if let Some(datafusion::sql::parser::Statement::Statement(statement)) = statements.pop_front()
         && let Statement::Query(query) = *statement
@@ -697,6 +702,12 @@ impl VisitorMut for FirstPass<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name, args: None, ..
+        } = factor
+        {
+            temp_table(self.names, &self.ctes, name);
+        }
         if let Some(series) = series_function(factor) {
             *factor = series;
             return ControlFlow::Continue(());
@@ -778,6 +789,11 @@ impl VisitorMut for FirstPass<'_> {
     }
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                self.ctes.insert(cte.alias.name.value.to_lowercase());
+            }
+        }
         if let SetExpr::Values(values) = query.body.as_mut() {
             for row in &mut values.rows {
                 for expr in &mut row.content {
@@ -931,11 +947,42 @@ impl VisitorMut for FirstPass<'_> {
                 match self.expand_scalar_macro(&call) {
                     Some(Ok(expanded)) => *expr = expanded,
                     Some(Err(e)) => return self.fail(e),
-                    None => {}
+                    None => equals_arguments_are_comparisons(f),
                 }
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// `bool_and(x = 1)`: sqlparser reads `x = 1` in a call as a named argument;
+/// DuckDB reads it (in anything but a macro or table function) as a comparison.
+fn equals_arguments_are_comparisons(f: &mut Function) {
+    use datafusion::sql::sqlparser::ast::FunctionArgOperator;
+    let FunctionArguments::List(list) = &mut f.args else {
+        return;
+    };
+    for arg in &mut list.args {
+        let comparison = match arg {
+            FunctionArg::Named {
+                name,
+                arg: FunctionArgExpr::Expr(value),
+                operator: FunctionArgOperator::Equals,
+            } => Some((Expr::Identifier(name.clone()), value.clone())),
+            FunctionArg::ExprNamed {
+                name,
+                arg: FunctionArgExpr::Expr(value),
+                operator: FunctionArgOperator::Equals,
+            } => Some((name.clone(), value.clone())),
+            _ => None,
+        };
+        if let Some((left, right)) = comparison {
+            *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
+                left: Box::new(left),
+                op: datafusion::sql::sqlparser::ast::BinaryOperator::Eq,
+                right: Box::new(right),
+            }));
+        }
     }
 }
 
@@ -1269,6 +1316,27 @@ pub struct Pending {
     pub at_clauses: Vec<AtClause>,
 }
 
+/// An unqualified name of a temporary table (not hidden by a CTE) becomes
+/// `temp.main.name`: DuckDB looks in `temp` before the current schema.
+pub fn temp_table(names: &NameContext, ctes: &HashSet<String>, name: &mut ObjectName) {
+    let [part] = name.0.as_slice() else {
+        return;
+    };
+    let Some(id) = part_ident(part) else {
+        return;
+    };
+    let key = id.value.to_lowercase();
+    if !names.temp_tables.contains(&key) || ctes.contains(&key) {
+        return;
+    }
+    let table = id.clone();
+    name.0 = vec![
+        ObjectNamePart::Identifier(Ident::new("temp")),
+        ObjectNamePart::Identifier(Ident::new("main")),
+        ObjectNamePart::Identifier(table),
+    ];
+}
+
 /// Apply the synchronous rewrites; returns the time-travel clauses to evaluate
 /// (then call [`apply_at_targets`] with their values).
 pub fn rewrite(
@@ -1277,6 +1345,12 @@ pub fn rewrite(
     variables: &HashMap<String, ScalarValue>,
 ) -> Result<Pending> {
     refuse_unsupported_columns(statement)?;
+    temporary_table(statement)?;
+    if let Statement::Insert(insert) = statement
+        && let datafusion::sql::sqlparser::ast::TableObject::TableName(name) = &mut insert.table
+    {
+        temp_table(names, &HashSet::new(), name);
+    }
     if let Statement::CreateTable(create) = statement {
         for column in &mut create.columns {
             super::functions::normalize_column_type(&mut column.data_type);
@@ -1288,6 +1362,7 @@ pub fn rewrite(
         at_clauses: Vec::new(),
         error: None,
         macro_depth: 0,
+        ctes: HashSet::new(),
     };
     let _ = statement.visit(&mut pass);
     if let Some(e) = pass.error {
@@ -1296,6 +1371,40 @@ pub fn rewrite(
     Ok(Pending {
         at_clauses: pass.at_clauses,
     })
+}
+
+/// `CREATE TEMP TABLE t`: a table of DuckDB's `temp.main` (a memory table of the
+/// session, which DataFusion then creates as any other).
+fn temporary_table(statement: &mut Statement) -> Result<()> {
+    let Statement::CreateTable(create) = statement else {
+        return Ok(());
+    };
+    if !create.temporary {
+        return Ok(());
+    }
+    create.temporary = false;
+    let parts: Vec<Option<String>> = create
+        .name
+        .0
+        .iter()
+        .map(|p| part_ident(p).map(|i| i.value.to_lowercase()))
+        .collect();
+    let temp = |s: &str| ObjectNamePart::Identifier(Ident::new(s));
+    match parts.as_slice() {
+        [_] => {
+            create.name.0.insert(0, temp("main"));
+            create.name.0.insert(0, temp("temp"));
+        }
+        [Some(c), _] if c == "temp" => create.name.0.insert(1, temp("main")),
+        [Some(c), Some(s), _] if c == "temp" && s == "main" => {}
+        _ => {
+            return Err(Error::Unsupported(format!(
+                "CREATE TEMPORARY TABLE {}: temporary tables live in temp.main",
+                create.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Column options lakeq cannot honour are refused rather than ignored (DuckLake
@@ -1513,6 +1622,7 @@ mod tests {
             current_schemas: HashSet::from(["main".into()]),
             current_schema: "main".into(),
             lakes: HashSet::from(["ducklake".into()]),
+            temp_tables: HashSet::from(["tmp".into()]),
             table_columns: TableColumns::new(|c, _, _| {
                 (c == "ducklake").then(|| vec!["i".to_string()])
             }),
@@ -1527,6 +1637,7 @@ mod tests {
         n.macros = MacroLookup::new(|_, _, name| {
             let implementation =
                 |sql: &str, kind: &str, params: &[(&str, Option<&str>)]| MacroImplRow {
+                    macro_id: 1,
                     impl_id: 0,
                     dialect: "duckdb".into(),
                     sql: sql.into(),

@@ -648,10 +648,28 @@ impl TableFunctionImpl for FlushInlinedData {
         let out = Arc::clone(&schema);
         Ok(stateful_table(
             schema,
-            Arc::new(move |_state| {
+            Arc::new(move |state| {
                 let (lake, tables, out) = (Arc::clone(&lake), tables.clone(), Arc::clone(&out));
+                let lake_name = lake_name.clone();
                 Box::pin(async move {
                     let tables = compactable(&lake, tables, whole_lake).await?;
+                    // DuckDB sorts flushed rows by the table's sort keys, and fails on a
+                    // key whose function (a dropped macro) no longer exists.
+                    let latest = lake.store().latest_snapshot().await?.snapshot_id;
+                    for table in &tables {
+                        for key in lake.store().sort_keys(table.id(), latest).await? {
+                            let name = [
+                                lake_name.as_str(),
+                                &table.schema_name,
+                                &table.row.table_name,
+                            ]
+                            .iter()
+                            .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+                            .collect::<Vec<_>>()
+                            .join(".");
+                            crate::dialect::plan::sort_key(&state, &name, &key.expression).await?;
+                        }
+                    }
                     let outcomes = crate::ops::flush::flush_inlined_data(&lake, &tables).await?;
                     let column = |f: fn(&crate::ops::flush::FlushOutcome) -> String| {
                         Arc::new(StringArray::from(

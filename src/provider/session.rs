@@ -241,6 +241,15 @@ impl Session {
             .with_type_planner(Arc::new(super::types::DuckDbTypes))
             .build();
         *ctx.state_ref().write() = state;
+        // DuckDB's catalog of temporary tables (`CREATE TEMP TABLE`), searched first.
+        if ctx.catalog("temp").is_none() {
+            let temp = datafusion::catalog::MemoryCatalogProvider::new();
+            let _ = temp.register_schema(
+                "main",
+                Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
+            );
+            ctx.register_catalog("temp", Arc::new(temp));
+        }
         ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::CheckedIntegerSums));
         ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::GeometryComparisons));
         super::functions::register(&ctx);
@@ -326,6 +335,11 @@ impl Session {
             self.serve(&forked.real);
         }
         let commit = commit && txn.aborted.is_none();
+        if !commit {
+            for name in &txn.created_memory_tables {
+                let _ = self.ctx.deregister_table(name.clone());
+            }
+        }
         let mut first_error = None;
         for forked in txn.forks {
             if commit && first_error.is_none() {
@@ -724,6 +738,7 @@ impl Session {
             && parse_lake_statement(sql)?.is_none()
             && parse_alter(sql)?.is_none()
             && super::sql::parse_comment(sql)?.is_none()
+            && crate::dialect::macros::parse_macro_statement(sql)?.is_none()
         {
             self.refresh().await?;
             let (plan, _) = self.plan(sql).await?;
@@ -840,11 +855,36 @@ impl Session {
             *running = true;
             return writer.comment(comment).await;
         }
+        if let Some(statement) = crate::dialect::macros::parse_macro_statement(sql)? {
+            *running = true;
+            return writer.macro_statement(statement).await?.ok_or_else(|| {
+                Error::Unsupported(
+                    "CREATE/DROP MACRO outside an attached DuckLake: lakeq keeps macros in a \
+                     lake only (USE the lake or name it: lake.schema.macro)"
+                        .into(),
+                )
+            });
+        }
         // Writes get the statement as written: a view stores DuckDB SQL, not the
         // rewritten form (which names lakeq's internal functions).
         let (plan, _) = self.plan(sql).await?;
         *running = true;
         if let Some(result) = writer.execute(&plan, sql).await? {
+            return Ok(result);
+        }
+        // A new session table (`CREATE TEMP TABLE t AS ...`) inside a transaction:
+        // a ROLLBACK drops it again, as DuckDB's does.
+        if let LogicalPlan::Ddl(datafusion::logical_expr::DdlStatement::CreateMemoryTable(c)) =
+            &plan
+            && self.in_transaction()
+            && !self.ctx.table_exist(c.name.clone()).unwrap_or(true)
+        {
+            let name = c.name.clone();
+            let df = self.ctx.execute_logical_plan(plan).await?;
+            let result = df.collect().await?;
+            if let Some(txn) = self.transaction().as_mut() {
+                txn.created_memory_tables.push(name);
+            }
             return Ok(result);
         }
         if self.in_transaction() && matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) {

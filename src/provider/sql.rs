@@ -14,9 +14,9 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 use crate::error::{Error, Result};
 
 /// A token and its byte range in the original text.
-type Spanned = (Token, Range<usize>);
+pub(crate) type Spanned = (Token, Range<usize>);
 
-fn tokenize(sql: &str) -> Result<Vec<Spanned>> {
+pub(crate) fn tokenize(sql: &str) -> Result<Vec<Spanned>> {
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()

@@ -33,6 +33,8 @@ pub(crate) struct Transaction {
     /// The error of the first statement that failed: DuckDB then refuses
     /// everything but `ROLLBACK` (and `COMMIT`, which rolls back).
     pub(crate) aborted: Option<String>,
+    /// Session (non-lake) tables it created, dropped again if it rolls back.
+    pub(crate) created_memory_tables: Vec<datafusion::common::TableReference>,
 }
 
 /// One attached lake inside a transaction.

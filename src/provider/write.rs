@@ -143,6 +143,98 @@ impl<'a> Writer<'a> {
         Some((Arc::clone(catalog), schema.trim_matches('"').to_string()))
     }
 
+    /// `CREATE MACRO` / `DROP MACRO` in a lake (one snapshot); `Ok(None)` when the
+    /// name is not in an attached lake.
+    pub async fn macro_statement(
+        &self,
+        statement: crate::dialect::macros::MacroStatement,
+    ) -> Result<Option<Vec<RecordBatch>>> {
+        use crate::dialect::macros::MacroStatement;
+        let reference = |parts: &[String]| match parts {
+            [n] => Some(TableReference::bare(n.as_str())),
+            [s, n] => Some(TableReference::partial(s.as_str(), n.as_str())),
+            [c, s, n] => Some(TableReference::full(c.as_str(), s.as_str(), n.as_str())),
+            _ => None,
+        };
+        let (name, table) = match &statement {
+            MacroStatement::Create { name, table, .. }
+            | MacroStatement::Drop { name, table, .. } => (name, *table),
+        };
+        let Some(target) = reference(name).and_then(|r| self.resolve(&r)) else {
+            return Ok(None);
+        };
+        let schema = target.snapshot.schema(&target.schema)?;
+        let kind = if table { "table" } else { "scalar" };
+        // The live macro of this kind and name (a scalar and a table macro of one
+        // name are two macros in DuckDB).
+        let existing = schema
+            .macros
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(&target.name))
+            .flat_map(|(_, m)| m.impls.iter())
+            .find(|i| i.kind == kind)
+            .map(|i| i.macro_id);
+        let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+        let described = format!(
+            "{} macro '{}'",
+            if table { "table" } else { "scalar" },
+            target.qualified()
+        );
+        match statement {
+            MacroStatement::Drop { if_exists, .. } => {
+                let Some(id) = existing else {
+                    if if_exists {
+                        return Ok(Some(Vec::new()));
+                    }
+                    return Err(Error::not_found("macro", described));
+                };
+                changes.dropped_macros.push((id, table));
+            }
+            MacroStatement::Create {
+                or_replace,
+                if_not_exists,
+                implementations,
+                ..
+            } => {
+                if let Some(id) = existing {
+                    if if_not_exists {
+                        return Ok(Some(Vec::new()));
+                    }
+                    if !or_replace {
+                        return Err(Error::AlreadyExists {
+                            kind: "macro",
+                            name: described,
+                        });
+                    }
+                    changes.dropped_macros.push((id, table));
+                }
+                changes.new_macros.push(crate::commit::NewMacro {
+                    schema_id: schema.row.schema_id,
+                    schema_name: target.schema.clone(),
+                    name: target.name.clone(),
+                    table,
+                    impls: implementations
+                        .into_iter()
+                        .map(|i| crate::commit::NewMacroImpl {
+                            sql: i.body,
+                            parameters: i
+                                .parameters
+                                .into_iter()
+                                .map(|p| crate::commit::NewMacroParameter {
+                                    name: p.name,
+                                    type_name: p.type_name,
+                                    default: p.default,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                });
+            }
+        }
+        commit(target.lake(), &changes).await?;
+        Ok(Some(Vec::new()))
+    }
+
     /// Execute `plan` if it writes to a lake; `Ok(None)` when it is not ours.
     pub async fn execute(&self, plan: &LogicalPlan, sql: &str) -> Result<Option<Vec<RecordBatch>>> {
         match plan {
@@ -188,24 +280,24 @@ impl<'a> Writer<'a> {
                     ));
                 };
                 let mut changes = ChangeSet::new(snap.snapshot.snapshot_id);
-                if !entry.macros.is_empty() {
-                    // lakeq does not write macros, so it cannot drop them either.
-                    return Err(Error::Unsupported(format!(
-                        "schema '{}.{schema}' holds {} macro(s) ({}); drop the schema with DuckDB",
-                        catalog.name(),
-                        entry.macros.len(),
-                        entry.macros.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )));
-                }
-                if !entry.tables.is_empty() || !entry.views.is_empty() {
+                if !entry.tables.is_empty() || !entry.views.is_empty() || !entry.macros.is_empty() {
                     if !d.cascade {
                         return Err(Error::Unsupported(format!(
-                            "schema '{}.{schema}' is not empty ({} tables, {} views); use DROP SCHEMA ... CASCADE",
+                            "schema '{}.{schema}' is not empty ({} tables, {} views, {} macros); use DROP SCHEMA ... CASCADE",
                             catalog.name(),
                             entry.tables.len(),
-                            entry.views.len()
+                            entry.views.len(),
+                            entry.macros.len()
                         )));
                     }
+                    let mut macros: Vec<(crate::spec::CatalogId, bool)> = entry
+                        .macros
+                        .values()
+                        .flat_map(|m| m.impls.iter().map(|i| (i.macro_id, i.kind == "table")))
+                        .collect();
+                    macros.sort_unstable();
+                    macros.dedup();
+                    changes.dropped_macros.extend(macros);
                     changes
                         .dropped_tables
                         .extend(entry.tables.values().map(|t| t.id()));
@@ -1105,10 +1197,13 @@ impl<'a> Writer<'a> {
             return Ok(input.clone());
         }
         let mut exprs = Vec::with_capacity(keys.len());
+        let qualified = quoted_name(target);
         for key in &keys {
-            match self.ctx.parse_sql_expr(&key.expression, input.schema()) {
-                Ok(e) => exprs.push(e.sort(!key.descending, key.nulls_first)),
-                Err(_) => return Ok(input.clone()),
+            match crate::dialect::plan::sort_key(&self.ctx.state(), &qualified, &key.expression)
+                .await?
+            {
+                Some(e) => exprs.push(e.sort(!key.descending, key.nulls_first)),
+                None => return Ok(input.clone()),
             }
         }
         Ok(
@@ -2384,6 +2479,19 @@ async fn refuse_relayout_over_inlined_rows(
         }
     }
     Ok(())
+}
+
+/// `"lake"."schema"."table"` of a write target, quoted for SQL.
+fn quoted_name(target: &Target) -> String {
+    [
+        target.catalog.name(),
+        target.schema.as_str(),
+        target.name.as_str(),
+    ]
+    .iter()
+    .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+    .collect::<Vec<_>>()
+    .join(".")
 }
 
 #[cfg(test)]

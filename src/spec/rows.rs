@@ -37,6 +37,9 @@ pub struct MacroRow {
 /// One implementation of a macro.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MacroImplRow {
+    /// The macro it belongs to (a scalar and a table macro of the same name are
+    /// two macros, whose implementations lakeq serves under one name).
+    pub macro_id: CatalogId,
     /// Implementation id.
     pub impl_id: i64,
     /// SQL dialect of the body (`duckdb`).

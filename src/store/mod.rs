@@ -1158,6 +1158,7 @@ impl MetadataStore {
             let (macro_id, impl_id) = (r.i64(0)?, r.i64(1)?);
             if let Some(m) = macros.iter_mut().find(|m| m.macro_id == macro_id) {
                 m.impls.push(MacroImplRow {
+                    macro_id,
                     impl_id,
                     dialect: r.opt_text(2)?.unwrap_or_default(),
                     sql: r.text(3)?,

@@ -227,7 +227,7 @@ fn session_kind(sql: &str) -> Option<&'static str> {
         "use" => Some("use"),
         "set" | "reset" if l.split_whitespace().nth(1) == Some("variable") => Some("variable"),
         "set" | "reset" | "pragma" => Some("setting"),
-        "prepare" | "deallocate" => Some("setting"),
+        "prepare" | "deallocate" => Some("prepare"),
         "begin" | "start" => Some("begin"),
         "commit" | "end" => Some("commit"),
         "rollback" | "abort" => Some("rollback"),
@@ -986,8 +986,10 @@ impl Runner {
                                 status,
                             });
                             if matches!(answer, LakeqAnswer::Rows(_))
-                                && (matches!(kind, Some("attach" | "detach" | "use" | "variable"))
-                                    || names.writes_memory(&sql))
+                                && (matches!(
+                                    kind,
+                                    Some("attach" | "detach" | "use" | "variable" | "prepare")
+                                ) || names.writes_memory(&sql))
                             {
                                 // Session state and DuckDB's own in-memory tables (which
                                 // the queries compare lake tables with) exist in both
@@ -1158,10 +1160,18 @@ impl Runner {
                                 }
                             };
                             if !matches!(lakeq_status, Status::Pass) || is_write {
-                                out.push(outcome(after_divergence(
-                                    lakeq_status,
-                                    write_diverged.as_deref(),
-                                )));
+                                let status =
+                                    after_divergence(lakeq_status, write_diverged.as_deref());
+                                // A writing query (`UPDATE ... FROM` returning its count) that
+                                // failed leaves the lake unlike the suite's, as a statement would.
+                                if is_write
+                                    && write_diverged.is_none()
+                                    && let Status::Error(reason, _) | Status::Mismatch(reason) =
+                                        &status
+                                {
+                                    write_diverged = Some(format!("line {line}: {reason}"));
+                                }
+                                out.push(outcome(status));
                                 continue;
                             }
                             if !in_txn.is_empty() {
@@ -1227,7 +1237,7 @@ impl Runner {
                     let _ = s.sql(sql).await;
                 }
             }
-            "use" | "variable" | "setting" => {
+            "use" | "variable" | "setting" | "prepare" => {
                 let s = sessions.get(conn).await;
                 let _ = s.sql(sql).await;
             }

@@ -123,3 +123,33 @@ SELECT 'woot' AS i, i || '_x' AS j, upper(j), 1 + 1, 2 AS b, b * 3;
 
 -- uuid_extract_version (UINTEGER)
 SELECT uuid_extract_version('ffffffff-ffff-4fff-bfff-ffffffffffff'::UUID) AS a, typeof(uuid_extract_version('01a248d0-1ad3-7fee-b6fe-2b61964d23c4'::UUID)) AS b, uuid_extract_version('01a248d0-1ad3-7fee-b6fe-2b61964d23c4') AS c, uuid_extract_version(NULL::UUID) AS d;
+
+-- temporary tables: DuckDB's temp.main, found before the current schema; a CTE hides one; a ROLLBACK drops one
+CREATE TEMP TABLE lakeq_tt (a BIGINT);
+INSERT INTO lakeq_tt VALUES (1);
+CREATE TABLE lakeq_tt (b BIGINT);
+SELECT * FROM lakeq_tt;
+SELECT * FROM memory.main.lakeq_tt;
+SELECT t1.a, t2.a FROM temp.lakeq_tt t1, temp.main.lakeq_tt t2;
+WITH lakeq_tt AS (SELECT 3 AS c) SELECT * FROM lakeq_tt;
+INSERT INTO lakeq_tt VALUES (5);
+SELECT * FROM lakeq_tt ORDER BY a;
+BEGIN;
+CREATE TEMPORARY TABLE lakeq_tx (z INT);
+SELECT * FROM lakeq_tx;
+ROLLBACK;
+SELECT * FROM lakeq_tx;
+
+-- method chaining on calls and lists, list comprehensions (with IF), as in DuckLake's zip_varchar macro
+SELECT substr('abcdef', 1, 3).rpad(5, '-').upper() AS a, [x * 2 FOR x IN [1, 2, 3] IF x > 1] AS b, [1, 2].list_concat([3]) AS c;
+SELECT [list_value(z[1], z[2]) FOR z IN list_zip(substr('ABC', 1, 3).rpad(3, ' ').string_split(''), substr('XYZ', 1, 3).rpad(3, ' ').string_split(''))].flatten().array_to_string('') AS zipped;
+
+-- `x = 1` inside a call is a comparison (not a named argument); digits grouped by underscores
+SELECT bool_and(x = 1) AS a, bool_or(x = 1) AS b, 100_000 + 1_0 AS c FROM (VALUES (1), (2)) t(x);
+
+-- INSERT ... BY NAME: columns matched by name, the others get their defaults
+CREATE TABLE lakeq_bn (a INT, b VARCHAR DEFAULT 'x', c INT);
+INSERT INTO lakeq_bn BY NAME SELECT 'y' AS b, 1 AS a;
+INSERT INTO lakeq_bn BY NAME SELECT 2 AS a, 3 AS c;
+SELECT * FROM lakeq_bn ORDER BY a;
+INSERT INTO lakeq_bn BY NAME SELECT 1 AS nope;
