@@ -343,6 +343,23 @@ impl FirstPass<'_> {
             };
             values.insert(key, default_value(default));
         }
+        // A typed parameter (`m(x INTEGER)`): DuckDB casts the argument to its type.
+        for ((param, _), ty) in implementation
+            .parameters
+            .iter()
+            .zip(&implementation.parameter_types)
+        {
+            let Some(ty) = ty else { continue };
+            let Some(sql_type) = macro_parameter_sql_type(ty) else {
+                return Err(Error::Unsupported(format!(
+                    "macro {name}: parameter {param} is declared {ty}, a type lakeq cannot cast \
+                     macro arguments to yet"
+                )));
+            };
+            if let Some(value) = values.get_mut(&param.to_ascii_lowercase()) {
+                *value = parse_expression(&format!("CAST(({value}) AS {sql_type})"))?;
+            }
+        }
         Ok(values)
     }
 
@@ -1577,6 +1594,40 @@ pub fn pin_tables_at(sql: &str, s: i64) -> Result<String> {
         .join(";\n"))
 }
 
+/// The SQL type a macro argument is cast to for a parameter declared with the
+/// DuckLake type `ty` (`int32` -> `INTEGER`); `None` for types lakeq does not
+/// cast arguments to.
+fn macro_parameter_sql_type(ty: &str) -> Option<String> {
+    let lower = ty.to_ascii_lowercase();
+    let simple = match lower.as_str() {
+        "boolean" => "BOOLEAN",
+        "int8" => "TINYINT",
+        "int16" => "SMALLINT",
+        "int32" => "INTEGER",
+        "int64" => "BIGINT",
+        "uint8" => "UTINYINT",
+        "uint16" => "USMALLINT",
+        "uint32" => "UINTEGER",
+        "uint64" => "UBIGINT",
+        "float32" => "FLOAT",
+        "float64" => "DOUBLE",
+        "varchar" => "VARCHAR",
+        "date" => "DATE",
+        "time" => "TIME",
+        "timestamp" => "TIMESTAMP",
+        "timestamptz" => "TIMESTAMPTZ",
+        "interval" => "INTERVAL",
+        "blob" => "BLOB",
+        _ => {
+            let inner = lower.strip_prefix("decimal(")?.strip_suffix(')')?;
+            let (p, s) = inner.split_once(',')?;
+            let (p, s): (u8, u8) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
+            return Some(format!("DECIMAL({p},{s})"));
+        }
+    };
+    Some(simple.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -1630,6 +1681,19 @@ mod tests {
     }
 
     #[test]
+    fn typed_macro_parameters_cast_to_duckdb_types() {
+        assert_eq!(
+            super::macro_parameter_sql_type("int32").as_deref(),
+            Some("INTEGER")
+        );
+        assert_eq!(
+            super::macro_parameter_sql_type("decimal(9,2)").as_deref(),
+            Some("DECIMAL(9,2)")
+        );
+        assert_eq!(super::macro_parameter_sql_type("struct<a: int32>"), None);
+    }
+
+    #[test]
     fn expands_duckdb_macros() -> Result<()> {
         use crate::spec::rows::{MacroImplRow, MacroRow};
         let mut n = names();
@@ -1646,6 +1710,7 @@ mod tests {
                         .iter()
                         .map(|(p, d)| (p.to_string(), d.map(str::to_string)))
                         .collect(),
+                    parameter_types: params.iter().map(|_| None).collect(),
                 };
             let impls = match name {
                 "add_default" => vec![implementation(

@@ -50,6 +50,9 @@ pub struct MacroImplRow {
     pub kind: String,
     /// Parameters in order: (name, default value as SQL text).
     pub parameters: Vec<(String, Option<String>)>,
+    /// The declared DuckLake type of each parameter (`int32`), `None` when
+    /// untyped; arguments are cast to it, as DuckDB does.
+    pub parameter_types: Vec<Option<String>>,
 }
 
 /// A row of `ducklake_snapshot_changes`.

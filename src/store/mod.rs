@@ -1146,7 +1146,7 @@ impl MetadataStore {
             self.t("ducklake_macro_impl")
         );
         let param_sql = format!(
-            "SELECT macro_id, impl_id, column_id, parameter_name, default_value FROM {} \
+            "SELECT macro_id, impl_id, column_id, parameter_name, default_value, parameter_type FROM {} \
              WHERE macro_id IN ({ids}) ORDER BY macro_id, impl_id, column_id",
             self.t("ducklake_macro_parameters")
         );
@@ -1164,6 +1164,7 @@ impl MetadataStore {
                     sql: r.text(3)?,
                     kind: r.opt_text(4)?.unwrap_or_else(|| "scalar".into()),
                     parameters: Vec::new(),
+                    parameter_types: Vec::new(),
                 });
             }
         }
@@ -1176,6 +1177,10 @@ impl MetadataStore {
                 .and_then(|m| m.impls.iter_mut().find(|i| i.impl_id == impl_id))
             {
                 i.parameters.push((r.text(3)?, default));
+                i.parameter_types.push(
+                    r.opt_text(5)?
+                        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("unknown")),
+                );
             }
         }
         Ok(macros)
