@@ -7,6 +7,7 @@
 //! Queries only run in the compile pass with a lake attached; the parse pass
 //! (`execute` false) gets dbt's parse-time answers (`none`, no columns).
 
+use crate::store::{quote_ident, quote_text};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -160,10 +161,6 @@ impl Introspection {
     }
 }
 
-fn sql_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 /// A relation as dbt's templates see it: renders as lakeq's `lake.schema.name`,
 /// with `database`, `schema`, `identifier`, `is_cte`, `render()` (dbt's quoted
 /// form) and the `metadata.type` dbt_utils checks.
@@ -220,12 +217,12 @@ impl Relation {
     }
 
     fn filter(&self) -> String {
-        let mut f = vec![format!("table_name = {}", sql_string(&self.identifier))];
+        let mut f = vec![format!("table_name = {}", quote_text(&self.identifier))];
         if !self.schema.is_empty() {
-            f.push(format!("table_schema = {}", sql_string(&self.schema)));
+            f.push(format!("table_schema = {}", quote_text(&self.schema)));
         }
         if !self.database.is_empty() {
-            f.push(format!("table_catalog = {}", sql_string(&self.database)));
+            f.push(format!("table_catalog = {}", quote_text(&self.database)));
         }
         f.join(" AND ")
     }
@@ -237,7 +234,7 @@ impl Relation {
         }
         [&self.database, &self.schema, &self.identifier]
             .iter()
-            .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+            .map(|p| quote_ident(p))
             .collect::<Vec<_>>()
             .join(".")
     }
@@ -401,7 +398,7 @@ impl Object for Column {
             "name" | "column" => Value::from(self.name.clone()),
             "dtype" => Value::from(self.dtype.clone()),
             "data_type" => Value::from(self.data_type()),
-            "quoted" => Value::from(format!("\"{}\"", self.name.replace('"', "\"\""))),
+            "quoted" => Value::from(quote_ident(&self.name)),
             "char_size" | "numeric_precision" | "numeric_scale" => Value::from(()),
             _ => return None,
         })

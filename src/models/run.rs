@@ -1047,8 +1047,8 @@ async fn run_test(
             Some(head) => {
                 let hash = session
                     .sql(&format!(
-                        "SELECT md5('{}')",
-                        test.def.name.replace('\'', "''")
+                        "SELECT md5({})",
+                        crate::store::quote_text(&test.def.name)
                     ))
                     .await
                     .map_err(failed)?;

@@ -664,7 +664,7 @@ impl TableFunctionImpl for FlushInlinedData {
                                 &table.row.table_name,
                             ]
                             .iter()
-                            .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+                            .map(|p| crate::store::quote_ident(p))
                             .collect::<Vec<_>>()
                             .join(".");
                             crate::dialect::plan::sort_key(&state, &name, &key.expression).await?;

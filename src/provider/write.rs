@@ -2489,7 +2489,7 @@ fn quoted_name(target: &Target) -> String {
         target.name.as_str(),
     ]
     .iter()
-    .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+    .map(|p| crate::store::quote_ident(p))
     .collect::<Vec<_>>()
     .join(".")
 }

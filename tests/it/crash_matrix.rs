@@ -24,7 +24,7 @@
 //! uploads included) while DuckDB still reads everything.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -224,8 +224,10 @@ impl Project {
 
     /// Every file under both data paths.
     fn files(&self) -> Vec<PathBuf> {
-        let mut out = list_files(&self.dir.join("lake/raw"));
-        out.extend(list_files(&self.dir.join("lake/dev_analytics")));
+        let mut out = crate::common::list_files(&self.dir.join("lake/raw"));
+        out.extend(crate::common::list_files(
+            &self.dir.join("lake/dev_analytics"),
+        ));
         out
     }
 
@@ -506,23 +508,6 @@ impl Project {
         self.sql(&sql)?;
         Ok(())
     }
-}
-
-/// Every file under `dir`, recursively.
-fn list_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in entries.filter_map(|e| e.ok()) {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(list_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 fn seed() -> u64 {

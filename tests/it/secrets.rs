@@ -14,7 +14,7 @@
 //! accepted there; a password sent to an unknown role or database exercises the
 //! server's refusals instead.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -103,22 +103,6 @@ impl Markers {
             .map(|(what, _)| *what)
             .collect()
     }
-}
-
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in entries.filter_map(|e| e.ok()) {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_in(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,7 +344,7 @@ async fn no_secret_appears_in_any_output() -> TestResult {
     }
 
     // Files lakeq wrote under the project (the two lakeq.toml are the test's).
-    let files: Vec<PathBuf> = files_in(&dir)
+    let files: Vec<PathBuf> = crate::common::list_files(&dir)
         .into_iter()
         .filter(|p| p.file_name().is_none_or(|n| n != "lakeq.toml"))
         .collect();

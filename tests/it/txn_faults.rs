@@ -149,24 +149,6 @@ impl Repl {
     }
 }
 
-/// Every file under `dir`, recursively.
-fn list_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in entries.filter_map(|e| e.ok()) {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(list_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
 /// The temporary directory of the lakeq processes (where SQLite forks go).
 fn child_tmp(lake: &TestLake) -> PathBuf {
     lake.dir.join("tmp")
@@ -646,7 +628,7 @@ async fn killed_transactions(backend: Backend) -> TestResult {
         files_under(&data),
         referenced,
         "files left after the orphan clean-up: {:?}",
-        list_files(&data)
+        crate::common::list_files(&data)
     );
     check_consistent(&lake, "after the orphan clean-up").await?;
 

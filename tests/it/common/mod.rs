@@ -23,18 +23,27 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Files under `dir`, recursively (a lake's data path: what a change wrote or removed).
-pub fn files_under(dir: &Path) -> usize {
+/// Every file under `dir`, recursively (empty when `dir` does not exist).
+pub fn list_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return Vec::new();
     };
-    entries
-        .filter_map(|e| e.ok())
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() { files_under(&p) } else { 1 }
-        })
-        .sum()
+    let mut out = Vec::new();
+    for e in entries.filter_map(|e| e.ok()) {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(list_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// How many files are under `dir`, recursively (a lake's data path: what a change
+/// wrote or removed).
+pub fn files_under(dir: &Path) -> usize {
+    list_files(dir).len()
 }
 
 /// Which catalog database a test uses.
