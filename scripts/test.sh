@@ -19,6 +19,11 @@ cargo fmt --check
 section "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+section "cargo build --examples (tests/it/examples.rs runs them as a user does)"
+# `cargo test --all-targets` compiles examples as test harnesses under target/*/deps;
+# the plain binaries the example tests run live in target/*/examples.
+cargo build --examples
+
 section "cargo test --all-targets"
 cargo test --all-targets "$@"
 

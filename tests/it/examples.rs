@@ -1,6 +1,6 @@
 //! The embedding examples (`examples/`) run as a user runs them, against lakes
-//! DuckDB 1.5.5 wrote, and DuckDB reads what they wrote. `cargo test
-//! --all-targets` (scripts/test.sh) builds them before this runs.
+//! DuckDB 1.5.5 wrote, and DuckDB reads what they wrote. `cargo build
+//! --examples` builds them; scripts/test.sh runs it before the tests.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,7 +17,7 @@ fn example(name: &str) -> TestResult<PathBuf> {
     let path = profile_dir.join("examples").join(name);
     if !path.exists() {
         return Err(format!(
-            "{} is not built: run `cargo test --all-targets` (scripts/test.sh does), or `cargo build --examples`",
+            "{} is not built: run `cargo build --examples` first (scripts/test.sh does)",
             path.display()
         )
         .into());
