@@ -1,6 +1,7 @@
 //! `ducklake_column` rows: new columns (with their children) and new versions.
 
 use super::super::{Alter, ChangeSet, NewColumn};
+use super::Renderer;
 use crate::spec::rows::ColumnRow;
 use crate::spec::types::DuckLakeType;
 use crate::spec::{CatalogId, ColumnId, SnapshotId};
@@ -109,4 +110,60 @@ pub(super) fn column_row_values(b: &dyn SqlBackend, r: &ColumnRow, s: SnapshotId
         }
         .into()),
     )
+}
+
+impl Renderer<'_> {
+    /// ADD COLUMN, DROP COLUMN and a new version of a column (the table-level
+    /// changes are [`Renderer::alter_table`]'s).
+    pub(super) fn alter_column(&mut self, a: &Alter) {
+        let (b, s) = (self.b, self.s);
+        let t = |name: &str| b.table(name);
+        match a {
+            Alter::AddColumn {
+                table_id,
+                parent,
+                column,
+            } => {
+                let rows = column_rows(b, *table_id, s, *parent, std::slice::from_ref(column));
+                self.sql.push(format!(
+                    "INSERT INTO {} VALUES {}",
+                    t("ducklake_column"),
+                    rows.join(", ")
+                ));
+                self.layout_changed.push(*table_id);
+            }
+            Alter::DropColumn {
+                table_id,
+                column_ids,
+            } => {
+                let ids = column_ids
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.sql.push(format!(
+                    "UPDATE {} SET end_snapshot = {s} WHERE table_id = {table_id} AND column_id IN ({ids}) AND end_snapshot IS NULL",
+                    t("ducklake_column")
+                ));
+                self.layout_changed.push(*table_id);
+            }
+            Alter::ReplaceColumn { row } => {
+                self.sql.push(format!(
+                    "UPDATE {} SET end_snapshot = {s} WHERE table_id = {} AND column_id = {} AND end_snapshot IS NULL",
+                    t("ducklake_column"),
+                    row.table_id,
+                    row.column_id
+                ));
+                self.sql.push(format!(
+                    "INSERT INTO {} VALUES {}",
+                    t("ducklake_column"),
+                    column_row_values(b, row, s)
+                ));
+                self.layout_changed.push(row.table_id);
+            }
+            Alter::SetPartition { .. } | Alter::SetSort { .. } | Alter::RenameTable { .. } => {
+                self.alter_table(a);
+            }
+        }
+    }
 }
