@@ -21,6 +21,9 @@ mod stats;
 mod tables;
 mod views;
 
+#[cfg(test)]
+mod tests;
+
 use chrono::Utc;
 
 pub(crate) use columns::new_column_rows;
