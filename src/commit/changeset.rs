@@ -348,7 +348,7 @@ pub struct NewDeleteFile {
 #[derive(Debug, Clone)]
 pub enum Alter {
     /// ADD COLUMN. Its ids must be above every id the table ever used
-    /// ([`next_column_id`]); a concurrent ALTER makes the commit conflict.
+    /// ([`next_column_id`](super::next_column_id)); a concurrent ALTER makes the commit conflict.
     AddColumn {
         /// Table.
         table_id: CatalogId,
@@ -396,7 +396,7 @@ pub enum Alter {
 
 pub use crate::spec::rows::SortKey;
 
-/// Everything one snapshot changes. Build it, then [`commit`] it.
+/// Everything one snapshot changes. Build it, then [`commit`](super::commit) it.
 #[derive(Debug, Clone, Default)]
 pub struct ChangeSet {
     /// Snapshot the changes were computed against.
