@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use lakeq::config::Config;
 use lakeq::error::{Error, Result};
-use lakeq::models::graph::select_nodes;
+use lakeq::models::graph::select_nodes_with_selector;
 use lakeq::models::introspect::SessionDatabase;
 use lakeq::models::run::{
     NodeResult, RunKind, RunOptions, RunPlan, Status, create_schemas, execute, open_session_with,
@@ -32,6 +32,10 @@ pub struct ProjectArgs {
     /// Models to leave out (same syntax as --select).
     #[arg(long, num_args = 1..)]
     pub exclude: Vec<String>,
+    /// A selector of the project's `selectors.yml` (dbt's YAML selectors);
+    /// --select and --exclude are then ignored, as in dbt.
+    #[arg(long)]
+    pub selector: Option<String>,
     /// Variables for `var()`, as a YAML or JSON map: `--vars '{start: 2026-01-01}'`.
     #[arg(long)]
     pub vars: Option<String>,
@@ -161,7 +165,12 @@ fn print_result(r: &NodeResult, index: usize, total: usize) {
 /// returns the summary (an error only when the run could not start).
 pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> Result<RunSummary> {
     let started = Instant::now();
-    let (selected, warnings) = select_nodes(&project, &args.project.select, &args.project.exclude)?;
+    let (selected, warnings) = select_nodes_with_selector(
+        &project,
+        args.project.selector.as_deref(),
+        &args.project.select,
+        &args.project.exclude,
+    )?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -275,7 +284,12 @@ pub async fn compile(args: ProjectArgs) -> Result<()> {
     let session =
         Arc::new(open_session_with(&project, &super::run_session_options(&project.config)?).await?);
     project.set_database(Arc::new(SessionDatabase::new(session)), "compile");
-    let (selected, warnings) = select_nodes(&project, &args.select, &args.exclude)?;
+    let (selected, warnings) = select_nodes_with_selector(
+        &project,
+        args.selector.as_deref(),
+        &args.select,
+        &args.exclude,
+    )?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -290,7 +304,12 @@ pub async fn compile(args: ProjectArgs) -> Result<()> {
 /// `lakeq ls`: list the selected models (name, materialization, relation, tags).
 pub async fn ls(args: ProjectArgs) -> Result<()> {
     let project = args.load()?;
-    let (selected, warnings) = select_nodes(&project, &args.select, &args.exclude)?;
+    let (selected, warnings) = select_nodes_with_selector(
+        &project,
+        args.selector.as_deref(),
+        &args.select,
+        &args.exclude,
+    )?;
     for w in warnings {
         eprintln!("warning: {w}");
     }

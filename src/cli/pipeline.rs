@@ -90,6 +90,7 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
             target: args.target.clone(),
             select: Vec::new(),
             exclude: Vec::new(),
+            selector: None,
             vars: None,
         },
         threads: args.threads,

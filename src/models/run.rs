@@ -526,7 +526,11 @@ async fn run_model(
         .map_err(context)?;
     // dbt checks an enforced contract after the pre-hooks, before the model's statement.
     let contract = if cfg.contract_enforced {
-        Some(check_contract(session, model, &sql).await.map_err(context)?)
+        Some(
+            check_contract(session, model, &sql)
+                .await
+                .map_err(context)?,
+        )
     } else {
         None
     };

@@ -809,8 +809,11 @@ fn a_broken_contract_fails_its_model_as_in_dbt_and_writes_nothing() -> TestResul
     )?;
     let err = lakeq_cli_err(&with_lakeq, &["build", "-s", "order_facts"])?;
     assert!(
-        err.contains("column 'is_large' (BOOLEAN) is returned by the query but missing from the contract")
-            && err.contains("column 'is_big' ('boolean') is in the contract but not returned by the query"),
+        err.contains(
+            "column 'is_large' (BOOLEAN) is returned by the query but missing from the contract"
+        ) && err.contains(
+            "column 'is_big' ('boolean') is in the contract but not returned by the query"
+        ),
         "{err}"
     );
 
@@ -843,7 +846,9 @@ fn a_broken_contract_fails_its_model_as_in_dbt_and_writes_nothing() -> TestResul
     )?;
     let err = lakeq_cli_err(&with_lakeq, &["build", "-s", "order_facts"])?;
     assert!(
-        err.contains("constraints 'check' on column 'ordered_on' are not supported on DuckLake tables"),
+        err.contains(
+            "constraints 'check' on column 'ordered_on' are not supported on DuckLake tables"
+        ),
         "{err}"
     );
     assert_eq!(rows(&with_lakeq, facts)?, before);
@@ -857,7 +862,8 @@ fn a_broken_contract_fails_its_model_as_in_dbt_and_writes_nothing() -> TestResul
     let err = lakeq_cli_err(&with_lakeq, &["ls"])?;
     assert!(
         err.contains("models/order_facts.sql")
-            && err.contains("every column of its YAML needs a data_type; these have none: is_large"),
+            && err
+                .contains("every column of its YAML needs a data_type; these have none: is_large"),
         "{err}"
     );
     std::fs::write(yml_of(&with_lakeq), &yml)?;
@@ -871,6 +877,140 @@ fn a_broken_contract_fails_its_model_as_in_dbt_and_writes_nothing() -> TestResul
     assert!(
         err.contains("models/order_log.sql")
             && err.contains("must set on_schema_change to 'append_new_columns' or 'fail'"),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// The models and seeds `lakeq ls` lists, sorted.
+fn listed(dir: &Path, args: &[&str]) -> TestResult<(Vec<String>, String)> {
+    let (stdout, stderr) = run_ok(dir, args)?;
+    let mut names: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) != Some("test"))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    names.sort();
+    Ok((names, stderr))
+}
+
+#[test]
+fn selectors_yml_selects_what_dbt_selects() -> TestResult {
+    let dir = project("jaffle")?;
+    for selector in [
+        "staging_and_children",
+        "marts_without_finance",
+        "models_upstream_of_orders",
+        "seeds_and_finance",
+        "all_but_staging_and_tables",
+    ] {
+        let out = run_dbt(
+            &dir,
+            &[
+                "ls",
+                "--selector",
+                selector,
+                "--resource-type",
+                "model",
+                "--resource-type",
+                "seed",
+                "--output",
+                "name",
+                "--quiet",
+            ],
+        )?;
+        let mut by_dbt: Vec<String> = out.lines().map(|l| l.trim().to_string()).collect();
+        by_dbt.retain(|l| !l.is_empty());
+        by_dbt.sort();
+        let (by_lakeq, _) = listed(&dir, &["ls", "--selector", selector])?;
+        assert!(!by_lakeq.is_empty(), "{selector}");
+        assert_eq!(by_lakeq, by_dbt, "selector {selector}: lakeq vs dbt");
+    }
+    Ok(())
+}
+
+#[test]
+fn selectors_default_override_and_bad_definitions() -> TestResult {
+    let dir = project("jaffle")?;
+    let yml = dir.join("selectors.yml");
+    let text = std::fs::read_to_string(&yml)?;
+    // --selector wins over --select, with a warning.
+    let (names, stderr) = listed(
+        &dir,
+        &[
+            "ls",
+            "--selector",
+            "marts_without_finance",
+            "-s",
+            "stg_orders",
+        ],
+    )?;
+    assert_eq!(names, ["customers", "orders"]);
+    assert!(
+        stderr.contains(
+            "--selector marts_without_finance is used; --select and --exclude are ignored"
+        ),
+        "{stderr}"
+    );
+    // A `default: true` selector applies when nothing is selected, and -s replaces it.
+    std::fs::write(
+        &yml,
+        text.replace(
+            "  - name: marts_without_finance\n",
+            "  - name: marts_without_finance\n    default: true\n",
+        ),
+    )?;
+    let (names, stderr) = listed(&dir, &["ls"])?;
+    assert_eq!(names, ["customers", "orders"]);
+    assert!(
+        stderr.contains("using the default selector 'marts_without_finance'"),
+        "{stderr}"
+    );
+    let (names, _) = listed(&dir, &["ls", "-s", "stg_orders"])?;
+    assert_eq!(names, ["stg_orders"]);
+    // A run loads only the selector's nodes: three seeds, not seed_types.
+    let (stdout, _) = run_ok(&dir, &["seed", "--selector", "seeds_and_finance"])?;
+    assert!(stdout.contains("3 seeds loaded, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("seed_types"), "{stdout}");
+    // Errors name selectors.yml, the selector and what is wrong.
+    let err = lakeq_cli_err(&dir, &["ls", "--selector", "marts_without_financ"])?;
+    assert!(
+        err.contains("selectors.yml has no selector 'marts_without_financ'")
+            && err.contains("did you mean"),
+        "{err}"
+    );
+    std::fs::write(
+        &yml,
+        format!(
+            "{text}  - name: by_owner\n    definition:\n      method: owner\n      value: ann\n"
+        ),
+    )?;
+    let err = lakeq_cli_err(&dir, &["ls", "--selector", "by_owner"])?;
+    assert!(
+        err.contains(
+            "selectors.yml: selector 'by_owner': method 'owner' is not supported by lakeq"
+        ),
+        "{err}"
+    );
+    // An entry of a union with `exclude:` is the union's exclusion in dbt (its method and
+    // value select nothing; dbt ls lists nothing for this selector): the same, with a warning.
+    std::fs::write(
+        &yml,
+        format!(
+            "{text}  - name: nested\n    definition:\n      union:\n        - method: resource_type\n          value: seed\n          exclude:\n            - seed_types\n"
+        ),
+    )?;
+    let (names, stderr) = listed(&dir, &["ls", "--selector", "nested"])?;
+    assert!(names.is_empty(), "{names:?}");
+    assert!(
+        stderr.contains("selector 'nested': an entry of a union or intersection with `exclude:` is that list's exclusion")
+            && stderr.contains("(method, value) select nothing"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&yml)?;
+    let err = lakeq_cli_err(&dir, &["ls", "--selector", "nested"])?;
+    assert!(
+        err.contains("--selector nested: there is no selectors.yml"),
         "{err}"
     );
     Ok(())
