@@ -762,11 +762,12 @@ fn bad_dbt_input_is_a_clear_error() -> TestResult {
 #[test]
 fn contracts_match_dbt_duckdb() -> TestResult {
     // Built twice: the incremental model's second run checks its contract again.
+    // date_diffs: dbt.datediff for every date part, against dbt-duckdb's date_diff().
     compare_builds_with_dbt(
         "contracts",
         "contracts.sqlite",
         "contracts_data",
-        4,
+        5,
         &[&[], &[]],
     )
 }
@@ -1011,6 +1012,21 @@ fn selectors_default_override_and_bad_definitions() -> TestResult {
     let err = lakeq_cli_err(&dir, &["ls", "--selector", "nested"])?;
     assert!(
         err.contains("--selector nested: there is no selectors.yml"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn datediff_of_a_part_lakeq_lacks_names_the_model() -> TestResult {
+    let dir = project("contracts")?;
+    let model = dir.join("models/date_diffs.sql");
+    let text = std::fs::read_to_string(&model)?;
+    std::fs::write(&model, text.replace("'months'", "'decade'"))?;
+    let err = lakeq_cli_err(&dir, &["compile", "-s", "date_diffs"])?;
+    assert!(
+        err.contains("models/date_diffs.sql")
+            && err.contains("dbt.datediff: date part 'decade' is not supported by lakeq"),
         "{err}"
     );
     Ok(())
