@@ -10,8 +10,8 @@ use lakeq::error::{Error, Result};
 use lakeq::models::graph::select_nodes_with_selector;
 use lakeq::models::introspect::SessionDatabase;
 use lakeq::models::run::{
-    NodeResult, RunKind, RunOptions, RunPlan, Status, create_schemas, execute, open_session_with,
-    run_hooks,
+    NodeResult, RunKind, RunOptions, RunPlan, Status, create_schemas, end_of_run_globals, execute,
+    open_session_with, run_hooks, run_hooks_with,
 };
 use lakeq::models::{Project, artifacts};
 
@@ -47,9 +47,9 @@ pub struct RunArgs {
     /// Project, target and selection.
     #[command(flatten)]
     pub project: ProjectArgs,
-    /// Models run at once.
-    #[arg(long, default_value_t = 4)]
-    pub threads: usize,
+    /// Models run at once (default: the dbt profile's `threads:`, else 4).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Rebuild incremental models from scratch.
     #[arg(long)]
     pub full_refresh: bool,
@@ -211,7 +211,16 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
         println!("  on-run-start: {} hooks run", on_start.len());
     }
     let options = RunOptions {
-        threads: args.threads,
+        threads: args
+            .threads
+            .or_else(|| {
+                project
+                    .config
+                    .dbt
+                    .as_ref()
+                    .and_then(|d| d.target_threads.get(&project.target).copied())
+            })
+            .unwrap_or(4),
         full_refresh: args.full_refresh,
     };
     let results = execute(
@@ -223,12 +232,13 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
     )
     .await?;
     // on-run-end runs whatever happened to the nodes, as in dbt.
-    let ended = run_hooks(
+    let ended = run_hooks_with(
         &project,
         &session,
         &on_end,
         None,
         "dbt_project.yml: on-run-end hook",
+        &end_of_run_globals(&project, &results),
     )
     .await;
     if ended.is_ok() && !on_end.is_empty() {

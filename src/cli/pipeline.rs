@@ -93,7 +93,7 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
             selector: None,
             vars: None,
         },
-        threads: args.threads,
+        threads: Some(args.threads),
         full_refresh: args.full_refresh,
     };
     let project = run_args.project.load()?;

@@ -426,6 +426,8 @@ pub struct RenderInput<'a> {
     pub parse: bool,
     /// The model's resolved config, for `config.get()`.
     pub config: BTreeMap<String, serde_json::Value>,
+    /// More names the template sees (`results` and `schemas` in `on-run-end`).
+    pub globals: BTreeMap<String, serde_json::Value>,
 }
 
 /// The placeholder relation of `ref('m')` in the parse pass.
@@ -581,6 +583,9 @@ pub fn render(
         })),
     );
     env.add_global("modules", super::introspect::modules());
+    for (name, value) in &input.globals {
+        env.add_global(name.clone(), Value::from_serialize(value));
+    }
     env.add_function("__lakeq_relation", |text: String| {
         Relation::from_text(&text).value()
     });

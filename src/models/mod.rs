@@ -594,6 +594,17 @@ impl Project {
     /// The SQL of a hook: `model`'s `pre_hook`/`post_hook` (with `this` its
     /// relation), or the project's `on-run-start`/`on-run-end` (`model` none).
     pub fn render_hook(&self, sql: &str, model: Option<&str>) -> Result<String, ModelError> {
+        self.render_hook_with(sql, model, BTreeMap::new())
+    }
+
+    /// [`Project::render_hook`] with more names for the template (`results`
+    /// and `schemas` in `on-run-end`).
+    pub fn render_hook_with(
+        &self,
+        sql: &str,
+        model: Option<&str>,
+        globals: BTreeMap<String, serde_json::Value>,
+    ) -> Result<String, ModelError> {
         let (name, path, this) = match model {
             Some(m) => {
                 let model = self.model(m)?;
@@ -612,6 +623,7 @@ impl Project {
                 path,
                 source: sql,
                 this,
+                globals,
                 ..Default::default()
             },
         )?;
@@ -631,6 +643,7 @@ impl Project {
                 is_incremental,
                 parse: false,
                 config: model_settings(&model.config),
+                ..Default::default()
             },
         )?;
         Ok(self.inline_ephemerals(&sql, &captured))

@@ -936,16 +936,86 @@ pub async fn run_hooks(
     model: Option<&str>,
     what: &str,
 ) -> Result<()> {
+    run_hooks_with(project, session, hooks, model, what, &BTreeMap::new()).await
+}
+
+/// [`run_hooks`] with more names for the hooks' templates (`results` and
+/// `schemas` in `on-run-end`: see [`end_of_run_globals`]).
+pub async fn run_hooks_with(
+    project: &Project,
+    session: &Session,
+    hooks: &[String],
+    model: Option<&str>,
+    what: &str,
+    globals: &BTreeMap<String, serde_json::Value>,
+) -> Result<()> {
     for (i, hook) in hooks.iter().enumerate() {
         let failed = |e: &dyn std::fmt::Display| {
             Error::NodeFailed(format!("{what} {} of {}: {e}", i + 1, hooks.len()))
         };
-        let sql = project.render_hook(hook, model).map_err(|e| failed(&e))?;
+        let sql = project
+            .render_hook_with(hook, model, globals.clone())
+            .map_err(|e| failed(&e))?;
         for statement in crate::provider::sql::split_statements(&sql).map_err(|e| failed(&e))? {
             session.sql(&statement).await.map_err(|e| failed(&e))?;
         }
     }
     Ok(())
+}
+
+/// What dbt's `on-run-end` hooks see besides the usual context: `results`
+/// (one per node: `status` as dbt spells it, `node` with `name`, `unique_id`,
+/// `resource_type`, `execution_time`, `message`, `failures`,
+/// `adapter_response.rows_affected`), `schemas` (the schemas the run built
+/// into) and `database_schemas` (`[lake, schema]` pairs).
+pub fn end_of_run_globals(
+    project: &Project,
+    results: &[NodeResult],
+) -> BTreeMap<String, serde_json::Value> {
+    let list: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "status": r.status,
+                "node": {
+                    "name": r.name,
+                    "unique_id": r.unique_id,
+                    "resource_type": r.resource_type,
+                    "relation_name": r.relation,
+                },
+                "unique_id": r.unique_id,
+                "execution_time": r.execution_time,
+                "message": r.message,
+                "failures": r.failures,
+                "adapter_response": { "rows_affected": r.rows_affected },
+            })
+        })
+        .collect();
+    let mut schemas = BTreeSet::new();
+    for r in results {
+        let schema = match r.resource_type {
+            "model" => project
+                .models
+                .get(&r.name)
+                .filter(|m| m.config.materialized != Materialized::Ephemeral)
+                .map(|m| m.config.schema.clone()),
+            "seed" => project.seeds.get(&r.name).map(|s| s.config.schema.clone()),
+            _ => None,
+        };
+        schemas.extend(schema);
+    }
+    let database_schemas: Vec<serde_json::Value> = schemas
+        .iter()
+        .map(|s| serde_json::json!([project.target_lake, s]))
+        .collect();
+    BTreeMap::from([
+        ("results".to_string(), serde_json::Value::Array(list)),
+        ("schemas".to_string(), serde_json::json!(schemas)),
+        (
+            "database_schemas".to_string(),
+            serde_json::Value::Array(database_schemas),
+        ),
+    ])
 }
 
 /// Column names and SQL types of a query's result (`DESCRIBE`); a type lakeq
