@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use lakeq::config::Config;
 use lakeq::error::{Error, Result};
-use lakeq::models::graph::select_nodes;
+use lakeq::models::graph::select_nodes_with_selector;
 use lakeq::models::introspect::SessionDatabase;
 use lakeq::models::run::{
-    NodeResult, RunKind, RunOptions, RunPlan, Status, create_schemas, execute, open_session_with,
-    run_hooks,
+    NodeResult, RunKind, RunOptions, RunPlan, Status, create_schemas, end_of_run_globals, execute,
+    open_session_with, run_hooks, run_hooks_with,
 };
 use lakeq::models::{Project, artifacts};
 
@@ -32,6 +32,10 @@ pub struct ProjectArgs {
     /// Models to leave out (same syntax as --select).
     #[arg(long, num_args = 1..)]
     pub exclude: Vec<String>,
+    /// A selector of the project's `selectors.yml` (dbt's YAML selectors);
+    /// --select and --exclude are then ignored, as in dbt.
+    #[arg(long)]
+    pub selector: Option<String>,
     /// Variables for `var()`, as a YAML or JSON map: `--vars '{start: 2026-01-01}'`.
     #[arg(long)]
     pub vars: Option<String>,
@@ -43,9 +47,9 @@ pub struct RunArgs {
     /// Project, target and selection.
     #[command(flatten)]
     pub project: ProjectArgs,
-    /// Models run at once.
-    #[arg(long, default_value_t = 4)]
-    pub threads: usize,
+    /// Models run at once (default: the dbt profile's `threads:`, else 4).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Rebuild incremental models from scratch.
     #[arg(long)]
     pub full_refresh: bool,
@@ -161,7 +165,12 @@ fn print_result(r: &NodeResult, index: usize, total: usize) {
 /// returns the summary (an error only when the run could not start).
 pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> Result<RunSummary> {
     let started = Instant::now();
-    let (selected, warnings) = select_nodes(&project, &args.project.select, &args.project.exclude)?;
+    let (selected, warnings) = select_nodes_with_selector(
+        &project,
+        args.project.selector.as_deref(),
+        &args.project.select,
+        &args.project.exclude,
+    )?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -202,7 +211,16 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
         println!("  on-run-start: {} hooks run", on_start.len());
     }
     let options = RunOptions {
-        threads: args.threads,
+        threads: args
+            .threads
+            .or_else(|| {
+                project
+                    .config
+                    .dbt
+                    .as_ref()
+                    .and_then(|d| d.target_threads.get(&project.target).copied())
+            })
+            .unwrap_or(4),
         full_refresh: args.full_refresh,
     };
     let results = execute(
@@ -214,12 +232,13 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
     )
     .await?;
     // on-run-end runs whatever happened to the nodes, as in dbt.
-    let ended = run_hooks(
+    let ended = run_hooks_with(
         &project,
         &session,
         &on_end,
         None,
         "dbt_project.yml: on-run-end hook",
+        &end_of_run_globals(&project, &results),
     )
     .await;
     if ended.is_ok() && !on_end.is_empty() {
@@ -275,7 +294,12 @@ pub async fn compile(args: ProjectArgs) -> Result<()> {
     let session =
         Arc::new(open_session_with(&project, &super::run_session_options(&project.config)?).await?);
     project.set_database(Arc::new(SessionDatabase::new(session)), "compile");
-    let (selected, warnings) = select_nodes(&project, &args.select, &args.exclude)?;
+    let (selected, warnings) = select_nodes_with_selector(
+        &project,
+        args.selector.as_deref(),
+        &args.select,
+        &args.exclude,
+    )?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -290,7 +314,12 @@ pub async fn compile(args: ProjectArgs) -> Result<()> {
 /// `lakeq ls`: list the selected models (name, materialization, relation, tags).
 pub async fn ls(args: ProjectArgs) -> Result<()> {
     let project = args.load()?;
-    let (selected, warnings) = select_nodes(&project, &args.select, &args.exclude)?;
+    let (selected, warnings) = select_nodes_with_selector(
+        &project,
+        args.selector.as_deref(),
+        &args.select,
+        &args.exclude,
+    )?;
     for w in warnings {
         eprintln!("warning: {w}");
     }

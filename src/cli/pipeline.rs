@@ -90,9 +90,10 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
             target: args.target.clone(),
             select: Vec::new(),
             exclude: Vec::new(),
+            selector: None,
             vars: None,
         },
-        threads: args.threads,
+        threads: Some(args.threads),
         full_refresh: args.full_refresh,
     };
     let project = run_args.project.load()?;

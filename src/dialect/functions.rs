@@ -754,7 +754,7 @@ pub fn duckdb_uuid(expr: &mut Expr) {
 /// `... UNSIGNED` forms DataFusion knows, inside lists and structs too. Used for
 /// column definitions; casts also get [`duckdb_type_names`].
 pub fn normalize_column_type(t: &mut SqlType) {
-    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, StructField};
+    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, ExactNumberInfo, StructField};
     match t {
         SqlType::UTinyInt | SqlType::UInt8 => *t = SqlType::TinyIntUnsigned(None),
         SqlType::USmallInt | SqlType::UInt16 => *t = SqlType::SmallIntUnsigned(None),
@@ -780,6 +780,12 @@ pub fn normalize_column_type(t: &mut SqlType) {
         SqlType::Map(k, v) => {
             normalize_column_type(k);
             normalize_column_type(v);
+        }
+        // DuckDB's DECIMAL without a width is DECIMAL(18,3) (DataFusion's would be (38,10)).
+        SqlType::Decimal(ExactNumberInfo::None)
+        | SqlType::Numeric(ExactNumberInfo::None)
+        | SqlType::Dec(ExactNumberInfo::None) => {
+            *t = SqlType::Decimal(ExactNumberInfo::PrecisionAndScale(18, 3));
         }
         _ => {}
     }

@@ -34,6 +34,8 @@ pub struct DbtProject {
     pub data_tests: Yaml,
     /// Schema of each target (`schema:` of the profile output; `main` by default).
     pub target_schemas: BTreeMap<String, String>,
+    /// Nodes run at once for each target (`threads:` of the profile output).
+    pub target_threads: BTreeMap<String, usize>,
     /// Things lakeq does not do, one line each (printed once per command).
     pub warnings: Vec<String>,
     /// `on-run-start`: SQL templates run before a run's first node.
@@ -293,6 +295,22 @@ impl DbtProject {
                 .unwrap_or("main");
             self.target_schemas
                 .insert(target.to_string(), schema.to_string());
+            match output.get("threads") {
+                None | Some(Yaml::Null) => {}
+                Some(t) => {
+                    let n = t
+                        .as_u64()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            invalid(
+                                path,
+                                &format!("output '{target}': threads must be a positive number"),
+                            )
+                        })?;
+                    self.target_threads.insert(target.to_string(), n);
+                }
+            }
         }
         Ok(())
     }

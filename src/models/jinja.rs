@@ -70,13 +70,41 @@ date_trunc('{{ datepart }}', {{ date }})
 {%- endif -%}
 {%- endmacro %}
 {% macro datediff(first_date, second_date, datepart) -%}
-{%- if datepart == 'day' -%}
-{#- DuckDB's date_diff('day', ...) counts day boundaries: the difference of the dates. -#}
-(cast(({{ second_date }})::timestamp as date) - cast(({{ first_date }})::timestamp as date))
-{%- elif datepart == 'week' -%}
-({{ datediff(first_date, second_date, 'day') }} // 7 + case when date_part('dow', ({{ first_date }})::timestamp) <= date_part('dow', ({{ second_date }})::timestamp) then case when {{ first_date }} <= {{ second_date }} then 0 else -1 end else case when {{ first_date }} <= {{ second_date }} then 1 else 0 end end)
+{#- dbt-duckdb: date_diff(part, a::timestamp, b::timestamp), the number of part boundaries
+    between a and b. Written with the date parts lakeq has (DuckDB gives the same numbers). -#}
+{%- set part = datepart | lower -%}
+{%- set part = {'years': 'year', 'quarters': 'quarter', 'months': 'month', 'weeks': 'week', 'days': 'day',
+    'hours': 'hour', 'minutes': 'minute', 'seconds': 'second', 'milliseconds': 'millisecond',
+    'microseconds': 'microsecond'}.get(part, part) -%}
+{%- set a = '(' ~ first_date ~ ')::timestamp' -%}
+{%- set b = '(' ~ second_date ~ ')::timestamp' -%}
+{%- set days = '(cast(' ~ b ~ ' as date) - cast(' ~ a ~ ' as date))' -%}
+{%- if datepart == 'week' -%}
+{#- dbt-duckdb's own formula for 'week' (exactly that spelling). -#}
+({{ days }} // 7 + case when date_part('dow', ({{ first_date }})::timestamp) <= date_part('dow', ({{ second_date }})::timestamp) then case when {{ first_date }} <= {{ second_date }} then 0 else -1 end else case when {{ first_date }} <= {{ second_date }} then 1 else 0 end end)
+{%- elif part == 'day' -%}
+{{ days }}
+{%- elif part == 'week' -%}
+{#- date_diff('weeks', ...): whole weeks of the day difference, toward zero (`//` truncates as DuckDB's does). -#}
+({{ days }} // 7)
+{%- elif part == 'year' -%}
+(year({{ b }}) - year({{ a }}))
+{%- elif part == 'quarter' -%}
+((year({{ b }}) * 4 + quarter({{ b }})) - (year({{ a }}) * 4 + quarter({{ a }})))
+{%- elif part == 'month' -%}
+((year({{ b }}) * 12 + month({{ b }})) - (year({{ a }}) * 12 + month({{ a }})))
+{%- elif part == 'hour' -%}
+({{ days }} * 24 + hour({{ b }}) - hour({{ a }}))
+{%- elif part == 'minute' -%}
+({{ days }} * 1440 + (hour({{ b }}) * 60 + minute({{ b }})) - (hour({{ a }}) * 60 + minute({{ a }})))
+{%- elif part == 'second' -%}
+({{ days }} * 86400 + (hour({{ b }}) * 3600 + minute({{ b }}) * 60 + second({{ b }})) - (hour({{ a }}) * 3600 + minute({{ a }}) * 60 + second({{ a }})))
+{%- elif part == 'millisecond' -%}
+({{ days }} * 86400000 + (hour({{ b }}) * 3600000 + minute({{ b }}) * 60000 + millisecond({{ b }})) - (hour({{ a }}) * 3600000 + minute({{ a }}) * 60000 + millisecond({{ a }})))
+{%- elif part == 'microsecond' -%}
+({{ days }} * 86400000000 + (hour({{ b }}) * 3600000000 + minute({{ b }}) * 60000000 + microsecond({{ b }})) - (hour({{ a }}) * 3600000000 + minute({{ a }}) * 60000000 + microsecond({{ a }})))
 {%- else -%}
-(date_diff('{{ datepart }}', {{ first_date }}::timestamp, {{ second_date }}::timestamp ))
+{{ exceptions.raise_compiler_error("dbt.datediff: date part '" ~ datepart ~ "' is not supported by lakeq (year, quarter, month, week, day, hour, minute, second, millisecond, microsecond)") }}
 {%- endif -%}
 {%- endmacro %}
 {% macro safe_cast(field, type) -%}
@@ -398,6 +426,8 @@ pub struct RenderInput<'a> {
     pub parse: bool,
     /// The model's resolved config, for `config.get()`.
     pub config: BTreeMap<String, serde_json::Value>,
+    /// More names the template sees (`results` and `schemas` in `on-run-end`).
+    pub globals: BTreeMap<String, serde_json::Value>,
 }
 
 /// The placeholder relation of `ref('m')` in the parse pass.
@@ -553,6 +583,9 @@ pub fn render(
         })),
     );
     env.add_global("modules", super::introspect::modules());
+    for (name, value) in &input.globals {
+        env.add_global(name.clone(), Value::from_serialize(value));
+    }
     env.add_function("__lakeq_relation", |text: String| {
         Relation::from_text(&text).value()
     });
@@ -580,15 +613,21 @@ pub fn render(
         .and_then(|t| t.render(ctx))
         .map_err(|e| {
             let mut err = from_jinja(input.path, &e);
-            if let ModelError::Jinja { path, line, .. } = &mut err
+            if let ModelError::Jinja {
+                path,
+                line,
+                message,
+            } = &mut err
                 && let Some(l) = *line
             {
                 if l > macros.lines + 1 {
                     *line = Some(l - macros.lines - 1);
                 } else {
+                    // In a macro: its file and line, and the file that called it.
                     let (file, at) = macros.locate(l);
                     *path = file;
                     *line = Some(at);
+                    message.push_str(&format!(" (called from {})", input.path));
                 }
             }
             err

@@ -89,6 +89,8 @@ pub struct Model {
     pub description: String,
     /// Documented columns.
     pub columns: Vec<project::ColumnDoc>,
+    /// The types of its model-level `constraints:` (column ones are in `columns`).
+    pub constraints: Vec<String>,
     /// Effective configuration.
     pub config: ModelConfig,
     /// Models this one refs (deduplicated, sorted).
@@ -340,6 +342,7 @@ impl Project {
                     folder: file.folder.clone(),
                     description: file.description.clone(),
                     columns: file.columns.clone(),
+                    constraints: file.constraints.clone(),
                     config: model_config,
                     refs: refs.into_iter().collect(),
                     sources: sources.into_iter().collect(),
@@ -349,6 +352,7 @@ impl Project {
             );
         }
         for m in models.values() {
+            check_contract_declaration(m)?;
             for r in &m.refs {
                 if !models.contains_key(r) && !seeds.contains_key(r) {
                     return Err(ModelError::Config {
@@ -590,6 +594,17 @@ impl Project {
     /// The SQL of a hook: `model`'s `pre_hook`/`post_hook` (with `this` its
     /// relation), or the project's `on-run-start`/`on-run-end` (`model` none).
     pub fn render_hook(&self, sql: &str, model: Option<&str>) -> Result<String, ModelError> {
+        self.render_hook_with(sql, model, BTreeMap::new())
+    }
+
+    /// [`Project::render_hook`] with more names for the template (`results`
+    /// and `schemas` in `on-run-end`).
+    pub fn render_hook_with(
+        &self,
+        sql: &str,
+        model: Option<&str>,
+        globals: BTreeMap<String, serde_json::Value>,
+    ) -> Result<String, ModelError> {
         let (name, path, this) = match model {
             Some(m) => {
                 let model = self.model(m)?;
@@ -608,6 +623,7 @@ impl Project {
                 path,
                 source: sql,
                 this,
+                globals,
                 ..Default::default()
             },
         )?;
@@ -627,6 +643,7 @@ impl Project {
                 is_incremental,
                 parse: false,
                 config: model_settings(&model.config),
+                ..Default::default()
             },
         )?;
         Ok(self.inline_ephemerals(&sql, &captured))
@@ -895,6 +912,50 @@ impl DbtContext<'_> {
     }
 }
 
+/// What dbt checks when it parses a model with an enforced contract: it is not
+/// ephemeral and every documented column has a `data_type`.
+fn check_contract_declaration(m: &Model) -> Result<(), ModelError> {
+    if !m.config.contract_enforced {
+        return Ok(());
+    }
+    let bad = |message: String| ModelError::Config {
+        model: m.name.clone(),
+        path: m.path.clone(),
+        message,
+    };
+    if m.config.materialized == Materialized::Ephemeral {
+        return Err(bad(
+            "an enforced contract needs a view, table or incremental model; ephemeral models have none".into(),
+        ));
+    }
+    if m.config.materialized == Materialized::Incremental
+        && !matches!(
+            m.config.on_schema_change.as_str(),
+            "append_new_columns" | "fail"
+        )
+    {
+        return Err(bad(format!(
+            "on_schema_change is '{}': an incremental model with an enforced contract must set \
+             on_schema_change to 'append_new_columns' or 'fail' (as dbt requires)",
+            m.config.on_schema_change
+        )));
+    }
+    let untyped: Vec<&str> = m
+        .columns
+        .iter()
+        .filter(|c| c.data_type.as_deref().is_none_or(|t| t.trim().is_empty()))
+        .map(|c| c.name.as_str())
+        .collect();
+    if !untyped.is_empty() {
+        return Err(bad(format!(
+            "its contract is enforced, so every column of its YAML needs a data_type; \
+             these have none: {}",
+            untyped.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// Model config keys lakeq acts on.
 const MODEL_KEYS: &[&str] = &[
     "materialized",
@@ -905,6 +966,7 @@ const MODEL_KEYS: &[&str] = &[
     "on_schema_change",
     "enabled",
     "alias",
+    "contract",
 ];
 
 /// A model's resolved config as `config.get()` sees it.
@@ -1096,6 +1158,32 @@ fn merge_config(
             )));
         }
     };
+    let contract_enforced = match settings.get("contract") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Object(c)) => {
+            for k in c.keys() {
+                if !matches!(k.as_str(), "enforced" | "alias_types") {
+                    warn(format!(
+                        "model config 'contract.{k}' is not supported by lakeq and is ignored"
+                    ));
+                }
+            }
+            match c.get("enforced") {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(bad(format!(
+                        "config contract.enforced must be true or false, not {other}"
+                    )));
+                }
+            }
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "config contract must be a map ({{enforced: true}}), not {other}"
+            )));
+        }
+    };
     for key in settings.keys() {
         if !MODEL_KEYS.contains(&key.as_str()) {
             if dbt.is_some() {
@@ -1121,6 +1209,7 @@ fn merge_config(
         on_schema_change,
         enabled,
         alias,
+        contract_enforced,
     })
 }
 

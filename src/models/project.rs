@@ -56,6 +56,9 @@ pub struct ModelConfig {
     pub pre_hook: Vec<String>,
     /// SQL templates run after the model is built (dbt's `post_hook`).
     pub post_hook: Vec<String>,
+    /// dbt's `contract: {enforced: true}`: the query's columns must match the
+    /// declared `columns:` (names and `data_type`s) before anything is written.
+    pub contract_enforced: bool,
 }
 
 /// A documented column of a model (`schema.yml`).
@@ -65,6 +68,12 @@ pub struct ColumnDoc {
     pub name: String,
     /// Its description.
     pub description: String,
+    /// Its declared type (`data_type:`), checked when the model's contract is enforced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_type: Option<String>,
+    /// The `type` of each of its `constraints:` (`not_null`, `unique`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<String>,
 }
 
 /// A generic data test from a `schema.yml` (`unique`, `not_null`,
@@ -255,6 +264,8 @@ pub struct ModelFile {
     pub columns: Vec<ColumnDoc>,
     /// `config:` from `schema.yml`.
     pub yaml_config: BTreeMap<String, Yaml>,
+    /// The `type` of each model-level constraint of `schema.yml`.
+    pub constraints: Vec<String>,
 }
 
 /// One file of a project: its path relative to the project folder and its text.
@@ -389,6 +400,9 @@ struct YamlModel {
     columns: Vec<YamlColumn>,
     #[serde(default, alias = "data_tests")]
     tests: Vec<Yaml>,
+    /// Model-level constraints (`primary_key` over columns, ...).
+    #[serde(default)]
+    constraints: Vec<Yaml>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -398,6 +412,26 @@ struct YamlColumn {
     description: String,
     #[serde(default, alias = "data_tests")]
     tests: Vec<Yaml>,
+    data_type: Option<String>,
+    #[serde(default)]
+    constraints: Vec<Yaml>,
+}
+
+/// The `type` of each constraint of a `constraints:` list.
+fn constraint_types(items: &[Yaml], rel: &str, what: &str) -> Result<Vec<String>, ModelError> {
+    items
+        .iter()
+        .map(|c| {
+            c.get("type")
+                .and_then(Yaml::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    ModelError::Project(format!(
+                        "{rel}: a constraint of {what} has no `type:` (not_null, unique, primary_key, ...)"
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// The lake sources live in when their YAML names no `database`.
@@ -573,6 +607,7 @@ impl ProjectFiles {
                 description: String::new(),
                 columns: Vec::new(),
                 yaml_config: BTreeMap::new(),
+                constraints: Vec::new(),
             };
             if let Some(other) = models.insert(name.clone(), file) {
                 return Err(ModelError::Project(format!(
@@ -592,6 +627,7 @@ impl ProjectFiles {
                 description: String::new(),
                 columns: Vec::new(),
                 yaml_config: BTreeMap::new(),
+                constraints: Vec::new(),
             };
             if let Some(other) = seeds.insert(name.clone(), file) {
                 return Err(ModelError::Project(format!(
@@ -638,6 +674,8 @@ impl ProjectFiles {
                 };
                 file.description = m.description;
                 file.yaml_config = m.config;
+                file.constraints =
+                    constraint_types(&m.constraints, &rel, &format!("model '{}'", m.name))?;
                 for t in &m.tests {
                     tests.push(generic_test(&m.name, None, t, &rel, dbt)?);
                 }
@@ -645,9 +683,16 @@ impl ProjectFiles {
                     for t in &c.tests {
                         tests.push(generic_test(&m.name, Some(&c.name), t, &rel, dbt)?);
                     }
+                    let constraints = constraint_types(
+                        &c.constraints,
+                        &rel,
+                        &format!("column '{}' of model '{}'", c.name, m.name),
+                    )?;
                     file.columns.push(ColumnDoc {
                         name: c.name,
                         description: c.description,
+                        data_type: c.data_type,
+                        constraints,
                     });
                 }
             }
@@ -673,6 +718,8 @@ impl ProjectFiles {
                     file.columns.push(ColumnDoc {
                         name: c.name,
                         description: c.description,
+                        data_type: c.data_type,
+                        constraints: Vec::new(),
                     });
                 }
             }

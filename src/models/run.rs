@@ -524,6 +524,16 @@ async fn run_model(
     run_hooks(project, session, &cfg.pre_hook, Some(name), "pre_hook")
         .await
         .map_err(context)?;
+    // dbt checks an enforced contract after the pre-hooks, before the model's statement.
+    let contract = if cfg.contract_enforced {
+        Some(
+            check_contract(session, model, &sql)
+                .await
+                .map_err(context)?,
+        )
+    } else {
+        None
+    };
     match (cfg.materialized, existing) {
         (Materialized::View, _) => {
             let statement = format!("CREATE OR REPLACE VIEW {rel} AS\n{sql}");
@@ -578,6 +588,13 @@ async fn run_model(
                     .map_err(context)?;
                 result.rows_affected = Some(count(&batches));
             }
+        }
+        (Materialized::Table | Materialized::Incremental, _) if contract.is_some() => {
+            let columns = contract.as_deref().unwrap_or_default();
+            let rows = build_contracted(project, &snapshot, model, &rel, &sql, columns)
+                .await
+                .map_err(context)?;
+            result.rows_affected = Some(rows);
         }
         (Materialized::Table | Materialized::Incremental, _) => {
             let batches = session
@@ -710,18 +727,179 @@ async fn incremental_with_schema_change(
     statements.push(format!(
         "INSERT INTO {rel} ({columns}) SELECT {columns} FROM (\n{sql}\n) AS new_rows"
     ));
-    // A transaction of lakeq's does not yet merge with commits made meanwhile (by
-    // models running beside this one): run it again on a conflict, a bounded number of times.
+    in_one_transaction_retrying(project, &statements).await
+}
+
+/// [`in_one_transaction`], run again on a retryable conflict: a transaction of
+/// lakeq's does not yet merge with commits made meanwhile (by models running
+/// beside this one), so it is retried a bounded number of times.
+async fn in_one_transaction_retrying(project: &Project, statements: &[String]) -> Result<u64> {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        match in_one_transaction(project, &statements).await {
+        match in_one_transaction(project, statements).await {
             Err(Error::CommitConflict {
                 retryable: true, ..
             }) if attempts < MAX_ATTEMPTS => continue,
             other => return other,
         }
     }
+}
+
+/// A column of an enforced contract, checked against the query: its name,
+/// DuckDB's name of its type, and whether it is `not_null`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractColumn {
+    /// The column name, as the YAML spells it.
+    pub name: String,
+    /// DuckDB's name of its type (`INTEGER`, `DECIMAL(10,2)`, `VARCHAR`).
+    pub data_type: String,
+    /// Whether it has a `not_null` constraint.
+    pub not_null: bool,
+}
+
+/// dbt's `assert_columns_equivalent`: the query's columns and the contract's
+/// (YAML `columns:` with `data_type`) have the same names (exactly, as dbt
+/// compares them) and types (both as lakeq types them, compared by DuckDB's
+/// type name), in any order. A mismatch is an error listing every difference;
+/// nothing has been written then. Returns the contract's columns in YAML order.
+async fn check_contract(
+    session: &Session,
+    model: &super::Model,
+    sql: &str,
+) -> Result<Vec<ContractColumn>> {
+    use crate::dialect::render::duckdb_type_name;
+    let query = session
+        .query(&format!("SELECT * FROM (\n{sql}\n) AS model_subq"))
+        .await?;
+    let actual: Vec<(String, String)> = query
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), duckdb_type_name(f.data_type())))
+        .collect();
+    let mut declared = Vec::new();
+    for c in &model.columns {
+        let written = c.data_type.as_deref().unwrap_or_default();
+        // The declared type as lakeq's SQL reads it (`int` -> INTEGER, `text` -> VARCHAR).
+        let typed = session
+            .query(&format!(
+                "SELECT CAST(NULL AS {written}) AS {}",
+                super::ident(&c.name)
+            ))
+            .await
+            .map_err(|e| {
+                Error::NodeFailed(format!(
+                    "contract: column '{}' has data_type '{written}', which is not a type lakeq knows: {e}",
+                    c.name
+                ))
+            })?;
+        let data_type = typed
+            .schema()
+            .fields()
+            .first()
+            .map(|f| duckdb_type_name(f.data_type()))
+            .unwrap_or_default();
+        declared.push((c, written, data_type));
+    }
+    let mut problems = Vec::new();
+    for (name, ty) in &actual {
+        match declared.iter().find(|(c, _, _)| &c.name == name) {
+            None => problems.push(format!(
+                "column '{name}' ({ty}) is returned by the query but missing from the contract"
+            )),
+            Some((_, written, declared_ty)) if declared_ty != ty => problems.push(format!(
+                "column '{name}' is declared '{written}' ({declared_ty}) but the query returns {ty}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for (c, written, _) in &declared {
+        if !actual.iter().any(|(n, _)| n == &c.name) {
+            problems.push(format!(
+                "column '{}' ('{written}') is in the contract but not returned by the query",
+                c.name
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::NodeFailed(format!(
+            "its enforced contract does not match its query, so nothing was written \
+             (the name, data_type and number of columns in the YAML must match the query's):\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    // DuckLake tables hold NOT NULL and nothing else (DuckDB refuses the others there too).
+    let mut unsupported: Vec<String> = model
+        .constraints
+        .iter()
+        .map(|t| format!("'{t}' (model-level)"))
+        .collect();
+    for c in &model.columns {
+        for t in c.constraints.iter().filter(|t| t.as_str() != "not_null") {
+            unsupported.push(format!("'{t}' on column '{}'", c.name));
+        }
+    }
+    if model.config.materialized != super::Materialized::View && !unsupported.is_empty() {
+        return Err(Error::NodeFailed(format!(
+            "constraints {} are not supported on DuckLake tables (only not_null is; \
+             dbt-duckdb fails on them too); nothing was written",
+            unsupported.join(", ")
+        )));
+    }
+    Ok(declared
+        .into_iter()
+        .map(|(c, _, data_type)| ContractColumn {
+            name: c.name.clone(),
+            data_type,
+            not_null: c.constraints.iter().any(|t| t == "not_null"),
+        })
+        .collect())
+}
+
+/// A table (or the first build of an incremental model) under an enforced
+/// contract, as dbt-duckdb builds it: created with the contract's columns, in
+/// the YAML's order, with their types and `NOT NULL` constraints, then filled
+/// from the query; one transaction, one snapshot. A row that breaks a
+/// constraint fails the model and leaves the previous table.
+async fn build_contracted(
+    project: &Project,
+    snapshot: &crate::catalog::CatalogSnapshot,
+    model: &super::Model,
+    rel: &str,
+    sql: &str,
+    columns: &[ContractColumn],
+) -> Result<u64> {
+    let mut statements = Vec::new();
+    if snapshot
+        .schemas
+        .get(&model.config.schema)
+        .is_some_and(|s| s.views.contains_key(model.table()))
+    {
+        statements.push(format!("DROP VIEW {rel}"));
+    }
+    let definitions = columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                super::ident(&c.name),
+                c.data_type,
+                if c.not_null { " NOT NULL" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    statements.push(format!("CREATE OR REPLACE TABLE {rel} ({definitions})"));
+    let names = columns
+        .iter()
+        .map(|c| super::ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    statements.push(format!(
+        "INSERT INTO {rel} ({names}) SELECT {names} FROM (\n{sql}\n) AS model_subq"
+    ));
+    in_one_transaction_retrying(project, &statements).await
 }
 
 /// Tries of a transaction that keeps meeting concurrent commits.
@@ -758,16 +936,86 @@ pub async fn run_hooks(
     model: Option<&str>,
     what: &str,
 ) -> Result<()> {
+    run_hooks_with(project, session, hooks, model, what, &BTreeMap::new()).await
+}
+
+/// [`run_hooks`] with more names for the hooks' templates (`results` and
+/// `schemas` in `on-run-end`: see [`end_of_run_globals`]).
+pub async fn run_hooks_with(
+    project: &Project,
+    session: &Session,
+    hooks: &[String],
+    model: Option<&str>,
+    what: &str,
+    globals: &BTreeMap<String, serde_json::Value>,
+) -> Result<()> {
     for (i, hook) in hooks.iter().enumerate() {
         let failed = |e: &dyn std::fmt::Display| {
             Error::NodeFailed(format!("{what} {} of {}: {e}", i + 1, hooks.len()))
         };
-        let sql = project.render_hook(hook, model).map_err(|e| failed(&e))?;
+        let sql = project
+            .render_hook_with(hook, model, globals.clone())
+            .map_err(|e| failed(&e))?;
         for statement in crate::provider::sql::split_statements(&sql).map_err(|e| failed(&e))? {
             session.sql(&statement).await.map_err(|e| failed(&e))?;
         }
     }
     Ok(())
+}
+
+/// What dbt's `on-run-end` hooks see besides the usual context: `results`
+/// (one per node: `status` as dbt spells it, `node` with `name`, `unique_id`,
+/// `resource_type`, `execution_time`, `message`, `failures`,
+/// `adapter_response.rows_affected`), `schemas` (the schemas the run built
+/// into) and `database_schemas` (`[lake, schema]` pairs).
+pub fn end_of_run_globals(
+    project: &Project,
+    results: &[NodeResult],
+) -> BTreeMap<String, serde_json::Value> {
+    let list: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "status": r.status,
+                "node": {
+                    "name": r.name,
+                    "unique_id": r.unique_id,
+                    "resource_type": r.resource_type,
+                    "relation_name": r.relation,
+                },
+                "unique_id": r.unique_id,
+                "execution_time": r.execution_time,
+                "message": r.message,
+                "failures": r.failures,
+                "adapter_response": { "rows_affected": r.rows_affected },
+            })
+        })
+        .collect();
+    let mut schemas = BTreeSet::new();
+    for r in results {
+        let schema = match r.resource_type {
+            "model" => project
+                .models
+                .get(&r.name)
+                .filter(|m| m.config.materialized != Materialized::Ephemeral)
+                .map(|m| m.config.schema.clone()),
+            "seed" => project.seeds.get(&r.name).map(|s| s.config.schema.clone()),
+            _ => None,
+        };
+        schemas.extend(schema);
+    }
+    let database_schemas: Vec<serde_json::Value> = schemas
+        .iter()
+        .map(|s| serde_json::json!([project.target_lake, s]))
+        .collect();
+    BTreeMap::from([
+        ("results".to_string(), serde_json::Value::Array(list)),
+        ("schemas".to_string(), serde_json::json!(schemas)),
+        (
+            "database_schemas".to_string(),
+            serde_json::Value::Array(database_schemas),
+        ),
+    ])
 }
 
 /// Column names and SQL types of a query's result (`DESCRIBE`); a type lakeq

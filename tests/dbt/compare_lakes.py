@@ -4,7 +4,7 @@ from the same dbt project (tests/it/dbt.rs).
 usage: compare_lakes.py EXT_DIR CATALOG_A DATA_A CATALOG_B DATA_B
 
 Prints one JSON object: {"a": [[schema, name, kind], ...], "b": [...], "tables": {"schema.name":
-{"columns_a": [[name, type], ...], "columns_b": [...], "rows_a": n, "rows_b": n, "only_a": [...],
+{"columns_a": [[name, type, null], ...], "columns_b": [...], "rows_a": n, "rows_b": n, "only_a": [...],
 "only_b": [...]}}}; rows are compared as multisets of their Python reprs (values and their Python types).
 """
 import collections
@@ -35,13 +35,17 @@ def relations(alias):
 
 
 out = {"a": relations("a"), "b": relations("b"), "tables": {}}
-for schema, name, _ in out["a"]:
+for schema, name, kind in out["a"]:
     if [schema, name] not in [r[:2] for r in out["b"]]:
         continue
     t = {}
     for alias in ("a", "b"):
         rel = f'{alias}."{schema}"."{name}"'
-        t["columns_" + alias] = [[c[0], c[1]] for c in con.execute(f"DESCRIBE {rel}").fetchall()]
+        # name, type and (for tables) whether NULL is allowed: contracts' not_null constraints.
+        t["columns_" + alias] = [
+            [c[0], c[1]] + ([c[2]] if kind == "table" else [])
+            for c in con.execute(f"DESCRIBE {rel}").fetchall()
+        ]
         rows = con.execute(f"SELECT * FROM {rel}").fetchall()
         t["rows_" + alias] = len(rows)
         t["bag_" + alias] = collections.Counter(repr(r) for r in rows)

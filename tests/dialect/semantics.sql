@@ -7,6 +7,7 @@ SELECT 1050 / 100, 7 / 2, -7 / 2, 1 / 3, 10 / 4.0;
 SELECT 7 // 2, -7 // 2, 7.5 // 2, 1 // 0;
 SELECT 7 % 3, -7 % 3, 7 % -3, 5 % 0, 7.5 % 2;
 SELECT (7 / 100)::numeric(16,2), (1050 / 100)::DECIMAL(10,2);
+SELECT CAST(1.23456 AS numeric) AS a, typeof(2::DECIMAL) AS b, typeof(CAST(1 AS DECIMAL(10))) AS c, typeof(CAST(1 AS NUMERIC)) AS d;
 SELECT 1 / 0, 1.0 / 0, -1 / 0;
 
 -- avg is a DOUBLE for integers and decimals (DataFusion: a cut DECIMAL)

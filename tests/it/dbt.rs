@@ -279,6 +279,14 @@ fn run_dbt(dir: &Path, args: &[&str]) -> TestResult<String> {
     Ok(stdout)
 }
 
+/// Run dbt and expect it to fail (a model error, as lakeq's); returns its output.
+fn run_dbt_failing(dir: &Path, args: &[&str]) -> TestResult<String> {
+    match run_dbt(dir, args) {
+        Ok(stdout) => Err(format!("dbt {args:?} should have failed:\n{stdout}").into()),
+        Err(e) => Ok(e.to_string()),
+    }
+}
+
 /// Build `tests/dbt/<name>` with dbt-duckdb (`dbt seed && dbt build`) and with
 /// lakeq (`lakeq build`), then compare every table and view in DuckDB.
 fn compare_with_dbt(name: &str, catalog: &str, data: &str, relations: usize) -> TestResult {
@@ -746,6 +754,280 @@ fn bad_dbt_input_is_a_clear_error() -> TestResult {
     let err = lakeq_cli_err(&dir, &["ls"])?;
     assert!(
         err.contains("profiles.yml") && err.contains("type: duckdb"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn contracts_match_dbt_duckdb() -> TestResult {
+    // Built twice: the incremental model's second run checks its contract again.
+    // date_diffs: dbt.datediff for every date part, against dbt-duckdb's date_diff();
+    // run_log and run_schemas: on-run-end's `results` and `schemas`.
+    compare_builds_with_dbt(
+        "contracts",
+        "contracts.sqlite",
+        "contracts_data",
+        7,
+        &[&[], &[]],
+    )
+}
+
+#[test]
+fn a_broken_contract_fails_its_model_as_in_dbt_and_writes_nothing() -> TestResult {
+    let (with_dbt, with_lakeq) = (project("contracts")?, project("contracts")?);
+    run_dbt(&with_dbt, &["build"])?;
+    run_ok(&with_lakeq, &["build"])?;
+    let facts = "SELECT id, customer, amount FROM contracts_lake.analytics.order_facts ORDER BY id";
+    let before = rows(&with_lakeq, facts)?;
+    assert_eq!(before.len(), 4, "{before:?}");
+    let yml_of = |dir: &Path| dir.join("models/schema.yml");
+    let yml = std::fs::read_to_string(yml_of(&with_lakeq))?;
+    let sql_of = |dir: &Path| dir.join("models/order_facts.sql");
+    let sql = std::fs::read_to_string(sql_of(&with_lakeq))?;
+
+    // A declared type the query does not return: dbt fails the model, so does lakeq, naming
+    // the model, the column, the declared and the actual type; the table is unchanged.
+    let wrong_type = yml.replace("data_type: decimal(10,2)", "data_type: integer");
+    for dir in [&with_dbt, &with_lakeq] {
+        std::fs::write(yml_of(dir), &wrong_type)?;
+    }
+    let out = run_dbt_failing(&with_dbt, &["build", "-s", "order_facts"])?;
+    assert!(out.contains("contract"), "{out}");
+    let err = lakeq_cli_err(&with_lakeq, &["build", "-s", "order_facts"])?;
+    assert!(
+        err.contains("model 'order_facts' (models/order_facts.sql)")
+            && err.contains("enforced contract does not match its query")
+            && err.contains(
+                "column 'amount' is declared 'integer' (INTEGER) but the query returns DECIMAL(10,2)"
+            ),
+        "{err}"
+    );
+    assert_eq!(rows(&with_lakeq, facts)?, before);
+    // A column the query returns but the contract lacks, and one it lacks.
+    std::fs::write(
+        yml_of(&with_lakeq),
+        yml.replace("- name: is_large", "- name: is_big"),
+    )?;
+    let err = lakeq_cli_err(&with_lakeq, &["build", "-s", "order_facts"])?;
+    assert!(
+        err.contains(
+            "column 'is_large' (BOOLEAN) is returned by the query but missing from the contract"
+        ) && err.contains(
+            "column 'is_big' ('boolean') is in the contract but not returned by the query"
+        ),
+        "{err}"
+    );
+
+    // A NULL in a not_null column: the insert fails in both; the previous table stays.
+    for dir in [&with_dbt, &with_lakeq] {
+        std::fs::write(yml_of(dir), &yml)?;
+        std::fs::write(
+            sql_of(dir),
+            sql.replace("coalesce(customer, 'unknown')", "customer"),
+        )?;
+    }
+    let out = run_dbt_failing(&with_dbt, &["build", "-s", "order_facts"])?;
+    assert!(out.contains("NOT NULL"), "{out}");
+    let err = lakeq_cli_err(&with_lakeq, &["build", "-s", "order_facts"])?;
+    assert!(
+        err.contains("model 'order_facts' (models/order_facts.sql)")
+            && err.contains("NOT NULL constraint failed"),
+        "{err}"
+    );
+    assert_eq!(rows(&with_lakeq, facts)?, before);
+    std::fs::write(sql_of(&with_lakeq), &sql)?;
+
+    // Constraints DuckLake tables cannot hold: an error before anything is written.
+    std::fs::write(
+        yml_of(&with_lakeq),
+        yml.replace(
+            "data_type: date\n",
+            "data_type: date\n        constraints:\n          - type: check\n            expression: \"ordered_on > '2000-01-01'\"\n",
+        ),
+    )?;
+    let err = lakeq_cli_err(&with_lakeq, &["build", "-s", "order_facts"])?;
+    assert!(
+        err.contains(
+            "constraints 'check' on column 'ordered_on' are not supported on DuckLake tables"
+        ),
+        "{err}"
+    );
+    assert_eq!(rows(&with_lakeq, facts)?, before);
+
+    // What dbt refuses when it parses the project: a column without data_type, an
+    // incremental model that ignores schema changes.
+    std::fs::write(
+        yml_of(&with_lakeq),
+        yml.replace("        data_type: boolean\n", ""),
+    )?;
+    let err = lakeq_cli_err(&with_lakeq, &["ls"])?;
+    assert!(
+        err.contains("models/order_facts.sql")
+            && err
+                .contains("every column of its YAML needs a data_type; these have none: is_large"),
+        "{err}"
+    );
+    std::fs::write(yml_of(&with_lakeq), &yml)?;
+    let log = with_lakeq.join("models/order_log.sql");
+    let text = std::fs::read_to_string(&log)?;
+    std::fs::write(
+        &log,
+        text.replace(", on_schema_change='append_new_columns'", ""),
+    )?;
+    let err = lakeq_cli_err(&with_lakeq, &["ls"])?;
+    assert!(
+        err.contains("models/order_log.sql")
+            && err.contains("must set on_schema_change to 'append_new_columns' or 'fail'"),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// The models and seeds `lakeq ls` lists, sorted.
+fn listed(dir: &Path, args: &[&str]) -> TestResult<(Vec<String>, String)> {
+    let (stdout, stderr) = run_ok(dir, args)?;
+    let mut names: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) != Some("test"))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    names.sort();
+    Ok((names, stderr))
+}
+
+#[test]
+fn selectors_yml_selects_what_dbt_selects() -> TestResult {
+    let dir = project("jaffle")?;
+    for selector in [
+        "staging_and_children",
+        "marts_without_finance",
+        "models_upstream_of_orders",
+        "seeds_and_finance",
+        "all_but_staging_and_tables",
+    ] {
+        let out = run_dbt(
+            &dir,
+            &[
+                "ls",
+                "--selector",
+                selector,
+                "--resource-type",
+                "model",
+                "--resource-type",
+                "seed",
+                "--output",
+                "name",
+                "--quiet",
+            ],
+        )?;
+        let mut by_dbt: Vec<String> = out.lines().map(|l| l.trim().to_string()).collect();
+        by_dbt.retain(|l| !l.is_empty());
+        by_dbt.sort();
+        let (by_lakeq, _) = listed(&dir, &["ls", "--selector", selector])?;
+        assert!(!by_lakeq.is_empty(), "{selector}");
+        assert_eq!(by_lakeq, by_dbt, "selector {selector}: lakeq vs dbt");
+    }
+    Ok(())
+}
+
+#[test]
+fn selectors_default_override_and_bad_definitions() -> TestResult {
+    let dir = project("jaffle")?;
+    let yml = dir.join("selectors.yml");
+    let text = std::fs::read_to_string(&yml)?;
+    // --selector wins over --select, with a warning.
+    let (names, stderr) = listed(
+        &dir,
+        &[
+            "ls",
+            "--selector",
+            "marts_without_finance",
+            "-s",
+            "stg_orders",
+        ],
+    )?;
+    assert_eq!(names, ["customers", "orders"]);
+    assert!(
+        stderr.contains(
+            "--selector marts_without_finance is used; --select and --exclude are ignored"
+        ),
+        "{stderr}"
+    );
+    // A `default: true` selector applies when nothing is selected, and -s replaces it.
+    std::fs::write(
+        &yml,
+        text.replace(
+            "  - name: marts_without_finance\n",
+            "  - name: marts_without_finance\n    default: true\n",
+        ),
+    )?;
+    let (names, stderr) = listed(&dir, &["ls"])?;
+    assert_eq!(names, ["customers", "orders"]);
+    assert!(
+        stderr.contains("using the default selector 'marts_without_finance'"),
+        "{stderr}"
+    );
+    let (names, _) = listed(&dir, &["ls", "-s", "stg_orders"])?;
+    assert_eq!(names, ["stg_orders"]);
+    // A run loads only the selector's nodes: three seeds, not seed_types.
+    let (stdout, _) = run_ok(&dir, &["seed", "--selector", "seeds_and_finance"])?;
+    assert!(stdout.contains("3 seeds loaded, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("seed_types"), "{stdout}");
+    // Errors name selectors.yml, the selector and what is wrong.
+    let err = lakeq_cli_err(&dir, &["ls", "--selector", "marts_without_financ"])?;
+    assert!(
+        err.contains("selectors.yml has no selector 'marts_without_financ'")
+            && err.contains("did you mean"),
+        "{err}"
+    );
+    std::fs::write(
+        &yml,
+        format!(
+            "{text}  - name: by_owner\n    definition:\n      method: owner\n      value: ann\n"
+        ),
+    )?;
+    let err = lakeq_cli_err(&dir, &["ls", "--selector", "by_owner"])?;
+    assert!(
+        err.contains(
+            "selectors.yml: selector 'by_owner': method 'owner' is not supported by lakeq"
+        ),
+        "{err}"
+    );
+    // An entry of a union with `exclude:` is the union's exclusion in dbt (its method and
+    // value select nothing; dbt ls lists nothing for this selector): the same, with a warning.
+    std::fs::write(
+        &yml,
+        format!(
+            "{text}  - name: nested\n    definition:\n      union:\n        - method: resource_type\n          value: seed\n          exclude:\n            - seed_types\n"
+        ),
+    )?;
+    let (names, stderr) = listed(&dir, &["ls", "--selector", "nested"])?;
+    assert!(names.is_empty(), "{names:?}");
+    assert!(
+        stderr.contains("selector 'nested': an entry of a union or intersection with `exclude:` is that list's exclusion")
+            && stderr.contains("(method, value) select nothing"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&yml)?;
+    let err = lakeq_cli_err(&dir, &["ls", "--selector", "nested"])?;
+    assert!(
+        err.contains("--selector nested: there is no selectors.yml"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn datediff_of_a_part_lakeq_lacks_names_the_model() -> TestResult {
+    let dir = project("contracts")?;
+    let model = dir.join("models/date_diffs.sql");
+    let text = std::fs::read_to_string(&model)?;
+    std::fs::write(&model, text.replace("'months'", "'decade'"))?;
+    let err = lakeq_cli_err(&dir, &["compile", "-s", "date_diffs"])?;
+    assert!(
+        err.contains("models/date_diffs.sql")
+            && err.contains("dbt.datediff: date part 'decade' is not supported by lakeq"),
         "{err}"
     );
     Ok(())
