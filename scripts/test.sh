@@ -19,6 +19,9 @@ cargo fmt --check
 section "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+section "cargo doc --no-deps (no warnings: broken or private intra-doc links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib
+
 section "cargo build --examples (tests/it/examples.rs runs them as a user does)"
 # `cargo test --all-targets` compiles examples as test harnesses under target/*/deps;
 # the plain binaries the example tests run live in target/*/examples.

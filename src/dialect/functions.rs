@@ -109,7 +109,7 @@ struct RoundForCast {
     signature: Signature,
 }
 
-/// The name of [`RoundForCast`] in SQL.
+/// The name of `RoundForCast` in SQL.
 pub const ROUND_FOR_CAST: &str = "lakeq_round_for_cast";
 
 fn round_decimal(v: i128, scale: i8) -> i128 {
@@ -451,7 +451,7 @@ struct ToVarchar {
     signature: Signature,
 }
 
-/// The name of [`ToVarchar`] in SQL.
+/// The name of `ToVarchar` in SQL.
 pub const TO_VARCHAR: &str = "lakeq_to_varchar";
 
 impl ScalarUDFImpl for ToVarchar {
@@ -1195,7 +1195,7 @@ const DATE_PARTS: &[(&str, &str)] = &[
 /// arguments, `ORDER BY`, `FILTER` and window.
 const AGGREGATE_ALIASES: &[(&str, &str)] = &[("list", "array_agg"), ("array_agg", "array_agg")];
 
-/// The name of [`AverageOf`] in SQL.
+/// The name of `AverageOf` in SQL.
 pub const AVERAGE_OF: &str = "lakeq_average_of";
 
 /// DuckDB's `avg(x)` / `mean(x)` (also as a window function: both parts get its

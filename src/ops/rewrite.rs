@@ -60,7 +60,7 @@ fn deleted_rows(files: &TableFiles, file: &DataFileRow) -> i64 {
 }
 
 /// Rewrite the files of `tables` (of `snapshot`) with at least `delete_threshold`
-/// (see [`threshold`]) of their rows deleted, as one snapshot.
+/// (see `threshold`) of their rows deleted, as one snapshot.
 pub async fn rewrite_data_files(
     state: &SessionState,
     lake: &Arc<Lake>,

@@ -292,7 +292,7 @@ impl PhysicalExprAdapter for FieldIdAdapter {
 }
 
 /// Nested values read under a file's field names, given the table's names: the same
-/// arrays under another type of identical layout (see [`file_named`]).
+/// arrays under another type of identical layout (see `file_named`).
 #[derive(Debug, Eq)]
 pub struct Relabel {
     input: Arc<dyn PhysicalExpr>,

@@ -7,7 +7,7 @@
 //! inside the transaction see the working copy, so they see the transaction's
 //! own changes and nobody else's. `COMMIT` applies the difference between the
 //! working copy and the base to the real catalog in one database transaction
-//! ([`merge_sql`]): rows of the working copy that the base lacks are inserted,
+//! (`merge_sql`): rows of the working copy that the base lacks are inserted,
 //! rows of the base that the working copy lacks are deleted. The new snapshot
 //! row is inserted first, so a concurrent writer that took the same snapshot id
 //! makes the whole merge fail on the primary key, and nothing is applied.
@@ -19,7 +19,7 @@
 //! A fork outlives its process only if the process is killed (a session that
 //! ends inside a transaction rolls it back). On PostgreSQL the fork is a pair of
 //! scratch schemas `lakeq_txn_<id>_base/_work`; the transaction holds a
-//! session-level advisory lock keyed by its id ([`lock_key`]) on a connection of
+//! session-level advisory lock keyed by its id (`lock_key`) on a connection of
 //! its own, taken before the schemas are created, and every `BEGIN` drops the
 //! scratch schemas whose lock it can take (their process is gone: PostgreSQL
 //! releases a session's locks when its connection closes). On SQLite the fork is
