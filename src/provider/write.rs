@@ -912,6 +912,7 @@ impl<'a> Writer<'a> {
         let mut removed = 0u64;
         let mut deleted_only = 0u64;
         let mut updated_rows = 0u64;
+        let mut delete_matches = 0u64;
         let leaving: Vec<Expr> = updates.iter().chain(&deletes).cloned().collect();
         if !leaving.is_empty() {
             let plan = LogicalPlanBuilder::from(classified.clone())
@@ -937,6 +938,10 @@ impl<'a> Writer<'a> {
                         .insert(rows.value(i))
                     {
                         if once {
+                            // DuckDB counts every source row of a DELETE ... USING.
+                            if is_delete.value(i) {
+                                delete_matches += 1;
+                            }
                             continue;
                         }
                         return Err(Error::Unsupported(format!(
@@ -948,6 +953,7 @@ impl<'a> Writer<'a> {
                     removed += 1;
                     if is_delete.value(i) {
                         deleted_only += 1;
+                        delete_matches += 1;
                     } else {
                         updated_rows += 1;
                     }
@@ -1047,7 +1053,7 @@ impl<'a> Writer<'a> {
                 .build()?;
             inserted = self.append(target, table, &plan, changes).await?;
         }
-        Ok(updated + deleted_only + inserted)
+        Ok(updated + delete_matches + inserted)
     }
 
     /// The rows an `UPDATE ... FROM` writes: one per target row. `exprs` are
@@ -1271,6 +1277,8 @@ impl<'a> Writer<'a> {
             .map_err(|e| with_table(e, target))?;
         let (files, rows) = match written {
             Written::Files(files, rows) => (files, rows),
+            // No rows: no change, and no snapshot (as in DuckDB).
+            Written::Held(_, 0) => return Ok(0),
             Written::Held(batches, rows) => {
                 let inlined = inlined_insert(
                     target.lake(),
