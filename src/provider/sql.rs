@@ -183,8 +183,10 @@ pub enum LakeStatement {
 pub const DUCKDB_SETTINGS: [(&str, SettingUse); 13] = [
     // How many threads DuckDB runs; lakeq's answers do not depend on its parallelism.
     ("threads", SettingUse::Accepted),
-    // `false` lets DuckDB return rows in any order; lakeq keeps insertion order anyway.
-    ("preserve_insertion_order", SettingUse::Accepted),
+    // lakeq always keeps insertion order (DuckDB's default, `true`); `false`
+    // lets DuckDB split a write into a file per thread (`per_thread_output`),
+    // a layout lakeq does not produce: refused.
+    ("preserve_insertion_order", SettingUse::OnlyTrue),
     // When DuckDB starts a transaction's catalog work; changes no answer.
     ("immediate_transaction_mode", SettingUse::Accepted),
     // DuckDB's cache of Parquet footers; lakeq reads the same files either way.
@@ -215,6 +217,8 @@ pub enum SettingUse {
     Accepted,
     /// Commit retries: accepted unless it turns retries off.
     Retries,
+    /// A boolean whose default (`true`) is lakeq's behaviour: `false` is refused.
+    OnlyTrue,
     /// Not implemented: an error says so.
     Refused,
 }
@@ -233,6 +237,10 @@ pub fn check_setting(name: &str, value: Option<&str>) -> Result<()> {
         .map_or(SettingUse::Refused, |(_, u)| *u);
     match usage {
         SettingUse::Accepted => Ok(()),
+        SettingUse::OnlyTrue if value.trim().eq_ignore_ascii_case("true") => Ok(()),
+        SettingUse::OnlyTrue => Err(Error::Unsupported(format!(
+            "SET {name} = {value}: lakeq always behaves as with {name} = true"
+        ))),
         SettingUse::Retries => {
             let number: f64 = value
                 .trim()
@@ -527,7 +535,8 @@ mod tests {
             }
         };
         set("SET threads=4;")?;
-        set("SET preserve_insertion_order = false")?;
+        set("SET preserve_insertion_order = true")?;
+        assert!(set("SET preserve_insertion_order = false").is_err());
         set("SET GLOBAL immediate_transaction_mode TO true")?;
         set("SET ducklake_max_retry_count=100")?;
         set("SET ducklake_retry_backoff=2.0")?;
