@@ -8,6 +8,7 @@
 //! DuckDB does.
 
 pub mod copy;
+pub mod dml;
 pub mod files;
 pub mod functions;
 pub mod keywords;

@@ -434,6 +434,7 @@ pub async fn prepare_statement(
     }
     super::files::register_files(state, &s).await?;
     let names = name_context(state);
+    super::dml::as_merge(&mut s, &names)?;
     let pending = rewrite(&mut s, &names, variables)?;
     if !pending.at_clauses.is_empty() {
         let mut targets = Vec::new();

@@ -113,6 +113,33 @@ pub struct NameContext {
     pub temp_tables: HashSet<String>,
 }
 
+/// DuckDB's virtual columns of a DuckLake table, as a query names them.
+pub const VIRTUAL_COLUMNS: [&str; 4] = ["rowid", "snapshot_id", "filename", "file_row_number"];
+
+impl NameContext {
+    /// The columns of the lake table a (one- to three-part) name in a `FROM`
+    /// names, resolved as DuckDB resolves it; `None` when it names no lake table.
+    pub fn lake_table_columns(&self, parts: &[String]) -> Option<Vec<String>> {
+        let current = self.current_catalog.clone();
+        let first_lower = parts.first().map(|p| p.to_ascii_lowercase());
+        let first_is_lake = first_lower.as_ref().is_some_and(|l| self.lakes.contains(l));
+        let (catalog, schema, table) = match parts {
+            [t] => (current, self.current_schema.clone(), t.clone()),
+            [c, t] if first_is_lake => {
+                let schema = first_lower
+                    .as_ref()
+                    .and_then(|l| self.catalogs.get(l))
+                    .map_or_else(|| "main".to_string(), |(_, s)| s.clone());
+                (c.clone(), schema, t.clone())
+            }
+            [s, t] => (current, s.clone(), t.clone()),
+            [c, s, t] => (c.clone(), s.clone(), t.clone()),
+            _ => return None,
+        };
+        self.table_columns.get(&catalog, &schema, &table)
+    }
+}
+
 /// A time-travel clause found in a statement, to be evaluated.
 #[derive(Debug, Clone)]
 pub struct AtClause {
@@ -488,7 +515,6 @@ impl FirstPass<'_> {
     /// with them (`"t@@rowid"`) and `*` leaves them out.
     fn expose_rowid(&mut self, query: &mut Query) {
         use datafusion::sql::sqlparser::ast::{ExcludeSelectItem, Visit, Visitor};
-        const VIRTUAL: [&str; 4] = ["rowid", "snapshot_id", "filename", "file_row_number"];
         struct FindVirtual(Vec<String>);
         impl Visitor for FindVirtual {
             type Break = ();
@@ -502,7 +528,7 @@ impl FirstPass<'_> {
                     && i.quote_style.is_none()
                 {
                     let lower = i.value.to_ascii_lowercase();
-                    if VIRTUAL.contains(&lower.as_str()) && !self.0.contains(&lower) {
+                    if VIRTUAL_COLUMNS.contains(&lower.as_str()) && !self.0.contains(&lower) {
                         self.0.push(lower);
                     }
                 }
@@ -547,25 +573,7 @@ impl FirstPass<'_> {
         if cte {
             return;
         }
-        let current = self.names.current_catalog.clone();
-        let first_lower = parts.first().map(|p| p.to_ascii_lowercase());
-        let first_is_lake = first_lower
-            .as_ref()
-            .is_some_and(|l| self.names.lakes.contains(l));
-        let (catalog, schema, table) = match parts.as_slice() {
-            [t] => (current, self.names.current_schema.clone(), t.clone()),
-            [c, t] if first_is_lake => {
-                let schema = first_lower
-                    .as_ref()
-                    .and_then(|l| self.names.catalogs.get(l))
-                    .map_or_else(|| "main".to_string(), |(_, s)| s.clone());
-                (c.clone(), schema, t.clone())
-            }
-            [s, t] => (current, s.clone(), t.clone()),
-            [c, s, t] => (c.clone(), s.clone(), t.clone()),
-            _ => return,
-        };
-        let Some(columns) = self.names.table_columns.get(&catalog, &schema, &table) else {
+        let Some(columns) = self.names.lake_table_columns(&parts) else {
             return;
         };
         let is_real = |v: &str| columns.iter().any(|c| c.eq_ignore_ascii_case(v));
@@ -576,7 +584,7 @@ impl FirstPass<'_> {
             last.value = format!("{}{AT_MARKER}rowid", last.value);
             last.quote_style = Some('"');
         }
-        let added: Vec<ObjectName> = VIRTUAL
+        let added: Vec<ObjectName> = VIRTUAL_COLUMNS
             .iter()
             .filter(|v| !is_real(v))
             .map(|v| ObjectName::from(vec![Ident::new(*v)]))

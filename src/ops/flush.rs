@@ -44,11 +44,24 @@ pub struct FlushOutcome {
     pub rows_flushed: i64,
 }
 
+/// A table's `SET SORTED BY` keys, planned, over columns named by column id
+/// ([`sort_column`]): the flushed rows of each inlined table are written in this
+/// order (the row id breaking ties), as DuckDB writes them.
+pub type SortKeys = HashMap<crate::spec::CatalogId, Vec<datafusion::logical_expr::SortExpr>>;
+
+/// The name a sort key gives the column with id `column_id` (a renamed column
+/// keeps its id, so keys written for the current names sort older layouts too).
+pub fn sort_column(column_id: i64) -> String {
+    format!("__lakeq_column_{column_id}")
+}
+
 /// Flush the inlined data of `tables` (as of the lake's latest snapshot) as one
 /// snapshot. Tables without inlined data are left alone and not reported.
+/// Tables with keys in `sort` have their flushed rows sorted by them.
 pub async fn flush_inlined_data(
     lake: &Arc<Lake>,
     tables: &[Arc<TableEntry>],
+    sort: &SortKeys,
 ) -> Result<Vec<FlushOutcome>> {
     if lake.read_only() {
         return Err(Error::Unsupported(
@@ -63,7 +76,8 @@ pub async fn flush_inlined_data(
     let planned = async {
         for entry in tables {
             let options = WriteOptions::for_table(&metadata, entry.row.schema_id, entry.id())?;
-            let rows_flushed = flush_rows(lake, entry, upto, options, &mut changes).await?;
+            let keys = sort.get(&entry.id()).map(Vec::as_slice).unwrap_or_default();
+            let rows_flushed = flush_rows(lake, entry, upto, options, keys, &mut changes).await?;
             let deletions = flush_deletions(lake, entry, upto, &mut changes).await?;
             if rows_flushed.is_some() || deletions {
                 outcomes.push(FlushOutcome {
@@ -97,6 +111,7 @@ async fn flush_rows(
     entry: &Arc<TableEntry>,
     upto: SnapshotId,
     options: WriteOptions,
+    sort: &[datafusion::logical_expr::SortExpr],
     changes: &mut ChangeSet,
 ) -> Result<Option<i64>> {
     let store = lake.store();
@@ -147,7 +162,11 @@ async fn flush_rows(
         // its key columns.
         let spec = PartitionSpec::of(&then).ok().flatten();
         let mut groups: Vec<(Option<PartitionKey>, Vec<u32>)> = Vec::new();
-        for row in 0..rows.batch.num_rows() {
+        let order = match sorted_order(&rows, &then, sort).await? {
+            Some(order) => order,
+            None => (0..rows.batch.num_rows()).collect(),
+        };
+        for row in order {
             let key = match &spec {
                 Some(spec) => Some(spec.key_of(&rows.batch, row)?),
                 None => None,
@@ -188,6 +207,53 @@ async fn flush_rows(
         });
     }
     Ok(flushed)
+}
+
+/// The positions of `rows` (read in the layout `then`) in the order of the sort
+/// keys `sort`, ties in row-id order; `None` without keys, or when a key names
+/// a column this layout does not have (the rows then keep row-id order: the
+/// order of a file is a layout choice, never part of an answer).
+async fn sorted_order(
+    rows: &crate::provider::inlined::InlinedRows,
+    then: &TableEntry,
+    sort: &[datafusion::logical_expr::SortExpr],
+) -> Result<Option<Vec<usize>>> {
+    use datafusion::logical_expr::col;
+    use datafusion::prelude::SessionContext;
+    const POSITION: &str = "__lakeq_position";
+    if sort.is_empty() || rows.batch.num_columns() != then.columns.len() {
+        return Ok(None);
+    }
+    let mut fields: Vec<Field> = then
+        .columns
+        .iter()
+        .zip(rows.batch.schema().fields())
+        .map(|(c, f)| Field::new(sort_column(c.row.column_id), f.data_type().clone(), true))
+        .collect();
+    fields.push(Field::new(POSITION, DataType::UInt64, false));
+    let mut columns: Vec<ArrayRef> = rows.batch.columns().to_vec();
+    columns.push(Arc::new(
+        datafusion::arrow::array::UInt64Array::from_iter_values(0..rows.batch.num_rows() as u64),
+    ));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    let mut keys = sort.to_vec();
+    keys.push(col(POSITION).sort(true, false));
+    let ctx = SessionContext::new();
+    let sorted = match ctx.read_batch(batch)?.sort(keys) {
+        Ok(df) => df.select_columns(&[POSITION])?.collect().await?,
+        // A key over a column added after these rows were inlined.
+        Err(_) => return Ok(None),
+    };
+    let mut order = Vec::with_capacity(rows.batch.num_rows());
+    for b in &sorted {
+        let positions = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::UInt64Array>()
+            .ok_or_else(|| Error::Corrupt("flush: sorted positions are not integers".into()))?;
+        order.extend(positions.values().iter().map(|&p| p as usize));
+    }
+    Ok(Some(order))
 }
 
 /// Write one inlined table's row versions as a data file (and the ended ones

@@ -656,7 +656,9 @@ impl TableFunctionImpl for FlushInlinedData {
                     // DuckDB sorts flushed rows by the table's sort keys, and fails on a
                     // key whose function (a dropped macro) no longer exists.
                     let latest = lake.store().latest_snapshot().await?.snapshot_id;
+                    let mut sort = crate::ops::flush::SortKeys::new();
                     for table in &tables {
+                        let mut planned = Some(Vec::new());
                         for key in lake.store().sort_keys(table.id(), latest).await? {
                             let name = [
                                 lake_name.as_str(),
@@ -667,10 +669,23 @@ impl TableFunctionImpl for FlushInlinedData {
                             .map(|p| crate::store::quote_ident(p))
                             .collect::<Vec<_>>()
                             .join(".");
-                            crate::dialect::plan::sort_key(&state, &name, &key.expression).await?;
+                            let expr =
+                                crate::dialect::plan::sort_key(&state, &name, &key.expression)
+                                    .await?
+                                    .and_then(|e| by_column_id(e, table));
+                            match (expr, planned.as_mut()) {
+                                (Some(e), Some(keys)) => {
+                                    keys.push(e.sort(!key.descending, key.nulls_first));
+                                }
+                                _ => planned = None,
+                            }
+                        }
+                        if let Some(keys) = planned.filter(|k| !k.is_empty()) {
+                            sort.insert(table.id(), keys);
                         }
                     }
-                    let outcomes = crate::ops::flush::flush_inlined_data(&lake, &tables).await?;
+                    let outcomes =
+                        crate::ops::flush::flush_inlined_data(&lake, &tables, &sort).await?;
                     let column = |f: fn(&crate::ops::flush::FlushOutcome) -> String| {
                         Arc::new(StringArray::from(
                             outcomes.iter().map(f).collect::<Vec<_>>(),
@@ -690,6 +705,37 @@ impl TableFunctionImpl for FlushInlinedData {
             }),
         ))
     }
+}
+
+/// A sort key over `table`'s current column names with each column named by
+/// its column id ([`crate::ops::flush::sort_column`]); `None` when it names
+/// something else than a top-level column.
+fn by_column_id(
+    expr: datafusion::logical_expr::Expr,
+    table: &crate::catalog::TableEntry,
+) -> Option<datafusion::logical_expr::Expr> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    let mut unknown = false;
+    let renamed = expr
+        .transform(|e| match e {
+            datafusion::logical_expr::Expr::Column(c) => {
+                match table.columns.iter().find(|n| n.row.column_name == c.name) {
+                    Some(n) => Ok(Transformed::yes(datafusion::logical_expr::Expr::Column(
+                        datafusion::common::Column::new_unqualified(
+                            crate::ops::flush::sort_column(n.row.column_id),
+                        ),
+                    ))),
+                    None => {
+                        unknown = true;
+                        Ok(Transformed::no(datafusion::logical_expr::Expr::Column(c)))
+                    }
+                }
+            }
+            other => Ok(Transformed::no(other)),
+        })
+        .ok()?
+        .data;
+    (!unknown).then_some(renamed)
 }
 
 /// `ducklake_add_data_files(lake, table, path_or_list, schema, allow_missing,

@@ -571,6 +571,9 @@ impl Session {
                     joined?;
                 }
             }
+            LakeStatement::SetSetting { name, value } => {
+                super::sql::check_setting(&name, value.as_deref())?;
+            }
             LakeStatement::Begin => self.begin().await?,
             LakeStatement::Commit => self.end_transaction(true).await?,
             LakeStatement::Rollback => self.end_transaction(false).await?,

@@ -162,12 +162,103 @@ pub enum LakeStatement {
         /// Statement name.
         name: String,
     },
+    /// `SET [GLOBAL | SESSION] name = value` / `RESET name` of one of DuckDB's
+    /// settings in [`DUCKDB_SETTINGS`] (`value` is `None` for `RESET`).
+    SetSetting {
+        /// Setting name, lower-case.
+        name: String,
+        /// The value as written (quotes removed), `None` for `RESET`.
+        value: Option<String>,
+    },
     /// `BEGIN [TRANSACTION]`, `START TRANSACTION`.
     Begin,
     /// `COMMIT [TRANSACTION]`, `END [TRANSACTION]`.
     Commit,
     /// `ROLLBACK [TRANSACTION]`, `ABORT [TRANSACTION]`.
     Rollback,
+}
+
+/// DuckDB settings the DuckLake suite and DuckDB users set, and what lakeq does
+/// with them ([`check_setting`]). Others go to DataFusion's `SET` (`TimeZone`).
+pub const DUCKDB_SETTINGS: [(&str, SettingUse); 13] = [
+    // How many threads DuckDB runs; lakeq's answers do not depend on its parallelism.
+    ("threads", SettingUse::Accepted),
+    // lakeq always keeps insertion order (DuckDB's default, `true`); `false`
+    // lets DuckDB split a write into a file per thread (`per_thread_output`),
+    // a layout lakeq does not produce: refused.
+    ("preserve_insertion_order", SettingUse::OnlyTrue),
+    // When DuckDB starts a transaction's catalog work; changes no answer.
+    ("immediate_transaction_mode", SettingUse::Accepted),
+    // DuckDB's cache of Parquet footers; lakeq reads the same files either way.
+    ("parquet_metadata_cache", SettingUse::Accepted),
+    // Commit retries: lakeq retries a conflicting commit with its own bounded
+    // policy; only "never retry" (0) would change an outcome, and is refused.
+    ("ducklake_max_retry_count", SettingUse::Retries),
+    ("ducklake_retry_wait_ms", SettingUse::Retries),
+    ("ducklake_retry_backoff", SettingUse::Retries),
+    // Session-wide lake options lakeq does not read yet (set them on the lake
+    // with `CALL lake.set_option(...)` or at ATTACH instead).
+    ("ducklake_target_file_size", SettingUse::Refused),
+    (
+        "ducklake_default_data_inlining_row_limit",
+        SettingUse::Refused,
+    ),
+    ("disabled_filesystems", SettingUse::Refused),
+    ("allow_persistent_secrets", SettingUse::Refused),
+    // Extension loading: lakeq has DuckLake built in.
+    ("autoinstall_known_extensions", SettingUse::Accepted),
+    ("autoload_known_extensions", SettingUse::Accepted),
+];
+
+/// What lakeq does with a DuckDB setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingUse {
+    /// The setting changes no answer lakeq gives: accepted and ignored.
+    Accepted,
+    /// Commit retries: accepted unless it turns retries off.
+    Retries,
+    /// A boolean whose default (`true`) is lakeq's behaviour: `false` is refused.
+    OnlyTrue,
+    /// Not implemented: an error says so.
+    Refused,
+}
+
+/// Check `SET name = value` (`None`: `RESET name`) of a setting in
+/// [`DUCKDB_SETTINGS`]: `Ok` when lakeq's answers are those DuckDB gives with
+/// it, an error naming the setting otherwise. `RESET` restores DuckDB's default,
+/// which is lakeq's behaviour, and is always accepted.
+pub fn check_setting(name: &str, value: Option<&str>) -> Result<()> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    let usage = DUCKDB_SETTINGS
+        .iter()
+        .find(|(s, _)| *s == name)
+        .map_or(SettingUse::Refused, |(_, u)| *u);
+    match usage {
+        SettingUse::Accepted => Ok(()),
+        SettingUse::OnlyTrue if value.trim().eq_ignore_ascii_case("true") => Ok(()),
+        SettingUse::OnlyTrue => Err(Error::Unsupported(format!(
+            "SET {name} = {value}: lakeq always behaves as with {name} = true"
+        ))),
+        SettingUse::Retries => {
+            let number: f64 = value
+                .trim()
+                .parse()
+                .map_err(|_| Error::Unsupported(format!("SET {name} = '{value}': not a number")))?;
+            if name == "ducklake_max_retry_count" && number < 1.0 {
+                return Err(Error::Unsupported(format!(
+                    "SET {name} = {value}: lakeq always retries a conflicting commit a few \
+                     times (its own bounded policy) and cannot turn retries off"
+                )));
+            }
+            Ok(())
+        }
+        SettingUse::Refused => Err(Error::Unsupported(format!(
+            "the DuckDB setting {name} is not supported by lakeq (SET {name} = '{value}'); \
+             lake options go on the lake: CALL lake.set_option(...) or ATTACH options"
+        ))),
+    }
 }
 
 /// Recognise ATTACH / DETACH / USE; `None` for anything DataFusion should plan.
@@ -203,6 +294,37 @@ pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
         }
         if is_word(0, "ROLLBACK") || is_word(0, "ABORT") {
             return Ok(Some(LakeStatement::Rollback));
+        }
+    }
+    if is_word(0, "SET") || is_word(0, "RESET") {
+        let at = if is_word(1, "GLOBAL") || is_word(1, "SESSION") || is_word(1, "LOCAL") {
+            2
+        } else {
+            1
+        };
+        if let Some(name) = ident(tokens.get(at))
+            && DUCKDB_SETTINGS
+                .iter()
+                .any(|(s, _)| s.eq_ignore_ascii_case(&name))
+        {
+            let name = name.to_ascii_lowercase();
+            if is_word(0, "RESET") {
+                return Ok(Some(LakeStatement::SetSetting { name, value: None }));
+            }
+            let assigned = matches!(tokens.get(at + 1), Some(Token::Eq)) || is_word(at + 1, "TO");
+            let value = match tokens.get(at + 2) {
+                Some(Token::Number(n, _)) if tokens.len() == at + 3 => Some(n.clone()),
+                Some(Token::SingleQuotedString(v)) if tokens.len() == at + 3 => Some(v.clone()),
+                Some(Token::Word(w)) if tokens.len() == at + 3 => Some(w.value.clone()),
+                _ => None,
+            };
+            return match (assigned, value) {
+                (true, Some(value)) => Ok(Some(LakeStatement::SetSetting {
+                    name,
+                    value: Some(value),
+                })),
+                _ => Err(bad(&format!("SET {name} = value"))),
+            };
         }
     }
     if (is_word(0, "SET") || is_word(0, "RESET")) && is_word(1, "VARIABLE") {
@@ -401,6 +523,35 @@ pub fn parse_lake_statement(sql: &str) -> Result<Option<LakeStatement>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duckdb_settings_are_accepted_only_where_answers_stay_duckdbs() -> Result<()> {
+        let set = |sql: &str| -> Result<()> {
+            match parse_lake_statement(sql)? {
+                Some(LakeStatement::SetSetting { name, value }) => {
+                    check_setting(&name, value.as_deref())
+                }
+                other => Err(Error::Unsupported(format!("{sql} parsed as {other:?}"))),
+            }
+        };
+        set("SET threads=4;")?;
+        set("SET preserve_insertion_order = true")?;
+        assert!(set("SET preserve_insertion_order = false").is_err());
+        set("SET GLOBAL immediate_transaction_mode TO true")?;
+        set("SET ducklake_max_retry_count=100")?;
+        set("SET ducklake_retry_backoff=2.0")?;
+        set("RESET ducklake_target_file_size")?;
+        assert!(set("SET ducklake_max_retry_count = 0").is_err());
+        let err = set("SET ducklake_target_file_size = '512MB'")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("ducklake_target_file_size"), "{err}");
+        assert!(set("SET threads").is_err());
+        // Other settings (DataFusion's, TimeZone) are not taken here.
+        assert!(parse_lake_statement("SET TimeZone = 'UTC'")?.is_none());
+        Ok(())
+    }
 
     #[test]
     fn nested_field_alters_parse_with_their_path() {

@@ -153,7 +153,7 @@ impl ForkedLake {
             self.base.next_file_id
         );
         self.any_row(
-            self.versioned_tables(),
+            self.versioned_tables().await?.into_iter(),
             &format!("begin_snapshot = {snapshot} AND end_snapshot = {snapshot}"),
             Some(scheduled),
         )
@@ -327,7 +327,7 @@ impl ForkedLake {
                 sql.push(format!("DROP TABLE IF EXISTS {}", t(&name)));
             }
         }
-        for (table, _) in self.versioned_tables() {
+        for (table, _) in self.versioned_tables().await? {
             sql.push(format!(
                 "DELETE FROM {} WHERE begin_snapshot = {snapshot} AND end_snapshot = {snapshot}",
                 t(table)
@@ -437,9 +437,9 @@ impl ForkedLake {
         // whatever the change list says.
         let rows_live = self
             .any_row(
-                self.fork
-                    .tables
-                    .iter()
+                self.live_tables()
+                    .await?
+                    .into_iter()
                     .filter(|(_, columns)| columns.iter().any(|c| c == "begin_snapshot")),
                 &format!("begin_snapshot = {snapshot}"),
                 None,
@@ -470,11 +470,31 @@ impl ForkedLake {
 
     /// The forked tables whose rows live between `begin_snapshot` and
     /// `end_snapshot` (with their columns).
-    fn versioned_tables(&self) -> impl Iterator<Item = &(String, Vec<String>)> {
-        self.fork.tables.iter().filter(|(_, columns)| {
-            columns.iter().any(|c| c == "begin_snapshot")
-                && columns.iter().any(|c| c == "end_snapshot")
-        })
+    async fn versioned_tables(&self) -> Result<Vec<&(String, Vec<String>)>> {
+        Ok(self
+            .live_tables()
+            .await?
+            .into_iter()
+            .filter(|(_, columns)| {
+                columns.iter().any(|c| c == "begin_snapshot")
+                    && columns.iter().any(|c| c == "end_snapshot")
+            })
+            .collect())
+    }
+
+    /// The forked tables that still exist in the working copy: a flush inside
+    /// the transaction drops the inlined-data tables of older schema versions.
+    async fn live_tables(&self) -> Result<Vec<&(String, Vec<String>)>> {
+        let backend = self.work_lake().store().backend();
+        let mut live = Vec::with_capacity(self.fork.tables.len());
+        for table in &self.fork.tables {
+            if !crate::store::fork::may_be_dropped(&table.0)
+                || backend.table_exists(&table.0).await?
+            {
+                live.push(table);
+            }
+        }
+        Ok(live)
     }
 
     /// Undo the transaction: remove its files, drop the fork.

@@ -124,11 +124,17 @@ impl<'a> Writer<'a> {
         };
         let r = name.resolve(&opts.catalog.default_catalog, &opts.catalog.default_schema);
         let catalog = self.lakes.get(r.catalog.as_ref())?;
+        // `t@@rowid`: the table read with its virtual columns (a DML statement
+        // naming `rowid`, see `crate::dialect::dml`); time travel is no target.
+        let (table, options) = super::catalog::table_options(r.table.as_ref());
+        if options.at.is_some() {
+            return None;
+        }
         Some(Target {
             snapshot: catalog.current(),
             catalog: Arc::clone(catalog),
             schema: r.schema.to_string(),
-            name: r.table.to_string(),
+            name: table.to_string(),
         })
     }
 
@@ -239,7 +245,7 @@ impl<'a> Writer<'a> {
     pub async fn execute(&self, plan: &LogicalPlan, sql: &str) -> Result<Option<Vec<RecordBatch>>> {
         match plan {
             LogicalPlan::Ddl(ddl) => self.ddl(ddl, sql).await,
-            LogicalPlan::Dml(dml) => self.dml(dml).await,
+            LogicalPlan::Dml(dml) => self.dml(dml, sql).await,
             _ => Ok(None),
         }
     }
@@ -693,7 +699,7 @@ impl<'a> Writer<'a> {
         writer.finish().await
     }
 
-    async fn dml(&self, dml: &DmlStatement) -> Result<Option<Vec<RecordBatch>>> {
+    async fn dml(&self, dml: &DmlStatement, sql: &str) -> Result<Option<Vec<RecordBatch>>> {
         let Some(target) = self.resolve(&dml.table_name) else {
             return Ok(None);
         };
@@ -761,6 +767,7 @@ impl<'a> Writer<'a> {
             }
             WriteOp::MergeInto(op) => {
                 let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+                let joined = crate::dialect::dml::is_joined_dml(sql);
                 let n = self
                     .merge(
                         &target,
@@ -768,6 +775,7 @@ impl<'a> Writer<'a> {
                         &dml.table_name,
                         dml.input.as_ref(),
                         op,
+                        joined,
                         &mut changes,
                     )
                     .await?;
@@ -789,7 +797,12 @@ impl<'a> Writer<'a> {
     /// rows are deleted by position, updated rows are written again with their
     /// row ids (as an UPDATE does) and inserted rows appended, all in one change
     /// set. Returns the rows affected. A target row that more than one source
-    /// row matches (for an UPDATE or DELETE) is an error.
+    /// row matches (for an UPDATE or DELETE) is an error, unless `once`: the
+    /// MERGE is DuckDB's `UPDATE ... FROM` or `DELETE ... USING` (see
+    /// [`crate::dialect::dml`]), which changes such a row once; lakeq then
+    /// refuses only an update whose source rows give the row different values
+    /// (DuckDB keeps whichever its join produced first).
+    #[allow(clippy::too_many_arguments)]
     async fn merge(
         &self,
         target: &Target,
@@ -797,6 +810,7 @@ impl<'a> Writer<'a> {
         target_ref: &TableReference,
         source: &LogicalPlan,
         op: &datafusion::logical_expr::dml::MergeIntoOp,
+        once: bool,
         changes: &mut ChangeSet,
     ) -> Result<u64> {
         use datafusion::common::JoinType;
@@ -822,6 +836,13 @@ impl<'a> Writer<'a> {
         )?
         .build()?;
         let src = with_marker(LogicalPlanBuilder::from(source.clone()), IN_SOURCE)?.build()?;
+        if crate::provider::catalog::table_options(target_ref.table())
+            .1
+            .rowid
+        {
+            self.refuse_transaction_local_ids(target, table, &tgt, target_ref)
+                .await?;
+        }
         let unmatched_source = op.clauses.iter().any(|c| {
             matches!(
                 c.kind,
@@ -890,6 +911,8 @@ impl<'a> Writer<'a> {
         let mut by_file: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
         let mut removed = 0u64;
         let mut deleted_only = 0u64;
+        let mut updated_rows = 0u64;
+        let mut delete_matches = 0u64;
         let leaving: Vec<Expr> = updates.iter().chain(&deletes).cloned().collect();
         if !leaving.is_empty() {
             let plan = LogicalPlanBuilder::from(classified.clone())
@@ -914,6 +937,13 @@ impl<'a> Writer<'a> {
                         .or_default()
                         .insert(rows.value(i))
                     {
+                        if once {
+                            // DuckDB counts every source row of a DELETE ... USING.
+                            if is_delete.value(i) {
+                                delete_matches += 1;
+                            }
+                            continue;
+                        }
                         return Err(Error::Unsupported(format!(
                             "MERGE INTO '{}': a target row is matched by more than one source \
                              row; lakeq refuses to pick one of them",
@@ -923,6 +953,9 @@ impl<'a> Writer<'a> {
                     removed += 1;
                     if is_delete.value(i) {
                         deleted_only += 1;
+                        delete_matches += 1;
+                    } else {
+                        updated_rows += 1;
                     }
                 }
             }
@@ -957,10 +990,15 @@ impl<'a> Writer<'a> {
                 exprs
                     .push(target_col(super::table::ROWID_COLUMN).alias(super::table::ROWID_COLUMN));
             }
-            let plan = LogicalPlanBuilder::from(classified.clone())
+            let mut plan = LogicalPlanBuilder::from(classified.clone())
                 .filter(chosen(&updates))?
-                .project(exprs)?
+                .project(exprs.clone())?
                 .build()?;
+            if once {
+                plan = self
+                    .updated_once(target, &classified, &chosen(&updates), exprs, updated_rows)
+                    .await?;
+            }
             updated = self
                 .append_rows(target, table, &plan, has_rowid, changes)
                 .await?;
@@ -1015,7 +1053,107 @@ impl<'a> Writer<'a> {
                 .build()?;
             inserted = self.append(target, table, &plan, changes).await?;
         }
-        Ok(updated + deleted_only + inserted)
+        Ok(updated + delete_matches + inserted)
+    }
+
+    /// The rows an `UPDATE ... FROM` writes: one per target row. `exprs` are
+    /// the new row's columns over `classified` (the target joined with the
+    /// source), `rows` the number of distinct target rows to update. Several
+    /// source rows that give a target row the same values update it once, as
+    /// in DuckDB; if they give it different values, DuckDB keeps the first its
+    /// join produced, and lakeq refuses the statement rather than guess which.
+    async fn updated_once(
+        &self,
+        target: &Target,
+        classified: &LogicalPlan,
+        chosen: &Expr,
+        exprs: Vec<Expr>,
+        rows: u64,
+    ) -> Result<LogicalPlan> {
+        use datafusion::functions_aggregate::count::count_all;
+        use datafusion::logical_expr::{LogicalPlanBuilder, col};
+        const FILE: &str = "__lakeq_update_file";
+        const POSITION: &str = "__lakeq_update_position";
+        let names: Vec<String> = exprs.iter().map(|e| e.schema_name().to_string()).collect();
+        let mut keyed = exprs;
+        keyed.push(col(Column::new_unqualified(super::table::ROW_FILE_COLUMN)).alias(FILE));
+        keyed.push(col(Column::new_unqualified(super::table::ROW_POSITION_COLUMN)).alias(POSITION));
+        let distinct = LogicalPlanBuilder::from(classified.clone())
+            .filter(chosen.clone())?
+            .project(keyed)?
+            .distinct()?
+            .build()?;
+        let counted = LogicalPlanBuilder::from(distinct.clone())
+            .aggregate(Vec::<Expr>::new(), vec![count_all()])?
+            .build()?;
+        let batches = self
+            .ctx
+            .execute_logical_plan(counted)
+            .await?
+            .collect()
+            .await?;
+        let versions = batches
+            .first()
+            .filter(|b| b.num_rows() == 1)
+            .map(|b| b.column(0).as_primitive::<Int64Type>().value(0))
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| Error::Corrupt("UPDATE ... FROM: no row count".into()))?;
+        if versions != rows {
+            return Err(Error::Unsupported(format!(
+                "UPDATE '{}' ... FROM: a row of the table is matched by several source rows \
+                 that give it different values; DuckDB keeps the first its join produces, \
+                 which lakeq cannot reproduce: make the source give one value per row \
+                 (SELECT DISTINCT, or aggregate it)",
+                target.qualified()
+            )));
+        }
+        let columns: Vec<Expr> = names
+            .iter()
+            .map(|n| col(Column::new_unqualified(n.as_str())))
+            .collect();
+        Ok(LogicalPlanBuilder::from(distinct)
+            .project(columns)?
+            .build()?)
+    }
+
+    /// `UPDATE`/`DELETE ... WHERE rowid ...` inside a transaction that wrote
+    /// rows of the table: DuckDB numbers those rows from 10^18 and gives them no
+    /// `snapshot_id` until `COMMIT`, while the writer reads the rows' real ids;
+    /// refused rather than matched against other ids than DuckDB's.
+    async fn refuse_transaction_local_ids(
+        &self,
+        target: &Target,
+        table: &Arc<TableEntry>,
+        scan: &LogicalPlan,
+        target_ref: &TableReference,
+    ) -> Result<()> {
+        use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+        let lake = target.lake();
+        let (Some(base), Some(first)) = (
+            lake.transaction_base(),
+            lake.transaction_first_row_id(table.id()),
+        ) else {
+            return Ok(());
+        };
+        let column = |name: &str| col(Column::new(Some(target_ref.clone()), name));
+        let mut local = column(super::table::ROWID_COLUMN).gt_eq(lit(first));
+        if LakeTable::virtual_columns(table).contains(&super::table::SNAPSHOT_COLUMN) {
+            local = local.or(column(super::table::SNAPSHOT_COLUMN).gt(lit(base)));
+        }
+        let plan = LogicalPlanBuilder::from(scan.clone())
+            .filter(local)?
+            .limit(0, Some(1))?
+            .build()?;
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        if batches.iter().any(|b| b.num_rows() > 0) {
+            return Err(Error::Unsupported(format!(
+                "UPDATE/DELETE of '{}' naming rowid or snapshot_id inside a transaction that \
+                 wrote rows of the table: DuckDB gives those rows transaction-local ids until \
+                 COMMIT; COMMIT first",
+                target.qualified()
+            )));
+        }
+        Ok(())
     }
 
     /// dbt's `delete+insert`: delete the rows of `table` whose `unique_key`
@@ -1139,6 +1277,8 @@ impl<'a> Writer<'a> {
             .map_err(|e| with_table(e, target))?;
         let (files, rows) = match written {
             Written::Files(files, rows) => (files, rows),
+            // No rows: no change, and no snapshot (as in DuckDB).
+            Written::Held(_, 0) => return Ok(0),
             Written::Held(batches, rows) => {
                 let inlined = inlined_insert(
                     target.lake(),

@@ -146,6 +146,39 @@ pub(crate) fn lock_key(id: &str) -> Option<i64> {
     Some(i64::from_be_bytes(bits.to_be_bytes()))
 }
 
+/// Whether a transaction may drop catalog table `name`: the inlined-data tables
+/// of older schema versions go when their rows are flushed.
+pub fn may_be_dropped(name: &str) -> bool {
+    name.starts_with("ducklake_inlined_data_") && name != "ducklake_inlined_data_tables"
+}
+
+/// The statements that apply a fork's changes to the real catalog, when the
+/// tables named in `dropped` (see [`may_be_dropped`]) are gone from the working
+/// copy: those are dropped from the real catalog.
+pub(crate) fn merge_sql_dropping(
+    dialect: Dialect,
+    tables: &[(String, Vec<String>)],
+    dropped: &[String],
+    real: &dyn Fn(&str) -> String,
+    base: &dyn Fn(&str) -> String,
+    work: &dyn Fn(&str) -> String,
+) -> String {
+    let kept: Vec<(String, Vec<String>)> = tables
+        .iter()
+        .filter(|(name, _)| !dropped.contains(name))
+        .cloned()
+        .collect();
+    let mut sql = merge_sql(dialect, &kept, real, base, work);
+    for name in dropped {
+        sql.push_str(&format!(
+            "
+DROP TABLE IF EXISTS {};",
+            real(name)
+        ));
+    }
+    sql
+}
+
 /// The statements that apply a fork's changes to the real catalog. `real`,
 /// `base` and `work` qualify a catalog table name for each copy; `real_alias`
 /// names the real table inside a correlated subquery.

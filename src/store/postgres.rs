@@ -9,7 +9,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgValueRef, Postgres};
 use sqlx::{AssertSqlSafe, Column, Decode, Row, TypeInfo, ValueRef};
 
-use super::fork::{CatalogFork, merge_sql};
+use super::fork::CatalogFork;
 use super::location::redact;
 use super::{Dialect, SqlBackend, SqlRow, SqlValue, quote_ident};
 use crate::error::{Error, Result};
@@ -424,14 +424,6 @@ impl SqlBackend for PgBackend {
 
     async fn merge_fork(&self, fork: &CatalogFork) -> Result<()> {
         let qualify = |schema: &str, t: &str| format!("{}.{}", quote_ident(schema), quote_ident(t));
-        let mut sql = merge_sql(
-            Dialect::Postgres,
-            &fork.tables,
-            &|t| self.table(t),
-            &|t| qualify(&fork.base_location, t),
-            &|t| qualify(&fork.work_location, t),
-        );
-        // Catalog tables the transaction created (inlined data and deletions).
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT table_name::text FROM information_schema.tables \
              WHERE table_schema = $1 AND table_name LIKE 'ducklake%' ORDER BY table_name",
@@ -440,6 +432,23 @@ impl SqlBackend for PgBackend {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
+        // Inlined-data tables the transaction dropped (flushed older versions).
+        let dropped: Vec<String> = fork
+            .tables
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| super::fork::may_be_dropped(name) && !names.contains(name))
+            .cloned()
+            .collect();
+        let mut sql = super::fork::merge_sql_dropping(
+            Dialect::Postgres,
+            &fork.tables,
+            &dropped,
+            &|t| self.table(t),
+            &|t| qualify(&fork.base_location, t),
+            &|t| qualify(&fork.work_location, t),
+        );
+        // Catalog tables the transaction created (inlined data and deletions).
         for name in names {
             if fork.tables.iter().any(|(known, _)| *known == name) {
                 continue;

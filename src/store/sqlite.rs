@@ -12,7 +12,7 @@ use sqlx::{AssertSqlSafe, Decode, Row, TypeInfo, ValueRef};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::fork::{CatalogFork, merge_sql};
+use super::fork::CatalogFork;
 use super::{Dialect, SqlBackend, SqlRow, SqlValue, quote_ident, quote_text};
 use crate::error::{Error, Result};
 
@@ -282,23 +282,34 @@ impl SqlBackend for SqliteBackend {
     }
 
     async fn merge_fork(&self, fork: &CatalogFork) -> Result<()> {
-        let mut sql = merge_sql(
-            Dialect::Sqlite,
-            &fork.tables,
-            &|t| format!("main.{}", quote_ident(t)),
-            &|t| format!("lq_base.{}", quote_ident(t)),
-            &|t| format!("lq_work.{}", quote_ident(t)),
-        );
-        // Catalog tables the transaction created (inlined data and deletions).
         let names = fork
             .work
             .query(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ducklake%' \
                  ORDER BY name",
             )
-            .await?;
-        for r in names {
-            let name = r.text(0)?;
+            .await?
+            .iter()
+            .map(|r| r.text(0))
+            .collect::<Result<Vec<String>>>()?;
+        // Inlined-data tables the transaction dropped (flushed older versions).
+        let dropped: Vec<String> = fork
+            .tables
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| super::fork::may_be_dropped(name) && !names.contains(name))
+            .cloned()
+            .collect();
+        let mut sql = super::fork::merge_sql_dropping(
+            Dialect::Sqlite,
+            &fork.tables,
+            &dropped,
+            &|t| format!("main.{}", quote_ident(t)),
+            &|t| format!("lq_base.{}", quote_ident(t)),
+            &|t| format!("lq_work.{}", quote_ident(t)),
+        );
+        // Catalog tables the transaction created (inlined data and deletions).
+        for name in names {
             if fork.tables.iter().any(|(known, _)| *known == name) {
                 continue;
             }

@@ -332,3 +332,57 @@ async fn inlined_rows_and_column_changes_in_one_transaction_on_sqlite() -> TestR
 async fn inlined_rows_and_column_changes_in_one_transaction_on_postgres() -> TestResult {
     inlined_rows_and_column_changes_in_one_transaction(Backend::Postgres).await
 }
+
+/// A column change, then a flush of the table's inlined rows, in one
+/// transaction: the flush drops the inlined-data table of the old layout
+/// inside the transaction (it failed with "no such table" on the next
+/// statement), and COMMIT drops it from the catalog too; DuckDB reads the lake
+/// as lakeq does, and new rows inline into the new layout's table.
+async fn flush_after_column_change_in_one_transaction(backend: Backend) -> TestResult {
+    let lake = TestLake::new(backend, "txn_alter_flush").await?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    session.sql("CREATE TABLE lake.main.t (i INT)").await?;
+    session.sql("INSERT INTO lake.main.t VALUES (1)").await?;
+    session.sql("INSERT INTO lake.main.t VALUES (2)").await?;
+    session.sql("BEGIN").await?;
+    session
+        .sql("ALTER TABLE lake.main.t ADD COLUMN j INTEGER")
+        .await?;
+    assert_eq!(
+        rows(
+            &session,
+            "SELECT rows_flushed FROM ducklake_flush_inlined_data('lake', table_name => 't')"
+        )
+        .await?,
+        [["2"]]
+    );
+    assert_eq!(
+        rows(&session, "SELECT rowid, i, j FROM lake.main.t ORDER BY i").await?,
+        [["0", "1", "NULL"], ["1", "2", "NULL"]]
+    );
+    session.sql("COMMIT").await?;
+    session.sql("INSERT INTO lake.main.t VALUES (3, 3)").await?;
+    let store = lake.open().await?;
+    let backend_ = store.store().backend();
+    assert!(!backend_.table_exists("ducklake_inlined_data_1_1").await?);
+    assert!(backend_.table_exists("ducklake_inlined_data_1_2").await?);
+    let expected = duckdb_sql_queries(
+        &lake,
+        "query rows\nSELECT rowid, snapshot_id, i, j FROM lake.main.t ORDER BY i\n\n\
+         query snapshots\nSELECT snapshot_id, changes FROM lake.snapshots() ORDER BY snapshot_id\n",
+    )?;
+    let problems = compare_with_oracle(&session, &expected).await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn flush_after_column_change_in_one_transaction_on_sqlite() -> TestResult {
+    flush_after_column_change_in_one_transaction(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn flush_after_column_change_in_one_transaction_on_postgres() -> TestResult {
+    flush_after_column_change_in_one_transaction(Backend::Postgres).await
+}
