@@ -19,6 +19,9 @@
 //! * `LAKEQ_TPCH_BACKENDS`: `sqlite`, `postgres` or both, comma-separated (default both)
 //! * `LAKEQ_TPCH_RUNS`: timed runs per query and engine (default 5)
 //! * `LAKEQ_TPCH_BUDGET_S`: lakeq's time budget per query for the timed runs (default 30)
+//! * `LAKEQ_TPCH_STRING_VIEWS`: `on` (default: VARCHAR/BLOB scanned as Utf8View/BinaryView, lakeq's
+//!   default), `off` (plain Utf8/Binary) or `both` (off, then on, against the same DuckDB timings;
+//!   ids then end in `/utf8` and `/views`), see `SessionOptions::string_views`
 //!
 //! Run: `source scripts/test-env.sh && cargo bench --bench tpch`. The lakes are built once per scale
 //! factor and backend under `target/bench-lakes/tpch-sf<SF>-<backend>/` (the PostgreSQL catalog in
@@ -44,6 +47,8 @@ struct Config {
     budget: Duration,
     queries: Option<Vec<u32>>,
     backends: Vec<String>,
+    /// `SessionOptions::string_views` settings to run lakeq with, in order.
+    string_views: Vec<bool>,
 }
 
 impl Config {
@@ -85,7 +90,14 @@ impl Config {
                 "LAKEQ_TPCH_BACKENDS: unknown backend {b:?} (sqlite, postgres)"
             );
         }
+        let string_views = match var("LAKEQ_TPCH_STRING_VIEWS").as_deref().map(str::trim) {
+            None | Some("on") => vec![true],
+            Some("off") => vec![false],
+            Some("both") => vec![false, true],
+            Some(other) => panic!("LAKEQ_TPCH_STRING_VIEWS: {other:?} (on, off, both)"),
+        };
         Self {
+            string_views,
             sf,
             runs,
             budget: Duration::from_secs_f64(budget),
@@ -235,8 +247,7 @@ fn bench_lake(
     lake: &Lake,
     queries: &[(u32, String)],
     cfg: &Config,
-) -> Vec<QueryResult> {
-    let id = |nr: u32| format!("tpch/{}/q{nr:02}", lake.backend);
+) -> Vec<(String, Vec<QueryResult>)> {
     let shape = duck.run(
         &lake.attach,
         0,
@@ -274,8 +285,40 @@ fn bench_lake(
         start.elapsed().as_secs_f64()
     );
 
+    let mut out = Vec::new();
+    for &views in &cfg.string_views {
+        let variant = variant(cfg, views);
+        let results = lakeq_queries(rt, lake, queries, &answers, cfg, views, &variant);
+        out.push((variant, results));
+    }
+    out
+}
+
+/// The suffix of a string-views setting in ids (empty when only one is run).
+fn variant(cfg: &Config, views: bool) -> String {
+    match (cfg.string_views.len() > 1, views) {
+        (false, _) => String::new(),
+        (true, true) => "/views".into(),
+        (true, false) => "/utf8".into(),
+    }
+}
+
+/// lakeq's answers and timings of `queries` with `string_views` set to `views`.
+fn lakeq_queries(
+    rt: &Runtime,
+    lake: &Lake,
+    queries: &[(u32, String)],
+    answers: &[DuckQuery],
+    cfg: &Config,
+    views: bool,
+    variant: &str,
+) -> Vec<QueryResult> {
+    let id = |nr: u32| format!("tpch/{}{variant}/q{nr:02}", lake.backend);
+    println!("lakeq, {}: string_views = {views}", lake.title);
     rt.block_on(async {
-        let session = lakeq::Session::new();
+        let session = lakeq::Session::with_options(
+            &lakeq::SessionOptions::default().with_string_views(views),
+        );
         for sql in [lake.attach.as_str(), "USE lake"] {
             session
                 .sql(sql)
@@ -283,7 +326,7 @@ fn bench_lake(
                 .unwrap_or_else(|e| panic!("lakeq failed on {sql}: {e}"));
         }
         let mut results = Vec::new();
-        for ((nr, sql), answer) in queries.iter().zip(answers) {
+        for ((nr, sql), answer) in queries.iter().zip(answers.iter().cloned()) {
             let id = id(*nr);
             let first = Instant::now();
             let batches = match lakeq_run(&session, sql).await {
@@ -351,9 +394,9 @@ fn bench_lake(
 }
 
 /// The table of one backend; returns the summary lines (geomean, RATIO, FAIL, MISMATCH).
-fn report(lake: &Lake, cfg: &Config, results: &[QueryResult]) -> Vec<String> {
+fn report(lake: &Lake, variant: &str, cfg: &Config, results: &[QueryResult]) -> Vec<String> {
     println!(
-        "\n==== tpch SF {}, {} (lakeq through the library vs DuckDB 1.5.5, medians, one run on this machine) ====",
+        "\n==== tpch SF {}, {}{variant} (lakeq through the library vs DuckDB 1.5.5, medians, one run on this machine) ====",
         cfg.sf_name(),
         lake.title
     );
@@ -366,7 +409,7 @@ fn report(lake: &Lake, cfg: &Config, results: &[QueryResult]) -> Vec<String> {
     for r in results {
         let duck_ms = r.duck.median_s.unwrap_or(f64::NAN) * 1e3;
         let q = format!("q{:02}", r.nr);
-        let id = format!("tpch/{}/{q}", lake.backend);
+        let id = format!("tpch/{}{variant}/{q}", lake.backend);
         match &r.outcome {
             Outcome::Same { lakeq, n } => {
                 let ratio = common::ms(*lakeq) / duck_ms;
@@ -408,7 +451,7 @@ fn report(lake: &Lake, cfg: &Config, results: &[QueryResult]) -> Vec<String> {
             results.len()
         );
         lines.push(format!(
-            "RATIO tpch/{}/geomean lakeq/duckdb = {geomean:.2} ({} queries)",
+            "RATIO tpch/{}{variant}/geomean lakeq/duckdb = {geomean:.2} ({} queries)",
             lake.backend,
             logs.len()
         ));
@@ -458,8 +501,10 @@ fn main() {
         let results = bench_lake(&rt, &duck, &lake, &queries, &cfg);
         reports.push((lake, results));
     }
-    for (lake, results) in &reports {
-        summary.extend(report(lake, &cfg, results));
+    for (lake, runs) in &reports {
+        for (variant, results) in runs {
+            summary.extend(report(lake, variant, &cfg, results));
+        }
     }
     println!("\n==== tpch SF {} summary ====", cfg.sf_name());
     for line in &summary {

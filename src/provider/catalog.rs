@@ -42,6 +42,9 @@ pub struct LakeCatalog {
     snapshot: RwLock<Arc<CatalogSnapshot>>,
     views: Arc<ViewCache>,
     state_source: StateSource,
+    /// Tables return VARCHAR/BLOB columns as `Utf8View`/`BinaryView`
+    /// ([`LakeTable::with_string_views`]).
+    string_views: bool,
 }
 
 impl std::fmt::Debug for LakeCatalog {
@@ -62,7 +65,20 @@ impl LakeCatalog {
             snapshot: RwLock::new(Arc::new(snapshot)),
             views: Arc::new(RwLock::new(HashMap::new())),
             state_source,
+            string_views: false,
         })
+    }
+
+    /// The same catalog whose tables return VARCHAR and BLOB columns as Arrow
+    /// `Utf8View`/`BinaryView` when `on` (see [`LakeTable::with_string_views`]).
+    pub fn with_string_views(mut self, on: bool) -> Self {
+        self.string_views = on;
+        self
+    }
+
+    /// Whether the tables return VARCHAR and BLOB columns as views.
+    pub fn string_views(&self) -> bool {
+        self.string_views
     }
 
     /// The lake.
@@ -134,6 +150,7 @@ impl CatalogProvider for LakeCatalog {
                 snapshot,
                 views: Arc::clone(&self.views),
                 state_source: Arc::clone(&self.state_source),
+                string_views: self.string_views,
             }) as Arc<dyn SchemaProvider>
         })
     }
@@ -147,6 +164,7 @@ pub struct LakeSchema {
     snapshot: Arc<CatalogSnapshot>,
     views: Arc<ViewCache>,
     state_source: StateSource,
+    string_views: bool,
 }
 
 impl std::fmt::Debug for LakeSchema {
@@ -202,6 +220,20 @@ pub fn table_options(name: &str) -> (&str, TableOptions) {
 }
 
 impl LakeSchema {
+    /// The provider a query reads `entry` through at snapshot `s`.
+    fn table_provider(
+        &self,
+        entry: &Arc<crate::catalog::TableEntry>,
+        s: crate::spec::SnapshotId,
+    ) -> LakeTable {
+        let table = LakeTable::new(Arc::clone(&self.lake), Arc::clone(entry), s);
+        if self.string_views {
+            table.with_string_views()
+        } else {
+            table
+        }
+    }
+
     async fn time_travel(
         &self,
         table: &str,
@@ -244,7 +276,7 @@ impl LakeSchema {
                 });
             }
         };
-        let table = LakeTable::new(Arc::clone(&self.lake), Arc::clone(entry), s);
+        let table = self.table_provider(entry, s);
         Ok(Arc::new(if rowid {
             table.with_query_rowid()
         } else {
@@ -397,11 +429,7 @@ impl SchemaProvider for LakeSchema {
             return Ok(None);
         };
         if let Some(entry) = schema.tables.get(base) {
-            let table = LakeTable::new(
-                Arc::clone(&self.lake),
-                Arc::clone(entry),
-                self.snapshot.snapshot.snapshot_id,
-            );
+            let table = self.table_provider(entry, self.snapshot.snapshot.snapshot_id);
             return Ok(Some(Arc::new(if options.rowid {
                 table.with_query_rowid()
             } else {

@@ -159,7 +159,7 @@ fn default_name(location: &str) -> String {
 
 /// How a [`Session`] runs queries. The host passes it in (the `lakeq` binary reads
 /// `LAKEQ_MEMORY_LIMIT` and lakeq.toml into it); the library never reads the environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionOptions {
     /// Bytes the query operators of the session may hold; sorts, joins and
     /// aggregations spill to disk beyond it. `None`: no limit.
@@ -167,9 +167,33 @@ pub struct SessionOptions {
     /// Partitions a query is planned for (DataFusion's `target_partitions`).
     /// `None`: one per core.
     pub target_partitions: Option<usize>,
+    /// Scans return VARCHAR and BLOB columns as Arrow `Utf8View` and `BinaryView`
+    /// (read from Parquet without copying the bytes, as DataFusion's own Parquet
+    /// tables do: DataFusion's `datafusion.execution.parquet.schema_force_view_types`,
+    /// which this sets; lakes attached later follow that setting). `false`: `Utf8`
+    /// and `Binary`. Default `true`. SQL types (`typeof`, `DESCRIBE`) are VARCHAR and
+    /// BLOB either way, and the files and catalog rows lakeq writes are the same.
+    pub string_views: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            memory_limit: None,
+            target_partitions: None,
+            string_views: true,
+        }
+    }
 }
 
 impl SessionOptions {
+    /// Options with scans returning VARCHAR/BLOB as views (`true`) or as plain
+    /// `Utf8`/`Binary` (`false`); see [`Self::string_views`].
+    pub fn with_string_views(mut self, on: bool) -> Self {
+        self.string_views = on;
+        self
+    }
+
     /// Options with a memory limit of `bytes` (`None`: no limit).
     pub fn with_memory_limit(mut self, bytes: Option<usize>) -> Self {
         self.memory_limit = bytes;
@@ -212,6 +236,11 @@ impl Session {
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         // Sessions are in UTC, as DuckDB's runner sets them (`TIMESTAMPTZ` literals keep it).
         config.options_mut().execution.time_zone = Some("UTC".into());
+        config
+            .options_mut()
+            .execution
+            .parquet
+            .schema_force_view_types = options.string_views;
         let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
         if let Some(bytes) = options.memory_limit {
             runtime = runtime.with_memory_pool(Arc::new(
@@ -428,7 +457,19 @@ impl Session {
         }
         let lake = Lake::open(location, options).await?;
         crate::storage::register_store(&self.ctx, lake.data_path())?;
-        let catalog = Arc::new(LakeCatalog::new(name, lake, self.state_source()).await?);
+        let string_views = self
+            .ctx
+            .state_ref()
+            .read()
+            .config_options()
+            .execution
+            .parquet
+            .schema_force_view_types;
+        let catalog = Arc::new(
+            LakeCatalog::new(name, lake, self.state_source())
+                .await?
+                .with_string_views(string_views),
+        );
         self.ctx
             .register_catalog(name, Arc::clone(&catalog) as Arc<dyn CatalogProvider>);
         match self.lakes.lock() {

@@ -115,6 +115,10 @@ pub struct LakeTable {
     /// by `ducklake_add_data_files`, read before their mapping is committed).
     name_mappings: Option<Arc<Vec<NameMappingRow>>>,
     schema: SchemaRef,
+    /// The table's columns as the scan returns them: `entry.arrow_schema`, or with
+    /// [`Self::with_string_views`] its top-level text and blob columns as
+    /// `Utf8View`/`BinaryView`.
+    base: SchemaRef,
     /// Column defaults for INSERTs that leave columns out.
     defaults: HashMap<String, Expr>,
 }
@@ -125,6 +129,7 @@ impl LakeTable {
         let schema = Arc::clone(&entry.arrow_schema);
         let defaults = super::defaults::column_defaults(&entry);
         Self {
+            base: Arc::clone(&schema),
             defaults,
             lake,
             entry,
@@ -137,6 +142,38 @@ impl LakeTable {
             name_mappings: None,
             schema,
         }
+    }
+
+    /// The same table returning its top-level VARCHAR and BLOB columns as Arrow
+    /// `Utf8View` and `BinaryView` (decoded from Parquet without copying the bytes,
+    /// as DataFusion's own Parquet tables do). Geometry columns stay `Utf8` (WKT made
+    /// from the files' WKB). Call it before the other `with_*` builders.
+    pub fn with_string_views(mut self) -> Self {
+        let geometry = self.geometry_columns();
+        let fields: Vec<_> = self
+            .entry
+            .arrow_schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let view = match f.data_type() {
+                    _ if geometry.contains(f.name()) => None,
+                    DataType::Utf8 => Some(DataType::Utf8View),
+                    DataType::Binary => Some(DataType::BinaryView),
+                    _ => None,
+                };
+                match view {
+                    Some(t) => Arc::new(f.as_ref().clone().with_data_type(t)),
+                    None => Arc::clone(f),
+                }
+            })
+            .collect();
+        self.base = Arc::new(Schema::new_with_metadata(
+            fields,
+            self.entry.arrow_schema.metadata().clone(),
+        ));
+        self.schema = Arc::clone(&self.base);
+        self
     }
 
     /// The same table mapping name-mapped files by `rows` instead of the
@@ -185,7 +222,7 @@ impl LakeTable {
     /// The same table with DuckDB's virtual columns `rowid` and `snapshot_id`
     /// appended (each unless the table has a column of that name).
     pub fn with_rowid(mut self) -> Self {
-        let mut fields: Vec<_> = self.entry.arrow_schema.fields().iter().cloned().collect();
+        let mut fields: Vec<_> = self.base.fields().iter().cloned().collect();
         // Nullable as the scan computes them (a CASE over nullable parts): a
         // non-nullable field here failed aggregates (`MIN(rowid)`) on the
         // physical-versus-logical schema check.
@@ -235,9 +272,9 @@ impl LakeTable {
     /// internal row and snapshot ids for the virtual columns.
     fn file_columns(&self) -> SchemaRef {
         if self.positions != Positions::RowIds {
-            return Arc::clone(&self.entry.arrow_schema);
+            return Arc::clone(&self.base);
         }
-        let mut fields: Vec<_> = self.entry.arrow_schema.fields().iter().cloned().collect();
+        let mut fields: Vec<_> = self.base.fields().iter().cloned().collect();
         for name in [INTERNAL_ROW_ID_COLUMN, SNAPSHOT_ID_COLUMN] {
             fields.push(Arc::new(Field::new(name, DataType::Int64, true)));
         }
@@ -296,8 +333,9 @@ impl LakeTable {
             Arc::clone(&self.lake),
             Arc::clone(&self.entry),
             self.snapshot,
-        )
-        .with_position_columns(Positions::RowIds);
+        );
+        inner.base = Arc::clone(&self.base);
+        let mut inner = inner.with_position_columns(Positions::RowIds);
         inner.chosen_files = self.chosen_files.clone();
         let wanted: Vec<usize> = projection
             .cloned()
@@ -441,15 +479,60 @@ impl LakeTable {
         resolve(&self.entry.dir, Some(path), relative)
     }
 
+    /// Whether [`Self::with_string_views`] changed some column's type.
+    fn has_views(&self) -> bool {
+        !Arc::ptr_eq(&self.base, &self.entry.arrow_schema)
+    }
+
+    /// `stats` (the catalog's, typed as the table's columns) with the bounds of
+    /// `Utf8View`/`BinaryView` columns as values of those types.
+    fn viewed_statistics(&self, mut stats: Statistics) -> Statistics {
+        if !self.has_views() {
+            return stats;
+        }
+        for (column, field) in stats.column_statistics.iter_mut().zip(self.base.fields()) {
+            let to = field.data_type();
+            if !matches!(to, DataType::Utf8View | DataType::BinaryView) {
+                continue;
+            }
+            let cast = |p: Precision<ScalarValue>| match p {
+                Precision::Exact(v) => v.cast_to(to).map_or(Precision::Absent, Precision::Exact),
+                Precision::Inexact(v) => {
+                    v.cast_to(to).map_or(Precision::Absent, Precision::Inexact)
+                }
+                Precision::Absent => Precision::Absent,
+            };
+            column.min_value = cast(std::mem::replace(&mut column.min_value, Precision::Absent));
+            column.max_value = cast(std::mem::replace(&mut column.max_value, Precision::Absent));
+        }
+        stats
+    }
+
+    /// `batch` (inlined rows in the table's types) with the columns of
+    /// [`Self::with_string_views`] as views.
+    fn viewed_batch(&self, batch: RecordBatch) -> DFResult<RecordBatch> {
+        if !self.has_views() {
+            return Ok(batch);
+        }
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.base.fields())
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(Arc::clone(c))
+                } else {
+                    datafusion::arrow::compute::cast(c, f.data_type())
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(Arc::clone(&self.base), columns)?)
+    }
+
     /// Values of `initial_default` per column name (for files older than a column).
     fn initial_defaults(&self) -> Result<HashMap<String, ScalarValue>> {
         let mut out = HashMap::new();
-        for (node, field) in self
-            .entry
-            .columns
-            .iter()
-            .zip(self.entry.arrow_schema.fields())
-        {
+        for (node, field) in self.entry.columns.iter().zip(self.base.fields()) {
             if node
                 .row
                 .initial_default
@@ -501,7 +584,7 @@ impl LakeTable {
         if files.files.len() < 2 || columns.is_empty() {
             return Ok(all());
         }
-        let schema: SchemaRef = Arc::clone(&self.entry.arrow_schema);
+        let schema: SchemaRef = Arc::clone(&self.base);
         let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
         let Ok(physical) = state.create_physical_expr(predicate, &df_schema) else {
             return Ok(all());
@@ -644,7 +727,7 @@ impl LakeTable {
 
     /// A Hive partition value (raw path text, `None` for NULL) as a value of `column`.
     fn hive_value(&self, column: &str, text: Option<&str>) -> Result<ScalarValue> {
-        let field = self.entry.arrow_schema.field_with_name(column)?;
+        let field = self.base.field_with_name(column)?;
         let Some(text) = text else {
             return Ok(ScalarValue::try_from(field.data_type())?);
         };
@@ -798,7 +881,11 @@ impl LakeTable {
         if !deleted.is_empty() {
             pf = pf.with_extension(ParquetRowSelection::new(selection_without(rows, deleted)));
         }
-        let stats = statistics.file(file.data_file_id, live_rows, deleted.is_empty());
+        let stats = self.viewed_statistics(statistics.file(
+            file.data_file_id,
+            live_rows,
+            deleted.is_empty(),
+        ));
         pf = pf.with_statistics(Arc::new(stats));
         (loc.store_url.as_str().to_string(), pf, live_rows)
     }
@@ -1128,8 +1215,7 @@ impl TableProvider for LakeTable {
                     )])
                     .build()
             } else {
-                TableSchema::builder(with_wkb(Arc::clone(&self.entry.arrow_schema), &geometry))
-                    .build()
+                TableSchema::builder(with_wkb(Arc::clone(&self.base), &geometry)).build()
             };
             let mut source = ParquetSource::new(table_schema)
                 .with_pushdown_filters(false)
@@ -1151,7 +1237,7 @@ impl TableProvider for LakeTable {
                 for group in &mut file_groups {
                     let merged = ScanStatistics::merge(
                         group.iter().filter_map(|f| f.statistics.as_deref()),
-                        &self.entry.arrow_schema,
+                        &self.base,
                     );
                     if let Some(merged) = merged {
                         *group = std::mem::take(group).with_statistics(Arc::new(merged));
@@ -1159,7 +1245,7 @@ impl TableProvider for LakeTable {
                 }
                 stats = ScanStatistics::merge(
                     file_groups.iter().filter_map(|g| g.file_statistics(None)),
-                    &self.entry.arrow_schema,
+                    &self.base,
                 )
                 .filter(|s| s.num_rows == Precision::Exact(total_rows));
             }
@@ -1183,6 +1269,7 @@ impl TableProvider for LakeTable {
         }
         let mut inlined_first = false;
         if let Some((batch, row_ids, snapshots)) = inlined.clone() {
+            let batch = self.viewed_batch(batch)?;
             inlined_first = match (snapshots.iter().min(), first_file_snapshot) {
                 (Some(i), Some(f)) => *i < f,
                 _ => false,

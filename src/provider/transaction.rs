@@ -73,7 +73,11 @@ impl ForkedLake {
             let lake = real
                 .lake()
                 .fork(Arc::clone(&fork.work), base.snapshot_id, next_row_ids);
-            let work = Arc::new(LakeCatalog::new(real.name(), lake, state_source).await?);
+            let work = Arc::new(
+                LakeCatalog::new(real.name(), lake, state_source)
+                    .await?
+                    .with_string_views(real.string_views()),
+            );
             Ok::<_, Error>((base, work))
         }
         .await;

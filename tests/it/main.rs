@@ -26,5 +26,6 @@ mod planning;
 mod properties;
 mod s3;
 mod secrets;
+mod string_views;
 mod transactions;
 mod txn_faults;
