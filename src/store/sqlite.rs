@@ -258,7 +258,6 @@ impl SqlBackend for SqliteBackend {
     }
 
     async fn fork(&self) -> Result<CatalogFork> {
-        let tables = self.catalog_tables().await?;
         let tmp = std::env::temp_dir();
         super::fork::remove_abandoned_sqlite_forks(&tmp);
         let stem = tmp.join(format!("lakeq-txn-{}", uuid::Uuid::new_v4().simple()));
@@ -272,6 +271,12 @@ impl SqlBackend for SqliteBackend {
             .map_err(|e| self.err(e))?;
         std::fs::copy(&base, &work)?;
         let backend = SqliteBackend::connect(&work).await?;
+        // The tables are listed from the copy, not from the catalog before it: a
+        // concurrent commit may create a catalog table (an inlined data table)
+        // between a listing and the copy, and the merge would take that table,
+        // copied with its rows but not listed, for one the transaction created and
+        // insert its rows a second time.
+        let tables = backend.catalog_tables().await?;
         Ok(CatalogFork {
             work: std::sync::Arc::new(backend),
             base_location: base,
@@ -282,6 +287,13 @@ impl SqlBackend for SqliteBackend {
     }
 
     async fn merge_fork(&self, fork: &CatalogFork) -> Result<()> {
+        // The tables to merge row by row are those of the base copy, whatever
+        // `fork.tables` says: a table in the copy is never one the transaction
+        // created, and copying all its rows would write them a second time.
+        let base = SqliteBackend::connect(&fork.base_location).await?;
+        let listed = base.catalog_tables().await;
+        base.pool.close().await;
+        let known = listed?;
         let names = fork
             .work
             .query(
@@ -293,8 +305,7 @@ impl SqlBackend for SqliteBackend {
             .map(|r| r.text(0))
             .collect::<Result<Vec<String>>>()?;
         // Inlined-data tables the transaction dropped (flushed older versions).
-        let dropped: Vec<String> = fork
-            .tables
+        let dropped: Vec<String> = known
             .iter()
             .map(|(name, _)| name)
             .filter(|name| super::fork::may_be_dropped(name) && !names.contains(name))
@@ -302,7 +313,7 @@ impl SqlBackend for SqliteBackend {
             .collect();
         let mut sql = super::fork::merge_sql_dropping(
             Dialect::Sqlite,
-            &fork.tables,
+            &known,
             &dropped,
             &|t| format!("main.{}", quote_ident(t)),
             &|t| format!("lq_base.{}", quote_ident(t)),
@@ -310,7 +321,7 @@ impl SqlBackend for SqliteBackend {
         );
         // Catalog tables the transaction created (inlined data and deletions).
         for name in names {
-            if fork.tables.iter().any(|(known, _)| *known == name) {
+            if known.iter().any(|(k, _)| *k == name) {
                 continue;
             }
             let q = quote_ident(&name);
@@ -376,5 +387,60 @@ impl SqlBackend for SqliteBackend {
         rows.iter()
             .map(|r| r.try_get::<String, _>("name").map_err(|e| self.err(e)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod fork_tests {
+    use super::*;
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    async fn count(b: &SqliteBackend, table: &str) -> Result<String> {
+        let rows = b.query(&format!("SELECT count(*) FROM {table}")).await?;
+        rows.first()
+            .ok_or_else(|| Error::Corrupt("no count".into()))?
+            .text(0)
+    }
+
+    /// An inlined table another writer created while a transaction forked the
+    /// catalog is in the fork's copy: at COMMIT its rows stay as they are, not
+    /// copied in a second time as if the transaction had created the table.
+    #[tokio::test]
+    async fn a_table_in_the_fork_is_merged_not_copied_again() -> TestResult {
+        let dir = std::env::temp_dir().join(format!("lakeq-fork-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("meta.sqlite").display().to_string();
+        let real = SqliteBackend::connect(&path).await?;
+        real.execute_batch(
+            "CREATE TABLE ducklake_snapshot(snapshot_id BIGINT PRIMARY KEY);\
+             INSERT INTO ducklake_snapshot VALUES (1);\
+             CREATE TABLE ducklake_inlined_data_1_1(row_id BIGINT, begin_snapshot BIGINT, \
+             end_snapshot BIGINT, id BIGINT);\
+             INSERT INTO ducklake_inlined_data_1_1 VALUES (0, 1, NULL, 10), (1, 1, NULL, 11);",
+        )
+        .await?;
+        let mut fork = real.fork().await?;
+        // The fork lists the tables of its copy.
+        let mut listed: Vec<&str> = fork.tables.iter().map(|(n, _)| n.as_str()).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, ["ducklake_inlined_data_1_1", "ducklake_snapshot"]);
+        // A listing taken before the inlined table was created (the race the
+        // fork once had) leaves the merge unchanged: it goes by the copy.
+        fork.tables
+            .retain(|(n, _)| n != "ducklake_inlined_data_1_1");
+        fork.work
+            .execute_batch(
+                "INSERT INTO ducklake_snapshot VALUES (2);\
+                 INSERT INTO ducklake_inlined_data_1_1 VALUES (2, 2, NULL, 12);",
+            )
+            .await?;
+        real.merge_fork(&fork).await?;
+        real.drop_fork(&fork).await;
+        assert_eq!(count(&real, "ducklake_inlined_data_1_1").await?, "3");
+        assert_eq!(count(&real, "ducklake_snapshot").await?, "2");
+        real.pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 }
