@@ -53,6 +53,22 @@ pub struct Lake {
     /// For a transaction's fork: each table's `next_row_id` at the base
     /// snapshot. Rows numbered from there on are the transaction's own.
     transaction_row_ids: HashMap<CatalogId, i64>,
+    /// For a transaction's fork: what `set_commit_message` gave, written with
+    /// the transaction's snapshot at `COMMIT`.
+    commit_info: std::sync::Mutex<Option<CommitInfo>>,
+}
+
+/// The author, message and extra information of a commit
+/// (`CALL lake.set_commit_message(author, message, extra_info => ...)`),
+/// stored in `ducklake_snapshot_changes` as DuckDB stores them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// `author` (NULL when not given).
+    pub author: Option<String>,
+    /// `commit_message`.
+    pub message: Option<String>,
+    /// `commit_extra_info`.
+    pub extra_info: Option<String>,
 }
 
 impl Lake {
@@ -126,6 +142,7 @@ impl Lake {
             files: FilesCache::default(),
             transaction_base: None,
             transaction_row_ids: HashMap::new(),
+            commit_info: std::sync::Mutex::new(None),
         }))
     }
 
@@ -196,6 +213,7 @@ impl Lake {
             files: FilesCache::default(),
             transaction_base: Some(base),
             transaction_row_ids: next_row_ids,
+            commit_info: std::sync::Mutex::new(None),
         })
     }
 
@@ -210,6 +228,47 @@ impl Lake {
     /// The snapshot a forked lake's transaction began at (`None`: not a fork).
     pub fn transaction_base(&self) -> Option<SnapshotId> {
         self.transaction_base
+    }
+
+    /// Record the commit information for a transaction's fork (the last call
+    /// wins, as in DuckDB). Outside a transaction each statement commits on its
+    /// own, so DuckDB's call has nothing to apply to: `false`, nothing kept.
+    pub fn set_commit_info(&self, info: CommitInfo) -> bool {
+        if self.transaction_base.is_none() {
+            return false;
+        }
+        match self.commit_info.lock() {
+            Ok(mut slot) => *slot = Some(info),
+            Err(poisoned) => *poisoned.into_inner() = Some(info),
+        }
+        true
+    }
+
+    /// The commit information `set_commit_message` gave in this transaction.
+    pub fn commit_info(&self) -> Option<CommitInfo> {
+        match self.commit_info.lock() {
+            Ok(slot) => slot.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Whether the lake's `require_commit_message` option is on (read fresh:
+    /// `set_option` may have changed it since ATTACH).
+    pub async fn requires_commit_message(&self) -> Result<bool> {
+        let rows = self
+            .store
+            .backend()
+            .query(&format!(
+                "SELECT value FROM {} WHERE key = 'require_commit_message' AND scope IS NULL",
+                self.store.backend().table("ducklake_metadata")
+            ))
+            .await?;
+        Ok(match rows.first() {
+            Some(r) => r
+                .opt_text(0)?
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            None => false,
+        })
     }
 
     /// Forget cached file lists (a fork's amended snapshot keeps its id).

@@ -55,6 +55,17 @@ pub struct Committed {
     pub new_table_ids: Vec<CatalogId>,
 }
 
+/// DuckDB's refusal of a commit without `set_commit_message` when the lake's
+/// `require_commit_message` option is on (its wording, so scripts match it).
+pub(crate) fn commit_message_required(lake: &str) -> Error {
+    Error::Transaction(format!(
+        "lake '{lake}': Commit Information for the snapshot is required but has not been provided. \
+         Provide it with CALL <lake>.set_commit_message('author', 'message') inside BEGIN ... COMMIT, \
+         or turn the requirement off with CALL <lake>.set_option('require_commit_message', false); \
+         nothing was committed"
+    ))
+}
+
 /// Commit `changes` as one snapshot, retrying when another writer wins the race.
 pub async fn commit(lake: &Lake, changes: &ChangeSet) -> Result<Committed> {
     if lake.read_only() {
@@ -62,6 +73,11 @@ pub async fn commit(lake: &Lake, changes: &ChangeSet) -> Result<Committed> {
             "the lake '{}' is attached READ_ONLY (or at a fixed SNAPSHOT_VERSION)",
             lake.store().location()
         )));
+    }
+    // Inside a transaction the check waits for COMMIT, where
+    // `set_commit_message` may have given the information.
+    if lake.transaction_base().is_none() && lake.requires_commit_message().await? {
+        return Err(commit_message_required(lake.store().location()));
     }
     let store = lake.store();
     let backend = store.backend();

@@ -815,6 +815,7 @@ pub const LAKE_MACROS: &[(&str, &str, bool)] = &[
     ("table_insertions", "ducklake_table_insertions", true),
     ("table_deletions", "ducklake_table_deletions", true),
     ("set_option", "ducklake_set_option", false),
+    ("set_commit_message", "ducklake_set_commit_message", false),
     ("expire_snapshots", "ducklake_expire_snapshots", false),
     ("cleanup_old_files", "ducklake_cleanup_old_files", false),
     (
@@ -840,6 +841,7 @@ pub const NAMED_PARAMETERS: &[(&str, usize, &[&str])] = &[
         &["schema", "snapshot_version", "snapshot_time"],
     ),
     ("ducklake_set_option", 3, &["schema", "table_name"]),
+    ("ducklake_set_commit_message", 3, &["extra_info"]),
     (
         "ducklake_flush_inlined_data",
         1,

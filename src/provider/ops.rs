@@ -123,6 +123,43 @@ impl TableFunctionImpl for SetOption {
     }
 }
 
+/// `ducklake_set_commit_message(lake, author, message, extra_info)`: the
+/// author, message and extra information of the transaction's snapshot
+/// (written at `COMMIT`; outside a transaction there is nothing to apply them
+/// to, as in DuckDB). No rows.
+#[derive(Debug)]
+struct SetCommitMessage;
+
+impl TableFunctionImpl for SetCommitMessage {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
+        let (lake, _, lake_name) = lake_of(&args, "ducklake_set_commit_message")?;
+        if lake.read_only() {
+            return Err(Error::Unsupported(format!(
+                "set_commit_message on lake '{lake_name}', attached read only"
+            ))
+            .into());
+        }
+        let info = crate::lake::CommitInfo {
+            author: text_arg(args.session(), args.exprs(), 1, "the author")?,
+            message: text_arg(args.session(), args.exprs(), 2, "the commit message")?,
+            extra_info: text_arg(args.session(), args.exprs(), 3, "extra_info")?,
+        };
+        let schema: SchemaRef = Arc::new(Schema::new(vec![field("Success", DataType::Boolean)]));
+        let out = Arc::clone(&schema);
+        Ok(stateful_table(
+            schema,
+            Arc::new(move |_| {
+                let (lake, info, out) = (Arc::clone(&lake), info.clone(), Arc::clone(&out));
+                Box::pin(async move {
+                    lake.set_commit_info(info);
+                    let none: ArrayRef = Arc::new(BooleanArray::from(Vec::<bool>::new()));
+                    Ok(RecordBatch::try_new(out, vec![none])?)
+                })
+            }),
+        ))
+    }
+}
+
 /// `ducklake_options(lake)`: option_name, description, value, scope, scope_entry.
 #[derive(Debug)]
 struct Options;
@@ -889,6 +926,7 @@ pub fn register(ctx: &SessionContext) {
         Arc::new(Cleanup { orphans: true }),
     );
     ctx.register_udtf("ducklake_set_option", Arc::new(SetOption));
+    ctx.register_udtf("ducklake_set_commit_message", Arc::new(SetCommitMessage));
     ctx.register_udtf("ducklake_add_data_files", Arc::new(AddDataFiles));
     ctx.register_udtf("ducklake_options", Arc::new(Options));
     ctx.register_udtf("ducklake_settings", Arc::new(Settings));

@@ -24,6 +24,7 @@ use crate::spec::changes::{Change, format_changes, parse_changes};
 use crate::spec::rows::SnapshotRow;
 use crate::spec::{CatalogId, SnapshotId};
 use crate::store::fork::CatalogFork;
+use crate::store::quote_text;
 
 /// A transaction in progress.
 #[derive(Debug, Default)]
@@ -220,6 +221,9 @@ impl ForkedLake {
                 )));
             }
         }
+        if keeps_snapshot {
+            self.write_commit_info(snapshot).await?;
+        }
         let real = self.real.lake().store();
         let conflict = |latest: &SnapshotRow| Error::CommitConflict {
             message: format!(
@@ -248,6 +252,31 @@ impl ForkedLake {
                 Err(e)
             }
         }
+    }
+
+    /// Write what `set_commit_message` gave onto the transaction's snapshot in
+    /// the fork, or refuse the commit when the lake requires a message and none
+    /// was given (DuckDB's `require_commit_message`).
+    async fn write_commit_info(&self, snapshot: SnapshotId) -> Result<()> {
+        let lake = self.work_lake();
+        let Some(info) = lake.commit_info() else {
+            if lake.requires_commit_message().await? {
+                return Err(crate::commit::commit_message_required(&self.name));
+            }
+            return Ok(());
+        };
+        let text = |v: &Option<String>| v.as_deref().map_or("NULL".to_string(), quote_text);
+        let backend = lake.store().backend();
+        backend
+            .execute_batch(&format!(
+                "UPDATE {} SET author = {}, commit_message = {}, commit_extra_info = {} \
+                 WHERE snapshot_id = {snapshot};",
+                backend.table("ducklake_snapshot_changes"),
+                text(&info.author),
+                text(&info.message),
+                text(&info.extra_info)
+            ))
+            .await
     }
 
     /// Net out the transaction inside the fork, as DuckDB's transaction-local

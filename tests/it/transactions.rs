@@ -254,6 +254,93 @@ async fn comments_read_by_duckdb_on_postgres() -> TestResult {
     comments_read_by_duckdb(Backend::Postgres).await
 }
 
+/// `set_commit_message` (DuckDB's audit trail): the author, message and extra
+/// information given inside a transaction are written with its snapshot and
+/// DuckDB reads them; outside a transaction the call has nothing to apply to;
+/// with `require_commit_message` on, a commit without them is refused (on its
+/// own or at COMMIT) and the lake keeps its rows and snapshots.
+async fn commit_messages_read_by_duckdb(backend: Backend) -> TestResult {
+    let lake = TestLake::new(backend, "commit_messages").await?;
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    for stmt in [
+        "CREATE TABLE lake.t (a INTEGER)",
+        "BEGIN",
+        "INSERT INTO lake.t VALUES (1)",
+        "CALL lake.set_commit_message('Pedro', 'draft')",
+        "CALL lake.set_commit_message('Pedro', 'Inserting one', extra_info => '{''k'': 1}')",
+        "COMMIT",
+        "CALL lake.set_commit_message('Nobody', 'outside a transaction')",
+        "INSERT INTO lake.t VALUES (2)",
+        "BEGIN",
+        "CALL lake.set_commit_message(NULL, '')",
+        "INSERT INTO lake.t VALUES (3)",
+        "COMMIT",
+        "CALL lake.set_option('require_commit_message', true)",
+    ] {
+        session
+            .sql(stmt)
+            .await
+            .map_err(|e| format!("{stmt}: {e}"))?;
+    }
+    let refused = session
+        .sql("INSERT INTO lake.t VALUES (4)")
+        .await
+        .err()
+        .ok_or("an INSERT without a commit message was accepted")?;
+    assert!(
+        refused
+            .to_string()
+            .contains("Commit Information for the snapshot is required"),
+        "{refused}"
+    );
+    session.sql("BEGIN").await?;
+    session.sql("INSERT INTO lake.t VALUES (5)").await?;
+    let refused = session
+        .sql("COMMIT")
+        .await
+        .err()
+        .ok_or("a transaction without a commit message committed")?;
+    assert!(
+        refused
+            .to_string()
+            .contains("Commit Information for the snapshot is required"),
+        "{refused}"
+    );
+    let answers = duckdb_sql_queries(
+        &lake,
+        "query snapshots\nSELECT snapshot_id, author, commit_message, commit_extra_info FROM lake.snapshots() ORDER BY snapshot_id\n\n\
+         query rows\nSELECT count(*), sum(a) FROM lake.t\n\n",
+    )?;
+    let rows: Vec<Vec<Vec<String>>> = answers.into_iter().map(|q| q.rows).collect();
+    let row = |v: [&str; 4]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        rows,
+        [
+            vec![
+                row(["0", "NULL", "NULL", "NULL"]),
+                row(["1", "NULL", "NULL", "NULL"]),
+                row(["2", "Pedro", "Inserting one", "{'k': 1}"]),
+                row(["3", "NULL", "NULL", "NULL"]),
+                row(["4", "NULL", "", "NULL"]),
+            ],
+            vec![vec!["3".to_string(), "6".to_string()]],
+        ],
+        "{backend:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_messages_read_by_duckdb_on_sqlite() -> TestResult {
+    commit_messages_read_by_duckdb(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_messages_read_by_duckdb_on_postgres() -> TestResult {
+    commit_messages_read_by_duckdb(Backend::Postgres).await
+}
+
 /// Inlined rows and column changes in one transaction: rows written before a
 /// column change, or after the last one, commit and read the same in DuckDB; a
 /// second column change over inlined rows written in the transaction's own new
