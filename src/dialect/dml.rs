@@ -279,7 +279,7 @@ fn no_source() -> Result<TableFactor> {
 }
 
 /// The DuckDB virtual columns an expression names (unquoted, lower-case).
-struct FindVirtual(Vec<String>);
+pub(super) struct FindVirtual(pub(super) Vec<String>);
 
 impl Visitor for FindVirtual {
     type Break = ();

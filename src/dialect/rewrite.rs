@@ -514,27 +514,7 @@ impl FirstPass<'_> {
     /// lake table names one the table has no real column for, the table is read
     /// with them (`"t@@rowid"`) and `*` leaves them out.
     fn expose_rowid(&mut self, query: &mut Query) {
-        use datafusion::sql::sqlparser::ast::{ExcludeSelectItem, Visit, Visitor};
-        struct FindVirtual(Vec<String>);
-        impl Visitor for FindVirtual {
-            type Break = ();
-            fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-                let name = match expr {
-                    Expr::Identifier(i) => Some(i),
-                    Expr::CompoundIdentifier(parts) => parts.last(),
-                    _ => None,
-                };
-                if let Some(i) = name
-                    && i.quote_style.is_none()
-                {
-                    let lower = i.value.to_ascii_lowercase();
-                    if VIRTUAL_COLUMNS.contains(&lower.as_str()) && !self.0.contains(&lower) {
-                        self.0.push(lower);
-                    }
-                }
-                ControlFlow::Continue(())
-            }
-        }
+        use datafusion::sql::sqlparser::ast::{ExcludeSelectItem, Visit};
         let SetExpr::Select(select) = query.body.as_mut() else {
             return;
         };
@@ -545,7 +525,7 @@ impl FirstPass<'_> {
         if !from.joins.is_empty() {
             return;
         }
-        let mut find = FindVirtual(Vec::new());
+        let mut find = super::dml::FindVirtual(Vec::new());
         let _ = select.projection.visit(&mut find);
         let _ = select.selection.visit(&mut find);
         let _ = query.order_by.visit(&mut find);

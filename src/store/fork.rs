@@ -152,6 +152,17 @@ pub fn may_be_dropped(name: &str) -> bool {
     name.starts_with("ducklake_inlined_data_") && name != "ducklake_inlined_data_tables"
 }
 
+/// The inlined-data tables of `tables` (the fork's base) that the working copy,
+/// whose tables are `in_work`, no longer has: the transaction dropped them.
+pub(crate) fn dropped_tables(tables: &[(String, Vec<String>)], in_work: &[String]) -> Vec<String> {
+    tables
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| may_be_dropped(name) && !in_work.contains(name))
+        .cloned()
+        .collect()
+}
+
 /// The statements that apply a fork's changes to the real catalog, when the
 /// tables named in `dropped` (see [`may_be_dropped`]) are gone from the working
 /// copy: those are dropped from the real catalog.

@@ -433,13 +433,7 @@ impl SqlBackend for PgBackend {
         .await
         .map_err(|e| self.err(e))?;
         // Inlined-data tables the transaction dropped (flushed older versions).
-        let dropped: Vec<String> = fork
-            .tables
-            .iter()
-            .map(|(name, _)| name)
-            .filter(|name| super::fork::may_be_dropped(name) && !names.contains(name))
-            .cloned()
-            .collect();
+        let dropped = super::fork::dropped_tables(&fork.tables, &names);
         let mut sql = super::fork::merge_sql_dropping(
             Dialect::Postgres,
             &fork.tables,

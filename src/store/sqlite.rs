@@ -305,12 +305,7 @@ impl SqlBackend for SqliteBackend {
             .map(|r| r.text(0))
             .collect::<Result<Vec<String>>>()?;
         // Inlined-data tables the transaction dropped (flushed older versions).
-        let dropped: Vec<String> = known
-            .iter()
-            .map(|(name, _)| name)
-            .filter(|name| super::fork::may_be_dropped(name) && !names.contains(name))
-            .cloned()
-            .collect();
+        let dropped = super::fork::dropped_tables(&known, &names);
         let mut sql = super::fork::merge_sql_dropping(
             Dialect::Sqlite,
             &known,
