@@ -103,7 +103,9 @@ pub fn object_store_for(url: &str) -> Result<std::sync::Arc<dyn object_store::Ob
     let store: Arc<dyn object_store::ObjectStore> = if key
         == ObjectStoreUrl::local_filesystem().as_str()
     {
-        Arc::new(object_store::local::LocalFileSystem::new())
+        Arc::new(ExactReads::new(Arc::new(
+            object_store::local::LocalFileSystem::new(),
+        )))
     } else if let Some(bucket) = key.strip_prefix("s3://") {
         let bucket = bucket.trim_end_matches('/');
         let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
@@ -114,10 +116,12 @@ pub fn object_store_for(url: &str) -> Result<std::sync::Arc<dyn object_store::Ob
         if std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true" || v == "1") {
             builder = builder.with_allow_http(true);
         }
-        Arc::new(builder.build().map_err(|e| Error::InvalidLocation {
-            location: url.to_string(),
-            reason: format!("cannot configure S3 for bucket '{bucket}': {e}"),
-        })?)
+        Arc::new(ExactReads::new(Arc::new(builder.build().map_err(|e| {
+            Error::InvalidLocation {
+                location: url.to_string(),
+                reason: format!("cannot configure S3 for bucket '{bucket}': {e}"),
+            }
+        })?)))
     } else {
         return Err(Error::Unsupported(format!(
             "object storage for '{url}': lakeq supports local paths and s3:// URLs"
@@ -148,23 +152,192 @@ pub(crate) fn install_store(
 ) -> Result<()> {
     let key = locate(url)?.store_url.as_str().to_string();
     if let Ok(mut map) = stores().lock() {
-        map.insert(key, store);
+        map.insert(key, std::sync::Arc::new(ExactReads::new(store)));
     }
     Ok(())
 }
 
-/// Make DataFusion able to read files under `url` (registers the S3 store).
+/// Make DataFusion read files under `url` through lakeq's store for it (the S3
+/// store of the bucket, or the local file system), so every read is checked by
+/// [`ExactReads`].
 pub fn register_store(
     ctx: &datafusion::execution::context::SessionContext,
     url: &str,
 ) -> Result<()> {
     let loc = locate(url)?;
-    if loc.store_url.as_str() != ObjectStoreUrl::local_filesystem().as_str() {
-        let store = object_store_for(url)?;
-        let as_url: &url::Url = loc.store_url.as_ref();
-        ctx.register_object_store(as_url, store);
-    }
+    let store = object_store_for(url)?;
+    let as_url: &url::Url = loc.store_url.as_ref();
+    ctx.register_object_store(as_url, store);
     Ok(())
+}
+
+/// A store whose reads are checked against what was asked for.
+///
+/// A store that answers a range request with fewer (or more) bytes than the
+/// range holds, without an error, would make the Parquet reader panic
+/// ("Range length must match buffer length"). object_store's own stores report
+/// a body cut short as an error; this wrapper turns any other short answer into
+/// an error naming the object and the range, so a broken store or proxy can
+/// fail a query but never crash the process.
+#[derive(Debug)]
+pub struct ExactReads {
+    inner: std::sync::Arc<dyn object_store::ObjectStore>,
+}
+
+impl ExactReads {
+    /// Check the reads of `inner`.
+    pub fn new(inner: std::sync::Arc<dyn object_store::ObjectStore>) -> Self {
+        Self { inner }
+    }
+}
+
+impl std::fmt::Display for ExactReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.inner)
+    }
+}
+
+/// The error for a read that returned `got` bytes for `range` of `location`.
+fn wrong_length(
+    location: &ObjectPath,
+    range: &std::ops::Range<u64>,
+    got: u64,
+) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "lakeq",
+        source: format!(
+            "reading '{location}': asked for bytes {}..{} ({} bytes), the store returned {got} \
+             without an error (a broken store or proxy)",
+            range.start,
+            range.end,
+            range.end.saturating_sub(range.start)
+        )
+        .into(),
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for ExactReads {
+    async fn put_opts(
+        &self,
+        location: &ObjectPath,
+        payload: object_store::PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjectPath,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &ObjectPath,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        use futures::{StreamExt, TryStreamExt};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let head = options.head;
+        let result = self.inner.get_opts(location, options).await?;
+        if head {
+            return Ok(result);
+        }
+        let object_store::GetResultPayload::Stream(body) = result.payload else {
+            // A local file: object_store reads it with an exact-length read.
+            return Ok(result);
+        };
+        let range = result.range.clone();
+        let seen = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&seen);
+        let body = body.inspect_ok(move |chunk| {
+            counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        });
+        let location = location.clone();
+        let check_range = range.clone();
+        let tail = futures::stream::once(async move {
+            let got = seen.load(Ordering::Relaxed);
+            (got != check_range.end.saturating_sub(check_range.start))
+                .then(|| Err(wrong_length(&location, &check_range, got)))
+        })
+        .filter_map(futures::future::ready);
+        Ok(object_store::GetResult {
+            payload: object_store::GetResultPayload::Stream(Box::pin(body.chain(tail))),
+            meta: result.meta,
+            range,
+            attributes: result.attributes,
+        })
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &ObjectPath,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<bytes::Bytes>> {
+        let parts = self.inner.get_ranges(location, ranges).await?;
+        if parts.len() != ranges.len() {
+            return Err(object_store::Error::Generic {
+                store: "lakeq",
+                source: format!(
+                    "reading '{location}': asked for {} ranges, the store returned {}",
+                    ranges.len(),
+                    parts.len()
+                )
+                .into(),
+            });
+        }
+        for (range, part) in ranges.iter().zip(&parts) {
+            let got = part.len() as u64;
+            if got != range.end.saturating_sub(range.start) {
+                return Err(wrong_length(location, range, got));
+            }
+        }
+        Ok(parts)
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<ObjectPath>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<ObjectPath>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&ObjectPath>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&ObjectPath>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &ObjectPath,
+        to: &ObjectPath,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(
+        &self,
+        from: &ObjectPath,
+        to: &ObjectPath,
+        options: object_store::RenameOptions,
+    ) -> object_store::Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +393,8 @@ mod faults {
     const COMPLETE: usize = 3;
     const GET: usize = 4;
     const SHORT_READ: usize = 5;
+    /// A range answered with fewer bytes than asked, without an error.
+    const SILENT_SHORT: usize = 6;
 
     /// S3's answer to a throttled or failing request, as object_store reports it.
     fn s3_error(what: &str) -> object_store::Error {
@@ -354,6 +529,24 @@ mod faults {
                     attributes,
                 });
             }
+            if !options.head && self.fails(SILENT_SHORT) {
+                let result = self.inner.get_opts(location, options).await?;
+                let (meta, range, attributes) = (
+                    result.meta.clone(),
+                    result.range.clone(),
+                    result.attributes.clone(),
+                );
+                let mut bytes = result.bytes().await?;
+                bytes.truncate(bytes.len() / 2);
+                return Ok(GetResult {
+                    payload: object_store::GetResultPayload::Stream(Box::pin(
+                        futures::stream::iter([Ok(bytes)]),
+                    )),
+                    meta,
+                    range,
+                    attributes,
+                });
+            }
             self.inner.get_opts(location, options).await
         }
 
@@ -368,7 +561,13 @@ mod faults {
             if self.fails(SHORT_READ) {
                 return Err(cut());
             }
-            self.inner.get_ranges(location, ranges).await
+            let mut parts = self.inner.get_ranges(location, ranges).await?;
+            if self.fails(SILENT_SHORT) {
+                for part in &mut parts {
+                    part.truncate(part.len() / 2);
+                }
+            }
+            Ok(parts)
         }
 
         fn delete_stream(
@@ -495,8 +694,10 @@ mod faults {
             "no object left by a failed write"
         );
 
-        // Reads: an error response or a body cut short is an error, never an answer.
-        for fault in [GET, SHORT_READ] {
+        // Reads: an error response or a body cut short is an error, never an
+        // answer; a store that silently returns fewer bytes than asked is an
+        // error naming the object (parquet-rs would panic on it).
+        for fault in [GET, SHORT_READ, SILENT_SHORT] {
             store.fault.store(fault, Ordering::SeqCst);
             let injected = store.injected.load(Ordering::SeqCst);
             let result = scalar(&session, "SELECT sum(i), max(s) FROM l.t").await;
@@ -505,7 +706,16 @@ mod faults {
                 store.injected.load(Ordering::SeqCst) > injected,
                 "fault {fault}: not hit"
             );
-            assert!(result.is_err(), "fault {fault}: a read answered {result:?}");
+            let Err(e) = result else {
+                panic!("fault {fault}: a read answered {result:?}");
+            };
+            if fault == SILENT_SHORT {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(".parquet") && msg.contains("the store returned"),
+                    "the error names the file and the short read: {msg}"
+                );
+            }
         }
         // The store is healthy again: writes and reads work.
         session
