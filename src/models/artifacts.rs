@@ -20,16 +20,26 @@ fn metadata(project: &Project) -> Value {
     })
 }
 
-/// The manifest: every model (with compiled SQL), source and test.
+/// dbt's unique id of a model, snapshot or seed: `<resource type>.<project>.<name>`.
+fn node_id(project: &Project, name: &str) -> String {
+    let kind = match project.models.get(name) {
+        Some(m) => m.resource_type(),
+        None if project.is_seed(name) => "seed",
+        None => "model",
+    };
+    format!("{kind}.{}.{name}", project.config.project.name)
+}
+
+/// The manifest: every model and snapshot (with compiled SQL), source and test.
 pub fn manifest(project: &Project) -> Value {
     let name = &project.config.project.name;
     let mut nodes = serde_json::Map::new();
     for m in project.models.values() {
         let compiled = project.compile(&m.name, false).ok();
         nodes.insert(
-            format!("model.{name}.{}", m.name),
+            format!("{}.{name}.{}", m.resource_type(), m.name),
             json!({
-                "resource_type": "model",
+                "resource_type": m.resource_type(),
                 "name": m.name,
                 "original_file_path": m.path,
                 "description": m.description,
@@ -37,7 +47,7 @@ pub fn manifest(project: &Project) -> Value {
                 "config": m.config,
                 "relation_name": m.relation,
                 "depends_on": {
-                    "nodes": m.refs.iter().map(|r| format!("model.{name}.{r}")).collect::<Vec<_>>(),
+                    "nodes": m.refs.iter().map(|r| node_id(project, r)).collect::<Vec<_>>(),
                     "sources": m.sources.iter().map(|(s, t)| format!("source.{name}.{s}.{t}")).collect::<Vec<_>>(),
                 },
                 "raw_code": m.raw_sql,
@@ -54,9 +64,9 @@ pub fn manifest(project: &Project) -> Value {
                 "original_file_path": t.def.path,
                 "test": t.def.kind,
                 "column_name": t.def.column,
-                "attached_node": t.def.model.as_ref().map(|m| format!("model.{name}.{m}")),
+                "attached_node": t.def.model.as_ref().map(|m| node_id(project, m)),
                 "depends_on": {
-                    "nodes": t.depends_on.iter().map(|r| format!("model.{name}.{r}")).collect::<Vec<_>>(),
+                    "nodes": t.depends_on.iter().map(|r| node_id(project, r)).collect::<Vec<_>>(),
                 },
                 "compiled_code": project.compile_test(t).ok(),
             }),

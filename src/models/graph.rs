@@ -430,12 +430,19 @@ impl SelectorEval<'_> {
                 .map(|m| m.name.clone())
                 .collect(),
             "resource_type" => match value {
-                "model" => project.models.keys().cloned().collect(),
+                "model" | "snapshot" => project
+                    .models
+                    .values()
+                    .filter(|m| m.resource_type() == value)
+                    .map(|m| m.name.clone())
+                    .collect(),
                 "seed" => project.seeds.keys().cloned().collect(),
                 other => {
                     return Err(self.bad(
                         name,
-                        format!("resource_type '{other}' is not supported by lakeq (model, seed)"),
+                        format!(
+                            "resource_type '{other}' is not supported by lakeq (model, seed, snapshot)"
+                        ),
                     ));
                 }
             },
@@ -515,6 +522,22 @@ fn matching(project: &Project, selector: &str) -> Result<BTreeSet<String>, Model
             .filter(|m| m.path == path || m.path.starts_with(&format!("{path}/")))
             .map(|m| m.name.clone())
             .collect()
+    } else if let Some(kind) = core.strip_prefix("resource_type:") {
+        // dbt's resource_type method: model, snapshot or seed.
+        match kind {
+            "seed" => project.seeds.keys().cloned().collect(),
+            "model" | "snapshot" => project
+                .models
+                .values()
+                .filter(|m| m.resource_type() == kind)
+                .map(|m| m.name.clone())
+                .collect(),
+            other => {
+                return Err(ModelError::Selection(format!(
+                    "resource_type '{other}' is not supported by lakeq (model, seed, snapshot)"
+                )));
+            }
+        }
     } else if project.models.contains_key(core) || project.is_seed(core) {
         BTreeSet::from([core.to_string()])
     } else {

@@ -642,7 +642,8 @@ pub fn install(
 }
 
 /// dbt's `modules.re`: `sub`, `match`, `search`, `findall`, `escape` over
-/// Rust's `regex` (Python's syntax for the patterns dbt packages use).
+/// Rust's `regex` (Python's syntax for the patterns dbt packages use), and
+/// `modules.datetime` (see [`super::pydatetime`]).
 pub fn modules() -> Value {
     fn compile(pattern: &str) -> Result<regex::Regex, minijinja::Error> {
         regex::Regex::new(pattern).map_err(|e| {
@@ -689,16 +690,19 @@ pub fn modules() -> Value {
         },
     );
     let escape = Value::from_function(|text: String| regex::escape(&text));
-    Value::from(BTreeMap::from([(
-        "re",
-        Value::from(BTreeMap::from([
-            ("sub", sub),
-            ("search", search),
-            ("match", is_match),
-            ("findall", findall),
-            ("escape", escape),
-        ])),
-    )]))
+    Value::from(BTreeMap::from([
+        (
+            "re",
+            Value::from(BTreeMap::from([
+                ("sub", sub),
+                ("search", search),
+                ("match", is_match),
+                ("findall", findall),
+                ("escape", escape),
+            ])),
+        ),
+        ("datetime", super::pydatetime::module()),
+    ]))
 }
 
 fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
