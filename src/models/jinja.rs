@@ -479,7 +479,13 @@ pub fn render(
     let mut env = Environment::new();
     // As dbt's Jinja: an undefined value prints as nothing and is false, but
     // reading an attribute of it or calling it is an error.
-    env.set_undefined_behavior(UndefinedBehavior::Lenient);
+    // dbt parses with an undefined that chains (`graph.nodes['x'].name` is no error before
+    // `execute`); the compile pass prints an undefined value as nothing but fails on its attributes.
+    env.set_undefined_behavior(if input.parse {
+        UndefinedBehavior::Chainable
+    } else {
+        UndefinedBehavior::Lenient
+    });
     env.set_keep_trailing_newline(true);
 
     let (r, c, parse) = (Arc::clone(resolver), Arc::clone(&captured), input.parse);

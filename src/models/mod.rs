@@ -9,8 +9,9 @@
 //!     │
 //!   graph     selection (-s / --exclude) and the run order
 //!     │
-//!   run       materialize views / tables / incremental models and run data tests,
-//!             concurrently along the DAG, one snapshot per model
+//!   run       materialize views / tables / incremental models / dbt snapshots
+//!             (`snapshot`) and run data tests, concurrently along the DAG,
+//!             one lake snapshot per model
 //!     │
 //!   artifacts target/manifest.json and target/run_results.json
 //! ```

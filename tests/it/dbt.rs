@@ -1239,3 +1239,44 @@ fn bad_snapshots_are_clear_errors() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn jinja_context_seed_hooks_and_view_failures_match_dbt_duckdb() -> TestResult {
+    // The seed, the table its hooks write (their order shows in the rows), the model printing
+    // model/graph/modules.datetime/adapter/api values, and the test failures stored as a view.
+    compare_with_dbt("context", "context.sqlite", "context_data", 4)
+}
+
+#[test]
+fn unknown_names_in_the_jinja_context_name_the_model() -> TestResult {
+    let dir = project("context")?;
+    let model = dir.join("models/context_info.sql");
+    let text = std::fs::read_to_string(&model)?;
+    for (broken, want) in [
+        ("{{ no_such_macro() }}", "models/context_info.sql, line 1"),
+        (
+            "{{ modules.datetime.datetime.now().timestamp() }}",
+            "lakeq does not support timestamp()",
+        ),
+        (
+            "{{ graph.nodes['model.ctx.nope'].name }}",
+            "models/context_info.sql, line 1",
+        ),
+    ] {
+        std::fs::write(&model, format!("{broken}\n{text}"))?;
+        let err = lakeq_cli_err(&dir, &["build"])?;
+        assert!(err.contains(want), "{broken}: {err}");
+    }
+    // The stored failures are a view DuckDB reads (compared in the test above); lakeq lists it.
+    std::fs::write(&model, text)?;
+    run_ok(&dir, &["build"])?;
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT table_type FROM information_schema.tables WHERE table_catalog = 'context_lake' \
+             AND table_name = 'accepted_values_items_item__apple__pear'"
+        )?,
+        ["VIEW"]
+    );
+    Ok(())
+}
