@@ -39,6 +39,10 @@ pub struct ProjectArgs {
     /// Variables for `var()`, as a YAML or JSON map: `--vars '{start: 2026-01-01}'`.
     #[arg(long)]
     pub vars: Option<String>,
+    /// A folder holding the `manifest.json` of an earlier run (its `target/`, copied), for
+    /// `-s state:modified` / `state:new` (dbt's `--state`).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
 }
 
 /// Arguments of the commands that run models or tests.
@@ -67,7 +71,21 @@ impl ProjectArgs {
                     reason: format!("expected a YAML or JSON map: {e}"),
                 })?,
         };
-        let project = Project::load(&self.project, &config, self.target.as_deref(), vars)?;
+        let mut project = Project::load(&self.project, &config, self.target.as_deref(), vars)?;
+        if let Some(dir) = &self.state {
+            let path = dir.join("manifest.json");
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::InvalidLocation {
+                location: format!("--state {}", dir.display()),
+                reason: format!("cannot read {}: {e}", path.display()),
+            })?;
+            project.state =
+                Some(
+                    serde_json::from_str(&text).map_err(|e| Error::InvalidLocation {
+                        location: format!("--state {}", dir.display()),
+                        reason: format!("{} is not a manifest: {e}", path.display()),
+                    })?,
+                );
+        }
         for w in &project.warnings {
             eprintln!("warning: {w}");
         }

@@ -55,6 +55,20 @@ pub fn manifest(project: &Project) -> Value {
             }),
         );
     }
+    for s in project.seeds.values() {
+        nodes.insert(
+            format!("seed.{name}.{}", s.name),
+            json!({
+                "resource_type": "seed",
+                "name": s.name,
+                "original_file_path": s.path,
+                "description": s.description,
+                "config": s.config,
+                "relation_name": s.relation,
+                "checksum": checksum(&s.text),
+            }),
+        );
+    }
     for t in &project.tests {
         nodes.insert(
             format!("test.{name}.{}", t.def.name),
@@ -79,6 +93,15 @@ pub fn manifest(project: &Project) -> Value {
         .map(|s| (format!("source.{name}.{}.{}", s.source, s.name), json!(s)))
         .collect();
     json!({ "metadata": metadata(project), "nodes": nodes, "sources": sources })
+}
+
+/// A stable checksum of a file's text (64-bit FNV-1a, hex): how `state:modified`
+/// sees that a seed changed.
+pub fn checksum(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// `run_results.json` for one run.

@@ -199,6 +199,9 @@ pub struct Project {
     /// Schema of the target lake where tests with `store_failures` keep their
     /// failing rows (dbt's `<target schema>_dbt_test__audit`).
     pub audit_schema: String,
+    /// The manifest of an earlier run (`--state <folder>`), for the
+    /// `state:modified` and `state:new` selectors.
+    pub state: Option<serde_json::Value>,
     /// Name resolution for the compile pass.
     resolver: Arc<Resolver>,
 }
@@ -572,6 +575,7 @@ impl Project {
             seeds,
             unit_tests,
             warnings,
+            state: None,
             resolver,
         })
     }

@@ -1280,3 +1280,71 @@ fn unknown_names_in_the_jinja_context_name_the_model() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn state_modified_selects_what_dbt_selects() -> TestResult {
+    let dir = project("jaffle")?;
+    // Each tool's manifest of the unchanged project is its state.
+    run_dbt(&dir, &["ls", "--quiet"])?;
+    copy_dir(&dir.join("target"), &dir.join("state_dbt"))?;
+    run_ok(&dir, &["build"])?;
+    copy_dir(&dir.join("target"), &dir.join("state_lakeq"))?;
+    // A changed body, a changed config, a new model and a changed seed.
+    let edit = |file: &str, f: &dyn Fn(String) -> String| -> TestResult {
+        let path = dir.join(file);
+        std::fs::write(&path, f(std::fs::read_to_string(&path)?))?;
+        Ok(())
+    };
+    edit("models/staging/stg_orders.sql", &|t| {
+        format!("{t}\n-- changed\n")
+    })?;
+    edit("models/marts/customers.sql", &|t| {
+        format!("{{{{ config(tags=['changed']) }}}}\n{t}")
+    })?;
+    std::fs::write(dir.join("models/marts/brand_new.sql"), "select 1 as x\n")?;
+    edit("dbt_project.yml", &|t| {
+        t.replace(
+            "+schema: finance",
+            "+schema: finance\n        +materialized: view",
+        )
+        // tags are left out of the comparison, as in dbt.
+        .replace("+tags: ['staging']", "+tags: ['staging', 'more']")
+    })?;
+    edit("seeds/raw_customers.csv", &|t| {
+        format!("{}\n101,Zed,Z\n", t.trim_end())
+    })?;
+    for method in [
+        "state:modified",
+        "state:new",
+        "state:modified.body",
+        "state:modified.configs",
+    ] {
+        let out = run_dbt(
+            &dir,
+            &[
+                "ls",
+                "-s",
+                method,
+                "--state",
+                "state_dbt",
+                "--resource-type",
+                "model",
+                "--resource-type",
+                "seed",
+                "--output",
+                "name",
+                "--quiet",
+            ],
+        )?;
+        let mut by_dbt: Vec<String> = out.lines().map(|l| l.trim().to_string()).collect();
+        by_dbt.retain(|l| !l.is_empty());
+        by_dbt.sort();
+        let (by_lakeq, _) = listed(&dir, &["ls", "-s", method, "--state", "state_lakeq"])?;
+        assert_eq!(by_lakeq, by_dbt, "{method}");
+        assert!(!by_lakeq.is_empty(), "{method}");
+    }
+    // Without --state a state selector is an error, as in dbt.
+    let err = lakeq_cli_err(&dir, &["ls", "-s", "state:modified"])?;
+    assert!(err.contains("give --state"), "{err}");
+    Ok(())
+}
