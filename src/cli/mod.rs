@@ -73,6 +73,9 @@ pub enum Command {
     Build(models::RunArgs),
     /// Load the seeds (seeds/*.csv) into lake tables, one snapshot each.
     Seed(models::RunArgs),
+    /// Take the dbt snapshots (snapshots/*.sql, YAML `snapshots:`): record changed rows as
+    /// new versions (dbt's `dbt snapshot`; a lake's own history is `lakeq snapshots`).
+    Snapshot(models::RunArgs),
     /// Print the compiled SQL of the selected models (and write target/manifest.json).
     Compile(models::ProjectArgs),
     /// List the selected models and their tests.
@@ -116,6 +119,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Test(args) => models::run(args, RunKind::Tests).await,
         Command::Build(args) => models::run(args, RunKind::Build).await,
         Command::Seed(args) => models::run(args, RunKind::Seeds).await,
+        Command::Snapshot(args) => models::run(args, RunKind::Snapshots).await,
         Command::Compile(args) => models::compile(args).await,
         Command::Ls(args) => models::ls(args).await,
         Command::Snapshots(args) => snapshots::run(args).await,

@@ -39,6 +39,10 @@ pub struct ProjectArgs {
     /// Variables for `var()`, as a YAML or JSON map: `--vars '{start: 2026-01-01}'`.
     #[arg(long)]
     pub vars: Option<String>,
+    /// A folder holding the `manifest.json` of an earlier run (its `target/`, copied), for
+    /// `-s state:modified` / `state:new` (dbt's `--state`).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
 }
 
 /// Arguments of the commands that run models or tests.
@@ -67,7 +71,21 @@ impl ProjectArgs {
                     reason: format!("expected a YAML or JSON map: {e}"),
                 })?,
         };
-        let project = Project::load(&self.project, &config, self.target.as_deref(), vars)?;
+        let mut project = Project::load(&self.project, &config, self.target.as_deref(), vars)?;
+        if let Some(dir) = &self.state {
+            let path = dir.join("manifest.json");
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::InvalidLocation {
+                location: format!("--state {}", dir.display()),
+                reason: format!("cannot read {}: {e}", path.display()),
+            })?;
+            project.state =
+                Some(
+                    serde_json::from_str(&text).map_err(|e| Error::InvalidLocation {
+                        location: format!("--state {}", dir.display()),
+                        reason: format!("{} is not a manifest: {e}", path.display()),
+                    })?,
+                );
+        }
         for w in &project.warnings {
             eprintln!("warning: {w}");
         }
@@ -93,6 +111,10 @@ pub struct RunSummary {
     pub seeds_ok: usize,
     /// Seeds that failed to load.
     pub seeds_failed: usize,
+    /// Snapshots taken.
+    pub snapshots_ok: usize,
+    /// Snapshots that failed.
+    pub snapshots_failed: usize,
     /// Tests that passed.
     pub tests_passed: usize,
     /// Tests whose failures are warnings (`severity: warn`).
@@ -113,6 +135,8 @@ impl RunSummary {
                 ("model", _) => s.models_failed += 1,
                 ("seed", Status::Success) => s.seeds_ok += 1,
                 ("seed", _) => s.seeds_failed += 1,
+                ("snapshot", Status::Success) => s.snapshots_ok += 1,
+                ("snapshot", _) => s.snapshots_failed += 1,
                 (_, Status::Pass) => s.tests_passed += 1,
                 (_, Status::Warn) => s.tests_warned += 1,
                 _ => s.tests_failed += 1,
@@ -125,6 +149,7 @@ impl RunSummary {
     pub fn ok(&self) -> bool {
         self.models_failed == 0
             && self.seeds_failed == 0
+            && self.snapshots_failed == 0
             && self.tests_failed == 0
             && self.skipped == 0
     }
@@ -177,7 +202,7 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
     let plan = RunPlan::new(&project, &selected, kind)?;
     artifacts::write(&project, "manifest.json", &artifacts::manifest(&project))?;
     if plan.is_empty() {
-        println!("Nothing to do: no model, seed or test is selected");
+        println!("Nothing to do: no model, seed, snapshot or test is selected");
         return Ok(RunSummary::default());
     }
     let session =
@@ -187,6 +212,7 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
         RunKind::Tests => "test",
         RunKind::Build => "build",
         RunKind::Seeds => "seed",
+        RunKind::Snapshots => "snapshot",
     };
     project.set_database(Arc::new(SessionDatabase::new(Arc::clone(&session))), which);
     let (on_start, on_end) = project
@@ -257,13 +283,21 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
     } else {
         String::new()
     };
+    let snapshots = if s.snapshots_ok + s.snapshots_failed > 0 {
+        format!(
+            "{} snapshots taken, {} failed; ",
+            s.snapshots_ok, s.snapshots_failed
+        )
+    } else {
+        String::new()
+    };
     let warned = if s.tests_warned > 0 {
         format!(", {} warned", s.tests_warned)
     } else {
         String::new()
     };
     println!(
-        "done in {elapsed:.2}s: {seeds}{} models built, {} failed; {} tests passed, {} failed{warned}; {} skipped",
+        "done in {elapsed:.2}s: {seeds}{snapshots}{} models built, {} failed; {} tests passed, {} failed{warned}; {} skipped",
         s.models_ok, s.models_failed, s.tests_passed, s.tests_failed, s.skipped
     );
     Ok(s)
@@ -275,8 +309,8 @@ pub fn exit_status(s: RunSummary) -> Result<()> {
         Ok(())
     } else {
         Err(Error::NodeFailed(format!(
-            "{} seeds failed, {} models failed, {} tests failed, {} nodes skipped (details above and in target/run_results.json)",
-            s.seeds_failed, s.models_failed, s.tests_failed, s.skipped
+            "{} seeds failed, {} snapshots failed, {} models failed, {} tests failed, {} nodes skipped (details above and in target/run_results.json)",
+            s.seeds_failed, s.snapshots_failed, s.models_failed, s.tests_failed, s.skipped
         )))
     }
 }

@@ -92,6 +92,7 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
             exclude: Vec::new(),
             selector: None,
             vars: None,
+            state: None,
         },
         threads: Some(args.threads),
         full_refresh: args.full_refresh,

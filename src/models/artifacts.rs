@@ -20,16 +20,26 @@ fn metadata(project: &Project) -> Value {
     })
 }
 
-/// The manifest: every model (with compiled SQL), source and test.
+/// dbt's unique id of a model, snapshot or seed: `<resource type>.<project>.<name>`.
+fn node_id(project: &Project, name: &str) -> String {
+    let kind = match project.models.get(name) {
+        Some(m) => m.resource_type(),
+        None if project.is_seed(name) => "seed",
+        None => "model",
+    };
+    format!("{kind}.{}.{name}", project.config.project.name)
+}
+
+/// The manifest: every model and snapshot (with compiled SQL), source and test.
 pub fn manifest(project: &Project) -> Value {
     let name = &project.config.project.name;
     let mut nodes = serde_json::Map::new();
     for m in project.models.values() {
         let compiled = project.compile(&m.name, false).ok();
         nodes.insert(
-            format!("model.{name}.{}", m.name),
+            format!("{}.{name}.{}", m.resource_type(), m.name),
             json!({
-                "resource_type": "model",
+                "resource_type": m.resource_type(),
                 "name": m.name,
                 "original_file_path": m.path,
                 "description": m.description,
@@ -37,11 +47,25 @@ pub fn manifest(project: &Project) -> Value {
                 "config": m.config,
                 "relation_name": m.relation,
                 "depends_on": {
-                    "nodes": m.refs.iter().map(|r| format!("model.{name}.{r}")).collect::<Vec<_>>(),
+                    "nodes": m.refs.iter().map(|r| node_id(project, r)).collect::<Vec<_>>(),
                     "sources": m.sources.iter().map(|(s, t)| format!("source.{name}.{s}.{t}")).collect::<Vec<_>>(),
                 },
                 "raw_code": m.raw_sql,
                 "compiled_code": compiled,
+            }),
+        );
+    }
+    for s in project.seeds.values() {
+        nodes.insert(
+            format!("seed.{name}.{}", s.name),
+            json!({
+                "resource_type": "seed",
+                "name": s.name,
+                "original_file_path": s.path,
+                "description": s.description,
+                "config": s.config,
+                "relation_name": s.relation,
+                "checksum": checksum(&s.text),
             }),
         );
     }
@@ -54,9 +78,9 @@ pub fn manifest(project: &Project) -> Value {
                 "original_file_path": t.def.path,
                 "test": t.def.kind,
                 "column_name": t.def.column,
-                "attached_node": t.def.model.as_ref().map(|m| format!("model.{name}.{m}")),
+                "attached_node": t.def.model.as_ref().map(|m| node_id(project, m)),
                 "depends_on": {
-                    "nodes": t.depends_on.iter().map(|r| format!("model.{name}.{r}")).collect::<Vec<_>>(),
+                    "nodes": t.depends_on.iter().map(|r| node_id(project, r)).collect::<Vec<_>>(),
                 },
                 "compiled_code": project.compile_test(t).ok(),
             }),
@@ -69,6 +93,15 @@ pub fn manifest(project: &Project) -> Value {
         .map(|s| (format!("source.{name}.{}.{}", s.source, s.name), json!(s)))
         .collect();
     json!({ "metadata": metadata(project), "nodes": nodes, "sources": sources })
+}
+
+/// A stable checksum of a file's text (64-bit FNV-1a, hex): how `state:modified`
+/// sees that a seed changed.
+pub fn checksum(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// `run_results.json` for one run.

@@ -24,12 +24,16 @@ pub struct DbtProject {
     pub macro_paths: Vec<String>,
     /// `test-paths` (default `tests`).
     pub test_paths: Vec<String>,
+    /// `snapshot-paths` (default `snapshots`).
+    pub snapshot_paths: Vec<String>,
     /// `vars:` (global ones and those scoped to this project).
     pub vars: BTreeMap<String, serde_json::Value>,
     /// The `models:` config tree.
     pub models: Yaml,
     /// The `seeds:` config tree.
     pub seeds: Yaml,
+    /// The `snapshots:` config tree.
+    pub snapshots: Yaml,
     /// The `data_tests:` (or `tests:`) config tree.
     pub data_tests: Yaml,
     /// Schema of each target (`schema:` of the profile output; `main` by default).
@@ -68,9 +72,11 @@ const PROJECT_KEYS: &[&str] = &[
     "seed-paths",
     "macro-paths",
     "test-paths",
+    "snapshot-paths",
     "vars",
     "models",
     "seeds",
+    "snapshots",
     "data_tests",
     "tests",
     "target-path",
@@ -97,6 +103,7 @@ const MAP_VALUED_KEYS: &[&str] = &[
     "contract",
     "labels",
     "quoting",
+    "snapshot_meta_column_names",
 ];
 
 impl DbtProject {
@@ -140,8 +147,10 @@ impl DbtProject {
             seed_paths: paths("seed-paths", "seeds")?,
             macro_paths: paths("macro-paths", "macros")?,
             test_paths: paths("test-paths", "tests")?,
+            snapshot_paths: paths("snapshot-paths", "snapshots")?,
             models: map.get("models").cloned().unwrap_or(Yaml::Null),
             seeds: map.get("seeds").cloned().unwrap_or(Yaml::Null),
+            snapshots: map.get("snapshots").cloned().unwrap_or(Yaml::Null),
             data_tests: map
                 .get("data_tests")
                 .or_else(|| map.get("tests"))
@@ -173,7 +182,7 @@ impl DbtProject {
                 ));
             }
         }
-        for key in ["model-paths", "seed-paths", "test-paths"] {
+        for key in ["model-paths", "seed-paths", "test-paths", "snapshot-paths"] {
             let list = paths(key, "")?;
             if let [first, _, ..] = list.as_slice() {
                 project.warnings.push(format!(

@@ -65,6 +65,12 @@ pub fn select_nodes(
         chosen.extend(project.seeds.keys().cloned());
     }
     let mut matched = |s: &str| -> Result<BTreeSet<String>, ModelError> {
+        if s.trim_start_matches('+').starts_with("state:") && project.state.is_none() {
+            // As in dbt: a state selector without a manifest to compare with is an error.
+            return Err(ModelError::Selection(format!(
+                "'{s}' compares with an earlier run: give --state <folder holding its manifest.json>"
+            )));
+        }
         match matching(project, s) {
             Err(e) if project.config.dbt.is_some() => {
                 warnings.push(format!(
@@ -430,12 +436,19 @@ impl SelectorEval<'_> {
                 .map(|m| m.name.clone())
                 .collect(),
             "resource_type" => match value {
-                "model" => project.models.keys().cloned().collect(),
+                "model" | "snapshot" => project
+                    .models
+                    .values()
+                    .filter(|m| m.resource_type() == value)
+                    .map(|m| m.name.clone())
+                    .collect(),
                 "seed" => project.seeds.keys().cloned().collect(),
                 other => {
                     return Err(self.bad(
                         name,
-                        format!("resource_type '{other}' is not supported by lakeq (model, seed)"),
+                        format!(
+                            "resource_type '{other}' is not supported by lakeq (model, seed, snapshot)"
+                        ),
                     ));
                 }
             },
@@ -495,6 +508,84 @@ fn split(args: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// dbt's `state:` method against the manifest of `--state`: `new` (nodes the
+/// manifest lacks), `modified` (new, or their SQL, CSV or config changed),
+/// `modified.body`, `modified.configs` (new, or that change; a config changed
+/// together with the body counts as a body change, as a `config()` in it does in
+/// dbt). Changes of macros they call, of descriptions and of contracts are not
+/// considered.
+fn state_matches(project: &Project, which: &str) -> Result<BTreeSet<String>, ModelError> {
+    let (new, body, configs) = match which {
+        "new" => (true, false, false),
+        "modified" => (true, true, true),
+        // As in dbt, a new node counts as modified in every way.
+        "modified.body" => (true, true, false),
+        "modified.configs" => (true, false, true),
+        other => {
+            return Err(ModelError::Selection(format!(
+                "state:{other} is not supported by lakeq (new, modified, modified.body, modified.configs)"
+            )));
+        }
+    };
+    let nodes = project
+        .state
+        .as_ref()
+        .and_then(|s| s.get("nodes"))
+        .cloned()
+        .unwrap_or_default();
+    let proj = &project.config.project.name;
+    // dbt leaves tags out of the comparison.
+    let compared = |config: serde_json::Value| match config {
+        serde_json::Value::Object(mut c) => {
+            c.remove("tags");
+            serde_json::Value::Object(c)
+        }
+        other => other,
+    };
+    let mut out = BTreeSet::new();
+    let mut check = |name: &str,
+                     id: String,
+                     code_changed: &dyn Fn(&serde_json::Value) -> bool,
+                     config: serde_json::Value| {
+        match nodes.get(&id) {
+            None => {
+                if new {
+                    out.insert(name.to_string());
+                }
+            }
+            Some(prev) => {
+                // As in dbt, a config() inside a changed body is a body change only.
+                let changed_body = code_changed(prev);
+                let before = prev.get("config").cloned().map(compared);
+                let changed_config = before.as_ref() != Some(&config) && !changed_body;
+                if (body && changed_body) || (configs && changed_config) {
+                    out.insert(name.to_string());
+                }
+            }
+        }
+    };
+    for m in project.models.values() {
+        let config = compared(serde_json::to_value(&m.config).unwrap_or_default());
+        check(
+            &m.name,
+            format!("{}.{proj}.{}", m.resource_type(), m.name),
+            &|prev| prev.get("raw_code").and_then(|c| c.as_str()) != Some(m.raw_sql.as_str()),
+            config,
+        );
+    }
+    for s in project.seeds.values() {
+        let config = compared(serde_json::to_value(&s.config).unwrap_or_default());
+        let sum = super::artifacts::checksum(&s.text);
+        check(
+            &s.name,
+            format!("seed.{proj}.{}", s.name),
+            &|prev| prev.get("checksum").and_then(|c| c.as_str()) != Some(sum.as_str()),
+            config,
+        );
+    }
+    Ok(out)
+}
+
 /// The models one selector matches, with its `+` ancestors/descendants.
 fn matching(project: &Project, selector: &str) -> Result<BTreeSet<String>, ModelError> {
     let ancestors = selector.starts_with('+');
@@ -515,6 +606,24 @@ fn matching(project: &Project, selector: &str) -> Result<BTreeSet<String>, Model
             .filter(|m| m.path == path || m.path.starts_with(&format!("{path}/")))
             .map(|m| m.name.clone())
             .collect()
+    } else if let Some(which) = core.strip_prefix("state:") {
+        state_matches(project, which)?
+    } else if let Some(kind) = core.strip_prefix("resource_type:") {
+        // dbt's resource_type method: model, snapshot or seed.
+        match kind {
+            "seed" => project.seeds.keys().cloned().collect(),
+            "model" | "snapshot" => project
+                .models
+                .values()
+                .filter(|m| m.resource_type() == kind)
+                .map(|m| m.name.clone())
+                .collect(),
+            other => {
+                return Err(ModelError::Selection(format!(
+                    "resource_type '{other}' is not supported by lakeq (model, seed, snapshot)"
+                )));
+            }
+        }
     } else if project.models.contains_key(core) || project.is_seed(core) {
         BTreeSet::from([core.to_string()])
     } else {

@@ -595,7 +595,10 @@ pub fn install(
         let part = |k: &str| -> Result<String, minijinja::Error> {
             Ok(kwargs.get::<Option<String>>(k)?.unwrap_or_default())
         };
-        let r = Relation::from_parts(&part("database")?, &part("schema")?, &part("identifier")?);
+        let mut r =
+            Relation::from_parts(&part("database")?, &part("schema")?, &part("identifier")?);
+        // dbt prints a relation it created with every part quoted.
+        r.text = r.dbt_render();
         let _: Option<Value> = kwargs.get("type")?;
         kwargs.assert_all_used()?;
         Ok(r.value())
@@ -622,10 +625,24 @@ pub fn install(
     });
     let i = Arc::clone(intro);
     let get_relation = Value::from_function(
-        move |database: String,
-              schema: String,
-              identifier: String|
+        move |database: Option<String>,
+              schema: Option<String>,
+              identifier: Option<String>,
+              kwargs: Kwargs|
               -> Result<Value, minijinja::Error> {
+            // dbt calls it with keywords (database=..., schema=..., identifier=...) or positionally.
+            let part = |given: Option<String>, key: &str| -> Result<String, minijinja::Error> {
+                match given {
+                    Some(v) => Ok(v),
+                    None => Ok(kwargs.get::<Option<String>>(key)?.unwrap_or_default()),
+                }
+            };
+            let (database, schema, identifier) = (
+                part(database, "database")?,
+                part(schema, "schema")?,
+                part(identifier, "identifier")?,
+            );
+            kwargs.assert_all_used()?;
             let r = Relation::from_parts(&database, &schema, &identifier);
             Ok(if i.exists(&r)? {
                 r.value()
@@ -642,7 +659,8 @@ pub fn install(
 }
 
 /// dbt's `modules.re`: `sub`, `match`, `search`, `findall`, `escape` over
-/// Rust's `regex` (Python's syntax for the patterns dbt packages use).
+/// Rust's `regex` (Python's syntax for the patterns dbt packages use), and
+/// `modules.datetime` (see [`super::pydatetime`]).
 pub fn modules() -> Value {
     fn compile(pattern: &str) -> Result<regex::Regex, minijinja::Error> {
         regex::Regex::new(pattern).map_err(|e| {
@@ -689,16 +707,19 @@ pub fn modules() -> Value {
         },
     );
     let escape = Value::from_function(|text: String| regex::escape(&text));
-    Value::from(BTreeMap::from([(
-        "re",
-        Value::from(BTreeMap::from([
-            ("sub", sub),
-            ("search", search),
-            ("match", is_match),
-            ("findall", findall),
-            ("escape", escape),
-        ])),
-    )]))
+    Value::from(BTreeMap::from([
+        (
+            "re",
+            Value::from(BTreeMap::from([
+                ("sub", sub),
+                ("search", search),
+                ("match", is_match),
+                ("findall", findall),
+                ("escape", escape),
+            ])),
+        ),
+        ("datetime", super::pydatetime::module()),
+    ]))
 }
 
 fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -52,6 +52,9 @@ pub struct Resolver {
     pub database: Option<Arc<dyn Database>>,
     /// The command (`flags.WHICH`): `run`, `build`, `test`, `compile`, ...
     pub which: String,
+    /// dbt's `graph`: `nodes` (models, snapshots, seeds, tests by unique id)
+    /// and `sources` (empty in the parse pass, as in dbt).
+    pub graph: Option<Value>,
 }
 
 /// dbt's built-in macros as dbt-duckdb renders them (`dbt.date_trunc`, ...).
@@ -215,6 +218,7 @@ const RESERVED: &[&str] = &[
     "api",
     "flags",
     "modules",
+    "graph",
 ];
 
 /// The macros of a project (`macros/**/*.sql`, `{% test %}` definitions),
@@ -426,7 +430,8 @@ pub struct RenderInput<'a> {
     pub parse: bool,
     /// The model's resolved config, for `config.get()`.
     pub config: BTreeMap<String, serde_json::Value>,
-    /// More names the template sees (`results` and `schemas` in `on-run-end`).
+    /// More names the template sees (`results` and `schemas` in `on-run-end`;
+    /// `model`, the node being rendered, replacing the default `{name: ...}`).
     pub globals: BTreeMap<String, serde_json::Value>,
 }
 
@@ -474,7 +479,13 @@ pub fn render(
     let mut env = Environment::new();
     // As dbt's Jinja: an undefined value prints as nothing and is false, but
     // reading an attribute of it or calling it is an error.
-    env.set_undefined_behavior(UndefinedBehavior::Lenient);
+    // dbt parses with an undefined that chains (`graph.nodes['x'].name` is no error before
+    // `execute`); the compile pass prints an undefined value as nothing but fails on its attributes.
+    env.set_undefined_behavior(if input.parse {
+        UndefinedBehavior::Chainable
+    } else {
+        UndefinedBehavior::Lenient
+    });
     env.set_keep_trailing_newline(true);
 
     let (r, c, parse) = (Arc::clone(resolver), Arc::clone(&captured), input.parse);
@@ -583,6 +594,19 @@ pub fn render(
         })),
     );
     env.add_global("modules", super::introspect::modules());
+    env.add_global(
+        "model",
+        Value::from_serialize(BTreeMap::from([("name", input.name)])),
+    );
+    env.add_global(
+        "graph",
+        resolver.graph.clone().unwrap_or_else(|| {
+            Value::from_serialize(serde_json::json!({
+                "nodes": {}, "sources": {}, "exposures": {}, "metrics": {}, "groups": {},
+                "semantic_models": {}, "saved_queries": {},
+            }))
+        }),
+    );
     for (name, value) in &input.globals {
         env.add_global(name.clone(), Value::from_serialize(value));
     }
@@ -595,10 +619,6 @@ pub fn render(
         resolver.database.clone()
     };
     let introspection = Arc::new(Introspection::new(database));
-    env.add_global(
-        "model",
-        Value::from_serialize(BTreeMap::from([("name", input.name)])),
-    );
     install_macro_support(&mut env, &resolver.macros, &introspection);
     let ctx = minijinja::context! { this => this, target => target };
     let macros = &resolver.macros;

@@ -9,8 +9,9 @@
 //!     │
 //!   graph     selection (-s / --exclude) and the run order
 //!     │
-//!   run       materialize views / tables / incremental models and run data tests,
-//!             concurrently along the DAG, one snapshot per model
+//!   run       materialize views / tables / incremental models / dbt snapshots
+//!             (`snapshot`) and run data tests, concurrently along the DAG,
+//!             one lake snapshot per model
 //!     │
 //!   artifacts target/manifest.json and target/run_results.json
 //! ```
@@ -21,8 +22,10 @@ pub mod graph;
 pub mod introspect;
 pub mod jinja;
 pub mod project;
+pub mod pydatetime;
 pub mod run;
 pub mod seed;
+pub mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -46,6 +49,9 @@ pub enum Materialized {
     Incremental,
     /// Not built: inlined as a CTE into the models that use it.
     Ephemeral,
+    /// A dbt snapshot: a table keeping every version of its query's rows
+    /// (see [`snapshot`]); only `{% snapshot %}` blocks and YAML snapshots are.
+    Snapshot,
 }
 
 impl std::str::FromStr for Materialized {
@@ -70,6 +76,7 @@ impl std::fmt::Display for Materialized {
             Self::Table => "table",
             Self::Incremental => "incremental",
             Self::Ephemeral => "ephemeral",
+            Self::Snapshot => "snapshot",
         })
     }
 }
@@ -109,6 +116,15 @@ impl Model {
     pub fn table(&self) -> &str {
         self.config.alias.as_deref().unwrap_or(&self.name)
     }
+
+    /// dbt's resource type: `snapshot` for snapshots, else `model`.
+    pub fn resource_type(&self) -> &'static str {
+        if self.config.materialized == Materialized::Snapshot {
+            "snapshot"
+        } else {
+            "model"
+        }
+    }
 }
 
 /// A seed: a CSV file loaded into a lake table by `lakeq seed`.
@@ -144,6 +160,10 @@ pub struct SeedConfig {
     pub column_types: BTreeMap<String, String>,
     /// Field delimiter (`,` by default).
     pub delimiter: u8,
+    /// SQL templates run before the seed loads (dbt's `pre_hook`).
+    pub pre_hook: Vec<String>,
+    /// SQL templates run after the seed loads (dbt's `post_hook`).
+    pub post_hook: Vec<String>,
 }
 
 /// A data test, resolved.
@@ -179,6 +199,9 @@ pub struct Project {
     /// Schema of the target lake where tests with `store_failures` keep their
     /// failing rows (dbt's `<target schema>_dbt_test__audit`).
     pub audit_schema: String,
+    /// The manifest of an earlier run (`--state <folder>`), for the
+    /// `state:modified` and `state:new` selectors.
+    pub state: Option<serde_json::Value>,
     /// Name resolution for the compile pass.
     resolver: Arc<Resolver>,
 }
@@ -274,6 +297,7 @@ impl Project {
             macros: Arc::new(jinja::Macros::new(&files.package_macros, &files.macros)?),
             database: None,
             which: String::new(),
+            graph: None,
         };
         // A project's own generate_schema_name macro replaces dbt's default naming.
         if let Some(d) = &mut dbt
@@ -375,7 +399,7 @@ impl Project {
             .chain(seeds.iter().map(|(k, s)| (k.clone(), s.relation.clone())))
             .collect();
         resolver.known_models = models.keys().chain(seeds.keys()).cloned().collect();
-        let resolver = Arc::new(resolver);
+        let mut resolver = Arc::new(resolver);
 
         let mut tests = Vec::new();
         for def in &files.tests {
@@ -459,6 +483,79 @@ impl Project {
             }
             unit_tests.push(u.clone());
         }
+        // dbt's `graph` for the compile pass: every node and source.
+        let proj = config.project.name.as_str();
+        let mut nodes = serde_json::Map::new();
+        for m in models.values() {
+            nodes.insert(
+                node_id(proj, &models, &seeds, &m.name),
+                node_json(proj, &target_lake, &models, &seeds, m),
+            );
+        }
+        for s in seeds.values() {
+            nodes.insert(
+                node_id(proj, &models, &seeds, &s.name),
+                serde_json::json!({
+                    "unique_id": node_id(proj, &models, &seeds, &s.name),
+                    "resource_type": "seed",
+                    "name": s.name,
+                    "alias": s.config.alias.as_deref().unwrap_or(&s.name),
+                    "schema": s.config.schema,
+                    "database": target_lake,
+                    "package_name": proj,
+                    "original_file_path": s.path,
+                    "tags": s.config.tags,
+                    "config": s.config,
+                    "description": s.description,
+                    "relation_name": s.relation,
+                    "depends_on": {"nodes": [], "macros": []},
+                }),
+            );
+        }
+        for t in &tests {
+            let id = format!("test.{proj}.{}", t.def.name);
+            nodes.insert(
+                id.clone(),
+                serde_json::json!({
+                    "unique_id": id,
+                    "resource_type": "test",
+                    "name": t.def.name,
+                    "package_name": proj,
+                    "original_file_path": t.def.path,
+                    "column_name": t.def.column,
+                    "attached_node": t.def.model.as_ref().map(|m| node_id(proj, &models, &seeds, m)),
+                    "config": t.def.config,
+                    "depends_on": {
+                        "nodes": t.depends_on.iter().map(|d| node_id(proj, &models, &seeds, d)).collect::<Vec<_>>(),
+                        "macros": [],
+                    },
+                }),
+            );
+        }
+        let graph_sources: serde_json::Map<String, serde_json::Value> = files
+            .sources
+            .values()
+            .map(|s| {
+                let id = format!("source.{proj}.{}.{}", s.source, s.name);
+                let value = serde_json::json!({
+                    "unique_id": id,
+                    "resource_type": "source",
+                    "package_name": proj,
+                    "source_name": s.source,
+                    "name": s.name,
+                    "identifier": s.identifier,
+                    "schema": s.schema,
+                    "database": s.lake,
+                    "relation_name": relation(&s.lake, &s.schema, &s.identifier),
+                });
+                (id, value)
+            })
+            .collect();
+        Arc::make_mut(&mut resolver).graph =
+            Some(minijinja::Value::from_serialize(serde_json::json!({
+                "nodes": nodes, "sources": graph_sources, "exposures": {}, "metrics": {},
+                "groups": {}, "semantic_models": {}, "saved_queries": {},
+            })));
         let audit_schema = match &dbt {
             Some(d) => d.schema(
                 Some("dbt_test__audit"),
@@ -478,6 +575,7 @@ impl Project {
             seeds,
             unit_tests,
             warnings,
+            state: None,
             resolver,
         })
     }
@@ -606,6 +704,17 @@ impl Project {
         globals: BTreeMap<String, serde_json::Value>,
     ) -> Result<String, ModelError> {
         let (name, path, this) = match model {
+            Some(m) if self.is_seed(m) => {
+                let seed = self
+                    .seeds
+                    .get(m)
+                    .ok_or_else(|| ModelError::Selection(format!("no seed '{m}'")))?;
+                (
+                    seed.name.as_str(),
+                    seed.path.as_str(),
+                    seed.relation.clone(),
+                )
+            }
             Some(m) => {
                 let model = self.model(m)?;
                 (
@@ -643,7 +752,16 @@ impl Project {
                 is_incremental,
                 parse: false,
                 config: model_settings(&model.config),
-                ..Default::default()
+                globals: BTreeMap::from([(
+                    "model".to_string(),
+                    node_json(
+                        &self.config.project.name,
+                        &self.target_lake,
+                        &self.models,
+                        &self.seeds,
+                        model,
+                    ),
+                )]),
             },
         )?;
         Ok(self.inline_ephemerals(&sql, &captured))
@@ -833,6 +951,78 @@ impl Project {
     }
 }
 
+/// dbt's unique id of a model, snapshot or seed: `<resource type>.<project>.<name>`.
+fn node_id(
+    project: &str,
+    models: &BTreeMap<String, Model>,
+    seeds: &BTreeMap<String, Seed>,
+    name: &str,
+) -> String {
+    let kind = match models.get(name) {
+        Some(m) => m.resource_type(),
+        None if seeds.contains_key(name) => "seed",
+        None => "model",
+    };
+    format!("{kind}.{project}.{name}")
+}
+
+/// A model or snapshot as dbt's `model` and `graph.nodes` show it.
+fn node_json(
+    project: &str,
+    lake: &str,
+    models: &BTreeMap<String, Model>,
+    seeds: &BTreeMap<String, Seed>,
+    m: &Model,
+) -> serde_json::Value {
+    let mut fqn = vec![project.to_string()];
+    fqn.extend(
+        m.folder
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
+    );
+    fqn.push(m.name.clone());
+    let columns: serde_json::Map<String, serde_json::Value> = m
+        .columns
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                serde_json::json!({
+                    "name": c.name, "description": c.description, "data_type": c.data_type,
+                }),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "unique_id": node_id(project, models, seeds, &m.name),
+        "resource_type": m.resource_type(),
+        "name": m.name,
+        "alias": m.table(),
+        "schema": m.config.schema,
+        "database": lake,
+        "package_name": project,
+        "original_file_path": m.path,
+        "path": m.path.split_once('/').map_or(m.path.as_str(), |(_, p)| p),
+        "fqn": fqn,
+        "tags": m.config.tags,
+        "config": m.config,
+        "description": m.description,
+        "columns": columns,
+        "refs": m.refs.iter().map(|r| serde_json::json!({"name": r, "package": null, "version": null})).collect::<Vec<_>>(),
+        "sources": m.sources.iter().map(|(s, t)| [s, t]).collect::<Vec<_>>(),
+        "depends_on": {
+            "nodes": m.refs.iter().map(|r| node_id(project, models, seeds, r))
+                .chain(m.sources.iter().map(|(s, t)| format!("source.{project}.{s}.{t}")))
+                .collect::<Vec<_>>(),
+            "macros": [],
+        },
+        "raw_code": m.raw_sql,
+        "relation_name": m.relation,
+        "language": "sql",
+    })
+}
+
 /// Drop trailing whitespace and `;` (a model is one query).
 fn strip_terminator(sql: &str) -> String {
     sql.trim_end().trim_end_matches(';').trim_end().to_string()
@@ -979,22 +1169,60 @@ fn model_settings(config: &ModelConfig) -> BTreeMap<String, serde_json::Value> {
 
 /// The SQL templates of a hook setting: a text, a `{sql: ...}` map, or a list of those.
 pub fn hooks(v: &serde_json::Value) -> Result<Vec<String>, String> {
+    Ok(hook_entries(v)?.into_iter().map(|(sql, _)| sql).collect())
+}
+
+/// [`hooks`] with each hook's `transaction:` (true unless a map says `transaction: false`).
+fn hook_entries(v: &serde_json::Value) -> Result<Vec<(String, bool)>, String> {
     match v {
         serde_json::Value::Null => Ok(Vec::new()),
-        serde_json::Value::String(s) => Ok(vec![s.clone()]),
-        serde_json::Value::Object(m) => match m.get("sql") {
-            Some(serde_json::Value::String(s)) => Ok(vec![s.clone()]),
-            _ => Err("a hook map needs `sql: <statement>`".into()),
-        },
+        serde_json::Value::String(s) => Ok(vec![(s.clone(), true)]),
+        serde_json::Value::Object(m) => {
+            if let Some(k) = m
+                .keys()
+                .find(|k| !matches!(k.as_str(), "sql" | "transaction"))
+            {
+                return Err(format!(
+                    "a hook map has `sql:` and `transaction:`, not `{k}:`"
+                ));
+            }
+            let transaction = match m.get("transaction") {
+                None | Some(serde_json::Value::Null) => true,
+                Some(serde_json::Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(format!(
+                        "a hook's transaction must be true or false, not {other}"
+                    ));
+                }
+            };
+            match m.get("sql") {
+                Some(serde_json::Value::String(s)) => Ok(vec![(s.clone(), transaction)]),
+                _ => Err("a hook map needs `sql: <statement>`".into()),
+            }
+        }
         serde_json::Value::Array(items) => {
             let mut out = Vec::new();
             for item in items {
-                out.extend(hooks(item)?);
+                out.extend(hook_entries(item)?);
             }
             Ok(out)
         }
         other => Err(format!("a hook is SQL text or a list of it, not {other}")),
     }
+}
+
+/// Hooks in the order dbt runs them: pre-hooks with `transaction: false` before
+/// the others, post-hooks with `transaction: false` after the others (each in
+/// its declared order). lakeq runs every hook statement as its own snapshot,
+/// so the option only orders them.
+fn ordered_hooks(entries: Vec<(String, bool)>, pre: bool) -> Vec<String> {
+    let (inside, outside): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(_, t)| *t);
+    let (first, then) = if pre {
+        (outside, inside)
+    } else {
+        (inside, outside)
+    };
+    first.into_iter().chain(then).map(|(sql, _)| sql).collect()
 }
 
 /// Folder defaults (`lakeq.toml` `[models.<folder>]`, or the `models:` tree of
@@ -1013,7 +1241,13 @@ fn merge_config(
     let mut tree_tags = Vec::new();
     if let Some(d) = dbt {
         let folders: Vec<&str> = file.folder.split('/').filter(|p| !p.is_empty()).collect();
-        settings = dbt::tree_config(&d.project.models, &d.project.name, &folders, &file.name);
+        // Snapshots take their defaults from the `snapshots:` tree, models from `models:`.
+        let tree = if file.snapshot {
+            &d.project.snapshots
+        } else {
+            &d.project.models
+        };
+        settings = dbt::tree_config(tree, &d.project.name, &folders, &file.name);
         if let Some(serde_json::Value::Array(tags)) = settings.remove("tags") {
             tree_tags = tags
                 .iter()
@@ -1035,7 +1269,7 @@ fn merge_config(
         ] {
             for key in keys {
                 if let Some(v) = settings.remove(key) {
-                    out.extend(hooks(&v).map_err(|e| bad(format!("config {key}: {e}")))?);
+                    out.extend(hook_entries(&v).map_err(|e| bad(format!("config {key}: {e}")))?);
                 }
             }
         }
@@ -1076,12 +1310,23 @@ fn merge_config(
             ))),
         }
     };
-    let materialized = text("materialized")?
-        .or(folder.materialized.clone())
-        .unwrap_or_else(|| "view".into())
-        .parse::<Materialized>()
-        .map_err(bad)?;
+    let materialized = if file.snapshot {
+        Materialized::Snapshot
+    } else {
+        text("materialized")?
+            .or(folder.materialized.clone())
+            .unwrap_or_else(|| "view".into())
+            .parse::<Materialized>()
+            .map_err(bad)?
+    };
+    let target_schema = if file.snapshot {
+        text("target_schema")?
+    } else {
+        None
+    };
     let schema = match dbt {
+        // A snapshot's legacy `target_schema` is used as it is (dbt >= 1.9).
+        Some(_) if target_schema.is_some() => target_schema.unwrap_or_default(),
         // dbt's generate_schema_name: the target schema, or <target schema>_<custom>.
         Some(d) => d.schema(text("schema")?.as_deref(), &file.name, &file.path)?,
         None => {
@@ -1184,11 +1429,18 @@ fn merge_config(
             )));
         }
     };
+    let snapshot = if file.snapshot {
+        Some(snapshot::SnapshotConfig::from_settings(&settings, &unique_key).map_err(bad)?)
+    } else {
+        None
+    };
     for key in settings.keys() {
-        if !MODEL_KEYS.contains(&key.as_str()) {
+        let snapshot_key = file.snapshot && snapshot::SNAPSHOT_KEYS.contains(&key.as_str());
+        if !MODEL_KEYS.contains(&key.as_str()) && !snapshot_key {
             if dbt.is_some() {
+                let kind = if file.snapshot { "snapshot" } else { "model" };
                 warn(format!(
-                    "model config '{key}' is not supported by lakeq and is ignored"
+                    "{kind} config '{key}' is not supported by lakeq and is ignored"
                 ));
             } else {
                 return Err(bad(format!(
@@ -1199,8 +1451,8 @@ fn merge_config(
         }
     }
     Ok(ModelConfig {
-        pre_hook,
-        post_hook,
+        pre_hook: ordered_hooks(pre_hook, true),
+        post_hook: ordered_hooks(post_hook, false),
         materialized,
         schema,
         tags,
@@ -1210,6 +1462,7 @@ fn merge_config(
         enabled,
         alias,
         contract_enforced,
+        snapshot,
     })
 }
 
@@ -1265,16 +1518,37 @@ fn seed_config(
         path: file.path.clone(),
         message,
     };
+    // Hooks add up over the levels (dbt_project.yml, then the YAML), as for models.
+    let (mut pre_hook, mut post_hook) = (Vec::new(), Vec::new());
+    let mut take_hooks = |settings: &mut BTreeMap<String, serde_json::Value>| {
+        for (keys, out) in [
+            (["pre_hook", "pre-hook"], &mut pre_hook),
+            (["post_hook", "post-hook"], &mut post_hook),
+        ] {
+            for key in keys {
+                if let Some(v) = settings.remove(key) {
+                    out.extend(hook_entries(&v).map_err(|e| bad(format!("config {key}: {e}")))?);
+                }
+            }
+        }
+        Ok::<(), ModelError>(())
+    };
+    take_hooks(&mut settings)?;
+    let mut yaml_settings = BTreeMap::new();
     for (k, v) in &file.yaml_config {
         let json = serde_json::to_value(v).map_err(|e| bad(format!("config {k}: {e}")))?;
+        yaml_settings.insert(k.clone(), json);
+    }
+    take_hooks(&mut yaml_settings)?;
+    for (k, json) in yaml_settings {
         if k == "column_types"
             && let (Some(serde_json::Value::Object(existing)), serde_json::Value::Object(new)) =
-                (settings.get_mut(k), &json)
+                (settings.get_mut(&k), &json)
         {
             existing.extend(new.clone());
             continue;
         }
-        settings.insert(k.clone(), json);
+        settings.insert(k, json);
     }
     let text = |key: &str| -> Result<Option<String>, ModelError> {
         match settings.get(key) {
@@ -1346,6 +1620,8 @@ fn seed_config(
         enabled,
         column_types,
         delimiter,
+        pre_hook: ordered_hooks(pre_hook, true),
+        post_hook: ordered_hooks(post_hook, false),
     })
 }
 

@@ -59,6 +59,9 @@ pub struct ModelConfig {
     /// dbt's `contract: {enforced: true}`: the query's columns must match the
     /// declared `columns:` (names and `data_type`s) before anything is written.
     pub contract_enforced: bool,
+    /// How a snapshot tracks its rows (snapshots only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<super::snapshot::SnapshotConfig>,
 }
 
 /// A documented column of a model (`schema.yml`).
@@ -126,9 +129,11 @@ pub struct TestConfig {
     /// How failures are counted from the failing rows (dbt's `fail_calc`;
     /// `None`: `count(*)`).
     pub fail_calc: Option<String>,
-    /// Whether the failing rows are kept in a table (dbt's `store_failures`,
-    /// `store_failures_as: table`); `store_failures_as: view` is not supported.
+    /// Whether the failing rows are kept (dbt's `store_failures`, or
+    /// `store_failures_as` `table` / `view`, which wins over it as in dbt).
     pub store_failures: bool,
+    /// dbt's `store_failures_as`: `table`, `view` or `ephemeral` (not stored).
+    pub store_failures_as: Option<String>,
 }
 
 impl Default for TestConfig {
@@ -141,6 +146,7 @@ impl Default for TestConfig {
             warn_if: "!=0".into(),
             fail_calc: None,
             store_failures: false,
+            store_failures_as: None,
         }
     }
 }
@@ -172,6 +178,8 @@ impl TestConfig {
         }
         match settings.get("store_failures") {
             None | Some(serde_json::Value::Null) => {}
+            // store_failures_as, wherever set, decides (dbt's precedence).
+            Some(serde_json::Value::Bool(_)) if c.store_failures_as.is_some() => {}
             Some(serde_json::Value::Bool(b)) => c.store_failures = *b,
             Some(other) => {
                 return Err(format!("store_failures must be true or false, not {other}"));
@@ -179,11 +187,13 @@ impl TestConfig {
         }
         match text("store_failures_as").as_deref() {
             None => {}
-            Some("table") => c.store_failures = true,
-            Some("ephemeral") => c.store_failures = false,
+            Some(kind @ ("table" | "view" | "ephemeral")) => {
+                c.store_failures = kind != "ephemeral";
+                c.store_failures_as = Some(kind.to_string());
+            }
             Some(other) => {
                 return Err(format!(
-                    "store_failures_as '{other}' is not supported by lakeq (table, ephemeral)"
+                    "store_failures_as '{other}' is not supported by lakeq (table, view, ephemeral)"
                 ));
             }
         }
@@ -266,6 +276,9 @@ pub struct ModelFile {
     pub yaml_config: BTreeMap<String, Yaml>,
     /// The `type` of each model-level constraint of `schema.yml`.
     pub constraints: Vec<String>,
+    /// Whether this is a dbt snapshot (a `{% snapshot %}` block, or a YAML
+    /// `snapshots:` entry with a `relation:`) rather than a model.
+    pub snapshot: bool,
 }
 
 /// One file of a project: its path relative to the project folder and its text.
@@ -371,6 +384,8 @@ struct YamlFile {
     #[serde(default)]
     seeds: Vec<YamlModel>,
     #[serde(default)]
+    snapshots: Vec<YamlModel>,
+    #[serde(default)]
     unit_tests: Vec<Yaml>,
 }
 
@@ -403,6 +418,8 @@ struct YamlModel {
     /// Model-level constraints (`primary_key` over columns, ...).
     #[serde(default)]
     constraints: Vec<Yaml>,
+    /// What a snapshot defined in YAML reads (`ref('x')`, `source('s', 't')`).
+    relation: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -533,12 +550,54 @@ impl ProjectFiles {
                 });
             }
         }
+        // dbt snapshots: `{% snapshot %}` blocks in <snapshot-paths>/**/*.sql, and the
+        // YAML beside them (docs, tests, and dbt >= 1.9's snapshots defined in YAML).
+        let mut snapshots = Vec::new();
+        for folder in config
+            .dbt
+            .iter()
+            .flat_map(|d| d.snapshot_paths.iter().take(1))
+        {
+            let dir = root.join(folder);
+            if !dir.is_dir() {
+                continue;
+            }
+            let mut files = Vec::new();
+            walk_ext(&dir, &["sql", "yml", "yaml"], &mut files)?;
+            for path in files {
+                let rel = relative(root, &path);
+                let text = read(&path)?;
+                if !rel.ends_with(".sql") {
+                    texts.push(ProjectText { path: rel, text });
+                    continue;
+                }
+                let folder = path
+                    .parent()
+                    .and_then(|p| p.strip_prefix(&dir).ok())
+                    .map(|p| p.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_default();
+                for block in super::snapshot::blocks(&rel, &text)? {
+                    snapshots.push(ModelFile {
+                        name: block.name,
+                        path: rel.clone(),
+                        folder: folder.clone(),
+                        raw_sql: block.body,
+                        description: String::new(),
+                        columns: Vec::new(),
+                        yaml_config: BTreeMap::new(),
+                        constraints: Vec::new(),
+                        snapshot: true,
+                    });
+                }
+            }
+        }
         let models_prefix = relative(root, &models_dir);
         let mut files = Self::from_texts(
             root,
             &models_prefix,
             &texts,
             &seed_texts,
+            snapshots,
             config.dbt.as_ref(),
         )?;
         files.macros = macros;
@@ -556,7 +615,7 @@ impl ProjectFiles {
                 text: text.to_string(),
             })
             .collect();
-        let mut project = Self::from_texts(root, "models", &texts, &[], None)?;
+        let mut project = Self::from_texts(root, "models", &texts, &[], Vec::new(), None)?;
         project.bundled = true;
         Ok(project)
     }
@@ -568,6 +627,7 @@ impl ProjectFiles {
         models_prefix: &str,
         texts: &[ProjectText],
         seed_texts: &[ProjectText],
+        snapshots: Vec<ModelFile>,
         dbt: Option<&super::dbt::DbtProject>,
     ) -> Result<Self, ModelError> {
         let prefix = format!("{}/", models_prefix.trim_end_matches('/'));
@@ -608,11 +668,23 @@ impl ProjectFiles {
                 columns: Vec::new(),
                 yaml_config: BTreeMap::new(),
                 constraints: Vec::new(),
+                snapshot: false,
             };
             if let Some(other) = models.insert(name.clone(), file) {
                 return Err(ModelError::Project(format!(
                     "two models are called '{name}': {} and {rel}",
                     other.path
+                )));
+            }
+        }
+        for file in snapshots {
+            if let Some(other) = models.insert(file.name.clone(), file.clone()) {
+                return Err(ModelError::Project(format!(
+                    "a snapshot and a {} are both called '{}': {} and {}",
+                    if other.snapshot { "snapshot" } else { "model" },
+                    file.name,
+                    other.path,
+                    file.path
                 )));
             }
         }
@@ -628,6 +700,7 @@ impl ProjectFiles {
                 columns: Vec::new(),
                 yaml_config: BTreeMap::new(),
                 constraints: Vec::new(),
+                snapshot: false,
             };
             if let Some(other) = seeds.insert(name.clone(), file) {
                 return Err(ModelError::Project(format!(
@@ -693,6 +766,51 @@ impl ProjectFiles {
                         description: c.description,
                         data_type: c.data_type,
                         constraints,
+                    });
+                }
+            }
+            for m in parsed.snapshots {
+                if let Some(relation) = &m.relation {
+                    // dbt >= 1.9: a snapshot defined in YAML selects everything from its relation.
+                    let file = ModelFile {
+                        name: m.name.clone(),
+                        path: rel.clone(),
+                        folder: String::new(),
+                        raw_sql: format!("select * from {{{{ {} }}}}", relation.trim()),
+                        description: String::new(),
+                        columns: Vec::new(),
+                        yaml_config: BTreeMap::new(),
+                        constraints: Vec::new(),
+                        snapshot: true,
+                    };
+                    if let Some(other) = models.insert(m.name.clone(), file) {
+                        return Err(ModelError::Project(format!(
+                            "{rel} defines snapshot '{}', but {} defines it too",
+                            m.name, other.path
+                        )));
+                    }
+                }
+                let Some(file) = models.get_mut(&m.name).filter(|f| f.snapshot) else {
+                    return Err(ModelError::Project(format!(
+                        "{rel} describes snapshot '{}', but there is no {{% snapshot {} %}} block \
+                         (and the entry has no `relation:`)",
+                        m.name, m.name
+                    )));
+                };
+                file.description = m.description;
+                file.yaml_config = m.config;
+                for t in &m.tests {
+                    tests.push(generic_test(&m.name, None, t, &rel, dbt)?);
+                }
+                for c in m.columns {
+                    for t in &c.tests {
+                        tests.push(generic_test(&m.name, Some(&c.name), t, &rel, dbt)?);
+                    }
+                    file.columns.push(ColumnDoc {
+                        name: c.name,
+                        description: c.description,
+                        data_type: c.data_type,
+                        constraints: Vec::new(),
                     });
                 }
             }

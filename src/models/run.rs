@@ -30,6 +30,8 @@ pub enum RunKind {
     Build,
     /// Load seeds (`lakeq seed`).
     Seeds,
+    /// Take the snapshots (`lakeq snapshot`).
+    Snapshots,
 }
 
 /// Options of a run.
@@ -129,15 +131,29 @@ impl RunPlan {
     pub fn new(project: &Project, models: &BTreeSet<String>, kind: RunKind) -> Result<Self> {
         let proj = &project.config.project.name;
         let run_seeds = matches!(kind, RunKind::Seeds | RunKind::Build);
-        // Seeds are nodes only in runs that load them.
+        let is_snapshot = |m: &str| {
+            project
+                .models
+                .get(m)
+                .is_some_and(|m| m.config.materialized == Materialized::Snapshot)
+        };
+        // Seeds are nodes only in runs that load them; snapshots only in `build` and
+        // `snapshot` (as in dbt, whose `run` leaves them alone), and `snapshot` runs nothing else.
         let models: &BTreeSet<String> = &models
             .iter()
             .filter(|m| run_seeds || !project.is_seed(m))
+            .filter(|m| match kind {
+                RunKind::Models => !is_snapshot(m),
+                RunKind::Snapshots => is_snapshot(m),
+                _ => true,
+            })
             .cloned()
             .collect();
         let model_id = |m: &str| {
             if project.is_seed(m) {
                 format!("seed.{proj}.{m}")
+            } else if is_snapshot(m) {
+                format!("snapshot.{proj}.{m}")
             } else {
                 format!("model.{proj}.{m}")
             }
@@ -153,7 +169,7 @@ impl RunPlan {
                 });
             }
         }
-        let run_models = matches!(kind, RunKind::Models | RunKind::Build);
+        let run_models = matches!(kind, RunKind::Models | RunKind::Build | RunKind::Snapshots);
         // Parents of a model within the selection, looking through unselected ones.
         fn selected_parents(
             project: &Project,
@@ -177,7 +193,7 @@ impl RunPlan {
             }
         }
         let selected_tests: Vec<(usize, &super::DataTest)> =
-            if matches!(kind, RunKind::Models | RunKind::Seeds) {
+            if matches!(kind, RunKind::Models | RunKind::Seeds | RunKind::Snapshots) {
                 Vec::new()
             } else {
                 project
@@ -226,7 +242,7 @@ impl RunPlan {
         // after the model's parents (their columns type the given rows).
         let unit_id =
             |u: &super::project::UnitTestDef| format!("unit_test.{proj}.{}.{}", u.model, u.name);
-        if kind != RunKind::Models && kind != RunKind::Seeds {
+        if !matches!(kind, RunKind::Models | RunKind::Seeds | RunKind::Snapshots) {
             for (i, u) in project.unit_tests.iter().enumerate() {
                 if !models.contains(&u.model) {
                     continue;
@@ -440,7 +456,13 @@ fn skipped(project: &Project, node: &PlannedNode, failed: &str) -> NodeResult {
 
 fn describe(project: &Project, work: &Work) -> (String, &'static str) {
     match work {
-        Work::Model(m) => (m.clone(), "model"),
+        Work::Model(m) => (
+            m.clone(),
+            project
+                .models
+                .get(m)
+                .map_or("model", super::Model::resource_type),
+        ),
         Work::Seed(m) => (m.clone(), "seed"),
         Work::Unit(i) => (
             project
@@ -603,12 +625,83 @@ async fn run_model(
                 .map_err(context)?;
             result.rows_affected = Some(count(&batches));
         }
+        (Materialized::Snapshot, existing) => {
+            let rows = take_snapshot(project, session, model, &rel, &sql, existing.as_deref())
+                .await
+                .map_err(context)?;
+            result.rows_affected = Some(rows);
+        }
         (Materialized::Ephemeral, _) => {}
     }
     run_hooks(project, session, &cfg.post_hook, Some(name), "post_hook")
         .await
         .map_err(context)?;
     Ok(())
+}
+
+/// Take a snapshot as dbt-duckdb takes it (see [`super::snapshot`]): the
+/// first time, the table of the query's rows with their meta columns; later,
+/// the changes, closed versions and new versions in one transaction (one
+/// snapshot of the lake). Returns the rows written.
+async fn take_snapshot(
+    project: &Project,
+    session: &Session,
+    model: &super::Model,
+    rel: &str,
+    sql: &str,
+    existing: Option<&crate::catalog::TableEntry>,
+) -> Result<u64> {
+    let cfg = model.config.snapshot.as_ref().ok_or_else(|| {
+        Error::NodeFailed("a snapshot without its snapshot config (strategy, ...)".into())
+    })?;
+    let keys = &model.config.unique_key;
+    let now = super::snapshot::now_literal();
+    let Some(table) = existing else {
+        let select = super::snapshot::build_sql(cfg, keys, sql, &now);
+        let batches = session
+            .sql(&format!("CREATE TABLE {rel} AS\n{select}"))
+            .await?;
+        return Ok(count(&batches));
+    };
+    let target_columns: Vec<String> = table
+        .arrow_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let query = columns_of(
+        session,
+        &format!("SELECT * FROM (\n{sql}\n) AS snapshot_query"),
+    )
+    .await?;
+    let query_names: Vec<String> = query.iter().map(|(n, _)| n.clone()).collect();
+    let staging =
+        super::snapshot::staging_sql(cfg, keys, sql, rel, &now, &query_names, &target_columns);
+    let insert = super::snapshot::insert_columns(cfg, &query_names);
+    // Columns new in the query (or dbt_is_deleted, new with hard_deletes: new_record) are added.
+    let mut added = Vec::new();
+    for name in insert.iter().filter(|n| !target_columns.contains(n)) {
+        let ty = query
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, t)| t.clone())
+            .or_else(|| (*name == cfg.columns.dbt_is_deleted).then(|| "VARCHAR".to_string()))
+            .ok_or_else(|| {
+                Error::NodeFailed(format!(
+                    "lakeq cannot name the type of the new column '{name}' to add it to {rel}"
+                ))
+            })?;
+        added.push((name.clone(), ty));
+    }
+    let statements = super::snapshot::merge_statements(
+        cfg,
+        rel,
+        &format!("{}__dbt_tmp", model.table()),
+        &staging,
+        &added,
+        &insert,
+    );
+    in_one_transaction_retrying(project, &statements).await
 }
 
 /// How the columns of an incremental model's query differ from its table's.
@@ -994,7 +1087,7 @@ pub fn end_of_run_globals(
     let mut schemas = BTreeSet::new();
     for r in results {
         let schema = match r.resource_type {
-            "model" => project
+            "model" | "snapshot" => project
                 .models
                 .get(&r.name)
                 .filter(|m| m.config.materialized != Materialized::Ephemeral)
@@ -1240,11 +1333,28 @@ async fn run_seed(
         .ok_or_else(|| Error::not_found("seed", name.to_string()))?;
     result.relation = Some(seed.relation.clone());
     let sql = super::seed::load_statement(seed)?;
-    let batches = session
-        .sql_replacing_any_kind(&sql)
-        .await
-        .map_err(|e| Error::NodeFailed(format!("seed '{}' ({}): {e}", seed.name, seed.path)))?;
+    let failed = |e: Error| Error::NodeFailed(format!("seed '{}' ({}): {e}", seed.name, seed.path));
+    // dbt runs a seed's pre-hooks before it loads and its post-hooks after, `this` the seed's table.
+    run_hooks(
+        project,
+        session,
+        &seed.config.pre_hook,
+        Some(name),
+        "pre_hook",
+    )
+    .await
+    .map_err(failed)?;
+    let batches = session.sql_replacing_any_kind(&sql).await.map_err(failed)?;
     result.rows_affected = Some(count(&batches));
+    run_hooks(
+        project,
+        session,
+        &seed.config.post_hook,
+        Some(name),
+        "post_hook",
+    )
+    .await
+    .map_err(failed)?;
     Ok(())
 }
 
@@ -1288,7 +1398,7 @@ async fn run_test(
         ))
     };
     let counted = if test.def.config.store_failures {
-        // dbt's store_failures: the failing rows become a table (one snapshot), counted from there.
+        // dbt's store_failures: the failing rows become a table or view (one snapshot), counted from there.
         // (create_schemas made its schema.)
         let alias = match &test.def.alias_head {
             None => test.def.name.clone(),
@@ -1309,8 +1419,13 @@ async fn run_test(
             }
         };
         let stored = relation(&project.target_lake, &project.audit_schema, &alias);
+        // store_failures_as: view keeps the failing rows' query, as dbt-duckdb does.
+        let kind = match test.def.config.store_failures_as.as_deref() {
+            Some("view") => "VIEW",
+            _ => "TABLE",
+        };
         session
-            .sql_replacing_any_kind(&format!("CREATE OR REPLACE TABLE {stored} AS\n{limited}"))
+            .sql_replacing_any_kind(&format!("CREATE OR REPLACE {kind} {stored} AS\n{limited}"))
             .await
             .map_err(failed)?;
         stored

@@ -1,7 +1,12 @@
 """Compare two DuckLakes table by table in DuckDB 1.5.5: the one dbt-duckdb built and the one lakeq built
 from the same dbt project (tests/it/dbt.rs).
 
-usage: compare_lakes.py EXT_DIR CATALOG_A DATA_A CATALOG_B DATA_B
+usage: compare_lakes.py EXT_DIR CATALOG_A DATA_A CATALOG_B DATA_B [MASKS]
+
+MASKS (JSON, optional): {"schema.name": {"column": "rank" | "notnull"}} for columns whose values depend on
+when the build ran (a snapshot's times and the hashes of them): "rank" compares each value's rank among the
+column's distinct values in its own lake (so the first run's time is 1 in both), "notnull" only whether it is
+NULL.
 
 Prints one JSON object: {"a": [[schema, name, kind], ...], "b": [...], "tables": {"schema.name":
 {"columns_a": [[name, type, null], ...], "columns_b": [...], "rows_a": n, "rows_b": n, "only_a": [...],
@@ -14,6 +19,7 @@ import sys
 import duckdb
 
 ext_dir, cat_a, data_a, cat_b, data_b = sys.argv[1:6]
+masks = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
 con = duckdb.connect()
 for name in ("sqlite_scanner", "ducklake"):
     con.execute(f"LOAD '{ext_dir}/{name}.duckdb_extension'")
@@ -46,7 +52,14 @@ for schema, name, kind in out["a"]:
             [c[0], c[1]] + ([c[2]] if kind == "table" else [])
             for c in con.execute(f"DESCRIBE {rel}").fetchall()
         ]
-        rows = con.execute(f"SELECT * FROM {rel}").fetchall()
+        cursor = con.execute(f"SELECT * FROM {rel}")
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+        for col, how in masks.get(f"{schema}.{name}", {}).items():
+            i = names.index(col)
+            ranks = {v: n for n, v in enumerate(sorted({r[i] for r in rows if r[i] is not None}), 1)}
+            value = (lambda v: None if v is None else ranks[v]) if how == "rank" else (lambda v: v is not None)
+            rows = [r[:i] + (value(r[i]),) + r[i + 1 :] for r in rows]
         t["rows_" + alias] = len(rows)
         t["bag_" + alias] = collections.Counter(repr(r) for r in rows)
     t["only_a"] = sorted((t["bag_a"] - t["bag_b"]).elements())

@@ -302,6 +302,20 @@ fn compare_builds_with_dbt(
     relations: usize,
     builds: &[&[&str]],
 ) -> TestResult {
+    compare_masked_builds_with_dbt(name, catalog, data, relations, builds, "{}")
+}
+
+/// [`compare_builds_with_dbt`] where the columns `masks` names (JSON
+/// `{"schema.table": {"column": "rank" | "notnull"}}`, see
+/// `tests/dbt/compare_lakes.py`) hold values that depend on when the build ran.
+fn compare_masked_builds_with_dbt(
+    name: &str,
+    catalog: &str,
+    data: &str,
+    relations: usize,
+    builds: &[&[&str]],
+    masks: &str,
+) -> TestResult {
     let with_dbt = project(name)?;
     let with_lakeq = project(name)?;
     let mut dbt_out = String::new();
@@ -331,6 +345,7 @@ fn compare_builds_with_dbt(
             with_lakeq.join(catalog).display()
         ))
         .arg(format!("{}/", with_lakeq.join(data).display()))
+        .arg(masks)
         .output()?;
     if !out.status.success() {
         return Err(format!(
@@ -1030,5 +1045,306 @@ fn datediff_of_a_part_lakeq_lacks_names_the_model() -> TestResult {
             && err.contains("dbt.datediff: date part 'decade' is not supported by lakeq"),
         "{err}"
     );
+    Ok(())
+}
+
+/// The three builds of `tests/dbt/snapshots`: the source rows change between them.
+const SNAPSHOT_STAGES: &[&[&str]] = &[&[], &["--vars", "{stage: 2}"], &["--vars", "{stage: 3}"]];
+
+#[test]
+fn snapshots_match_dbt_duckdb() -> TestResult {
+    // Times of the check strategy and of hard deletes are the time of the run (compared by rank:
+    // the first run's time is 1 in both lakes), and hashes of them only as present; everything
+    // else value by value, the timestamp strategy's dbt_scd_id and times included.
+    let masks = serde_json::json!({
+        "analytics.customers_check": {
+            "dbt_scd_id": "notnull", "dbt_updated_at": "rank",
+            "dbt_valid_from": "rank", "dbt_valid_to": "rank",
+        },
+        "analytics_history.customers_history": {
+            "dbt_scd_id": "notnull", "dbt_updated_at": "rank",
+            "dbt_valid_from": "rank", "dbt_valid_to": "rank",
+        },
+    });
+    compare_masked_builds_with_dbt(
+        "snapshots",
+        "snapshots.sqlite",
+        "snapshots_data",
+        6,
+        SNAPSHOT_STAGES,
+        &masks.to_string(),
+    )
+}
+
+#[test]
+fn snapshots_record_versions_in_one_lake_snapshot_each() -> TestResult {
+    let dir = project("snapshots")?;
+    let (stdout, _) = run_ok(&dir, &["build"])?;
+    assert!(
+        stdout.contains("1 seeds loaded, 0 failed; 3 snapshots taken, 0 failed; 2 models built"),
+        "{stdout}"
+    );
+    // `lakeq transform` (dbt's `run`) leaves snapshots alone; `lakeq snapshot` takes only them.
+    let lake_snapshots = |dir: &Path| -> TestResult<i64> {
+        let n = rows(dir, "SELECT count(*) FROM snapshots_lake.snapshots()")?;
+        Ok(n.first().and_then(|s| s.parse().ok()).unwrap_or(-1))
+    };
+    let (stdout, _) = run_ok(&dir, &["transform", "--vars", "{stage: 2}"])?;
+    assert!(
+        !stdout.contains("customers_ts") && stdout.contains("2 models built"),
+        "{stdout}"
+    );
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT count(*) FROM snapshots_lake.analytics.customers_ts"
+        )?,
+        ["4"]
+    );
+    let before = lake_snapshots(&dir)?;
+    let (stdout, _) = run_ok(&dir, &["snapshot", "--vars", "{stage: 2}"])?;
+    assert!(
+        stdout.contains("3 snapshots taken, 0 failed; 0 models built"),
+        "{stdout}"
+    );
+    // Each snapshot's staging, closing and inserting is one snapshot of the lake.
+    assert_eq!(lake_snapshots(&dir)?, before + 3);
+    // Bob's new version closes the old one at its updated_at; Eve is new; Cid's deletion is ignored.
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT id, status, dbt_valid_from, dbt_valid_to FROM snapshots_lake.analytics.customers_ts \
+             ORDER BY id, dbt_valid_from"
+        )?,
+        [
+            "1,bronze,2024-01-01 10:00:00,",
+            "2,silver,2024-01-02 11:30:00,2024-02-02 11:30:00",
+            "2,gold,2024-02-02 11:30:00,",
+            "3,bronze,2024-01-03 09:15:00,",
+            "4,,2024-01-04 08:00:00,",
+            "5,silver,2024-02-05 12:00:00,",
+        ]
+    );
+    // invalidate_hard_deletes closes Cid's row at the snapshot time, which opens Bob's new version.
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT id, status, dbt_valid_to IS NULL, dbt_valid_to = (SELECT max(dbt_valid_from) \
+             FROM snapshots_lake.analytics.customers_check) FROM snapshots_lake.analytics.customers_check \
+             ORDER BY id, dbt_valid_from"
+        )?,
+        [
+            "1,bronze,true,",
+            "2,silver,false,true",
+            "2,gold,true,",
+            "3,bronze,false,true",
+            "4,,true,",
+            "5,silver,true,",
+        ]
+    );
+    // Taken again without changes, nothing changes.
+    let (stdout, _) = run_ok(
+        &dir,
+        &["snapshot", "--vars", "{stage: 2}", "-s", "customers_ts"],
+    )?;
+    assert!(stdout.contains("customers_ts 0 rows"), "{stdout}");
+    // ref() to a snapshot: the model reads its current rows.
+    run_ok(&dir, &["transform", "-s", "current_customers"])?;
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT id, status FROM snapshots_lake.analytics.current_customers ORDER BY id"
+        )?,
+        ["1,bronze", "2,gold", "3,bronze", "4,", "5,silver"]
+    );
+    // Selection and listing know them as snapshots.
+    let (listed, _) = run_ok(&dir, &["ls", "-s", "resource_type:snapshot"])?;
+    let names: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "customers_check",
+            "customers_history",
+            "customers_ts",
+            "not_null_customers_history_dbt_scd_id",
+            "not_null_customers_check_id"
+        ],
+        "{listed}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("target/manifest.json"))?)?;
+    assert_eq!(
+        manifest["nodes"]["model.snapshots.current_customers"]["depends_on"]["nodes"][0],
+        "snapshot.snapshots.customers_ts"
+    );
+    Ok(())
+}
+
+#[test]
+fn bad_snapshots_are_clear_errors() -> TestResult {
+    let dir = project("snapshots")?;
+    let file = dir.join("snapshots/customers_ts.sql");
+    let text = std::fs::read_to_string(&file)?;
+    for (broken, want) in [
+        (
+            text.replace("{% endsnapshot %}", ""),
+            "snapshots/customers_ts.sql, line 1: {% snapshot customers_ts %} is not closed by {% endsnapshot %}",
+        ),
+        (
+            text.replace("updated_at='updated_at'", "updated_at=none"),
+            "model 'customers_ts' (snapshots/customers_ts.sql): the timestamp strategy needs config updated_at",
+        ),
+        (
+            text.replace("strategy='timestamp'", "strategy='sometimes'"),
+            "unknown snapshot strategy 'sometimes' (timestamp, check)",
+        ),
+        (
+            text.replace(
+                "strategy='timestamp',",
+                "strategy='timestamp', hard_deletes='new_record', invalidate_hard_deletes=true,",
+            ),
+            "cannot set both the invalidate_hard_deletes and hard_deletes",
+        ),
+    ] {
+        std::fs::write(&file, broken)?;
+        let err = lakeq_cli_err(&dir, &["ls"])?;
+        assert!(err.contains(want), "{want}:\n{err}");
+    }
+    std::fs::write(&file, text)?;
+    // An unknown name in a snapshot's query fails that snapshot, naming it; nothing is written.
+    run_ok(&dir, &["build"])?;
+    let check = dir.join("snapshots/customers_check.sql");
+    let text = std::fs::read_to_string(&check)?;
+    std::fs::write(
+        &check,
+        text.replace(
+            "select id, name, status",
+            "select id, name, status, no_such_column",
+        ),
+    )?;
+    let err = lakeq_cli_err(&dir, &["snapshot", "--vars", "{stage: 2}"])?;
+    assert!(
+        err.contains("customers_check") && err.contains("no_such_column"),
+        "{err}"
+    );
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT count(*) FROM snapshots_lake.analytics.customers_check"
+        )?,
+        ["4"]
+    );
+    Ok(())
+}
+
+#[test]
+fn jinja_context_seed_hooks_and_view_failures_match_dbt_duckdb() -> TestResult {
+    // The seed, the table its hooks write (their order shows in the rows), the model printing
+    // model/graph/modules.datetime/adapter/api values, and the test failures stored as a view.
+    compare_with_dbt("context", "context.sqlite", "context_data", 4)
+}
+
+#[test]
+fn unknown_names_in_the_jinja_context_name_the_model() -> TestResult {
+    let dir = project("context")?;
+    let model = dir.join("models/context_info.sql");
+    let text = std::fs::read_to_string(&model)?;
+    for (broken, want) in [
+        ("{{ no_such_macro() }}", "models/context_info.sql, line 1"),
+        (
+            "{{ modules.datetime.datetime.now().timestamp() }}",
+            "lakeq does not support timestamp()",
+        ),
+        (
+            "{{ graph.nodes['model.ctx.nope'].name }}",
+            "models/context_info.sql, line 1",
+        ),
+    ] {
+        std::fs::write(&model, format!("{broken}\n{text}"))?;
+        let err = lakeq_cli_err(&dir, &["build"])?;
+        assert!(err.contains(want), "{broken}: {err}");
+    }
+    // The stored failures are a view DuckDB reads (compared in the test above); lakeq lists it.
+    std::fs::write(&model, text)?;
+    run_ok(&dir, &["build"])?;
+    assert_eq!(
+        rows(
+            &dir,
+            "SELECT table_type FROM information_schema.tables WHERE table_catalog = 'context_lake' \
+             AND table_name = 'accepted_values_items_item__apple__pear'"
+        )?,
+        ["VIEW"]
+    );
+    Ok(())
+}
+
+#[test]
+fn state_modified_selects_what_dbt_selects() -> TestResult {
+    let dir = project("jaffle")?;
+    // Each tool's manifest of the unchanged project is its state.
+    run_dbt(&dir, &["ls", "--quiet"])?;
+    copy_dir(&dir.join("target"), &dir.join("state_dbt"))?;
+    run_ok(&dir, &["build"])?;
+    copy_dir(&dir.join("target"), &dir.join("state_lakeq"))?;
+    // A changed body, a changed config, a new model and a changed seed.
+    let edit = |file: &str, f: &dyn Fn(String) -> String| -> TestResult {
+        let path = dir.join(file);
+        std::fs::write(&path, f(std::fs::read_to_string(&path)?))?;
+        Ok(())
+    };
+    edit("models/staging/stg_orders.sql", &|t| {
+        format!("{t}\n-- changed\n")
+    })?;
+    edit("models/marts/customers.sql", &|t| {
+        format!("{{{{ config(tags=['changed']) }}}}\n{t}")
+    })?;
+    std::fs::write(dir.join("models/marts/brand_new.sql"), "select 1 as x\n")?;
+    edit("dbt_project.yml", &|t| {
+        t.replace(
+            "+schema: finance",
+            "+schema: finance\n        +materialized: view",
+        )
+        // tags are left out of the comparison, as in dbt.
+        .replace("+tags: ['staging']", "+tags: ['staging', 'more']")
+    })?;
+    edit("seeds/raw_customers.csv", &|t| {
+        format!("{}\n101,Zed,Z\n", t.trim_end())
+    })?;
+    for method in [
+        "state:modified",
+        "state:new",
+        "state:modified.body",
+        "state:modified.configs",
+    ] {
+        let out = run_dbt(
+            &dir,
+            &[
+                "ls",
+                "-s",
+                method,
+                "--state",
+                "state_dbt",
+                "--resource-type",
+                "model",
+                "--resource-type",
+                "seed",
+                "--output",
+                "name",
+                "--quiet",
+            ],
+        )?;
+        let mut by_dbt: Vec<String> = out.lines().map(|l| l.trim().to_string()).collect();
+        by_dbt.retain(|l| !l.is_empty());
+        by_dbt.sort();
+        let (by_lakeq, _) = listed(&dir, &["ls", "-s", method, "--state", "state_lakeq"])?;
+        assert_eq!(by_lakeq, by_dbt, "{method}");
+        assert!(!by_lakeq.is_empty(), "{method}");
+    }
+    // Without --state a state selector is an error, as in dbt.
+    let err = lakeq_cli_err(&dir, &["ls", "-s", "state:modified"])?;
+    assert!(err.contains("give --state"), "{err}");
     Ok(())
 }
