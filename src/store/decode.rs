@@ -256,3 +256,76 @@ impl FromSqlRow for TableColumnStatsRow {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::store::SqlValue;
+
+    #[test]
+    fn delete_file_rows_decode_in_column_order_with_defaults() -> Result<()> {
+        let row = SqlRow(vec![
+            SqlValue::Int(7),
+            SqlValue::Int(9),
+            SqlValue::Text("ducklake-x-delete.parquet".into()),
+            SqlValue::Null,
+            SqlValue::Null,
+            SqlValue::Null,
+            SqlValue::Int(1234),
+            SqlValue::Null,
+            SqlValue::Int(3),
+        ]);
+        assert_eq!(row.0.len(), DELETE_FILE_COLUMNS.len());
+        let delete = DeleteFileRow::from_row(row)?;
+        assert_eq!(
+            (
+                delete.data_file_id,
+                delete.delete_file_id,
+                delete.begin_snapshot
+            ),
+            (7, 9, 3)
+        );
+        assert_eq!(delete.path, "ducklake-x-delete.parquet");
+        assert!(delete.path_is_relative);
+        assert_eq!(delete.format, "parquet");
+        assert_eq!((delete.delete_count, delete.file_size_bytes), (0, 1234));
+        assert_eq!(delete.encryption_key, None);
+        Ok(())
+    }
+
+    #[test]
+    fn booleans_decode_from_both_backends() -> Result<()> {
+        // SQLite hands booleans back as integers, PostgreSQL as booleans.
+        for (contains_null, contains_nan) in [
+            (SqlValue::Int(1), SqlValue::Int(0)),
+            (SqlValue::Bool(true), SqlValue::Bool(false)),
+        ] {
+            let row = SqlRow(vec![
+                SqlValue::Int(1),
+                SqlValue::Int(2),
+                contains_null,
+                contains_nan,
+                SqlValue::Text("a".into()),
+                SqlValue::Null,
+            ]);
+            let stats = TableColumnStatsRow::from_row(row)?;
+            assert_eq!(
+                (stats.contains_null, stats.contains_nan),
+                (Some(true), Some(false))
+            );
+            assert_eq!(stats.min_value.as_deref(), Some("a"));
+            assert_eq!(stats.max_value, None);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_short_row_is_a_corrupt_catalog_not_a_panic() {
+        let row = SqlRow(vec![SqlValue::Int(1), SqlValue::Text("t".into())]);
+        assert!(matches!(
+            InlinedTableRow::from_row(row),
+            Err(Error::Corrupt(_))
+        ));
+    }
+}
