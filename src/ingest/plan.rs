@@ -94,7 +94,7 @@ pub async fn loaded_files(session: &Session) -> Result<HashMap<String, (i64, Str
         .await?;
     let mut out = HashMap::new();
     for b in batches {
-        let b = crate::provider::write::strings(&b)?;
+        let b = strings(&b)?;
         for row in b {
             if let [Some(path), size, etag] = row.as_slice() {
                 out.insert(
@@ -108,6 +108,28 @@ pub async fn loaded_files(session: &Session) -> Result<HashMap<String, (i64, Str
         }
     }
     Ok(out)
+}
+
+/// Render every value of a batch as text (`None` for NULL), for small internal
+/// reads such as ingest bookkeeping.
+fn strings(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default();
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((0..batch.num_rows())
+        .map(|r| {
+            batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(|(c, f)| (!c.is_null(r)).then(|| f.value(r).to_string()))
+                .collect()
+        })
+        .collect())
 }
 
 /// Whether every value of `from` is stored exactly (or to DuckDB's precision) as `to`.

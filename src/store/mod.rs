@@ -12,6 +12,7 @@
 //! Reads are plain `SELECT`s filtered by snapshot visibility
 //! (`begin_snapshot <= S AND (end_snapshot IS NULL OR S < end_snapshot)`).
 
+mod decode;
 pub mod fork;
 pub mod location;
 pub mod postgres;
@@ -28,6 +29,8 @@ use crate::error::{Error, Result};
 use crate::spec::rows::*;
 use crate::spec::{CatalogId, ColumnId, FileId, SUPPORTED_VERSION, SnapshotId};
 pub use location::CatalogLocation;
+
+use self::decode::{DELETE_FILE_COLUMNS, FromSqlRow};
 
 /// A value read from the catalog database, normalised across backends.
 #[derive(Debug, Clone, PartialEq)]
@@ -376,6 +379,18 @@ impl MetadataStore {
         self.backend.table(name)
     }
 
+    /// Run `sql` and decode every row as a `T`.
+    async fn query_as<T: FromSqlRow>(&self, sql: &str) -> Result<Vec<T>> {
+        let rows = self.backend.query(sql).await?;
+        rows.into_iter().map(T::from_row).collect()
+    }
+
+    /// [`SqlBackend::query_many`], every row decoded as a `T`.
+    async fn query_many_as<T: FromSqlRow>(&self, columns: &[&str], from: &str) -> Result<Vec<T>> {
+        let rows = self.backend.query_many(columns, from).await?;
+        rows.into_iter().map(T::from_row).collect()
+    }
+
     /// Whether the database holds a DuckLake catalog.
     pub async fn is_initialized(&self) -> Result<bool> {
         self.backend.table_exists("ducklake_metadata").await
@@ -413,16 +428,6 @@ impl MetadataStore {
         Ok(md)
     }
 
-    fn snapshot_row(r: &SqlRow) -> Result<SnapshotRow> {
-        Ok(SnapshotRow {
-            snapshot_id: r.i64(0)?,
-            snapshot_time: r.timestamp(1)?,
-            schema_version: r.i64(2)?,
-            next_catalog_id: r.i64(3)?,
-            next_file_id: r.i64(4)?,
-        })
-    }
-
     const SNAPSHOT_COLS: &'static str =
         "snapshot_id, snapshot_time, schema_version, next_catalog_id, next_file_id";
 
@@ -436,8 +441,9 @@ impl MetadataStore {
                 Self::SNAPSHOT_COLS
             ))
             .await?;
-        rows.first()
-            .map(Self::snapshot_row)
+        rows.into_iter()
+            .next()
+            .map(SnapshotRow::from_row)
             .transpose()?
             .ok_or_else(|| Error::Corrupt(format!("catalog '{}' has no snapshot", self.location())))
     }
@@ -452,8 +458,9 @@ impl MetadataStore {
                 self.t("ducklake_snapshot")
             ))
             .await?;
-        rows.first()
-            .map(Self::snapshot_row)
+        rows.into_iter()
+            .next()
+            .map(SnapshotRow::from_row)
             .transpose()?
             .ok_or_else(|| Error::NotFound {
                 kind: "snapshot",
@@ -464,15 +471,12 @@ impl MetadataStore {
 
     /// All snapshots, oldest first.
     pub async fn snapshots(&self) -> Result<Vec<SnapshotRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT {} FROM {} ORDER BY snapshot_id",
-                Self::SNAPSHOT_COLS,
-                self.t("ducklake_snapshot")
-            ))
-            .await?;
-        rows.iter().map(Self::snapshot_row).collect()
+        self.query_as(&format!(
+            "SELECT {} FROM {} ORDER BY snapshot_id",
+            Self::SNAPSHOT_COLS,
+            self.t("ducklake_snapshot")
+        ))
+        .await
     }
 
     /// The snapshot in effect at a point in time (`AT (TIMESTAMP => t)`): the one with
@@ -492,24 +496,12 @@ impl MetadataStore {
 
     /// Schemas visible at `s`.
     pub async fn schemas(&self, s: SnapshotId) -> Result<Vec<SchemaRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT schema_id, schema_name, path, path_is_relative FROM {} WHERE {} ORDER BY schema_id",
-                self.t("ducklake_schema"),
-                visible("", s)
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SchemaRow {
-                    schema_id: r.i64(0)?,
-                    schema_name: r.text(1)?,
-                    path: r.opt_text(2)?,
-                    path_is_relative: r.bool_or(3, true)?,
-                })
-            })
-            .collect()
+        self.query_as(&format!(
+            "SELECT schema_id, schema_name, path, path_is_relative FROM {} WHERE {} ORDER BY schema_id",
+            self.t("ducklake_schema"),
+            visible("", s)
+        ))
+        .await
     }
 
     /// Tables visible at `s`.
@@ -518,86 +510,37 @@ impl MetadataStore {
             Dialect::Postgres => "table_uuid::text",
             Dialect::Sqlite => "table_uuid",
         };
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT table_id, {uuid}, begin_snapshot, schema_id, table_name, path, path_is_relative \
-                 FROM {} WHERE {} ORDER BY table_id",
-                self.t("ducklake_table"),
-                visible("", s)
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TableRow {
-                    table_id: r.i64(0)?,
-                    table_uuid: r.opt_text(1)?.unwrap_or_default(),
-                    begin_snapshot: r.i64(2)?,
-                    schema_id: r.i64(3)?,
-                    table_name: r.text(4)?,
-                    path: r.opt_text(5)?,
-                    path_is_relative: r.bool_or(6, true)?,
-                })
-            })
-            .collect()
+        self.query_as(&format!(
+            "SELECT table_id, {uuid}, begin_snapshot, schema_id, table_name, path, path_is_relative \
+             FROM {} WHERE {} ORDER BY table_id",
+            self.t("ducklake_table"),
+            visible("", s)
+        ))
+        .await
     }
 
     /// Views visible at `s`.
     pub async fn views(&self, s: SnapshotId) -> Result<Vec<ViewRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT view_id, schema_id, view_name, dialect, sql, column_aliases FROM {} WHERE {} ORDER BY view_id",
-                self.t("ducklake_view"),
-                visible("", s)
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ViewRow {
-                    view_id: r.i64(0)?,
-                    schema_id: r.i64(1)?,
-                    view_name: r.text(2)?,
-                    dialect: r.opt_text(3)?.unwrap_or_default(),
-                    sql: r.text(4)?,
-                    column_aliases: r.opt_text(5)?.unwrap_or_default(),
-                })
-            })
-            .collect()
+        self.query_as(&format!(
+            "SELECT view_id, schema_id, view_name, dialect, sql, column_aliases FROM {} WHERE {} ORDER BY view_id",
+            self.t("ducklake_view"),
+            visible("", s)
+        ))
+        .await
     }
 
     const COLUMN_COLS: &'static str = "column_id, begin_snapshot, end_snapshot, table_id, column_order, column_name, \
          column_type, initial_default, default_value, nulls_allowed, parent_column, default_value_type";
 
-    fn column_row(r: &SqlRow) -> Result<ColumnRow> {
-        Ok(ColumnRow {
-            column_id: r.i64(0)?,
-            begin_snapshot: r.i64(1)?,
-            end_snapshot: r.opt_i64(2)?,
-            table_id: r.i64(3)?,
-            column_order: r.i64(4)?,
-            column_name: r.text(5)?,
-            column_type: r.text(6)?,
-            initial_default: r.opt_text(7)?,
-            default_value: r.opt_text(8)?,
-            nulls_allowed: r.bool_or(9, true)?,
-            parent_column: r.opt_i64(10)?,
-            default_value_type: r.opt_text(11)?,
-        })
-    }
-
     /// Columns of all tables visible at `s`.
     pub async fn columns(&self, s: SnapshotId) -> Result<Vec<ColumnRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT {} FROM {} WHERE {} ORDER BY table_id, column_order",
-                Self::COLUMN_COLS,
-                self.t("ducklake_column"),
-                visible("", s)
-            ))
-            .await?;
-        rows.iter().map(Self::column_row).collect()
+        self.query_as(&format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY table_id, column_order",
+            Self::COLUMN_COLS,
+            self.t("ducklake_column"),
+            visible("", s)
+        ))
+        .await
     }
 
     /// Columns of one table visible at `s`.
@@ -606,98 +549,55 @@ impl MetadataStore {
         table_id: CatalogId,
         s: SnapshotId,
     ) -> Result<Vec<ColumnRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT {} FROM {} WHERE table_id = {table_id} AND {} ORDER BY column_order",
-                Self::COLUMN_COLS,
-                self.t("ducklake_column"),
-                visible("", s)
-            ))
-            .await?;
-        rows.iter().map(Self::column_row).collect()
+        self.query_as(&format!(
+            "SELECT {} FROM {} WHERE table_id = {table_id} AND {} ORDER BY column_order",
+            Self::COLUMN_COLS,
+            self.t("ducklake_column"),
+            visible("", s)
+        ))
+        .await
     }
 
     /// Every column row ever written for a table (all versions).
     pub async fn all_column_versions(&self, table_id: CatalogId) -> Result<Vec<ColumnRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT {} FROM {} WHERE table_id = {table_id} ORDER BY column_id, begin_snapshot",
-                Self::COLUMN_COLS,
-                self.t("ducklake_column")
-            ))
-            .await?;
-        rows.iter().map(Self::column_row).collect()
+        self.query_as(&format!(
+            "SELECT {} FROM {} WHERE table_id = {table_id} ORDER BY column_id, begin_snapshot",
+            Self::COLUMN_COLS,
+            self.t("ducklake_column")
+        ))
+        .await
     }
 
     /// Partition key parts of all partition specs visible at `s`.
     pub async fn partition_columns(&self, s: SnapshotId) -> Result<Vec<PartitionColumnRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT pc.partition_id, pc.table_id, pc.partition_key_index, pc.column_id, pc.transform \
-                 FROM {} pi JOIN {} pc ON pi.partition_id = pc.partition_id \
-                 WHERE {} ORDER BY pc.table_id, pc.partition_id, pc.partition_key_index",
-                self.t("ducklake_partition_info"),
-                self.t("ducklake_partition_column"),
-                visible("pi.", s)
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PartitionColumnRow {
-                    partition_id: r.i64(0)?,
-                    table_id: r.i64(1)?,
-                    partition_key_index: r.i64(2)?,
-                    column_id: r.i64(3)?,
-                    transform: r.text(4)?,
-                })
-            })
-            .collect()
+        self.query_as(&format!(
+            "SELECT pc.partition_id, pc.table_id, pc.partition_key_index, pc.column_id, pc.transform \
+             FROM {} pi JOIN {} pc ON pi.partition_id = pc.partition_id \
+             WHERE {} ORDER BY pc.table_id, pc.partition_id, pc.partition_key_index",
+            self.t("ducklake_partition_info"),
+            self.t("ducklake_partition_column"),
+            visible("pi.", s)
+        ))
+        .await
     }
 
     /// Key parts of a set of partition specs (files keep their spec after a change).
     pub async fn partition_specs(&self, table_id: CatalogId) -> Result<Vec<PartitionColumnRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT partition_id, table_id, partition_key_index, column_id, transform FROM {} \
+        self.query_as(&format!(
+            "SELECT partition_id, table_id, partition_key_index, column_id, transform FROM {} \
                  WHERE table_id = {table_id} ORDER BY partition_id, partition_key_index",
-                self.t("ducklake_partition_column"),
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PartitionColumnRow {
-                    partition_id: r.i64(0)?,
-                    table_id: r.i64(1)?,
-                    partition_key_index: r.i64(2)?,
-                    column_id: r.i64(3)?,
-                    transform: r.text(4)?,
-                })
-            })
-            .collect()
+            self.t("ducklake_partition_column"),
+        ))
+        .await
     }
 
     /// Registered inlined data tables of a table.
     pub async fn inlined_tables(&self, table_id: CatalogId) -> Result<Vec<InlinedTableRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT table_id, table_name, schema_version FROM {} WHERE table_id = {table_id} ORDER BY schema_version",
-                self.t("ducklake_inlined_data_tables")
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InlinedTableRow {
-                    table_id: r.i64(0)?,
-                    table_name: r.text(1)?,
-                    schema_version: r.i64(2)?,
-                })
-            })
-            .collect()
+        self.query_as(&format!(
+            "SELECT table_id, table_name, schema_version FROM {} WHERE table_id = {table_id} ORDER BY schema_version",
+            self.t("ducklake_inlined_data_tables")
+        ))
+        .await
     }
 
     /// Whether any inlined data (rows of the table's inlined data tables, live or
@@ -735,68 +635,34 @@ impl MetadataStore {
         if !self.backend.table_exists("ducklake_sort_info").await? {
             return Ok(Vec::new());
         }
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT e.expression, e.sort_direction, e.null_order FROM {info} i \
+        self.query_as(&format!(
+            "SELECT e.expression, e.sort_direction, e.null_order FROM {info} i \
                  JOIN {expr} e ON e.sort_id = i.sort_id AND e.table_id = i.table_id \
                  WHERE i.table_id = {table_id} AND i.begin_snapshot <= {s} \
                  AND (i.end_snapshot IS NULL OR i.end_snapshot > {s}) AND e.dialect = 'duckdb' \
                  ORDER BY e.sort_key_index",
-                info = self.t("ducklake_sort_info"),
-                expr = self.t("ducklake_sort_expression"),
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(crate::spec::rows::SortKey {
-                    expression: r.text(0)?,
-                    descending: r.text(1)?.eq_ignore_ascii_case("DESC"),
-                    nulls_first: r.text(2)?.eq_ignore_ascii_case("NULLS_FIRST"),
-                })
-            })
-            .collect()
+            info = self.t("ducklake_sort_info"),
+            expr = self.t("ducklake_sort_expression"),
+        ))
+        .await
     }
 
     /// Schema-version history of a table.
     pub async fn schema_versions(&self, table_id: CatalogId) -> Result<Vec<SchemaVersionRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT begin_snapshot, schema_version, table_id FROM {} WHERE table_id = {table_id} ORDER BY schema_version",
-                self.t("ducklake_schema_versions")
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SchemaVersionRow {
-                    begin_snapshot: r.i64(0)?,
-                    schema_version: r.i64(1)?,
-                    table_id: r.i64(2)?,
-                })
-            })
-            .collect()
+        self.query_as(&format!(
+            "SELECT begin_snapshot, schema_version, table_id FROM {} WHERE table_id = {table_id} ORDER BY schema_version",
+            self.t("ducklake_schema_versions")
+        ))
+        .await
     }
 
     /// Table statistics (all tables).
     pub async fn table_stats(&self) -> Result<Vec<TableStatsRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT table_id, record_count, next_row_id, file_size_bytes FROM {}",
-                self.t("ducklake_table_stats")
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TableStatsRow {
-                    table_id: r.i64(0)?,
-                    record_count: r.opt_i64(1)?.unwrap_or(0),
-                    next_row_id: r.opt_i64(2)?.unwrap_or(0),
-                    file_size_bytes: r.opt_i64(3)?.unwrap_or(0),
-                })
-            })
-            .collect()
+        self.query_as(&format!(
+            "SELECT table_id, record_count, next_row_id, file_size_bytes FROM {}",
+            self.t("ducklake_table_stats")
+        ))
+        .await
     }
 
     /// Data files of a table visible at `s`, each with its visible delete file.
@@ -816,52 +682,14 @@ impl MetadataStore {
             visible("", s),
         );
         let (rows, delete_rows) = tokio::try_join!(
-            self.backend.query_many(
-                &[
-                    "data_file_id",
-                    "begin_snapshot",
-                    "path",
-                    "path_is_relative",
-                    "record_count",
-                    "file_size_bytes",
-                    "footer_size",
-                    "row_id_start",
-                    "partition_id",
-                    "encryption_key",
-                    "mapping_id",
-                    "partial_max",
-                ],
-                &data_from
-            ),
-            self.backend.query_many(
-                &[
-                    "data_file_id",
-                    "delete_file_id",
-                    "path",
-                    "path_is_relative",
-                    "format",
-                    "delete_count",
-                    "file_size_bytes",
-                    "encryption_key",
-                    "begin_snapshot",
-                ],
-                &delete_from
-            )
+            self.backend
+                .query_many(&Self::DATA_FILE_COLUMNS, &data_from),
+            self.backend.query_many(&DELETE_FILE_COLUMNS, &delete_from)
         )?;
         let mut deletes: HashMap<FileId, DeleteFileRow> = HashMap::with_capacity(delete_rows.len());
-        for r in &delete_rows {
-            let data_file_id = r.i64(0)?;
-            let delete = DeleteFileRow {
-                delete_file_id: r.i64(1)?,
-                data_file_id,
-                path: r.text(2)?,
-                path_is_relative: r.bool_or(3, true)?,
-                format: r.opt_text(4)?.unwrap_or_else(|| "parquet".into()),
-                delete_count: r.opt_i64(5)?.unwrap_or(0),
-                file_size_bytes: r.opt_i64(6)?.unwrap_or(0),
-                encryption_key: r.opt_text(7)?,
-                begin_snapshot: r.i64(8)?,
-            };
+        for r in delete_rows {
+            let delete = DeleteFileRow::from_row(r)?;
+            let data_file_id = delete.data_file_id;
             if deletes.insert(data_file_id, delete).is_some() {
                 return Err(Error::Corrupt(format!(
                     "data file {data_file_id} of table {table_id} has two visible delete files at snapshot {s} \
@@ -881,7 +709,8 @@ impl MetadataStore {
         Ok(files)
     }
 
-    const DATA_FILE_COLUMNS: [&'static str; 13] = [
+    /// The columns of `ducklake_data_file` that [`Self::data_file_row`] reads, in order.
+    const DATA_FILE_COLUMNS: [&'static str; 12] = [
         "data_file_id",
         "begin_snapshot",
         "path",
@@ -894,10 +723,9 @@ impl MetadataStore {
         "encryption_key",
         "mapping_id",
         "partial_max",
-        "end_snapshot",
     ];
 
-    /// A data file row from the first 12 of [`Self::DATA_FILE_COLUMNS`], without its delete file.
+    /// A data file row from [`Self::DATA_FILE_COLUMNS`], without its delete file.
     fn data_file_row(r: &mut SqlRow, table_id: CatalogId) -> Result<DataFileRow> {
         Ok(DataFileRow {
             data_file_id: r.i64(0)?,
@@ -926,7 +754,7 @@ impl MetadataStore {
         let rows = self
             .backend
             .query_many(
-                &Self::DATA_FILE_COLUMNS,
+                &[Self::DATA_FILE_COLUMNS.as_slice(), &["end_snapshot"]].concat(),
                 &format!(
                     "{} WHERE table_id = {table_id}",
                     self.t("ducklake_data_file")
@@ -946,41 +774,14 @@ impl MetadataStore {
 
     /// Every delete file a table ever had (for the change feed).
     pub async fn delete_file_history(&self, table_id: CatalogId) -> Result<Vec<DeleteFileRow>> {
-        let rows = self
-            .backend
-            .query_many(
-                &[
-                    "data_file_id",
-                    "delete_file_id",
-                    "path",
-                    "path_is_relative",
-                    "format",
-                    "delete_count",
-                    "file_size_bytes",
-                    "encryption_key",
-                    "begin_snapshot",
-                ],
-                &format!(
-                    "{} WHERE table_id = {table_id}",
-                    self.t("ducklake_delete_file")
-                ),
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeleteFileRow {
-                    delete_file_id: r.i64(1)?,
-                    data_file_id: r.i64(0)?,
-                    path: r.text(2)?,
-                    path_is_relative: r.bool_or(3, true)?,
-                    format: r.opt_text(4)?.unwrap_or_else(|| "parquet".into()),
-                    delete_count: r.opt_i64(5)?.unwrap_or(0),
-                    file_size_bytes: r.opt_i64(6)?.unwrap_or(0),
-                    encryption_key: r.opt_text(7)?,
-                    begin_snapshot: r.i64(8)?,
-                })
-            })
-            .collect()
+        self.query_many_as(
+            &DELETE_FILE_COLUMNS,
+            &format!(
+                "{} WHERE table_id = {table_id}",
+                self.t("ducklake_delete_file")
+            ),
+        )
+        .await
     }
 
     /// Every inlined deletion of Parquet rows: (data file id, position, snapshot).
@@ -1014,9 +815,7 @@ impl MetadataStore {
             return Ok(Vec::new());
         }
         let columns: Vec<String> = columns.iter().map(ToString::to_string).collect();
-        let rows = self
-            .backend
-            .query_many(
+        self.query_many_as(
                 &[
                     "data_file_id",
                     "column_id",
@@ -1034,22 +833,8 @@ impl MetadataStore {
                     file_ids.start(),
                     file_ids.end(),
                 ),
-            )
-            .await?;
-        rows.into_iter()
-            .map(|mut r| {
-                Ok(FileColumnStatsRow {
-                    data_file_id: r.i64(0)?,
-                    column_id: r.i64(1)?,
-                    value_count: r.opt_i64(2)?,
-                    null_count: r.opt_i64(3)?,
-                    min_value: r.take_opt_text(4)?,
-                    max_value: r.take_opt_text(5)?,
-                    contains_nan: r.opt_i64(6)?.map(|v| v != 0),
-                    column_size_bytes: r.opt_i64(7)?,
-                })
-            })
-            .collect()
+        )
+        .await
     }
 
     /// Partition values of a table's data files whose ids lie in `file_ids`, whatever their
@@ -1062,53 +847,28 @@ impl MetadataStore {
         if file_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = self
-            .backend
-            .query_many(
-                &["data_file_id", "partition_key_index", "partition_value"],
-                &format!(
-                    "{} WHERE table_id = {table_id} AND data_file_id BETWEEN {} AND {}",
-                    self.t("ducklake_file_partition_value"),
-                    file_ids.start(),
-                    file_ids.end(),
-                ),
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FilePartitionValueRow {
-                    data_file_id: r.i64(0)?,
-                    partition_key_index: r.i64(1)?,
-                    partition_value: r.opt_text(2)?,
-                })
-            })
-            .collect()
+        self.query_many_as(
+            &["data_file_id", "partition_key_index", "partition_value"],
+            &format!(
+                "{} WHERE table_id = {table_id} AND data_file_id BETWEEN {} AND {}",
+                self.t("ducklake_file_partition_value"),
+                file_ids.start(),
+                file_ids.end(),
+            ),
+        )
+        .await
     }
 
     /// Name mappings used by a table's files.
     pub async fn name_mappings(&self, table_id: CatalogId) -> Result<Vec<NameMappingRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT n.mapping_id, n.column_id, n.source_name, n.target_field_id, n.parent_column, n.is_partition \
-                 FROM {} n JOIN {} m ON n.mapping_id = m.mapping_id WHERE m.table_id = {table_id} \
-                 ORDER BY n.mapping_id, n.column_id",
-                self.t("ducklake_name_mapping"),
-                self.t("ducklake_column_mapping"),
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(NameMappingRow {
-                    mapping_id: r.i64(0)?,
-                    column_id: r.i64(1)?,
-                    source_name: r.text(2)?,
-                    target_field_id: r.i64(3)?,
-                    parent_column: r.opt_i64(4)?,
-                    is_partition: r.bool_or(5, false)?,
-                })
-            })
-            .collect()
+        self.query_as(&format!(
+            "SELECT n.mapping_id, n.column_id, n.source_name, n.target_field_id, n.parent_column, n.is_partition \
+             FROM {} n JOIN {} m ON n.mapping_id = m.mapping_id WHERE m.table_id = {table_id} \
+             ORDER BY n.mapping_id, n.column_id",
+            self.t("ducklake_name_mapping"),
+            self.t("ducklake_column_mapping"),
+        ))
+        .await
     }
 
     /// The macros visible at `s`, with their implementations and parameters.
@@ -1125,15 +885,8 @@ impl MetadataStore {
             return Ok(Vec::new());
         }
         let mut macros = rows
-            .iter()
-            .map(|r| {
-                Ok(MacroRow {
-                    schema_id: r.i64(0)?,
-                    macro_id: r.i64(1)?,
-                    macro_name: r.text(2)?,
-                    impls: Vec::new(),
-                })
-            })
+            .into_iter()
+            .map(MacroRow::from_row)
             .collect::<Result<Vec<_>>>()?;
         let ids = macros
             .iter()
@@ -1188,25 +941,12 @@ impl MetadataStore {
 
     /// Every row of `ducklake_snapshot_changes`, oldest first.
     pub async fn snapshot_changes(&self) -> Result<Vec<SnapshotChangesRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT snapshot_id, changes_made, author, commit_message, commit_extra_info \
+        self.query_as(&format!(
+            "SELECT snapshot_id, changes_made, author, commit_message, commit_extra_info \
                  FROM {} ORDER BY snapshot_id",
-                self.t("ducklake_snapshot_changes")
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SnapshotChangesRow {
-                    snapshot_id: r.i64(0)?,
-                    changes_made: r.opt_text(1)?,
-                    author: r.opt_text(2)?,
-                    commit_message: r.opt_text(3)?,
-                    commit_extra_info: r.opt_text(4)?,
-                })
-            })
-            .collect()
+            self.t("ducklake_snapshot_changes")
+        ))
+        .await
     }
 
     /// The change lists of all snapshots after `base`, oldest first.
@@ -1228,28 +968,12 @@ impl MetadataStore {
         &self,
         table_id: CatalogId,
     ) -> Result<Vec<TableColumnStatsRow>> {
-        let rows = self
-            .backend
-            .query(&format!(
-                "SELECT table_id, column_id, contains_null, contains_nan, min_value, max_value FROM {} \
+        self.query_as(&format!(
+            "SELECT table_id, column_id, contains_null, contains_nan, min_value, max_value FROM {} \
                  WHERE table_id = {table_id}",
-                self.t("ducklake_table_column_stats")
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let opt_bool =
-                    |i: usize| -> Result<Option<bool>> { Ok(r.opt_i64(i)?.map(|v| v != 0)) };
-                Ok(TableColumnStatsRow {
-                    table_id: r.i64(0)?,
-                    column_id: r.i64(1)?,
-                    contains_null: opt_bool(2)?,
-                    contains_nan: opt_bool(3)?,
-                    min_value: r.opt_text(4)?,
-                    max_value: r.opt_text(5)?,
-                })
-            })
-            .collect()
+            self.t("ducklake_table_column_stats")
+        ))
+        .await
     }
 
     /// Inlined deletions of Parquet rows: (data file id, position) in effect at `s`.
