@@ -24,9 +24,9 @@ use datafusion::execution::TaskContext;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_expr_common::physical_expr::proto_decode::PhysicalExprDecodeCtx;
 use datafusion::physical_expr_common::physical_expr::proto_encode::PhysicalExprEncodeCtx;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf;
 use prost::Message;
@@ -282,11 +282,7 @@ fn adapter_to_proto(a: &FieldIdAdapterFactory) -> DFResult<AdapterProto> {
 
 fn adapter_from_proto(p: &AdapterProto) -> DFResult<FieldIdAdapterFactory> {
     Ok(FieldIdAdapterFactory {
-        field_ids: p
-            .field_ids
-            .iter()
-            .map(|f| (f.name.clone(), f.id))
-            .collect(),
+        field_ids: p.field_ids.iter().map(|f| (f.name.clone(), f.id)).collect(),
         initial_defaults: p
             .initial_defaults
             .iter()
@@ -620,10 +616,11 @@ mod tests {
             ])));
         file.extensions.insert_arc(Arc::clone(&adapter));
         let source = ParquetSource::new(TableSchema::builder(schema()).build());
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
-            .with_file_groups(vec![FileGroup::new(vec![file])])
-            .with_expr_adapter(Some(adapter as _))
-            .build();
+        let config =
+            FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+                .with_file_groups(vec![FileGroup::new(vec![file])])
+                .with_expr_adapter(Some(adapter as _))
+                .build();
         Ok(DataSourceExec::from_data_source(config) as _)
     }
 
@@ -729,13 +726,17 @@ mod tests {
         point.extend(2.0f64.to_le_bytes());
         let batch = RecordBatch::try_new(
             Arc::clone(&wkb_schema),
-            vec![Arc::new(BinaryArray::from(vec![Some(point.as_slice()), None]))],
+            vec![Arc::new(BinaryArray::from(vec![
+                Some(point.as_slice()),
+                None,
+            ]))],
         )?;
         let input = MemorySourceConfig::try_new_exec(&[vec![batch]], wkb_schema, None)?;
-        let expr: Arc<dyn PhysicalExpr> =
-            Arc::new(WkbToWkt::new(Arc::new(Column::new("g", 0))));
-        let plan: Arc<dyn ExecutionPlan> =
-            Arc::new(ProjectionExec::try_new(vec![(expr, "g".to_string())], input)?);
+        let expr: Arc<dyn PhysicalExpr> = Arc::new(WkbToWkt::new(Arc::new(Column::new("g", 0))));
+        let plan: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(
+            vec![(expr, "g".to_string())],
+            input,
+        )?);
         let expected = rows(Arc::clone(&plan)).await?;
         assert!(expected.iter().any(|l| l.contains("POINT")), "{expected:?}");
         let back = round_trip(plan)?;
@@ -746,7 +747,11 @@ mod tests {
     #[test]
     fn checked_arithmetic_is_decoded_by_name() -> DFResult<()> {
         let codec = LakeCodec::default();
-        for name in ["lakeq_checked_add", "lakeq_checked_sub", "lakeq_checked_mul"] {
+        for name in [
+            "lakeq_checked_add",
+            "lakeq_checked_sub",
+            "lakeq_checked_mul",
+        ] {
             assert_eq!(codec.try_decode_udf(name, &[])?.name(), name);
         }
         assert!(codec.try_decode_udf("lakeq_row_filename", &[]).is_err());
@@ -794,8 +799,13 @@ mod tests {
         )?;
         assert_eq!(back.files, extras.files);
         let (a, b) = (
-            back.adapter.as_deref().ok_or_else(|| proto_err("test", "no adapter"))?,
-            extras.adapter.as_deref().ok_or_else(|| proto_err("test", "no adapter"))?,
+            back.adapter
+                .as_deref()
+                .ok_or_else(|| proto_err("test", "no adapter"))?,
+            extras
+                .adapter
+                .as_deref()
+                .ok_or_else(|| proto_err("test", "no adapter"))?,
         );
         assert_eq!(a.field_ids, b.field_ids);
         assert_eq!(a.initial_defaults, b.initial_defaults);

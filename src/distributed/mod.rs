@@ -128,7 +128,10 @@ impl ObjectStoreRegistry for WorkerStores {
         self.inner.deregister_store(url)
     }
 
-    fn get_store(&self, url: &Url) -> datafusion::common::Result<Arc<dyn object_store::ObjectStore>> {
+    fn get_store(
+        &self,
+        url: &Url,
+    ) -> datafusion::common::Result<Arc<dyn object_store::ObjectStore>> {
         if let Ok(store) = self.inner.get_store(url) {
             return Ok(store);
         }
@@ -190,7 +193,8 @@ pub async fn serve_worker(
     } else {
         LakeCodec::default()
     };
-    let worker = Worker::from_session_builder(LakeWorkerSession { codec }).with_runtime_env(runtime);
+    let worker =
+        Worker::from_session_builder(LakeWorkerSession { codec }).with_runtime_env(runtime);
     tonic::transport::Server::builder()
         .add_service(worker.into_worker_server())
         .serve_with_shutdown(listen, shutdown)

@@ -82,7 +82,10 @@ impl ScanExtras {
 
     /// Files with deleted rows.
     pub fn files_with_deletes(&self) -> usize {
-        self.files.values().filter(|f| f.selection.is_some()).count()
+        self.files
+            .values()
+            .filter(|f| f.selection.is_some())
+            .count()
     }
 
     /// `plan` with these extras put back on every `DataSourceExec` in it.
@@ -249,7 +252,10 @@ fn refuse_geometry(plan: &Arc<dyn ExecutionPlan>) -> DFResult<()> {
         node.apply_expressions(&mut |expr| {
             expr.apply(|e| {
                 let any: &dyn std::any::Any = e.as_ref();
-                if any.downcast_ref::<crate::provider::adapter::WkbToWkt>().is_some() {
+                if any
+                    .downcast_ref::<crate::provider::adapter::WkbToWkt>()
+                    .is_some()
+                {
                     found = true;
                     return Ok(TreeNodeRecursion::Stop);
                 }
@@ -296,7 +302,11 @@ impl PhysicalOptimizerRule for WrapLakeScans {
                 return Ok(Transformed::no(node));
             }
             if let Some(config) = file_scan(&node)
-                && !config.file_source().table_schema().virtual_columns().is_empty()
+                && !config
+                    .file_source()
+                    .table_schema()
+                    .virtual_columns()
+                    .is_empty()
             {
                 return Err(datafusion::error::DataFusionError::NotImplemented(
                     "lakeq --workers: scans with row positions (rowid, snapshot_id, filename, \

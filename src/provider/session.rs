@@ -268,7 +268,9 @@ impl Session {
             let state = session.ctx.state();
             *session.ctx.state_ref().write() =
                 crate::distributed::coordinator_state(state, &options.cluster);
-            session.distributed.store(true, std::sync::atomic::Ordering::Relaxed);
+            session
+                .distributed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         session
     }

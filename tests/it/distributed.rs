@@ -87,7 +87,9 @@ impl Drop for WorkerProcess {
 /// inlined rows, a renamed column and a column added with a default.
 async fn build_lake(lake: &TestLake) -> TestResult {
     let session = lakeq::Session::new();
-    session.sql(&lake.attach_sql_without_inlining("lake")).await?;
+    session
+        .sql(&lake.attach_sql_without_inlining("lake"))
+        .await?;
     session
         .sql(
             "CREATE TABLE lake.customers (c_custkey BIGINT, c_name VARCHAR, c_nation INTEGER, \
@@ -105,8 +107,8 @@ async fn build_lake(lake: &TestLake) -> TestResult {
         let lo = part * 250;
         session
             .sql(&format!(
-                "INSERT INTO lake.customers SELECT value, 'Customer#' || value, \
-                 CAST(value % 25 AS INTEGER), (value * 37 % 10000) / 7.0 \
+                "INSERT INTO lake.customers SELECT range, 'Customer#' || range, \
+                 CAST(range % 25 AS INTEGER), (range * 37 % 10000) / 7.0 \
                  FROM range({lo}, {lo} + 250)"
             ))
             .await?;
@@ -115,10 +117,10 @@ async fn build_lake(lake: &TestLake) -> TestResult {
         let lo = part * 2000;
         session
             .sql(&format!(
-                "INSERT INTO lake.orders SELECT value, value % 1000, \
-                 CASE value % 3 WHEN 0 THEN 'F' WHEN 1 THEN 'O' ELSE 'P' END, \
-                 CAST((value * 7919 % 100000) / 100.0 AS DECIMAL(12,2)), \
-                 DATE '1995-01-01' + CAST(value % 1000 AS INTEGER) \
+                "INSERT INTO lake.orders SELECT range, range % 1000, \
+                 CASE range % 3 WHEN 0 THEN 'F' WHEN 1 THEN 'O' ELSE 'P' END, \
+                 CAST((range * 7919 % 100000) / 100.0 AS DECIMAL(12,2)), \
+                 DATE '1995-01-01' + CAST(range % 1000 AS INTEGER) \
                  FROM range({lo}, {lo} + 2000)"
             ))
             .await?;
@@ -175,7 +177,12 @@ const QUERIES: &[&str] = &[
      ORDER BY o_total DESC, c_custkey LIMIT 10",
 ];
 
-fn run_sql(dir: &Path, attach: &str, query: &str, workers: Option<&str>) -> TestResult<(String, f64)> {
+fn run_sql(
+    dir: &Path,
+    attach: &str,
+    query: &str,
+    workers: Option<&str>,
+) -> TestResult<(String, f64)> {
     let script = format!("{attach}; {query}");
     let mut args = vec!["sql", "--format", "csv", "-c", script.as_str()];
     if let Some(w) = workers {
@@ -251,7 +258,11 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a write with --workers fails");
     assert!(stderr.contains("--workers"), "the error says why: {stderr}");
-    assert_eq!(lake_state(&lake).await?, before, "the refused write changed the lake");
+    assert_eq!(
+        lake_state(&lake).await?,
+        before,
+        "the refused write changed the lake"
+    );
 
     // A dead worker: the query fails with an error, the lake is unchanged.
     drop(b);
@@ -259,12 +270,27 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
     let script = format!("{attach}; {query}");
     let out = lakeq_cli(
         &dir,
-        &["sql", "--workers", &workers, "--bytes-per-task", "1", "-c", &script],
+        &[
+            "sql",
+            "--workers",
+            &workers,
+            "--bytes-per-task",
+            "1",
+            "-c",
+            &script,
+        ],
     )?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a query with a dead worker fails:\n{stderr}");
+    assert!(
+        !out.status.success(),
+        "a query with a dead worker fails:\n{stderr}"
+    );
     assert!(stderr.contains("Error"), "it says so: {stderr}");
-    assert_eq!(lake_state(&lake).await?, before, "the failed query changed the lake");
+    assert_eq!(
+        lake_state(&lake).await?,
+        before,
+        "the failed query changed the lake"
+    );
     Ok(())
 }
 
@@ -295,7 +321,11 @@ async fn r13_planning_and_codec_overhead() -> TestResult {
         let plan = local.query(query).await?.create_physical_plan().await?;
         let local_ms = start.elapsed().as_secs_f64() * 1000.0;
         let start = Instant::now();
-        let distributed = coordinator.query(query).await?.create_physical_plan().await?;
+        let distributed = coordinator
+            .query(query)
+            .await?
+            .create_physical_plan()
+            .await?;
         let distributed_ms = start.elapsed().as_secs_f64() * 1000.0;
         let text = datafusion::physical_plan::displayable(distributed.as_ref())
             .indent(true)
