@@ -230,7 +230,7 @@ fn column_from_proto(p: &ColumnProto) -> DFResult<ColumnNode> {
 }
 
 /// Sorted by name, so that one scan always encodes to the same bytes.
-fn sorted<'a, V>(map: &'a HashMap<String, V>) -> Vec<(&'a String, &'a V)> {
+fn sorted<V>(map: &HashMap<String, V>) -> Vec<(&String, &V)> {
     let mut out: Vec<_> = map.iter().collect();
     out.sort_by(|a, b| a.0.cmp(b.0));
     out
