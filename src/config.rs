@@ -74,6 +74,10 @@ pub struct Config {
     /// `"none"` for no limit); see [`Config::memory_limit`].
     #[serde(default)]
     pub memory_limit: Option<String>,
+    /// Workers `lakeq sql` runs queries on (`[cluster] workers = ["host:port"]`);
+    /// `--workers` overrides it.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
     /// Where the file was read from (`None` = embedded default).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -81,6 +85,19 @@ pub struct Config {
     /// sets `[project]`, and its profile's lakes and targets are added.
     #[serde(skip)]
     pub dbt: Option<crate::models::dbt::DbtProject>,
+}
+
+/// `[cluster]`: the workers of distributed queries (see [`crate::distributed`]).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Worker addresses, `host:port`.
+    #[serde(default)]
+    pub workers: Vec<String>,
+    /// Bytes of Parquet per scan task (see
+    /// [`crate::distributed::ClusterOptions::bytes_per_task`]).
+    #[serde(default)]
+    pub bytes_per_task: Option<usize>,
 }
 
 /// `[project]`: where the models are and which target runs by default.
@@ -222,6 +239,7 @@ impl Config {
                 vars: BTreeMap::new(),
                 maintenance: crate::ops::maintain::MaintenancePolicy::default(),
                 memory_limit: None,
+                cluster: ClusterConfig::default(),
                 source: None,
                 dbt: None,
             }

@@ -67,6 +67,7 @@ pub mod catalog;
 pub mod commit;
 pub mod config;
 pub mod dialect;
+pub mod distributed;
 pub mod error;
 pub mod generate;
 pub mod ingest;

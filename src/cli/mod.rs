@@ -10,6 +10,7 @@ pub mod models;
 pub mod pipeline;
 pub mod snapshots;
 pub mod sql;
+pub mod worker;
 
 use std::path::PathBuf;
 
@@ -84,6 +85,8 @@ pub enum Command {
     Snapshots(snapshots::SnapshotsArgs),
     /// Keep lakes small: merge small files, expire old snapshots, delete released files.
     Maintain(maintain::MaintainArgs),
+    /// Serve as a worker of distributed queries (`lakeq sql --workers host:port,...`).
+    Worker(worker::WorkerArgs),
 }
 
 /// Arguments of `lakeq sql`.
@@ -105,6 +108,14 @@ pub struct SqlArgs {
     /// Project folder: the lakes its `lakeq.toml` (or dbt `profiles.yml`) configures are attached at start.
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
+    /// Run queries on these `lakeq worker`s (`host:port,host:port`); reads only.
+    /// Default: `[cluster] workers` of lakeq.toml, else none (this process).
+    #[arg(long, value_delimiter = ',')]
+    pub workers: Vec<String>,
+    /// Bytes of Parquet per distributed scan task (small values spread small
+    /// tables over every worker). Default: `[cluster] bytes_per_task`, else the engine's.
+    #[arg(long)]
+    pub bytes_per_task: Option<usize>,
 }
 
 /// Run a parsed command line.
@@ -124,5 +135,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Ls(args) => models::ls(args).await,
         Command::Snapshots(args) => snapshots::run(args).await,
         Command::Maintain(args) => maintain::run(args).await,
+        Command::Worker(args) => worker::run(args).await,
     }
 }

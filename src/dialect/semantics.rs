@@ -301,6 +301,17 @@ fn checked_op(op: &BinaryOperator) -> Option<CheckedOp> {
     }
 }
 
+/// The checked integer arithmetic functions the planner puts in place of `+`,
+/// `-` and `*` on integers of one type (`lakeq_checked_add`, `_sub`, `_mul`).
+/// They are not in a session's function registry (the planner makes them);
+/// a process that runs plans made elsewhere (a `lakeq worker`) registers them.
+pub fn checked_arithmetic_functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
+    [CheckedOp::Add, CheckedOp::Sub, CheckedOp::Mul]
+        .into_iter()
+        .map(|op| datafusion::logical_expr::ScalarUDF::from(CheckedArithmetic::new(op)))
+        .collect()
+}
+
 /// `a + b`, `a - b`, `a * b` on integers of one type, failing on overflow as
 /// DuckDB does ("Overflow in addition of INT64 ..."). Shown as the operator in
 /// column names.

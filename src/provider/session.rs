@@ -36,6 +36,8 @@ pub struct Session {
     variables: Mutex<Variables>,
     /// The explicit transaction in progress (`BEGIN` ... `COMMIT`), if any.
     transaction: Mutex<Option<Transaction>>,
+    /// Queries run on workers (reads only: writes are refused).
+    distributed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Session {
@@ -174,6 +176,9 @@ pub struct SessionOptions {
     /// and `Binary`. Default `true`. SQL types (`typeof`, `DESCRIBE`) are VARCHAR and
     /// BLOB either way, and the files and catalog rows lakeq writes are the same.
     pub string_views: bool,
+    /// Workers to run queries on (`lakeq sql --workers`): see
+    /// [`crate::distributed`]. Default: none, queries run in this process.
+    pub cluster: crate::distributed::ClusterOptions,
 }
 
 impl Default for SessionOptions {
@@ -182,6 +187,7 @@ impl Default for SessionOptions {
             memory_limit: None,
             target_partitions: None,
             string_views: true,
+            cluster: crate::distributed::ClusterOptions::default(),
         }
     }
 }
@@ -197,6 +203,13 @@ impl SessionOptions {
     /// Options with a memory limit of `bytes` (`None`: no limit).
     pub fn with_memory_limit(mut self, bytes: Option<usize>) -> Self {
         self.memory_limit = bytes;
+        self
+    }
+
+    /// Options running queries on `cluster`'s workers (reads only; see
+    /// [`crate::distributed`]).
+    pub fn with_cluster(mut self, cluster: crate::distributed::ClusterOptions) -> Self {
+        self.cluster = cluster;
         self
     }
 
@@ -247,10 +260,19 @@ impl Session {
                 datafusion::execution::memory_pool::FairSpillPool::new(bytes),
             ));
         }
-        match runtime.build_arc() {
+        let session = match runtime.build_arc() {
             Ok(rt) => Self::with_context(SessionContext::new_with_config_rt(config, rt)),
             Err(_) => Self::with_context(SessionContext::new_with_config(config)),
+        };
+        if options.cluster.is_distributed() {
+            let state = session.ctx.state();
+            *session.ctx.state_ref().write() =
+                crate::distributed::coordinator_state(state, &options.cluster);
+            session
+                .distributed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        session
     }
 
     /// Wrap an existing DataFusion context (embedding). DuckDB's arithmetic
@@ -291,6 +313,7 @@ impl Session {
             auto_attached: Mutex::new(std::collections::HashSet::new()),
             variables: Mutex::new(Variables::new()),
             transaction: Mutex::new(None),
+            distributed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -887,19 +910,37 @@ impl Session {
             Ok(m) => m.clone(),
             Err(p) => p.into_inner().clone(),
         };
+        let distributed = self.distributed.load(std::sync::atomic::Ordering::Relaxed);
+        let refuse_write = || {
+            Error::Unsupported(
+                "writes with --workers (distributed INSERT, CREATE TABLE AS, UPDATE, DELETE, \
+                 DDL, COPY): this session reads on workers only; run the write without \
+                 --workers"
+                    .into(),
+            )
+        };
         let mut writer = Writer::new(&self.ctx, &lakes);
         if replace_other_kind {
             writer = writer.replacing_other_kind();
         }
         if let Some(alter) = parse_alter(sql)? {
+            if distributed {
+                return Err(refuse_write());
+            }
             *running = true;
             return writer.alter(alter).await;
         }
         if let Some(comment) = super::sql::parse_comment(sql)? {
+            if distributed {
+                return Err(refuse_write());
+            }
             *running = true;
             return writer.comment(comment).await;
         }
         if let Some(statement) = crate::dialect::macros::parse_macro_statement(sql)? {
+            if distributed {
+                return Err(refuse_write());
+            }
             *running = true;
             return writer.macro_statement(statement).await?.ok_or_else(|| {
                 Error::Unsupported(
@@ -912,6 +953,14 @@ impl Session {
         // Writes get the statement as written: a view stores DuckDB SQL, not the
         // rewritten form (which names lakeq's internal functions).
         let (plan, _) = self.plan(sql).await?;
+        if distributed
+            && matches!(
+                plan,
+                LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
+            )
+        {
+            return Err(refuse_write());
+        }
         *running = true;
         if let Some(result) = writer.execute(&plan, sql).await? {
             return Ok(result);

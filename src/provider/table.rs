@@ -1173,6 +1173,12 @@ impl TableProvider for LakeTable {
                     }
                 },
             };
+            // The mapping also rides on each file: a distributed plan carries it to
+            // the workers (see `crate::distributed::scan`).
+            let mut pf = pf;
+            if let Some(factory) = adapters.get(adapter) {
+                pf.extensions.insert_arc(Arc::clone(factory));
+            }
             by_store
                 .entry((store_url, adapter, nan))
                 .or_insert_with(|| Vec::with_capacity(file_count))

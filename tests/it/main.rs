@@ -8,6 +8,7 @@ mod concurrency;
 mod crash_matrix;
 mod dbt;
 mod dialect;
+mod distributed;
 mod errors;
 mod examples;
 mod faults;

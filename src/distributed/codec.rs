@@ -1,0 +1,817 @@
+//! [`LakeCodec`]: the `PhysicalExtensionCodec` for lakeq's own plan nodes and
+//! expressions, used on the coordinator (encode) and on workers (decode).
+//!
+//! | lakeq piece | where it comes from | carried as |
+//! |---|---|---|
+//! | [`LakeScanExec`] (deleted rows, field-id mapping, footer hints) | every table scan | [`ScanProto`] |
+//! | [`ConcatExec`] (insertion order of small scans) | small scans: files, then inlined rows | its schema |
+//! | [`WkbToWkt`] | scans of `geometry` columns | its argument |
+//! | `lakeq_checked_add/sub/mul` | integer `+ - *` | by name (registered on workers) |
+//!
+//! Everything else of a lakeq plan is DataFusion's own and serialized by
+//! `datafusion-proto`: the Parquet `DataSourceExec` (files, partition values,
+//! statistics, projection, predicate, Parquet options), the `MemorySourceConfig`
+//! of inlined rows, projections, filters, joins, aggregates, and lakeq's DuckDB
+//! functions, which are found by name in the worker's registry.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::common::{Result as DFResult, ScalarValue};
+use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr_common::physical_expr::proto_decode::PhysicalExprDecodeCtx;
+use datafusion::physical_expr_common::physical_expr::proto_encode::PhysicalExprEncodeCtx;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use datafusion_proto::protobuf;
+use prost::Message;
+
+use super::scan::{FileExtras, LakeScanExec, ScanExtras};
+use crate::catalog::ColumnNode;
+use crate::provider::adapter::{FieldIdAdapterFactory, WkbToWkt};
+use crate::provider::concat::ConcatExec;
+use crate::spec::rows::ColumnRow;
+
+/// What a lakeq plan node or expression is on the wire.
+#[derive(Clone, PartialEq, Message)]
+pub struct LakeNodeProto {
+    /// [`KIND_SCAN`], [`KIND_CONCAT`] or [`KIND_WKB_TO_WKT`].
+    #[prost(uint32, tag = "1")]
+    pub kind: u32,
+    /// The output schema ([`ConcatExec`]).
+    #[prost(message, optional, tag = "2")]
+    pub schema: Option<protobuf::Schema>,
+    /// The scan's extras ([`LakeScanExec`]).
+    #[prost(message, optional, tag = "3")]
+    pub scan: Option<ScanProto>,
+}
+
+/// [`LakeNodeProto::kind`] of a [`LakeScanExec`].
+pub const KIND_SCAN: u32 = 1;
+/// [`LakeNodeProto::kind`] of a [`ConcatExec`].
+pub const KIND_CONCAT: u32 = 2;
+/// [`LakeNodeProto::kind`] of a [`WkbToWkt`] expression.
+pub const KIND_WKB_TO_WKT: u32 = 3;
+
+/// The extras of a lakeq scan.
+#[derive(Clone, PartialEq, Message)]
+pub struct ScanProto {
+    /// Per file.
+    #[prost(message, repeated, tag = "1")]
+    pub files: Vec<FileProto>,
+    /// The column mapping.
+    #[prost(message, optional, tag = "2")]
+    pub adapter: Option<AdapterProto>,
+}
+
+/// The extras of one file.
+#[derive(Clone, PartialEq, Message)]
+pub struct FileProto {
+    /// Object path.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// Footer size hint.
+    #[prost(uint64, optional, tag = "2")]
+    pub metadata_size_hint: Option<u64>,
+    /// Whether [`Self::selectors`] is a row selection (an empty one selects nothing).
+    #[prost(bool, tag = "3")]
+    pub has_selection: bool,
+    /// The row selection: runs of rows to read or skip.
+    #[prost(message, repeated, tag = "4")]
+    pub selectors: Vec<SelectorProto>,
+}
+
+/// A run of rows of a row selection.
+#[derive(Clone, PartialEq, Message)]
+pub struct SelectorProto {
+    /// Rows in the run.
+    #[prost(uint64, tag = "1")]
+    pub row_count: u64,
+    /// Skip them (`true`) or read them.
+    #[prost(bool, tag = "2")]
+    pub skip: bool,
+}
+
+/// A [`FieldIdAdapterFactory`].
+#[derive(Clone, PartialEq, Message)]
+pub struct AdapterProto {
+    /// Column id by table column name.
+    #[prost(message, repeated, tag = "1")]
+    pub field_ids: Vec<NamedIdProto>,
+    /// `initial_default` by table column name.
+    #[prost(message, repeated, tag = "2")]
+    pub initial_defaults: Vec<NamedValueProto>,
+    /// File column name by table column name (name-mapped files).
+    #[prost(message, repeated, tag = "3")]
+    pub file_names: Vec<NamePairProto>,
+    /// Hive constants by table column name.
+    #[prost(message, repeated, tag = "4")]
+    pub constants: Vec<NamedValueProto>,
+    /// Nested column ids with a non-NULL `initial_default`.
+    #[prost(int64, repeated, tag = "5")]
+    pub defaulted_nested: Vec<i64>,
+    /// Column trees of nested columns.
+    #[prost(message, repeated, tag = "6")]
+    pub nested: Vec<ColumnProto>,
+}
+
+/// A name and an id.
+#[derive(Clone, PartialEq, Message)]
+pub struct NamedIdProto {
+    /// Name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Id.
+    #[prost(int64, tag = "2")]
+    pub id: i64,
+}
+
+/// A name and a value.
+#[derive(Clone, PartialEq, Message)]
+pub struct NamedValueProto {
+    /// Name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Value.
+    #[prost(message, optional, tag = "2")]
+    pub value: Option<protobuf::ScalarValue>,
+}
+
+/// Two names.
+#[derive(Clone, PartialEq, Message)]
+pub struct NamePairProto {
+    /// Table column name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// File column name.
+    #[prost(string, tag = "2")]
+    pub other: String,
+}
+
+/// A column tree: what the field-id mapping reads of a [`ColumnNode`].
+#[derive(Clone, PartialEq, Message)]
+pub struct ColumnProto {
+    /// Column id.
+    #[prost(int64, tag = "1")]
+    pub column_id: i64,
+    /// Name.
+    #[prost(string, tag = "2")]
+    pub column_name: String,
+    /// DuckLake type.
+    #[prost(string, tag = "3")]
+    pub column_type: String,
+    /// `initial_default`.
+    #[prost(string, optional, tag = "4")]
+    pub initial_default: Option<String>,
+    /// Children.
+    #[prost(message, repeated, tag = "5")]
+    pub children: Vec<ColumnProto>,
+}
+
+fn proto_err(what: &str, e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Internal(format!("lakeq codec: {what}: {e}"))
+}
+
+fn value_to_proto(value: &ScalarValue) -> DFResult<protobuf::ScalarValue> {
+    value
+        .try_into()
+        .map_err(|e| proto_err("encoding a value", e))
+}
+
+fn value_from_proto(value: Option<&protobuf::ScalarValue>) -> DFResult<ScalarValue> {
+    let value = value.ok_or_else(|| proto_err("decoding a value", "missing"))?;
+    value
+        .try_into()
+        .map_err(|e| proto_err("decoding a value", e))
+}
+
+fn column_to_proto(node: &ColumnNode) -> ColumnProto {
+    ColumnProto {
+        column_id: node.row.column_id,
+        column_name: node.row.column_name.clone(),
+        column_type: node.row.column_type.clone(),
+        initial_default: node.row.initial_default.clone(),
+        children: node.children.iter().map(column_to_proto).collect(),
+    }
+}
+
+fn column_from_proto(p: &ColumnProto) -> DFResult<ColumnNode> {
+    let ty = p
+        .column_type
+        .parse()
+        .map_err(|e| proto_err(&format!("column type '{}'", p.column_type), e))?;
+    Ok(ColumnNode {
+        row: ColumnRow {
+            column_id: p.column_id,
+            begin_snapshot: 0,
+            end_snapshot: None,
+            table_id: 0,
+            column_order: 0,
+            column_name: p.column_name.clone(),
+            column_type: p.column_type.clone(),
+            initial_default: p.initial_default.clone(),
+            default_value: None,
+            default_value_type: None,
+            nulls_allowed: true,
+            parent_column: None,
+        },
+        ty,
+        children: p
+            .children
+            .iter()
+            .map(column_from_proto)
+            .collect::<DFResult<_>>()?,
+    })
+}
+
+/// Sorted by name, so that one scan always encodes to the same bytes.
+fn sorted<V>(map: &HashMap<String, V>) -> Vec<(&String, &V)> {
+    let mut out: Vec<_> = map.iter().collect();
+    out.sort_by(|a, b| a.0.cmp(b.0));
+    out
+}
+
+fn adapter_to_proto(a: &FieldIdAdapterFactory) -> DFResult<AdapterProto> {
+    let mut defaulted_nested: Vec<i64> = a.defaulted_nested.iter().copied().collect();
+    defaulted_nested.sort_unstable();
+    Ok(AdapterProto {
+        field_ids: sorted(&a.field_ids)
+            .into_iter()
+            .map(|(name, id)| NamedIdProto {
+                name: name.clone(),
+                id: *id,
+            })
+            .collect(),
+        initial_defaults: sorted(&a.initial_defaults)
+            .into_iter()
+            .map(|(name, v)| {
+                Ok(NamedValueProto {
+                    name: name.clone(),
+                    value: Some(value_to_proto(v)?),
+                })
+            })
+            .collect::<DFResult<_>>()?,
+        file_names: sorted(&a.file_names)
+            .into_iter()
+            .map(|(name, other)| NamePairProto {
+                name: name.clone(),
+                other: other.clone(),
+            })
+            .collect(),
+        constants: sorted(&a.constants)
+            .into_iter()
+            .map(|(name, v)| {
+                Ok(NamedValueProto {
+                    name: name.clone(),
+                    value: Some(value_to_proto(v)?),
+                })
+            })
+            .collect::<DFResult<_>>()?,
+        defaulted_nested,
+        nested: sorted(&a.nested)
+            .into_iter()
+            .map(|(_, node)| column_to_proto(node))
+            .collect(),
+    })
+}
+
+fn adapter_from_proto(p: &AdapterProto) -> DFResult<FieldIdAdapterFactory> {
+    Ok(FieldIdAdapterFactory {
+        field_ids: p.field_ids.iter().map(|f| (f.name.clone(), f.id)).collect(),
+        initial_defaults: p
+            .initial_defaults
+            .iter()
+            .map(|v| Ok((v.name.clone(), value_from_proto(v.value.as_ref())?)))
+            .collect::<DFResult<_>>()?,
+        file_names: p
+            .file_names
+            .iter()
+            .map(|f| (f.name.clone(), f.other.clone()))
+            .collect(),
+        constants: p
+            .constants
+            .iter()
+            .map(|v| Ok((v.name.clone(), value_from_proto(v.value.as_ref())?)))
+            .collect::<DFResult<_>>()?,
+        defaulted_nested: p.defaulted_nested.iter().copied().collect::<HashSet<_>>(),
+        nested: p
+            .nested
+            .iter()
+            .map(|c| Ok((c.column_name.clone(), Arc::new(column_from_proto(c)?))))
+            .collect::<DFResult<_>>()?,
+    })
+}
+
+/// The wire form of a scan's extras.
+pub fn scan_to_proto(extras: &ScanExtras) -> DFResult<ScanProto> {
+    let mut files: Vec<FileProto> = sorted(&extras.files)
+        .into_iter()
+        .map(|(path, f)| FileProto {
+            path: path.clone(),
+            metadata_size_hint: f.metadata_size_hint.map(|n| n as u64),
+            has_selection: f.selection.is_some(),
+            selectors: f
+                .selection
+                .iter()
+                .flat_map(|s| s.iter())
+                .map(|s| SelectorProto {
+                    row_count: s.row_count as u64,
+                    skip: s.skip,
+                })
+                .collect(),
+        })
+        .collect();
+    files.shrink_to_fit();
+    Ok(ScanProto {
+        files,
+        adapter: extras
+            .adapter
+            .as_deref()
+            .map(adapter_to_proto)
+            .transpose()?,
+    })
+}
+
+/// A scan's extras from their wire form.
+pub fn scan_from_proto(p: &ScanProto) -> DFResult<ScanExtras> {
+    let mut files = HashMap::with_capacity(p.files.len());
+    for f in &p.files {
+        let selection = f.has_selection.then(|| {
+            RowSelection::from(
+                f.selectors
+                    .iter()
+                    .map(|s| {
+                        let n = usize::try_from(s.row_count).unwrap_or(usize::MAX);
+                        if s.skip {
+                            RowSelector::skip(n)
+                        } else {
+                            RowSelector::select(n)
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let metadata_size_hint = f
+            .metadata_size_hint
+            .map(|n| usize::try_from(n).map_err(|e| proto_err("footer size", e)))
+            .transpose()?;
+        files.insert(
+            f.path.clone(),
+            FileExtras {
+                selection,
+                metadata_size_hint,
+            },
+        );
+    }
+    Ok(ScanExtras {
+        files,
+        adapter: p
+            .adapter
+            .as_ref()
+            .map(adapter_from_proto)
+            .transpose()?
+            .map(Arc::new),
+    })
+}
+
+/// lakeq's [`PhysicalExtensionCodec`]. `log_scans`: print a line to stderr for
+/// each lakeq scan decoded (a worker's record of the work it was given).
+#[derive(Debug, Default, Clone)]
+pub struct LakeCodec {
+    /// A name for the log lines (`lakeq worker 127.0.0.1:50051`); `None`: no log.
+    pub log_as: Option<String>,
+}
+
+impl LakeCodec {
+    /// A codec that logs each scan it decodes under `name`.
+    pub fn logging(name: impl Into<String>) -> Self {
+        Self {
+            log_as: Some(name.into()),
+        }
+    }
+}
+
+fn encode(node: &LakeNodeProto, buf: &mut Vec<u8>) -> DFResult<()> {
+    node.encode(buf).map_err(|e| proto_err("encoding", e))
+}
+
+fn decode(buf: &[u8]) -> DFResult<LakeNodeProto> {
+    LakeNodeProto::decode(buf).map_err(|e| proto_err("decoding", e))
+}
+
+impl PhysicalExtensionCodec for LakeCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        _ctx: &TaskContext,
+        _proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let node = decode(buf)?;
+        match node.kind {
+            KIND_SCAN => {
+                let [input] = inputs else {
+                    return Err(proto_err("LakeScanExec", "takes one input"));
+                };
+                let extras = scan_from_proto(&node.scan.unwrap_or_default())?;
+                let scan = LakeScanExec::with_extras(Arc::clone(input), extras)?;
+                if let Some(name) = &self.log_as {
+                    let (files, rows) = scan_size(scan.input());
+                    eprintln!(
+                        "{name}: scan task: {files} files ({} with deleted rows), {rows} inlined rows",
+                        scan.extras().files_with_deletes()
+                    );
+                }
+                Ok(Arc::new(scan))
+            }
+            KIND_CONCAT => {
+                let schema: Schema = node
+                    .schema
+                    .as_ref()
+                    .ok_or_else(|| proto_err("ConcatExec", "no schema"))?
+                    .try_into()
+                    .map_err(|e| proto_err("ConcatExec schema", e))?;
+                Ok(Arc::new(ConcatExec::new(inputs.to_vec(), Arc::new(schema))))
+            }
+            other => Err(proto_err("plan node", format!("unknown kind {other}"))),
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        _proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DFResult<()> {
+        let proto = if let Some(scan) = node.downcast_ref::<LakeScanExec>() {
+            LakeNodeProto {
+                kind: KIND_SCAN,
+                schema: None,
+                scan: Some(scan_to_proto(scan.extras())?),
+            }
+        } else if node.downcast_ref::<ConcatExec>().is_some() {
+            LakeNodeProto {
+                kind: KIND_CONCAT,
+                schema: Some(
+                    node.schema()
+                        .as_ref()
+                        .try_into()
+                        .map_err(|e| proto_err("ConcatExec schema", e))?,
+                ),
+                scan: None,
+            }
+        } else {
+            return Err(DataFusionError::NotImplemented(format!(
+                "lakeq --workers: the plan node {} cannot be sent to a worker",
+                node.name()
+            )));
+        };
+        encode(&proto, buf)
+    }
+
+    fn try_decode_udf(&self, name: &str, _buf: &[u8]) -> DFResult<Arc<ScalarUDF>> {
+        if let Some(f) = crate::dialect::semantics::checked_arithmetic_functions()
+            .into_iter()
+            .find(|f| f.name() == name)
+        {
+            return Ok(Arc::new(f));
+        }
+        Err(DataFusionError::NotImplemented(format!(
+            "lakeq --workers: the function {name} is not known to the worker (a lakeq function \
+             that depends on the coordinator's state, such as the filename / file_row_number \
+             virtual columns, runs on one machine only for now)"
+        )))
+    }
+
+    fn try_decode_expr(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn PhysicalExpr>],
+        _ctx: &PhysicalExprDecodeCtx<'_>,
+    ) -> DFResult<Arc<dyn PhysicalExpr>> {
+        let node = decode(buf)?;
+        match (node.kind, inputs) {
+            (KIND_WKB_TO_WKT, [wkb]) => Ok(Arc::new(WkbToWkt::new(Arc::clone(wkb)))),
+            (kind, _) => Err(proto_err(
+                "expression",
+                format!("unknown kind {kind} with {} inputs", inputs.len()),
+            )),
+        }
+    }
+
+    fn try_encode_expr(
+        &self,
+        node: &Arc<dyn PhysicalExpr>,
+        buf: &mut Vec<u8>,
+        _ctx: &PhysicalExprEncodeCtx<'_>,
+    ) -> DFResult<()> {
+        let any: &dyn std::any::Any = node.as_ref();
+        if any.downcast_ref::<WkbToWkt>().is_some() {
+            return encode(
+                &LakeNodeProto {
+                    kind: KIND_WKB_TO_WKT,
+                    schema: None,
+                    scan: None,
+                },
+                buf,
+            );
+        }
+        Err(DataFusionError::NotImplemented(format!(
+            "lakeq --workers: the expression {node} cannot be sent to a worker"
+        )))
+    }
+}
+
+/// Files and in-memory rows of the scans in `plan`.
+fn scan_size(plan: &Arc<dyn ExecutionPlan>) -> (usize, usize) {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::datasource::physical_plan::FileScanConfig;
+    use datafusion::datasource::source::DataSourceExec;
+    let (mut files, mut rows) = (0, 0);
+    let _ = plan.apply(|node| {
+        if let Some(source) = node.downcast_ref::<DataSourceExec>() {
+            if let Some(c) = source.data_source().downcast_ref::<FileScanConfig>() {
+                files += c.file_groups.iter().map(|g| g.len()).sum::<usize>();
+            }
+            if let Some(m) = source.data_source().downcast_ref::<MemorySourceConfig>() {
+                rows += m
+                    .partitions()
+                    .iter()
+                    .flatten()
+                    .map(|b| b.num_rows())
+                    .sum::<usize>();
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    (files, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{BinaryArray, Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::datasource::listing::PartitionedFile;
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
+    use datafusion::datasource::physical_plan::{
+        FileGroup, FileScanConfig, FileScanConfigBuilder, ParquetSource,
+    };
+    use datafusion::datasource::source::DataSourceExec;
+    use datafusion::datasource::table_schema::TableSchema;
+    use datafusion::execution::object_store::ObjectStoreUrl;
+    use datafusion::physical_expr::expressions::Column;
+    use datafusion::physical_optimizer::PhysicalOptimizerRule;
+    use datafusion::physical_plan::projection::ProjectionExec;
+    use datafusion::prelude::SessionContext;
+    use datafusion_proto::bytes::{
+        physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+    };
+
+    fn round_trip(plan: Arc<dyn ExecutionPlan>) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let codec = LakeCodec::default();
+        let bytes = physical_plan_to_bytes_with_extension_codec(plan, &codec)?;
+        let ctx = SessionContext::new();
+        physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
+    }
+
+    fn schema() -> Arc<Schema> {
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]))
+    }
+
+    fn memory(values: Vec<i64>) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let batch = RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from(values))])?;
+        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], schema(), None)? as _)
+    }
+
+    async fn rows(plan: Arc<dyn ExecutionPlan>) -> DFResult<Vec<String>> {
+        let ctx = SessionContext::new();
+        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await?;
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)?;
+        Ok(text.to_string().lines().map(String::from).collect())
+    }
+
+    /// A lakeq-style scan: a file with deleted rows and a footer hint, marked
+    /// with its column mapping.
+    fn lake_scan() -> DFResult<Arc<dyn ExecutionPlan>> {
+        let mut adapter = FieldIdAdapterFactory::default();
+        adapter.field_ids.insert("id".into(), 1);
+        adapter
+            .initial_defaults
+            .insert("id".into(), ScalarValue::Int64(Some(5)));
+        let adapter = Arc::new(adapter);
+        let mut file = PartitionedFile::new("lake/main/t/a.parquet", 4096)
+            .with_metadata_size_hint(512)
+            .with_extension(ParquetRowSelection::new(RowSelection::from(vec![
+                RowSelector::select(2),
+                RowSelector::skip(1),
+                RowSelector::select(7),
+            ])));
+        file.extensions.insert_arc(Arc::clone(&adapter));
+        let source = ParquetSource::new(TableSchema::builder(schema()).build());
+        let config =
+            FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+                .with_file_groups(vec![FileGroup::new(vec![file])])
+                .with_expr_adapter(Some(adapter as _))
+                .build();
+        Ok(DataSourceExec::from_data_source(config) as _)
+    }
+
+    fn only_file_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<FileScanConfig> {
+        use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+        let mut found = None;
+        let _ = plan.apply(|n| {
+            if let Some(c) = n
+                .downcast_ref::<DataSourceExec>()
+                .and_then(|d| d.data_source().downcast_ref::<FileScanConfig>())
+            {
+                found = Some(c.clone());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        found
+    }
+
+    #[test]
+    fn plain_serialization_drops_deleted_rows_and_the_mapping() -> DFResult<()> {
+        // Why LakeScanExec exists: datafusion-proto alone loses both.
+        let back = round_trip(lake_scan()?)?;
+        let config = only_file_scan(&back).ok_or_else(|| proto_err("test", "no scan"))?;
+        let file = config
+            .file_groups
+            .first()
+            .and_then(|g| g.iter().next())
+            .ok_or_else(|| proto_err("test", "no file"))?;
+        assert!(file.extension::<ParquetRowSelection>().is_none());
+        assert!(config.expr_adapter_factory.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn lake_scan_round_trip_keeps_deleted_rows_mapping_and_hints() -> DFResult<()> {
+        let wrapped = WrapLakeScansForTest::wrap(lake_scan()?)?;
+        assert!(wrapped.downcast_ref::<LakeScanExec>().is_some());
+        let back = round_trip(wrapped)?;
+        let scan = back
+            .downcast_ref::<LakeScanExec>()
+            .ok_or_else(|| proto_err("test", "not a LakeScanExec"))?;
+        assert_eq!(scan.extras().files_with_deletes(), 1);
+        let config = only_file_scan(scan.input()).ok_or_else(|| proto_err("test", "no scan"))?;
+        let file = config
+            .file_groups
+            .first()
+            .and_then(|g| g.iter().next())
+            .ok_or_else(|| proto_err("test", "no file"))?;
+        let selection = file
+            .extension::<ParquetRowSelection>()
+            .ok_or_else(|| proto_err("test", "deleted rows lost"))?;
+        assert_eq!(
+            selection.selection(),
+            &RowSelection::from(vec![
+                RowSelector::select(2),
+                RowSelector::skip(1),
+                RowSelector::select(7),
+            ])
+        );
+        assert_eq!(file.metadata_size_hint, Some(512));
+        assert!(config.expr_adapter_factory.is_some(), "mapping lost");
+        let adapter = scan
+            .extras()
+            .adapter
+            .as_deref()
+            .ok_or_else(|| proto_err("test", "no adapter"))?;
+        assert_eq!(adapter.field_ids.get("id"), Some(&1));
+        assert_eq!(
+            adapter.initial_defaults.get("id"),
+            Some(&ScalarValue::Int64(Some(5)))
+        );
+        Ok(())
+    }
+
+    /// The coordinator's rule, applied to one plan.
+    struct WrapLakeScansForTest;
+
+    impl WrapLakeScansForTest {
+        fn wrap(plan: Arc<dyn ExecutionPlan>) -> DFResult<Arc<dyn ExecutionPlan>> {
+            super::super::WrapLakeScans.optimize(plan, &Default::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn concat_round_trip_keeps_the_order() -> DFResult<()> {
+        let plan: Arc<dyn ExecutionPlan> = Arc::new(ConcatExec::new(
+            vec![memory(vec![3, 1])?, memory(vec![2])?],
+            schema(),
+        ));
+        let expected = rows(Arc::clone(&plan)).await?;
+        let back = round_trip(plan)?;
+        assert!(back.downcast_ref::<ConcatExec>().is_some());
+        assert_eq!(rows(back).await?, expected);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn wkb_to_wkt_round_trip() -> DFResult<()> {
+        let wkb_schema = Arc::new(Schema::new(vec![Field::new("g", DataType::Binary, true)]));
+        // POINT(1 2), little-endian WKB.
+        let mut point = vec![1u8, 1, 0, 0, 0];
+        point.extend(1.0f64.to_le_bytes());
+        point.extend(2.0f64.to_le_bytes());
+        let batch = RecordBatch::try_new(
+            Arc::clone(&wkb_schema),
+            vec![Arc::new(BinaryArray::from(vec![
+                Some(point.as_slice()),
+                None,
+            ]))],
+        )?;
+        let input = MemorySourceConfig::try_new_exec(&[vec![batch]], wkb_schema, None)?;
+        let expr: Arc<dyn PhysicalExpr> = Arc::new(WkbToWkt::new(Arc::new(Column::new("g", 0))));
+        let plan: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(
+            vec![(expr, "g".to_string())],
+            input,
+        )?);
+        let expected = rows(Arc::clone(&plan)).await?;
+        assert!(expected.iter().any(|l| l.contains("POINT")), "{expected:?}");
+        let back = round_trip(plan)?;
+        assert_eq!(rows(back).await?, expected);
+        Ok(())
+    }
+
+    #[test]
+    fn checked_arithmetic_is_decoded_by_name() -> DFResult<()> {
+        let codec = LakeCodec::default();
+        for name in [
+            "lakeq_checked_add",
+            "lakeq_checked_sub",
+            "lakeq_checked_mul",
+        ] {
+            assert_eq!(codec.try_decode_udf(name, &[])?.name(), name);
+        }
+        assert!(codec.try_decode_udf("lakeq_row_filename", &[]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn scan_extras_round_trip() -> DFResult<()> {
+        let mut extras = ScanExtras::default();
+        extras.files.insert(
+            "lake/main/t/a.parquet".into(),
+            FileExtras {
+                selection: Some(RowSelection::from(vec![
+                    RowSelector::select(3),
+                    RowSelector::skip(1),
+                    RowSelector::select(6),
+                ])),
+                metadata_size_hint: Some(1234),
+            },
+        );
+        extras.files.insert(
+            "lake/main/t/b.parquet".into(),
+            FileExtras {
+                selection: None,
+                metadata_size_hint: Some(99),
+            },
+        );
+        let mut adapter = FieldIdAdapterFactory::default();
+        adapter.field_ids.insert("id".into(), 1);
+        adapter.field_ids.insert("renamed".into(), 2);
+        adapter
+            .initial_defaults
+            .insert("added".into(), ScalarValue::Int64(Some(42)));
+        adapter
+            .file_names
+            .insert("renamed".into(), "old_name".into());
+        adapter
+            .constants
+            .insert("region".into(), ScalarValue::Utf8(Some("eu".into())));
+        adapter.defaulted_nested.insert(7);
+        extras.adapter = Some(Arc::new(adapter));
+        let bytes = scan_to_proto(&extras)?.encode_to_vec();
+        let back = scan_from_proto(
+            &ScanProto::decode(bytes.as_slice()).map_err(|e| proto_err("test", e))?,
+        )?;
+        assert_eq!(back.files, extras.files);
+        let (a, b) = (
+            back.adapter
+                .as_deref()
+                .ok_or_else(|| proto_err("test", "no adapter"))?,
+            extras
+                .adapter
+                .as_deref()
+                .ok_or_else(|| proto_err("test", "no adapter"))?,
+        );
+        assert_eq!(a.field_ids, b.field_ids);
+        assert_eq!(a.initial_defaults, b.initial_defaults);
+        assert_eq!(a.file_names, b.file_names);
+        assert_eq!(a.constants, b.constants);
+        assert_eq!(a.defaulted_nested, b.defaulted_nested);
+        Ok(())
+    }
+}

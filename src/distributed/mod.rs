@@ -1,0 +1,207 @@
+//! Scale-out: queries on one coordinator and several `lakeq worker` processes,
+//! on [datafusion-distributed](https://github.com/datafusion-contrib/datafusion-distributed)
+//! (why this engine and not Ballista: `DISTRIBUTED.md`).
+//!
+//! The coordinator is an ordinary [`crate::Session`] with
+//! [`crate::SessionOptions::cluster`] set: it reads the DuckLake catalog and
+//! plans the query as on one machine (files, statistics pruning, deleted rows,
+//! inlined rows, column mapping all decided there), then datafusion-distributed
+//! cuts the physical plan into stages, sends each task's stage to a worker over
+//! gRPC (Arrow Flight), and streams the results back. Workers read only object
+//! storage (the local data path, or S3 from the standard AWS environment); they
+//! never open the catalog.
+//!
+//! Contract:
+//! - reads only: a session with workers refuses writes (INSERT, CTAS, UPDATE,
+//!   DELETE, MERGE, DDL, COPY) with an error, before anything is written;
+//! - the answer is the one-machine answer: every lakeq plan piece the plan
+//!   serializer would drop is carried by [`codec::LakeCodec`] (see its table),
+//!   and a piece it cannot carry is an error, never a different answer;
+//! - a worker that dies mid-query fails the query with an error naming the
+//!   worker; no retry. Nothing was written, so the lake is unchanged.
+
+pub mod codec;
+pub mod scan;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::error::DataFusionError;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion_distributed::{
+    DistributedExt, SessionStateBuilderExt, Worker, WorkerQueryContext, WorkerResolver,
+    WorkerSessionBuilder,
+};
+use url::Url;
+
+pub use codec::LakeCodec;
+pub use scan::{LakeScanExec, WrapLakeScans};
+
+use crate::error::{Error, Result};
+
+/// Where a session's queries run when they are distributed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterOptions {
+    /// The workers, `host:port` (or `http://host:port`). Empty: one machine.
+    pub workers: Vec<String>,
+    /// Bytes of Parquet a scan task reads before another task is planned
+    /// (datafusion-distributed's `file_scan_config_bytes_per_partition`).
+    /// `None`: its default. A small value spreads small lakes over all workers.
+    pub bytes_per_task: Option<usize>,
+}
+
+impl ClusterOptions {
+    /// Whether queries are distributed.
+    pub fn is_distributed(&self) -> bool {
+        !self.workers.is_empty()
+    }
+}
+
+/// The URLs of `workers` (`host:port` or `http://host:port`).
+pub fn worker_urls(workers: &[String]) -> Result<Vec<Url>> {
+    workers
+        .iter()
+        .map(|w| {
+            let w = w.trim();
+            let text = if w.contains("://") {
+                w.to_string()
+            } else {
+                format!("http://{w}")
+            };
+            Url::parse(&text).map_err(|e| Error::InvalidLocation {
+                location: w.to_string(),
+                reason: format!("not a worker address (host:port): {e}"),
+            })
+        })
+        .collect()
+}
+
+/// A fixed list of workers (`host:port`), parsed when a query asks for them.
+#[derive(Debug, Clone)]
+struct StaticWorkers(Vec<String>);
+
+impl WorkerResolver for StaticWorkers {
+    fn get_urls(&self) -> std::result::Result<Vec<Url>, DataFusionError> {
+        worker_urls(&self.0).map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+}
+
+/// `state` as a coordinator of `cluster`'s workers: physical plans are
+/// distributed, lakeq's nodes are encoded with [`LakeCodec`]. (Worker addresses
+/// are checked when a query is planned; [`worker_urls`] checks them before.)
+pub fn coordinator_state(state: SessionState, cluster: &ClusterOptions) -> SessionState {
+    let mut builder = SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rule(Arc::new(WrapLakeScans))
+        .with_distributed_worker_resolver(StaticWorkers(cluster.workers.clone()))
+        .with_distributed_user_codec(LakeCodec::default())
+        .with_distributed_planner();
+    if let Some(bytes) = cluster.bytes_per_task {
+        // Refuses only 0, which `max(1)` rules out.
+        let _ = builder.set_distributed_file_scan_config_bytes_per_partition(bytes.max(1));
+    }
+    builder.build()
+}
+
+/// Object stores of a worker: those registered, else lakeq's store for the URL
+/// (the local file system, or S3 from the standard AWS environment).
+#[derive(Debug, Default)]
+struct WorkerStores {
+    inner: DefaultObjectStoreRegistry,
+}
+
+impl ObjectStoreRegistry for WorkerStores {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn object_store::ObjectStore>,
+    ) -> Option<Arc<dyn object_store::ObjectStore>> {
+        self.inner.register_store(url, store)
+    }
+
+    fn deregister_store(
+        &self,
+        url: &Url,
+    ) -> datafusion::common::Result<Arc<dyn object_store::ObjectStore>> {
+        self.inner.deregister_store(url)
+    }
+
+    fn get_store(
+        &self,
+        url: &Url,
+    ) -> datafusion::common::Result<Arc<dyn object_store::ObjectStore>> {
+        if let Ok(store) = self.inner.get_store(url) {
+            return Ok(store);
+        }
+        let store = crate::storage::object_store_for(url.as_str())?;
+        self.inner.register_store(url, Arc::clone(&store));
+        Ok(store)
+    }
+}
+
+/// The session of each task a worker runs: lakeq's functions and codec.
+#[derive(Debug, Clone)]
+struct LakeWorkerSession {
+    codec: LakeCodec,
+}
+
+#[async_trait]
+impl WorkerSessionBuilder for LakeWorkerSession {
+    async fn build_session_state(
+        &self,
+        ctx: WorkerQueryContext,
+    ) -> std::result::Result<SessionState, DataFusionError> {
+        // lakeq's DuckDB functions, as a lakeq session has them, plus the ones its
+        // planner makes without registering.
+        let lakeq = crate::Session::new();
+        let reference = lakeq.context().state();
+        let mut scalars: Vec<_> = reference.scalar_functions().values().cloned().collect();
+        scalars.extend(
+            crate::dialect::semantics::checked_arithmetic_functions()
+                .into_iter()
+                .map(Arc::new),
+        );
+        let mut builder = ctx.builder;
+        // As a lakeq session: UTC (the coordinator's options do not travel).
+        if let Some(config) = builder.config() {
+            config.options_mut().execution.time_zone = Some("UTC".into());
+        }
+        Ok(builder
+            .with_scalar_functions(scalars)
+            .with_aggregate_functions(reference.aggregate_functions().values().cloned().collect())
+            .with_window_functions(reference.window_functions().values().cloned().collect())
+            .with_distributed_user_codec(self.codec.clone())
+            .build())
+    }
+}
+
+/// Run a worker on `listen` until `shutdown` completes: it executes the plan
+/// stages coordinators send it, reading data files from object storage.
+/// `log`: print a line to stderr for each scan it is given.
+pub async fn serve_worker(
+    listen: SocketAddr,
+    log: bool,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<()> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(WorkerStores::default()))
+        .build_arc()?;
+    let codec = if log {
+        LakeCodec::logging(format!("lakeq worker {listen}"))
+    } else {
+        LakeCodec::default()
+    };
+    let worker =
+        Worker::from_session_builder(LakeWorkerSession { codec }).with_runtime_env(runtime);
+    tonic::transport::Server::builder()
+        .add_service(worker.into_worker_server())
+        .serve_with_shutdown(listen, shutdown)
+        .await
+        .map_err(|e| {
+            Error::Io(std::io::Error::other(format!(
+                "lakeq worker on {listen}: {e}"
+            )))
+        })
+}

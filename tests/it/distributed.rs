@@ -1,0 +1,351 @@
+//! Scale-out on loopback (issue 13): one coordinator (`lakeq sql --workers`) and
+//! two `lakeq worker` processes give the same answers as one process, over a
+//! lake with several files per table, deleted rows, inlined rows, a renamed
+//! column and a column added with a default; the workers' logs show they ran the
+//! scans; writes are refused; a killed worker fails the query with an error and
+//! leaves the lake unchanged.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::common::{TestLake, TestResult, files_under, lakeq_cli};
+
+/// A `lakeq worker` process on a free loopback port, its stderr collected.
+struct WorkerProcess {
+    child: Child,
+    address: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl WorkerProcess {
+    fn start() -> TestResult<Self> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lakeq"))
+            .args(["worker", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().ok_or("worker stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let first = lines.next().ok_or("worker exited before listening")??;
+        let address = first
+            .strip_prefix("lakeq worker listening on ")
+            .ok_or_else(|| format!("unexpected first worker line: {first}"))?
+            .to_string();
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(mut l) = sink.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        // The server is up once it accepts a connection.
+        let mut up = false;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(&address).is_ok() {
+                up = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if !up {
+            return Err(format!("worker on {address} does not accept connections").into());
+        }
+        Ok(Self {
+            child,
+            address,
+            log,
+        })
+    }
+
+    fn scan_tasks(&self) -> usize {
+        self.log
+            .lock()
+            .map(|l| l.lines().filter(|l| l.contains("scan task")).count())
+            .unwrap_or(0)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A lake with two tables of several files each, deleted rows (delete files),
+/// inlined rows, a renamed column and a column added with a default.
+async fn build_lake(lake: &TestLake) -> TestResult {
+    let session = lakeq::Session::new();
+    session
+        .sql(&lake.attach_sql_without_inlining("lake"))
+        .await?;
+    session
+        .sql(
+            "CREATE TABLE lake.customers (c_custkey BIGINT, c_name VARCHAR, c_nation INTEGER, \
+             c_acctbal DOUBLE)",
+        )
+        .await?;
+    session
+        .sql(
+            "CREATE TABLE lake.orders (o_orderkey BIGINT, o_custkey BIGINT, o_status VARCHAR, \
+             o_price DECIMAL(12,2), o_date DATE)",
+        )
+        .await?;
+    // Several files per table: one insert each.
+    for part in 0..4i64 {
+        let lo = part * 250;
+        session
+            .sql(&format!(
+                "INSERT INTO lake.customers SELECT range, 'Customer#' || range, \
+                 CAST(range % 25 AS INTEGER), (range * 37 % 10000) / 7.0 \
+                 FROM range({lo}, {lo} + 250)"
+            ))
+            .await?;
+    }
+    for part in 0..5i64 {
+        let lo = part * 2000;
+        session
+            .sql(&format!(
+                "INSERT INTO lake.orders SELECT range, range % 1000, \
+                 CASE range % 3 WHEN 0 THEN 'F' WHEN 1 THEN 'O' ELSE 'P' END, \
+                 CAST((range * 7919 % 100000) / 100.0 AS DECIMAL(12,2)), \
+                 DATE '1995-01-01' + CAST(range % 1000 AS INTEGER) \
+                 FROM range({lo}, {lo} + 2000)"
+            ))
+            .await?;
+    }
+    // Deleted rows in several files (delete files).
+    session
+        .sql("DELETE FROM lake.orders WHERE o_orderkey % 17 = 3")
+        .await?;
+    session
+        .sql("DELETE FROM lake.customers WHERE c_custkey % 11 = 5")
+        .await?;
+    // Schema evolution: the files keep the old name; a new column has a default.
+    session
+        .sql("ALTER TABLE lake.orders RENAME COLUMN o_status TO o_orderstatus")
+        .await?;
+    session
+        .sql("ALTER TABLE lake.customers ADD COLUMN c_segment VARCHAR DEFAULT 'BUILDING'")
+        .await?;
+    session.sql("DETACH lake").await?;
+    // Inlined rows: small inserts stay in the catalog.
+    let files_before = files_under(Path::new(&lake.data_path));
+    session.sql(&lake.attach_sql("lake")).await?;
+    session
+        .sql(
+            "INSERT INTO lake.orders VALUES (100001, 7, 'O', 12.50, DATE '1998-08-01'), \
+             (100002, 8, 'F', 99.99, DATE '1998-08-02'), (100003, 7, 'P', 0.01, NULL)",
+        )
+        .await?;
+    session
+        .sql("INSERT INTO lake.customers VALUES (5000, 'Customer#5000', 3, 10.5, 'MACHINERY')")
+        .await?;
+    assert_eq!(
+        files_under(Path::new(&lake.data_path)),
+        files_before,
+        "the small inserts are inlined, not written to files"
+    );
+    Ok(())
+}
+
+/// The queries compared: scans, filters, aggregates, joins, ordering.
+const QUERIES: &[&str] = &[
+    "SELECT count(*), sum(o_price), min(o_date), max(o_date) FROM lake.orders",
+    "SELECT o_orderstatus, count(*) AS n, sum(o_price) AS revenue, avg(o_price) AS avg_price \
+     FROM lake.orders GROUP BY o_orderstatus ORDER BY o_orderstatus",
+    "SELECT c_nation, c_segment, count(*) AS n, sum(c_acctbal) AS bal FROM lake.customers \
+     GROUP BY c_nation, c_segment ORDER BY c_nation, c_segment",
+    "SELECT c.c_nation, count(*) AS orders, sum(o.o_price) AS revenue \
+     FROM lake.orders o JOIN lake.customers c ON o.o_custkey = c.c_custkey \
+     WHERE o.o_date >= DATE '1996-01-01' GROUP BY c.c_nation ORDER BY revenue DESC, c.c_nation",
+    "SELECT o_orderkey, o_custkey, o_orderstatus, o_price, o_date FROM lake.orders \
+     WHERE o_orderkey % 997 = 1 OR o_orderkey > 100000 ORDER BY o_orderkey",
+    "SELECT c_custkey, c_name, o_total FROM lake.customers JOIN (SELECT o_custkey, \
+     sum(o_price) AS o_total FROM lake.orders GROUP BY o_custkey) t ON t.o_custkey = c_custkey \
+     ORDER BY o_total DESC, c_custkey LIMIT 10",
+];
+
+fn run_sql(
+    dir: &Path,
+    attach: &str,
+    query: &str,
+    workers: Option<&str>,
+) -> TestResult<(String, f64)> {
+    let script = format!("{attach}; {query}");
+    let mut args = vec!["sql", "--format", "csv", "-c", script.as_str()];
+    if let Some(w) = workers {
+        args.extend(["--workers", w, "--bytes-per-task", "1"]);
+    }
+    let start = Instant::now();
+    let out = lakeq_cli(dir, &args)?;
+    let secs = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!(
+            "lakeq sql {}failed on {query}:\n{}",
+            if workers.is_some() { "--workers " } else { "" },
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok((String::from_utf8(out.stdout)?, secs))
+}
+
+/// What must not change when a distributed statement fails: the snapshots and
+/// the data files.
+async fn lake_state(lake: &TestLake) -> TestResult<(String, usize)> {
+    let session = lakeq::Session::new();
+    session.sql(&lake.attach_sql("lake")).await?;
+    let batches = session
+        .sql("SELECT max(snapshot_id), count(*) FROM ducklake_snapshots('lake')")
+        .await?;
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
+    Ok((text, files_under(Path::new(&lake.data_path))))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn r13_two_workers_give_the_local_answers() -> TestResult {
+    let lake = TestLake::new(crate::common::Backend::Sqlite, "distributed").await?;
+    build_lake(&lake).await?;
+    let attach = lake.attach_sql("lake");
+    let dir = lake.dir.clone();
+    let a = WorkerProcess::start()?;
+    let b = WorkerProcess::start()?;
+    let workers = format!("{},{}", a.address, b.address);
+    let (mut local_total, mut distributed_total) = (0.0, 0.0);
+    for query in QUERIES {
+        let (local, local_secs) = run_sql(&dir, &attach, query, None)?;
+        let (distributed, distributed_secs) = run_sql(&dir, &attach, query, Some(&workers))?;
+        assert!(local.lines().count() > 1, "{query} answers something");
+        assert_eq!(distributed, local, "{query}: distributed answer differs");
+        eprintln!(
+            "timing local {local_secs:.3}s distributed {distributed_secs:.3}s ratio {:.2}: {query}",
+            distributed_secs / local_secs
+        );
+        local_total += local_secs;
+        distributed_total += distributed_secs;
+    }
+    eprintln!(
+        "timing total local {local_total:.3}s distributed {distributed_total:.3}s ratio {:.2}",
+        distributed_total / local_total
+    );
+    // Both workers scanned: their logs name the scan tasks they were given, some
+    // with deleted rows and some with inlined rows.
+    assert!(a.scan_tasks() > 0, "worker A ran no scan:\n{}", a.log());
+    assert!(b.scan_tasks() > 0, "worker B ran no scan:\n{}", b.log());
+    let logs = format!("{}{}", a.log(), b.log());
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("scan task") && !l.contains("(0 with deleted rows)")),
+        "no worker scanned a file with deleted rows:\n{logs}"
+    );
+
+    // Writes are refused with --workers, before anything is written.
+    let before = lake_state(&lake).await?;
+    let script = format!("{attach}; INSERT INTO lake.orders VALUES (1, 1, 'O', 1.00, NULL)");
+    let out = lakeq_cli(&dir, &["sql", "--workers", &workers, "-c", &script])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a write with --workers fails");
+    assert!(stderr.contains("--workers"), "the error says why: {stderr}");
+    assert_eq!(
+        lake_state(&lake).await?,
+        before,
+        "the refused write changed the lake"
+    );
+
+    // A dead worker: the query fails with an error, the lake is unchanged.
+    drop(b);
+    let query = QUERIES.get(3).ok_or("query")?;
+    let script = format!("{attach}; {query}");
+    let out = lakeq_cli(
+        &dir,
+        &[
+            "sql",
+            "--workers",
+            &workers,
+            "--bytes-per-task",
+            "1",
+            "-c",
+            &script,
+        ],
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a query with a dead worker fails:\n{stderr}"
+    );
+    assert!(stderr.contains("Error"), "it says so: {stderr}");
+    assert_eq!(
+        lake_state(&lake).await?,
+        before,
+        "the failed query changed the lake"
+    );
+    Ok(())
+}
+
+/// Planning and codec overhead per query (printed; no thresholds): the time to
+/// plan each query locally and as a coordinator, and to encode / decode the
+/// plan (with its lakeq scans wrapped) through lakeq's codec.
+#[tokio::test(flavor = "multi_thread")]
+async fn r13_planning_and_codec_overhead() -> TestResult {
+    use datafusion::physical_optimizer::PhysicalOptimizerRule;
+    use datafusion_proto::bytes::{
+        physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+    };
+    let lake = TestLake::new(crate::common::Backend::Sqlite, "distributed_plan").await?;
+    build_lake(&lake).await?;
+    let local = lakeq::Session::new();
+    local.sql(&lake.attach_sql("lake")).await?;
+    // Planning asks the resolver for the worker list only; nothing is contacted.
+    let cluster = lakeq::distributed::ClusterOptions {
+        workers: vec!["127.0.0.1:9".into(), "127.0.0.1:10".into()],
+        bytes_per_task: Some(1),
+    };
+    let coordinator =
+        lakeq::Session::with_options(&lakeq::SessionOptions::default().with_cluster(cluster));
+    coordinator.sql(&lake.attach_sql("lake")).await?;
+    let codec = lakeq::distributed::LakeCodec::default();
+    for query in QUERIES {
+        let start = Instant::now();
+        let plan = local.query(query).await?.create_physical_plan().await?;
+        let local_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let start = Instant::now();
+        let distributed = coordinator
+            .query(query)
+            .await?
+            .create_physical_plan()
+            .await?;
+        let distributed_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let text = datafusion::physical_plan::displayable(distributed.as_ref())
+            .indent(true)
+            .to_string();
+        assert!(text.contains("LakeScanExec"), "scans are wrapped:\n{text}");
+        let wrapped = lakeq::distributed::WrapLakeScans.optimize(plan, &Default::default())?;
+        let start = Instant::now();
+        let bytes = physical_plan_to_bytes_with_extension_codec(Arc::clone(&wrapped), &codec)?;
+        let back = physical_plan_from_bytes_with_extension_codec(
+            &bytes,
+            &local.context().task_ctx(),
+            &codec,
+        )?;
+        let codec_ms = start.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(back.schema(), wrapped.schema());
+        eprintln!(
+            "overhead plan local {local_ms:.1} ms, coordinator {distributed_ms:.1} ms, \
+             codec round trip {codec_ms:.2} ms ({} bytes): {query}",
+            bytes.len()
+        );
+    }
+    Ok(())
+}
