@@ -38,6 +38,51 @@ pub struct LakeOptions {
     pub snapshot_time: Option<chrono::DateTime<chrono::Utc>>,
     /// `DATA_INLINING_ROW_LIMIT` given at ATTACH (DuckDB's per-session setting).
     pub data_inlining_row_limit: Option<u64>,
+    /// The session's DuckDB settings that stand in for lake options (shared by
+    /// every lake a session attaches; a [`crate::Session`] sets its own).
+    pub session: Arc<SessionSettings>,
+}
+
+/// DuckDB's session settings `ducklake_target_file_size` and
+/// `ducklake_default_data_inlining_row_limit` (`SET` / `RESET`), shared by the
+/// lakes of one session and by their transaction forks.
+#[derive(Debug, Default)]
+pub struct SessionSettings {
+    values: std::sync::Mutex<SessionValues>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct SessionValues {
+    target_file_size: Option<u64>,
+    data_inlining_row_limit: Option<u64>,
+}
+
+impl SessionSettings {
+    fn values(&self) -> std::sync::MutexGuard<'_, SessionValues> {
+        self.values.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `SET ducklake_target_file_size`: overrides the lake's `target_file_size`
+    /// option at every scope, as in DuckDB.
+    pub fn target_file_size(&self) -> Option<u64> {
+        self.values().target_file_size
+    }
+
+    /// Set (`None`: `RESET`) `ducklake_target_file_size`, in bytes.
+    pub fn set_target_file_size(&self, bytes: Option<u64>) {
+        self.values().target_file_size = bytes;
+    }
+
+    /// `SET ducklake_default_data_inlining_row_limit`: the inlining limit of
+    /// tables without a `data_inlining_row_limit` option or ATTACH option.
+    pub fn data_inlining_row_limit(&self) -> Option<u64> {
+        self.values().data_inlining_row_limit
+    }
+
+    /// Set (`None`: `RESET`) `ducklake_default_data_inlining_row_limit`.
+    pub fn set_data_inlining_row_limit(&self, rows: Option<u64>) {
+        self.values().data_inlining_row_limit = rows;
+    }
 }
 
 /// An open DuckLake.
@@ -291,9 +336,28 @@ impl Lake {
         &self.metadata.data_path
     }
 
-    /// `DATA_INLINING_ROW_LIMIT` given at ATTACH, if any.
+    /// `DATA_INLINING_ROW_LIMIT` given at ATTACH, else the session's
+    /// `ducklake_default_data_inlining_row_limit`, if any.
     pub fn data_inlining_row_limit(&self) -> Option<u64> {
-        self.options.data_inlining_row_limit
+        self.options
+            .data_inlining_row_limit
+            .or_else(|| self.options.session.data_inlining_row_limit())
+    }
+
+    /// The write options of a table: the lake's options
+    /// ([`crate::write::WriteOptions::for_table`]) with the session's
+    /// `ducklake_target_file_size` over them, as in DuckDB.
+    pub fn write_options(
+        &self,
+        metadata: &LakeMetadata,
+        schema_id: CatalogId,
+        table_id: CatalogId,
+    ) -> Result<crate::write::WriteOptions> {
+        let mut options = crate::write::WriteOptions::for_table(metadata, schema_id, table_id)?;
+        if let Some(bytes) = self.options.session.target_file_size() {
+            options.target_file_size = bytes.max(1);
+        }
+        Ok(options)
     }
 
     /// Whether writes are refused.

@@ -81,7 +81,7 @@ pub mod store;
 pub mod write;
 
 pub use error::{Error, Result};
-pub use lake::{Lake, LakeOptions};
+pub use lake::{Lake, LakeOptions, SessionSettings};
 pub use provider::session::{Session, SessionOptions};
 
 /// The README's Rust snippets, compiled by `cargo test --doc`.

@@ -443,7 +443,16 @@ pub async fn prepare_statement(
         }
         apply_at_targets(&mut s, &targets);
     }
-    if let Statement::Query(q) = s.as_mut()
+    // `ORDER BY ALL` of a query, and of the query of CREATE VIEW, CREATE TABLE
+    // AS and INSERT ... SELECT (a view stores the text as written, with ALL).
+    let query = match s.as_mut() {
+        Statement::Query(q) => Some(q),
+        Statement::CreateView(view) => Some(&mut view.query),
+        Statement::CreateTable(create) => create.query.as_mut(),
+        Statement::Insert(insert) => insert.source.as_mut(),
+        _ => None,
+    };
+    if let Some(q) = query
         && order_by_all(q)
     {
         let width = query_width(state, q).await?;

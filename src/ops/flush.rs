@@ -75,7 +75,7 @@ pub async fn flush_inlined_data(
     let mut outcomes = Vec::new();
     let planned = async {
         for entry in tables {
-            let options = WriteOptions::for_table(&metadata, entry.row.schema_id, entry.id())?;
+            let options = lake.write_options(&metadata, entry.row.schema_id, entry.id())?;
             let keys = sort.get(&entry.id()).map(Vec::as_slice).unwrap_or_default();
             let rows_flushed = flush_rows(lake, entry, upto, options, keys, &mut changes).await?;
             let deletions = flush_deletions(lake, entry, upto, &mut changes).await?;

@@ -10,8 +10,11 @@
 //! (so the last file may take it over); files left out do not split a run. The merged file keeps
 //! every row's id and snapshot (hidden `_ducklake_internal_snapshot_id`, and
 //! `_ducklake_internal_row_id` when the run's row ids have gaps), so time travel
-//! and the change feed read it as they read the sources. All merges of one call
-//! are one snapshot (`merge_adjacent:<table>`); the sources leave the catalog and
+//! and the change feed read it as they read the sources. A table with
+//! `SET SORTED BY` keys has its merged file written in the keys' order (row ids
+//! breaking ties), as DuckDB writes it: when the run's row ids are contiguous
+//! its rows are numbered anew in that order, as in DuckDB. All
+//! merges of one call are one snapshot (`merge_adjacent:<table>`); the sources leave the catalog and
 //! wait in `ducklake_files_scheduled_for_deletion` for `ducklake_cleanup_old_files`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +27,7 @@ use datafusion::logical_expr::{LogicalPlanBuilder, col};
 use futures::StreamExt;
 
 use super::expire::PathResolver;
+use super::flush::{SortKeys, sort_column};
 use crate::catalog::files::TableFiles;
 use crate::catalog::{CatalogSnapshot, FIELD_ID_KEY, TableEntry};
 use crate::commit::{ChangeSet, MergedFile, commit};
@@ -68,12 +72,15 @@ struct Run<'a> {
 }
 
 /// Merge adjacent small files of `tables` (of `snapshot`), as one snapshot.
+/// Tables with keys in `sort` (over columns named by [`sort_column`]) have each
+/// merged file sorted by them.
 pub async fn merge_adjacent_files(
     state: &SessionState,
     lake: &Arc<Lake>,
     snapshot: &CatalogSnapshot,
     tables: &[Arc<TableEntry>],
     limits: MergeLimits,
+    sort: &SortKeys,
 ) -> Result<Vec<MergeOutcome>> {
     if lake.read_only() {
         return Err(Error::Unsupported(
@@ -85,7 +92,7 @@ pub async fn merge_adjacent_files(
     let mut changes = ChangeSet::new(snapshot.snapshot.snapshot_id);
     let mut outcomes = Vec::new();
     for entry in tables {
-        let options = WriteOptions::for_table(&metadata, entry.row.schema_id, entry.id())?;
+        let options = lake.write_options(&metadata, entry.row.schema_id, entry.id())?;
         let files = lake
             .table_files(entry.id(), snapshot.snapshot.snapshot_id)
             .await?;
@@ -105,7 +112,8 @@ pub async fn merge_adjacent_files(
             } else {
                 table_as_written(lake, entry, run).await?
             };
-            match write_run(state, lake, &run_entry, run, options).await {
+            let keys = sort.get(&entry.id()).map(Vec::as_slice).unwrap_or_default();
+            match write_run(state, lake, &run_entry, run, options, keys).await {
                 Ok(merged) => {
                     // DuckDB reports one row per merged file.
                     outcomes.push(MergeOutcome {
@@ -278,18 +286,43 @@ async fn table_as_written(
         })
 }
 
-/// Read `run`'s rows in row-id order with their ids and snapshots and write them
-/// as one file. The result's `sources` are filled by the caller.
+/// Read `run`'s rows in row-id order (or in the order of the sort keys `sort`,
+/// row ids breaking ties) with their ids and snapshots and write them as one
+/// file. The result's `sources` are filled by the caller.
 async fn write_run(
     state: &SessionState,
     lake: &Arc<Lake>,
     entry: &Arc<TableEntry>,
     run: &Run<'_>,
     options: WriteOptions,
+    sort: &[datafusion::logical_expr::SortExpr],
 ) -> Result<MergedFile> {
     let Some(&first) = run.files.first() else {
         return Err(Error::Unsupported("merging an empty run of files".into()));
     };
+    // The keys name columns by id; a key over a column the run's layout does
+    // not have leaves the file in row-id order.
+    let aliases: Vec<_> = entry
+        .columns
+        .iter()
+        .map(|c| {
+            col(datafusion::common::Column::from_name(&c.row.column_name))
+                .alias(sort_column(c.row.column_id))
+        })
+        .collect();
+    let sorted = !sort.is_empty()
+        && sort.iter().all(|k| {
+            k.expr.column_refs().iter().all(|c| {
+                entry
+                    .columns
+                    .iter()
+                    .any(|n| sort_column(n.row.column_id) == c.name)
+            })
+        });
+    // As DuckDB does, a merged file of contiguous row ids stores none: its rows
+    // are numbered from the run's first id in file order, so sorted rows get
+    // new ids in the sort order (DuckDB's answers for `rowid` after a sorted
+    // merge). Runs with gaps keep each row's id.
     let contiguous = run
         .files
         .iter()
@@ -332,10 +365,23 @@ async fn write_run(
     }
     columns.push(col(SNAPSHOT_COLUMN));
     fields.push(with_id(SNAPSHOT_ID_COLUMN, SNAPSHOT_ID_FIELD_ID));
-    let plan = LogicalPlanBuilder::scan("merge", provider_as_source(Arc::new(table)), None)?
-        .sort(vec![col(ROWID_COLUMN).sort(true, false)])?
-        .project(columns)?
-        .build()?;
+    let scan = LogicalPlanBuilder::scan("merge", provider_as_source(Arc::new(table)), None)?;
+    let by_rowid = col(ROWID_COLUMN).sort(true, false);
+    let plan = if sorted {
+        let mut keyed: Vec<_> = entry
+            .arrow_schema
+            .fields()
+            .iter()
+            .map(|f| col(datafusion::common::Column::from_name(f.name())))
+            .collect();
+        keyed.extend([col(ROWID_COLUMN), col(SNAPSHOT_COLUMN)]);
+        keyed.extend(aliases);
+        let mut keys = sort.to_vec();
+        keys.push(by_rowid);
+        scan.project(keyed)?.sort(keys)?.project(columns)?.build()?
+    } else {
+        scan.sort(vec![by_rowid])?.project(columns)?.build()?
+    };
     let df = datafusion::dataframe::DataFrame::new(state.clone(), plan);
     let mut stream = df.execute_stream().await?;
     let store = lake.object_store(&entry.dir)?;

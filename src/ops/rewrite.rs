@@ -216,7 +216,7 @@ async fn write_live_rows(
     let metadata = lake.store().metadata().await?;
     let options = WriteOptions {
         target_file_size: u64::MAX,
-        ..WriteOptions::for_table(&metadata, entry.row.schema_id, entry.id())?
+        ..lake.write_options(&metadata, entry.row.schema_id, entry.id())?
     };
     let mut writer = DataFileWriter::new(store, &entry.dir, Arc::new(Schema::new(fields)), options);
     while let Some(batch) = stream.next().await {

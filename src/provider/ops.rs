@@ -563,10 +563,14 @@ impl TableFunctionImpl for MergeAdjacentFiles {
                     tables.clone(),
                     Arc::clone(&out),
                 );
+                let lake_name = lake_name.clone();
                 Box::pin(async move {
                     let tables = compactable(&lake, tables, whole_lake).await?;
+                    // DuckDB writes a merged file in the table's sort-key order.
+                    let sort = planned_sort_keys(&state, &lake, &lake_name, &tables).await?;
                     let outcomes =
-                        merge_adjacent_files(&state, &lake, &snapshot, &tables, limits).await?;
+                        merge_adjacent_files(&state, &lake, &snapshot, &tables, limits, &sort)
+                            .await?;
                     outcome_batch(out, &outcomes)
                 })
             }),
@@ -692,35 +696,7 @@ impl TableFunctionImpl for FlushInlinedData {
                     let tables = compactable(&lake, tables, whole_lake).await?;
                     // DuckDB sorts flushed rows by the table's sort keys, and fails on a
                     // key whose function (a dropped macro) no longer exists.
-                    let latest = lake.store().latest_snapshot().await?.snapshot_id;
-                    let mut sort = crate::ops::flush::SortKeys::new();
-                    for table in &tables {
-                        let mut planned = Some(Vec::new());
-                        for key in lake.store().sort_keys(table.id(), latest).await? {
-                            let name = [
-                                lake_name.as_str(),
-                                &table.schema_name,
-                                &table.row.table_name,
-                            ]
-                            .iter()
-                            .map(|p| crate::store::quote_ident(p))
-                            .collect::<Vec<_>>()
-                            .join(".");
-                            let expr =
-                                crate::dialect::plan::sort_key(&state, &name, &key.expression)
-                                    .await?
-                                    .and_then(|e| by_column_id(e, table));
-                            match (expr, planned.as_mut()) {
-                                (Some(e), Some(keys)) => {
-                                    keys.push(e.sort(!key.descending, key.nulls_first));
-                                }
-                                _ => planned = None,
-                            }
-                        }
-                        if let Some(keys) = planned.filter(|k| !k.is_empty()) {
-                            sort.insert(table.id(), keys);
-                        }
-                    }
+                    let sort = planned_sort_keys(&state, &lake, &lake_name, &tables).await?;
                     let outcomes =
                         crate::ops::flush::flush_inlined_data(&lake, &tables, &sort).await?;
                     let column = |f: fn(&crate::ops::flush::FlushOutcome) -> String| {
@@ -744,6 +720,44 @@ impl TableFunctionImpl for FlushInlinedData {
     }
 }
 
+/// The `SET SORTED BY` keys of `tables` at the lake's latest snapshot, planned
+/// over columns named by column id ([`crate::ops::flush::sort_column`]); a
+/// table with a key that names something else than its top-level columns has
+/// none. A key calling a function or macro that does not exist is an error, as
+/// in DuckDB.
+async fn planned_sort_keys(
+    state: &datafusion::execution::context::SessionState,
+    lake: &crate::lake::Lake,
+    lake_name: &str,
+    tables: &[Arc<crate::catalog::TableEntry>],
+) -> crate::error::Result<crate::ops::flush::SortKeys> {
+    let latest = lake.store().latest_snapshot().await?.snapshot_id;
+    let mut sort = crate::ops::flush::SortKeys::new();
+    for table in tables {
+        let mut planned = Some(Vec::new());
+        for key in lake.store().sort_keys(table.id(), latest).await? {
+            let name = [lake_name, &table.schema_name, &table.row.table_name]
+                .iter()
+                .map(|p| crate::store::quote_ident(p))
+                .collect::<Vec<_>>()
+                .join(".");
+            let expr = crate::dialect::plan::sort_key(state, &name, &key.expression)
+                .await?
+                .and_then(|e| by_column_id(e, table));
+            match (expr, planned.as_mut()) {
+                (Some(e), Some(keys)) => {
+                    keys.push(e.sort(!key.descending, key.nulls_first));
+                }
+                _ => planned = None,
+            }
+        }
+        if let Some(keys) = planned.filter(|k| !k.is_empty()) {
+            sort.insert(table.id(), keys);
+        }
+    }
+    Ok(sort)
+}
+
 /// A sort key over `table`'s current column names with each column named by
 /// its column id ([`crate::ops::flush::sort_column`]); `None` when it names
 /// something else than a top-level column.
@@ -756,7 +770,19 @@ fn by_column_id(
     let renamed = expr
         .transform(|e| match e {
             datafusion::logical_expr::Expr::Column(c) => {
-                match table.columns.iter().find(|n| n.row.column_name == c.name) {
+                // Exact name first, then any case (DuckDB's sort keys match
+                // columns case-insensitively).
+                let column = table
+                    .columns
+                    .iter()
+                    .find(|n| n.row.column_name == c.name)
+                    .or_else(|| {
+                        table
+                            .columns
+                            .iter()
+                            .find(|n| n.row.column_name.eq_ignore_ascii_case(&c.name))
+                    });
+                match column {
                     Some(n) => Ok(Transformed::yes(datafusion::logical_expr::Expr::Column(
                         datafusion::common::Column::new_unqualified(
                             crate::ops::flush::sort_column(n.row.column_id),

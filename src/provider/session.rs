@@ -38,6 +38,9 @@ pub struct Session {
     transaction: Mutex<Option<Transaction>>,
     /// Queries run on workers (reads only: writes are refused).
     distributed: std::sync::atomic::AtomicBool,
+    /// DuckDB's session-wide lake settings (`SET ducklake_target_file_size`),
+    /// given to every lake the session attaches.
+    settings: Arc<crate::lake::SessionSettings>,
 }
 
 impl std::fmt::Debug for Session {
@@ -247,6 +250,13 @@ impl Session {
         // DuckDB sorts NULLs last in both directions, and `1.5` is a DECIMAL literal.
         config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
         config.options_mut().sql_parser.parse_float_as_decimal = true;
+        // DuckDB keeps the ORDER BY of a view or subquery (`CREATE VIEW v AS ...
+        // ORDER BY ALL`, then `FROM v` gives the rows in that order); DataFusion
+        // drops it unless a LIMIT follows.
+        config
+            .options_mut()
+            .sql_parser
+            .enable_subquery_sort_elimination = false;
         // Sessions are in UTC, as DuckDB's runner sets them (`TIMESTAMPTZ` literals keep it).
         config.options_mut().execution.time_zone = Some("UTC".into());
         config
@@ -314,6 +324,7 @@ impl Session {
             variables: Mutex::new(Variables::new()),
             transaction: Mutex::new(None),
             distributed: std::sync::atomic::AtomicBool::new(false),
+            settings: Arc::default(),
         }
     }
 
@@ -478,6 +489,10 @@ impl Session {
                 name: name.to_string(),
             });
         }
+        let options = LakeOptions {
+            session: Arc::clone(&self.settings),
+            ..options
+        };
         let lake = Lake::open(location, options).await?;
         crate::storage::register_store(&self.ctx, lake.data_path())?;
         let string_views = self
@@ -637,6 +652,17 @@ impl Session {
             }
             LakeStatement::SetSetting { name, value } => {
                 super::sql::check_setting(&name, value.as_deref())?;
+                let number = value
+                    .as_deref()
+                    .map(|v| super::sql::setting_value(&name, v))
+                    .transpose();
+                match name.as_str() {
+                    "ducklake_target_file_size" => self.settings.set_target_file_size(number?),
+                    "ducklake_default_data_inlining_row_limit" => {
+                        self.settings.set_data_inlining_row_limit(number?);
+                    }
+                    _ => {}
+                }
             }
             LakeStatement::Begin => self.begin().await?,
             LakeStatement::Commit => self.end_transaction(true).await?,

@@ -196,12 +196,13 @@ pub const DUCKDB_SETTINGS: [(&str, SettingUse); 13] = [
     ("ducklake_max_retry_count", SettingUse::Retries),
     ("ducklake_retry_wait_ms", SettingUse::Retries),
     ("ducklake_retry_backoff", SettingUse::Retries),
-    // Session-wide lake options lakeq does not read yet (set them on the lake
-    // with `CALL lake.set_option(...)` or at ATTACH instead).
-    ("ducklake_target_file_size", SettingUse::Refused),
+    // Session-wide lake options ([`crate::SessionSettings`]): the file size
+    // over every scope's `target_file_size`, the inlining limit of tables
+    // without a `data_inlining_row_limit` option or ATTACH option.
+    ("ducklake_target_file_size", SettingUse::Session),
     (
         "ducklake_default_data_inlining_row_limit",
-        SettingUse::Refused,
+        SettingUse::Session,
     ),
     ("disabled_filesystems", SettingUse::Refused),
     ("allow_persistent_secrets", SettingUse::Refused),
@@ -219,8 +220,32 @@ pub enum SettingUse {
     Retries,
     /// A boolean whose default (`true`) is lakeq's behaviour: `false` is refused.
     OnlyTrue,
+    /// A session-wide lake option, kept by the session ([`setting_value`]).
+    Session,
     /// Not implemented: an error says so.
     Refused,
+}
+
+/// The value of `SET name = value` of a [`SettingUse::Session`] setting: bytes
+/// for `ducklake_target_file_size` (a size such as `'10KB'`, more than zero),
+/// rows for `ducklake_default_data_inlining_row_limit`; an error, as in DuckDB,
+/// for a value it does not take.
+pub fn setting_value(name: &str, value: &str) -> Result<u64> {
+    if name == "ducklake_target_file_size" {
+        let bytes = crate::ops::options::parse_bytes(value)
+            .map_err(|e| Error::Unsupported(format!("SET {name} = '{value}': {e}")))?;
+        if bytes == 0 {
+            return Err(Error::Unsupported(format!(
+                "SET {name} = '{value}': the target file size must be greater than zero"
+            )));
+        }
+        return Ok(bytes);
+    }
+    value.trim().parse::<u64>().map_err(|_| {
+        Error::Unsupported(format!(
+            "SET {name} = '{value}': not a row count (a whole number, 0 or more)"
+        ))
+    })
 }
 
 /// Check `SET name = value` (`None`: `RESET name`) of a setting in
@@ -254,6 +279,7 @@ pub fn check_setting(name: &str, value: Option<&str>) -> Result<()> {
             }
             Ok(())
         }
+        SettingUse::Session => setting_value(name, value).map(|_| ()),
         SettingUse::Refused => Err(Error::Unsupported(format!(
             "the DuckDB setting {name} is not supported by lakeq (SET {name} = '{value}'); \
              lake options go on the lake: CALL lake.set_option(...) or ATTACH options"
@@ -525,6 +551,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn renaming_a_column_renames_it_in_sort_keys() {
+        let key = |e: &str| crate::commit::SortKey {
+            expression: e.into(),
+            descending: true,
+            nulls_first: false,
+        };
+        let keys = [
+            key("sort_key_1"),
+            key("concat(Sort_Key_1, '_', other)"),
+            key("x"),
+        ];
+        let renamed = renamed_sort_keys(&keys, "sort_key_1", "My Col").unwrap_or_default();
+        let texts: Vec<_> = renamed.iter().map(|k| k.expression.as_str()).collect();
+        assert_eq!(texts, ["\"My Col\"", "concat(\"My Col\", '_', other)", "x"]);
+        assert!(renamed.iter().all(|k| k.descending));
+        assert!(renamed_sort_keys(&keys, "nope", "y").is_none());
+        let plain = renamed_sort_keys(&keys, "x", "y_2").unwrap_or_default();
+        assert_eq!(plain.last().map(|k| k.expression.as_str()), Some("y_2"));
+    }
+
+    #[test]
     fn duckdb_settings_are_accepted_only_where_answers_stay_duckdbs() -> Result<()> {
         let set = |sql: &str| -> Result<()> {
             match parse_lake_statement(sql)? {
@@ -542,11 +589,16 @@ mod tests {
         set("SET ducklake_retry_backoff=2.0")?;
         set("RESET ducklake_target_file_size")?;
         assert!(set("SET ducklake_max_retry_count = 0").is_err());
-        let err = set("SET ducklake_target_file_size = '512MB'")
+        set("SET ducklake_target_file_size = '512MB'")?;
+        set("SET ducklake_default_data_inlining_row_limit = 0")?;
+        let err = set("SET ducklake_target_file_size = 'not-a-size'")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("ducklake_target_file_size"), "{err}");
+        assert!(set("SET ducklake_target_file_size = '0'").is_err());
+        assert!(set("SET ducklake_default_data_inlining_row_limit = -1").is_err());
+        assert_eq!(setting_value("ducklake_target_file_size", "10KB")?, 10_000);
         assert!(set("SET threads").is_err());
         // Other settings (DataFusion's, TimeZone) are not taken here.
         assert!(parse_lake_statement("SET TimeZone = 'UTC'")?.is_none());
@@ -923,6 +975,81 @@ pub fn sort_key_columns(expression: &str) -> Vec<String> {
     let mut columns = Columns(Vec::new());
     let _ = expr.visit(&mut columns);
     columns.0
+}
+
+/// The sort keys `keys` with column `from` renamed to `to` (names matched
+/// case-insensitively, the new name quoted where it needs quotes), as DuckDB
+/// rewrites a table's sort expressions when one of their columns is renamed;
+/// `None` when no key names `from`.
+pub fn renamed_sort_keys(
+    keys: &[crate::commit::SortKey],
+    from: &str,
+    to: &str,
+) -> Option<Vec<crate::commit::SortKey>> {
+    use datafusion::sql::sqlparser::ast::{Expr, Ident, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::parser::Parser;
+    struct Rename<'a> {
+        from: &'a str,
+        to: Ident,
+        changed: bool,
+    }
+    impl VisitorMut for Rename<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+            let id = match expr {
+                Expr::Identifier(id) => Some(id),
+                Expr::CompoundIdentifier(parts) => parts.last_mut(),
+                _ => None,
+            };
+            if let Some(id) = id
+                && id.value.eq_ignore_ascii_case(self.from)
+            {
+                *id = self.to.clone();
+                self.changed = true;
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let plain = to.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && to
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let to = if plain {
+        Ident::new(to)
+    } else {
+        Ident::with_quote('"', to)
+    };
+    let mut any = false;
+    let renamed = keys
+        .iter()
+        .map(|k| {
+            let mut rename = Rename {
+                from,
+                to: to.clone(),
+                changed: false,
+            };
+            let parsed = Parser::new(&crate::dialect::parser::LakeqDialect)
+                .try_with_sql(&k.expression)
+                .and_then(|mut p| p.parse_expr());
+            match parsed {
+                Ok(mut expr) => {
+                    let _ = expr.visit(&mut rename);
+                    any |= rename.changed;
+                    let expression = if rename.changed {
+                        expr.to_string()
+                    } else {
+                        k.expression.clone()
+                    };
+                    crate::commit::SortKey {
+                        expression,
+                        ..k.clone()
+                    }
+                }
+                Err(_) => k.clone(),
+            }
+        })
+        .collect();
+    any.then_some(renamed)
 }
 
 /// Parse `ALTER VIEW [IF EXISTS] name RENAME TO new`; `None` for other statements.

@@ -154,3 +154,8 @@ INSERT INTO lakeq_bn BY NAME SELECT 'y' AS b, 1 AS a;
 INSERT INTO lakeq_bn BY NAME SELECT 2 AS a, 3 AS c;
 SELECT * FROM lakeq_bn ORDER BY a;
 INSERT INTO lakeq_bn BY NAME SELECT 1 AS nope;
+
+-- the ORDER BY of a subquery or view is kept for the query reading it (DataFusion drops it without a LIMIT)
+SELECT x FROM (SELECT x FROM (VALUES (2), (1), (3)) t(x) ORDER BY x DESC);
+CREATE VIEW lakeq_sorted_v AS SELECT x * 10 AS x, x AS y FROM (VALUES (2), (1), (3)) t(x) ORDER BY ALL;
+SELECT * FROM lakeq_sorted_v;

@@ -48,11 +48,13 @@ impl Writer<'_> {
         let table = Arc::clone(target.table()?);
         refuse_relayout_over_inlined_rows(target.lake(), table.id(), &target.qualified()).await?;
         let mut changes = ChangeSet::new(target.snapshot.snapshot.snapshot_id);
+        // The exact name first, then any case (DuckDB's names are case-insensitive).
         let find = |name: &str| {
-            table
-                .columns
-                .iter()
+            let mut columns = table.columns.iter();
+            columns
+                .clone()
                 .find(|c| c.row.column_name == name)
+                .or_else(|| columns.find(|c| c.row.column_name.eq_ignore_ascii_case(name)))
                 .ok_or_else(|| Error::NotFound {
                     kind: "column",
                     name: format!("{}.{name}", target.qualified()),
@@ -252,18 +254,35 @@ impl Writer<'_> {
             AlterOp::RenameColumn { from, to, .. } => {
                 check_column_name(target.lake(), &to)?;
                 let col = find(&from)?;
-                if find(&to).is_ok() {
+                if find(&to).is_ok_and(|c| c.row.column_id != col.row.column_id) {
                     return Err(Error::AlreadyExists {
                         kind: "column",
                         name: format!("{}.{to}", target.qualified()),
                     });
                 }
                 let mut row = col.row.clone();
+                // DuckDB rewrites the table's sort keys to the new name.
+                let keys = target
+                    .lake()
+                    .store()
+                    .sort_keys(table.id(), target.snapshot.snapshot.snapshot_id)
+                    .await?;
+                if let Some(keys) = crate::provider::sql::renamed_sort_keys(&keys, &from, &to) {
+                    changes.alters.push(Alter::SetSort {
+                        table_id: table.id(),
+                        keys,
+                    });
+                }
                 row.column_name = to;
                 changes.alters.push(Alter::ReplaceColumn { row });
             }
             AlterOp::SetType { name, type_sql } => {
                 let col = find(&name)?;
+                if ["hugeint", "int128"].contains(&type_sql.trim().to_ascii_lowercase().as_str()) {
+                    return Err(Error::Unsupported(format!(
+                        "changing column '{name}' to HUGEINT: lakeq does not write HUGEINT columns yet"
+                    )));
+                }
                 let data_type = self.sql_type(&type_sql).await?;
                 if col.ty.is_nested() {
                     let mut next = crate::commit::next_column_id(target.lake(), table.id()).await?;
@@ -394,7 +413,13 @@ impl Writer<'_> {
                 let unmatched: Vec<String> = keys
                     .iter()
                     .flat_map(|k| crate::provider::sql::sort_key_columns(&k.expression))
-                    .filter(|c| find(c).is_err())
+                    // Any case, quoted or not, as in DuckDB.
+                    .filter(|c| {
+                        !table
+                            .columns
+                            .iter()
+                            .any(|n| n.row.column_name.eq_ignore_ascii_case(c))
+                    })
                     .collect();
                 if !unmatched.is_empty() {
                     return Err(Error::Unsupported(format!(
@@ -471,7 +496,8 @@ impl Writer<'_> {
 /// Whether changing a column from `from` to `to` widens it, as DuckDB allows
 /// (its implicit-cast lattice): integers to wider integers (unsigned to a wider
 /// signed one too), integers and FLOAT to DOUBLE, small integers to FLOAT,
-/// decimals to decimals with room for every value, DATE to TIMESTAMP.
+/// decimals (and integers) to decimals with room for every value, DATE to
+/// TIMESTAMP, TIMESTAMP to TIMESTAMPTZ (read as UTC, lakeq's session time zone).
 pub(super) fn is_widening(from: &DuckLakeType, to: &DuckLakeType) -> bool {
     use crate::spec::types::DuckLakeType as T;
     fn signed_bits(t: &DuckLakeType) -> Option<u32> {
@@ -523,7 +549,19 @@ pub(super) fn is_widening(from: &DuckLakeType, to: &DuckLakeType) -> bool {
                 scale: s2,
             },
         ) => s2 >= s1 && i64::from(*p2) - i64::from(*s2) >= i64::from(*p1) - i64::from(*s1),
-        (T::Date, T::Timestamp) => true,
+        // As many integer digits as the integer type has (BIGINT 19, UBIGINT 20).
+        (a, T::Decimal { precision, scale }) => {
+            let digits = match a {
+                T::Int8 | T::UInt8 => 3,
+                T::Int16 | T::UInt16 => 5,
+                T::Int32 | T::UInt32 => 10,
+                T::Int64 => 19,
+                T::UInt64 => 20,
+                _ => return false,
+            };
+            i64::from(*precision) - i64::from(*scale) >= digits
+        }
+        (T::Date, T::Timestamp) | (T::Timestamp, T::TimestampTz) => true,
         _ => false,
     }
 }
@@ -773,6 +811,16 @@ mod widening_tests {
         assert!(is_widening(&T::Int32, &T::Float64));
         assert!(is_widening(&T::Float32, &T::Float64));
         assert!(is_widening(&T::Date, &T::Timestamp));
+        assert!(is_widening(&T::Timestamp, &T::TimestampTz));
+        assert!(!is_widening(&T::TimestampTz, &T::Timestamp));
+        let dec = |precision, scale| T::Decimal { precision, scale };
+        assert!(is_widening(&T::Int32, &dec(10, 0)));
+        assert!(!is_widening(&T::Int32, &dec(9, 0)));
+        assert!(is_widening(&T::Int32, &dec(12, 2)));
+        assert!(!is_widening(&T::Int32, &dec(11, 2)));
+        assert!(is_widening(&T::Int64, &dec(38, 0)));
+        assert!(!is_widening(&T::Int64, &dec(18, 0)));
+        assert!(is_widening(&T::UInt64, &dec(20, 0)));
         assert!(is_widening(
             &T::Decimal {
                 precision: 9,

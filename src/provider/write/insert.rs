@@ -269,7 +269,7 @@ pub(super) async fn write_options(
     table_id: Option<crate::spec::CatalogId>,
 ) -> Result<WriteOptions> {
     let metadata = lake.store().metadata().await?;
-    WriteOptions::for_table(&metadata, schema_id, table_id.unwrap_or(-1))
+    lake.write_options(&metadata, schema_id, table_id.unwrap_or(-1))
 }
 
 /// Indexes of top-level columns declared NOT NULL.
