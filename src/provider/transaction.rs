@@ -342,6 +342,7 @@ impl ForkedLake {
             "DELETE FROM {} WHERE {gone_tables}",
             t("ducklake_inlined_data_tables")
         ));
+        sql.extend(self.intermediate_inlined_tables(snapshot).await?);
         let live: std::collections::HashSet<i64> = backend
             .query(&format!(
                 "SELECT DISTINCT table_id FROM {}",
@@ -499,6 +500,50 @@ impl ForkedLake {
         };
         backend.execute_batch(&update).await?;
         Ok(garbage)
+    }
+
+    /// Statements that remove the empty inlined-data tables the transaction
+    /// created for a column layout it changed again before `COMMIT` (`CREATE
+    /// TABLE t(a)` then `ALTER TABLE t ADD COLUMN b` in one transaction). The
+    /// whole transaction becomes one snapshot with the final layout, so no
+    /// snapshot has the intermediate schema version: DuckDB, which reads every
+    /// registered inlined table of a table with the columns of the nearest
+    /// layout it knows, fails on such a table ("Referenced column b not
+    /// found"). DuckDB's own transactions never leave one. A table of an
+    /// intermediate layout that holds rows is kept (lakeq refuses the column
+    /// change that would leave rows there, so none should).
+    async fn intermediate_inlined_tables(&self, snapshot: SnapshotId) -> Result<Vec<String>> {
+        let backend = self.work_lake().store().backend();
+        let t = |name: &str| backend.table(name);
+        let mut sql = Vec::new();
+        let rows = backend
+            .query(&format!(
+                "SELECT table_name FROM {} WHERE schema_version <> \
+                 (SELECT schema_version FROM {} WHERE snapshot_id = {snapshot})",
+                t("ducklake_inlined_data_tables"),
+                t("ducklake_snapshot")
+            ))
+            .await?;
+        for r in rows {
+            let name = r.text(0)?;
+            let in_base = self.fork.tables.iter().any(|(base, _)| *base == name);
+            if in_base || !backend.table_exists(&name).await? {
+                continue;
+            }
+            let empty = backend
+                .query(&format!("SELECT 1 FROM {} LIMIT 1", t(&name)))
+                .await?
+                .is_empty();
+            if empty {
+                sql.push(format!("DROP TABLE IF EXISTS {}", t(&name)));
+                sql.push(format!(
+                    "DELETE FROM {} WHERE table_name = {}",
+                    t("ducklake_inlined_data_tables"),
+                    quote_text(&name)
+                ));
+            }
+        }
+        Ok(sql)
     }
 
     /// The forked tables whose rows live between `begin_snapshot` and
