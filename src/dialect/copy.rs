@@ -239,6 +239,49 @@ fn translate(options: &[Vec<&Token>]) -> Result<(String, Vec<String>)> {
     Ok((out.join(" "), partitioned.unwrap_or_default()))
 }
 
+/// A planned `COPY ... TO` written as DuckDB writes Parquet: `TIMESTAMP_S`
+/// columns become microsecond timestamps first. Parquet has no seconds unit;
+/// DuckDB writes them as `TIMESTAMP(MICROS)`, while arrow-rs would write a
+/// plain `INT64` that DuckDB (and every reader that ignores Arrow's embedded
+/// schema) reads back as a `BIGINT` of seconds. Other plans are unchanged.
+pub fn parquet_copy_types(
+    plan: datafusion::logical_expr::LogicalPlan,
+) -> datafusion::common::Result<datafusion::logical_expr::LogicalPlan> {
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
+    use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, dml::CopyTo};
+    let LogicalPlan::Copy(copy) = &plan else {
+        return Ok(plan);
+    };
+    let seconds = |t: &DataType| matches!(t, DataType::Timestamp(TimeUnit::Second, _));
+    let schema = copy.input.schema();
+    if !copy.file_type.get_ext().eq_ignore_ascii_case("parquet")
+        || !schema.fields().iter().any(|f| seconds(f.data_type()))
+    {
+        return Ok(plan);
+    }
+    let columns: Vec<Expr> = schema
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(datafusion::common::Column::from((qualifier, field)));
+            match field.data_type() {
+                DataType::Timestamp(TimeUnit::Second, tz) => cast(
+                    column,
+                    DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+                )
+                .alias(field.name()),
+                _ => column,
+            }
+        })
+        .collect();
+    let input = LogicalPlanBuilder::from(std::sync::Arc::clone(&copy.input))
+        .project(columns)?
+        .build()?;
+    Ok(LogicalPlan::Copy(CopyTo {
+        input: std::sync::Arc::new(input),
+        ..copy.clone()
+    }))
+}
+
 /// A single value (`parquet`, `'|'`, `100`, `true`), unquoted.
 fn value_text(value: &[&Token]) -> Option<String> {
     match value {

@@ -1015,6 +1015,7 @@ impl Session {
                     .into(),
             ));
         }
+        let plan = crate::dialect::copy::parquet_copy_types(plan)?;
         let df = self.ctx.execute_logical_plan(plan).await?;
         Ok(df.collect().await?)
     }

@@ -116,6 +116,12 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         format!("COPY (SELECT 2 AS a) TO '{d}/two.parquet' (FORMAT parquet)"),
         format!("COPY (SELECT 3 AS a) TO '{d}/plain/x/three.parquet' (FORMAT parquet)"),
         format!("COPY (SELECT 4 AS a) TO '{d}/plain/x/y/four.parquet' (FORMAT parquet)"),
+        // Parquet has no seconds unit: DuckDB writes TIMESTAMP_S as microseconds
+        // (arrow-rs alone wrote a plain INT64 that DuckDB read as a BIGINT).
+        format!(
+            "COPY (SELECT TIMESTAMP_S '2020-02-03 12:23:34' AS s, \
+             TIMESTAMP_MS '2020-02-03 12:23:34.123' AS ms) TO '{d}/ts.parquet' (FORMAT parquet)"
+        ),
     ] {
         if let Some(parent) = sql
             .split('\'')
@@ -142,6 +148,7 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         ),
         format!("SELECT a, b FROM read_csv('{d}/one.csv', delim = ';', header = true)"),
         format!("SELECT a FROM '{d}/two.parquet'"),
+        format!("SELECT s, ms, typeof(s) FROM '{d}/ts.parquet'"),
         // Globs over plain folders: `*` stays in a folder, `**` goes any depth.
         format!("SELECT a FROM '{d}/plain/*/*.parquet' ORDER BY a"),
         format!("SELECT a FROM '{d}/plain/**/*.parquet' ORDER BY a"),
