@@ -11,10 +11,33 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Stack of the thread that parses and plans statements, and of the runtime's
+/// workers. Planning recurses once per level of expression nesting; the
+/// parser refuses expressions deeper than DuckDB's 1,000 levels, and a
+/// 1,000-level expression needs more than the default 8 MiB main thread in a
+/// debug build. Only the pages a thread touches are ever committed.
+const STACK_SIZE: usize = 256 << 20;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    let main = std::thread::Builder::new()
+        .name("lakeq-main".into())
+        .stack_size(STACK_SIZE)
+        .spawn(move || run(cli));
+    match main.map(|thread| thread.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(e) => {
+            eprintln!("Error: cannot start the main thread: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(STACK_SIZE / 4)
         .build()
     {
         Ok(rt) => rt,

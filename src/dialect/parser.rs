@@ -251,7 +251,64 @@ pub fn parse_statements(sql: &str) -> Result<VecDeque<DFStatement>> {
         .with_dialect(&dialect)
         .build()
         .map_err(Error::DataFusion)?;
-    parser.parse_statements().map_err(Error::DataFusion)
+    let statements = parser.parse_statements().map_err(Error::DataFusion)?;
+    for statement in &statements {
+        check_expression_depth(statement)?;
+    }
+    Ok(statements)
+}
+
+/// DuckDB's default `max_expression_depth`: deeper expressions are refused
+/// before they are planned.
+pub const MAX_EXPRESSION_DEPTH: usize = 1000;
+
+/// Refuse a statement whose expressions nest deeper than
+/// [`MAX_EXPRESSION_DEPTH`], as DuckDB does. A long operator chain (`0-1-1-…`,
+/// `a = 1 OR a = 2 OR …`) parses into a tree one level deeper per operator,
+/// and planning recurses once per level: without this limit a few thousand
+/// terms overflowed the stack (an abort, not an error) after minutes of
+/// planning. The check itself walks at most one level past the limit.
+fn check_expression_depth(statement: &DFStatement) -> Result<()> {
+    use datafusion::sql::parser::CopyToSource;
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    use std::ops::ControlFlow;
+
+    struct Depth {
+        current: usize,
+    }
+    impl Visitor for Depth {
+        type Break = ();
+        fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.current += 1;
+            if self.current > MAX_EXPRESSION_DEPTH {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.current = self.current.saturating_sub(1);
+            ControlFlow::Continue(())
+        }
+    }
+    let mut depth = Depth { current: 0 };
+    let flow = match statement {
+        DFStatement::Statement(s) => s.visit(&mut depth),
+        DFStatement::CopyTo(copy) => match &copy.source {
+            CopyToSource::Query(query) => query.visit(&mut depth),
+            CopyToSource::Relation(_) => ControlFlow::Continue(()),
+        },
+        DFStatement::Explain(explain) => return check_expression_depth(&explain.statement),
+        DFStatement::CreateExternalTable(_) | DFStatement::Reset(_) => ControlFlow::Continue(()),
+    };
+    if flow.is_break() {
+        return Err(Error::Unsupported(format!(
+            "an expression nested more than {MAX_EXPRESSION_DEPTH} levels deep (DuckDB's \
+             max_expression_depth): a chain of that many operators cannot be planned; split it \
+             (an IN list instead of a chain of ORs, or intermediate columns)"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -290,6 +347,22 @@ mod tests {
             insert_select_star("INSERT INTO t SELECT a FROM u"),
             "INSERT INTO t SELECT a FROM u"
         );
+    }
+
+    #[test]
+    fn expressions_deeper_than_duckdbs_limit_are_refused() {
+        // `0-1-…-1` with n operators nests n + 1 expressions (the literals too).
+        let chain = |n: usize| format!("SELECT 0{} AS x", "-1".repeat(n));
+        assert!(parse_statements(&chain(MAX_EXPRESSION_DEPTH - 1)).is_ok());
+        for sql in [
+            chain(MAX_EXPRESSION_DEPTH),
+            format!("EXPLAIN {}", chain(5_000)),
+            format!("COPY ({}) TO 'x.parquet'", chain(5_000)),
+            format!("CREATE VIEW v AS {}", chain(5_000)),
+        ] {
+            let e = parse_statements(&sql).unwrap_err().to_string();
+            assert!(e.contains("max_expression_depth"), "{e}");
+        }
     }
 
     #[test]

@@ -3118,40 +3118,54 @@ fn landing_parquet_files() {
 }
 
 /// Deeply nested expressions are an error, not a crash: `lakeq sql` with a
-/// 2,000-term `0-1-1-…` must fail within a few seconds. It does not yet: the
-/// planner recurses once per level (DataFusion is built without
-/// `recursive_protection`, and `dialect::semantics` rewrites expressions
-/// recursively) and DataFusion names every sub-expression while planning (more
-/// than quadratic time): in a debug build 200 terms take ~3 s, 400 terms ~20 s,
-/// and 1,000 terms overflow the 8 MiB main thread (SIGABRT). It runs the binary
-/// in a child process, so the abort cannot take the test process down.
+/// 2,000-term `0-1-1-…` (and a 100,000-term one) fails with DuckDB's
+/// `max_expression_depth` limit of 1,000 levels, within seconds. Before the
+/// limit the planner recursed once per level and named every sub-expression
+/// (more than quadratic time): in a debug build 400 terms took ~20 s and 1,000
+/// overflowed the 8 MiB main thread (SIGABRT). The binary runs in a child
+/// process, so an abort cannot take the test process down.
 #[test]
-#[ignore = "known: deep expressions overflow the stack or take minutes to plan (needs an expression depth limit, as DuckDB's max_expression_depth)"]
 fn deep_expressions_fail_cleanly() {
     let dir = scratch_dir("prop_deep");
-    let sql = format!("SELECT 0{} AS x", "-1".repeat(2_000));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakeq"))
-        .current_dir(&dir)
-        .args(["sql", "-c", &sql])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run lakeq");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for lakeq") {
-            break status;
+    for terms in [2_000, 100_000] {
+        let file = dir.join(format!("deep_{terms}.sql"));
+        std::fs::write(&file, format!("SELECT 0{} AS x", "-1".repeat(terms)))
+            .expect("write the SQL file");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakeq"))
+            .current_dir(&dir)
+            .arg("sql")
+            .arg("-f")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run lakeq");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for lakeq") {
+                break status;
+            }
+            if started.elapsed().as_secs() > 60 {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("lakeq sql still planning a {terms}-term expression after 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            use std::io::Read;
+            let _ = pipe.read_to_string(&mut stderr);
         }
-        if started.elapsed().as_secs() > 20 {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("lakeq sql still planning a 2,000-term expression after 20 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "lakeq must exit with an error, not be killed by a signal ({status})"
-    );
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "{terms} terms: lakeq must exit with an error, not be killed by a signal \
+             ({status}): {stderr}"
+        );
+        assert!(
+            stderr.contains("max_expression_depth") && stderr.contains("1000"),
+            "{terms} terms: {stderr}"
+        );
+    }
 }
