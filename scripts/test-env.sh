@@ -6,7 +6,8 @@
 #   * <repo>/.venv/duckdb_extensions/ with ducklake, sqlite_scanner, postgres_scanner, httpfs and tpch
 #     .duckdb_extension files (symlinks into the wheels, named the way DuckDB needs to LOAD them);
 #   * the Python venv <repo>/.venv-dbt with dbt-core + dbt-duckdb (tests/oracle/dbt-requirements.txt) and
-#     an extension directory in DuckDB's layout for it (dbt-duckdb cannot LOAD by path).
+#     an extension directory in DuckDB's layout for it (dbt-duckdb cannot LOAD by path);
+#   * Debian's chromium (headless) for the docs page test, installed with apt-get when missing.
 #
 # Usage:
 #   source scripts/test-env.sh     prepares, then exports LAKEQ_DUCKDB_PYTHON, LAKEQ_DUCKDB_EXT_DIR, LAKEQ_DBT,
@@ -100,6 +101,19 @@ if [[ ! -d "$DBT_EXT_DIR" ]]; then
         ln -sfn "$(readlink -f "$EXT_DIR/$name.duckdb_extension")" "$DBT_EXT_DIR/$layout/$name.duckdb_extension"
     done
     log "linked the DuckDB extensions into $DBT_EXT_DIR/$layout"
+fi
+
+# --- Chromium, for the screenshot test of `lakeq docs serve` (tests/it/dbt.rs) ---------------------------------
+# Debian's package; installed once per machine (as root, where apt-get is at hand).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "installing Debian's chromium (headless browser for the docs page test)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2 \
+            || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2; } \
+            || log "could not install chromium: the docs page test will fail and say so"
+    else
+        log "chromium is missing (install Debian's chromium package): the docs page test will fail and say so"
+    fi
 fi
 
 echo "export LAKEQ_DUCKDB_PYTHON='$VENV/bin/python'"

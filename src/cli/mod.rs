@@ -1,6 +1,7 @@
 //! The `lakeq` command line: clap structs without logic, resolved into calls of
 //! the public library API (the same one an embedder uses).
 
+pub mod docs;
 pub mod format;
 pub mod generate;
 pub mod ingest;
@@ -81,6 +82,9 @@ pub enum Command {
     Compile(models::ProjectArgs),
     /// List the selected models and their tests.
     Ls(models::ProjectArgs),
+    /// Documentation as dbt's: `generate` writes target/catalog.json and target/index.html,
+    /// `serve` serves target/ over HTTP.
+    Docs(docs::DocsArgs),
     /// Show a lake's snapshots (its history) with the changes each made.
     Snapshots(snapshots::SnapshotsArgs),
     /// Keep lakes small: merge small files, expire old snapshots, delete released files.
@@ -133,6 +137,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Snapshot(args) => models::run(args, RunKind::Snapshots).await,
         Command::Compile(args) => models::compile(args).await,
         Command::Ls(args) => models::ls(args).await,
+        Command::Docs(args) => docs::run(args).await,
         Command::Snapshots(args) => snapshots::run(args).await,
         Command::Maintain(args) => maintain::run(args).await,
         Command::Worker(args) => worker::run(args).await,

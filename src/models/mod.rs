@@ -18,6 +18,7 @@
 
 pub mod artifacts;
 pub mod dbt;
+pub mod docs;
 pub mod graph;
 pub mod introspect;
 pub mod jinja;

@@ -1348,3 +1348,166 @@ fn state_modified_selects_what_dbt_selects() -> TestResult {
     assert!(err.contains("give --state"), "{err}");
     Ok(())
 }
+
+/// The columns of a catalog.json node: (name, DuckDB type, position), in order.
+fn catalog_columns(node: &serde_json::Value) -> Vec<(String, String, u64)> {
+    let mut columns: Vec<(String, String, u64)> = node["columns"]
+        .as_object()
+        .map(|c| {
+            c.values()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap_or_default().to_string(),
+                        c["type"].as_str().unwrap_or_default().to_string(),
+                        c["index"].as_u64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    columns.sort_by_key(|c| c.2);
+    columns
+}
+
+/// `lakeq docs generate` writes dbt's `catalog.json`: the same nodes, relation
+/// types, lakes, schemas, names and columns (positions and DuckDB types) as
+/// `dbt docs generate` with dbt-duckdb on the same project. The one known
+/// difference: DuckDB's sum() of integers is a HUGEINT, lakeq's a BIGINT.
+#[test]
+fn docs_generate_catalog_matches_dbt_duckdb() -> TestResult {
+    let with_dbt = project("jaffle")?;
+    let with_lakeq = project("jaffle")?;
+    run_dbt(&with_dbt, &["seed"])?;
+    run_dbt(&with_dbt, &["build"])?;
+    run_dbt(&with_dbt, &["docs", "generate"])?;
+    run_ok(&with_lakeq, &["build"])?;
+    let (stdout, _) = run_ok(&with_lakeq, &["docs", "generate"])?;
+    assert!(stdout.contains("11 relations"), "{stdout}");
+    let read = |dir: &Path| -> TestResult<serde_json::Value> {
+        Ok(serde_json::from_slice(&std::fs::read(
+            dir.join("target/catalog.json"),
+        )?)?)
+    };
+    let (dbt, lakeq) = (read(&with_dbt)?, read(&with_lakeq)?);
+    let ids = |c: &serde_json::Value| -> Vec<String> {
+        c["nodes"]
+            .as_object()
+            .map(|n| n.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(ids(&dbt), ids(&lakeq));
+    assert_eq!(ids(&dbt).len(), 11, "{dbt}");
+    let mut problems = Vec::new();
+    for id in ids(&dbt) {
+        let (a, b) = (&dbt["nodes"][&id], &lakeq["nodes"][&id]);
+        if a["metadata"] != b["metadata"] {
+            problems.push(format!(
+                "{id}: {} (dbt) vs {} (lakeq)",
+                a["metadata"], b["metadata"]
+            ));
+        }
+        let (ca, cb) = (catalog_columns(a), catalog_columns(b));
+        let same = ca.len() == cb.len()
+            && ca.iter().zip(&cb).all(|(x, y)| {
+                x == y || (x.0 == y.0 && x.2 == y.2 && x.1 == "HUGEINT" && y.1 == "BIGINT")
+            });
+        if !same || ca.is_empty() {
+            problems.push(format!("{id}: columns {ca:?} (dbt) vs {cb:?} (lakeq)"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    Ok(())
+}
+
+/// The page `lakeq docs generate` writes, served by `lakeq docs serve` and
+/// rendered by a real browser (Debian's headless Chromium, which
+/// scripts/test-env.sh installs): the DAG has a box per model and seed, the
+/// navigation lists every model, a model's page shows its columns with their
+/// types and tests; both views are screenshotted (PNG files in the scratch
+/// folder, for a look by hand).
+#[test]
+fn docs_page_renders_in_chromium() -> TestResult {
+    use std::io::BufRead;
+    let chromium = std::env::var("LAKEQ_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let dir = project("jaffle")?;
+    run_ok(&dir, &["build"])?;
+    run_ok(&dir, &["docs", "generate"])?;
+    let mut server = Command::new(env!("CARGO_BIN_EXE_lakeq"))
+        .current_dir(&dir)
+        .args(["docs", "serve", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let result = (|| -> TestResult {
+        let stdout = server.stdout.take().ok_or("no stdout")?;
+        let mut first = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut first)?;
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .ok_or_else(|| format!("no address in {first:?}"))?
+            .to_string();
+        let browse = |args: &[&str], page: &str| -> TestResult<String> {
+            let out = Command::new(&chromium)
+                .args(["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"])
+                .arg("--virtual-time-budget=5000")
+                .args(args)
+                .arg(page)
+                .output()
+                .map_err(|e| {
+                    format!("cannot run {chromium} ({e}): scripts/test-env.sh installs Debian's chromium")
+                })?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{chromium} {args:?} {page} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+                .into());
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let dag = browse(&["--dump-dom"], &url)?;
+        assert!(
+            dag.contains("data-ready=\"1\""),
+            "the page's script did not finish:\n{dag}"
+        );
+        assert_eq!(dag.matches("class=\"dag-node model\"").count(), 7, "{dag}");
+        assert_eq!(dag.matches("class=\"dag-node seed\"").count(), 4, "{dag}");
+        assert!(dag.matches("class=\"dag-edge\"").count() >= 8, "{dag}");
+        for model in ["customers", "orders", "stg_payments", "revenue_by_day"] {
+            assert!(
+                dag.contains(&format!("data-id=\"model.jaffle.{model}\"")),
+                "{model} missing:\n{dag}"
+            );
+        }
+        let page = format!("{url}#model.jaffle.customers");
+        let customers = browse(&["--dump-dom"], &page)?;
+        assert_eq!(
+            customers.matches("<tr class=\"column\">").count(),
+            7,
+            "{customers}"
+        );
+        assert!(
+            customers.contains("<td>customer_lifetime_value</td><td>BIGINT</td>"),
+            "{customers}"
+        );
+        assert!(
+            customers.contains("jaffle_lake.main.customers"),
+            "{customers}"
+        );
+        for (name, page) in [("dag", url.as_str()), ("customers", page.as_str())] {
+            let shot = dir.join(format!("docs-{name}.png"));
+            browse(&[&format!("--screenshot={}", shot.display())], page)?;
+            let png = std::fs::read(&shot)?;
+            assert!(
+                png.starts_with(b"\x89PNG") && png.len() > 10_000,
+                "{}",
+                shot.display()
+            );
+        }
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
