@@ -10,8 +10,8 @@ use lakeq::error::{Error, Result};
 use lakeq::models::graph::select_nodes_with_selector;
 use lakeq::models::introspect::SessionDatabase;
 use lakeq::models::run::{
-    NodeResult, RunKind, RunOptions, RunPlan, Status, create_schemas, end_of_run_globals, execute,
-    open_session_with, run_hooks, run_hooks_with,
+    NodeResult, RunKind, RunOptions, RunPlan, Status, create_schemas, defer_to_state,
+    end_of_run_globals, execute, open_session_with, run_hooks, run_hooks_with,
 };
 use lakeq::models::{Project, artifacts};
 
@@ -43,6 +43,38 @@ pub struct ProjectArgs {
     /// `-s state:modified` / `state:new` (dbt's `--state`).
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Read the models, seeds and snapshots that are not selected and not built in this
+    /// target from their relations in the `--state` manifest (dbt's `--defer`).
+    #[arg(long, requires = "state")]
+    pub defer: bool,
+    /// With --defer: read every unselected node from the `--state` manifest, built here
+    /// or not (dbt's `--favor-state`).
+    #[arg(long, requires = "defer")]
+    pub favor_state: bool,
+}
+
+impl ProjectArgs {
+    /// With `--defer`: point the refs to unselected nodes at the `--state`
+    /// manifest's relations (see [`defer_to_state`]) and say which.
+    async fn defer(
+        &self,
+        project: &mut Project,
+        selected: &std::collections::BTreeSet<String>,
+        session: &lakeq::Session,
+    ) -> Result<()> {
+        if !self.defer {
+            return Ok(());
+        }
+        let deferred = defer_to_state(project, selected, session, self.favor_state).await?;
+        if !deferred.is_empty() {
+            let list: Vec<String> = deferred
+                .iter()
+                .map(|(name, relation)| format!("{name} ({relation})"))
+                .collect();
+            println!("  deferred to --state: {}", list.join(", "));
+        }
+        Ok(())
+    }
 }
 
 /// Arguments of the commands that run models or tests.
@@ -215,6 +247,9 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
         RunKind::Snapshots => "snapshot",
     };
     project.set_database(Arc::new(SessionDatabase::new(Arc::clone(&session))), which);
+    args.project
+        .defer(&mut project, &selected, &session)
+        .await?;
     let (on_start, on_end) = project
         .config
         .dbt
@@ -327,7 +362,10 @@ pub async fn compile(args: ProjectArgs) -> Result<()> {
     // Macros that ask the lake (dbt_utils.star, get_column_values, ...) see it, as in `dbt compile`.
     let session =
         Arc::new(open_session_with(&project, &super::run_session_options(&project.config)?).await?);
-    project.set_database(Arc::new(SessionDatabase::new(session)), "compile");
+    project.set_database(
+        Arc::new(SessionDatabase::new(Arc::clone(&session))),
+        "compile",
+    );
     let (selected, warnings) = select_nodes_with_selector(
         &project,
         args.selector.as_deref(),
@@ -337,6 +375,7 @@ pub async fn compile(args: ProjectArgs) -> Result<()> {
     for w in warnings {
         eprintln!("warning: {w}");
     }
+    args.defer(&mut project, &selected, &session).await?;
     artifacts::write(&project, "manifest.json", &artifacts::manifest(&project))?;
     for name in selected.iter().filter(|n| !project.is_seed(n)) {
         let sql = project.compile(name, false)?;

@@ -93,6 +93,8 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
             selector: None,
             vars: None,
             state: None,
+            defer: false,
+            favor_state: false,
         },
         threads: Some(args.threads),
         full_refresh: args.full_refresh,

@@ -203,6 +203,9 @@ pub struct Project {
     /// The manifest of an earlier run (`--state <folder>`), for the
     /// `state:modified` and `state:new` selectors.
     pub state: Option<serde_json::Value>,
+    /// Nodes read from another environment's relation (`--defer`): name ->
+    /// `lake.schema.name`.
+    pub deferred: BTreeMap<String, String>,
     /// Name resolution for the compile pass.
     resolver: Arc<Resolver>,
 }
@@ -577,6 +580,7 @@ impl Project {
             unit_tests,
             warnings,
             state: None,
+            deferred: BTreeMap::new(),
             resolver,
         })
     }
@@ -679,6 +683,15 @@ impl Project {
             .collect();
         out.insert(self.target_lake.clone());
         out
+    }
+
+    /// Resolve `ref('name')` to `relation` instead of the node's relation in
+    /// this target (dbt's `--defer`, see [`run::defer_to_state`]).
+    pub fn defer(&mut self, name: &str, relation: String) {
+        Arc::make_mut(&mut self.resolver)
+            .relations
+            .insert(name.to_string(), relation.clone());
+        self.deferred.insert(name.to_string(), relation);
     }
 
     /// Let templates query the lakes through `database` (`run_query`,
@@ -786,7 +799,9 @@ impl Project {
         let def = &test.def;
         // The tested relation, filtered by the test's `where` as dbt does.
         let target = |m: &str| -> Result<String, ModelError> {
-            let rel = if self.is_seed(m) {
+            let rel = if let Some(deferred) = self.deferred.get(m) {
+                deferred.clone()
+            } else if self.is_seed(m) {
                 self.node_relation(m)?
             } else {
                 let model = self.model(m)?;

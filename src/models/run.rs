@@ -334,6 +334,122 @@ pub async fn open_session_with(project: &Project, options: &SessionOptions) -> R
     Ok(session)
 }
 
+/// dbt's `--defer`: every model, seed and snapshot that is not `selected` and
+/// whose relation does not exist in this target (or every one, with
+/// `favor_state`, dbt's `--favor-state`) is read from its relation in the
+/// `--state` manifest instead: `ref()` to it resolves there. The lakes those
+/// relations live in are attached when the project configures them (or their
+/// embedded catalog file exists). Returns the deferred (name, relation) pairs.
+pub async fn defer_to_state(
+    project: &mut Project,
+    selected: &BTreeSet<String>,
+    session: &Session,
+    favor_state: bool,
+) -> Result<Vec<(String, String)>> {
+    let Some(state) = project.state.clone() else {
+        return Err(Error::Models(super::ModelError::Selection(
+            "--defer needs --state <folder> (the target/ of a run of the environment to defer to)"
+                .into(),
+        )));
+    };
+    let mut from_state: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(nodes) = state.get("nodes").and_then(|n| n.as_object()) {
+        for node in nodes.values() {
+            let kind = node.get("resource_type").and_then(|v| v.as_str());
+            let name = node.get("name").and_then(|v| v.as_str());
+            let rel = node.get("relation_name").and_then(|v| v.as_str());
+            if let (Some("model" | "seed" | "snapshot"), Some(name), Some(rel)) = (kind, name, rel)
+            {
+                from_state.insert(name.to_string(), rel.to_string());
+            }
+        }
+    }
+    let candidates: Vec<String> = project
+        .models
+        .values()
+        .filter(|m| m.config.materialized != Materialized::Ephemeral)
+        .map(|m| m.name.clone())
+        .chain(project.seeds.keys().cloned())
+        .filter(|n| !selected.contains(n))
+        .collect();
+    let mut deferred = Vec::new();
+    for name in candidates {
+        let Some(text) = from_state.get(&name) else {
+            continue;
+        };
+        let datafusion::common::TableReference::Full {
+            catalog,
+            schema,
+            table,
+        } = datafusion::common::TableReference::parse_str(text)
+        else {
+            continue;
+        };
+        let state_relation = relation(&catalog, &schema, &table);
+        let here = match project.models.get(&name) {
+            Some(m) => m.relation.clone(),
+            None => project
+                .seeds
+                .get(&name)
+                .map(|s| s.relation.clone())
+                .unwrap_or_default(),
+        };
+        if state_relation == here || (!favor_state && relation_exists(session, &here).await) {
+            continue;
+        }
+        if session.lake(&catalog).is_err() {
+            let lake = project.config.lake(&catalog, &project.files.root);
+            let configured = project.config.lakes.contains_key(catalog.as_ref());
+            let embedded = project
+                .files
+                .root
+                .join("lake")
+                .join(format!("{catalog}.sqlite"))
+                .is_file();
+            if !configured && !embedded {
+                return Err(Error::Models(super::ModelError::Selection(format!(
+                    "--defer: '{name}' is in lake '{catalog}' in the --state manifest \
+                     ({state_relation}), which this project does not configure"
+                ))));
+            }
+            session
+                .attach(&catalog, &lake.catalog, lake.options())
+                .await?;
+        }
+        project.defer(&name, state_relation.clone());
+        deferred.push((name, state_relation));
+    }
+    Ok(deferred)
+}
+
+/// Whether `relation` (`lake.schema.name`) exists in its lake.
+async fn relation_exists(session: &Session, relation: &str) -> bool {
+    let datafusion::common::TableReference::Full {
+        catalog,
+        schema,
+        table,
+    } = datafusion::common::TableReference::parse_str(relation)
+    else {
+        return false;
+    };
+    let text = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let sql = format!(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = {} \
+         AND table_schema = {} AND table_name = {}",
+        text(&catalog),
+        text(&schema),
+        text(&table)
+    );
+    match session.sql(&sql).await {
+        Ok(batches) => batches
+            .first()
+            .filter(|b| b.num_rows() > 0)
+            .and_then(|b| crate::dialect::render::value_text(b.column(0).as_ref(), 0))
+            .is_some_and(|n| n != "0"),
+        Err(_) => false,
+    }
+}
+
 /// Run a plan. `on_result` sees each node's result as it finishes (for progress
 /// output); the results come back in completion order.
 pub async fn execute(

@@ -331,6 +331,29 @@ fn compare_masked_builds_with_dbt(
         dbt_out.push_str(&run_dbt(&with_dbt, &args)?);
         lakeq_out.push_str(&run_ok(&with_lakeq, &args)?.0);
     }
+    assert_same_lakes(
+        &with_dbt,
+        &with_lakeq,
+        catalog,
+        data,
+        relations,
+        masks,
+        &format!("dbt:\n{dbt_out}\nlakeq:\n{lakeq_out}"),
+    )
+}
+
+/// Compare every table and view of the lakes dbt-duckdb (in `with_dbt`) and
+/// lakeq (in `with_lakeq`) built, in DuckDB (`tests/dbt/compare_lakes.py`):
+/// the same relations (`relations` of them), columns and rows.
+fn assert_same_lakes(
+    with_dbt: &Path,
+    with_lakeq: &Path,
+    catalog: &str,
+    data: &str,
+    relations: usize,
+    masks: &str,
+    context: &str,
+) -> TestResult {
     let (python, ext) = oracle_python()?;
     let out = Command::new(python)
         .arg(Path::new(ROOT).join("tests/dbt/compare_lakes.py"))
@@ -357,7 +380,7 @@ fn compare_masked_builds_with_dbt(
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(
         report["a"], report["b"],
-        "dbt and lakeq built different relations\ndbt:\n{dbt_out}\nlakeq:\n{lakeq_out}"
+        "dbt and lakeq built different relations\n{context}"
     );
     let tables = report["tables"].as_object().ok_or("no tables")?;
     assert_eq!(tables.len(), relations, "{report}");
@@ -1510,4 +1533,98 @@ fn docs_page_renders_in_chromium() -> TestResult {
     let _ = server.kill();
     let _ = server.wait();
     result
+}
+
+/// `tests/dbt/jaffle` with a second target, `prod` (schema `prod` of the same lake).
+fn jaffle_with_prod_target() -> TestResult<PathBuf> {
+    let dir = project("jaffle")?;
+    let profiles = dir.join("profiles.yml");
+    let text = std::fs::read_to_string(&profiles)?;
+    let dev = text
+        .find("    dev:\n")
+        .and_then(|i| text.get(i..))
+        .ok_or("no dev output in jaffle's profiles.yml")?;
+    let prod = dev.replacen("    dev:\n", "    prod:\n", 1).replacen(
+        "      schema: main\n",
+        "      schema: prod\n",
+        1,
+    );
+    std::fs::write(&profiles, format!("{}\n{prod}", text.trim_end()))?;
+    Ok(dir)
+}
+
+/// dbt's `--defer --state`: with everything built in `prod` and nothing in
+/// `dev`, `build -s customers --defer --state prod_state` builds `customers` in
+/// dev from prod's staging views (and runs its tests, the relationships test
+/// reading prod's `orders`), as dbt-duckdb does: the lakes compare equal.
+/// A second run, with `customers` built in dev, still defers the others; with
+/// `--favor-state` a dev relation is ignored too, and without `--defer` the
+/// unbuilt dev staging views are an error naming them.
+#[test]
+fn defer_reads_unselected_models_from_the_state_manifest_as_dbt() -> TestResult {
+    let with_dbt = jaffle_with_prod_target()?;
+    let with_lakeq = jaffle_with_prod_target()?;
+    run_dbt(&with_dbt, &["seed", "--target", "prod"])?;
+    run_dbt(&with_dbt, &["build", "--target", "prod"])?;
+    run_ok(&with_lakeq, &["build", "--target", "prod"])?;
+    for dir in [&with_dbt, &with_lakeq] {
+        std::fs::create_dir_all(dir.join("prod_state"))?;
+        std::fs::copy(
+            dir.join("target/manifest.json"),
+            dir.join("prod_state/manifest.json"),
+        )?;
+    }
+    let defer = [
+        "build",
+        "-s",
+        "customers",
+        "--defer",
+        "--state",
+        "prod_state",
+    ];
+    let dbt_out = run_dbt(&with_dbt, &defer)?;
+    let (lakeq_out, _) = run_ok(&with_lakeq, &defer)?;
+    for expected in [
+        "stg_customers (jaffle_lake.prod.stg_customers)",
+        "orders (jaffle_lake.prod.orders)",
+        "jaffle_lake.main.customers 8 rows",
+        "relationships_orders_customer_id",
+        "1 models built, 0 failed; 3 tests passed",
+    ] {
+        assert!(lakeq_out.contains(expected), "{expected}:\n{lakeq_out}");
+    }
+    // prod's 4 seeds, 3 views and 4 tables, and dev's customers.
+    assert_same_lakes(
+        &with_dbt,
+        &with_lakeq,
+        "jaffle.sqlite",
+        "jaffle_data",
+        12,
+        "{}",
+        &format!("dbt:\n{dbt_out}\nlakeq:\n{lakeq_out}"),
+    )?;
+    let (again, _) = run_ok(&with_lakeq, &defer)?;
+    assert!(
+        again.contains("stg_orders (jaffle_lake.prod.stg_orders)"),
+        "{again}"
+    );
+    let (favored, _) = run_ok(
+        &with_lakeq,
+        &[
+            "compile",
+            "-s",
+            "customers",
+            "--defer",
+            "--favor-state",
+            "--state",
+            "prod_state",
+        ],
+    )?;
+    assert!(
+        favored.contains("from jaffle_lake.prod.stg_customers"),
+        "{favored}"
+    );
+    let err = lakeq_cli_err(&with_lakeq, &["build", "-s", "customers"])?;
+    assert!(err.contains("jaffle_lake.main.stg_"), "{err}");
+    Ok(())
 }
