@@ -45,6 +45,26 @@ pub fn run_session_options(config: &Config) -> Result<lakeq::SessionOptions> {
     Ok(lakeq::SessionOptions::default().with_memory_limit(limit))
 }
 
+/// Where queries run: `--workers` / `--bytes-per-task` when given, else
+/// `[cluster]` of lakeq.toml (no workers: this process). Worker addresses are
+/// checked here, before anything runs.
+pub fn cluster_options(
+    config: &Config,
+    workers: &[String],
+    bytes_per_task: Option<usize>,
+) -> Result<lakeq::distributed::ClusterOptions> {
+    let cluster = lakeq::distributed::ClusterOptions {
+        workers: if workers.is_empty() {
+            config.cluster.workers.clone()
+        } else {
+            workers.to_vec()
+        },
+        bytes_per_task: bytes_per_task.or(config.cluster.bytes_per_task),
+    };
+    lakeq::distributed::worker_urls(&cluster.workers)?;
+    Ok(cluster)
+}
+
 /// lakeq: a DuckLake lakehouse in one binary.
 #[derive(Debug, Parser)]
 #[command(name = "lakeq", version, about)]

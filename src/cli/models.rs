@@ -89,6 +89,27 @@ pub struct RunArgs {
     /// Rebuild incremental models from scratch.
     #[arg(long)]
     pub full_refresh: bool,
+    /// Run the models' queries on these `lakeq worker`s (`host:port,host:port`); the files
+    /// and the commit of each model are written here. Default: `[cluster] workers` of
+    /// lakeq.toml, else none (this process).
+    #[arg(long, value_delimiter = ',')]
+    pub workers: Vec<String>,
+    /// Bytes of Parquet per distributed scan task. Default: `[cluster] bytes_per_task`.
+    #[arg(long)]
+    pub bytes_per_task: Option<usize>,
+}
+
+impl RunArgs {
+    /// The session options of a model run: the memory pool and the cluster.
+    fn session_options(&self, config: &Config) -> Result<lakeq::SessionOptions> {
+        Ok(
+            super::run_session_options(config)?.with_cluster(super::cluster_options(
+                config,
+                &self.workers,
+                self.bytes_per_task,
+            )?),
+        )
+    }
 }
 
 impl ProjectArgs {
@@ -238,7 +259,7 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
         return Ok(RunSummary::default());
     }
     let session =
-        Arc::new(open_session_with(&project, &super::run_session_options(&project.config)?).await?);
+        Arc::new(open_session_with(&project, &args.session_options(&project.config)?).await?);
     let which = match kind {
         RunKind::Models => "run",
         RunKind::Tests => "test",

@@ -36,6 +36,13 @@ pub struct PipelineArgs {
     /// Skip the maintenance step (merging small files, expiring old snapshots).
     #[arg(long)]
     pub no_maintain: bool,
+    /// Run the models' queries on these `lakeq worker`s (`host:port,host:port`); generate,
+    /// ingest and maintenance run here. Default: `[cluster] workers` of lakeq.toml.
+    #[arg(long, value_delimiter = ',')]
+    pub workers: Vec<String>,
+    /// Bytes of Parquet per distributed scan task. Default: `[cluster] bytes_per_task`.
+    #[arg(long)]
+    pub bytes_per_task: Option<usize>,
 }
 
 /// Run `lakeq run`.
@@ -98,6 +105,8 @@ pub async fn run(args: PipelineArgs) -> Result<()> {
         },
         threads: Some(args.threads),
         full_refresh: args.full_refresh,
+        workers: args.workers.clone(),
+        bytes_per_task: args.bytes_per_task,
     };
     let project = run_args.project.load()?;
     let lake = project.target_lake.clone();

@@ -67,17 +67,7 @@ pub async fn attach_project_lakes(session: &Session, dir: &std::path::Path) -> R
 /// Run `lakeq sql`.
 pub async fn run(args: SqlArgs) -> Result<()> {
     let config = lakeq::config::Config::load(&args.project)?;
-    let mut cluster = lakeq::distributed::ClusterOptions {
-        workers: config.cluster.workers.clone(),
-        bytes_per_task: config.cluster.bytes_per_task,
-    };
-    if !args.workers.is_empty() {
-        cluster.workers = args.workers.clone();
-    }
-    if args.bytes_per_task.is_some() {
-        cluster.bytes_per_task = args.bytes_per_task;
-    }
-    lakeq::distributed::worker_urls(&cluster.workers)?;
+    let cluster = super::cluster_options(&config, &args.workers, args.bytes_per_task)?;
     let session = Session::with_options(&super::session_options().with_cluster(cluster));
     attach_project_lakes(&session, &args.project).await?;
     attach_default_lakes(&session, &args.project.join(&args.lake_dir)).await?;

@@ -12,8 +12,12 @@
 //! never open the catalog.
 //!
 //! Contract:
-//! - reads only: a session with workers refuses writes (INSERT, CTAS, UPDATE,
-//!   DELETE, MERGE, DDL, COPY) with an error, before anything is written;
+//! - writes read on the workers and write here: `INSERT ... SELECT`, `CREATE
+//!   TABLE AS` and `COPY` read their input on the workers, and the coordinator
+//!   writes the files and commits one snapshot; `UPDATE`, `DELETE` and MERGE
+//!   (row positions) are refused with an error before anything is written;
+//! - a stage runs in several tasks only where that cannot change the answer
+//!   (see `one_task_where_partitions_matter`);
 //! - the answer is the one-machine answer: every lakeq plan piece the plan
 //!   serializer would drop is carried by [`codec::LakeCodec`] (see its table),
 //!   and a piece it cannot carry is an error, never a different answer;
@@ -32,7 +36,8 @@ use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStor
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion_distributed::{
-    DistributedExt, SessionStateBuilderExt, Worker, WorkerQueryContext, WorkerResolver,
+    BroadcastExec, DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExt,
+    NetworkBoundaryExt, SessionStateBuilderExt, Worker, WorkerQueryContext, WorkerResolver,
     WorkerSessionBuilder,
 };
 use url::Url;
@@ -95,6 +100,7 @@ impl WorkerResolver for StaticWorkers {
 pub fn coordinator_state(state: SessionState, cluster: &ClusterOptions) -> SessionState {
     let mut builder = SessionStateBuilder::new_from_existing(state)
         .with_physical_optimizer_rule(Arc::new(WrapLakeScans))
+        .with_distributed_desired_task_count_handler(one_task_where_partitions_matter)
         .with_distributed_worker_resolver(StaticWorkers(cluster.workers.clone()))
         .with_distributed_user_codec(LakeCodec::default())
         .with_distributed_planner();
@@ -103,6 +109,51 @@ pub fn coordinator_state(state: SessionState, cluster: &ClusterOptions) -> Sessi
         let _ = builder.set_distributed_file_scan_config_bytes_per_partition(bytes.max(1));
     }
     builder.build()
+}
+
+/// A stage of a distributed plan runs as several tasks, each on a share of the
+/// stage's input files. That is right only for operators that work partition by
+/// partition. An operator that needs its whole input in one partition, or all
+/// rows of a key together (a window's `PARTITION BY`, a global sort or limit, a
+/// single-mode aggregate, a collect-left join's build side), gets that from a
+/// repartition or merge below it (which becomes a network boundary) or, in a
+/// plan over few small files, simply because its input is one partition. In
+/// the second case datafusion-distributed still splits the files among tasks,
+/// and each task's operator sees a share: `row_number() OVER (PARTITION BY k)`
+/// numbered each file's rows from 1 and a deduplicating view returned every row
+/// twice. Such an operator caps its stage at one task (this handler answers
+/// before the engine's own).
+fn one_task_where_partitions_matter(
+    ev: DesiredTaskCountEvent<'_>,
+) -> Option<datafusion::common::Result<DesiredTaskCountEventResponse>> {
+    use datafusion::physical_plan::Distribution;
+    let plan = ev.plan;
+    let requirements = plan.input_distribution_requirements();
+    let needs_one = plan.children().iter().enumerate().any(|(i, child)| {
+        !matches!(
+            requirements.child_distribution(i),
+            None | Some(Distribution::UnspecifiedDistribution)
+        ) && !is_exchange(child)
+    });
+    needs_one.then(|| Ok(DesiredTaskCountEventResponse::maximum(1)))
+}
+
+/// Whether `plan` gathers or redistributes its input across partitions, so
+/// that the distributed planner puts a network boundary there: a hash
+/// repartition (a shuffle), a merge into one partition (a coalesce), a
+/// broadcast, or a boundary already.
+fn is_exchange(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> bool {
+    use datafusion::physical_plan::Partitioning;
+    use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+    use datafusion::physical_plan::repartition::RepartitionExec;
+    use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+    if let Some(repartition) = plan.downcast_ref::<RepartitionExec>() {
+        return matches!(repartition.partitioning(), Partitioning::Hash(..));
+    }
+    plan.is::<CoalescePartitionsExec>()
+        || plan.is::<SortPreservingMergeExec>()
+        || plan.is::<BroadcastExec>()
+        || plan.as_ref().is_network_boundary()
 }
 
 /// Object stores of a worker: those registered, else lakeq's store for the URL

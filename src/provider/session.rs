@@ -936,12 +936,14 @@ impl Session {
             Ok(m) => m.clone(),
             Err(p) => p.into_inner().clone(),
         };
+        // With workers, a write reads its input on the workers and writes its files
+        // and commit here. UPDATE and DELETE (and MERGE) need row positions, which
+        // distributed scans do not carry yet: refused before anything is written.
         let distributed = self.distributed.load(std::sync::atomic::Ordering::Relaxed);
         let refuse_write = || {
             Error::Unsupported(
-                "writes with --workers (distributed INSERT, CREATE TABLE AS, UPDATE, DELETE, \
-                 DDL, COPY): this session reads on workers only; run the write without \
-                 --workers"
+                "UPDATE and DELETE with --workers: they need row positions, which distributed \
+                 scans do not carry yet; run them without --workers"
                     .into(),
             )
         };
@@ -950,23 +952,14 @@ impl Session {
             writer = writer.replacing_other_kind();
         }
         if let Some(alter) = parse_alter(sql)? {
-            if distributed {
-                return Err(refuse_write());
-            }
             *running = true;
             return writer.alter(alter).await;
         }
         if let Some(comment) = super::sql::parse_comment(sql)? {
-            if distributed {
-                return Err(refuse_write());
-            }
             *running = true;
             return writer.comment(comment).await;
         }
         if let Some(statement) = crate::dialect::macros::parse_macro_statement(sql)? {
-            if distributed {
-                return Err(refuse_write());
-            }
             *running = true;
             return writer.macro_statement(statement).await?.ok_or_else(|| {
                 Error::Unsupported(
@@ -980,9 +973,11 @@ impl Session {
         // rewritten form (which names lakeq's internal functions).
         let (plan, _) = self.plan(sql).await?;
         if distributed
+            && let LogicalPlan::Dml(dml) = &plan
             && matches!(
-                plan,
-                LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
+                dml.op,
+                datafusion::logical_expr::WriteOp::Update
+                    | datafusion::logical_expr::WriteOp::Delete
             )
         {
             return Err(refuse_write());

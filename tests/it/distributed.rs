@@ -2,8 +2,9 @@
 //! two `lakeq worker` processes give the same answers as one process, over a
 //! lake with several files per table, deleted rows, inlined rows, a renamed
 //! column and a column added with a default; the workers' logs show they ran the
-//! scans; writes are refused; a killed worker fails the query with an error and
-//! leaves the lake unchanged.
+//! scans; CREATE TABLE AS and INSERT read on the workers and write the same
+//! tables as one process; UPDATE and DELETE are refused; a killed worker fails
+//! the query with an error and leaves the lake unchanged.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -102,6 +103,9 @@ async fn build_lake(lake: &TestLake) -> TestResult {
              o_price DECIMAL(12,2), o_date DATE)",
         )
         .await?;
+    session
+        .sql("CREATE TABLE lake.events (e_key BIGINT, e_seq BIGINT)")
+        .await?;
     // Several files per table: one insert each.
     for part in 0..4i64 {
         let lo = part * 250;
@@ -122,6 +126,16 @@ async fn build_lake(lake: &TestLake) -> TestResult {
                  CAST((range * 7919 % 100000) / 100.0 AS DECIMAL(12,2)), \
                  DATE '1995-01-01' + CAST(range % 1000 AS INTEGER) \
                  FROM range({lo}, {lo} + 2000)"
+            ))
+            .await?;
+    }
+    // A table of several small files and nothing else (no deletes, no inlined
+    // rows): scanned as one partition on one machine.
+    for part in 0..3i64 {
+        session
+            .sql(&format!(
+                "INSERT INTO lake.events SELECT range % 50, range + {part} * 1000 \
+                 FROM range(0, 200)"
             ))
             .await?;
     }
@@ -175,6 +189,11 @@ const QUERIES: &[&str] = &[
     "SELECT c_custkey, c_name, o_total FROM lake.customers JOIN (SELECT o_custkey, \
      sum(o_price) AS o_total FROM lake.orders GROUP BY o_custkey) t ON t.o_custkey = c_custkey \
      ORDER BY o_total DESC, c_custkey LIMIT 10",
+    // A window over a one-partition scan of several files: every row of a key
+    // must reach the same task (each task numbered its files' rows from 1).
+    "SELECT count(*) AS firsts, sum(e_seq) AS seqs FROM (SELECT e_seq, \
+     row_number() OVER (PARTITION BY e_key ORDER BY e_seq DESC) AS rn FROM lake.events) \
+     WHERE rn = 1",
 ];
 
 fn run_sql(
@@ -266,17 +285,58 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
         "no worker scanned a file with deleted rows:\n{logs}"
     );
 
-    // Writes are refused with --workers, before anything is written.
+    // Writes with workers: the input is read on the workers, the files and the
+    // commit are written here, one snapshot per statement; the tables equal
+    // those written without workers.
+    let (snapshots_before, _) = lake_state(&lake).await?;
+    let write = |table: &str| {
+        format!(
+            "CREATE TABLE lake.{table} AS SELECT c.c_nation, count(*) AS orders, \
+             sum(o.o_price) AS revenue FROM lake.orders o JOIN lake.customers c \
+             ON o.o_custkey = c.c_custkey GROUP BY c.c_nation; \
+             INSERT INTO lake.{table} SELECT o_custkey + 1000, count(*), max(o_price) \
+             FROM (SELECT *, row_number() OVER (PARTITION BY o_custkey ORDER BY o_orderkey) AS rn \
+             FROM lake.orders) WHERE rn <= 2 GROUP BY o_custkey"
+        )
+    };
+    run_sql(&dir, &attach, &write("written_here"), None)?;
+    run_sql(
+        &dir,
+        &attach,
+        &write("written_with_workers"),
+        Some(&workers),
+    )?;
+    let read = |table: &str| {
+        run_sql(
+            &dir,
+            &attach,
+            &format!("SELECT * FROM lake.{table} ORDER BY ALL"),
+            None,
+        )
+    };
+    let (here, _) = read("written_here")?;
+    let (with_workers, _) = read("written_with_workers")?;
+    assert!(here.lines().count() > 1000, "{here}");
+    assert_eq!(with_workers, here, "a table written with workers differs");
+    let (snapshots_after, _) = lake_state(&lake).await?;
+    assert_ne!(snapshots_after, snapshots_before);
+
+    // UPDATE and DELETE need row positions: refused before anything is written.
     let before = lake_state(&lake).await?;
-    let script = format!("{attach}; INSERT INTO lake.orders VALUES (1, 1, 'O', 1.00, NULL)");
-    let out = lakeq_cli(&dir, &["sql", "--workers", &workers, "-c", &script])?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a write with --workers fails");
-    assert!(stderr.contains("--workers"), "the error says why: {stderr}");
+    for statement in [
+        "DELETE FROM lake.orders WHERE o_orderkey = 1",
+        "UPDATE lake.orders SET o_price = 0 WHERE o_orderkey = 1",
+    ] {
+        let script = format!("{attach}; {statement}");
+        let out = lakeq_cli(&dir, &["sql", "--workers", &workers, "-c", &script])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{statement} with --workers fails");
+        assert!(stderr.contains("--workers"), "the error says why: {stderr}");
+    }
     assert_eq!(
         lake_state(&lake).await?,
         before,
-        "the refused write changed the lake"
+        "the refused writes changed the lake"
     );
 
     // A dead worker: the query fails with an error, the lake is unchanged.
@@ -363,4 +423,104 @@ async fn r13_planning_and_codec_overhead() -> TestResult {
         );
     }
     Ok(())
+}
+
+/// `lakeq run` with workers (issue 13): the bundled pipeline (generate, ingest,
+/// 9 models, 23 tests) with the models' queries on 2 workers builds every
+/// model with the rows one process builds, and the workers ran scans.
+#[test]
+fn r13_bundled_models_on_two_workers_match_one_process() -> TestResult {
+    let a = WorkerProcess::start()?;
+    let b = WorkerProcess::start()?;
+    let workers = format!("{},{}", a.address, b.address);
+    let local = crate::common::scratch_dir("r13_models_local");
+    let distributed = crate::common::scratch_dir("r13_models_workers");
+    let run = |dir: &Path, extra: &[&str]| -> TestResult<String> {
+        let mut args = vec!["run", "2"];
+        args.extend_from_slice(extra);
+        let out = lakeq_cli(dir, &args)?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            return Err(format!(
+                "lakeq {args:?} failed:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(stdout)
+    };
+    run(&local, &[])?;
+    let out = run(
+        &distributed,
+        &["--workers", &workers, "--bytes-per-task", "1"],
+    )?;
+    assert!(out.contains("9 models built, 23 tests passed"), "{out}");
+    let relations = |dir: &Path| -> TestResult<Vec<String>> {
+        let out = lakeq_cli(
+            dir,
+            &[
+                "sql",
+                "--format",
+                "csv",
+                "-c",
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+                 WHERE table_catalog = 'dev_analytics' ORDER BY 1",
+            ],
+        )?;
+        Ok(String::from_utf8(out.stdout)?
+            .lines()
+            .skip(1)
+            .map(str::to_string)
+            .collect())
+    };
+    let names = relations(&local)?;
+    assert_eq!(names.len(), 9, "{names:?}");
+    assert_eq!(relations(&distributed)?, names);
+    for name in &names {
+        let query = format!("SELECT * FROM dev_analytics.{name} ORDER BY ALL");
+        let rows = |dir: &Path| -> TestResult<String> {
+            let out = lakeq_cli(dir, &["sql", "--format", "csv", "-c", &query])?;
+            Ok(String::from_utf8(out.stdout)?)
+        };
+        let (one, two) = (rows(&local)?, rows(&distributed)?);
+        assert!(one.lines().count() > 1, "{name} is empty");
+        assert_eq!(
+            one.lines().count(),
+            two.lines().count(),
+            "{name}: row counts"
+        );
+        for (x, y) in one.lines().zip(two.lines()) {
+            assert!(
+                same_row(x, y),
+                "{name}: the model built with workers differs:\n{x}\n{y}"
+            );
+        }
+    }
+    assert!(
+        a.scan_tasks() + b.scan_tasks() > 0,
+        "no worker ran a scan:\n{}{}",
+        a.log(),
+        b.log()
+    );
+    Ok(())
+}
+
+/// Whether two CSV rows are equal, floating-point fields to 1e-12 relative:
+/// a DOUBLE sum or average depends on the order its rows are added in, which
+/// differs between tasks (on one machine too, between runs with more threads).
+fn same_row(x: &str, y: &str) -> bool {
+    if x == y {
+        return true;
+    }
+    let (a, b): (Vec<&str>, Vec<&str>) = (x.split(',').collect(), y.split(',').collect());
+    a.len() == b.len()
+        && a.iter().zip(&b).all(|(p, q)| {
+            p == q
+                || match (p.parse::<f64>(), q.parse::<f64>()) {
+                    (Ok(u), Ok(v)) if p.contains('.') && q.contains('.') => {
+                        (u - v).abs() <= 1e-12 * u.abs().max(v.abs())
+                    }
+                    _ => false,
+                }
+        })
 }
