@@ -261,6 +261,13 @@ async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn T
                 .collect()
         })
         .unwrap_or_default();
+    let partition_types = if partitions.is_empty() {
+        Vec::new()
+    } else {
+        hive_partition_types(state, &config, &partitions)
+            .await
+            .map_err(failed)?
+    };
     let table: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config).map_err(failed)?);
     if partitions.is_empty() {
         return Ok(table);
@@ -271,9 +278,14 @@ async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn T
     let schema = table.schema();
     let columns = schema.fields().iter().map(|f| {
         let c = col(datafusion::common::Column::from_name(f.name()));
-        if partitions.contains(f.name()) {
-            datafusion::functions::expr_fn::nullif(c, lit("__HIVE_DEFAULT_PARTITION__"))
-                .alias(f.name())
+        if let Some(i) = partitions.iter().position(|p| p == f.name()) {
+            let value =
+                datafusion::functions::expr_fn::nullif(c, lit("__HIVE_DEFAULT_PARTITION__"));
+            let data_type = partition_types
+                .get(i)
+                .cloned()
+                .unwrap_or(datafusion::arrow::datatypes::DataType::Utf8);
+            datafusion::logical_expr::cast(value, data_type).alias(f.name())
         } else {
             c
         }
@@ -289,4 +301,67 @@ async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn T
     Ok(Arc::new(datafusion::catalog::view::ViewTable::new(
         plan, None,
     )))
+}
+
+/// The types of Hive partition columns, as DuckDB's `hive_types_autocast`
+/// gives them: `BIGINT` when every value (but the NULL folder) is an integer
+/// written as DuckDB writes one (`7`, not `007`), else `DATE` when every value
+/// is a `YYYY-MM-DD` date, else `VARCHAR`. (DataFusion reads them all as
+/// dictionary-encoded text: `ORDER BY month` would sort `10` before `9`, and
+/// a table created from the files would get no DuckLake type.) Timestamps stay
+/// `VARCHAR`, where DuckDB makes an unencoded `2024-01-02 03:04:05` folder a
+/// `TIMESTAMP` (DuckDB's own writer percent-encodes it, which it reads as text).
+async fn hive_partition_types(
+    state: &SessionState,
+    config: &ListingTableConfig,
+    partitions: &[String],
+) -> datafusion::error::Result<Vec<datafusion::arrow::datatypes::DataType>> {
+    use datafusion::arrow::datatypes::DataType;
+    use futures::TryStreamExt;
+    let extension = config
+        .options
+        .as_ref()
+        .map(|o| o.file_extension.clone())
+        .unwrap_or_default();
+    let mut values: Vec<Vec<String>> = vec![Vec::new(); partitions.len()];
+    for url in &config.table_paths {
+        let store = state.runtime_env().object_store(url.object_store())?;
+        let files: Vec<object_store::ObjectMeta> = url
+            .list_all_files(state, store.as_ref(), &extension)
+            .await?
+            .try_collect()
+            .await?;
+        for file in files {
+            for segment in file.location.as_ref().split('/') {
+                let Some((key, value)) = segment.split_once('=') else {
+                    continue;
+                };
+                if let Some(i) = partitions.iter().position(|p| p == key)
+                    && value != "__HIVE_DEFAULT_PARTITION__"
+                    && let Some(list) = values.get_mut(i)
+                {
+                    list.push(value.to_string());
+                }
+            }
+        }
+    }
+    Ok(values
+        .iter()
+        .map(|list| {
+            let integer = |v: &String| v.parse::<i64>().is_ok_and(|n| n.to_string() == *v);
+            let date = |v: &String| {
+                chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .is_ok_and(|d| d.format("%Y-%m-%d").to_string() == *v)
+            };
+            if list.is_empty() {
+                DataType::Utf8
+            } else if list.iter().all(integer) {
+                DataType::Int64
+            } else if list.iter().all(date) {
+                DataType::Date32
+            } else {
+                DataType::Utf8
+            }
+        })
+        .collect())
 }

@@ -116,6 +116,12 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         format!("COPY (SELECT 2 AS a) TO '{d}/two.parquet' (FORMAT parquet)"),
         format!("COPY (SELECT 3 AS a) TO '{d}/plain/x/three.parquet' (FORMAT parquet)"),
         format!("COPY (SELECT 4 AS a) TO '{d}/plain/x/y/four.parquet' (FORMAT parquet)"),
+        // Hive partition values typed as DuckDB types them (BIGINT, DATE, else VARCHAR).
+        format!(
+            "COPY (SELECT * FROM (VALUES (9, DATE '2024-01-02', '007', 'a b', 1), \
+             (10, DATE '2024-01-03', '10', 'c', 2), (10, DATE '2024-01-03', '10', NULL, 3)) \
+             t(y, dt, z, s, v)) TO '{d}/typed' (FORMAT parquet, PARTITION_BY (y, dt, z, s))"
+        ),
         // Parquet has no seconds unit: DuckDB writes TIMESTAMP_S as microseconds
         // (arrow-rs alone wrote a plain INT64 that DuckDB read as a BIGINT).
         format!(
@@ -149,6 +155,14 @@ async fn copy_options_and_file_reads_match_duckdb() -> TestResult {
         format!("SELECT a, b FROM read_csv('{d}/one.csv', delim = ';', header = true)"),
         format!("SELECT a FROM '{d}/two.parquet'"),
         format!("SELECT s, ms, typeof(s) FROM '{d}/ts.parquet'"),
+        format!(
+            "SELECT typeof(y), typeof(dt), typeof(z), typeof(s), y, dt, z, s, v \
+             FROM '{d}/typed/**/*.parquet' ORDER BY y, v"
+        ),
+        format!(
+            "SELECT typeof(part), part, sum(id) FROM read_parquet('{d}/parts/*/*.parquet', \
+             hive_partitioning = true) GROUP BY ALL ORDER BY ALL"
+        ),
         // Globs over plain folders: `*` stays in a folder, `**` goes any depth.
         format!("SELECT a FROM '{d}/plain/*/*.parquet' ORDER BY a"),
         format!("SELECT a FROM '{d}/plain/**/*.parquet' ORDER BY a"),
