@@ -19,6 +19,9 @@
 //! * `LAKEQ_TPCH_BACKENDS`: `sqlite`, `postgres` or both, comma-separated (default both)
 //! * `LAKEQ_TPCH_RUNS`: timed runs per query and engine (default 5)
 //! * `LAKEQ_TPCH_BUDGET_S`: lakeq's time budget per query for the timed runs (default 30)
+//! * `LAKEQ_TPCH_WORKERS`: `host:port,host:port` of running `lakeq worker`s: lakeq's queries run
+//!   distributed on them (answers still compared with DuckDB's; the ratio includes the cluster);
+//!   `LAKEQ_TPCH_BYTES_PER_TASK`: Parquet bytes per scan task (small: more tasks on small lakes)
 //! * `LAKEQ_TPCH_STRING_VIEWS`: `on` (default: VARCHAR/BLOB scanned as Utf8View/BinaryView, lakeq's
 //!   default), `off` (plain Utf8/Binary) or `both` (off, then on, against the same DuckDB timings;
 //!   ids then end in `/utf8` and `/views`), see `SessionOptions::string_views`
@@ -49,6 +52,8 @@ struct Config {
     backends: Vec<String>,
     /// `SessionOptions::string_views` settings to run lakeq with, in order.
     string_views: Vec<bool>,
+    /// `lakeq worker` addresses: lakeq's queries run distributed on them.
+    workers: Vec<String>,
 }
 
 impl Config {
@@ -96,7 +101,11 @@ impl Config {
             Some("both") => vec![false, true],
             Some(other) => panic!("LAKEQ_TPCH_STRING_VIEWS: {other:?} (on, off, both)"),
         };
+        let workers: Vec<String> = var("LAKEQ_TPCH_WORKERS")
+            .map(|v| v.split(',').map(|w| w.trim().to_string()).collect())
+            .unwrap_or_default();
         Self {
+            workers,
             string_views,
             sf,
             runs,
@@ -314,10 +323,20 @@ fn lakeq_queries(
     variant: &str,
 ) -> Vec<QueryResult> {
     let id = |nr: u32| format!("tpch/{}{variant}/q{nr:02}", lake.backend);
-    println!("lakeq, {}: string_views = {views}", lake.title);
+    println!(
+        "lakeq, {}: string_views = {views}, workers = {:?}",
+        lake.title, cfg.workers
+    );
     rt.block_on(async {
         let session = lakeq::Session::with_options(
-            &lakeq::SessionOptions::default().with_string_views(views),
+            &lakeq::SessionOptions::default()
+                .with_string_views(views)
+                .with_cluster(lakeq::distributed::ClusterOptions {
+                    workers: cfg.workers.clone(),
+                    bytes_per_task: std::env::var("LAKEQ_TPCH_BYTES_PER_TASK")
+                        .ok()
+                        .and_then(|v| v.trim().parse().ok()),
+                }),
         );
         for sql in [lake.attach.as_str(), "USE lake"] {
             session
