@@ -68,6 +68,7 @@ pub async fn attach_project_lakes(session: &Session, dir: &std::path::Path) -> R
 pub async fn run(args: SqlArgs) -> Result<()> {
     let config = lakeq::config::Config::load(&args.project)?;
     let cluster = super::cluster_options(&config, &args.workers, args.bytes_per_task)?;
+    let workers = cluster.workers.join(", ");
     let session = Session::with_options(&super::session_options().with_cluster(cluster));
     attach_project_lakes(&session, &args.project).await?;
     attach_default_lakes(&session, &args.project.join(&args.lake_dir)).await?;
@@ -85,7 +86,15 @@ pub async fn run(args: SqlArgs) -> Result<()> {
     match script {
         Some(script) => {
             for stmt in lakeq::provider::sql::split_statements(&script)? {
-                let batches = session.sql(&stmt).await?;
+                let batches = session.sql(&stmt).await.inspect_err(|_| {
+                    if !workers.is_empty() {
+                        eprintln!(
+                            "note: the statement ran on the workers {workers}: a worker that fails \
+                             or stops answering fails it (nothing is retried), and nothing of it \
+                             was committed"
+                        );
+                    }
+                })?;
                 write_batches(&mut stdout.lock(), &batches, args.format)?;
             }
             Ok(())

@@ -240,7 +240,7 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
     let attach = lake.attach_sql("lake");
     let dir = lake.dir.clone();
     let a = WorkerProcess::start()?;
-    let b = WorkerProcess::start()?;
+    let mut b = WorkerProcess::start()?;
     let workers = format!("{},{}", a.address, b.address);
     let (mut local_total, mut distributed_total) = (0.0, 0.0);
     for query in QUERIES {
@@ -337,6 +337,77 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
         lake_state(&lake).await?,
         before,
         "the refused writes changed the lake"
+    );
+
+    // A worker killed in the middle of a statement: a CREATE TABLE AS whose join
+    // runs on both workers; worker B is killed (SIGKILL) once it has received its
+    // scan tasks and while the coordinator is still running. The statement fails
+    // with an error, and the lake is as before (no snapshot, no file).
+    let before = lake_state(&lake).await?;
+    // ~20M joined pairs with a string expression each: seconds of work on the
+    // workers (their share of the join), so the kill lands while it runs.
+    let heavy = format!(
+        "{attach}; CREATE TABLE lake.heavy AS SELECT count(*) AS n FROM lake.orders a \
+         JOIN lake.orders b ON a.o_custkey % 5 = b.o_custkey % 5 \
+         WHERE length(a.o_orderstatus || b.o_orderstatus || CAST(a.o_price AS VARCHAR)) > 7"
+    );
+    // The log lines of earlier queries may still be in the pipe: wait until B's
+    // count of scan tasks holds still.
+    let mut scans_before = b.scan_tasks();
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = b.scan_tasks();
+        if now == scans_before {
+            break;
+        }
+        scans_before = now;
+    }
+    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_lakeq"))
+        .current_dir(&dir)
+        .args([
+            "sql",
+            "--workers",
+            &workers,
+            "--bytes-per-task",
+            "1",
+            "-c",
+            &heavy,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut killed_mid_statement = false;
+    for _ in 0..1500 {
+        if coordinator.try_wait()?.is_some() {
+            break;
+        }
+        if b.scan_tasks() > scans_before {
+            b.child.kill()?;
+            killed_mid_statement = coordinator.try_wait()?.is_none();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = coordinator.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        killed_mid_statement,
+        "worker B was not killed while the statement ran (it finished first, or B got no scan \
+         task): {stderr}\n{}",
+        b.log()
+    );
+    assert!(
+        !out.status.success(),
+        "a statement whose worker was killed fails"
+    );
+    assert!(
+        stderr.contains("Error") && stderr.contains("worker"),
+        "it says so: {stderr}"
+    );
+    assert_eq!(
+        lake_state(&lake).await?,
+        before,
+        "the failed statement changed the lake"
     );
 
     // A dead worker: the query fails with an error, the lake is unchanged.
