@@ -239,7 +239,7 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
     build_lake(&lake).await?;
     let attach = lake.attach_sql("lake");
     let dir = lake.dir.clone();
-    let a = WorkerProcess::start()?;
+    let mut a = WorkerProcess::start()?;
     let mut b = WorkerProcess::start()?;
     let workers = format!("{},{}", a.address, b.address);
     let (mut local_total, mut distributed_total) = (0.0, 0.0);
@@ -340,23 +340,24 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
     );
 
     // A worker killed in the middle of a statement: a CREATE TABLE AS whose join
-    // runs on both workers; worker B is killed (SIGKILL) once it has received its
-    // scan tasks and while the coordinator is still running. The statement fails
-    // with an error, and the lake is as before (no snapshot, no file).
+    // runs on the workers; the first worker to receive one of its scan tasks is
+    // killed (SIGKILL) while the coordinator is still running (which worker gets a
+    // one-task stage is the engine's choice). The statement fails with an error,
+    // and the lake is as before (no snapshot, no file).
     let before = lake_state(&lake).await?;
     // ~20M joined pairs with a string expression each: seconds of work on the
-    // workers (their share of the join), so the kill lands while it runs.
+    // workers, so the kill lands while it runs.
     let heavy = format!(
         "{attach}; CREATE TABLE lake.heavy AS SELECT count(*) AS n FROM lake.orders a \
          JOIN lake.orders b ON a.o_custkey % 5 = b.o_custkey % 5 \
          WHERE length(a.o_orderstatus || b.o_orderstatus || CAST(a.o_price AS VARCHAR)) > 7"
     );
-    // The log lines of earlier queries may still be in the pipe: wait until B's
-    // count of scan tasks holds still.
-    let mut scans_before = b.scan_tasks();
+    // The log lines of earlier queries may still be in the pipes: wait until both
+    // counts of scan tasks hold still.
+    let mut scans_before = (a.scan_tasks(), b.scan_tasks());
     for _ in 0..50 {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let now = b.scan_tasks();
+        let now = (a.scan_tasks(), b.scan_tasks());
         if now == scans_before {
             break;
         }
@@ -377,12 +378,19 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
         .stderr(Stdio::piped())
         .spawn()?;
     let mut killed_mid_statement = false;
-    for _ in 0..1500 {
+    for _ in 0..3000 {
         if coordinator.try_wait()?.is_some() {
             break;
         }
-        if b.scan_tasks() > scans_before {
-            b.child.kill()?;
+        let victim = if a.scan_tasks() > scans_before.0 {
+            Some(&mut a)
+        } else if b.scan_tasks() > scans_before.1 {
+            Some(&mut b)
+        } else {
+            None
+        };
+        if let Some(worker) = victim {
+            worker.child.kill()?;
             killed_mid_statement = coordinator.try_wait()?.is_none();
             break;
         }
@@ -392,8 +400,9 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         killed_mid_statement,
-        "worker B was not killed while the statement ran (it finished first, or B got no scan \
-         task): {stderr}\n{}",
+        "no worker was killed while the statement ran (it finished first, or no worker got a \
+         scan task): {stderr}\nA:\n{}\nB:\n{}",
+        a.log(),
         b.log()
     );
     assert!(
