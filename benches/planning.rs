@@ -13,6 +13,9 @@
 //! * `query`: `Session::sql` (refresh, plan, execute) in an attached session, against DuckDB
 //!   running the same query on the same lake (`RATIO` line).
 //!
+//! Also printed (issue 13): planning as a coordinator of `lakeq worker`s and the codec round trip of
+//! the plan, for the point query and a full scan of the 10,000 files (`DISTRIBUTED` lines).
+//!
 //! Run: `source scripts/test-env.sh && cargo bench --bench planning` (add `-- --quick` for a shorter
 //! run). The SQLite lake is kept under `target/bench-lakes/planning-sqlite/` and reused while its
 //! key matches; the PostgreSQL lake is built in a fresh database every run and dropped afterwards.
@@ -238,6 +241,87 @@ fn check(rt: &Runtime, duck: &Duck, fx: &Fixture) -> common::DuckQuery {
     timed.pop().expect("DuckDB timing of the planning query")
 }
 
+/// Scale-out overhead on this lake (issue 13; printed, not benchmarked by criterion): for the point
+/// query (one file after pruning) and a full scan (all 10,000 files), the median over 5 runs of
+/// planning in one process, planning as a coordinator (datafusion-distributed's stage cutting; the
+/// worker addresses are only listed, nothing is contacted), and a round trip of the plan through
+/// lakeq's codec (what each task's stage costs to ship), with the plan's size.
+fn distributed_overhead(rt: &Runtime, fx: &Fixture) {
+    use datafusion::physical_optimizer::PhysicalOptimizerRule;
+    use datafusion_proto::bytes::{
+        physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+    };
+    const FULL_SCAN: &str = "SELECT count(*), sum(id), min(v), max(v) FROM lake.main.t";
+    rt.block_on(async {
+        let local = attached_session(&fx.attach).await;
+        let cluster = lakeq::distributed::ClusterOptions {
+            workers: vec!["127.0.0.1:9".into(), "127.0.0.1:10".into()],
+            bytes_per_task: None,
+        };
+        let coordinator =
+            lakeq::Session::with_options(&lakeq::SessionOptions::default().with_cluster(cluster));
+        coordinator
+            .sql(&fx.attach)
+            .await
+            .expect("lakeq: attach as a coordinator");
+        let codec = lakeq::distributed::LakeCodec::default();
+        for (name, query) in [("point", QUERY), ("full_scan", FULL_SCAN)] {
+            let (mut local_ms, mut coordinator_ms, mut codec_ms) =
+                (Vec::new(), Vec::new(), Vec::new());
+            let mut bytes = 0;
+            for _ in 0..5 {
+                let start = Instant::now();
+                let plan = local
+                    .query(query)
+                    .await
+                    .expect("lakeq: plan")
+                    .create_physical_plan()
+                    .await
+                    .expect("lakeq: physical plan");
+                local_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+                let start = Instant::now();
+                let distributed = coordinator
+                    .query(query)
+                    .await
+                    .expect("lakeq: plan as a coordinator")
+                    .create_physical_plan()
+                    .await
+                    .expect("lakeq: physical plan as a coordinator");
+                coordinator_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+                black_box(distributed);
+                let wrapped = lakeq::distributed::WrapLakeScans
+                    .optimize(plan, &Default::default())
+                    .expect("lakeq: wrap the scans");
+                let start = Instant::now();
+                let encoded =
+                    physical_plan_to_bytes_with_extension_codec(Arc::clone(&wrapped), &codec)
+                        .expect("lakeq: encode the plan");
+                let back = physical_plan_from_bytes_with_extension_codec(
+                    &encoded,
+                    &local.context().task_ctx(),
+                    &codec,
+                )
+                .expect("lakeq: decode the plan");
+                codec_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+                assert_eq!(back.schema(), wrapped.schema());
+                bytes = encoded.len();
+            }
+            let median = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+            };
+            println!(
+                "DISTRIBUTED planning/{}/{name}: plan {:.1} ms in one process, {:.1} ms as a \
+                 coordinator; codec round trip {:.1} ms ({bytes} bytes)",
+                fx.backend,
+                median(&mut local_ms),
+                median(&mut coordinator_ms),
+                median(&mut codec_ms)
+            );
+        }
+    });
+}
+
 /// Benchmark one catalog, adding its medians and ratio to `summary`.
 fn bench_fixture(
     c: &mut Criterion,
@@ -247,6 +331,7 @@ fn bench_fixture(
     summary: &mut Summary,
 ) {
     let duck_query = check(rt, duck, fx);
+    distributed_overhead(rt, fx);
     let id = |name: &str| format!("planning/{}/{name}", fx.backend);
     let (t_attach, t_plan, t_query) = (Timings::new(), Timings::new(), Timings::new());
     let attached = rt.block_on(attached_session(&fx.attach));
