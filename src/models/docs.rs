@@ -18,25 +18,15 @@ use super::Project;
 use crate::dialect::render::value_text;
 use crate::error::Result;
 use crate::provider::session::Session;
+use crate::store::quote_text;
 
 /// The nodes the catalog describes: (unique id, lake, schema, name).
 fn catalog_nodes(project: &Project) -> Vec<(String, String, String, String)> {
     let name = &project.config.project.name;
     let mut nodes = Vec::new();
     let mut push = |id: String, relation: &str| {
-        let parsed = datafusion::common::TableReference::parse_str(relation);
-        if let datafusion::common::TableReference::Full {
-            catalog,
-            schema,
-            table,
-        } = parsed
-        {
-            nodes.push((
-                id,
-                catalog.to_string(),
-                schema.to_string(),
-                table.to_string(),
-            ));
+        if let Some((lake, schema, name)) = super::split_relation(relation) {
+            nodes.push((id, lake, schema, name));
         }
     };
     for m in project.models.values() {
@@ -61,11 +51,6 @@ fn catalog_nodes(project: &Project) -> Vec<(String, String, String, String)> {
     nodes
 }
 
-/// Single-quoted SQL text.
-fn text(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 /// dbt's `catalog.json`: every node of the project that exists in a lake, with
 /// its columns as the lake has them. Nodes not built yet are left out, as in
 /// dbt.
@@ -82,7 +67,7 @@ pub async fn catalog(project: &Project, session: &Session) -> Result<Value> {
             .sql(&format!(
                 "SELECT table_schema, table_name, table_type FROM information_schema.tables \
                  WHERE table_catalog = {}",
-                text(lake)
+                quote_text(lake)
             ))
             .await?;
         for batch in &tables {
@@ -96,7 +81,7 @@ pub async fn catalog(project: &Project, session: &Session) -> Result<Value> {
                 "SELECT table_schema, table_name, column_name, data_type \
                  FROM information_schema.columns WHERE table_catalog = {} \
                  ORDER BY table_schema, table_name, ordinal_position",
-                text(lake)
+                quote_text(lake)
             ))
             .await?;
         for batch in &columns {

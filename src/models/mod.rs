@@ -232,6 +232,19 @@ pub fn relation(lake: &str, schema: &str, table: &str) -> String {
     format!("{}.{}.{}", ident(lake), ident(schema), ident(table))
 }
 
+/// The (lake, schema, name) of a relation text as [`relation`] writes it (or
+/// dbt's quoted `"lake"."schema"."name"`); `None` unless all three are given.
+pub fn split_relation(text: &str) -> Option<(String, String, String)> {
+    match datafusion::common::TableReference::parse_str(text) {
+        datafusion::common::TableReference::Full {
+            catalog,
+            schema,
+            table,
+        } => Some((catalog.to_string(), schema.to_string(), table.to_string())),
+        _ => None,
+    }
+}
+
 /// The CTE name an ephemeral model is inlined under.
 fn ephemeral_cte(name: &str) -> String {
     format!("__lakeq_ephemeral_{name}")

@@ -372,20 +372,16 @@ pub async fn defer_to_state(
         .chain(project.seeds.keys().cloned())
         .filter(|n| !selected.contains(n))
         .collect();
+    // The relations of each lake, listed once (not one catalog query per node).
+    let mut existing: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
     let mut deferred = Vec::new();
     for name in candidates {
-        let Some(text) = from_state.get(&name) else {
-            continue;
-        };
-        let datafusion::common::TableReference::Full {
-            catalog,
-            schema,
-            table,
-        } = datafusion::common::TableReference::parse_str(text)
+        let Some((lake, schema, table)) =
+            from_state.get(&name).and_then(|t| super::split_relation(t))
         else {
             continue;
         };
-        let state_relation = relation(&catalog, &schema, &table);
+        let state_relation = relation(&lake, &schema, &table);
         let here = match project.models.get(&name) {
             Some(m) => m.relation.clone(),
             None => project
@@ -394,26 +390,40 @@ pub async fn defer_to_state(
                 .map(|s| s.relation.clone())
                 .unwrap_or_default(),
         };
-        if state_relation == here || (!favor_state && relation_exists(session, &here).await) {
+        if state_relation == here {
             continue;
         }
-        if session.lake(&catalog).is_err() {
-            let lake = project.config.lake(&catalog, &project.files.root);
-            let configured = project.config.lakes.contains_key(catalog.as_ref());
+        if !favor_state
+            && let Some((here_lake, here_schema, here_table)) = super::split_relation(&here)
+        {
+            if !existing.contains_key(&here_lake) {
+                let listed = relations_of(session, &here_lake).await;
+                existing.insert(here_lake.clone(), listed);
+            }
+            if existing
+                .get(&here_lake)
+                .is_some_and(|set| set.contains(&(here_schema, here_table)))
+            {
+                continue;
+            }
+        }
+        if session.lake(&lake).is_err() {
+            let config = project.config.lake(&lake, &project.files.root);
+            let configured = project.config.lakes.contains_key(&lake);
             let embedded = project
                 .files
                 .root
                 .join("lake")
-                .join(format!("{catalog}.sqlite"))
+                .join(format!("{lake}.sqlite"))
                 .is_file();
             if !configured && !embedded {
                 return Err(Error::Models(super::ModelError::Selection(format!(
-                    "--defer: '{name}' is in lake '{catalog}' in the --state manifest \
+                    "--defer: '{name}' is in lake '{lake}' in the --state manifest \
                      ({state_relation}), which this project does not configure"
                 ))));
             }
             session
-                .attach(&catalog, &lake.catalog, lake.options())
+                .attach(&lake, &config.catalog, config.options())
                 .await?;
         }
         project.defer(&name, state_relation.clone());
@@ -422,32 +432,26 @@ pub async fn defer_to_state(
     Ok(deferred)
 }
 
-/// Whether `relation` (`lake.schema.name`) exists in its lake.
-async fn relation_exists(session: &Session, relation: &str) -> bool {
-    let datafusion::common::TableReference::Full {
-        catalog,
-        schema,
-        table,
-    } = datafusion::common::TableReference::parse_str(relation)
-    else {
-        return false;
-    };
-    let text = |s: &str| format!("'{}'", s.replace('\'', "''"));
+/// The (schema, name) of every table and view of `lake` (none when it cannot be
+/// listed: a lake that is not attached holds nothing of this target).
+async fn relations_of(session: &Session, lake: &str) -> BTreeSet<(String, String)> {
     let sql = format!(
-        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = {} \
-         AND table_schema = {} AND table_name = {}",
-        text(&catalog),
-        text(&schema),
-        text(&table)
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = {}",
+        crate::store::quote_text(lake)
     );
-    match session.sql(&sql).await {
-        Ok(batches) => batches
-            .first()
-            .filter(|b| b.num_rows() > 0)
-            .and_then(|b| crate::dialect::render::value_text(b.column(0).as_ref(), 0))
-            .is_some_and(|n| n != "0"),
-        Err(_) => false,
+    let mut out = BTreeSet::new();
+    if let Ok(batches) = session.sql(&sql).await {
+        for batch in &batches {
+            for row in 0..batch.num_rows() {
+                let cell = |c: usize| {
+                    crate::dialect::render::value_text(batch.column(c).as_ref(), row)
+                        .unwrap_or_default()
+                };
+                out.insert((cell(0), cell(1)));
+            }
+        }
     }
+    out
 }
 
 /// Run a plan. `on_result` sees each node's result as it finishes (for progress
