@@ -69,7 +69,7 @@ pub struct Config {
     pub vars: BTreeMap<String, toml::Value>,
     /// How `lakeq maintain` and `lakeq run` keep the lakes small (`[maintenance]`).
     #[serde(default)]
-    pub maintenance: crate::ops::maintain::MaintenancePolicy,
+    pub maintenance: crate::session::maintain::MaintenancePolicy,
     /// The memory pool of a model run's query operators (`memory_limit = "1GiB"`,
     /// `"none"` for no limit); see [`Config::memory_limit`].
     #[serde(default)]
@@ -237,7 +237,7 @@ impl Config {
                 targets: BTreeMap::new(),
                 models: BTreeMap::new(),
                 vars: BTreeMap::new(),
-                maintenance: crate::ops::maintain::MaintenancePolicy::default(),
+                maintenance: crate::session::maintain::MaintenancePolicy::default(),
                 memory_limit: None,
                 cluster: ClusterConfig::default(),
                 source: None,
@@ -345,7 +345,7 @@ pub fn parse_memory_limit(text: &str, from: &str) -> Result<Option<usize>> {
     ) {
         return Ok(None);
     }
-    match crate::provider::session::parse_bytes(text) {
+    match crate::session::parse_bytes(text) {
         Some(bytes) if bytes > 0 => Ok(Some(bytes)),
         _ => Err(Error::InvalidLocation {
             location: from.to_string(),

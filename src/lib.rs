@@ -75,6 +75,7 @@ pub mod lake;
 pub mod models;
 pub mod ops;
 pub mod provider;
+pub mod session;
 pub mod spec;
 pub mod storage;
 pub mod store;
@@ -82,7 +83,7 @@ pub mod write;
 
 pub use error::{Error, Result};
 pub use lake::{Lake, LakeOptions, SessionSettings};
-pub use provider::session::{Session, SessionOptions};
+pub use session::{Session, SessionOptions};
 
 /// The README's Rust snippets, compiled by `cargo test --doc`.
 #[cfg(doctest)]

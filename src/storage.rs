@@ -340,6 +340,66 @@ impl object_store::ObjectStore for ExactReads {
     }
 }
 
+/// Match `name` against a glob `pattern` (`*`, `?`; `**` matches across `/`).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        // The suffixes of `n` after skipping 0..=`max` characters.
+        let suffixes = |max: usize| (0..=max).filter_map(move |i| n.get(i..));
+        match p {
+            [] => n.is_empty(),
+            ['*', '*', rest @ ..] => {
+                let rest = rest.strip_prefix(&['/']).unwrap_or(rest);
+                suffixes(n.len()).any(|s| go(rest, s))
+            }
+            ['*', rest @ ..] => {
+                // `*` stays within one path segment: it may not skip a `/`.
+                let segment = n.iter().position(|&c| c == '/').unwrap_or(n.len());
+                suffixes(segment).any(|s| go(rest, s))
+            }
+            ['?', rest @ ..] => match n.split_first() {
+                Some((c, n_rest)) => *c != '/' && go(rest, n_rest),
+                None => false,
+            },
+            [c, rest @ ..] => match n.split_first() {
+                Some((d, n_rest)) => c == d && go(rest, n_rest),
+                None => false,
+            },
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+/// The local files matching `pattern` (`file://` optional), sorted.
+pub fn glob_files(pattern: &str) -> Vec<String> {
+    let pattern = pattern.strip_prefix("file://").unwrap_or(pattern);
+    // The fixed directory part before the first wildcard.
+    let wild = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    let base = match pattern.get(..wild).and_then(|p| p.rfind('/')) {
+        Some(i) => pattern.get(..=i).unwrap_or("/").to_string(),
+        None => "./".to_string(),
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(&base)];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let text = path.to_string_lossy().to_string();
+            if path.is_dir() {
+                stack.push(path);
+            } else if glob_match(pattern, &text) {
+                out.push(text);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use lakeq::config::Config;
 use lakeq::error::Result;
-use lakeq::ops::maintain::{MaintenancePolicy, maintain};
-use lakeq::provider::session::Session;
+use lakeq::session::Session;
+use lakeq::session::maintain::{MaintenancePolicy, maintain};
 
 /// Arguments of `lakeq maintain`.
 #[derive(Debug, clap::Args)]

@@ -29,7 +29,7 @@ use lakeq::models::run::RunKind;
 pub fn session_options() -> lakeq::SessionOptions {
     let limit = std::env::var("LAKEQ_MEMORY_LIMIT")
         .ok()
-        .and_then(|v| lakeq::provider::session::parse_bytes(&v));
+        .and_then(|v| lakeq::session::parse_bytes(&v));
     lakeq::SessionOptions::default().with_memory_limit(limit)
 }
 

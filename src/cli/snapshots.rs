@@ -6,7 +6,7 @@ use super::OutputFormat;
 use super::format::write_batches;
 use super::sql::attach_default_lakes;
 use lakeq::error::{Error, Result};
-use lakeq::provider::session::Session;
+use lakeq::session::Session;
 
 /// Arguments of `lakeq snapshots`.
 #[derive(Debug, clap::Args)]

@@ -6,7 +6,7 @@ use super::SqlArgs;
 use super::format::write_batches;
 use lakeq::error::Result;
 use lakeq::lake::LakeOptions;
-use lakeq::provider::session::Session;
+use lakeq::session::Session;
 
 /// Attach the embedded default lakes that exist under `dir`.
 pub async fn attach_default_lakes(session: &Session, dir: &std::path::Path) -> Result<()> {
@@ -85,7 +85,7 @@ pub async fn run(args: SqlArgs) -> Result<()> {
     let stdout = std::io::stdout();
     match script {
         Some(script) => {
-            for stmt in lakeq::provider::sql::split_statements(&script)? {
+            for stmt in lakeq::dialect::lake_statements::split_statements(&script)? {
                 let batches = session.sql(&stmt).await.inspect_err(|_| {
                     if !workers.is_empty() {
                         eprintln!(
@@ -124,7 +124,7 @@ async fn repl(session: &Session, format: super::OutputFormat) -> Result<()> {
             prompt(!buffer.trim().is_empty());
             continue;
         }
-        for stmt in lakeq::provider::sql::split_statements(&buffer)? {
+        for stmt in lakeq::dialect::lake_statements::split_statements(&buffer)? {
             match session.sql(&stmt).await {
                 Ok(batches) => write_batches(&mut std::io::stdout().lock(), &batches, format)?,
                 Err(e) => {

@@ -17,7 +17,7 @@
 //! A target row matched by several source rows is updated (or deleted) once,
 //! as in DuckDB; where the source rows would give it different values, DuckDB
 //! keeps the first its join produced, and lakeq refuses the statement rather than
-//! pick one (see [`crate::provider::write`]). The writer tells these statements
+//! pick one (see [`crate::session::write`]). The writer tells these statements
 //! from a `MERGE` the user wrote by [`is_joined_dml`].
 
 use std::ops::ControlFlow;

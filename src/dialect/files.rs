@@ -196,11 +196,9 @@ async fn listing_table(state: &SessionState, file: &FileRef) -> Result<Arc<dyn T
     let listed = match wild {
         Some(w) if local => {
             let pattern = path.to_string();
-            let files = tokio::task::spawn_blocking(move || {
-                crate::provider::functions::glob_files(&pattern)
-            })
-            .await
-            .map_err(|e| Error::Unsupported(format!("listing {path}: {e}")))?;
+            let files = tokio::task::spawn_blocking(move || crate::storage::glob_files(&pattern))
+                .await
+                .map_err(|e| Error::Unsupported(format!("listing {path}: {e}")))?;
             let prefix = path.get(..w).unwrap_or_default();
             let hive = files.iter().any(|f| {
                 f.get(prefix.len()..)

@@ -15,8 +15,8 @@ use datafusion::sql::sqlparser::ast::{Expr, UnaryOperator, Value};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
+use crate::dialect::lake_statements::{Spanned, tokenize};
 use crate::error::{Error, Result};
-use crate::provider::sql::{Spanned, tokenize};
 
 /// A macro parameter.
 #[derive(Debug, Clone, PartialEq)]

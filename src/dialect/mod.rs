@@ -12,6 +12,8 @@ pub mod dml;
 pub mod files;
 pub mod functions;
 pub mod keywords;
+pub mod lake_functions;
+pub mod lake_statements;
 pub mod macros;
 pub mod naming;
 pub mod parser;

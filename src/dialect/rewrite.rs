@@ -27,7 +27,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::unparser::Unparser;
 
 use crate::error::{Error, Result};
-use crate::provider::catalog::AT_MARKER;
+use crate::provider::catalog::{AT_MARKER, HISTORIC_SCHEMA};
 
 /// A lookup of a lake table's column names by (catalog, schema, table).
 type ColumnLookup = dyn Fn(&str, &str, &str) -> Option<Vec<String>> + Send + Sync;
@@ -592,7 +592,7 @@ impl FirstPass<'_> {
         name: &mut ObjectName,
         args: &mut datafusion::sql::sqlparser::ast::TableFunctionArgs,
     ) -> ControlFlow<()> {
-        use crate::provider::functions::{LAKE_MACROS, NAMED_PARAMETERS};
+        use crate::dialect::lake_functions::{LAKE_MACROS, NAMED_PARAMETERS};
         let parts: Vec<String> = name
             .0
             .iter()
@@ -1309,10 +1309,6 @@ impl VisitorMut for SecondPass<'_> {
         ControlFlow::Continue(())
     }
 }
-
-/// Appended to the schema of a time-travel table name: the schema is resolved as
-/// of the table's snapshot, even if it no longer exists.
-pub const HISTORIC_SCHEMA: &str = "@@at";
 
 /// The outcome of the first pass: the time-travel targets still to evaluate.
 #[derive(Debug)]

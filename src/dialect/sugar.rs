@@ -14,7 +14,7 @@ use std::ops::Range;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use crate::provider::sql::tokenize;
+use crate::dialect::lake_statements::tokenize;
 
 /// The column list `INSERT INTO t BY NAME` is rewritten with (see [`super::plan`]).
 pub const BY_NAME_MARKER: &str = "\"__lakeq_insert_by_name\"";

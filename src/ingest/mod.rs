@@ -46,9 +46,9 @@ use serde::Serialize;
 use crate::commit::{AddedFile, ChangeSet, TableRef, commit};
 use crate::config::LakeConfig;
 use crate::error::{Error, Result};
-use crate::provider::session::Session;
+use crate::session::Session;
 use crate::storage::{locate, object_store_for};
-use crate::write::{DataFileWriter, WriteOptions, WrittenFile, discard};
+use crate::write::{DataFileWriter, WriteOptions, WrittenFile, discard, write_all};
 pub use plan::{SchemaChange, TablePlan};
 
 /// The raw lake's name in the session.
@@ -490,12 +490,12 @@ async fn load_file(
             .await
             .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let file_schema = Arc::clone(builder.schema());
-    let mut stream = builder
+    let stream = builder
         .with_batch_size(65_536)
         .build()
         .map_err(|e| bad(e.to_string()))?;
     let out_store = object_store_for(&plan.table_dir)?;
-    let mut writer = DataFileWriter::new(
+    let writer = DataFileWriter::new(
         out_store,
         &plan.table_dir,
         Arc::clone(&plan.file_schema),
@@ -507,29 +507,20 @@ async fn load_file(
     .with_column_encoding("_lakeq_id", Encoding::DELTA_BYTE_ARRAY);
     let mut rows = 0u64;
     let source: Arc<str> = Arc::from(file.relative.as_str());
-    while let Some(batch) = stream.next().await {
-        let converted = batch
+    let batches = stream.map(|batch| {
+        let batch = batch
             .map_err(|e| bad(format!("cannot read: {e}")))
             .and_then(|b| {
                 convert(&b, &file_schema, plan, load_id, seq, rows, &source)
                     .map_err(|e| bad(e.to_string()))
-            });
-        let batch = match converted {
-            Ok(b) => b,
-            Err(e) => {
-                writer.abort().await?;
-                return Err(e);
-            }
-        };
+            })?;
         rows += batch.num_rows() as u64;
-        if let Err(e) = writer.write(&batch).await {
-            writer.abort().await?;
-            return Err(e);
-        }
         progress
             .rows
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-    }
+        Ok(batch)
+    });
+    let writer = write_all(writer, batches).await?;
     if rows == 0 {
         writer.abort().await?;
         return Err(bad("the file has no rows".into()));

@@ -20,7 +20,7 @@ use crate::catalog::{CatalogSnapshot, FIELD_ID_KEY, strip_metadata};
 use crate::commit::{Alter, ChangeSet, NewColumn, NewTable, TableRef, next_column_id};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::provider::session::Session;
+use crate::session::Session;
 use crate::spec::CatalogId;
 use crate::spec::paths::{default_dir_name, resolve};
 use crate::spec::rows::ColumnRow;

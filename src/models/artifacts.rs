@@ -65,7 +65,7 @@ pub fn manifest(project: &Project) -> Value {
                 "description": s.description,
                 "config": s.config,
                 "relation_name": s.relation,
-                "checksum": checksum(&s.text),
+                "checksum": super::graph::checksum(&s.text),
             }),
         );
     }
@@ -93,15 +93,6 @@ pub fn manifest(project: &Project) -> Value {
         .map(|s| (format!("source.{name}.{}.{}", s.source, s.name), json!(s)))
         .collect();
     json!({ "metadata": metadata(project), "nodes": nodes, "sources": sources })
-}
-
-/// A stable checksum of a file's text (64-bit FNV-1a, hex): how `state:modified`
-/// sees that a seed changed.
-pub fn checksum(text: &str) -> String {
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("{hash:016x}")
 }
 
 /// `run_results.json` for one run.

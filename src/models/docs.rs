@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::Project;
 use crate::dialect::render::value_text;
 use crate::error::Result;
-use crate::provider::session::Session;
+use crate::session::Session;
 use crate::store::quote_text;
 
 /// The nodes the catalog describes: (unique id, lake, schema, name).

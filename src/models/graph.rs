@@ -575,7 +575,7 @@ fn state_matches(project: &Project, which: &str) -> Result<BTreeSet<String>, Mod
     }
     for s in project.seeds.values() {
         let config = compared(serde_json::to_value(&s.config).unwrap_or_default());
-        let sum = super::artifacts::checksum(&s.text);
+        let sum = checksum(&s.text);
         check(
             &s.name,
             format!("seed.{proj}.{}", s.name),
@@ -704,6 +704,15 @@ pub fn downstream(project: &Project, name: &str) -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// A stable checksum of a file's text (64-bit FNV-1a, hex): how `state:modified`
+/// sees that a seed changed.
+pub fn checksum(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 #[cfg(test)]

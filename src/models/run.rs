@@ -1169,7 +1169,9 @@ pub async fn run_hooks_with(
         let sql = project
             .render_hook_with(hook, model, globals.clone())
             .map_err(|e| failed(&e))?;
-        for statement in crate::provider::sql::split_statements(&sql).map_err(|e| failed(&e))? {
+        for statement in
+            crate::dialect::lake_statements::split_statements(&sql).map_err(|e| failed(&e))?
+        {
             session.sql(&statement).await.map_err(|e| failed(&e))?;
         }
     }
@@ -1489,7 +1491,7 @@ fn view_unchanged(
     let Some(existing) = snapshot.schemas.get(schema).and_then(|s| s.views.get(name)) else {
         return false;
     };
-    crate::provider::sql::view_query(statement, &project.target_lake, schema)
+    crate::dialect::lake_statements::view_query(statement, &project.target_lake, schema)
         .is_ok_and(|(query, aliases)| existing.sql == query && existing.column_aliases == aliases)
 }
 

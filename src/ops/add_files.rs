@@ -150,7 +150,7 @@ async fn expand(patterns: &[String]) -> Result<Vec<String>> {
             let absolute = absolute(local)?;
             if wild {
                 let p = absolute.clone();
-                tokio::task::spawn_blocking(move || crate::provider::functions::glob_files(&p))
+                tokio::task::spawn_blocking(move || crate::storage::glob_files(&p))
                     .await
                     .map_err(|e| Error::Unsupported(format!("glob '{pattern}': {e}")))?
             } else {

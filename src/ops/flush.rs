@@ -302,11 +302,8 @@ async fn write_flushed(
     let spec = partition
         .as_ref()
         .and_then(|_| PartitionSpec::of(then).ok().flatten());
-    let mut writer = PartitionedWriter::new(Arc::clone(&store), &then.dir, schema, spec, options);
-    if let Err(e) = writer.write(&batch).await {
-        writer.abort().await?;
-        return Err(e);
-    }
+    let writer = PartitionedWriter::new(Arc::clone(&store), &then.dir, schema, spec, options);
+    let writer = crate::write::write_all(writer, futures::stream::iter([Ok(batch)])).await?;
     let mut files: Vec<_> = writer.finish().await?.into_iter().map(|(f, _)| f).collect();
     let data = match (files.pop(), files.is_empty()) {
         (Some(f), true) => f,

@@ -383,7 +383,7 @@ async fn write_run(
         scan.sort(vec![by_rowid])?.project(columns)?.build()?
     };
     let df = datafusion::dataframe::DataFrame::new(state.clone(), plan);
-    let mut stream = df.execute_stream().await?;
+    let stream = df.execute_stream().await?;
     let store = lake.object_store(&entry.dir)?;
     // One file per run: the run is below the target size already.
     let options = WriteOptions {
@@ -406,17 +406,9 @@ async fn write_run(
         None => String::new(),
     };
     let dir = format!("{}{subdir}", crate::spec::paths::normalize_dir(&entry.dir));
-    let mut writer = DataFileWriter::new(store, &dir, Arc::new(Schema::new(fields)), options);
-    while let Some(batch) = stream.next().await {
-        let written = match batch {
-            Ok(b) => writer.write(&b).await,
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = written {
-            writer.abort().await?;
-            return Err(e);
-        }
-    }
+    let writer = DataFileWriter::new(store, &dir, Arc::new(Schema::new(fields)), options);
+    let batches = stream.map(|batch| batch.map_err(Error::from));
+    let writer = crate::write::write_all(writer, batches).await?;
     let mut files = writer.finish().await?;
     let expected: i64 = run.files.iter().map(|f| f.record_count).sum();
     let file = match (files.pop(), files.is_empty()) {

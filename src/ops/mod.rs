@@ -8,7 +8,6 @@ pub mod add_files;
 pub mod cleanup;
 pub mod expire;
 pub mod flush;
-pub mod maintain;
 pub mod merge;
 pub mod options;
 pub mod rewrite;

@@ -211,24 +211,16 @@ async fn write_live_rows(
         .project(columns)?
         .build()?;
     let df = datafusion::dataframe::DataFrame::new(state.clone(), plan);
-    let mut stream = df.execute_stream().await?;
+    let stream = df.execute_stream().await?;
     let store = lake.object_store(&entry.dir)?;
     let metadata = lake.store().metadata().await?;
     let options = WriteOptions {
         target_file_size: u64::MAX,
         ..lake.write_options(&metadata, entry.row.schema_id, entry.id())?
     };
-    let mut writer = DataFileWriter::new(store, &entry.dir, Arc::new(Schema::new(fields)), options);
-    while let Some(batch) = stream.next().await {
-        let written = match batch {
-            Ok(b) => writer.write(&b).await,
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = written {
-            writer.abort().await?;
-            return Err(e);
-        }
-    }
+    let writer = DataFileWriter::new(store, &entry.dir, Arc::new(Schema::new(fields)), options);
+    let batches = stream.map(|batch| batch.map_err(Error::from));
+    let writer = crate::write::write_all(writer, batches).await?;
     let mut written = writer.finish().await?;
     let expected: i64 = sources
         .iter()

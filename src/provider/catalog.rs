@@ -6,7 +6,7 @@
 //! every statement sees the latest committed snapshot and one statement sees one
 //! snapshot throughout.
 //!
-//! [`Session`]: super::session::Session
+//! [`Session`]: crate::session::Session
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,8 +25,29 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::spec::rows::ViewRow;
 
-/// Gives providers a copy of the session's state, to plan view SQL.
-pub type StateSource = Arc<dyn Fn() -> Option<SessionState> + Send + Sync>;
+/// What a lake's providers need from the session that attached them to plan a
+/// view's stored SQL: a copy of the session's state and DuckDB's dialect. Both
+/// live in layers above the providers ([`crate::session`], [`crate::dialect`]),
+/// which hand an implementation down.
+pub trait ViewPlanner: Send + Sync {
+    /// A copy of the session's state; `None` once the session is dropped.
+    fn state(&self) -> Option<SessionState>;
+
+    /// Plan `sql` in `state`, its tables read as of snapshot `at` when given.
+    fn plan<'a>(
+        &'a self,
+        state: &'a SessionState,
+        sql: &'a str,
+        at: Option<crate::spec::SnapshotId>,
+    ) -> futures::future::BoxFuture<'a, Result<datafusion::logical_expr::LogicalPlan>>;
+}
+
+/// The session's [`ViewPlanner`], shared by a lake's catalog and schemas.
+pub type StateSource = Arc<dyn ViewPlanner>;
+
+/// Suffix of a schema name that resolves tables as of a time-travel target
+/// (`s1@@at`): the schema as of the table's snapshot, which may be gone now.
+pub const HISTORIC_SCHEMA: &str = "@@at";
 
 /// Planned views by (snapshot, schema, view name), shared by a lake's schemas.
 type ViewCache = RwLock<HashMap<(i64, String, String), Arc<dyn TableProvider>>>;
@@ -138,7 +159,7 @@ impl CatalogProvider for LakeCatalog {
         let snapshot = self.current();
         // A time-travel name (`s1@@at`): the schema as of the table's snapshot,
         // which its tables resolve; it may be gone now.
-        let (name, historic) = match name.strip_suffix(crate::dialect::rewrite::HISTORIC_SCHEMA) {
+        let (name, historic) = match name.strip_suffix(HISTORIC_SCHEMA) {
             Some(base) => (base, true),
             None => (name, false),
         };
@@ -319,7 +340,7 @@ impl LakeSchema {
         {
             return Ok(v);
         }
-        let mut state = (self.state_source)().ok_or_else(|| {
+        let mut state = self.state_source.state().ok_or_else(|| {
             Error::Unsupported("planning a view after its session was dropped".into())
         })?;
         {
@@ -336,13 +357,10 @@ impl LakeSchema {
             "{DUCKLAKE_CATALOG}",
             &crate::store::quote_ident(&self.catalog_name),
         );
-        let sql = match at {
-            Some(s) => crate::dialect::rewrite::pin_tables_at(&sql, s)?,
-            None => sql,
-        };
-        let plan = crate::dialect::plan::plan_sql(&state, &sql, &Default::default())
+        let plan = self
+            .state_source
+            .plan(&state, &sql, at)
             .await
-            .map(|(plan, _)| plan)
             .map_err(|e| {
                 Error::Unsupported(format!(
                     "view '{view_name}' ({} dialect) cannot be planned by lakeq: {e}; its SQL: {}",

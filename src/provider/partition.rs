@@ -365,6 +365,16 @@ impl PartitionedWriter {
     }
 }
 
+impl crate::write::FileSink for PartitionedWriter {
+    fn write(&mut self, batch: &RecordBatch) -> impl Future<Output = Result<()>> + Send {
+        PartitionedWriter::write(self, batch)
+    }
+
+    fn abort(self) -> impl Future<Output = Result<()>> + Send {
+        PartitionedWriter::abort(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,49 @@ pub async fn discard(files: &[WrittenFile]) {
     }
 }
 
+/// A writer of data files that can take back everything it wrote: a
+/// [`DataFileWriter`], or the partitioned writer that holds one per partition.
+pub trait FileSink: Sized + Send {
+    /// Write one batch.
+    fn write(&mut self, batch: &RecordBatch) -> impl Future<Output = Result<()>> + Send;
+
+    /// Remove every file written so far.
+    fn abort(self) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl FileSink for DataFileWriter {
+    fn write(&mut self, batch: &RecordBatch) -> impl Future<Output = Result<()>> + Send {
+        DataFileWriter::write(self, batch)
+    }
+
+    fn abort(self) -> impl Future<Output = Result<()>> + Send {
+        DataFileWriter::abort(self)
+    }
+}
+
+/// The write loop every writer shares: write `batches` through `sink` and give
+/// the sink back for its `finish`. On the first error, whether a batch that
+/// failed before it got here or a failed write, every file the sink wrote is
+/// removed and that error returned: a failed write leaves no file behind.
+pub async fn write_all<S: FileSink>(
+    mut sink: S,
+    batches: impl futures::Stream<Item = Result<RecordBatch>>,
+) -> Result<S> {
+    use futures::StreamExt;
+    let mut batches = std::pin::pin!(batches);
+    while let Some(batch) = batches.next().await {
+        let written = match batch {
+            Ok(batch) => sink.write(&batch).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            sink.abort().await?;
+            return Err(e);
+        }
+    }
+    Ok(sink)
+}
+
 use datafusion::parquet::basic::Compression;
 
 /// Column statistics of one leaf column in one written file, encoded as DuckDB

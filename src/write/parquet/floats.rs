@@ -10,7 +10,7 @@ use datafusion::scalar::ScalarValue;
 
 use super::plan::WritePlan;
 use super::schema::Leaf;
-use super::stats::stat_text;
+use super::stat_text;
 use crate::write::ColumnStats;
 
 impl WritePlan {

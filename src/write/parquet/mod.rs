@@ -98,6 +98,8 @@ pub use self::delete::write_delete_file;
 pub use self::upload::delete_files;
 pub use self::writer::DataFileWriter;
 
+use datafusion::scalar::ScalarValue;
+
 use crate::error::Error;
 
 /// Rows handed to the Parquet writer at a time; the file size is checked after
@@ -107,6 +109,24 @@ const WRITE_CHUNK_ROWS: usize = 8192;
 /// DuckDB truncates its own string statistics to 256 bytes, but a truncated bound
 /// is not exact, and long values would bloat the catalog.
 const MAX_STAT_STRING_BYTES: usize = 256;
+
+/// DuckDB's text for a min/max value of a Parquet file (SPEC §6), or `None`.
+pub(super) fn stat_text(value: &ScalarValue) -> Option<String> {
+    match value {
+        ScalarValue::Boolean(Some(b)) => Some(if *b { "1" } else { "0" }.to_string()),
+        // -0.0 and 0.0 are equal; DuckDB writes `0.0`.
+        ScalarValue::Float32(Some(v)) if *v == 0.0 => Some("0.0".to_string()),
+        ScalarValue::Float64(Some(v)) if *v == 0.0 => Some("0.0".to_string()),
+        ScalarValue::Utf8(Some(s)) => {
+            (s.len() <= MAX_STAT_STRING_BYTES && !s.contains('\0')).then(|| s.clone())
+        }
+        ScalarValue::Binary(_) | ScalarValue::LargeBinary(_) | ScalarValue::BinaryView(_) => None,
+        other => crate::spec::values::format_duckdb_text(other)
+            .ok()
+            .flatten()
+            .filter(|text| !text.contains('\0')),
+    }
+}
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -9,12 +9,11 @@ use datafusion::parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 use datafusion::parquet::file::statistics::Statistics;
 use datafusion::scalar::ScalarValue;
 
-use super::MAX_STAT_STRING_BYTES;
 use super::floats::FloatLeafStats;
 use super::plan::WritePlan;
 use super::schema::Leaf;
+use super::stat_text;
 use crate::spec::SNAPSHOT_ID_FIELD_ID;
-use crate::spec::values::format_duckdb_text;
 use crate::write::ColumnStats;
 
 /// Field ids from here up belong to DuckLake's hidden columns
@@ -262,24 +261,6 @@ fn decimal_from_be(bytes: &[u8]) -> Option<i128> {
         .get_mut(16usize.checked_sub(bytes.len())?..)?
         .copy_from_slice(bytes);
     Some(i128::from_be_bytes(buffer))
-}
-
-/// DuckDB's text for a min/max value of a Parquet file (SPEC §6), or `None`.
-pub(super) fn stat_text(value: &ScalarValue) -> Option<String> {
-    match value {
-        ScalarValue::Boolean(Some(b)) => Some(if *b { "1" } else { "0" }.to_string()),
-        // -0.0 and 0.0 are equal; DuckDB writes `0.0`.
-        ScalarValue::Float32(Some(v)) if *v == 0.0 => Some("0.0".to_string()),
-        ScalarValue::Float64(Some(v)) if *v == 0.0 => Some("0.0".to_string()),
-        ScalarValue::Utf8(Some(s)) => {
-            (s.len() <= MAX_STAT_STRING_BYTES && !s.contains('\0')).then(|| s.clone())
-        }
-        ScalarValue::Binary(_) | ScalarValue::LargeBinary(_) | ScalarValue::BinaryView(_) => None,
-        other => format_duckdb_text(other)
-            .ok()
-            .flatten()
-            .filter(|text| !text.contains('\0')),
-    }
 }
 
 #[cfg(test)]

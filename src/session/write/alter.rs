@@ -30,12 +30,12 @@ impl Writer<'_> {
         Ok(plan.schema().field(0).data_type().clone())
     }
 
-    /// `ALTER TABLE` operations (parsed by [`crate::provider::sql::parse_alter`]).
+    /// `ALTER TABLE` operations (parsed by [`crate::dialect::lake_statements::parse_alter`]).
     pub async fn alter(
         &self,
-        alter: crate::provider::sql::AlterStatement,
+        alter: crate::dialect::lake_statements::AlterStatement,
     ) -> Result<Vec<RecordBatch>> {
-        if let crate::provider::sql::AlterOp::RenameView { to, if_exists } = &alter.op {
+        if let crate::dialect::lake_statements::AlterOp::RenameView { to, if_exists } = &alter.op {
             return self.rename_view(&alter.table, to, *if_exists).await;
         }
         let name = TableReference::from(alter.table.as_str());
@@ -69,7 +69,7 @@ impl Writer<'_> {
                     ),
                 })
         };
-        use crate::provider::sql::AlterOp;
+        use crate::dialect::lake_statements::AlterOp;
         match alter.op {
             AlterOp::AddColumn {
                 name,
@@ -223,7 +223,7 @@ impl Writer<'_> {
                     .sort_keys(table.id(), target.snapshot.snapshot.snapshot_id)
                     .await?;
                 if sorted_by.iter().any(|k| {
-                    crate::provider::sql::sort_key_columns(&k.expression)
+                    crate::dialect::lake_statements::sort_key_columns(&k.expression)
                         .iter()
                         .any(|c| c.eq_ignore_ascii_case(&col.row.column_name))
                 }) {
@@ -267,7 +267,9 @@ impl Writer<'_> {
                     .store()
                     .sort_keys(table.id(), target.snapshot.snapshot.snapshot_id)
                     .await?;
-                if let Some(keys) = crate::provider::sql::renamed_sort_keys(&keys, &from, &to) {
+                if let Some(keys) =
+                    crate::dialect::lake_statements::renamed_sort_keys(&keys, &from, &to)
+                {
                     changes.alters.push(Alter::SetSort {
                         table_id: table.id(),
                         keys,
@@ -412,7 +414,7 @@ impl Writer<'_> {
             AlterOp::SetSortedBy { keys } => {
                 let unmatched: Vec<String> = keys
                     .iter()
-                    .flat_map(|k| crate::provider::sql::sort_key_columns(&k.expression))
+                    .flat_map(|k| crate::dialect::lake_statements::sort_key_columns(&k.expression))
                     // Any case, quoted or not, as in DuckDB.
                     .filter(|c| {
                         !table

@@ -16,10 +16,10 @@
 
 use std::sync::Arc;
 
-use super::catalog::{LakeCatalog, StateSource};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::ops::expire::PathResolver;
+use crate::provider::catalog::{LakeCatalog, StateSource};
 use crate::spec::changes::{Change, format_changes, parse_changes};
 use crate::spec::rows::SnapshotRow;
 use crate::spec::{CatalogId, SnapshotId};

@@ -283,8 +283,11 @@ impl Writer<'_> {
             }
             changes.dropped_tables.push(table.id());
         }
-        let (query, aliases) =
-            crate::provider::sql::view_query(sql, target.catalog.name(), &target.schema)?;
+        let (query, aliases) = crate::dialect::lake_statements::view_query(
+            sql,
+            target.catalog.name(),
+            &target.schema,
+        )?;
         changes.new_views.push(NewView {
             schema_id: schema.row.schema_id,
             schema_name: target.schema.clone(),
@@ -491,9 +494,9 @@ impl Writer<'_> {
     /// `COMMENT ON TABLE | VIEW | COLUMN ... IS ...`: one snapshot.
     pub async fn comment(
         &self,
-        c: crate::provider::sql::CommentStatement,
+        c: crate::dialect::lake_statements::CommentStatement,
     ) -> Result<Vec<RecordBatch>> {
-        use crate::provider::sql::CommentOn;
+        use crate::dialect::lake_statements::CommentOn;
         let (object, column) = match c.on {
             CommentOn::Column => match c.name.split_last() {
                 Some((column, table)) if !table.is_empty() => {

@@ -1,9 +1,19 @@
-//! [`Session`]: a DataFusion `SessionContext` that speaks DuckLake.
+//! [`Session`]: a DataFusion `SessionContext` that speaks DuckLake, and what it
+//! runs: writes ([`write`](mod@write)), transactions ([`transaction`]), DuckLake's table
+//! functions ([`functions`], [`changes`], [`ops`]) and maintenance
+//! ([`maintain`]).
 //!
 //! It understands DuckDB's `ATTACH 'ducklake:...' AS name (DATA_PATH ...)`,
 //! `DETACH`, `USE lake[.schema]` and `tbl AT (VERSION => n)`; every other
 //! statement goes to DataFusion. Before each statement every attached lake moves
 //! to its latest snapshot, so a statement sees one consistent snapshot per lake.
+
+pub mod changes;
+pub mod functions;
+pub mod maintain;
+pub mod ops;
+pub mod transaction;
+pub mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -13,16 +23,47 @@ use datafusion::catalog::CatalogProvider;
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::SessionConfig;
 
-use super::catalog::{LakeCatalog, StateSource};
-use super::sql::{LakeStatement, parse_alter, parse_lake_statement, split_statements};
-use super::transaction::{ForkedLake, Transaction};
-use super::write::Writer;
+use self::transaction::{ForkedLake, Transaction};
+use self::write::Writer;
+use crate::dialect::lake_statements::{
+    LakeStatement, parse_alter, parse_lake_statement, split_statements,
+};
 use crate::dialect::plan::{Variables, plan_sql};
 use crate::dialect::semantics::DuckDbArithmetic;
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeOptions};
+use crate::provider::catalog::{LakeCatalog, StateSource};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
+
+/// Plans the views of the session's lakes with DuckDB's dialect, in a copy of
+/// the session's state (held weakly: a lake outliving its session plans none).
+struct DuckDbViews {
+    state: Box<dyn Fn() -> Option<datafusion::execution::context::SessionState> + Send + Sync>,
+}
+
+impl crate::provider::catalog::ViewPlanner for DuckDbViews {
+    fn state(&self) -> Option<datafusion::execution::context::SessionState> {
+        (self.state)()
+    }
+
+    fn plan<'a>(
+        &'a self,
+        state: &'a datafusion::execution::context::SessionState,
+        sql: &'a str,
+        at: Option<crate::spec::SnapshotId>,
+    ) -> futures::future::BoxFuture<'a, Result<LogicalPlan>> {
+        Box::pin(async move {
+            let sql = match at {
+                Some(s) => crate::dialect::rewrite::pin_tables_at(sql, s)?,
+                None => sql.to_string(),
+            };
+            plan_sql(state, &sql, &Variables::default())
+                .await
+                .map(|(plan, _)| plan)
+        })
+    }
+}
 
 /// A query session with any number of attached lakes.
 pub struct Session {
@@ -299,7 +340,7 @@ impl Session {
         let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
             .with_expr_planners(planners)
             // DuckDB's UUID, MAP(K, V), TIMESTAMP_S / _MS in column definitions.
-            .with_type_planner(Arc::new(super::types::DuckDbTypes))
+            .with_type_planner(Arc::new(crate::provider::types::DuckDbTypes))
             .build();
         *ctx.state_ref().write() = state;
         // DuckDB's catalog of temporary tables (`CREATE TEMP TABLE`), searched first.
@@ -313,8 +354,8 @@ impl Session {
         }
         ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::CheckedIntegerSums));
         ctx.add_analyzer_rule(Arc::new(crate::dialect::semantics::GeometryComparisons));
-        super::functions::register(&ctx);
-        super::ops::register(&ctx);
+        self::functions::register(&ctx);
+        self::ops::register(&ctx);
         crate::dialect::functions::register(&ctx);
         Self {
             ctx,
@@ -351,7 +392,7 @@ impl Session {
         };
     }
 
-    /// `BEGIN`: fork every writable attached lake (see [`super::transaction`]).
+    /// `BEGIN`: fork every writable attached lake (see [`self::transaction`]).
     async fn begin(&self) -> Result<()> {
         if self.in_transaction() {
             return Err(Error::Transaction(
@@ -446,7 +487,9 @@ impl Session {
 
     fn state_source(&self) -> StateSource {
         let weak = self.ctx.state_weak_ref();
-        Arc::new(move || weak.upgrade().map(|s| s.read().clone()))
+        Arc::new(DuckDbViews {
+            state: Box::new(move || weak.upgrade().map(|s| s.read().clone())),
+        })
     }
 
     fn lakes(&self) -> Vec<Arc<LakeCatalog>> {
@@ -586,7 +629,9 @@ impl Session {
                 let name = name.unwrap_or_else(|| default_name(&location));
                 let mut options = options;
                 for value in options.values_mut() {
-                    let Some(var) = value.strip_prefix(super::sql::ATTACH_VARIABLE) else {
+                    let Some(var) =
+                        value.strip_prefix(crate::dialect::lake_statements::ATTACH_VARIABLE)
+                    else {
                         continue;
                     };
                     let scalar = self
@@ -651,10 +696,10 @@ impl Session {
                 }
             }
             LakeStatement::SetSetting { name, value } => {
-                super::sql::check_setting(&name, value.as_deref())?;
+                crate::dialect::lake_statements::check_setting(&name, value.as_deref())?;
                 let number = value
                     .as_deref()
-                    .map(|v| super::sql::setting_value(&name, v))
+                    .map(|v| crate::dialect::lake_statements::setting_value(&name, v))
                     .transpose();
                 match name.as_str() {
                     "ducklake_target_file_size" => self.settings.set_target_file_size(number?),
@@ -830,7 +875,7 @@ impl Session {
             && !aborted
             && parse_lake_statement(sql)?.is_none()
             && parse_alter(sql)?.is_none()
-            && super::sql::parse_comment(sql)?.is_none()
+            && crate::dialect::lake_statements::parse_comment(sql)?.is_none()
             && crate::dialect::macros::parse_macro_statement(sql)?.is_none()
         {
             self.refresh().await?;
@@ -955,7 +1000,7 @@ impl Session {
             *running = true;
             return writer.alter(alter).await;
         }
-        if let Some(comment) = super::sql::parse_comment(sql)? {
+        if let Some(comment) = crate::dialect::lake_statements::parse_comment(sql)? {
             *running = true;
             return writer.comment(comment).await;
         }

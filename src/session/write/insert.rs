@@ -15,7 +15,7 @@ use crate::commit::{AddedFile, ChangeSet, TableRef};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::provider::partition::{PartitionSpec, PartitionedWriter};
-use crate::write::{WriteOptions, WrittenFile, conform};
+use crate::write::{WriteOptions, WrittenFile, conform, write_all};
 
 impl Writer<'_> {
     /// Execute `plan` and stream its rows into Parquet files under `table_dir`
@@ -37,60 +37,48 @@ impl Writer<'_> {
         let store = self.object_store(table_dir)?;
         let df = self.ctx.execute_logical_plan(plan).await?;
         let mut stream = in_input_order(df).await?;
-        let mut writer = PartitionedWriter::new(
+        let writer = PartitionedWriter::new(
             store,
             table_dir,
             Arc::clone(table_schema),
             partition,
             options,
         );
-        let mut rows = 0u64;
-        // Rows held back while they may still be inlined.
-        let mut held: Option<Vec<RecordBatch>> = (inline_limit > 0).then(Vec::new);
-        while let Some(batch) = stream.next().await {
-            let checked = batch
-                .map_err(Error::from)
-                .and_then(|b| conform(&b, table_schema))
-                .and_then(|b| {
-                    for &i in not_null {
-                        if b.column(i).null_count() > 0 {
-                            return Err(Error::Constraint(format!(
-                                "NOT NULL constraint failed: {table_name}.{}",
-                                table_schema.field(i).name()
-                            )));
-                        }
-                    }
-                    Ok(b)
-                });
-            let batch = match checked {
-                Ok(b) => b,
-                Err(e) => {
-                    writer.abort().await?;
-                    return Err(e);
-                }
-            };
-            rows += batch.num_rows() as u64;
-            let to_write = match held.as_mut() {
-                Some(h) => {
-                    h.push(batch);
-                    if rows <= inline_limit {
-                        continue;
-                    }
-                    held.take().unwrap_or_default()
-                }
-                None => vec![batch],
-            };
-            for batch in to_write {
-                if let Err(e) = writer.write(&batch).await {
-                    writer.abort().await?;
-                    return Err(e);
+        let check = |batch: datafusion::common::Result<RecordBatch>| {
+            let batch = conform(&batch?, table_schema)?;
+            for &i in not_null {
+                if batch.column(i).null_count() > 0 {
+                    return Err(Error::Constraint(format!(
+                        "NOT NULL constraint failed: {table_name}.{}",
+                        table_schema.field(i).name()
+                    )));
                 }
             }
+            Ok(batch)
+        };
+        let mut rows = 0u64;
+        // Rows held back while they may still be inlined; nothing is written yet.
+        let mut held = Vec::new();
+        if inline_limit > 0 {
+            while let Some(batch) = stream.next().await {
+                let batch = check(batch)?;
+                rows += batch.num_rows() as u64;
+                held.push(batch);
+                if rows > inline_limit {
+                    break;
+                }
+            }
+            if rows <= inline_limit {
+                return Ok(Written::Held(held, rows));
+            }
         }
-        if let Some(batches) = held {
-            writer.abort().await?;
-            return Ok(Written::Held(batches, rows));
-        }
+        let rest = stream.map(|batch| {
+            let batch = check(batch)?;
+            rows += batch.num_rows() as u64;
+            Ok(batch)
+        });
+        let batches = futures::stream::iter(held.into_iter().map(Ok)).chain(rest);
+        let writer = write_all(writer, batches).await?;
         Ok(Written::Files(writer.finish().await?, rows))
     }
 
@@ -104,19 +92,14 @@ impl Writer<'_> {
         batches: Vec<RecordBatch>,
     ) -> Result<Vec<PartitionedFile>> {
         let FileLayout { partition, options } = layout;
-        let mut writer = PartitionedWriter::new(
+        let writer = PartitionedWriter::new(
             self.object_store(table_dir)?,
             table_dir,
             Arc::clone(table_schema),
             partition,
             options,
         );
-        for batch in &batches {
-            if let Err(e) = writer.write(batch).await {
-                writer.abort().await?;
-                return Err(e);
-            }
-        }
+        let writer = write_all(writer, futures::stream::iter(batches.into_iter().map(Ok))).await?;
         writer.finish().await
     }
 

@@ -11,9 +11,9 @@
 
 use serde::Deserialize;
 
-use super::cleanup::before_now;
 use crate::error::Result;
-use crate::provider::session::Session;
+use crate::ops::cleanup::before_now;
+use crate::session::Session;
 
 /// How much history to keep (`[maintenance]` in lakeq.toml).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

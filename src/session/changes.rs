@@ -32,14 +32,14 @@ use datafusion::logical_expr::{JoinType, LogicalPlanBuilder, col, lit};
 use futures::future::BoxFuture;
 
 use super::functions::{constant, lake_catalog, stateful_table, text_arg};
-use super::inlined::{InlinedVisibility, read_inlined};
-use super::table::{
-    LakeTable, ROW_FILE_COLUMN, ROW_POSITION_COLUMN, ROWID_COLUMN, SNAPSHOT_COLUMN,
-};
 use crate::catalog::TableEntry;
 use crate::catalog::files::TableFiles;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::provider::inlined::{InlinedVisibility, read_inlined};
+use crate::provider::table::{
+    LakeTable, ROW_FILE_COLUMN, ROW_POSITION_COLUMN, ROWID_COLUMN, SNAPSHOT_COLUMN,
+};
 use crate::spec::paths::resolve;
 use crate::spec::rows::DataFileRow;
 use crate::spec::{FileId, SnapshotId};
@@ -213,7 +213,7 @@ async fn deletions(
     start: SnapshotId,
     end: SnapshotId,
 ) -> Result<Vec<RecordBatch>> {
-    use super::deletes::delete_file_entries;
+    use crate::provider::deletes::delete_file_entries;
     check_virtual_names(entry)?;
     let store = lake.store();
     let (files, delete_files, inlined_deletions) = tokio::try_join!(
@@ -355,13 +355,13 @@ async fn deletions(
         )?
         .filter(
             col(ROW_FILE_COLUMN)
-                .eq(lit(super::table::INLINED_FILE_ID))
+                .eq(lit(crate::provider::table::INLINED_FILE_ID))
                 .or(col("__lakeq_del_snapshot").is_not_null()),
         )?
         .project(feed_projection(
             entry,
             datafusion::logical_expr::when(
-                col(ROW_FILE_COLUMN).eq(lit(super::table::INLINED_FILE_ID)),
+                col(ROW_FILE_COLUMN).eq(lit(crate::provider::table::INLINED_FILE_ID)),
                 col(SNAPSHOT_COLUMN),
             )
             .otherwise(col("__lakeq_del_snapshot"))?,

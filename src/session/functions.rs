@@ -30,10 +30,10 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
 
-use super::catalog::LakeCatalog;
 use crate::catalog::CatalogSnapshot;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::provider::catalog::LakeCatalog;
 use crate::spec::changes::{Change, parse_changes};
 use crate::spec::paths::resolve;
 
@@ -699,65 +699,6 @@ impl TableFunctionImpl for ListFiles {
 #[derive(Debug)]
 struct Glob;
 
-/// Match `name` against a glob `pattern` (`*`, `?`; `**` matches across `/`).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        // The suffixes of `n` after skipping 0..=`max` characters.
-        let suffixes = |max: usize| (0..=max).filter_map(move |i| n.get(i..));
-        match p {
-            [] => n.is_empty(),
-            ['*', '*', rest @ ..] => {
-                let rest = rest.strip_prefix(&['/']).unwrap_or(rest);
-                suffixes(n.len()).any(|s| go(rest, s))
-            }
-            ['*', rest @ ..] => {
-                // `*` stays within one path segment: it may not skip a `/`.
-                let segment = n.iter().position(|&c| c == '/').unwrap_or(n.len());
-                suffixes(segment).any(|s| go(rest, s))
-            }
-            ['?', rest @ ..] => match n.split_first() {
-                Some((c, n_rest)) => *c != '/' && go(rest, n_rest),
-                None => false,
-            },
-            [c, rest @ ..] => match n.split_first() {
-                Some((d, n_rest)) => c == d && go(rest, n_rest),
-                None => false,
-            },
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
-}
-
-pub(crate) fn glob_files(pattern: &str) -> Vec<String> {
-    let pattern = pattern.strip_prefix("file://").unwrap_or(pattern);
-    // The fixed directory part before the first wildcard.
-    let wild = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
-    let base = match pattern.get(..wild).and_then(|p| p.rfind('/')) {
-        Some(i) => pattern.get(..=i).unwrap_or("/").to_string(),
-        None => "./".to_string(),
-    };
-    let mut out = Vec::new();
-    let mut stack = vec![std::path::PathBuf::from(&base)];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let text = path.to_string_lossy().to_string();
-            if path.is_dir() {
-                stack.push(path);
-            } else if glob_match(pattern, &text) {
-                out.push(text);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 impl TableFunctionImpl for Glob {
     fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
         let pattern = text_arg(args.session(), args.exprs(), 0, "the glob pattern")?
@@ -774,9 +715,10 @@ impl TableFunctionImpl for Glob {
             Arc::new(move |_| {
                 let (s, pattern) = (Arc::clone(&s), pattern.clone());
                 Box::pin(async move {
-                    let files = tokio::task::spawn_blocking(move || glob_files(&pattern))
-                        .await
-                        .map_err(|e| Error::Unsupported(format!("glob: {e}")))?;
+                    let files =
+                        tokio::task::spawn_blocking(move || crate::storage::glob_files(&pattern))
+                            .await
+                            .map_err(|e| Error::Unsupported(format!("glob: {e}")))?;
                     batch(
                         &s,
                         vec![Arc::new(datafusion::arrow::array::StringArray::from(files))],
@@ -798,108 +740,23 @@ pub fn register(ctx: &SessionContext) {
     super::changes::register(ctx);
 }
 
-/// The lake-level functions DuckDB offers as `lake.name(...)` macros, with the
-/// `ducklake_*` function each calls and whether it takes the schema too.
-pub const LAKE_MACROS: &[(&str, &str, bool)] = &[
-    ("snapshots", "ducklake_snapshots", false),
-    ("current_snapshot", "ducklake_current_snapshot", false),
-    (
-        "last_committed_snapshot",
-        "ducklake_last_committed_snapshot",
-        false,
-    ),
-    ("table_info", "ducklake_table_info", false),
-    ("options", "ducklake_options", false),
-    ("settings", "ducklake_settings", false),
-    ("table_changes", "ducklake_table_changes", true),
-    ("table_insertions", "ducklake_table_insertions", true),
-    ("table_deletions", "ducklake_table_deletions", true),
-    ("set_option", "ducklake_set_option", false),
-    ("set_commit_message", "ducklake_set_commit_message", false),
-    ("expire_snapshots", "ducklake_expire_snapshots", false),
-    ("cleanup_old_files", "ducklake_cleanup_old_files", false),
-    (
-        "delete_orphaned_files",
-        "ducklake_delete_orphaned_files",
-        false,
-    ),
-    (
-        "merge_adjacent_files",
-        "ducklake_merge_adjacent_files",
-        false,
-    ),
-    ("flush_inlined_data", "ducklake_flush_inlined_data", false),
-    ("rewrite_data_files", "ducklake_rewrite_data_files", false),
-];
-
-/// Named parameters of the `ducklake_*` functions, in the positions lakeq's
-/// implementations take them (after the positional ones).
-pub const NAMED_PARAMETERS: &[(&str, usize, &[&str])] = &[
-    (
-        "ducklake_list_files",
-        2,
-        &["schema", "snapshot_version", "snapshot_time"],
-    ),
-    ("ducklake_set_option", 3, &["schema", "table_name"]),
-    ("ducklake_set_commit_message", 3, &["extra_info"]),
-    (
-        "ducklake_flush_inlined_data",
-        1,
-        &["schema_name", "table_name"],
-    ),
-    (
-        "ducklake_expire_snapshots",
-        1,
-        &["older_than", "versions", "dry_run"],
-    ),
-    (
-        "ducklake_cleanup_old_files",
-        1,
-        &["cleanup_all", "older_than", "dry_run"],
-    ),
-    (
-        "ducklake_delete_orphaned_files",
-        1,
-        &["cleanup_all", "older_than", "dry_run"],
-    ),
-    (
-        "ducklake_rewrite_data_files",
-        2,
-        &["schema", "delete_threshold"],
-    ),
-    (
-        "ducklake_merge_adjacent_files",
-        2,
-        &[
-            "schema",
-            "max_compacted_files",
-            "min_file_size",
-            "max_file_size",
-        ],
-    ),
-    (
-        "ducklake_add_data_files",
-        3,
-        &[
-            "schema",
-            "allow_missing",
-            "ignore_extra_columns",
-            "hive_partitioning",
-        ],
-    ),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn globs_match_like_duckdb() {
-        assert!(glob_match("/a/*.parquet", "/a/x.parquet"));
-        assert!(!glob_match("/a/*.parquet", "/a/b/x.parquet"));
-        assert!(glob_match("/a/**", "/a/b/x.parquet"));
-        assert!(glob_match("/a/**/*.parquet", "/a/b/c/x.parquet"));
-        assert!(glob_match("/a/?.txt", "/a/x.txt"));
+        assert!(crate::storage::glob_match("/a/*.parquet", "/a/x.parquet"));
+        assert!(!crate::storage::glob_match(
+            "/a/*.parquet",
+            "/a/b/x.parquet"
+        ));
+        assert!(crate::storage::glob_match("/a/**", "/a/b/x.parquet"));
+        assert!(crate::storage::glob_match(
+            "/a/**/*.parquet",
+            "/a/b/c/x.parquet"
+        ));
+        assert!(crate::storage::glob_match("/a/?.txt", "/a/x.txt"));
     }
 
     #[test]
