@@ -13,6 +13,13 @@
 //! left out of the ratios. Printed at the end: a table per backend (query, medians, ratio), the
 //! geometric mean of the ratios and `RATIO tpch/<backend>/qNN lakeq/duckdb = x.xx` lines.
 //!
+//! The catalog's cost: the same queries also run on DataFusion alone (the same build, a plain
+//! `SessionContext` with its defaults) over the lake's Parquet files registered directly as listing
+//! tables (`ducklake_list_files`; DuckDB's `dbgen` lakes have no deletes or inlined rows, so the files
+//! are the tables). Its answers are compared with DuckDB's too; the table shows its medians and
+//! lakeq/DataFusion, summarised as `RATIO tpch/<backend>/geomean lakeq/datafusion` (set
+//! `LAKEQ_TPCH_RAW=off` to skip it).
+//!
 //! Environment:
 //! * `LAKEQ_TPCH_SF`: scale factor (default 1; 0.1 for a quick run)
 //! * `LAKEQ_TPCH_QUERIES`: a subset, e.g. `1,3,18` (default all 22)
@@ -22,6 +29,7 @@
 //! * `LAKEQ_TPCH_WORKERS`: `host:port,host:port` of running `lakeq worker`s: lakeq's queries run
 //!   distributed on them (answers still compared with DuckDB's; the ratio includes the cluster);
 //!   `LAKEQ_TPCH_BYTES_PER_TASK`: Parquet bytes per scan task (small: more tasks on small lakes)
+//! * `LAKEQ_TPCH_RAW`: `off` skips DataFusion alone on the raw files (default on; never with workers)
 //! * `LAKEQ_TPCH_STRING_VIEWS`: `on` (default: VARCHAR/BLOB scanned as Utf8View/BinaryView, lakeq's
 //!   default), `off` (plain Utf8/Binary) or `both` (off, then on, against the same DuckDB timings;
 //!   ids then end in `/utf8` and `/views`), see `SessionOptions::string_views`
@@ -54,6 +62,8 @@ struct Config {
     string_views: Vec<bool>,
     /// `lakeq worker` addresses: lakeq's queries run distributed on them.
     workers: Vec<String>,
+    /// Also run DataFusion alone on the raw Parquet files (`LAKEQ_TPCH_RAW`, default on).
+    raw: bool,
 }
 
 impl Config {
@@ -104,8 +114,10 @@ impl Config {
         let workers: Vec<String> = var("LAKEQ_TPCH_WORKERS")
             .map(|v| v.split(',').map(|w| w.trim().to_string()).collect())
             .unwrap_or_default();
+        let raw = !matches!(var("LAKEQ_TPCH_RAW").as_deref().map(str::trim), Some("off"));
         Self {
             workers,
+            raw,
             string_views,
             sf,
             runs,
@@ -191,6 +203,97 @@ struct QueryResult {
     nr: u32,
     duck: DuckQuery,
     outcome: Outcome,
+    /// DataFusion alone on the raw files: its median, or why it has none.
+    raw: Option<Result<Duration, String>>,
+}
+
+/// A plain DataFusion context (its defaults) with each TPC-H table of the lake attached in
+/// `session` registered as a listing table over the table's Parquet files.
+async fn raw_context(
+    session: &lakeq::Session,
+) -> Result<datafusion::prelude::SessionContext, String> {
+    use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
+    use datafusion::datasource::file_format::options::ReadOptions;
+    use datafusion::prelude::{ParquetReadOptions, SessionContext};
+    let ctx = SessionContext::new();
+    for table in [
+        "customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier",
+    ] {
+        let batches = session
+            .sql(&format!(
+                "SELECT data_file FROM ducklake_list_files('lake', '{table}')"
+            ))
+            .await
+            .map_err(|e| format!("list the files of {table}: {e}"))?;
+        let (_, rows) = common::canonical::render_batches(&batches).map_err(|e| e.to_string())?;
+        let urls = rows
+            .iter()
+            .filter_map(|r| r.first())
+            .map(|path| ListingTableUrl::parse(path).map_err(|e| format!("{path}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = ParquetReadOptions::default()
+            .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .infer_schema(&ctx.state())
+            .await
+            .map_err(|e| format!("{table}: {e}"))?;
+        let provider = ListingTable::try_new(config).map_err(|e| format!("{table}: {e}"))?;
+        ctx.register_table(table, std::sync::Arc::new(provider))
+            .map_err(|e| format!("{table}: {e}"))?;
+    }
+    Ok(ctx)
+}
+
+/// DataFusion alone on the raw files: per query, the median of up to `cfg.runs` timed runs
+/// after one checked run, or why not (an error, or an answer other than DuckDB's).
+async fn raw_queries(
+    session: &lakeq::Session,
+    queries: &[(u32, String)],
+    answers: &[DuckQuery],
+    cfg: &Config,
+) -> Vec<Result<Duration, String>> {
+    let ctx = match raw_context(session).await {
+        Ok(ctx) => ctx,
+        Err(e) => return queries.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let run = |sql: String| {
+        let ctx = ctx.clone();
+        async move {
+            let df = ctx.sql(&sql).await.map_err(|e| e.to_string())?;
+            df.collect().await.map_err(|e| e.to_string())
+        }
+    };
+    let mut out = Vec::new();
+    for ((nr, sql), answer) in queries.iter().zip(answers) {
+        let checked = match run(sql.clone()).await {
+            Ok(batches) => common::canonical::render_batches(&batches)
+                .map_err(|e| e.to_string())
+                .and_then(|(_, rows)| {
+                    (rows == answer.rows)
+                        .then_some(())
+                        .ok_or_else(|| format!("answer differs: {}", difference(&rows, &answer.rows)))
+                }),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = checked {
+            println!("RAW q{nr:02} datafusion: {}", one_line(&e, 300));
+            out.push(Err(e));
+            continue;
+        }
+        let mut times = Vec::new();
+        let timed = Instant::now();
+        while times.len() < cfg.runs && (times.is_empty() || timed.elapsed() < cfg.budget) {
+            let start = Instant::now();
+            match run(sql.clone()).await {
+                Ok(batches) => black_box(batches),
+                Err(e) => panic!("DataFusion failed on q{nr:02} after succeeding once: {e}"),
+            };
+            times.push(start.elapsed());
+        }
+        out.push(Ok(median(times)));
+    }
+    out
 }
 
 /// Run `sql` in lakeq; a panic is reported like an error.
@@ -356,6 +459,7 @@ fn lakeq_queries(
                         nr: *nr,
                         duck: answer,
                         outcome: Outcome::Failed { error },
+                        raw: None,
                     });
                     continue;
                 }
@@ -406,7 +510,15 @@ fn lakeq_queries(
                 } else {
                     Outcome::Mismatch { lakeq, n }
                 },
+                raw: None,
             });
+        }
+        if cfg.raw && cfg.workers.is_empty() {
+            println!("DataFusion alone on the raw Parquet files, {}", lake.title);
+            let raw = raw_queries(&session, queries, answers, cfg).await;
+            for (r, raw) in results.iter_mut().zip(raw) {
+                r.raw = Some(raw);
+            }
         }
         results
     })
@@ -420,11 +532,12 @@ fn report(lake: &Lake, variant: &str, cfg: &Config, results: &[QueryResult]) -> 
         lake.title
     );
     println!(
-        "{:<6} {:>12} {:>12} {:>8}  note",
-        "query", "lakeq ms", "duckdb ms", "ratio"
+        "{:<6} {:>12} {:>12} {:>8} {:>14} {:>10}  note",
+        "query", "lakeq ms", "duckdb ms", "ratio", "datafusion ms", "lakeq/df"
     );
     let mut lines = Vec::new();
     let mut logs = Vec::new();
+    let mut raw_logs = Vec::new();
     for r in results {
         let duck_ms = r.duck.median_s.unwrap_or(f64::NAN) * 1e3;
         let q = format!("q{:02}", r.nr);
@@ -432,8 +545,21 @@ fn report(lake: &Lake, variant: &str, cfg: &Config, results: &[QueryResult]) -> 
         match &r.outcome {
             Outcome::Same { lakeq, n } => {
                 let ratio = common::ms(*lakeq) / duck_ms;
+                let (raw_ms, raw_ratio, raw_note) = match &r.raw {
+                    Some(Ok(raw)) => {
+                        let raw_ratio = common::ms(*lakeq) / common::ms(*raw);
+                        raw_logs.push(raw_ratio.ln());
+                        (
+                            format!("{:.1}", common::ms(*raw)),
+                            format!("{raw_ratio:.2}"),
+                            String::new(),
+                        )
+                    }
+                    Some(Err(e)) => ("-".into(), "-".into(), format!("; datafusion: {}", one_line(e, 80))),
+                    None => ("-".into(), "-".into(), String::new()),
+                };
                 println!(
-                    "{q:<6} {:>12.1} {duck_ms:>12.1} {ratio:>8.2}  n = {n}/{}",
+                    "{q:<6} {:>12.1} {duck_ms:>12.1} {ratio:>8.2} {raw_ms:>14} {raw_ratio:>10}  n = {n}/{}{raw_note}",
                     common::ms(*lakeq),
                     r.duck.times_s.len()
                 );
@@ -473,6 +599,18 @@ fn report(lake: &Lake, variant: &str, cfg: &Config, results: &[QueryResult]) -> 
             "RATIO tpch/{}{variant}/geomean lakeq/duckdb = {geomean:.2} ({} queries)",
             lake.backend,
             logs.len()
+        ));
+    }
+    if !raw_logs.is_empty() {
+        let geomean = (raw_logs.iter().sum::<f64>() / raw_logs.len() as f64).exp();
+        println!(
+            "geomean lakeq/datafusion (raw files) over {} queries: {geomean:.2}",
+            raw_logs.len()
+        );
+        lines.push(format!(
+            "RATIO tpch/{}{variant}/geomean lakeq/datafusion = {geomean:.2} ({} queries)",
+            lake.backend,
+            raw_logs.len()
         ));
     }
     lines
