@@ -17,7 +17,6 @@
 //! ```
 
 pub mod artifacts;
-pub mod dbt;
 pub mod docs;
 pub mod graph;
 pub mod introspect;
@@ -28,6 +27,7 @@ pub mod run;
 pub mod seed;
 pub mod snapshot;
 
+use crate::config::dbt::{self, hook_entries};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -1193,50 +1193,6 @@ fn model_settings(config: &ModelConfig) -> BTreeMap<String, serde_json::Value> {
     match serde_json::to_value(config) {
         Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
         _ => BTreeMap::new(),
-    }
-}
-
-/// The SQL templates of a hook setting: a text, a `{sql: ...}` map, or a list of those.
-pub fn hooks(v: &serde_json::Value) -> Result<Vec<String>, String> {
-    Ok(hook_entries(v)?.into_iter().map(|(sql, _)| sql).collect())
-}
-
-/// [`hooks`] with each hook's `transaction:` (true unless a map says `transaction: false`).
-fn hook_entries(v: &serde_json::Value) -> Result<Vec<(String, bool)>, String> {
-    match v {
-        serde_json::Value::Null => Ok(Vec::new()),
-        serde_json::Value::String(s) => Ok(vec![(s.clone(), true)]),
-        serde_json::Value::Object(m) => {
-            if let Some(k) = m
-                .keys()
-                .find(|k| !matches!(k.as_str(), "sql" | "transaction"))
-            {
-                return Err(format!(
-                    "a hook map has `sql:` and `transaction:`, not `{k}:`"
-                ));
-            }
-            let transaction = match m.get("transaction") {
-                None | Some(serde_json::Value::Null) => true,
-                Some(serde_json::Value::Bool(b)) => *b,
-                Some(other) => {
-                    return Err(format!(
-                        "a hook's transaction must be true or false, not {other}"
-                    ));
-                }
-            };
-            match m.get("sql") {
-                Some(serde_json::Value::String(s)) => Ok(vec![(s.clone(), transaction)]),
-                _ => Err("a hook map needs `sql: <statement>`".into()),
-            }
-        }
-        serde_json::Value::Array(items) => {
-            let mut out = Vec::new();
-            for item in items {
-                out.extend(hook_entries(item)?);
-            }
-            Ok(out)
-        }
-        other => Err(format!("a hook is SQL text or a list of it, not {other}")),
     }
 }
 

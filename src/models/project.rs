@@ -628,7 +628,7 @@ impl ProjectFiles {
         texts: &[ProjectText],
         seed_texts: &[ProjectText],
         snapshots: Vec<ModelFile>,
-        dbt: Option<&super::dbt::DbtProject>,
+        dbt: Option<&crate::config::dbt::DbtProject>,
     ) -> Result<Self, ModelError> {
         let prefix = format!("{}/", models_prefix.trim_end_matches('/'));
         // Same order whatever the source (disk walk or BUNDLED): by path.
@@ -853,7 +853,7 @@ impl ProjectFiles {
                 },
                 path: t.path.clone(),
                 config: match dbt {
-                    Some(d) => TestConfig::from_settings(&super::dbt::tree_config(
+                    Some(d) => TestConfig::from_settings(&crate::config::dbt::tree_config(
                         &d.data_tests,
                         &d.name,
                         &[],
@@ -1019,7 +1019,7 @@ fn generic_test(
     column: Option<&str>,
     test: &Yaml,
     path: &str,
-    dbt: Option<&super::dbt::DbtProject>,
+    dbt: Option<&crate::config::dbt::DbtProject>,
 ) -> Result<DataTestDef, ModelError> {
     let bad = |why: &str| {
         ModelError::Project(format!(
@@ -1039,7 +1039,7 @@ fn generic_test(
     // Split the entry into arguments and config.
     let mut args: BTreeMap<String, Yaml> = BTreeMap::new();
     let mut settings: BTreeMap<String, serde_json::Value> = match dbt {
-        Some(d) => super::dbt::tree_config(&d.data_tests, &d.name, &[], &name),
+        Some(d) => crate::config::dbt::tree_config(&d.data_tests, &d.name, &[], &name),
         None => BTreeMap::new(),
     };
     let mut custom_name = None;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value as Yaml;
 
-use crate::config::{LakeConfig, TargetConfig};
+use super::{LakeConfig, TargetConfig};
 use crate::error::{Error, Result};
 
 /// What `dbt_project.yml` (and the `profiles.yml` it names) describe.
@@ -197,8 +197,7 @@ impl DbtProject {
         ] {
             if let Some(v) = map.get(key) {
                 let json = serde_json::to_value(v).map_err(|e| invalid(&path, &e))?;
-                *slot = crate::models::hooks(&json)
-                    .map_err(|e| invalid(&path, &format!("{key}: {e}")))?;
+                *slot = hooks(&json).map_err(|e| invalid(&path, &format!("{key}: {e}")))?;
             }
         }
         let install = text_of("packages-install-path").unwrap_or_else(|| "dbt_packages".into());
@@ -501,7 +500,7 @@ fn render_env_vars(text: &str) -> std::result::Result<String, String> {
 }
 
 fn invalid(path: &Path, reason: &dyn std::fmt::Display) -> Error {
-    Error::Models(super::ModelError::Project(format!(
+    Error::Models(crate::error::ModelError::Project(format!(
         "{}: {reason}",
         path.display()
     )))
@@ -573,6 +572,50 @@ fn apply(level: &Yaml, out: &mut BTreeMap<String, serde_json::Value>) {
 pub fn warn_once(seen: &mut BTreeSet<String>, out: &mut Vec<String>, warning: String) {
     if seen.insert(warning.clone()) {
         out.push(warning);
+    }
+}
+
+/// The SQL templates of a hook setting: a text, a `{sql: ...}` map, or a list of those.
+pub fn hooks(v: &serde_json::Value) -> Result<Vec<String>, String> {
+    Ok(hook_entries(v)?.into_iter().map(|(sql, _)| sql).collect())
+}
+
+/// [`hooks`] with each hook's `transaction:` (true unless a map says `transaction: false`).
+pub(crate) fn hook_entries(v: &serde_json::Value) -> Result<Vec<(String, bool)>, String> {
+    match v {
+        serde_json::Value::Null => Ok(Vec::new()),
+        serde_json::Value::String(s) => Ok(vec![(s.clone(), true)]),
+        serde_json::Value::Object(m) => {
+            if let Some(k) = m
+                .keys()
+                .find(|k| !matches!(k.as_str(), "sql" | "transaction"))
+            {
+                return Err(format!(
+                    "a hook map has `sql:` and `transaction:`, not `{k}:`"
+                ));
+            }
+            let transaction = match m.get("transaction") {
+                None | Some(serde_json::Value::Null) => true,
+                Some(serde_json::Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(format!(
+                        "a hook's transaction must be true or false, not {other}"
+                    ));
+                }
+            };
+            match m.get("sql") {
+                Some(serde_json::Value::String(s)) => Ok(vec![(s.clone(), transaction)]),
+                _ => Err("a hook map needs `sql: <statement>`".into()),
+            }
+        }
+        serde_json::Value::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                out.extend(hook_entries(item)?);
+            }
+            Ok(out)
+        }
+        other => Err(format!("a hook is SQL text or a list of it, not {other}")),
     }
 }
 

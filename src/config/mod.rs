@@ -13,6 +13,8 @@
 //! data_path = "s3://my-bucket/lake/raw/"
 //! ```
 
+pub mod dbt;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -84,7 +86,7 @@ pub struct Config {
     /// The dbt project of the folder (`dbt_project.yml`), if there is one: it
     /// sets `[project]`, and its profile's lakes and targets are added.
     #[serde(skip)]
-    pub dbt: Option<crate::models::dbt::DbtProject>,
+    pub dbt: Option<dbt::DbtProject>,
 }
 
 /// `[cluster]`: the workers of distributed queries (see [`crate::distributed`]).
@@ -245,7 +247,7 @@ impl Config {
             }
         };
         let mut profile_target = None;
-        if let Some(dbt) = crate::models::dbt::DbtProject::load(
+        if let Some(dbt) = dbt::DbtProject::load(
             dir,
             &mut config.lakes,
             &mut config.targets,
