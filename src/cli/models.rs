@@ -3,16 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use lakeq::config::Config;
 use lakeq::error::{Error, Result};
 use lakeq::models::graph::select_nodes_with_selector;
 use lakeq::models::introspect::SessionDatabase;
-use lakeq::models::run::{
-    NodeResult, RunKind, RunOptions, RunPlan, Status, create_schemas, defer_to_state,
-    end_of_run_globals, execute, open_session_with, run_hooks, run_hooks_with,
-};
+use lakeq::models::invoke::{RunEvent, RunRequest, RunSummary, run_project};
+use lakeq::models::run::{NodeResult, RunKind, Status, defer_to_state, open_session_with};
 use lakeq::models::{Project, artifacts};
 
 /// Which project, target and models.
@@ -153,61 +150,6 @@ impl ProjectArgs {
     }
 }
 
-/// Counts of a finished run.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunSummary {
-    /// Models built.
-    pub models_ok: usize,
-    /// Models that failed.
-    pub models_failed: usize,
-    /// Seeds loaded.
-    pub seeds_ok: usize,
-    /// Seeds that failed to load.
-    pub seeds_failed: usize,
-    /// Snapshots taken.
-    pub snapshots_ok: usize,
-    /// Snapshots that failed.
-    pub snapshots_failed: usize,
-    /// Tests that passed.
-    pub tests_passed: usize,
-    /// Tests whose failures are warnings (`severity: warn`).
-    pub tests_warned: usize,
-    /// Tests that failed (or errored).
-    pub tests_failed: usize,
-    /// Nodes skipped.
-    pub skipped: usize,
-}
-
-impl RunSummary {
-    fn of(results: &[NodeResult]) -> Self {
-        let mut s = Self::default();
-        for r in results {
-            match (r.resource_type, r.status) {
-                (_, Status::Skipped) => s.skipped += 1,
-                ("model", Status::Success) => s.models_ok += 1,
-                ("model", _) => s.models_failed += 1,
-                ("seed", Status::Success) => s.seeds_ok += 1,
-                ("seed", _) => s.seeds_failed += 1,
-                ("snapshot", Status::Success) => s.snapshots_ok += 1,
-                ("snapshot", _) => s.snapshots_failed += 1,
-                (_, Status::Pass) => s.tests_passed += 1,
-                (_, Status::Warn) => s.tests_warned += 1,
-                _ => s.tests_failed += 1,
-            }
-        }
-        s
-    }
-
-    /// Whether everything that ran succeeded.
-    pub fn ok(&self) -> bool {
-        self.models_failed == 0
-            && self.seeds_failed == 0
-            && self.snapshots_failed == 0
-            && self.tests_failed == 0
-            && self.skipped == 0
-    }
-}
-
 fn print_result(r: &NodeResult, index: usize, total: usize) {
     let status = match r.status {
         Status::Success => "OK",
@@ -239,101 +181,26 @@ fn print_result(r: &NodeResult, index: usize, total: usize) {
     }
 }
 
-/// Run models and/or tests of a loaded project; writes the artifacts and
-/// returns the summary (an error only when the run could not start).
-pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> Result<RunSummary> {
-    let started = Instant::now();
-    let (selected, warnings) = select_nodes_with_selector(
-        &project,
-        args.project.selector.as_deref(),
-        &args.project.select,
-        &args.project.exclude,
-    )?;
-    for w in warnings {
-        eprintln!("warning: {w}");
-    }
-    let plan = RunPlan::new(&project, &selected, kind)?;
-    artifacts::write(&project, "manifest.json", &artifacts::manifest(&project))?;
-    if plan.is_empty() {
-        println!("Nothing to do: no model, seed, snapshot or test is selected");
-        return Ok(RunSummary::default());
-    }
-    let session =
-        Arc::new(open_session_with(&project, &args.session_options(&project.config)?).await?);
-    let which = match kind {
-        RunKind::Models => "run",
-        RunKind::Tests => "test",
-        RunKind::Build => "build",
-        RunKind::Seeds => "seed",
-        RunKind::Snapshots => "snapshot",
-    };
-    project.set_database(Arc::new(SessionDatabase::new(Arc::clone(&session))), which);
-    args.project
-        .defer(&mut project, &selected, &session)
-        .await?;
-    let (on_start, on_end) = project
-        .config
-        .dbt
-        .as_ref()
-        .map(|d| (d.on_run_start.clone(), d.on_run_end.clone()))
-        .unwrap_or_default();
-    if !on_start.is_empty() {
-        create_schemas(&project, &session, &plan).await?;
-    }
-    let project = Arc::new(project);
-    run_hooks(
-        &project,
-        &session,
-        &on_start,
-        None,
-        "dbt_project.yml: on-run-start hook",
-    )
-    .await?;
-    if !on_start.is_empty() {
-        println!("  on-run-start: {} hooks run", on_start.len());
-    }
-    let options = RunOptions {
-        threads: args
-            .threads
-            .or_else(|| {
-                project
-                    .config
-                    .dbt
-                    .as_ref()
-                    .and_then(|d| d.target_threads.get(&project.target).copied())
-            })
-            .unwrap_or(4),
+/// Run models and/or tests of a loaded project ([`run_project`]), printing each
+/// node as it finishes; writes the artifacts and returns the summary (an error
+/// only when the run could not start).
+pub async fn run_nodes(project: Project, args: &RunArgs, kind: RunKind) -> Result<RunSummary> {
+    let request = RunRequest {
+        kind,
+        select: args.project.select.clone(),
+        exclude: args.project.exclude.clone(),
+        selector: args.project.selector.clone(),
+        threads: args.threads,
         full_refresh: args.full_refresh,
+        defer: args.project.defer,
+        favor_state: args.project.favor_state,
+        session: args.session_options(&project.config)?,
     };
-    let results = execute(
-        Arc::clone(&project),
-        Arc::clone(&session),
-        plan,
-        &options,
-        &print_result,
-    )
-    .await?;
-    // on-run-end runs whatever happened to the nodes, as in dbt.
-    let ended = run_hooks_with(
-        &project,
-        &session,
-        &on_end,
-        None,
-        "dbt_project.yml: on-run-end hook",
-        &end_of_run_globals(&project, &results),
-    )
-    .await;
-    if ended.is_ok() && !on_end.is_empty() {
-        println!("  on-run-end: {} hooks run", on_end.len());
+    let outcome = run_project(project, &request, &print_event).await?;
+    if outcome.results.is_empty() {
+        return Ok(outcome.summary);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    artifacts::write(
-        &project,
-        "run_results.json",
-        &artifacts::run_results(&project, &results, elapsed),
-    )?;
-    ended?;
-    let s = RunSummary::of(&results);
+    let s = outcome.summary;
     let seeds = if s.seeds_ok + s.seeds_failed > 0 {
         format!("{} seeds loaded, {} failed; ", s.seeds_ok, s.seeds_failed)
     } else {
@@ -353,10 +220,33 @@ pub async fn run_nodes(mut project: Project, args: &RunArgs, kind: RunKind) -> R
         String::new()
     };
     println!(
-        "done in {elapsed:.2}s: {seeds}{snapshots}{} models built, {} failed; {} tests passed, {} failed{warned}; {} skipped",
-        s.models_ok, s.models_failed, s.tests_passed, s.tests_failed, s.skipped
+        "done in {:.2}s: {seeds}{snapshots}{} models built, {} failed; {} tests passed, {} failed{warned}; {} skipped",
+        outcome.elapsed_s, s.models_ok, s.models_failed, s.tests_passed, s.tests_failed, s.skipped
     );
     Ok(s)
+}
+
+/// Print what a run reports, as the commands always have.
+fn print_event(event: RunEvent<'_>) {
+    match event {
+        RunEvent::Warning(w) => eprintln!("warning: {w}"),
+        RunEvent::NothingSelected => {
+            println!("Nothing to do: no model, seed, snapshot or test is selected")
+        }
+        RunEvent::Deferred(list) => {
+            let list: Vec<String> = list
+                .iter()
+                .map(|(name, relation)| format!("{name} ({relation})"))
+                .collect();
+            println!("  deferred to --state: {}", list.join(", "));
+        }
+        RunEvent::Hooks { which, count } => println!("  {which}: {count} hooks run"),
+        RunEvent::Node {
+            result,
+            index,
+            total,
+        } => print_result(result, index, total),
+    }
 }
 
 /// Turn a run's summary into the command's exit status.

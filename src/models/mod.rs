@@ -20,6 +20,7 @@ pub mod artifacts;
 pub mod docs;
 pub mod graph;
 pub mod introspect;
+pub mod invoke;
 pub mod jinja;
 pub mod project;
 pub mod pydatetime;

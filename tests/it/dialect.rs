@@ -36,7 +36,7 @@ async fn duckdb_semantics_match_duckdb() -> TestResult {
     let script = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialect/semantics.sql"),
     )?;
-    let statements = lakeq::provider::sql::split_statements(&script)?;
+    let statements = lakeq::dialect::lake_statements::split_statements(&script)?;
     assert!(statements.len() > 40, "the script lost its statements");
     let session = lakeq::Session::new();
     let mut failures = Vec::new();
@@ -501,7 +501,7 @@ async fn script_matches_duckdb(
     let script = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/dialect/{name}.sql")),
     )?;
-    let statements = lakeq::provider::sql::split_statements(&script)?;
+    let statements = lakeq::dialect::lake_statements::split_statements(&script)?;
     assert!(
         statements.len() > at_least,
         "the script lost its statements"

@@ -44,7 +44,7 @@ async fn lockstep(backend: Backend) -> TestResult {
     let script = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/write_both.sql"),
     )?;
-    let statements = lakeq::provider::sql::split_statements(&script)?;
+    let statements = lakeq::dialect::lake_statements::split_statements(&script)?;
     assert!(statements.len() > 40, "the script lost its statements");
     let mut failures = Vec::new();
     let mut compared = 0;

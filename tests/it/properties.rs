@@ -740,9 +740,9 @@ fn attach_strings_connection_strings_and_options() {
         })
         .collect();
     let options = check(KEY, seed, option_sets, |options| {
-        let _ = lakeq::provider::session::lake_options(&options);
+        let _ = lakeq::session::lake_options(&options);
         for value in options.values() {
-            let _ = lakeq::provider::session::parse_bytes(value);
+            let _ = lakeq::session::parse_bytes(value);
             let _ = lakeq::store::parse_catalog_timestamp(value);
         }
     });
@@ -867,9 +867,9 @@ fn sql_text_front_end() {
     let n = check(KEY, seed, texts, |sql| {
         let _ = lakeq::dialect::parser::insert_select_star(&sql);
         let _ = lakeq::dialect::parser::parse_statements(&sql);
-        let _ = lakeq::provider::sql::split_statements(&sql);
-        let _ = lakeq::provider::sql::parse_lake_statement(&sql);
-        let _ = lakeq::provider::sql::parse_alter(&sql);
+        let _ = lakeq::dialect::lake_statements::split_statements(&sql);
+        let _ = lakeq::dialect::lake_statements::parse_lake_statement(&sql);
+        let _ = lakeq::dialect::lake_statements::parse_alter(&sql);
         let _ = lakeq::provider::catalog::table_options(&sql);
         let _ = lakeq::provider::catalog::parse_column_aliases(&sql);
     });
@@ -1746,8 +1746,8 @@ async fn small_lake(dir: &Path) -> (lakeq::Session, String, String) {
 /// Whether running `sql` could create or open a catalog outside the test's
 /// folder (an ATTACH of a location other than `ours`).
 fn attaches_elsewhere(sql: &str, ours: &str) -> bool {
-    match lakeq::provider::sql::parse_lake_statement(sql) {
-        Ok(Some(lakeq::provider::sql::LakeStatement::Attach { location, .. })) => {
+    match lakeq::dialect::lake_statements::parse_lake_statement(sql) {
+        Ok(Some(lakeq::dialect::lake_statements::LakeStatement::Attach { location, .. })) => {
             location != ours && lakeq::store::CatalogLocation::parse(&location, None).is_ok()
         }
         _ => false,
