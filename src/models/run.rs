@@ -455,7 +455,9 @@ async fn relations_of(session: &Session, lake: &str) -> BTreeSet<(String, String
 }
 
 /// Run a plan. `on_result` sees each node's result as it finishes (for progress
-/// output); the results come back in completion order.
+/// output); the results come back in completion order. Nodes share the session's
+/// memory pool: a node that runs out of memory while others run beside it is run
+/// again alone (it committed nothing), holding back the nodes still waiting.
 pub async fn execute(
     project: Arc<Project>,
     session: Arc<Session>,
@@ -469,6 +471,10 @@ pub async fn execute(
     let mut done: BTreeMap<String, Status> = BTreeMap::new();
     let mut results = Vec::new();
     let mut running = JoinSet::new();
+    // Per running node: whether another node ran beside it at any time.
+    let mut overlapped: BTreeMap<String, bool> = BTreeMap::new();
+    // Nodes that ran out of memory beside others, to run again with nothing beside them.
+    let mut alone: Vec<PlannedNode> = Vec::new();
     let threads = options.threads.max(1);
     loop {
         // Skip nodes with a failed dependency (first in plan order, until none is left).
@@ -484,35 +490,70 @@ pub async fn execute(
             on_result(&r, results.len() + 1, total);
             results.push(r);
         }
-        // Start nodes whose dependencies all succeeded, in plan order.
+        // Start nodes whose dependencies all succeeded, in plan order; a node to run
+        // alone waits for the running ones to finish and holds back the others.
         while running.len() < threads {
-            let Some(pos) = waiting
-                .iter()
-                .position(|n| n.deps.iter().all(|d| done.contains_key(d)))
-            else {
+            let (node, retry) = if alone.is_empty() {
+                let Some(pos) = waiting
+                    .iter()
+                    .position(|n| n.deps.iter().all(|d| done.contains_key(d)))
+                else {
+                    break;
+                };
+                (waiting.remove(pos), false)
+            } else if running.is_empty() {
+                (alone.remove(0), true)
+            } else {
                 break;
             };
-            let node = waiting.remove(pos);
+            let beside = !running.is_empty();
+            for flag in overlapped.values_mut() {
+                *flag |= beside;
+            }
+            overlapped.insert(node.unique_id.clone(), beside);
             let (p, s, full_refresh) = (
                 Arc::clone(&project),
                 Arc::clone(&session),
                 options.full_refresh,
             );
             running.spawn(async move {
-                let r = run_node(&p, &s, &node, full_refresh).await;
-                (node.unique_id, r)
+                let mut r = run_node(&p, &s, &node, full_refresh).await;
+                if retry {
+                    let note = "run again alone after running out of memory beside other nodes";
+                    r.message = Some(match r.message.take() {
+                        Some(m) => format!("{m} ({note})"),
+                        None => note.to_string(),
+                    });
+                }
+                (node, r, retry)
             });
         }
         let Some(joined) = running.join_next().await else {
             break;
         };
-        let (id, result) =
+        let (node, result, retried) =
             joined.map_err(|e| Error::NodeFailed(format!("a model task failed: {e}")))?;
-        done.insert(id, result.status);
+        let beside = overlapped.remove(&node.unique_id).unwrap_or(false) || !running.is_empty();
+        if !retried && beside && out_of_memory(&result) {
+            // The memory pool is shared: beside other models this one did not fit.
+            // Models commit all or nothing, so running it again alone is safe.
+            alone.push(node);
+            continue;
+        }
+        done.insert(node.unique_id, result.status);
         on_result(&result, results.len() + 1, total);
         results.push(result);
     }
     Ok(results)
+}
+
+/// Whether a node failed because the session's memory pool was exhausted.
+fn out_of_memory(result: &NodeResult) -> bool {
+    result.status == Status::Error
+        && result
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("Resources exhausted"))
 }
 
 /// `CREATE SCHEMA IF NOT EXISTS` for every schema the plan writes (before any

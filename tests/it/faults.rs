@@ -643,3 +643,55 @@ async fn a_model_that_outgrows_the_memory_pool_fails_naming_it() -> TestResult {
     );
     Ok(())
 }
+
+/// Models share one memory pool: two hash joins that each fit a 24 MiB pool alone do not fit
+/// it side by side. The one that runs out of memory beside the other is run again alone (it
+/// committed nothing), so the run succeeds; in a pool too small for either alone both fail, each
+/// after its run alone, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_out_of_memory_beside_others_runs_again_alone() -> TestResult {
+    let dir = crate::common::scratch_dir("memory_retry_alone");
+    std::fs::create_dir_all(dir.join("models"))?;
+    for name in ["join_a", "join_b"] {
+        std::fs::write(
+            dir.join(format!("models/{name}.sql")),
+            "{{ config(materialized='table') }}\n\
+             SELECT count(*) AS n FROM range(1000000) a JOIN range(1000000) b ON a.range = b.range\n",
+        )?;
+    }
+    for (limit, ok) in [("24MiB", true), ("16MiB", false)] {
+        std::fs::write(
+            dir.join("lakeq.toml"),
+            format!("memory_limit = \"{limit}\"\n"),
+        )?;
+        let out = Command::new(env!("CARGO_BIN_EXE_lakeq"))
+            .current_dir(&dir)
+            .args(["transform", "--threads", "2"])
+            .env_remove("LAKEQ_MEMORY_LIMIT")
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.success(), ok, "memory_limit {limit}: {text}");
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("target/run_results.json"))?)?;
+        let nodes = results["results"].as_array().ok_or("no results")?;
+        assert_eq!(nodes.len(), 2, "{results}");
+        for node in nodes {
+            let status = node["status"].as_str().unwrap_or_default();
+            let message = node["message"].as_str().unwrap_or_default();
+            if ok {
+                assert_eq!(status, "success", "memory_limit {limit}: {node}");
+            } else {
+                assert_eq!(status, "error", "memory_limit {limit}: {node}");
+                assert!(
+                    message.contains("Resources exhausted") && message.contains("run again alone"),
+                    "memory_limit {limit}: {message}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
