@@ -595,6 +595,31 @@ async fn sqlite_catalog_in_wal_mode_is_shared_with_duckdb() -> TestResult {
     Ok(())
 }
 
+/// `lakeq transform <args>` in `dir` with `memory_limit = "<limit>"` in its lakeq.toml (and no
+/// `LAKEQ_MEMORY_LIMIT`): whether it succeeded, and its output.
+fn transform_with_memory_limit(
+    dir: &std::path::Path,
+    limit: &str,
+    args: &[&str],
+) -> TestResult<(bool, String)> {
+    std::fs::write(
+        dir.join("lakeq.toml"),
+        format!("memory_limit = \"{limit}\"\n"),
+    )?;
+    let out = Command::new(env!("CARGO_BIN_EXE_lakeq"))
+        .current_dir(dir)
+        .arg("transform")
+        .args(args)
+        .env_remove("LAKEQ_MEMORY_LIMIT")
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.success(), text))
+}
+
 /// A model whose query outgrows the memory pool (a hash join's build side,
 /// which cannot spill) fails with an error naming the model, and leaves the
 /// lake without it; with `memory_limit = "none"` (or the default pool) it builds.
@@ -608,21 +633,8 @@ async fn a_model_that_outgrows_the_memory_pool_fails_naming_it() -> TestResult {
          SELECT count(*) AS n FROM range(1000000) a JOIN range(1000000) b ON a.range = b.range\n",
     )?;
     for (limit, ok) in [("4MiB", false), ("none", true)] {
-        std::fs::write(
-            dir.join("lakeq.toml"),
-            format!("memory_limit = \"{limit}\"\n"),
-        )?;
-        let out = Command::new(env!("CARGO_BIN_EXE_lakeq"))
-            .current_dir(&dir)
-            .arg("transform")
-            .env_remove("LAKEQ_MEMORY_LIMIT")
-            .output()?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(out.status.success(), ok, "memory_limit {limit}: {text}");
+        let (success, text) = transform_with_memory_limit(&dir, limit, &[])?;
+        assert_eq!(success, ok, "memory_limit {limit}: {text}");
         if !ok {
             assert!(
                 text.contains("big_join") && text.to_lowercase().contains("resources exhausted"),
@@ -660,21 +672,8 @@ async fn a_model_out_of_memory_beside_others_runs_again_alone() -> TestResult {
         )?;
     }
     for (limit, ok) in [("24MiB", true), ("16MiB", false)] {
-        std::fs::write(
-            dir.join("lakeq.toml"),
-            format!("memory_limit = \"{limit}\"\n"),
-        )?;
-        let out = Command::new(env!("CARGO_BIN_EXE_lakeq"))
-            .current_dir(&dir)
-            .args(["transform", "--threads", "2"])
-            .env_remove("LAKEQ_MEMORY_LIMIT")
-            .output()?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(out.status.success(), ok, "memory_limit {limit}: {text}");
+        let (success, text) = transform_with_memory_limit(&dir, limit, &["--threads", "2"])?;
+        assert_eq!(success, ok, "memory_limit {limit}: {text}");
         let results: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("target/run_results.json"))?)?;
         let nodes = results["results"].as_array().ok_or("no results")?;
