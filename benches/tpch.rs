@@ -212,8 +212,8 @@ struct QueryResult {
 async fn raw_context(
     session: &lakeq::Session,
 ) -> Result<datafusion::prelude::SessionContext, String> {
-    use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
     use datafusion::datasource::file_format::options::ReadOptions;
+    use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
     use datafusion::prelude::{ParquetReadOptions, SessionContext};
     let ctx = SessionContext::new();
     for table in [
@@ -270,9 +270,9 @@ async fn raw_queries(
             Ok(batches) => common::canonical::render_batches(&batches)
                 .map_err(|e| e.to_string())
                 .and_then(|(_, rows)| {
-                    (rows == answer.rows)
-                        .then_some(())
-                        .ok_or_else(|| format!("answer differs: {}", difference(&rows, &answer.rows)))
+                    (rows == answer.rows).then_some(()).ok_or_else(|| {
+                        format!("answer differs: {}", difference(&rows, &answer.rows))
+                    })
                 }),
             Err(e) => Err(e),
         };
@@ -555,7 +555,11 @@ fn report(lake: &Lake, variant: &str, cfg: &Config, results: &[QueryResult]) -> 
                             String::new(),
                         )
                     }
-                    Some(Err(e)) => ("-".into(), "-".into(), format!("; datafusion: {}", one_line(e, 80))),
+                    Some(Err(e)) => (
+                        "-".into(),
+                        "-".into(),
+                        format!("; datafusion: {}", one_line(e, 80)),
+                    ),
                     None => ("-".into(), "-".into(), String::new()),
                 };
                 println!(
