@@ -533,7 +533,7 @@ pub async fn execute(
         };
         let (node, result, retried) =
             joined.map_err(|e| Error::NodeFailed(format!("a model task failed: {e}")))?;
-        let beside = overlapped.remove(&node.unique_id).unwrap_or(false) || !running.is_empty();
+        let beside = overlapped.remove(&node.unique_id).unwrap_or(false);
         if !retried && beside && out_of_memory(&result) {
             // The memory pool is shared: beside other models this one did not fit.
             // Models commit all or nothing, so running it again alone is safe.

@@ -43,7 +43,7 @@ pub trait ViewPlanner: Send + Sync {
 }
 
 /// The session's [`ViewPlanner`], shared by a lake's catalog and schemas.
-pub type StateSource = Arc<dyn ViewPlanner>;
+pub type SharedViewPlanner = Arc<dyn ViewPlanner>;
 
 /// Suffix of a schema name that resolves tables as of a time-travel target
 /// (`s1@@at`): the schema as of the table's snapshot, which may be gone now.
@@ -62,7 +62,7 @@ pub struct LakeCatalog {
     lake: Arc<Lake>,
     snapshot: RwLock<Arc<CatalogSnapshot>>,
     views: Arc<ViewCache>,
-    state_source: StateSource,
+    view_planner: SharedViewPlanner,
     /// Tables return VARCHAR/BLOB columns as `Utf8View`/`BinaryView`
     /// ([`LakeTable::with_string_views`]).
     string_views: bool,
@@ -78,14 +78,14 @@ impl std::fmt::Debug for LakeCatalog {
 
 impl LakeCatalog {
     /// Attach `lake` under `name`, pinned at its current snapshot.
-    pub async fn new(name: &str, lake: Arc<Lake>, state_source: StateSource) -> Result<Self> {
+    pub async fn new(name: &str, lake: Arc<Lake>, view_planner: SharedViewPlanner) -> Result<Self> {
         let snapshot = lake.pin(lake.current_snapshot().await?).await?;
         Ok(Self {
             name: name.to_string(),
             lake,
             snapshot: RwLock::new(Arc::new(snapshot)),
             views: Arc::new(RwLock::new(HashMap::new())),
-            state_source,
+            view_planner,
             string_views: false,
         })
     }
@@ -170,7 +170,7 @@ impl CatalogProvider for LakeCatalog {
                 lake: Arc::clone(&self.lake),
                 snapshot,
                 views: Arc::clone(&self.views),
-                state_source: Arc::clone(&self.state_source),
+                view_planner: Arc::clone(&self.view_planner),
                 string_views: self.string_views,
             }) as Arc<dyn SchemaProvider>
         })
@@ -184,7 +184,7 @@ pub struct LakeSchema {
     lake: Arc<Lake>,
     snapshot: Arc<CatalogSnapshot>,
     views: Arc<ViewCache>,
-    state_source: StateSource,
+    view_planner: SharedViewPlanner,
     string_views: bool,
 }
 
@@ -340,7 +340,7 @@ impl LakeSchema {
         {
             return Ok(v);
         }
-        let mut state = self.state_source.state().ok_or_else(|| {
+        let mut state = self.view_planner.state().ok_or_else(|| {
             Error::Unsupported("planning a view after its session was dropped".into())
         })?;
         {
@@ -358,7 +358,7 @@ impl LakeSchema {
             &crate::store::quote_ident(&self.catalog_name),
         );
         let plan = self
-            .state_source
+            .view_planner
             .plan(&state, &sql, at)
             .await
             .map_err(|e| {

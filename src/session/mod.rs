@@ -32,7 +32,7 @@ use crate::dialect::plan::{Variables, plan_sql};
 use crate::dialect::semantics::DuckDbArithmetic;
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeOptions};
-use crate::provider::catalog::{LakeCatalog, StateSource};
+use crate::provider::catalog::{LakeCatalog, SharedViewPlanner};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
 
@@ -421,7 +421,7 @@ impl Session {
         }
         lake.refresh().await?;
         txn.forks
-            .push(ForkedLake::fork(lake, self.state_source()).await?);
+            .push(ForkedLake::fork(lake, self.view_planner()).await?);
         Ok(())
     }
 
@@ -485,7 +485,7 @@ impl Session {
         &self.ctx
     }
 
-    fn state_source(&self) -> StateSource {
+    fn view_planner(&self) -> SharedViewPlanner {
         let weak = self.ctx.state_weak_ref();
         Arc::new(DuckDbViews {
             state: Box::new(move || weak.upgrade().map(|s| s.read().clone())),
@@ -547,7 +547,7 @@ impl Session {
             .parquet
             .schema_force_view_types;
         let catalog = Arc::new(
-            LakeCatalog::new(name, lake, self.state_source())
+            LakeCatalog::new(name, lake, self.view_planner())
                 .await?
                 .with_string_views(string_views),
         );

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::ops::expire::PathResolver;
-use crate::provider::catalog::{LakeCatalog, StateSource};
+use crate::provider::catalog::{LakeCatalog, SharedViewPlanner};
 use crate::spec::changes::{Change, format_changes, parse_changes};
 use crate::spec::rows::SnapshotRow;
 use crate::spec::{CatalogId, SnapshotId};
@@ -57,7 +57,10 @@ pub(crate) struct ForkedLake {
 
 impl ForkedLake {
     /// Fork `real`'s catalog.
-    pub(crate) async fn fork(real: Arc<LakeCatalog>, state_source: StateSource) -> Result<Self> {
+    pub(crate) async fn fork(
+        real: Arc<LakeCatalog>,
+        view_planner: SharedViewPlanner,
+    ) -> Result<Self> {
         let backend = real.lake().store().backend();
         let fork = backend.fork().await?;
         let forked = async {
@@ -75,7 +78,7 @@ impl ForkedLake {
                 .lake()
                 .fork(Arc::clone(&fork.work), base.snapshot_id, next_row_ids);
             let work = Arc::new(
-                LakeCatalog::new(real.name(), lake, state_source)
+                LakeCatalog::new(real.name(), lake, view_planner)
                     .await?
                     .with_string_views(real.string_views()),
             );
