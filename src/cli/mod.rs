@@ -132,7 +132,8 @@ pub struct SqlArgs {
     /// Project folder: the lakes its `lakeq.toml` (or dbt `profiles.yml`) configures are attached at start.
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
-    /// Run queries on these `lakeq worker`s (`host:port,host:port`); reads only.
+    /// Run queries on these `lakeq worker`s (`host:port,host:port`); INSERT ... SELECT and
+    /// CREATE TABLE AS write their data files there and commit here; UPDATE/DELETE are refused.
     /// Default: `[cluster] workers` of lakeq.toml, else none (this process).
     #[arg(long, value_delimiter = ',')]
     pub workers: Vec<String>,

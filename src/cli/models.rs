@@ -86,8 +86,8 @@ pub struct RunArgs {
     /// Rebuild incremental models from scratch.
     #[arg(long)]
     pub full_refresh: bool,
-    /// Run the models' queries on these `lakeq worker`s (`host:port,host:port`); the files
-    /// and the commit of each model are written here. Default: `[cluster] workers` of
+    /// Run the models' queries on these `lakeq worker`s (`host:port,host:port`), which also
+    /// write the models' data files; each model's commit is made here. Default: `[cluster] workers` of
     /// lakeq.toml, else none (this process).
     #[arg(long, value_delimiter = ',')]
     pub workers: Vec<String>,

@@ -89,8 +89,8 @@ pub async fn run(args: SqlArgs) -> Result<()> {
                 let batches = session.sql(&stmt).await.inspect_err(|_| {
                     if !workers.is_empty() {
                         eprintln!(
-                            "note: the statement ran on the workers {workers}: a worker that fails \
-                             or stops answering fails it (nothing is retried), and nothing of it \
+                            "note: the statement ran on the workers {workers} (once more if a \
+                             worker stopped answering and another still answered); nothing of it \
                              was committed"
                         );
                     }

@@ -6,6 +6,7 @@
 //! | [`LakeScanExec`] (deleted rows, field-id mapping, footer hints) | every table scan | [`ScanProto`] |
 //! | [`ConcatExec`] (insertion order of small scans) | small scans: files, then inlined rows | its schema |
 //! | [`WkbToWkt`] | scans of `geometry` columns | its argument |
+//! | [`LakeWriteExec`] (data files written on workers) | `INSERT ... SELECT`, `CREATE TABLE AS` with workers | [`WriteProto`] |
 //! | `lakeq_checked_add/sub/mul` | integer `+ - *` | by name (registered on workers) |
 //!
 //! Everything else of a lakeq plan is DataFusion's own and serialized by
@@ -32,10 +33,13 @@ use datafusion_proto::protobuf;
 use prost::Message;
 
 use super::scan::{FileExtras, LakeScanExec, ScanExtras};
+use super::write::{LakeWriteExec, WriteTarget};
 use crate::catalog::ColumnNode;
 use crate::provider::adapter::{FieldIdAdapterFactory, WkbToWkt};
 use crate::provider::concat::ConcatExec;
+use crate::provider::partition::PartitionSpec;
 use crate::spec::rows::ColumnRow;
+use crate::write::WriteOptions;
 
 /// What a lakeq plan node or expression is on the wire.
 #[derive(Clone, PartialEq, Message)]
@@ -49,6 +53,61 @@ pub struct LakeNodeProto {
     /// The scan's extras ([`LakeScanExec`]).
     #[prost(message, optional, tag = "3")]
     pub scan: Option<ScanProto>,
+    /// Where a [`LakeWriteExec`] writes.
+    #[prost(message, optional, tag = "4")]
+    pub write: Option<WriteProto>,
+}
+
+/// A [`WriteTarget`].
+#[derive(Clone, PartialEq, Message)]
+pub struct WriteProto {
+    /// The table's qualified name.
+    #[prost(string, tag = "1")]
+    pub table_name: String,
+    /// The table's data directory.
+    #[prost(string, tag = "2")]
+    pub table_dir: String,
+    /// The file schema (field ids in the field metadata).
+    #[prost(message, optional, tag = "3")]
+    pub schema: Option<protobuf::Schema>,
+    /// NOT NULL column indexes.
+    #[prost(uint64, repeated, tag = "4")]
+    pub not_null: Vec<u64>,
+    /// Whether the table is partitioned (then [`Self::partition_id`] and [`Self::keys`]).
+    #[prost(bool, tag = "5")]
+    pub partitioned: bool,
+    /// `ducklake_partition_info.partition_id`.
+    #[prost(int64, tag = "6")]
+    pub partition_id: i64,
+    /// The partition key parts.
+    #[prost(message, repeated, tag = "7")]
+    pub keys: Vec<PartitionKeyProto>,
+    /// Target file size in bytes.
+    #[prost(uint64, tag = "8")]
+    pub target_file_size: u64,
+    /// Rows per row group.
+    #[prost(uint64, tag = "9")]
+    pub row_group_size: u64,
+    /// Compression ([`super::write::compression_text`]).
+    #[prost(string, tag = "10")]
+    pub compression: String,
+    /// The node's output partitions as planned on the coordinator.
+    #[prost(uint64, tag = "11")]
+    pub partitions: u64,
+}
+
+/// One part of a partition key.
+#[derive(Clone, PartialEq, Message)]
+pub struct PartitionKeyProto {
+    /// Top-level column index.
+    #[prost(uint64, tag = "1")]
+    pub column: u64,
+    /// Transform (`identity`, `year`, ...).
+    #[prost(string, tag = "2")]
+    pub transform: String,
+    /// Directory key.
+    #[prost(string, tag = "3")]
+    pub key: String,
 }
 
 /// [`LakeNodeProto::kind`] of a [`LakeScanExec`].
@@ -57,6 +116,85 @@ pub const KIND_SCAN: u32 = 1;
 pub const KIND_CONCAT: u32 = 2;
 /// [`LakeNodeProto::kind`] of a [`WkbToWkt`] expression.
 pub const KIND_WKB_TO_WKT: u32 = 3;
+/// [`LakeNodeProto::kind`] of a [`LakeWriteExec`].
+pub const KIND_WRITE: u32 = 4;
+
+/// A write target in its wire form.
+pub fn write_to_proto(target: &WriteTarget) -> DFResult<WriteProto> {
+    let (partitioned, partition_id, keys) = match &target.partition {
+        Some(spec) => (
+            true,
+            spec.partition_id,
+            spec.keys
+                .iter()
+                .map(|(column, transform, key)| PartitionKeyProto {
+                    column: *column as u64,
+                    transform: transform.clone(),
+                    key: key.clone(),
+                })
+                .collect(),
+        ),
+        None => (false, 0, Vec::new()),
+    };
+    Ok(WriteProto {
+        table_name: target.table_name.clone(),
+        table_dir: target.table_dir.clone(),
+        schema: Some(
+            target
+                .schema
+                .as_ref()
+                .try_into()
+                .map_err(|e| proto_err("write schema", e))?,
+        ),
+        not_null: target.not_null.iter().map(|&i| i as u64).collect(),
+        partitioned,
+        partition_id,
+        keys,
+        target_file_size: target.options.target_file_size,
+        row_group_size: target.options.row_group_size as u64,
+        compression: super::write::compression_text(target.options.compression)?,
+        partitions: 0,
+    })
+}
+
+/// A write target from its wire form.
+pub fn write_from_proto(p: &WriteProto) -> DFResult<WriteTarget> {
+    let index = |n: u64| usize::try_from(n).map_err(|e| proto_err("column index", e));
+    let schema: Schema = p
+        .schema
+        .as_ref()
+        .ok_or_else(|| proto_err("LakeWriteExec", "no schema"))?
+        .try_into()
+        .map_err(|e| proto_err("write schema", e))?;
+    let partition = if p.partitioned {
+        Some(PartitionSpec {
+            partition_id: p.partition_id,
+            keys: p
+                .keys
+                .iter()
+                .map(|k| Ok((index(k.column)?, k.transform.clone(), k.key.clone())))
+                .collect::<DFResult<_>>()?,
+        })
+    } else {
+        None
+    };
+    Ok(WriteTarget {
+        table_name: p.table_name.clone(),
+        table_dir: p.table_dir.clone(),
+        schema: Arc::new(schema),
+        not_null: p
+            .not_null
+            .iter()
+            .map(|&n| index(n))
+            .collect::<DFResult<_>>()?,
+        partition,
+        options: WriteOptions {
+            target_file_size: p.target_file_size,
+            row_group_size: index(p.row_group_size)?,
+            compression: super::write::compression_from_text(&p.compression)?,
+        },
+    })
+}
 
 /// The extras of a lakeq scan.
 #[derive(Clone, PartialEq, Message)]
@@ -438,6 +576,26 @@ impl PhysicalExtensionCodec for LakeCodec {
                     .map_err(|e| proto_err("ConcatExec schema", e))?;
                 Ok(Arc::new(ConcatExec::new(inputs.to_vec(), Arc::new(schema))))
             }
+            KIND_WRITE => {
+                let [input] = inputs else {
+                    return Err(proto_err("LakeWriteExec", "takes one input"));
+                };
+                let proto = node
+                    .write
+                    .as_ref()
+                    .ok_or_else(|| proto_err("LakeWriteExec", "no target"))?;
+                let target = write_from_proto(proto)?;
+                let partitions = usize::try_from(proto.partitions)
+                    .map_err(|e| proto_err("LakeWriteExec partitions", e))?;
+                if let Some(name) = &self.log_as {
+                    eprintln!("{name}: write task: {}", target.table_name);
+                }
+                Ok(Arc::new(LakeWriteExec::with_fixed_partitions(
+                    Arc::clone(input),
+                    Arc::new(target),
+                    partitions,
+                )))
+            }
             other => Err(proto_err("plan node", format!("unknown kind {other}"))),
         }
     }
@@ -453,6 +611,7 @@ impl PhysicalExtensionCodec for LakeCodec {
                 kind: KIND_SCAN,
                 schema: None,
                 scan: Some(scan_to_proto(scan.extras())?),
+                write: None,
             }
         } else if node.downcast_ref::<ConcatExec>().is_some() {
             LakeNodeProto {
@@ -464,6 +623,17 @@ impl PhysicalExtensionCodec for LakeCodec {
                         .map_err(|e| proto_err("ConcatExec schema", e))?,
                 ),
                 scan: None,
+                write: None,
+            }
+        } else if let Some(write) = node.downcast_ref::<LakeWriteExec>() {
+            LakeNodeProto {
+                kind: KIND_WRITE,
+                schema: None,
+                scan: None,
+                write: Some(WriteProto {
+                    partitions: write.partitions() as u64,
+                    ..write_to_proto(write.target())?
+                }),
             }
         } else {
             return Err(DataFusionError::NotImplemented(format!(
@@ -517,6 +687,7 @@ impl PhysicalExtensionCodec for LakeCodec {
                     kind: KIND_WKB_TO_WKT,
                     schema: None,
                     scan: None,
+                    write: None,
                 },
                 buf,
             );
@@ -812,6 +983,136 @@ mod tests {
         assert_eq!(a.file_names, b.file_names);
         assert_eq!(a.constants, b.constants);
         assert_eq!(a.defaulted_nested, b.defaulted_nested);
+        Ok(())
+    }
+
+    fn write_target(dir: &std::path::Path, not_null: Vec<usize>) -> DFResult<WriteTarget> {
+        let field = Field::new("id", DataType::Int64, true).with_metadata(HashMap::from([(
+            crate::catalog::FIELD_ID_KEY.to_string(),
+            "1".to_string(),
+        )]));
+        Ok(WriteTarget {
+            table_name: "lake.main.t".into(),
+            table_dir: format!("{}/", dir.display()),
+            schema: Arc::new(Schema::new(vec![field])),
+            not_null,
+            partition: Some(PartitionSpec {
+                partition_id: 7,
+                keys: vec![(0, "identity".into(), "id".into())],
+            }),
+            options: WriteOptions {
+                target_file_size: 1 << 20,
+                row_group_size: 1000,
+                compression: datafusion::parquet::basic::Compression::ZSTD(
+                    datafusion::parquet::basic::ZstdLevel::try_new(3)?,
+                ),
+            },
+        })
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("lakeq-{name}-{}", uuid::Uuid::now_v7()));
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
+
+    fn files_in(dir: &std::path::Path) -> usize {
+        fn walk(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| {
+                            if e.path().is_dir() {
+                                walk(&e.path())
+                            } else {
+                                1
+                            }
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(dir)
+    }
+
+    /// A write node survives the codec with its whole target (partitioning,
+    /// options, NOT NULL columns), and the decoded node writes the files of a
+    /// partitioned table and reports them.
+    #[tokio::test]
+    async fn a_write_node_round_trips_and_writes_reported_files() -> DFResult<()> {
+        let dir = scratch("write-codec");
+        let target = write_target(&dir, vec![0])?;
+        let plan: Arc<dyn ExecutionPlan> = Arc::new(LakeWriteExec::new(
+            memory(vec![1, 2, 2, 3])?,
+            Arc::new(target.clone()),
+        ));
+        let back = round_trip(plan)?;
+        let write = back
+            .downcast_ref::<LakeWriteExec>()
+            .ok_or_else(|| proto_err("test", "not a LakeWriteExec"))?;
+        let decoded = write.target();
+        assert_eq!(decoded.table_name, target.table_name);
+        assert_eq!(decoded.table_dir, target.table_dir);
+        assert_eq!(decoded.schema, target.schema);
+        assert_eq!(decoded.not_null, vec![0]);
+        assert_eq!(decoded.options, target.options);
+        let spec = decoded
+            .partition
+            .as_ref()
+            .map(|p| (p.partition_id, p.keys.clone()));
+        assert_eq!(spec, Some((7, vec![(0, "identity".into(), "id".into())])));
+
+        let ctx = SessionContext::new();
+        let batches = datafusion::physical_plan::collect(back, ctx.task_ctx()).await?;
+        let (files, rows) = super::super::write::written_files(&batches)?;
+        assert_eq!(rows, 4);
+        assert_eq!(files.len(), 3, "one file per partition value");
+        let mut keys: Vec<_> = files.iter().map(|f| f.partition.clone()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                Some((7, vec![Some("1".to_string())])),
+                Some((7, vec![Some("2".to_string())])),
+                Some((7, vec![Some("3".to_string())])),
+            ]
+        );
+        assert_eq!(files.iter().map(|f| f.file.record_count).sum::<i64>(), 4);
+        for f in &files {
+            assert!(std::path::Path::new(&f.file.url).exists(), "{}", f.file.url);
+            assert_eq!(f.file.column_stats.len(), 1);
+        }
+        assert_eq!(files_in(&dir), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// A NULL in a NOT NULL column fails the write task, naming the column, and
+    /// leaves no file behind.
+    #[tokio::test]
+    async fn a_write_task_refusing_a_null_leaves_no_file() -> DFResult<()> {
+        let dir = scratch("write-null");
+        let mut target = write_target(&dir, vec![0])?;
+        target.partition = None;
+        let batch = RecordBatch::try_new(
+            schema(),
+            vec![Arc::new(Int64Array::from(vec![Some(1), None]))],
+        )?;
+        let input = MemorySourceConfig::try_new_exec(&[vec![batch]], schema(), None)?;
+        let plan = Arc::new(LakeWriteExec::new(input, Arc::new(target)));
+        let ctx = SessionContext::new();
+        let err = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("NOT NULL constraint failed: lake.main.t.id"),
+            "{err}"
+        );
+        assert_eq!(files_in(&dir), 0);
+        let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
 }

@@ -12,20 +12,25 @@
 //! never open the catalog.
 //!
 //! Contract:
-//! - writes read on the workers and write here: `INSERT ... SELECT`, `CREATE
-//!   TABLE AS` and `COPY` read their input on the workers, and the coordinator
-//!   writes the files and commits one snapshot; `UPDATE`, `DELETE` and MERGE
-//!   (row positions) are refused with an error before anything is written;
+//! - writes run on the workers and commit here: `INSERT ... SELECT` and
+//!   `CREATE TABLE AS` of a query that reads tables compute their rows and
+//!   write their data files on the workers ([`mod@write`]), and the coordinator
+//!   commits those files as one snapshot; `COPY` reads on the workers and
+//!   writes here; `UPDATE`, `DELETE` and MERGE (row positions) are refused with
+//!   an error before anything is written;
 //! - a stage runs in several tasks only where that cannot change the answer
 //!   (see `one_task_where_partitions_matter`);
 //! - the answer is the one-machine answer: every lakeq plan piece the plan
 //!   serializer would drop is carried by [`codec::LakeCodec`] (see its table),
 //!   and a piece it cannot carry is an error, never a different answer;
-//! - a worker that dies mid-query fails the query with an error naming the
-//!   worker; no retry. Nothing was written, so the lake is unchanged.
+//! - a worker that dies mid-statement fails the attempt; the session runs the
+//!   statement once more on the workers that still answer ([`WorkerSet`]), or
+//!   fails with an error when none does. A failed attempt committed nothing, so
+//!   the lake is unchanged and a retried write is still one snapshot.
 
 pub mod codec;
 pub mod scan;
+pub mod write;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,24 +89,99 @@ pub fn worker_urls(workers: &[String]) -> Result<Vec<Url>> {
         .collect()
 }
 
-/// A fixed list of workers (`host:port`), parsed when a query asks for them.
-#[derive(Debug, Clone)]
-struct StaticWorkers(Vec<String>);
+/// A session's workers (`host:port`) and which of them answered when last
+/// probed: queries are planned for the live ones only.
+///
+/// A statement that fails on workers is run once more when a probe
+/// ([`WorkerSet::probe`]) finds that a worker it may have used stopped
+/// answering and others still answer: nothing of a failed statement was
+/// committed, so running it again is safe. A worker found dead is left out
+/// until the next probe finds it answering again.
+#[derive(Debug)]
+pub struct WorkerSet {
+    all: Vec<String>,
+    live: std::sync::RwLock<Vec<String>>,
+}
 
-impl WorkerResolver for StaticWorkers {
-    fn get_urls(&self) -> std::result::Result<Vec<Url>, DataFusionError> {
-        worker_urls(&self.0).map_err(|e| DataFusionError::External(Box::new(e)))
+impl WorkerSet {
+    /// All of `workers` taken as live.
+    pub fn new(workers: &[String]) -> Self {
+        Self {
+            all: workers.to_vec(),
+            live: std::sync::RwLock::new(workers.to_vec()),
+        }
+    }
+
+    /// The workers queries are planned for.
+    pub fn live(&self) -> Vec<String> {
+        match self.live.read() {
+            Ok(l) => l.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Connect to every worker (at most `timeout` each) and keep those that
+    /// accept as the live set. Returns the workers that were live before and do
+    /// not answer now.
+    pub fn probe(&self, timeout: std::time::Duration) -> Vec<String> {
+        let answers = |worker: &String| -> bool {
+            let text = worker.trim();
+            let text = text.split_once("://").map_or(text, |(_, rest)| rest);
+            let text = text.trim_end_matches('/');
+            let Ok(addresses) = std::net::ToSocketAddrs::to_socket_addrs(text) else {
+                return false;
+            };
+            addresses
+                .into_iter()
+                .any(|a| std::net::TcpStream::connect_timeout(&a, timeout).is_ok())
+        };
+        let now: Vec<String> = self.all.iter().filter(|w| answers(w)).cloned().collect();
+        let before = self.live();
+        let lost = before
+            .iter()
+            .filter(|w| !now.contains(w))
+            .cloned()
+            .collect();
+        match self.live.write() {
+            Ok(mut l) => *l = now,
+            Err(p) => *p.into_inner() = now,
+        }
+        lost
     }
 }
 
-/// `state` as a coordinator of `cluster`'s workers: physical plans are
-/// distributed, lakeq's nodes are encoded with [`LakeCodec`]. (Worker addresses
-/// are checked when a query is planned; [`worker_urls`] checks them before.)
-pub fn coordinator_state(state: SessionState, cluster: &ClusterOptions) -> SessionState {
+/// The live workers of a [`WorkerSet`], parsed when a query asks for them.
+#[derive(Debug, Clone)]
+struct LiveWorkers(Arc<WorkerSet>);
+
+impl WorkerResolver for LiveWorkers {
+    fn get_urls(&self) -> std::result::Result<Vec<Url>, DataFusionError> {
+        let live = self.0.live();
+        if live.is_empty() {
+            return Err(DataFusionError::Execution(format!(
+                "lakeq --workers: none of the workers {} answers",
+                self.0.all.join(",")
+            )));
+        }
+        worker_urls(&live).map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+}
+
+/// `state` as a coordinator of `workers` (with `cluster`'s options): physical
+/// plans are distributed over the live workers, lakeq's nodes are encoded with
+/// [`LakeCodec`], and `INSERT`/`CREATE TABLE AS` write their files on the
+/// workers ([`mod@write`]). (Worker addresses are checked when a query is planned;
+/// [`worker_urls`] checks them before.)
+pub fn coordinator_state(
+    state: SessionState,
+    cluster: &ClusterOptions,
+    workers: &Arc<WorkerSet>,
+) -> SessionState {
     let mut builder = SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(Arc::new(write::LakeQueryPlanner))
         .with_physical_optimizer_rule(Arc::new(WrapLakeScans))
         .with_distributed_desired_task_count_handler(one_task_where_partitions_matter)
-        .with_distributed_worker_resolver(StaticWorkers(cluster.workers.clone()))
+        .with_distributed_worker_resolver(LiveWorkers(Arc::clone(workers)))
         .with_distributed_user_codec(LakeCodec::default())
         .with_distributed_planner();
     if let Some(bytes) = cluster.bytes_per_task {

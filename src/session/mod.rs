@@ -77,8 +77,9 @@ pub struct Session {
     variables: Mutex<Variables>,
     /// The explicit transaction in progress (`BEGIN` ... `COMMIT`), if any.
     transaction: Mutex<Option<Transaction>>,
-    /// Queries run on workers (reads only: writes are refused).
-    distributed: std::sync::atomic::AtomicBool,
+    /// Queries run on workers; writes of data files too (UPDATE and DELETE are
+    /// refused: they need row positions).
+    workers: std::sync::OnceLock<Arc<crate::distributed::WorkerSet>>,
     /// DuckDB's session-wide lake settings (`SET ducklake_target_file_size`),
     /// given to every lake the session attaches.
     settings: Arc<crate::lake::SessionSettings>,
@@ -250,8 +251,8 @@ impl SessionOptions {
         self
     }
 
-    /// Options running queries on `cluster`'s workers (reads only; see
-    /// [`crate::distributed`]).
+    /// Options running queries, and the data files of `INSERT ... SELECT` and
+    /// `CREATE TABLE AS`, on `cluster`'s workers (see [`crate::distributed`]).
     pub fn with_cluster(mut self, cluster: crate::distributed::ClusterOptions) -> Self {
         self.cluster = cluster;
         self
@@ -316,12 +317,11 @@ impl Session {
             Err(_) => Self::with_context(SessionContext::new_with_config(config)),
         };
         if options.cluster.is_distributed() {
+            let workers = Arc::new(crate::distributed::WorkerSet::new(&options.cluster.workers));
             let state = session.ctx.state();
             *session.ctx.state_ref().write() =
-                crate::distributed::coordinator_state(state, &options.cluster);
-            session
-                .distributed
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+                crate::distributed::coordinator_state(state, &options.cluster, &workers);
+            let _ = session.workers.set(workers);
         }
         session
     }
@@ -364,7 +364,7 @@ impl Session {
             auto_attached: Mutex::new(std::collections::HashSet::new()),
             variables: Mutex::new(Variables::new()),
             transaction: Mutex::new(None),
-            distributed: std::sync::atomic::AtomicBool::new(false),
+            workers: std::sync::OnceLock::new(),
             settings: Arc::default(),
         }
     }
@@ -931,9 +931,16 @@ impl Session {
         // As in DuckDB, a statement that fails while it runs (not one that does
         // not parse or plan) aborts the transaction it is in.
         let mut running = false;
-        let result = self
+        let retry = statement.is_none();
+        let mut result = self
             .execute_statement(statement, sql, replace_other_kind, &mut running)
             .await;
+        if retry && result.is_err() && self.worker_lost().await {
+            running = false;
+            result = self
+                .execute_statement(None, sql, replace_other_kind, &mut running)
+                .await;
+        }
         if let Err(e) = &result
             && running
         {
@@ -946,6 +953,36 @@ impl Session {
             return Err(e);
         }
         result
+    }
+
+    /// After a statement failed on workers: whether a worker stopped answering
+    /// while others still answer, so that the statement runs again on those
+    /// (see [`crate::distributed::WorkerSet`]). Not inside an explicit
+    /// transaction, whose earlier statements ran on the old set.
+    async fn worker_lost(&self) -> bool {
+        let Some(workers) = self.workers.get().cloned() else {
+            return false;
+        };
+        if self.in_transaction() {
+            return false;
+        }
+        let probed = Arc::clone(&workers);
+        let Ok(lost) =
+            tokio::task::spawn_blocking(move || probed.probe(std::time::Duration::from_secs(2)))
+                .await
+        else {
+            return false;
+        };
+        let live = workers.live();
+        if lost.is_empty() || live.is_empty() {
+            return false;
+        }
+        eprintln!(
+            "note: the worker(s) {} stopped answering; the statement runs again on {}",
+            lost.join(","),
+            live.join(",")
+        );
+        true
     }
 
     /// Net out an open transaction's forks after a statement (see
@@ -981,10 +1018,10 @@ impl Session {
             Ok(m) => m.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        // With workers, a write reads its input on the workers and writes its files
-        // and commit here. UPDATE and DELETE (and MERGE) need row positions, which
+        // With workers, a write reads its input and writes its data files on the
+        // workers and commits here. UPDATE and DELETE (and MERGE) need row positions, which
         // distributed scans do not carry yet: refused before anything is written.
-        let distributed = self.distributed.load(std::sync::atomic::Ordering::Relaxed);
+        let distributed = self.workers.get().is_some();
         let refuse_write = || {
             Error::Unsupported(
                 "UPDATE and DELETE with --workers: they need row positions, which distributed \
@@ -992,7 +1029,7 @@ impl Session {
                     .into(),
             )
         };
-        let mut writer = Writer::new(&self.ctx, &lakes);
+        let mut writer = Writer::new(&self.ctx, &lakes).on_workers(distributed);
         if replace_other_kind {
             writer = writer.replacing_other_kind();
         }

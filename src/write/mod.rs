@@ -94,7 +94,7 @@ use datafusion::parquet::basic::Compression;
 /// Containers (`list`, `struct`, `map`) get no row; their leaves do. Hidden
 /// columns (`_ducklake_internal_row_id`, `_ducklake_internal_snapshot_id`) get none
 /// either, like in DuckDB.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnStats {
     /// The DuckLake column id (= Parquet field id) of the leaf.
     pub column_id: i64,
@@ -116,7 +116,7 @@ pub struct ColumnStats {
 }
 
 /// A file written to the lake's storage, not yet referenced by the catalog.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WrittenFile {
     /// Full path or URL of the file (the table directory + [`WrittenFile::file_name`]).
     pub url: String,

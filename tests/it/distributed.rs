@@ -2,9 +2,12 @@
 //! two `lakeq worker` processes give the same answers as one process, over a
 //! lake with several files per table, deleted rows, inlined rows, a renamed
 //! column and a column added with a default; the workers' logs show they ran the
-//! scans; CREATE TABLE AS and INSERT read on the workers and write the same
-//! tables as one process; UPDATE and DELETE are refused; a killed worker fails
-//! the query with an error and leaves the lake unchanged.
+//! scans; CREATE TABLE AS and INSERT run and write their data files on the
+//! workers and give the tables one process writes; UPDATE and DELETE are
+//! refused; a worker killed mid-statement makes the coordinator run it again on
+//! the other (one snapshot); with no worker left a query fails with an error
+//! and leaves the lake unchanged. TPC-H's 22 queries give the answers of one
+//! process.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -320,6 +323,79 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
     assert_eq!(with_workers, here, "a table written with workers differs");
     let (snapshots_after, _) = lake_state(&lake).await?;
     assert_ne!(snapshots_after, snapshots_before);
+    // A copy of a table with deleted and inlined rows: its stage of files and
+    // inlined rows runs in two tasks, and each writes its share's data files
+    // (a statement whose last stage is one task, like the aggregates above,
+    // runs that stage and its write on the coordinator: the engine's choice).
+    run_sql(
+        &dir,
+        &attach,
+        "CREATE TABLE lake.orders_copy AS SELECT * FROM lake.orders",
+        Some(&workers),
+    )?;
+    wait_for_logs(&[&a, &b], "write task: lake.main.orders_copy")?;
+    let (copy, _) = read("orders_copy")?;
+    let (orders, _) = read("orders")?;
+    assert!(orders.lines().count() > 9000, "{}", orders.lines().count());
+    assert_eq!(copy, orders, "the copy the workers wrote differs");
+
+    // A write of few rows on the workers is inlined as without them (its files
+    // are read back and removed), and a NULL into a NOT NULL column is refused
+    // where the rows are written, naming the column, leaving the lake as it was.
+    let (_, files_before) = lake_state(&lake).await?;
+    run_sql(
+        &dir,
+        &attach,
+        "INSERT INTO lake.written_with_workers SELECT c_nation + 100000, 1 AS n, 2 AS r \
+         FROM lake.customers WHERE c_custkey < 3",
+        Some(&workers),
+    )?;
+    let (few, _) = run_sql(
+        &dir,
+        &attach,
+        "SELECT count(*) FROM lake.written_with_workers WHERE c_nation >= 100000",
+        None,
+    )?;
+    assert_eq!(few.lines().nth(1), Some("3"), "{few}");
+    let (_, files_after) = lake_state(&lake).await?;
+    assert_eq!(
+        files_after, files_before,
+        "3 rows are inlined, not written as files"
+    );
+    run_sql(
+        &dir,
+        &attach,
+        "CREATE TABLE lake.strict (k BIGINT NOT NULL, v VARCHAR)",
+        None,
+    )?;
+    let before = lake_state(&lake).await?;
+    let script = format!(
+        "{attach}; INSERT INTO lake.strict SELECT CASE WHEN o_orderkey = 5000 THEN NULL \
+         ELSE o_orderkey END, o_orderstatus FROM lake.orders"
+    );
+    let out = lakeq_cli(
+        &dir,
+        &[
+            "sql",
+            "--workers",
+            &workers,
+            "--bytes-per-task",
+            "1",
+            "-c",
+            &script,
+        ],
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a NULL into a NOT NULL column fails");
+    assert!(
+        stderr.contains("NOT NULL") && stderr.contains("strict.k"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lake_state(&lake).await?,
+        before,
+        "the failed insert changed the lake"
+    );
 
     // UPDATE and DELETE need row positions: refused before anything is written.
     let before = lake_state(&lake).await?;
@@ -342,16 +418,16 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
     // A worker killed in the middle of a statement: a CREATE TABLE AS whose join
     // runs on the workers; the first worker to receive one of its scan tasks is
     // killed (SIGKILL) while the coordinator is still running (which worker gets a
-    // one-task stage is the engine's choice). The statement fails with an error,
-    // and the lake is as before (no snapshot, no file).
-    let before = lake_state(&lake).await?;
+    // one-task stage is the engine's choice). The attempt fails, the coordinator
+    // finds the worker gone and runs the statement again on the other one: the
+    // table is written once, with the answer of one process, in one snapshot.
+    let (snapshots_before, _) = lake_state(&lake).await?;
     // ~20M joined pairs with a string expression each: seconds of work on the
     // workers, so the kill lands while it runs.
-    let heavy = format!(
-        "{attach}; CREATE TABLE lake.heavy AS SELECT count(*) AS n FROM lake.orders a \
+    let heavy_query = "SELECT count(*) AS n FROM lake.orders a \
          JOIN lake.orders b ON a.o_custkey % 5 = b.o_custkey % 5 \
-         WHERE length(a.o_orderstatus || b.o_orderstatus || CAST(a.o_price AS VARCHAR)) > 7"
-    );
+         WHERE length(a.o_orderstatus || b.o_orderstatus || CAST(a.o_price AS VARCHAR)) > 7";
+    let heavy = format!("{attach}; CREATE TABLE lake.heavy AS {heavy_query}");
     // The log lines of earlier queries may still be in the pipes: wait until both
     // counts of scan tasks hold still.
     let mut scans_before = (a.scan_tasks(), b.scan_tasks());
@@ -377,7 +453,7 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-    let mut killed_mid_statement = false;
+    let mut killed = None;
     for _ in 0..3000 {
         if coordinator.try_wait()?.is_some() {
             break;
@@ -391,36 +467,51 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
         };
         if let Some(worker) = victim {
             worker.child.kill()?;
-            killed_mid_statement = coordinator.try_wait()?.is_none();
+            if coordinator.try_wait()?.is_none() {
+                killed = Some(worker.address.clone());
+            }
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let out = coordinator.wait_with_output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let killed = killed.ok_or_else(|| {
+        format!(
+            "no worker was killed while the statement ran (it finished first, or no worker got \
+             a scan task): {stderr}\nA:\n{}\nB:\n{}",
+            a.log(),
+            b.log()
+        )
+    })?;
     assert!(
-        killed_mid_statement,
-        "no worker was killed while the statement ran (it finished first, or no worker got a \
-         scan task): {stderr}\nA:\n{}\nB:\n{}",
-        a.log(),
-        b.log()
+        out.status.success(),
+        "the statement runs again on the worker that answers: {stderr}"
     );
     assert!(
-        !out.status.success(),
-        "a statement whose worker was killed fails"
+        stderr.contains(&format!("{killed} stopped answering")),
+        "it says which worker it lost: {stderr}"
     );
-    assert!(
-        stderr.contains("Error") && stderr.contains("worker"),
-        "it says so: {stderr}"
-    );
+    let (heavy_here, _) = run_sql(&dir, &attach, heavy_query, None)?;
+    let (heavy_table, _) = run_sql(&dir, &attach, "SELECT n FROM lake.heavy", None)?;
+    assert_eq!(heavy_table, heavy_here, "the table written after the retry");
+    let snapshots = |text: &str| -> Option<i64> {
+        text.lines()
+            .find(|l| l.contains('|') && l.chars().any(|c| c.is_ascii_digit()))
+            .and_then(|l| l.split('|').nth(2))
+            .and_then(|n| n.trim().parse().ok())
+    };
+    let (snapshots_after, _) = lake_state(&lake).await?;
     assert_eq!(
-        lake_state(&lake).await?,
-        before,
-        "the failed statement changed the lake"
+        snapshots(&snapshots_after),
+        snapshots(&snapshots_before).map(|n| n + 1),
+        "one snapshot for the retried statement:\n{snapshots_before}\n{snapshots_after}"
     );
 
-    // A dead worker: the query fails with an error, the lake is unchanged.
+    // No worker answers: the query fails with an error, the lake is unchanged.
+    drop(a);
     drop(b);
+    let before = lake_state(&lake).await?;
     let query = QUERIES.get(3).ok_or("query")?;
     let script = format!("{attach}; {query}");
     let out = lakeq_cli(
@@ -438,7 +529,7 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
-        "a query with a dead worker fails:\n{stderr}"
+        "a query without a live worker fails:\n{stderr}"
     );
     assert!(stderr.contains("Error"), "it says so: {stderr}");
     assert_eq!(
@@ -582,6 +673,141 @@ fn r13_bundled_models_on_two_workers_match_one_process() -> TestResult {
         a.log(),
         b.log()
     );
+    Ok(())
+}
+
+/// Wait (up to 10 s) until one of `workers`' logs has a line containing `text`.
+fn wait_for_logs(workers: &[&WorkerProcess], text: &str) -> TestResult {
+    for _ in 0..200 {
+        if workers.iter().any(|w| w.log().contains(text)) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let logs: Vec<String> = workers.iter().map(|w| w.log()).collect();
+    Err(format!("no worker log says '{text}':\n{}", logs.join("\n")).into())
+}
+
+/// TPC-H on 1 coordinator + 2 workers (issue 13): the 22 queries of DuckDB's
+/// tpch extension on a lake DuckDB 1.5.5 wrote with `dbgen` (SF 0.01) give the
+/// answers of one process, and a copy of `lineitem` made with the workers (its
+/// files written by them) equals the original.
+#[tokio::test(flavor = "multi_thread")]
+async fn r13_tpch_on_two_workers_matches_one_process() -> TestResult {
+    let lake = TestLake::new(crate::common::Backend::Sqlite, "distributed_tpch").await?;
+    let (python, ext) = crate::common::oracle_python()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/bench_duckdb.py");
+    let duck = |args: &[&str]| -> TestResult<Vec<u8>> {
+        let out = Command::new(&python)
+            .arg(&script)
+            .args(args)
+            .args(["--ext-dir", &ext])
+            .output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "bench_duckdb.py {args:?} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(out.stdout)
+    };
+    let attach = lake.attach_sql_without_inlining("lake");
+    duck(&["build-tpch", "--attach", &attach, "--sf", "0.01"])?;
+    #[derive(serde::Deserialize)]
+    struct Query {
+        nr: u32,
+        sql: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Queries {
+        queries: Vec<Query>,
+    }
+    let queries: Queries = serde_json::from_slice(&duck(&["tpch-queries"])?)?;
+    assert_eq!(
+        queries.queries.len(),
+        22,
+        "DuckDB lists the 22 TPC-H queries"
+    );
+
+    let a = WorkerProcess::start()?;
+    let b = WorkerProcess::start()?;
+    let local = lakeq::Session::new();
+    let cluster = lakeq::distributed::ClusterOptions {
+        workers: vec![a.address.clone(), b.address.clone()],
+        bytes_per_task: Some(64 * 1024),
+    };
+    let coordinator =
+        lakeq::Session::with_options(&lakeq::SessionOptions::default().with_cluster(cluster));
+    for session in [&local, &coordinator] {
+        session.sql(&lake.attach_sql("lake")).await?;
+        session.sql("USE lake").await?;
+    }
+    let mut problems = Vec::new();
+    for q in &queries.queries {
+        let one = crate::common::lakeq_query(&local, &q.sql).await?;
+        assert!(!one.1.is_empty(), "q{:02} answers rows", q.nr);
+        match crate::common::lakeq_query(&coordinator, &q.sql).await {
+            Err(e) => problems.push(format!("q{:02} failed with workers: {e}", q.nr)),
+            Ok(two) if two.0 != one.0 => problems.push(format!("q{:02}: columns differ", q.nr)),
+            Ok(two) => {
+                let same = two.1.len() == one.1.len()
+                    && one
+                        .1
+                        .iter()
+                        .zip(&two.1)
+                        .all(|(x, y)| same_row(&x.join(","), &y.join(",")));
+                if !same {
+                    problems.push(format!(
+                        "q{:02}: rows differ\n  one process: {:?}\n  workers:     {:?}",
+                        q.nr,
+                        one.1.iter().take(3).collect::<Vec<_>>(),
+                        two.1.iter().take(3).collect::<Vec<_>>()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    wait_for_logs(&[&a, &b], "scan task")?;
+
+    // lineitem copied by the workers: one snapshot, the same rows.
+    coordinator
+        .sql("CREATE TABLE lake.lineitem_copy AS SELECT * FROM lake.lineitem")
+        .await?;
+    wait_for_logs(&[&a, &b], "write task: lake.main.lineitem_copy")?;
+    let check = "SELECT count(*), sum(l_extendedprice), sum(l_orderkey * 7 + l_linenumber),                  min(l_shipdate), max(l_comment) FROM lake.";
+    let original = crate::common::lakeq_query(&local, &format!("{check}lineitem")).await?;
+    let copy = crate::common::lakeq_query(&local, &format!("{check}lineitem_copy")).await?;
+    assert_eq!(copy, original, "the copy written by the workers differs");
+    // DuckDB reads the files the workers wrote as it reads its own.
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        rows: Vec<Vec<String>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answers {
+        queries: Vec<Answer>,
+    }
+    let (copy_sql, original_sql) = (format!("{check}lineitem_copy"), format!("{check}lineitem"));
+    let answers: Answers = serde_json::from_slice(&duck(&[
+        "run",
+        "--attach",
+        &lake.attach_sql("lake"),
+        "--runs",
+        "0",
+        "--query",
+        "copy",
+        &copy_sql,
+        "--query",
+        "original",
+        &original_sql,
+    ])?)?;
+    let [copy, original] = answers.queries.as_slice() else {
+        return Err("DuckDB answered other than two queries".into());
+    };
+    assert!(!original.rows.is_empty());
+    assert_eq!(copy.rows, original.rows, "DuckDB reads another copy");
     Ok(())
 }
 

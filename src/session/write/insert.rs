@@ -12,10 +12,11 @@ use futures::StreamExt;
 use super::{Target, Writer, quoted_name, with_table};
 use crate::catalog::TableEntry;
 use crate::commit::{AddedFile, ChangeSet, TableRef};
+use crate::distributed::write::{LakeWriteNode, WriteTarget, written_files};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::provider::partition::{PartitionSpec, PartitionedWriter};
-use crate::write::{WriteOptions, WrittenFile, conform, write_all};
+use crate::write::{WriteOptions, WrittenFile, conform, discard, write_all};
 
 impl Writer<'_> {
     /// Execute `plan` and stream its rows into Parquet files under `table_dir`
@@ -33,6 +34,17 @@ impl Writer<'_> {
         plan: LogicalPlan,
         inline_limit: u64,
     ) -> Result<Written> {
+        if self.on_workers && reads_tables(&plan) {
+            let target = WriteTarget {
+                table_name: table_name.to_string(),
+                table_dir: table_dir.to_string(),
+                schema: Arc::clone(table_schema),
+                not_null: not_null.to_vec(),
+                partition: layout.partition,
+                options: layout.options,
+            };
+            return self.write_on_workers(target, plan, inline_limit).await;
+        }
         let FileLayout { partition, options } = layout;
         let store = self.object_store(table_dir)?;
         let df = self.ctx.execute_logical_plan(plan).await?;
@@ -80,6 +92,81 @@ impl Writer<'_> {
         let batches = futures::stream::iter(held.into_iter().map(Ok)).chain(rest);
         let writer = write_all(writer, batches).await?;
         Ok(Written::Files(writer.finish().await?, rows))
+    }
+
+    /// [`Self::write_plan`] on the workers of a coordinator: each task of the
+    /// input writes the data files of its rows and reports them; nothing is
+    /// committed here. A result of at most `inline_limit` rows is read back and
+    /// its files removed, so that it is inlined as without workers (if it cannot
+    /// be read back, the files stay: the same rows, another layout).
+    async fn write_on_workers(
+        &self,
+        target: WriteTarget,
+        plan: LogicalPlan,
+        inline_limit: u64,
+    ) -> Result<Written> {
+        let table_schema = Arc::clone(&target.schema);
+        let node = LakeWriteNode::new(plan, target)?.into_plan();
+        let df = self.ctx.execute_logical_plan(node).await?;
+        let mut stream = df.execute_stream().await?;
+        let mut batches = Vec::new();
+        let mut failure = None;
+        while let Some(batch) = stream.next().await {
+            match batch {
+                Ok(batch) => batches.push(batch),
+                Err(e) => {
+                    failure = Some(Error::from(e));
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        let (files, rows) = written_files(&batches)?;
+        let files: Vec<PartitionedFile> =
+            files.into_iter().map(|f| (f.file, f.partition)).collect();
+        let written: Vec<WrittenFile> = files.iter().map(|(f, _)| f.clone()).collect();
+        if let Some(e) = failure {
+            discard(&written).await;
+            return Err(e);
+        }
+        if inline_limit > 0
+            && rows <= inline_limit
+            && let Ok(batches) = self.read_back(&written, &table_schema).await
+        {
+            discard(&written).await;
+            return Ok(Written::Held(batches, rows));
+        }
+        Ok(Written::Files(files, rows))
+    }
+
+    /// The rows of data files just written, in the table's file schema.
+    async fn read_back(
+        &self,
+        files: &[WrittenFile],
+        schema: &SchemaRef,
+    ) -> Result<Vec<RecordBatch>> {
+        use datafusion::error::DataFusionError;
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use object_store::ObjectStoreExt;
+        let mut batches = Vec::new();
+        for file in files {
+            let location = crate::storage::locate(&file.url)?;
+            let store = self.ctx.runtime_env().object_store(&location.store_url)?;
+            let bytes = store
+                .get(&location.path)
+                .await
+                .map_err(DataFusionError::from)?
+                .bytes()
+                .await
+                .map_err(DataFusionError::from)?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(DataFusionError::from)?;
+            for batch in reader {
+                batches.push(conform(&batch?, schema)?);
+            }
+        }
+        Ok(batches)
     }
 
     /// Write rows held back for inlining to Parquet after all (a value has no
@@ -308,6 +395,14 @@ pub(super) async fn in_input_order(
         ));
     }
     Ok(datafusion::physical_plan::execute_stream(plan, task)?)
+}
+
+/// Whether `plan` reads a table (so that a write of its rows is worth
+/// sending to workers; `VALUES` and constant selects are written here).
+fn reads_tables(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNode;
+    plan.exists(|p| Ok(matches!(p, LogicalPlan::TableScan(_))))
+        .unwrap_or(false)
 }
 
 /// A written data file with its partition (spec id and values), if any.

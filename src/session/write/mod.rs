@@ -65,6 +65,9 @@ pub struct Writer<'a> {
     /// name (in the same snapshot). DuckDB refuses that, so plain SQL does too;
     /// model runs use it when a model's materialization changes.
     replace_other_kind: bool,
+    /// `ctx` is a coordinator of workers: data files are written where the
+    /// rows are computed (see [`crate::distributed::write`]).
+    on_workers: bool,
 }
 
 /// A table reference resolved to a lake.
@@ -100,7 +103,14 @@ impl<'a> Writer<'a> {
             ctx,
             lakes,
             replace_other_kind: false,
+            on_workers: false,
         }
+    }
+
+    /// Write data files on the workers of `ctx` (a coordinator's context).
+    pub fn on_workers(mut self, yes: bool) -> Self {
+        self.on_workers = yes;
+        self
     }
 
     /// Let `CREATE OR REPLACE VIEW/TABLE` replace an object of the other kind.

@@ -1,0 +1,474 @@
+//! Writes on the workers: the data files of an `INSERT ... SELECT` or `CREATE
+//! TABLE AS` written where its rows are computed, committed once by the
+//! coordinator.
+//!
+//! The coordinator wraps the statement's input in a [`LakeWriteNode`]; the
+//! [`LakeQueryPlanner`] plans it as `CoalescePartitionsExec(LakeWriteExec(input))`,
+//! so datafusion-distributed makes the coalesce a network boundary and runs the
+//! [`LakeWriteExec`] stage in the input's tasks on the workers. Each task writes
+//! its rows as DuckLake data files (Parquet with field ids, the table's
+//! partitioning and the lake's write options, exactly as the coordinator would)
+//! and answers one row per file: the file's catalog facts as JSON
+//! ([`WrittenFileRow`]). The coordinator collects those rows and commits all
+//! files in one snapshot, or removes them when the statement fails.
+//!
+//! Contract:
+//! - a task that fails removes the files it wrote ([`crate::write::write_all`]);
+//!   the coordinator removes the files of the tasks that finished; a task
+//!   cancelled in the middle of a file (its worker killed) can leave files no
+//!   snapshot references, which `ducklake_delete_orphaned_files` removes: the
+//!   lake's contents are unchanged either way;
+//! - `NOT NULL` columns are checked where the rows are written, naming the table
+//!   and column.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::catalog::Session as SessionTrait;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DFSchema, DFSchemaRef, Result as DFResult};
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{
+    Expr, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+};
+use datafusion::parquet::basic::Compression;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    PlanProperties,
+};
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::provider::partition::{PartitionSpec, PartitionedWriter};
+use crate::spec::CatalogId;
+use crate::write::{WriteOptions, WrittenFile, conform, write_all};
+
+/// What a distributed write writes: new data files of one table.
+#[derive(Debug, Clone)]
+pub struct WriteTarget {
+    /// The table's qualified name, for errors (`lake.main.orders`).
+    pub table_name: String,
+    /// The table's data directory (path or URL).
+    pub table_dir: String,
+    /// The file schema: the table's columns with their field ids.
+    pub schema: SchemaRef,
+    /// Indexes of the columns declared NOT NULL.
+    pub not_null: Vec<usize>,
+    /// The table's current partitioning, if any.
+    pub partition: Option<PartitionSpec>,
+    /// File size, row group size and compression (the lake's options).
+    pub options: WriteOptions,
+}
+
+/// One written data file, as a [`LakeWriteExec`] reports it to the coordinator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenFileRow {
+    /// The file and its catalog facts.
+    pub file: WrittenFile,
+    /// Its partition (spec id and values), if the table is partitioned.
+    pub partition: Option<(CatalogId, Vec<Option<String>>)>,
+}
+
+/// The schema of a [`LakeWriteExec`]'s output: one row per file written (its
+/// [`WrittenFileRow`] as JSON) and the rows the task wrote (on its first file's
+/// row; 0 on the others), so a task that wrote no file still reports 0 rows.
+pub fn written_files_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("file", DataType::Utf8, true),
+        Field::new("rows", DataType::Int64, false),
+    ]))
+}
+
+/// The files and row count in the output batches of a [`LakeWriteExec`].
+pub fn written_files(batches: &[RecordBatch]) -> Result<(Vec<WrittenFileRow>, u64)> {
+    let mut files = Vec::new();
+    let mut rows = 0u64;
+    for batch in batches {
+        let (Some(file), Some(count)) = (
+            batch
+                .column_by_name("file")
+                .and_then(|c| c.as_string_opt::<i32>()),
+            batch
+                .column_by_name("rows")
+                .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+        ) else {
+            return Err(Error::Corrupt(
+                "a distributed write answered without its file list".into(),
+            ));
+        };
+        for i in 0..batch.num_rows() {
+            rows += u64::try_from(count.value(i)).unwrap_or(0);
+            if file.is_valid(i) {
+                let row: WrittenFileRow = serde_json::from_str(file.value(i)).map_err(|e| {
+                    Error::Corrupt(format!("a distributed write's file entry: {e}"))
+                })?;
+                files.push(row);
+            }
+        }
+    }
+    Ok((files, rows))
+}
+
+/// `written` as one output batch of a [`LakeWriteExec`].
+fn written_batch(written: &[WrittenFileRow], rows: u64) -> Result<RecordBatch> {
+    let mut files = Vec::with_capacity(written.len().max(1));
+    for row in written {
+        files.push(Some(serde_json::to_string(row).map_err(|e| {
+            Error::Corrupt(format!("encoding a written file's entry: {e}"))
+        })?));
+    }
+    if files.is_empty() {
+        files.push(None);
+    }
+    let counts: Vec<i64> = (0..files.len())
+        .map(|i| if i == 0 { rows as i64 } else { 0 })
+        .collect();
+    Ok(RecordBatch::try_new(
+        written_files_schema(),
+        vec![
+            Arc::new(StringArray::from(files)),
+            Arc::new(Int64Array::from(counts)),
+        ],
+    )?)
+}
+
+/// The logical form of a distributed write: `input`'s rows written as data
+/// files of `target` (see the module docs).
+#[derive(Debug, Clone)]
+pub struct LakeWriteNode {
+    input: LogicalPlan,
+    target: Arc<WriteTarget>,
+    schema: DFSchemaRef,
+}
+
+impl LakeWriteNode {
+    /// Write `input`'s rows (the table's columns, in order) to `target`.
+    pub fn new(input: LogicalPlan, target: WriteTarget) -> Result<Self> {
+        let schema = Arc::new(DFSchema::try_from(written_files_schema())?);
+        Ok(Self {
+            input,
+            target: Arc::new(target),
+            schema,
+        })
+    }
+
+    /// As a logical plan.
+    pub fn into_plan(self) -> LogicalPlan {
+        LogicalPlan::Extension(datafusion::logical_expr::Extension {
+            node: Arc::new(self),
+        })
+    }
+}
+
+impl PartialEq for LakeWriteNode {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.target, &other.target) && self.input == other.input
+    }
+}
+
+impl Eq for LakeWriteNode {}
+
+impl Hash for LakeWriteNode {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.target.table_dir.hash(state);
+        self.input.hash(state);
+    }
+}
+
+impl PartialOrd for LakeWriteNode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        if self == other {
+            return Some(Ordering::Equal);
+        }
+        match self.target.table_dir.cmp(&other.target.table_dir) {
+            Ordering::Equal => self.input.partial_cmp(&other.input),
+            unequal => Some(unequal),
+        }
+    }
+}
+
+impl UserDefinedLogicalNodeCore for LakeWriteNode {
+    fn name(&self) -> &str {
+        "LakeWrite"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        Vec::new()
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "LakeWrite: {}", self.target.table_name)
+    }
+
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> DFResult<Self> {
+        let [input]: [LogicalPlan; 1] = inputs
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("LakeWrite takes one input".into()))?;
+        Ok(Self {
+            input,
+            target: Arc::clone(&self.target),
+            schema: Arc::clone(&self.schema),
+        })
+    }
+}
+
+/// Plans a [`LakeWriteNode`] as `CoalescePartitionsExec(LakeWriteExec(input))`.
+#[derive(Debug, Default)]
+struct LakeWritePlanner;
+
+#[async_trait]
+impl ExtensionPlanner for LakeWritePlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session: &dyn SessionTrait,
+        _planning_ctx: &PhysicalPlanningContext,
+    ) -> DFResult<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(write) = node.as_any().downcast_ref::<LakeWriteNode>() else {
+            return Ok(None);
+        };
+        let [input] = physical_inputs else {
+            return Err(DataFusionError::Internal(
+                "LakeWrite takes one input".into(),
+            ));
+        };
+        let exec = LakeWriteExec::new(Arc::clone(input), Arc::clone(&write.target));
+        Ok(Some(Arc::new(CoalescePartitionsExec::new(Arc::new(exec)))))
+    }
+}
+
+/// DataFusion's query planner, plus lakeq's distributed write node.
+#[derive(Debug, Default)]
+pub struct LakeQueryPlanner;
+
+#[async_trait]
+impl QueryPlanner for LakeQueryPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn SessionTrait,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(LakeWritePlanner)])
+            .create_physical_plan(logical_plan, session)
+            .await
+    }
+}
+
+/// Writes its input's rows as data files of one table, each partition its own
+/// files (the coalesce above it is the network boundary that makes the tasks
+/// of its stage write in parallel; a node of one partition would have no
+/// coalesce above it and run on the coordinator), and answers one row per file
+/// written (see [`written_files_schema`]).
+///
+/// Its partition count is the one the coordinator planned (the network
+/// boundary above asks each task for that many). A worker's share of the input
+/// may have another count: partition `p` then writes every input partition `j`
+/// with `j % partitions == p`, so that no input partition goes unwritten.
+#[derive(Debug)]
+pub struct LakeWriteExec {
+    input: Arc<dyn ExecutionPlan>,
+    target: Arc<WriteTarget>,
+    properties: Arc<PlanProperties>,
+    /// Decoded on a worker: the partition count is the coordinator's, kept
+    /// when the input is replaced.
+    fixed: bool,
+}
+
+impl LakeWriteExec {
+    /// Write `input` to `target`, one output partition per input partition.
+    pub fn new(input: Arc<dyn ExecutionPlan>, target: Arc<WriteTarget>) -> Self {
+        let partitions = input.output_partitioning().partition_count();
+        Self::with_partitions(input, target, partitions, false)
+    }
+
+    /// Write `input` to `target` in `partitions` output partitions (as planned
+    /// on the coordinator), whatever the input's count.
+    pub fn with_fixed_partitions(
+        input: Arc<dyn ExecutionPlan>,
+        target: Arc<WriteTarget>,
+        partitions: usize,
+    ) -> Self {
+        Self::with_partitions(input, target, partitions.max(1), true)
+    }
+
+    fn with_partitions(
+        input: Arc<dyn ExecutionPlan>,
+        target: Arc<WriteTarget>,
+        partitions: usize,
+        fixed: bool,
+    ) -> Self {
+        let schema = written_files_schema();
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        Self {
+            input,
+            target,
+            properties,
+            fixed,
+        }
+    }
+
+    /// The number of output partitions.
+    pub fn partitions(&self) -> usize {
+        self.properties.output_partitioning().partition_count()
+    }
+
+    /// Where it writes.
+    pub fn target(&self) -> &WriteTarget {
+        &self.target
+    }
+}
+
+impl DisplayAs for LakeWriteExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "LakeWriteExec: table={}", self.target.table_name)
+    }
+}
+
+impl ExecutionPlan for LakeWriteExec {
+    fn name(&self) -> &'static str {
+        "LakeWriteExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DFResult<TreeNodeRecursion>,
+    ) -> DFResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let [input]: [Arc<dyn ExecutionPlan>; 1] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("LakeWriteExec takes one input".into()))?;
+        let target = Arc::clone(&self.target);
+        Ok(Arc::new(if self.fixed {
+            Self::with_fixed_partitions(input, target, self.partitions())
+        } else {
+            Self::new(input, target)
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DFResult<SendableRecordBatchStream> {
+        let partitions = self.partitions();
+        let inputs = (partition..self.input.output_partitioning().partition_count())
+            .step_by(partitions)
+            .map(|j| self.input.execute(j, Arc::clone(&context)))
+            .collect::<DFResult<Vec<_>>>()?;
+        let input = futures::stream::iter(inputs).flatten();
+        let target = Arc::clone(&self.target);
+        let location = crate::storage::locate(&target.table_dir)?;
+        let store = context.runtime_env().object_store(&location.store_url)?;
+        let written = async move {
+            let writer = PartitionedWriter::new(
+                store,
+                &target.table_dir,
+                Arc::clone(&target.schema),
+                target.partition.clone(),
+                target.options,
+            );
+            let mut rows = 0u64;
+            let batches = input.map(|batch| {
+                let batch = checked(&target, &batch?)?;
+                rows += batch.num_rows() as u64;
+                Ok(batch)
+            });
+            let writer = write_all(writer, batches).await?;
+            let files: Vec<WrittenFileRow> = writer
+                .finish()
+                .await?
+                .into_iter()
+                .map(|(file, partition)| WrittenFileRow { file, partition })
+                .collect();
+            written_batch(&files, rows)
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            written_files_schema(),
+            futures::stream::once(async move { written.await.map_err(DataFusionError::from) }),
+        )))
+    }
+}
+
+/// `batch` cast to the table's file schema, its NOT NULL columns checked.
+pub fn checked(target: &WriteTarget, batch: &RecordBatch) -> Result<RecordBatch> {
+    let batch = conform(batch, &target.schema)?;
+    for &i in &target.not_null {
+        if batch.column(i).null_count() > 0 {
+            return Err(Error::Constraint(format!(
+                "NOT NULL constraint failed: {}.{}",
+                target.table_name,
+                target.schema.field(i).name()
+            )));
+        }
+    }
+    Ok(batch)
+}
+
+/// A compression codec as text the other side parses (`zstd(3)`).
+pub fn compression_text(c: Compression) -> Result<String> {
+    Ok(match c {
+        Compression::UNCOMPRESSED => "uncompressed".into(),
+        Compression::SNAPPY => "snappy".into(),
+        Compression::ZSTD(level) => format!("zstd({})", level.compression_level()),
+        Compression::GZIP(level) => format!("gzip({})", level.compression_level()),
+        other => {
+            return Err(Error::Unsupported(format!(
+                "a distributed write with {other} compression"
+            )));
+        }
+    })
+}
+
+/// [`compression_text`] read back.
+pub fn compression_from_text(text: &str) -> Result<Compression> {
+    text.parse()
+        .map_err(|e| Error::Corrupt(format!("compression '{text}': {e}")))
+}
