@@ -133,7 +133,7 @@ pub struct SqlArgs {
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
     /// Run queries on these `lakeq worker`s (`host:port,host:port`); INSERT ... SELECT and
-    /// CREATE TABLE AS write their data files there and commit here; UPDATE/DELETE are refused.
+    /// CREATE TABLE AS write their data files there and commit here; UPDATE/DELETE run here.
     /// Default: `[cluster] workers` of lakeq.toml, else none (this process).
     #[arg(long, value_delimiter = ',')]
     pub workers: Vec<String>,

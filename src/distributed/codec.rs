@@ -94,6 +94,9 @@ pub struct WriteProto {
     /// The node's output partitions as planned on the coordinator.
     #[prost(uint64, tag = "11")]
     pub partitions: u64,
+    /// [`WriteTarget::name_tag`].
+    #[prost(uint64, tag = "12")]
+    pub name_tag: u64,
 }
 
 /// One part of a partition key.
@@ -154,6 +157,7 @@ pub fn write_to_proto(target: &WriteTarget) -> DFResult<WriteProto> {
         row_group_size: target.options.row_group_size as u64,
         compression: super::write::compression_text(target.options.compression)?,
         partitions: 0,
+        name_tag: target.name_tag,
     })
 }
 
@@ -193,6 +197,7 @@ pub fn write_from_proto(p: &WriteProto) -> DFResult<WriteTarget> {
             row_group_size: index(p.row_group_size)?,
             compression: super::write::compression_from_text(&p.compression)?,
         },
+        name_tag: p.name_tag,
     })
 }
 
@@ -1007,6 +1012,7 @@ mod tests {
                     datafusion::parquet::basic::ZstdLevel::try_new(3)?,
                 ),
             },
+            name_tag: 0x2a,
         })
     }
 
@@ -1057,6 +1063,7 @@ mod tests {
         assert_eq!(decoded.schema, target.schema);
         assert_eq!(decoded.not_null, vec![0]);
         assert_eq!(decoded.options, target.options);
+        assert_eq!(decoded.name_tag, 0x2a);
         let spec = decoded
             .partition
             .as_ref()
@@ -1065,7 +1072,9 @@ mod tests {
 
         let ctx = SessionContext::new();
         let batches = datafusion::physical_plan::collect(back, ctx.task_ctx()).await?;
-        let (files, rows) = super::super::write::written_files(&batches)?;
+        let report = super::super::write::written_files(&batches)?;
+        let (files, rows) = (report.files, report.rows);
+        assert!(report.error.is_none());
         assert_eq!(rows, 4);
         assert_eq!(files.len(), 3, "one file per partition value");
         let mut keys: Vec<_> = files.iter().map(|f| f.partition.clone()).collect();
@@ -1081,9 +1090,19 @@ mod tests {
         assert_eq!(files.iter().map(|f| f.file.record_count).sum::<i64>(), 4);
         for f in &files {
             assert!(std::path::Path::new(&f.file.url).exists(), "{}", f.file.url);
+            let name = f.file.url.rsplit('/').next().unwrap_or_default();
+            assert!(crate::write::has_name_tag(name, 0x2a), "{name}");
+            let id = name.get(9..45).and_then(|u| uuid::Uuid::parse_str(u).ok());
+            assert_eq!(id.map(|u| u.get_version_num()), Some(7), "{name}");
             assert_eq!(f.file.column_stats.len(), 1);
         }
         assert_eq!(files_in(&dir), 3);
+        // The tag finds them all again (as after a failed statement).
+        let store: Arc<dyn object_store::ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new());
+        let removed =
+            crate::write::remove_tagged(&store, &format!("{}/", dir.display()), 0x2a).await?;
+        assert_eq!((removed, files_in(&dir)), (3, 0));
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
@@ -1102,11 +1121,10 @@ mod tests {
         let input = MemorySourceConfig::try_new_exec(&[vec![batch]], schema(), None)?;
         let plan = Arc::new(LakeWriteExec::new(input, Arc::new(target)));
         let ctx = SessionContext::new();
-        let err = datafusion::physical_plan::collect(plan, ctx.task_ctx())
-            .await
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await?;
+        let report = super::super::write::written_files(&batches)?;
+        assert!(report.files.is_empty());
+        let err = report.error.map(|e| e.to_string()).unwrap_or_default();
         assert!(
             err.contains("NOT NULL constraint failed: lake.main.t.id"),
             "{err}"

@@ -16,8 +16,11 @@
 //!   `CREATE TABLE AS` of a query that reads tables compute their rows and
 //!   write their data files on the workers ([`mod@write`]), and the coordinator
 //!   commits those files as one snapshot; `COPY` reads on the workers and
-//!   writes here; `UPDATE`, `DELETE` and MERGE (row positions) are refused with
-//!   an error before anything is written;
+//!   writes here;
+//! - a statement whose plan the workers cannot carry (`UPDATE`, `DELETE`,
+//!   MERGE, `rowid` and the other row-position columns, `geometry` columns) is
+//!   refused while it is planned and then runs on the coordinator alone, with a
+//!   note ([`local_state`], [`ONE_MACHINE_ONLY`]);
 //! - a stage runs in several tasks only where that cannot change the answer
 //!   (see `one_task_where_partitions_matter`);
 //! - the answer is the one-machine answer: every lakeq plan piece the plan
@@ -189,6 +192,35 @@ pub fn coordinator_state(
         let _ = builder.set_distributed_file_scan_config_bytes_per_partition(bytes.max(1));
     }
     builder.build()
+}
+
+/// What the error of a plan the workers cannot carry says (row positions, a
+/// `geometry` column, a function holding the coordinator's state): such a
+/// statement is refused while it is planned, before anything runs, and the
+/// session runs it on the coordinator alone instead ([`local_state`]).
+pub const ONE_MACHINE_ONLY: &str = "runs on one machine only";
+
+/// Whether `e` is the refusal of a plan the workers cannot carry.
+pub fn needs_one_machine(e: &Error) -> bool {
+    e.to_string().contains(ONE_MACHINE_ONLY)
+}
+
+/// A coordinator's `state` planning for this process alone: the same
+/// catalogs, functions, settings and runtime, DataFusion's planner (with
+/// lakeq's write node) instead of the distributed one, no scan wrapping.
+pub fn local_state(state: SessionState) -> SessionState {
+    use datafusion::physical_optimizer::PhysicalOptimizerRule;
+    let wrap = WrapLakeScans.name().to_string();
+    let rules = state
+        .physical_optimizers()
+        .iter()
+        .filter(|r| r.name() != wrap)
+        .cloned()
+        .collect();
+    SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(Arc::new(write::LakeQueryPlanner))
+        .with_physical_optimizer_rules(rules)
+        .build()
 }
 
 /// A stage of a distributed plan runs as several tasks, each on a share of the

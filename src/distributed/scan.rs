@@ -270,8 +270,8 @@ fn refuse_geometry(plan: &Arc<dyn ExecutionPlan>) -> DFResult<()> {
     })?;
     if found {
         return Err(datafusion::error::DataFusionError::NotImplemented(
-            "lakeq --workers: geometry columns run on one machine only for now (their \
-             WKB-to-WKT conversion cannot be sent to a worker); run without --workers"
+            "lakeq --workers: a plan over geometry columns runs on one machine only for now (their \
+             WKB-to-WKT conversion cannot be sent to a worker)"
                 .into(),
         ));
     }
@@ -309,9 +309,8 @@ impl PhysicalOptimizerRule for WrapLakeScans {
                     .is_empty()
             {
                 return Err(datafusion::error::DataFusionError::NotImplemented(
-                    "lakeq --workers: scans with row positions (rowid, snapshot_id, filename, \
-                     file_row_number, DELETE/UPDATE) run on one machine only for now; run \
-                     without --workers"
+                    "lakeq --workers: a scan with row positions (rowid, snapshot_id, filename, \
+                     file_row_number, DELETE/UPDATE) runs on one machine only for now"
                         .into(),
                 ));
             }

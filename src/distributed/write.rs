@@ -13,11 +13,16 @@
 //! files in one snapshot, or removes them when the statement fails.
 //!
 //! Contract:
-//! - a task that fails removes the files it wrote ([`crate::write::write_all`]);
-//!   the coordinator removes the files of the tasks that finished; a task
-//!   cancelled in the middle of a file (its worker killed) can leave files no
-//!   snapshot references, which `ducklake_delete_orphaned_files` removes: the
-//!   lake's contents are unchanged either way;
+//! - a task that fails removes the files it wrote ([`crate::write::write_all`])
+//!   and answers an error row instead of failing, so the other tasks finish and
+//!   report theirs, and the coordinator removes them all and returns the error
+//!   (see [`written_files_schema`]);
+//! - every file of the statement carries its tag in its name
+//!   ([`WriteTarget::name_tag`]), and when the statement fails the coordinator
+//!   removes the tagged files under the table's folder: those of tasks that
+//!   finished, were cancelled when another failed, or whose worker was killed
+//!   after a file was complete (a worker killed in the middle of a multipart
+//!   upload leaves only the store's incomplete upload);
 //! - `NOT NULL` columns are checked where the rows are written, naming the table
 //!   and column.
 
@@ -72,6 +77,10 @@ pub struct WriteTarget {
     pub partition: Option<PartitionSpec>,
     /// File size, row group size and compression (the lake's options).
     pub options: WriteOptions,
+    /// In every written file's name ([`crate::write::tagged_uuid`]): the
+    /// coordinator removes the files of a failed statement by it, whether or
+    /// not their task reported them (cancelled, or its worker killed).
+    pub name_tag: u64,
 }
 
 /// One written data file, as a [`LakeWriteExec`] reports it to the coordinator.
@@ -86,41 +95,87 @@ pub struct WrittenFileRow {
 /// The schema of a [`LakeWriteExec`]'s output: one row per file written (its
 /// [`WrittenFileRow`] as JSON) and the rows the task wrote (on its first file's
 /// row; 0 on the others), so a task that wrote no file still reports 0 rows.
+///
+/// A task whose write fails (bad input, a NULL into a NOT NULL column, a
+/// failed upload) removes its files and answers one row with `error` set
+/// instead of failing its stream: the other tasks then finish and report
+/// their files, so the coordinator removes every file of the statement; a
+/// failed stream would cancel them while they may still be writing.
 pub fn written_files_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("file", DataType::Utf8, true),
         Field::new("rows", DataType::Int64, false),
+        Field::new("error", DataType::Utf8, true),
     ]))
 }
 
-/// The files and row count in the output batches of a [`LakeWriteExec`].
-pub fn written_files(batches: &[RecordBatch]) -> Result<(Vec<WrittenFileRow>, u64)> {
-    let mut files = Vec::new();
-    let mut rows = 0u64;
+/// What the tasks of a [`LakeWriteExec`] answered.
+#[derive(Debug, Default)]
+pub struct WriteReport {
+    /// The files written.
+    pub files: Vec<WrittenFileRow>,
+    /// The rows written.
+    pub rows: u64,
+    /// The first task's error, if any task failed.
+    pub error: Option<Error>,
+}
+
+/// [`error_batch`]'s marker of a constraint error (kept as one on the coordinator).
+const CONSTRAINT: &str = "constraint: ";
+
+/// The report in the output batches of a [`LakeWriteExec`].
+pub fn written_files(batches: &[RecordBatch]) -> Result<WriteReport> {
+    let mut report = WriteReport::default();
     for batch in batches {
-        let (Some(file), Some(count)) = (
+        let (Some(file), Some(count), Some(error)) = (
             batch
                 .column_by_name("file")
                 .and_then(|c| c.as_string_opt::<i32>()),
             batch
                 .column_by_name("rows")
                 .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+            batch
+                .column_by_name("error")
+                .and_then(|c| c.as_string_opt::<i32>()),
         ) else {
             return Err(Error::Corrupt(
                 "a distributed write answered without its file list".into(),
             ));
         };
         for i in 0..batch.num_rows() {
-            rows += u64::try_from(count.value(i)).unwrap_or(0);
+            report.rows += u64::try_from(count.value(i)).unwrap_or(0);
+            if error.is_valid(i) && report.error.is_none() {
+                let text = error.value(i);
+                report.error = Some(match text.strip_prefix(CONSTRAINT) {
+                    Some(message) => Error::Constraint(message.to_string()),
+                    None => Error::DataFusion(DataFusionError::Execution(text.to_string())),
+                });
+            }
             if file.is_valid(i) {
                 let row: WrittenFileRow = serde_json::from_str(file.value(i)).map_err(|e| {
                     Error::Corrupt(format!("a distributed write's file entry: {e}"))
                 })?;
-                files.push(row);
+                report.files.push(row);
             }
         }
     }
-    Ok((files, rows))
+    Ok(report)
+}
+
+/// The answer of a task whose write failed with `e` (its files removed).
+fn error_batch(e: &Error) -> Result<RecordBatch> {
+    let text = match e {
+        Error::Constraint(message) => format!("{CONSTRAINT}{message}"),
+        other => other.to_string(),
+    };
+    Ok(RecordBatch::try_new(
+        written_files_schema(),
+        vec![
+            Arc::new(StringArray::from(vec![None::<&str>])),
+            Arc::new(Int64Array::from(vec![0])),
+            Arc::new(StringArray::from(vec![Some(text)])),
+        ],
+    )?)
 }
 
 /// `written` as one output batch of a [`LakeWriteExec`].
@@ -134,6 +189,7 @@ fn written_batch(written: &[WrittenFileRow], rows: u64) -> Result<RecordBatch> {
     if files.is_empty() {
         files.push(None);
     }
+    let counts_len = files.len();
     let counts: Vec<i64> = (0..files.len())
         .map(|i| if i == 0 { rows as i64 } else { 0 })
         .collect();
@@ -142,6 +198,7 @@ fn written_batch(written: &[WrittenFileRow], rows: u64) -> Result<RecordBatch> {
         vec![
             Arc::new(StringArray::from(files)),
             Arc::new(Int64Array::from(counts)),
+            Arc::new(StringArray::from(vec![None::<&str>; counts_len])),
         ],
     )?)
 }
@@ -414,7 +471,8 @@ impl ExecutionPlan for LakeWriteExec {
                 Arc::clone(&target.schema),
                 target.partition.clone(),
                 target.options,
-            );
+            )
+            .with_name_tag(target.name_tag);
             let mut rows = 0u64;
             let batches = input.map(|batch| {
                 let batch = checked(&target, &batch?)?;
@@ -432,7 +490,12 @@ impl ExecutionPlan for LakeWriteExec {
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             written_files_schema(),
-            futures::stream::once(async move { written.await.map_err(DataFusionError::from) }),
+            futures::stream::once(async move {
+                match written.await {
+                    Ok(batch) => Ok(batch),
+                    Err(e) => error_batch(&e).map_err(DataFusionError::from),
+                }
+            }),
         )))
     }
 }

@@ -282,6 +282,7 @@ pub struct PartitionedWriter {
     spec: Option<PartitionSpec>,
     options: WriteOptions,
     writers: HashMap<Vec<Option<String>>, (String, DataFileWriter)>,
+    tag: Option<u64>,
 }
 
 impl PartitionedWriter {
@@ -300,7 +301,14 @@ impl PartitionedWriter {
             spec,
             options,
             writers: HashMap::new(),
+            tag: None,
         }
+    }
+
+    /// Name every file with `tag` (see [`DataFileWriter::with_name_tag`]).
+    pub fn with_name_tag(mut self, tag: u64) -> Self {
+        self.tag = Some(tag);
+        self
     }
 
     fn writer(&mut self, key: Vec<Option<String>>) -> &mut DataFileWriter {
@@ -308,16 +316,24 @@ impl PartitionedWriter {
             None => String::new(),
             Some(spec) => subdir(&spec.keys, &key),
         };
-        let (store, dir, schema, options) = (
+        let (store, dir, schema, options, tag) = (
             Arc::clone(&self.store),
             format!("{}{subdir}", self.table_dir),
             Arc::clone(&self.schema),
             self.options,
+            self.tag,
         );
         &mut self
             .writers
             .entry(key)
-            .or_insert_with(|| (subdir, DataFileWriter::new(store, &dir, schema, options)))
+            .or_insert_with(|| {
+                let writer = DataFileWriter::new(store, &dir, schema, options);
+                let writer = match tag {
+                    Some(tag) => writer.with_name_tag(tag),
+                    None => writer,
+                };
+                (subdir, writer)
+            })
             .1
     }
 

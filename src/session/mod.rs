@@ -77,8 +77,8 @@ pub struct Session {
     variables: Mutex<Variables>,
     /// The explicit transaction in progress (`BEGIN` ... `COMMIT`), if any.
     transaction: Mutex<Option<Transaction>>,
-    /// Queries run on workers; writes of data files too (UPDATE and DELETE are
-    /// refused: they need row positions).
+    /// Queries run on workers; writes of data files too (what their plans
+    /// cannot carry, such as UPDATE and DELETE, runs here alone).
     workers: std::sync::OnceLock<Arc<crate::distributed::WorkerSet>>,
     /// DuckDB's session-wide lake settings (`SET ducklake_target_file_size`),
     /// given to every lake the session attaches.
@@ -887,10 +887,19 @@ impl Session {
                     | LogicalPlan::Copy(_)
                     | LogicalPlan::Statement(_)
             ) {
-                return Ok(datafusion::dataframe::DataFrame::new(
-                    self.ctx.state(),
-                    plan,
-                ));
+                let df = datafusion::dataframe::DataFrame::new(self.ctx.state(), plan.clone());
+                // With workers, a plan they cannot carry is planned for this
+                // process alone (as `Session::sql` runs it).
+                if self.workers.get().is_some()
+                    && let Err(e) = df.clone().create_physical_plan().await
+                    && crate::distributed::needs_one_machine(&Error::from(e))
+                {
+                    return Ok(datafusion::dataframe::DataFrame::new(
+                        crate::distributed::local_state(self.ctx.state()),
+                        plan,
+                    ));
+                }
+                return Ok(df);
             }
         }
         let batches = self.run_statement(sql, false).await?;
@@ -933,12 +942,28 @@ impl Session {
         let mut running = false;
         let retry = statement.is_none();
         let mut result = self
-            .execute_statement(statement, sql, replace_other_kind, &mut running)
+            .execute_statement(statement, sql, replace_other_kind, &mut running, false)
             .await;
-        if retry && result.is_err() && self.worker_lost().await {
+        if retry
+            && let Err(e) = &result
+            && let Some(workers) = self.workers.get()
+            && crate::distributed::needs_one_machine(e)
+        {
+            // Planning refused it before anything ran: run it here alone.
+            eprintln!(
+                "note: this statement runs on this machine, not on the workers {} (its plan \
+                 needs row positions, geometry or another piece plans sent to workers do not \
+                 carry yet)",
+                workers.live().join(",")
+            );
             running = false;
             result = self
-                .execute_statement(None, sql, replace_other_kind, &mut running)
+                .execute_statement(None, sql, replace_other_kind, &mut running, true)
+                .await;
+        } else if retry && result.is_err() && self.worker_lost().await {
+            running = false;
+            result = self
+                .execute_statement(None, sql, replace_other_kind, &mut running, false)
                 .await;
         }
         if let Err(e) = &result
@@ -1002,12 +1027,15 @@ impl Session {
         outcome
     }
 
+    /// Run one statement. `here`: on this machine alone even with workers (a
+    /// statement their plans cannot carry, see [`Self::local_context`]).
     async fn execute_statement(
         &self,
         statement: Option<LakeStatement>,
         sql: &str,
         replace_other_kind: bool,
         running: &mut bool,
+        here: bool,
     ) -> Result<Vec<RecordBatch>> {
         if let Some(stmt) = statement {
             self.run_lake_statement(stmt).await?;
@@ -1019,17 +1047,16 @@ impl Session {
             Err(p) => p.into_inner().clone(),
         };
         // With workers, a write reads its input and writes its data files on the
-        // workers and commits here. UPDATE and DELETE (and MERGE) need row positions, which
-        // distributed scans do not carry yet: refused before anything is written.
+        // workers and commits here. UPDATE and DELETE need row positions, which
+        // distributed scans do not carry yet: they run on this machine alone.
         let distributed = self.workers.get().is_some();
-        let refuse_write = || {
-            Error::Unsupported(
-                "UPDATE and DELETE with --workers: they need row positions, which distributed \
-                 scans do not carry yet; run them without --workers"
-                    .into(),
-            )
-        };
-        let mut writer = Writer::new(&self.ctx, &lakes).on_workers(distributed);
+        let local;
+        let mut ctx = &self.ctx;
+        if here && distributed {
+            local = self.local_context();
+            ctx = &local;
+        }
+        let mut writer = Writer::new(ctx, &lakes).on_workers(distributed && !here);
         if replace_other_kind {
             writer = writer.replacing_other_kind();
         }
@@ -1055,6 +1082,7 @@ impl Session {
         // rewritten form (which names lakeq's internal functions).
         let (plan, _) = self.plan(sql).await?;
         if distributed
+            && !here
             && let LogicalPlan::Dml(dml) = &plan
             && matches!(
                 dml.op,
@@ -1062,7 +1090,11 @@ impl Session {
                     | datafusion::logical_expr::WriteOp::Delete
             )
         {
-            return Err(refuse_write());
+            return Err(Error::Unsupported(format!(
+                "{} with --workers: {}",
+                dml.op,
+                crate::distributed::ONE_MACHINE_ONLY
+            )));
         }
         *running = true;
         if let Some(result) = writer.execute(&plan, sql).await? {
@@ -1073,10 +1105,10 @@ impl Session {
         if let LogicalPlan::Ddl(datafusion::logical_expr::DdlStatement::CreateMemoryTable(c)) =
             &plan
             && self.in_transaction()
-            && !self.ctx.table_exist(c.name.clone()).unwrap_or(true)
+            && !ctx.table_exist(c.name.clone()).unwrap_or(true)
         {
             let name = c.name.clone();
-            let df = self.ctx.execute_logical_plan(plan).await?;
+            let df = ctx.execute_logical_plan(plan).await?;
             let result = df.collect().await?;
             if let Some(txn) = self.transaction().as_mut() {
                 txn.created_memory_tables.push(name);
@@ -1093,8 +1125,16 @@ impl Session {
             ));
         }
         let plan = crate::dialect::copy::parquet_copy_types(plan)?;
-        let df = self.ctx.execute_logical_plan(plan).await?;
+        let df = ctx.execute_logical_plan(plan).await?;
         Ok(df.collect().await?)
+    }
+
+    /// This session's context without its workers: the same catalogs,
+    /// functions, settings and runtime, planning for this process alone. A
+    /// statement whose plan the workers cannot carry (row positions, geometry)
+    /// runs here instead (see [`crate::distributed::local_state`]).
+    fn local_context(&self) -> SessionContext {
+        SessionContext::new_with_state(crate::distributed::local_state(self.ctx.state()))
     }
 
     /// dbt's `delete+insert` in one snapshot: delete the rows of lake table
@@ -1111,7 +1151,14 @@ impl Session {
             Ok(m) => m.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        let writer = Writer::new(&self.ctx, &lakes);
+        // The delete needs row positions: with workers, all of it runs here.
+        let local;
+        let mut ctx = &self.ctx;
+        if self.workers.get().is_some() {
+            local = self.local_context();
+            ctx = &local;
+        }
+        let writer = Writer::new(ctx, &lakes);
         let (plan, _) = self.plan(query).await?;
         let table = datafusion::common::TableReference::parse_str(table);
         writer.delete_insert(&table, &plan, unique_key).await

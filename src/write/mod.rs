@@ -43,6 +43,64 @@ pub async fn discard(files: &[WrittenFile]) {
     }
 }
 
+/// The bits of a file name's UUIDv7 that carry a write's tag: its lowest 32.
+/// The `uuid` crate's v7 counter (42 bits, monotonic within a process) sits
+/// above them, next to the millisecond timestamp, so tagged names stay unique.
+const TAG_MASK: u128 = 0xFFFF_FFFF;
+
+/// `id` (a UUIDv7) with its lowest 32 random bits replaced by `tag`: still a
+/// UUIDv7, so a file named with it has DuckDB's name form, and the files of
+/// one write share the tag.
+pub fn tagged_uuid(id: uuid::Uuid, tag: u64) -> uuid::Uuid {
+    uuid::Uuid::from_u128((id.as_u128() & !TAG_MASK) | (u128::from(tag) & TAG_MASK))
+}
+
+/// A random tag for [`tagged_uuid`].
+pub fn new_name_tag() -> u64 {
+    (uuid::Uuid::new_v4().as_u128() & TAG_MASK) as u64
+}
+
+/// Whether the file name `name` (`ducklake-<uuid>[...].parquet`) carries `tag`.
+pub fn has_name_tag(name: &str, tag: u64) -> bool {
+    name.strip_prefix("ducklake-")
+        .and_then(|rest| rest.get(..36))
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .is_some_and(|id| id.as_u128() & TAG_MASK == u128::from(tag) & TAG_MASK)
+}
+
+/// Remove every file of `store` under `dir` (partition folders included)
+/// whose name carries `tag`: the files of a write whose statement failed,
+/// reported or not. Returns how many.
+pub async fn remove_tagged(
+    store: &Arc<dyn object_store::ObjectStore>,
+    dir: &str,
+    tag: u64,
+) -> Result<usize> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let location = crate::storage::locate(dir)?;
+    let found: Vec<object_store::ObjectMeta> = store
+        .list(Some(&location.path))
+        .try_collect()
+        .await
+        .map_err(|e| Error::DataFusion(e.into()))?;
+    let mut removed = 0;
+    for meta in found {
+        if meta
+            .location
+            .filename()
+            .is_some_and(|n| has_name_tag(n, tag))
+        {
+            store
+                .delete(&meta.location)
+                .await
+                .map_err(|e| Error::DataFusion(e.into()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// A writer of data files that can take back everything it wrote: a
 /// [`DataFileWriter`], or the partitioned writer that holds one per partition.
 pub trait FileSink: Sized + Send {

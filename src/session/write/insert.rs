@@ -42,6 +42,7 @@ impl Writer<'_> {
                 not_null: not_null.to_vec(),
                 partition: layout.partition,
                 options: layout.options,
+                name_tag: crate::write::new_name_tag(),
             };
             return self.write_on_workers(target, plan, inline_limit).await;
         }
@@ -106,6 +107,7 @@ impl Writer<'_> {
         inline_limit: u64,
     ) -> Result<Written> {
         let table_schema = Arc::clone(&target.schema);
+        let (table_dir, tag) = (target.table_dir.clone(), target.name_tag);
         let node = LakeWriteNode::new(plan, target)?.into_plan();
         let df = self.ctx.execute_logical_plan(node).await?;
         let mut stream = df.execute_stream().await?;
@@ -121,12 +123,20 @@ impl Writer<'_> {
             }
         }
         drop(stream);
-        let (files, rows) = written_files(&batches)?;
-        let files: Vec<PartitionedFile> =
-            files.into_iter().map(|f| (f.file, f.partition)).collect();
+        let report = written_files(&batches)?;
+        let rows = report.rows;
+        let files: Vec<PartitionedFile> = report
+            .files
+            .into_iter()
+            .map(|f| (f.file, f.partition))
+            .collect();
         let written: Vec<WrittenFile> = files.iter().map(|(f, _)| f.clone()).collect();
-        if let Some(e) = failure {
+        if let Some(e) = failure.or(report.error) {
+            // The files reported, and those of tasks that never reported.
             discard(&written).await;
+            if let Ok(store) = self.object_store(&table_dir) {
+                let _ = crate::write::remove_tagged(&store, &table_dir, tag).await;
+            }
             return Err(e);
         }
         if inline_limit > 0

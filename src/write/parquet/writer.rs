@@ -58,6 +58,9 @@ pub struct DataFileWriter {
     collect_stats: bool,
     current: Option<OpenFile>,
     done: Vec<WrittenFile>,
+    /// Set in the random bits of every file name's UUIDv7 (see
+    /// [`super::super::name_tag`]), so the files of one write can be found again.
+    tag: Option<u64>,
 }
 
 impl fmt::Debug for DataFileWriter {
@@ -110,8 +113,17 @@ impl DataFileWriter {
             name_suffix,
             collect_stats,
             current: None,
+            tag: None,
             done: Vec::new(),
         }
+    }
+
+    /// Name every file with `tag` in the random bits of its UUIDv7 (a name of
+    /// DuckDB's form still), so that [`crate::write::remove_tagged`] finds the
+    /// files of this write even when no report of them arrived.
+    pub fn with_name_tag(mut self, tag: u64) -> Self {
+        self.tag = Some(tag);
+        self
     }
 
     /// Write the named top-level column with `encoding` instead of a dictionary
@@ -230,11 +242,11 @@ impl DataFileWriter {
 
     /// Open a new file whose first rows are `first`.
     fn open(&self, plan: &WritePlan, first: &RecordBatch) -> Result<OpenFile> {
-        let file_name = format!(
-            "ducklake-{}{}.parquet",
-            uuid::Uuid::now_v7(),
-            self.name_suffix
-        );
+        let id = match self.tag {
+            Some(tag) => super::super::tagged_uuid(uuid::Uuid::now_v7(), tag),
+            None => uuid::Uuid::now_v7(),
+        };
+        let file_name = format!("ducklake-{id}{}.parquet", self.name_suffix);
         let url = format!("{}{file_name}", self.table_dir);
         let path = locate(&url)?.path;
         let options = ArrowWriterOptions::new()
