@@ -123,9 +123,9 @@ impl WorkerSet {
         }
     }
 
-    /// Connect to every worker (at most `timeout` each) and keep those that
-    /// accept as the live set. Returns the workers that were live before and do
-    /// not answer now.
+    /// Ask every worker whether it answers (at most `timeout` each, see
+    /// [`answers_http2`]) and keep those that do as the live set. Returns the
+    /// workers that were live before and do not answer now.
     pub fn probe(&self, timeout: std::time::Duration) -> Vec<String> {
         let answers = |worker: &String| -> bool {
             let text = worker.trim();
@@ -134,9 +134,7 @@ impl WorkerSet {
             let Ok(addresses) = std::net::ToSocketAddrs::to_socket_addrs(text) else {
                 return false;
             };
-            addresses
-                .into_iter()
-                .any(|a| std::net::TcpStream::connect_timeout(&a, timeout).is_ok())
+            addresses.into_iter().any(|a| answers_http2(&a, timeout))
         };
         let now: Vec<String> = self.all.iter().filter(|w| answers(w)).cloned().collect();
         let before = self.live();
@@ -151,6 +149,31 @@ impl WorkerSet {
         }
         lost
     }
+}
+
+/// Whether an HTTP/2 server (a worker's gRPC endpoint) answers at `address`
+/// within `timeout`: it accepts a connection, takes the client preface and an
+/// empty SETTINGS frame, and sends its own SETTINGS frame, as every HTTP/2
+/// server must first. A bare connect is not enough: the kernel still completes
+/// connections to a process that is being killed.
+pub fn answers_http2(address: &SocketAddr, timeout: std::time::Duration) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(address, timeout) else {
+        return false;
+    };
+    if stream.set_read_timeout(Some(timeout)).is_err()
+        || stream.set_write_timeout(Some(timeout)).is_err()
+    {
+        return false;
+    }
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    if stream.write_all(&hello).is_err() {
+        return false;
+    }
+    let mut frame_header = [0u8; 9];
+    stream.read_exact(&mut frame_header).is_ok() && frame_header[3] == 4
 }
 
 /// The live workers of a [`WorkerSet`], parsed when a query asks for them.
@@ -367,4 +390,28 @@ pub async fn serve_worker(
                 "lakeq worker on {listen}: {e}"
             )))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A port that accepts connections but does not speak HTTP/2 (a process
+    /// being killed, or another service) does not answer; a closed one neither.
+    #[test]
+    fn a_worker_answers_only_when_it_speaks_http2() -> std::io::Result<()> {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let address = silent.local_addr()?;
+        assert!(!answers_http2(&address, Duration::from_millis(200)));
+        drop(silent);
+        assert!(!answers_http2(&address, Duration::from_millis(200)));
+        let set = WorkerSet::new(&[address.to_string()]);
+        assert_eq!(
+            set.probe(Duration::from_millis(200)),
+            vec![address.to_string()]
+        );
+        assert!(set.live().is_empty());
+        Ok(())
+    }
 }
