@@ -42,6 +42,7 @@
 mod common;
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Duck, DuckQuery};
@@ -513,6 +514,9 @@ fn lakeq_queries(
                 raw: None,
             });
         }
+        if !cfg.workers.is_empty() {
+            profile_queries(&session, lake, queries, variant).await;
+        }
         if cfg.raw && cfg.workers.is_empty() {
             println!("DataFusion alone on the raw Parquet files, {}", lake.title);
             let raw = raw_queries(&session, queries, answers, cfg).await;
@@ -522,6 +526,109 @@ fn lakeq_queries(
         }
         results
     })
+}
+
+/// Machine counts the speed-up model is printed for.
+const MODEL_MACHINES: [usize; 5] = [1, 2, 4, 8, 16];
+
+/// With workers: run every query once more with its plan kept, read the per-stage, per-task
+/// compute times datafusion-distributed collected ([`lakeq::distributed::QueryProfile`]) and
+/// print the modeled time on 1, 2, 4, 8 and 16 machines of this machine's cores (10 Gbit/s
+/// network), per query and summed over the queries.
+async fn profile_queries(
+    session: &lakeq::Session,
+    lake: &Lake,
+    queries: &[(u32, String)],
+    variant: &str,
+) {
+    use lakeq::distributed::{ClusterModel, QueryProfile};
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let model = |machines: usize| ClusterModel {
+        machines,
+        cores,
+        bytes_per_second: 10e9 / 8.0,
+    };
+    println!(
+        "\n==== tpch {}{variant}: per-stage compute on the workers and the modeled time on N machines \
+         ({cores} cores each, 10 Gbit/s) ====",
+        lake.title
+    );
+    println!(
+        "{:<6} {:>8} {:>7} {:>11} {:>10}  {}",
+        "query",
+        "wall ms",
+        "stages",
+        "compute ms",
+        "MB moved",
+        MODEL_MACHINES
+            .iter()
+            .map(|n| format!("{:>9}", format!("N={n} ms")))
+            .collect::<String>()
+    );
+    let mut totals = [0.0f64; MODEL_MACHINES.len()];
+    let mut profiled = 0;
+    for (nr, sql) in queries {
+        let started = Instant::now();
+        let executed = async {
+            let df = session.query(sql).await.map_err(|e| e.to_string())?;
+            let task_ctx = Arc::new(df.task_ctx());
+            let plan = df.create_physical_plan().await.map_err(|e| e.to_string())?;
+            let batches = datafusion::physical_plan::collect(Arc::clone(&plan), task_ctx)
+                .await
+                .map_err(|e| e.to_string())?;
+            black_box(batches);
+            let wall = started.elapsed();
+            let profile = QueryProfile::of_executed(&plan)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((wall, profile))
+        }
+        .await;
+        let q = format!("q{nr:02}");
+        let (wall, profile) = match executed {
+            Ok((wall, Some(profile))) => (wall, profile),
+            Ok((_, None)) => {
+                println!("{q:<6} ran in this process alone (no distributed stage)");
+                continue;
+            }
+            Err(e) => {
+                println!("{q:<6} not profiled: {}", one_line(&e, 200));
+                continue;
+            }
+        };
+        profiled += 1;
+        let stages = profile
+            .stages
+            .iter()
+            .map(|s| s.task_compute.len().to_string())
+            .collect::<Vec<_>>()
+            .join("+");
+        let moved: u64 = profile.stages.iter().map(|s| s.bytes_received).sum();
+        let mut modeled = String::new();
+        for (i, n) in MODEL_MACHINES.iter().enumerate() {
+            let t = common::ms(profile.modeled(model(*n)));
+            totals[i] += t;
+            modeled.push_str(&format!("{t:>9.1}"));
+        }
+        println!(
+            "{q:<6} {:>8.1} {stages:>7} {:>11.1} {:>10.2}  {modeled}",
+            common::ms(wall),
+            common::ms(profile.total_compute()),
+            moved as f64 / 1e6
+        );
+    }
+    if profiled > 0 {
+        let one = totals[0];
+        println!(
+            "sum of {profiled} queries, modeled: {}",
+            MODEL_MACHINES
+                .iter()
+                .zip(totals)
+                .map(|(n, t)| format!("N={n} {t:.0} ms (speed-up {:.2})", one / t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 }
 
 /// The table of one backend; returns the summary lines (geomean, RATIO, FAIL, MISMATCH).

@@ -32,6 +32,7 @@
 //!   the lake is unchanged and a retried write is still one snapshot.
 
 pub mod codec;
+pub mod profile;
 pub mod scan;
 pub mod write;
 
@@ -51,6 +52,7 @@ use datafusion_distributed::{
 use url::Url;
 
 pub use codec::LakeCodec;
+pub use profile::{ClusterModel, QueryProfile, StageProfile};
 pub use scan::{LakeScanExec, WrapLakeScans};
 
 use crate::error::{Error, Result};

@@ -36,6 +36,9 @@ use std::process::ExitCode;
 
 use runner::{Backend, Mode, Outcome, Status};
 
+/// One mode's run on one backend: its summary and every query's outcome.
+type Run = (Mode, runner::Summary, Vec<Outcome>);
+
 fn suite_dir() -> PathBuf {
     std::env::var_os("LAKEQ_DUCKLAKE_SUITE").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/ducklake/suite"),
@@ -148,80 +151,125 @@ fn main() -> ExitCode {
         }
     };
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/conformance");
-    let mut runs: Vec<(runner::Summary, Vec<Outcome>)> = Vec::new();
-    let mut failed = false;
     let floor =
         read_floor(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/floor.toml"));
-    for mode_name in &modes {
-        let Some(mode) = Mode::parse(mode_name) else {
-            eprintln!("conformance: unknown mode {mode_name}");
+    let mut parsed_modes = Vec::new();
+    for name in &modes {
+        let Some(mode) = Mode::parse(name) else {
+            eprintln!("conformance: unknown mode {name}");
             return ExitCode::FAILURE;
         };
-        for backend_name in &backends {
-            let Some(backend) = Backend::parse(backend_name) else {
-                eprintln!("conformance: unknown backend {backend_name}");
-                return ExitCode::FAILURE;
-            };
-            let started = std::time::Instant::now();
-            let mut run =
-                match runner::Runner::new(&python, &ext_dir, mode, backend, &root, &out_dir) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        eprintln!("conformance: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
-            let mut outcomes = Vec::new();
-            for file in &files {
-                let rel = file
-                    .strip_prefix(&root)
-                    .unwrap_or(file)
-                    .to_string_lossy()
-                    .to_string();
-                let file_outcomes = rt.block_on(run.run_file(file, &rel));
-                if verbose {
-                    for o in &file_outcomes {
-                        if !matches!(o.status, Status::Pass) {
-                            println!("  {}:{} {}", o.file, o.line, o.status);
+        parsed_modes.push(mode);
+    }
+    let mut parsed_backends = Vec::new();
+    for name in &backends {
+        let Some(backend) = Backend::parse(name) else {
+            eprintln!("conformance: unknown backend {name}");
+            return ExitCode::FAILURE;
+        };
+        parsed_backends.push(backend);
+    }
+    // One thread per backend, each with its own DuckDB servers, catalogs and folders: the
+    // backends share nothing but the PostgreSQL server, so on two cores they run side by side.
+    // Within a backend the modes run in order: write mode counts the queries DuckDB passed in
+    // read mode on the same backend.
+    let backend_runs: Vec<Result<Vec<Run>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parsed_backends
+            .iter()
+            .map(|&backend| {
+                let (python, ext_dir, root, out_dir) = (&python, &ext_dir, &root, &out_dir);
+                let (files, modes, rt) = (&files, &parsed_modes, &rt);
+                scope.spawn(move || {
+                    let mut runs = Vec::new();
+                    for &mode in modes {
+                        let started = std::time::Instant::now();
+                        let mut run =
+                            runner::Runner::new(python, ext_dir, mode, backend, root, out_dir)?;
+                        let mut outcomes = Vec::new();
+                        for file in files {
+                            let rel = file
+                                .strip_prefix(root)
+                                .unwrap_or(file)
+                                .to_string_lossy()
+                                .to_string();
+                            let file_outcomes = rt.block_on(run.run_file(file, &rel));
+                            if verbose {
+                                for o in &file_outcomes {
+                                    if !matches!(o.status, Status::Pass) {
+                                        println!("  {}:{} {}", o.file, o.line, o.status);
+                                    }
+                                }
+                            }
+                            outcomes.extend(file_outcomes);
                         }
+                        let summary =
+                            runner::summarize(mode, backend, &outcomes, started.elapsed());
+                        runs.push((mode, summary, outcomes));
                     }
-                }
-                outcomes.extend(file_outcomes);
+                    Ok(runs)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a conformance thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut all_runs: Vec<Run> = Vec::new();
+    for r in backend_runs {
+        match r {
+            Ok(runs) => all_runs.extend(runs),
+            Err(e) => {
+                eprintln!("conformance: {e}");
+                return ExitCode::FAILURE;
             }
-            let summary = runner::summarize(mode, backend, &outcomes, started.elapsed());
-            println!("{}", summary.line());
-            for (reason, n) in summary.top_failures.iter().take(12) {
-                println!("    {n:5}  {reason}");
-            }
-            if !summary.mismatches.is_empty() {
-                println!("    mismatches (a different answer without an error):");
-                for m in &summary.mismatches {
-                    println!("      {m}");
-                }
-            }
-            let key = format!("{}.{}", mode.name(), backend.name());
-            if filter.is_none()
-                && let Some((min_pass, max_mismatch)) = floor.get(&key)
-            {
-                if summary.pass < *min_pass {
-                    println!(
-                        "conformance: {key} passes {} queries, below the floor of {min_pass} \
-                         in tests/conformance/floor.toml",
-                        summary.pass
-                    );
-                    failed = true;
-                }
-                if summary.mismatches.len() > *max_mismatch {
-                    println!(
-                        "conformance: {key} has {} mismatches, above the ceiling of \
-                         {max_mismatch} in tests/conformance/floor.toml",
-                        summary.mismatches.len()
-                    );
-                    failed = true;
-                }
-            }
-            runs.push((summary, outcomes));
         }
+    }
+    // Report in the order the modes were asked for (read before write), backends within.
+    all_runs.sort_by_key(|(mode, summary, _)| {
+        (
+            parsed_modes.iter().position(|m| m == mode),
+            backends.iter().position(|b| b == summary.backend),
+        )
+    });
+    let mut runs: Vec<(runner::Summary, Vec<Outcome>)> = Vec::new();
+    let mut failed = false;
+    for (mode, summary, outcomes) in all_runs {
+        println!("{}", summary.line());
+        for (reason, n) in summary.top_failures.iter().take(12) {
+            println!("    {n:5}  {reason}");
+        }
+        if !summary.mismatches.is_empty() {
+            println!("    mismatches (a different answer without an error):");
+            for m in &summary.mismatches {
+                println!("      {m}");
+            }
+        }
+        let key = format!("{}.{}", mode.name(), summary.backend);
+        if filter.is_none()
+            && let Some((min_pass, max_mismatch)) = floor.get(&key)
+        {
+            if summary.pass < *min_pass {
+                println!(
+                    "conformance: {key} passes {} queries, below the floor of {min_pass} \
+                     in tests/conformance/floor.toml",
+                    summary.pass
+                );
+                failed = true;
+            }
+            if summary.mismatches.len() > *max_mismatch {
+                println!(
+                    "conformance: {key} has {} mismatches, above the ceiling of \
+                     {max_mismatch} in tests/conformance/floor.toml",
+                    summary.mismatches.len()
+                );
+                failed = true;
+            }
+        }
+        runs.push((summary, outcomes));
     }
     let _ = std::fs::create_dir_all(&out_dir);
     let report = runner::report_json(&runs);

@@ -791,6 +791,35 @@ async fn r13_tpch_on_two_workers_matches_one_process() -> TestResult {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     wait_for_logs(&[&a, &b], "scan task")?;
 
+    // The per-stage profile of q1 (a scan of lineitem under an aggregate): the head stage on the
+    // coordinator and at least one stage of several tasks on the workers, with compute measured.
+    let q1 = &queries.queries[0].sql;
+    let df = coordinator.query(q1).await?;
+    let task_ctx = std::sync::Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    datafusion::physical_plan::collect(std::sync::Arc::clone(&plan), task_ctx).await?;
+    let profile = lakeq::distributed::QueryProfile::of_executed(&plan)
+        .await?
+        .ok_or("q1 ran in one process with workers")?;
+    assert!(profile.stages.len() >= 2, "q1's stages: {profile:?}");
+    assert_eq!(profile.stages[0].task_compute.len(), 1, "{profile:?}");
+    assert!(
+        profile.stages[1..]
+            .iter()
+            .any(|s| s.task_compute.len() >= 2 && s.task_compute.iter().all(|t| !t.is_zero())),
+        "no stage of several tasks with their compute measured: {profile:?}"
+    );
+    assert!(
+        profile.stages.iter().any(|s| s.bytes_received > 0),
+        "no bytes crossed a stage boundary: {profile:?}"
+    );
+    let model = |machines| lakeq::distributed::ClusterModel {
+        machines,
+        cores: 2,
+        bytes_per_second: f64::INFINITY,
+    };
+    assert!(profile.modeled(model(1)) >= profile.modeled(model(4)));
+
     // lineitem copied by the workers: one snapshot, the same rows.
     coordinator
         .sql("CREATE TABLE lake.lineitem_copy AS SELECT * FROM lake.lineitem")

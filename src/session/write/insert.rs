@@ -132,10 +132,14 @@ impl Writer<'_> {
             .collect();
         let written: Vec<WrittenFile> = files.iter().map(|(f, _)| f.clone()).collect();
         if let Some(e) = failure.or(report.error) {
-            // The files reported, and those of tasks that never reported.
-            discard(&written).await;
-            if let Ok(store) = self.object_store(&table_dir) {
-                let _ = crate::write::remove_tagged(&store, &table_dir, tag).await;
+            // The files reported and those of tasks that never reported, by their tag;
+            // the reported ones by name when the store or its listing fails.
+            let removed = match self.object_store(&table_dir) {
+                Ok(store) => crate::write::remove_tagged(&store, &table_dir, tag).await,
+                Err(e) => Err(e),
+            };
+            if removed.is_err() {
+                discard(&written).await;
             }
             return Err(e);
         }
