@@ -22,7 +22,9 @@
 //!
 //! Environment: `LAKEQ_CONFORMANCE=off` skips the run; `LAKEQ_CONFORMANCE_MODES`
 //! (`read,write`), `LAKEQ_CONFORMANCE_BACKENDS` (`sqlite,postgres`),
-//! `LAKEQ_CONFORMANCE_VERBOSE=1` prints every failure. A first free argument
+//! `LAKEQ_CONFORMANCE_VERBOSE=1` prints every failure,
+//! `LAKEQ_CONFORMANCE_THREADS` (default: the cores) how many shards of the
+//! files run side by side. A first free argument
 //! filters test files by path substring (and disables the floor check).
 
 mod compare;
@@ -38,6 +40,9 @@ use runner::{Backend, Mode, Outcome, Status};
 
 /// One mode's run on one backend: its summary and every query's outcome.
 type Run = (Mode, runner::Summary, Vec<Outcome>);
+
+/// One shard's part of a mode's run on a backend: its time and outcomes.
+type ShardRun = (Mode, Backend, std::time::Duration, Vec<Outcome>);
 
 fn suite_dir() -> PathBuf {
     std::env::var_os("LAKEQ_DUCKLAKE_SUITE").map_or_else(
@@ -169,42 +174,52 @@ fn main() -> ExitCode {
         };
         parsed_backends.push(backend);
     }
-    // One thread per backend, each with its own DuckDB servers, catalogs and folders: the
-    // backends share nothing but the PostgreSQL server, so on two cores they run side by side.
-    // Within a backend the modes run in order: write mode counts the queries DuckDB passed in
-    // read mode on the same backend.
-    let backend_runs: Vec<Result<Vec<Run>, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parsed_backends
-            .iter()
-            .map(|&backend| {
+    // The files are dealt round-robin to one shard per core (`LAKEQ_CONFORMANCE_THREADS`), each
+    // a thread with its own DuckDB servers, catalogs and folders, running every backend and mode
+    // over its files. Within a shard the modes run in order: write mode counts the queries DuckDB
+    // passed in read mode on the same backend, for the same files.
+    let shards = std::env::var("LAKEQ_CONFORMANCE_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 8)
+        .min(files.len().max(1));
+    let shard_runs: Vec<Result<Vec<ShardRun>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..shards)
+            .map(|shard| {
                 let (python, ext_dir, root, out_dir) = (&python, &ext_dir, &root, &out_dir);
-                let (files, modes, rt) = (&files, &parsed_modes, &rt);
+                let (files, modes, backends, rt) = (&files, &parsed_modes, &parsed_backends, &rt);
                 scope.spawn(move || {
                     let mut runs = Vec::new();
-                    for &mode in modes {
-                        let started = std::time::Instant::now();
-                        let mut run =
-                            runner::Runner::new(python, ext_dir, mode, backend, root, out_dir)?;
-                        let mut outcomes = Vec::new();
-                        for file in files {
-                            let rel = file
-                                .strip_prefix(root)
-                                .unwrap_or(file)
-                                .to_string_lossy()
-                                .to_string();
-                            let file_outcomes = rt.block_on(run.run_file(file, &rel));
-                            if verbose {
-                                for o in &file_outcomes {
-                                    if !matches!(o.status, Status::Pass) {
-                                        println!("  {}:{} {}", o.file, o.line, o.status);
+                    for &backend in backends {
+                        for &mode in modes {
+                            let started = std::time::Instant::now();
+                            let mut run = runner::Runner::new(
+                                python,
+                                ext_dir,
+                                (mode, backend, shard),
+                                root,
+                                out_dir,
+                            )?;
+                            let mut outcomes = Vec::new();
+                            for file in files.iter().skip(shard).step_by(shards) {
+                                let rel = file
+                                    .strip_prefix(root)
+                                    .unwrap_or(file)
+                                    .to_string_lossy()
+                                    .to_string();
+                                let file_outcomes = rt.block_on(run.run_file(file, &rel));
+                                if verbose {
+                                    for o in &file_outcomes {
+                                        if !matches!(o.status, Status::Pass) {
+                                            println!("  {}:{} {}", o.file, o.line, o.status);
+                                        }
                                     }
                                 }
+                                outcomes.extend(file_outcomes);
                             }
-                            outcomes.extend(file_outcomes);
+                            runs.push((mode, backend, started.elapsed(), outcomes));
                         }
-                        let summary =
-                            runner::summarize(mode, backend, &outcomes, started.elapsed());
-                        runs.push((mode, summary, outcomes));
                     }
                     Ok(runs)
                 })
@@ -218,16 +233,38 @@ fn main() -> ExitCode {
             })
             .collect()
     });
-    let mut all_runs: Vec<Run> = Vec::new();
-    for r in backend_runs {
-        match r {
-            Ok(runs) => all_runs.extend(runs),
+    // One run per mode and backend, its shards' outcomes in file order; its time is the
+    // longest shard's.
+    let mut merged: Vec<ShardRun> = Vec::new();
+    for shard in shard_runs {
+        let shard = match shard {
+            Ok(runs) => runs,
             Err(e) => {
                 eprintln!("conformance: {e}");
                 return ExitCode::FAILURE;
             }
+        };
+        for (mode, backend, elapsed, outcomes) in shard {
+            match merged
+                .iter_mut()
+                .find(|(m, b, _, _)| *m == mode && *b == backend)
+            {
+                Some((_, _, longest, all)) => {
+                    *longest = (*longest).max(elapsed);
+                    all.extend(outcomes);
+                }
+                None => merged.push((mode, backend, elapsed, outcomes)),
+            }
         }
     }
+    let mut all_runs: Vec<Run> = merged
+        .into_iter()
+        .map(|(mode, backend, elapsed, mut outcomes)| {
+            outcomes.sort_by(|a, b| a.file.cmp(&b.file));
+            let summary = runner::summarize(mode, backend, &outcomes, elapsed);
+            (mode, summary, outcomes)
+        })
+        .collect();
     // Report in the order the modes were asked for (read before write), backends within.
     all_runs.sort_by_key(|(mode, summary, _)| {
         (

@@ -157,6 +157,8 @@ pub struct Runner {
     tmp_root: PathBuf,
     pg_url: String,
     counter: usize,
+    /// Which of the run's parallel shards this runner is (in PostgreSQL database names).
+    shard: usize,
     /// Queries DuckDB passes in read mode, by (file, line, occurrence): the
     /// write mode's denominator on the same backend.
     duck_passes: Arc<DuckPasses>,
@@ -679,12 +681,12 @@ fn condition_holds(cond: &str, vars: &[(String, String)]) -> bool {
 }
 
 impl Runner {
-    /// A runner with its own DuckDB server.
+    /// A runner with its own DuckDB server; `shard` tells the runners of one
+    /// mode and backend that run side by side apart.
     pub fn new(
         python: &str,
         ext_dir: &str,
-        mode: Mode,
-        backend: Backend,
+        (mode, backend, shard): (Mode, Backend, usize),
         root: &Path,
         out_dir: &Path,
     ) -> Result<Self, String> {
@@ -698,6 +700,7 @@ impl Runner {
             pg_url: std::env::var("LAKEQ_PG_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
             counter: 0,
+            shard,
             duck_passes: Arc::clone(DUCK_PASSES.get_or_init(Default::default)),
         })
     }
@@ -778,9 +781,10 @@ impl Runner {
             Backend::Postgres => {
                 // Unique per process: runs from other worktrees share the server.
                 let db = format!(
-                    "lakeq_cf_{}_{}_{}",
+                    "lakeq_cf_{}_{}_{}_{}",
                     std::process::id(),
                     self.mode.name(),
+                    self.shard,
                     self.counter
                 );
                 let _ = self
