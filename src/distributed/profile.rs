@@ -107,63 +107,63 @@ impl QueryProfile {
 
     /// The modeled time of the query on `cluster`:
     ///
-    /// - a stage's tasks are the unit of work: they go to the machines
-    ///   longest first, each to the least loaded machine, and the stage takes
-    ///   as long as the most loaded machine's compute over its `cores` (a
-    ///   task's partitions use every core of its machine);
-    /// - the head stage runs on the coordinator, one machine;
-    /// - every byte that crossed a stage boundary crosses the network once;
+    /// - the head stage, and every stage the planner gave one task, runs on
+    ///   one machine: its compute over `cores`;
+    /// - a stage that ran as several tasks (a scan split by files, a shuffle
+    ///   split by hash) is cut into one task per machine, as the planner cuts
+    ///   a large enough input for more workers, and keeps the imbalance
+    ///   measured between its tasks: `total / (machines × cores) × longest /
+    ///   mean`;
+    /// - every byte that crossed a stage boundary crosses the network once
+    ///   (on one machine, nothing does: the query runs in one process);
     /// - stages add up (no overlap between a stage and the one it feeds).
     ///
-    /// So a stage of one task never speeds up, and a stage of `k` tasks stops
-    /// speeding up at `k` machines: the task counts are the ones the planner
-    /// chose for this run (it cuts scans by bytes, not by machines). With
-    /// `machines = 1` and an infinite bandwidth this is the query's work on
-    /// one machine of `cores` cores.
+    /// With `machines = 1` this is the query's work on one machine of `cores`
+    /// cores. The task times are measured on whatever machine ran them, so
+    /// the times scale with it; the ratios are the model's point.
     pub fn modeled(&self, cluster: ClusterModel) -> Duration {
+        let machines = cluster.machines.max(1);
         let cores = cluster.cores.max(1) as f64;
         let mut seconds = 0.0;
         for stage in &self.stages {
-            let machines = if stage.stage == 0 {
-                1
+            let total = stage.total_compute().as_secs_f64();
+            let tasks = stage.task_compute.len();
+            seconds += if stage.stage == 0 || tasks <= 1 || machines == 1 {
+                total / cores
             } else {
-                cluster.machines.max(1)
+                let longest = stage
+                    .task_compute
+                    .iter()
+                    .max()
+                    .copied()
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                let mean = total / tasks as f64;
+                let imbalance = if mean > 0.0 { longest / mean } else { 1.0 };
+                total / (machines as f64 * cores) * imbalance
             };
-            seconds += busiest_machine(&stage.task_compute, machines).as_secs_f64() / cores;
-            if cluster.bytes_per_second.is_finite() && cluster.bytes_per_second > 0.0 {
+            if machines > 1
+                && cluster.bytes_per_second.is_finite()
+                && cluster.bytes_per_second > 0.0
+            {
                 seconds += stage.bytes_received as f64 / cluster.bytes_per_second;
             }
         }
         Duration::from_secs_f64(seconds)
     }
 
-    /// The modeled speed-up of `cluster` over one machine of the same cores
-    /// with no network: `modeled(1 machine) / modeled(cluster)`.
+    /// The modeled speed-up of `cluster` over one machine of the same cores:
+    /// `modeled(1 machine) / modeled(cluster)`.
     pub fn speed_up(&self, cluster: ClusterModel) -> f64 {
         let one = self
             .modeled(ClusterModel {
                 machines: 1,
-                cores: cluster.cores,
-                bytes_per_second: f64::INFINITY,
+                ..cluster
             })
             .as_secs_f64();
         let many = self.modeled(cluster).as_secs_f64();
         if many > 0.0 { one / many } else { 1.0 }
     }
-}
-
-/// The load of the busiest of `machines` when `tasks` go to them longest
-/// first, each to the least loaded machine.
-fn busiest_machine(tasks: &[Duration], machines: usize) -> Duration {
-    let mut sorted = tasks.to_vec();
-    sorted.sort_unstable_by(|a, b| b.cmp(a));
-    let mut load = vec![Duration::ZERO; machines.max(1)];
-    for task in sorted {
-        if let Some(least) = load.iter_mut().min() {
-            *least += task;
-        }
-    }
-    load.into_iter().max().unwrap_or_default()
 }
 
 /// The walk over a plan rewritten with per-task metrics.
@@ -264,22 +264,33 @@ mod tests {
     #[test]
     fn parallel_stages_split_over_machines_the_head_stage_does_not() {
         let p = profile();
-        // Head 100 ms / 2 cores + two 400 ms tasks per machine / 2 cores.
-        assert_eq!(p.modeled(cluster(2, f64::INFINITY)), ms(450));
-        // One task per machine.
+        // Head 100 ms / 2 cores + 1600 ms / (4 machines x 2 cores).
         assert_eq!(p.modeled(cluster(4, f64::INFINITY)), ms(250));
         assert!((p.speed_up(cluster(4, f64::INFINITY)) - 3.4).abs() < 1e-9);
-        // More machines than tasks: a task's own time is the floor.
-        assert_eq!(p.modeled(cluster(16, f64::INFINITY)), ms(250));
-        // Three machines: one of them runs two tasks.
-        assert_eq!(p.modeled(cluster(3, f64::INFINITY)), ms(450));
+        // More machines than measured tasks: the stage is cut further.
+        assert_eq!(p.modeled(cluster(16, f64::INFINITY)), ms(100));
     }
 
     #[test]
-    fn bytes_cross_the_network_once() {
+    fn the_measured_imbalance_stays() {
+        let p = QueryProfile {
+            stages: vec![StageProfile {
+                stage: 1,
+                task_compute: vec![ms(600), ms(200)],
+                bytes_received: 0,
+            }],
+        };
+        // 800 ms over 2 machines x 2 cores, the longest task 1.5x the mean.
+        assert_eq!(p.modeled(cluster(2, f64::INFINITY)), ms(300));
+        assert_eq!(p.modeled(cluster(1, f64::INFINITY)), ms(400));
+    }
+
+    #[test]
+    fn bytes_cross_the_network_once_and_not_within_one_machine() {
         let p = profile();
         // 1 MB at 10 MB/s adds 100 ms.
         assert_eq!(p.modeled(cluster(4, 10_000_000.0)), ms(350));
+        assert_eq!(p.modeled(cluster(1, 10_000_000.0)), ms(850));
     }
 
     #[test]
