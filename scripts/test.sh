@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-section() { printf '\n==== %s ====\n' "$*"; }
+# Each section prints how long the run has taken so far: CI's time is spent where the jumps are.
+section() { printf '\n==== %s ==== [%dm%02ds]\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 section "test environment (scripts/test-env.sh)"
 source scripts/test-env.sh
