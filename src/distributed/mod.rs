@@ -260,17 +260,28 @@ pub fn local_state(state: SessionState) -> SessionState {
 /// numbered each file's rows from 1 and a deduplicating view returned every row
 /// twice. Such an operator caps its stage at one task (this handler answers
 /// before the engine's own).
+///
+/// A child already hash-partitioned satisfies a hash requirement without being
+/// an exchange itself: lakeq's scans never declare hash partitioning, so it
+/// comes from a hash exchange further down (a join over a join over shuffles
+/// keeps the shuffles' partitioning). Capping those joins sent every large
+/// join of TPC-H q17, q18 and q21 to the coordinator's head stage.
 fn one_task_where_partitions_matter(
     ev: DesiredTaskCountEvent<'_>,
 ) -> Option<datafusion::common::Result<DesiredTaskCountEventResponse>> {
-    use datafusion::physical_plan::Distribution;
+    use datafusion::physical_plan::{Distribution, ExecutionPlanProperties, Partitioning};
     let plan = ev.plan;
     let requirements = plan.input_distribution_requirements();
     let needs_one = plan.children().iter().enumerate().any(|(i, child)| {
-        !matches!(
-            requirements.child_distribution(i),
-            None | Some(Distribution::UnspecifiedDistribution)
-        ) && !is_exchange(child)
+        match requirements.child_distribution(i) {
+            None | Some(Distribution::UnspecifiedDistribution) => false,
+            Some(Distribution::SinglePartition) => !is_exchange(child),
+            // Key (hash) partitioning.
+            Some(_) => {
+                !is_exchange(child)
+                    && !matches!(child.output_partitioning(), Partitioning::Hash(..))
+            }
+        }
     });
     needs_one.then(|| Ok(DesiredTaskCountEventResponse::maximum(1)))
 }
