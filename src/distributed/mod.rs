@@ -427,4 +427,105 @@ mod tests {
         assert!(set.live().is_empty());
         Ok(())
     }
+
+    /// The physical plan of `sql` over three 4-partition tables `a`, `b`, `c`
+    /// (columns `k`, `v`), hash joins partitioned, and the nodes of `name`.
+    async fn nodes_named(
+        sql: &str,
+        name: &str,
+    ) -> datafusion::common::Result<(
+        Vec<Arc<dyn datafusion::physical_plan::ExecutionPlan>>,
+        datafusion::prelude::SessionConfig,
+    )> {
+        use datafusion::arrow::array::Int64Array;
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::arrow::record_batch::RecordBatch;
+        use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+        use datafusion::datasource::MemTable;
+        use datafusion::prelude::{SessionConfig, SessionContext};
+        let config = SessionConfig::new()
+            .with_target_partitions(4)
+            .set_usize(
+                "datafusion.optimizer.hash_join_single_partition_threshold",
+                0,
+            )
+            .set_usize(
+                "datafusion.optimizer.hash_join_single_partition_threshold_rows",
+                0,
+            );
+        let ctx = SessionContext::new_with_config(config.clone());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        let partition = |i: i64| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(Int64Array::from(vec![i, i + 4])),
+                    Arc::new(Int64Array::from(vec![1, 2])),
+                ],
+            )
+            .map(|b| vec![b])
+        };
+        let partitions = (0..4).map(partition).collect::<Result<Vec<_>, _>>()?;
+        for table in ["a", "b", "c"] {
+            let mem = MemTable::try_new(Arc::clone(&schema), partitions.clone())?;
+            ctx.register_table(table, Arc::new(mem))?;
+        }
+        let plan = ctx.sql(sql).await?.create_physical_plan().await?;
+        let mut found = Vec::new();
+        plan.apply(|node| {
+            if node.name() == name {
+                found.push(Arc::clone(node));
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        Ok((found, config))
+    }
+
+    fn capped(
+        plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        session_config: &datafusion::prelude::SessionConfig,
+    ) -> bool {
+        one_task_where_partitions_matter(DesiredTaskCountEvent {
+            plan,
+            session_config,
+        })
+        .is_some()
+    }
+
+    /// A join over a join over hash repartitions needs no single task: its input
+    /// is hash-partitioned by the exchanges below (TPC-H q17, q18, q21 ran their
+    /// big joins on the coordinator while it did).
+    #[tokio::test]
+    async fn a_join_over_hash_partitioned_joins_runs_in_several_tasks()
+    -> datafusion::common::Result<()> {
+        let (joins, config) = nodes_named(
+            "SELECT a.v, b.v, c.v FROM a JOIN b ON a.k = b.k JOIN c ON b.k = c.k",
+            "HashJoinExec",
+        )
+        .await?;
+        assert_eq!(joins.len(), 2);
+        for join in &joins {
+            assert!(!capped(join, &config), "capped: {join:?}");
+        }
+        Ok(())
+    }
+
+    /// A window over one partition that no exchange made (a scan of few small
+    /// files) keeps its stage at one task.
+    #[tokio::test]
+    async fn a_window_over_an_unpartitioned_input_stays_one_task() -> datafusion::common::Result<()>
+    {
+        let (windows, config) = nodes_named(
+            "SELECT k, row_number() OVER (PARTITION BY v ORDER BY k) FROM \
+             (SELECT * FROM a LIMIT 100)",
+            "BoundedWindowAggExec",
+        )
+        .await?;
+        assert_eq!(windows.len(), 1);
+        assert!(capped(&windows[0], &config));
+        Ok(())
+    }
 }
