@@ -42,7 +42,6 @@
 mod common;
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Duck, DuckQuery};
@@ -541,7 +540,7 @@ async fn profile_queries(
     queries: &[(u32, String)],
     variant: &str,
 ) {
-    use lakeq::distributed::{ClusterModel, QueryProfile};
+    use lakeq::distributed::ClusterModel;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let model = |machines: usize| ClusterModel {
         machines,
@@ -569,21 +568,10 @@ async fn profile_queries(
     let mut profiled = 0;
     for (nr, sql) in queries {
         let started = Instant::now();
-        let executed = async {
-            let df = session.query(sql).await.map_err(|e| e.to_string())?;
-            let task_ctx = Arc::new(df.task_ctx());
-            let plan = df.create_physical_plan().await.map_err(|e| e.to_string())?;
-            let batches = datafusion::physical_plan::collect(Arc::clone(&plan), task_ctx)
-                .await
-                .map_err(|e| e.to_string())?;
+        let executed = session.query_profiled(sql).await.map(|(batches, profile)| {
             black_box(batches);
-            let wall = started.elapsed();
-            let profile = QueryProfile::of_executed(&plan)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((wall, profile))
-        }
-        .await;
+            (started.elapsed(), profile)
+        });
         let q = format!("q{nr:02}");
         let (wall, profile) = match executed {
             Ok((wall, Some(profile))) => (wall, profile),
@@ -592,7 +580,7 @@ async fn profile_queries(
                 continue;
             }
             Err(e) => {
-                println!("{q:<6} not profiled: {}", one_line(&e, 200));
+                println!("{q:<6} not profiled: {}", one_line(&e.to_string(), 200));
                 continue;
             }
         };

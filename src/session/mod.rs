@@ -910,6 +910,22 @@ impl Session {
         })
     }
 
+    /// Run a query as [`Session::query`] plans it and collect its rows, with
+    /// the per-stage, per-task profile of the run when it ran on workers
+    /// (`None` when it ran in this process alone). No retry after a lost
+    /// worker: a profile is of one run.
+    pub async fn query_profiled(
+        &self,
+        sql: &str,
+    ) -> Result<(Vec<RecordBatch>, Option<crate::distributed::QueryProfile>)> {
+        let df = self.query(sql).await?;
+        let task_ctx = Arc::new(df.task_ctx());
+        let plan = df.create_physical_plan().await?;
+        let batches = datafusion::physical_plan::collect(Arc::clone(&plan), task_ctx).await?;
+        let profile = crate::distributed::QueryProfile::of_executed(&plan).await?;
+        Ok((batches, profile))
+    }
+
     /// Like [`Session::sql`], but `CREATE OR REPLACE VIEW` replaces a table of
     /// the same name (and `CREATE OR REPLACE TABLE` a view) in the same snapshot,
     /// as a model run needs when a model's materialization changes. Plain SQL

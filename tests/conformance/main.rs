@@ -98,6 +98,18 @@ fn read_floor(path: &Path) -> BTreeMap<String, (usize, usize)> {
     out
 }
 
+/// Every name parsed by `parse`, or an error naming the first unknown `what`.
+fn parse_all<T>(
+    names: &[String],
+    parse: fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<Vec<T>, String> {
+    names
+        .iter()
+        .map(|n| parse(n).ok_or_else(|| format!("unknown {what} {n}")))
+        .collect()
+}
+
 fn main() -> ExitCode {
     if std::env::var("LAKEQ_CONFORMANCE").is_ok_and(|v| v == "off") {
         println!("conformance: skipped (LAKEQ_CONFORMANCE=off)");
@@ -158,22 +170,16 @@ fn main() -> ExitCode {
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/conformance");
     let floor =
         read_floor(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/floor.toml"));
-    let mut parsed_modes = Vec::new();
-    for name in &modes {
-        let Some(mode) = Mode::parse(name) else {
-            eprintln!("conformance: unknown mode {name}");
+    let (parsed_modes, parsed_backends) = match (
+        parse_all(&modes, Mode::parse, "mode"),
+        parse_all(&backends, Backend::parse, "backend"),
+    ) {
+        (Ok(m), Ok(b)) => (m, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("conformance: {e}");
             return ExitCode::FAILURE;
-        };
-        parsed_modes.push(mode);
-    }
-    let mut parsed_backends = Vec::new();
-    for name in &backends {
-        let Some(backend) = Backend::parse(name) else {
-            eprintln!("conformance: unknown backend {name}");
-            return ExitCode::FAILURE;
-        };
-        parsed_backends.push(backend);
-    }
+        }
+    };
     // The files are dealt round-robin to one shard per core (`LAKEQ_CONFORMANCE_THREADS`), each
     // a thread with its own DuckDB servers, catalogs and folders, running every backend and mode
     // over its files. Within a shard the modes run in order: write mode counts the queries DuckDB

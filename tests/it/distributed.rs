@@ -794,13 +794,9 @@ async fn r13_tpch_on_two_workers_matches_one_process() -> TestResult {
     // The per-stage profile of q1 (a scan of lineitem under an aggregate): the head stage on the
     // coordinator and at least one stage of several tasks on the workers, with compute measured.
     let q1 = &queries.queries[0].sql;
-    let df = coordinator.query(q1).await?;
-    let task_ctx = std::sync::Arc::new(df.task_ctx());
-    let plan = df.create_physical_plan().await?;
-    datafusion::physical_plan::collect(std::sync::Arc::clone(&plan), task_ctx).await?;
-    let profile = lakeq::distributed::QueryProfile::of_executed(&plan)
-        .await?
-        .ok_or("q1 ran in one process with workers")?;
+    let (rows, profile) = coordinator.query_profiled(q1).await?;
+    assert!(!rows.is_empty(), "q1 answers rows");
+    let profile = profile.ok_or("q1 ran in one process with workers")?;
     assert!(profile.stages.len() >= 2, "q1's stages: {profile:?}");
     assert_eq!(profile.stages[0].task_compute.len(), 1, "{profile:?}");
     assert!(
