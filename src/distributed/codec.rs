@@ -565,8 +565,14 @@ impl PhysicalExtensionCodec for LakeCodec {
                 let scan = LakeScanExec::with_extras(Arc::clone(input), extras)?;
                 if let Some(name) = &self.log_as {
                     let (files, rows) = scan_size(scan.input());
+                    let positions = if Arc::ptr_eq(scan.run_form(), scan.input()) {
+                        ""
+                    } else {
+                        ", row positions"
+                    };
                     eprintln!(
-                        "{name}: scan task: {files} files ({} with deleted rows), {rows} inlined rows",
+                        "{name}: scan task: {files} files ({} with deleted rows), {rows} inlined \
+                         rows{positions}",
                         scan.extras().files_with_deletes()
                     );
                 }
@@ -615,7 +621,8 @@ impl PhysicalExtensionCodec for LakeCodec {
             LakeNodeProto {
                 kind: KIND_SCAN,
                 schema: None,
-                scan: Some(scan_to_proto(scan.extras())?),
+                // A task's stage carries the extras of its own files only.
+                scan: Some(scan_to_proto(&scan.extras().restricted_to(scan.input())?)?),
                 write: None,
             }
         } else if node.downcast_ref::<ConcatExec>().is_some() {
@@ -656,10 +663,13 @@ impl PhysicalExtensionCodec for LakeCodec {
         {
             return Ok(Arc::new(f));
         }
+        if name == crate::provider::table::ROW_FILE_ROW_NUMBER_FUNCTION {
+            return Ok(Arc::new(crate::provider::table::file_row_number_function()));
+        }
         Err(DataFusionError::NotImplemented(format!(
             "lakeq --workers: the function {name} is not known to the worker (a lakeq function \
-             that depends on the coordinator's state, such as the filename / file_row_number \
-             virtual columns, runs on one machine only for now)"
+             that depends on the coordinator's state, such as the filename virtual column, \
+             runs on one machine only for now)"
         )))
     }
 
@@ -867,6 +877,105 @@ mod tests {
         assert_eq!(
             adapter.initial_defaults.get("id"),
             Some(&ScalarValue::Int64(Some(5)))
+        );
+        Ok(())
+    }
+
+    /// A positions scan as `LakeTable` makes one: a Parquet file of ids 0..10
+    /// with row 2 deleted, the data file id as a partition column and each
+    /// row's position in its file as a `RowNumber` virtual column.
+    fn positions_scan(dir: &std::path::Path) -> DFResult<Arc<dyn ExecutionPlan>> {
+        use datafusion::parquet::arrow::{ArrowWriter, RowNumber};
+        let path = dir.join("a.parquet");
+        let batch = RecordBatch::try_new(
+            schema(),
+            vec![Arc::new(Int64Array::from((100..110).collect::<Vec<i64>>()))],
+        )?;
+        let file = std::fs::File::create(&path)?;
+        let mut writer = ArrowWriter::try_new(file, schema(), None)?;
+        writer.write(&batch)?;
+        writer.close()?;
+        let size = std::fs::metadata(&path)?.len();
+        let mut adapter = FieldIdAdapterFactory::default();
+        adapter.field_ids.insert("id".into(), 1);
+        let adapter = Arc::new(adapter);
+        let location = path.to_string_lossy().trim_start_matches('/').to_string();
+        let mut file = PartitionedFile::new(location, size).with_extension(
+            ParquetRowSelection::new(RowSelection::from(vec![
+                RowSelector::select(2),
+                RowSelector::skip(1),
+                RowSelector::select(7),
+            ])),
+        );
+        file.partition_values = vec![ScalarValue::Int64(Some(7))];
+        file.extensions.insert_arc(Arc::clone(&adapter));
+        let table_schema = TableSchema::builder(schema())
+            .with_table_partition_cols(vec![Arc::new(Field::new(
+                "file_id",
+                DataType::Int64,
+                false,
+            ))])
+            .with_virtual_columns(vec![Arc::new(
+                Field::new("position", DataType::Int64, true).with_extension_type(RowNumber),
+            )])
+            .build();
+        let config = FileScanConfigBuilder::new(
+            ObjectStoreUrl::local_filesystem(),
+            Arc::new(ParquetSource::new(table_schema)),
+        )
+        .with_file_groups(vec![FileGroup::new(vec![file])])
+        .with_projection_indices(Some(vec![2, 0, 1]))?
+        .with_expr_adapter(Some(adapter as _))
+        .build();
+        Ok(DataSourceExec::from_data_source(config) as _)
+    }
+
+    /// Row positions reach a worker: the wrapped positions scan survives the
+    /// codec and reads the same rows, positions and file ids as before, where
+    /// plain serialization cannot decode it at all.
+    #[tokio::test]
+    async fn positions_scan_round_trip_keeps_row_positions() -> DFResult<()> {
+        let dir = scratch("positions");
+        let scan = positions_scan(&dir)?;
+        let expected = rows(Arc::clone(&scan)).await?;
+        assert!(
+            expected
+                .iter()
+                .any(|l| l.contains("| 3 ") && l.contains("| 103 ")),
+            "position 3 holds 103 (row 2 deleted): {expected:?}"
+        );
+        assert!(!expected.iter().any(|l| l.contains("102")), "{expected:?}");
+        assert!(
+            round_trip(Arc::clone(&scan)).is_err(),
+            "datafusion-proto alone cannot decode a projection over a virtual column"
+        );
+        // (A scan executes once: DataFusion hands its files out from a shared
+        // queue. Each run below gets a scan of its own.)
+        let wrapped = WrapLakeScansForTest::wrap(positions_scan(&dir)?)?;
+        assert_eq!(rows(wrapped).await?, expected, "wrapped");
+        let back = round_trip(WrapLakeScansForTest::wrap(positions_scan(&dir)?)?)?;
+        let lake_scan = back
+            .downcast_ref::<LakeScanExec>()
+            .ok_or_else(|| proto_err("test", "not a LakeScanExec"))?;
+        assert_eq!(lake_scan.extras().files_with_deletes(), 1);
+        assert_eq!(rows(back).await?, expected, "decoded");
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// A task's stage carries the extras of its own files: restricted to a plan
+    /// without the file, the deleted rows are left out, the mapping kept.
+    #[test]
+    fn scan_extras_are_restricted_to_a_tasks_files() -> DFResult<()> {
+        let scan = lake_scan()?;
+        let extras = ScanExtras::of(&scan)?;
+        assert_eq!(extras.restricted_to(&scan)?.files_with_deletes(), 1);
+        let other = extras.restricted_to(&memory(vec![1])?)?;
+        assert_eq!(other.files_with_deletes(), 0);
+        assert!(other.files.is_empty());
+        assert!(
+            other.adapter.is_some(),
+            "the mapping is the scan's, not a file's"
         );
         Ok(())
     }

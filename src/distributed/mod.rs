@@ -17,10 +17,12 @@
 //!   write their data files on the workers ([`mod@write`]), and the coordinator
 //!   commits those files as one snapshot; `COPY` reads on the workers and
 //!   writes here;
-//! - a statement whose plan the workers cannot carry (`UPDATE`, `DELETE`,
-//!   MERGE, `rowid` and the other row-position columns, `geometry` columns) is
-//!   refused while it is planned and then runs on the coordinator alone, with a
-//!   note ([`local_state`], [`ONE_MACHINE_ONLY`]);
+//! - `UPDATE`, `DELETE` and MERGE find their rows' positions on the workers
+//!   (`rowid`, `snapshot_id` and `file_row_number` too: [`scan`]'s wire form of
+//!   a positions scan) and write their delete files and commit here;
+//! - a statement whose plan the workers cannot carry (the `filename` virtual
+//!   column, `geometry` columns) is refused while it is planned and then runs
+//!   on the coordinator alone, with a note ([`local_state`], [`ONE_MACHINE_ONLY`]);
 //! - a stage runs in several tasks only where that cannot change the answer
 //!   (see `one_task_where_partitions_matter`);
 //! - the answer is the one-machine answer: every lakeq plan piece the plan
@@ -219,8 +221,8 @@ pub fn coordinator_state(
     builder.build()
 }
 
-/// What the error of a plan the workers cannot carry says (row positions, a
-/// `geometry` column, a function holding the coordinator's state): such a
+/// What the error of a plan the workers cannot carry says (a `geometry`
+/// column, a function holding the coordinator's state such as `filename`): such a
 /// statement is refused while it is planned, before anything runs, and the
 /// session runs it on the coordinator alone instead ([`local_state`]).
 pub const ONE_MACHINE_ONLY: &str = "runs on one machine only";
@@ -360,6 +362,7 @@ impl WorkerSessionBuilder for LakeWorkerSession {
         scalars.extend(
             crate::dialect::semantics::checked_arithmetic_functions()
                 .into_iter()
+                .chain([crate::provider::table::file_row_number_function()])
                 .map(Arc::new),
         );
         let mut builder = ctx.builder;

@@ -1325,6 +1325,26 @@ impl TableProvider for LakeTable {
     }
 }
 
+/// Name of the function computing the `filename` virtual column (it holds the
+/// table's file paths).
+pub const ROW_FILENAME_FUNCTION: &str = "lakeq_row_filename";
+/// Name of the function computing the `file_row_number` virtual column.
+pub const ROW_FILE_ROW_NUMBER_FUNCTION: &str = "lakeq_row_file_row_number";
+
+/// The function computing `file_row_number` from a row's data file id and
+/// position (an error for inlined rows). It holds no state: a worker rebuilds
+/// it by name.
+pub fn file_row_number_function() -> datafusion::logical_expr::ScalarUDF {
+    datafusion::logical_expr::ScalarUDF::from(RowOrigin {
+        column: FILE_ROW_NUMBER_COLUMN,
+        file_names: Arc::new(BTreeMap::new()),
+        signature: datafusion::logical_expr::Signature::any(
+            2,
+            datafusion::logical_expr::Volatility::Immutable,
+        ),
+    })
+}
+
 /// DuckDB's `filename` / `file_row_number` of a row from its data file id and
 /// position; an error for inlined rows.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -1339,9 +1359,9 @@ struct RowOrigin {
 impl datafusion::logical_expr::ScalarUDFImpl for RowOrigin {
     fn name(&self) -> &str {
         if self.column == FILENAME_COLUMN {
-            "lakeq_row_filename"
+            ROW_FILENAME_FUNCTION
         } else {
-            "lakeq_row_file_row_number"
+            ROW_FILE_ROW_NUMBER_FUNCTION
         }
     }
 

@@ -968,8 +968,8 @@ impl Session {
             // Planning refused it before anything ran: run it here alone.
             eprintln!(
                 "note: this statement runs on this machine, not on the workers {} (its plan \
-                 needs row positions, geometry or another piece plans sent to workers do not \
-                 carry yet)",
+                 needs the filename column, geometry or another piece plans sent to workers do \
+                 not carry yet)",
                 workers.live().join(",")
             );
             running = false;
@@ -1063,8 +1063,8 @@ impl Session {
             Err(p) => p.into_inner().clone(),
         };
         // With workers, a write reads its input and writes its data files on the
-        // workers and commits here. UPDATE and DELETE need row positions, which
-        // distributed scans do not carry yet: they run on this machine alone.
+        // workers and commits here; UPDATE, DELETE and MERGE find their rows'
+        // positions on the workers and write their delete files here.
         let distributed = self.workers.get().is_some();
         let local;
         let mut ctx = &self.ctx;
@@ -1097,21 +1097,6 @@ impl Session {
         // Writes get the statement as written: a view stores DuckDB SQL, not the
         // rewritten form (which names lakeq's internal functions).
         let (plan, _) = self.plan(sql).await?;
-        if distributed
-            && !here
-            && let LogicalPlan::Dml(dml) = &plan
-            && matches!(
-                dml.op,
-                datafusion::logical_expr::WriteOp::Update
-                    | datafusion::logical_expr::WriteOp::Delete
-            )
-        {
-            return Err(Error::Unsupported(format!(
-                "{} with --workers: {}",
-                dml.op,
-                crate::distributed::ONE_MACHINE_ONLY
-            )));
-        }
         *running = true;
         if let Some(result) = writer.execute(&plan, sql).await? {
             return Ok(result);
@@ -1147,7 +1132,7 @@ impl Session {
 
     /// This session's context without its workers: the same catalogs,
     /// functions, settings and runtime, planning for this process alone. A
-    /// statement whose plan the workers cannot carry (row positions, geometry)
+    /// statement whose plan the workers cannot carry (the filename column, geometry)
     /// runs here instead (see [`crate::distributed::local_state`]).
     fn local_context(&self) -> SessionContext {
         SessionContext::new_with_state(crate::distributed::local_state(self.ctx.state()))

@@ -75,6 +75,18 @@ impl WorkerProcess {
             .unwrap_or(0)
     }
 
+    /// Scan tasks that read row positions (rowid, DELETE, UPDATE, ...).
+    fn positions_scan_tasks(&self) -> usize {
+        self.log
+            .lock()
+            .map(|l| {
+                l.lines()
+                    .filter(|l| l.contains("scan task") && l.contains("row positions"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
@@ -222,6 +234,24 @@ fn run_sql(
         .into());
     }
     Ok((String::from_utf8(out.stdout)?, secs))
+}
+
+/// `script` run by `lakeq sql --format csv` with `workers`, whatever its outcome.
+fn csv_on_workers(dir: &Path, workers: &str, script: &str) -> TestResult<std::process::Output> {
+    lakeq_cli(
+        dir,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "--workers",
+            workers,
+            "--bytes-per-task",
+            "1",
+            "-c",
+            script,
+        ],
+    )
 }
 
 /// `lakeq sql --workers <workers> --bytes-per-task 1 -c <script>`, however it ends.
@@ -402,19 +432,23 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
         "the failed insert changed the lake"
     );
 
-    // UPDATE, DELETE and rowid need row positions, which plans sent to workers do
-    // not carry yet: with --workers they run on the coordinator alone (a note says
-    // so) and give the answers of one process.
+    // UPDATE, DELETE and MERGE find their rows by position: with --workers the
+    // positions scans run on the workers (no note that the statement ran here)
+    // and the table comes out as the same statements leave it without workers.
     run_sql(
         &dir,
         &attach,
         "CREATE TABLE lake.orders_here AS SELECT * FROM lake.orders",
         None,
     )?;
+    let positions_before = (a.positions_scan_tasks(), b.positions_scan_tasks());
     for table in ["orders_copy", "orders_here"] {
         let script = format!(
             "{attach}; DELETE FROM lake.{table} WHERE o_orderkey % 13 = 1; \
-             UPDATE lake.{table} SET o_price = 0 WHERE o_orderkey % 29 = 2"
+             UPDATE lake.{table} SET o_price = 0 WHERE o_orderkey % 29 = 2; \
+             MERGE INTO lake.{table} t USING (SELECT o_orderkey, o_price FROM lake.orders \
+             WHERE o_orderkey % 31 = 4) s ON t.o_orderkey = s.o_orderkey \
+             WHEN MATCHED THEN UPDATE SET o_price = s.o_price + 1"
         );
         let out = if table == "orders_copy" {
             sql_on_workers(&dir, &workers, &script)?
@@ -424,27 +458,68 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success(),
-            "DELETE and UPDATE on {table}: {stderr}"
+            "DELETE, UPDATE and MERGE on {table}: {stderr}"
         );
-        if table == "orders_copy" {
-            assert!(
-                stderr.contains("runs on this machine"),
-                "the note says where: {stderr}"
-            );
-        }
+        assert!(
+            !stderr.contains("runs on this machine"),
+            "DELETE, UPDATE and MERGE ran on the coordinator alone: {stderr}"
+        );
     }
     let (changed_there, _) = read("orders_copy")?;
     let (changed_here, _) = read("orders_here")?;
     assert_ne!(changed_here, orders, "the statements changed rows");
     assert_eq!(
         changed_there, changed_here,
-        "UPDATE/DELETE with --workers differ"
+        "UPDATE/DELETE/MERGE with --workers differ"
     );
-    let rowids =
-        "SELECT count(*), sum(rowid), max(rowid) FROM lake.orders WHERE o_orderkey % 3 = 0";
-    let (here, _) = run_sql(&dir, &attach, rowids, None)?;
-    let (there, _) = run_sql(&dir, &attach, rowids, Some(&workers))?;
-    assert_eq!(there, here, "rowid with --workers");
+    // DuckDB's virtual columns over a table with deleted and inlined rows; all
+    // but `filename` (whose file names stay on the coordinator) run on workers.
+    for rowids in [
+        "SELECT count(*), sum(rowid), max(rowid) FROM lake.orders WHERE o_orderkey % 3 = 0",
+        "SELECT snapshot_id, count(*), min(rowid), max(rowid) FROM lake.orders \
+         GROUP BY snapshot_id ORDER BY snapshot_id",
+        "SELECT rowid, o_orderkey, snapshot_id FROM lake.orders_copy \
+         WHERE o_orderkey % 97 = 3 ORDER BY rowid",
+        "SELECT count(*), sum(file_row_number), max(file_row_number) FROM lake.orders_copy",
+    ] {
+        let (here, _) = run_sql(&dir, &attach, rowids, None)?;
+        let out = csv_on_workers(&dir, &workers, &format!("{attach}; {rowids}"))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{rowids}: {stderr}");
+        assert!(
+            !stderr.contains("runs on this machine"),
+            "{rowids}: {stderr}"
+        );
+        assert!(here.lines().count() > 1, "{rowids} answers: {here}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            here,
+            "{rowids} with --workers"
+        );
+    }
+    // (A worker's log reaches this process through a pipe read by a thread.)
+    for _ in 0..200 {
+        if a.positions_scan_tasks() + b.positions_scan_tasks()
+            > positions_before.0 + positions_before.1
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        a.positions_scan_tasks() + b.positions_scan_tasks()
+            > positions_before.0 + positions_before.1,
+        "no worker ran a positions scan:\n{}{}",
+        a.log(),
+        b.log()
+    );
+    let filenames = "SELECT count(DISTINCT filename) FROM lake.orders_copy";
+    let (here, _) = run_sql(&dir, &attach, filenames, None)?;
+    let out = csv_on_workers(&dir, &workers, &format!("{attach}; {filenames}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("runs on this machine"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), here, "filename");
 
     // A worker killed in the middle of a statement: a CREATE TABLE AS whose join
     // runs on the workers; the first worker to receive one of its scan tasks is
