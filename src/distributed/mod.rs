@@ -268,11 +268,20 @@ pub fn local_state(state: SessionState) -> SessionState {
 /// comes from a hash exchange further down (a join over a join over shuffles
 /// keeps the shuffles' partitioning). Capping those joins sent every large
 /// join of TPC-H q17, q18 and q21 to the coordinator's head stage.
+///
+/// A small scan read in insertion order (lakeq's `ConcatExec`, or files marked
+/// `InsertionOrder`), as DuckDB returns rows without ORDER BY, caps its stage
+/// too.
 fn one_task_where_partitions_matter(
     ev: DesiredTaskCountEvent<'_>,
 ) -> Option<datafusion::common::Result<DesiredTaskCountEventResponse>> {
     use datafusion::physical_plan::{Distribution, ExecutionPlanProperties, Partitioning};
     let plan = ev.plan;
+    if plan.is::<crate::provider::concat::ConcatExec>() || reads_in_insertion_order(plan) {
+        // A small scan's files and inlined rows read in insertion order, as
+        // DuckDB returns them: tasks would each return a share, in any order.
+        return Some(Ok(DesiredTaskCountEventResponse::maximum(1)));
+    }
     let requirements = plan.input_distribution_requirements();
     let needs_one = plan.children().iter().enumerate().any(|(i, child)| {
         match requirements.child_distribution(i) {
@@ -286,6 +295,22 @@ fn one_task_where_partitions_matter(
         }
     });
     needs_one.then(|| Ok(DesiredTaskCountEventResponse::maximum(1)))
+}
+
+/// Whether `plan` is a lakeq scan read in insertion order (its files marked
+/// [`crate::provider::table::InsertionOrder`]).
+fn reads_in_insertion_order(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> bool {
+    use datafusion::datasource::physical_plan::FileScanConfig;
+    use datafusion::datasource::source::DataSourceExec;
+    plan.downcast_ref::<DataSourceExec>()
+        .and_then(|d| d.data_source().downcast_ref::<FileScanConfig>())
+        .is_some_and(|config| {
+            config.file_groups.iter().flat_map(|g| g.iter()).any(|f| {
+                f.extensions
+                    .get_arc::<crate::provider::table::InsertionOrder>()
+                    .is_some()
+            })
+        })
 }
 
 /// Whether `plan` gathers or redistributes its input across partitions, so
@@ -529,6 +554,24 @@ mod tests {
         .await?;
         assert_eq!(windows.len(), 1);
         assert!(capped(&windows[0], &config));
+        Ok(())
+    }
+
+    /// lakeq's in-order read of a small scan (files, then inlined rows) stays
+    /// one task: tasks would return their shares in any order.
+    #[tokio::test]
+    async fn an_in_order_scan_stays_one_task() -> datafusion::common::Result<()> {
+        let (scans, config) = nodes_named("SELECT * FROM a", "DataSourceExec").await?;
+        let scan = scans
+            .first()
+            .ok_or_else(|| datafusion::error::DataFusionError::Internal("no scan".into()))?;
+        let concat: Arc<dyn datafusion::physical_plan::ExecutionPlan> =
+            Arc::new(crate::provider::concat::ConcatExec::new(
+                vec![Arc::clone(scan), Arc::clone(scan)],
+                scan.schema(),
+            ));
+        assert!(capped(&concat, &config));
+        assert!(!capped(scan, &config));
         Ok(())
     }
 }

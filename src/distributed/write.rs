@@ -319,6 +319,63 @@ impl ExtensionPlanner for LakeWritePlanner {
     }
 }
 
+/// Prefix of the columns [`carry_order_keys`] adds.
+const ORDER_KEY_PREFIX: &str = "__lakeq_order_";
+
+/// `plan` (the rows of a write) with the keys of its `ORDER BY` carried up
+/// through the projections above the sort as trailing columns
+/// (`__lakeq_order_<n>`), when the sort sits under projections only.
+///
+/// A sort by a key the projections drop (`SELECT i + 4 AS id ... ORDER BY i`)
+/// leaves no ordering the write node can see, and the physical optimizer
+/// removes a sort no operator above requires: the rows were written, and got
+/// their row ids, in another order than one process writes them. With the keys
+/// as columns, [`LakeWriteExec`] requires their order of its input, and writes
+/// the target's columns only. Any other plan is returned as it is.
+pub fn carry_order_keys(plan: LogicalPlan) -> DFResult<LogicalPlan> {
+    Ok(with_order_keys(&plan)?.map_or(plan, |(carried, _)| carried))
+}
+
+/// `plan` rebuilt to carry its sort keys (see [`carry_order_keys`]), with
+/// their column names; `None` when there is no sort under projections.
+fn with_order_keys(plan: &LogicalPlan) -> DFResult<Option<(LogicalPlan, Vec<String>)>> {
+    use datafusion::logical_expr::{Expr, LogicalPlanBuilder, SortExpr, col};
+    match plan {
+        LogicalPlan::Sort(sort) => {
+            let input = sort.input.as_ref().clone();
+            let mut exprs: Vec<Expr> = input
+                .schema()
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
+                .collect();
+            let mut names = Vec::with_capacity(sort.expr.len());
+            let mut keys = Vec::with_capacity(sort.expr.len());
+            for (i, key) in sort.expr.iter().enumerate() {
+                let name = format!("{ORDER_KEY_PREFIX}{i}");
+                exprs.push(key.expr.clone().alias(&name));
+                keys.push(SortExpr::new(col(&name), key.asc, key.nulls_first));
+                names.push(name);
+            }
+            let carried = LogicalPlanBuilder::from(input)
+                .project(exprs)?
+                .sort_with_limit(keys, sort.fetch)?
+                .build()?;
+            Ok(Some((carried, names)))
+        }
+        LogicalPlan::Projection(projection) => {
+            let Some((input, names)) = with_order_keys(&projection.input)? else {
+                return Ok(None);
+            };
+            let mut exprs = projection.expr.clone();
+            exprs.extend(names.iter().map(col));
+            let carried = LogicalPlanBuilder::from(input).project(exprs)?.build()?;
+            Ok(Some((carried, names)))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// DataFusion's query planner, plus lakeq's distributed write node.
 #[derive(Debug, Default)]
 pub struct LakeQueryPlanner;
@@ -354,13 +411,21 @@ pub struct LakeWriteExec {
     /// Decoded on a worker: the partition count is the coordinator's, kept
     /// when the input is replaced.
     fixed: bool,
+    /// The order the statement gave its rows (`INSERT ... ORDER BY`), when it
+    /// gave one: required of the input, in one partition, so that the
+    /// optimizer keeps the sort (it drops a sort no operator above needs) and
+    /// the rows are written, and get their row ids, in that order.
+    ordering: Option<datafusion::physical_expr::LexOrdering>,
 }
 
 impl LakeWriteExec {
     /// Write `input` to `target`, one output partition per input partition.
     pub fn new(input: Arc<dyn ExecutionPlan>, target: Arc<WriteTarget>) -> Self {
         let partitions = input.output_partitioning().partition_count();
-        Self::with_partitions(input, target, partitions, false)
+        let ordering = input.output_ordering().cloned();
+        let mut exec = Self::with_partitions(input, target, partitions, false);
+        exec.ordering = ordering;
+        exec
     }
 
     /// Write `input` to `target` in `partitions` output partitions (as planned
@@ -391,6 +456,7 @@ impl LakeWriteExec {
             target,
             properties,
             fixed,
+            ordering: None,
         }
     }
 
@@ -428,6 +494,23 @@ impl ExecutionPlan for LakeWriteExec {
         vec![false]
     }
 
+    fn required_input_ordering(
+        &self,
+    ) -> Vec<Option<datafusion::physical_expr::OrderingRequirements>> {
+        vec![self.ordering.clone().map(Into::into)]
+    }
+
+    fn required_input_distribution(&self) -> Vec<datafusion::physical_plan::Distribution> {
+        vec![match self.ordering {
+            Some(_) => datafusion::physical_plan::Distribution::SinglePartition,
+            None => datafusion::physical_plan::Distribution::UnspecifiedDistribution,
+        }]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![self.ordering.is_some()]
+    }
+
     fn apply_expressions(
         &self,
         _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DFResult<TreeNodeRecursion>,
@@ -443,11 +526,14 @@ impl ExecutionPlan for LakeWriteExec {
             .try_into()
             .map_err(|_| DataFusionError::Internal("LakeWriteExec takes one input".into()))?;
         let target = Arc::clone(&self.target);
-        Ok(Arc::new(if self.fixed {
+        let mut exec = if self.fixed {
             Self::with_fixed_partitions(input, target, self.partitions())
         } else {
-            Self::new(input, target)
-        }))
+            let partitions = input.output_partitioning().partition_count();
+            Self::with_partitions(input, target, partitions, false)
+        };
+        exec.ordering = self.ordering.clone();
+        Ok(Arc::new(exec))
     }
 
     fn execute(
@@ -474,8 +560,17 @@ impl ExecutionPlan for LakeWriteExec {
             )
             .with_name_tag(target.name_tag);
             let mut rows = 0u64;
+            // Trailing columns beyond the table's carry an ORDER BY's keys
+            // (`carry_order_keys`): not written.
+            let width: Vec<usize> = (0..target.schema.fields().len()).collect();
             let batches = input.map(|batch| {
-                let batch = checked(&target, &batch?)?;
+                let batch = batch?;
+                let batch = if batch.num_columns() > width.len() {
+                    batch.project(&width)?
+                } else {
+                    batch
+                };
+                let batch = checked(&target, &batch)?;
                 rows += batch.num_rows() as u64;
                 Ok(batch)
             });
@@ -534,4 +629,52 @@ pub fn compression_text(c: Compression) -> Result<String> {
 pub fn compression_from_text(text: &str) -> Result<Compression> {
     text.parse()
         .map_err(|e| Error::Corrupt(format!("compression '{text}': {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sort by a key the projection drops is carried up as a trailing column,
+    /// under the projection's own columns; a plan without a sort is unchanged.
+    #[tokio::test]
+    async fn order_keys_are_carried_above_the_projection() -> DFResult<()> {
+        use datafusion::prelude::SessionContext;
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE t AS VALUES (1, 10), (2, 5), (3, 7)")
+            .await?
+            .collect()
+            .await?;
+        let sorted = ctx
+            .sql("SELECT column1 + 4 AS id FROM t ORDER BY column2 DESC")
+            .await?
+            .into_unoptimized_plan();
+        let carried = carry_order_keys(sorted)?;
+        let names: Vec<String> = carried
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["id".to_string(), format!("{ORDER_KEY_PREFIX}0")]
+        );
+        let batches = ctx.execute_logical_plan(carried).await?.collect().await?;
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
+        let ids: Vec<&str> = text
+            .lines()
+            .skip(3)
+            .filter_map(|l| l.split('|').nth(1).map(str::trim))
+            .filter(|v| !v.is_empty())
+            .collect();
+        assert_eq!(ids, vec!["5", "7", "6"], "{text}");
+        let plain = ctx
+            .sql("SELECT column1 FROM t")
+            .await?
+            .into_unoptimized_plan();
+        let unchanged = carry_order_keys(plain.clone())?;
+        assert_eq!(unchanged, plain);
+        Ok(())
+    }
 }

@@ -1179,6 +1179,11 @@ impl TableProvider for LakeTable {
             if let Some(factory) = adapters.get(adapter) {
                 pf.extensions.insert_arc(Arc::clone(factory));
             }
+            // A distributed plan keeps such a scan in one task (see
+            // `crate::distributed`): tasks would return their shares in any order.
+            if in_order {
+                pf.extensions.insert_arc(Arc::new(InsertionOrder));
+            }
             by_store
                 .entry((store_url, adapter, nan))
                 .or_insert_with(|| Vec::with_capacity(file_count))
@@ -1324,6 +1329,12 @@ impl TableProvider for LakeTable {
         UnionExec::try_new(inputs)
     }
 }
+
+/// Marks the files of a scan read in insertion order (a small scan: its files
+/// in one partition, in order, and its inlined rows before or after them), as
+/// DuckDB returns rows without ORDER BY.
+#[derive(Debug)]
+pub struct InsertionOrder;
 
 /// Name of the function computing the `filename` virtual column (it holds the
 /// table's file paths).

@@ -1066,7 +1066,7 @@ impl Session {
         // workers and commits here; UPDATE, DELETE and MERGE find their rows'
         // positions on the workers and write their delete files here.
         let distributed = self.workers.get().is_some();
-        let local;
+        let (local, constant_local);
         let mut ctx = &self.ctx;
         if here && distributed {
             local = self.local_context();
@@ -1097,6 +1097,17 @@ impl Session {
         // Writes get the statement as written: a view stores DuckDB SQL, not the
         // rewritten form (which names lakeq's internal functions).
         let (plan, _) = self.plan(sql).await?;
+        if distributed && !here && !crate::session::write::reads_tables(&plan) {
+            // Nothing to distribute (VALUES, a UNION ALL of constants, DDL), and
+            // the order of its rows decides their row ids: planned for this
+            // process, where the engine keeps a union's inputs in order.
+            constant_local = self.local_context();
+            ctx = &constant_local;
+            writer = Writer::new(ctx, &lakes);
+            if replace_other_kind {
+                writer = writer.replacing_other_kind();
+            }
+        }
         *running = true;
         if let Some(result) = writer.execute(&plan, sql).await? {
             return Ok(result);

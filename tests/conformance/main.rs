@@ -6,6 +6,12 @@
 //!   answers every query it can read, compared with the expected rows.
 //! - **write mode**: lakeq runs the statements; each query is answered by lakeq
 //!   and by DuckDB reading the lake lakeq wrote; both must give the expected rows.
+//! - **cluster mode**: write mode with every lakeq session the coordinator of two
+//!   `lakeq worker` processes on loopback, one scan task per input file (issue
+//!   13: the suite's answers on a cluster are one process's). A different
+//!   answer to a query about the data files themselves (GLOB counts, merge and
+//!   rewrite results) is the cluster's file layout (a file per write task) and
+//!   counted as not meaningful; every other difference counts as in write mode.
 //!
 //! Both modes run on SQLite and PostgreSQL catalogs (the suite's
 //! `test/configs/{sqlite,postgres}.json`, including their skip lists). A query
@@ -21,7 +27,8 @@
 //! improves).
 //!
 //! Environment: `LAKEQ_CONFORMANCE=off` skips the run; `LAKEQ_CONFORMANCE_MODES`
-//! (`read,write`), `LAKEQ_CONFORMANCE_BACKENDS` (`sqlite,postgres`),
+//! (`read,write,cluster`), `LAKEQ_CONFORMANCE_BACKENDS` (`sqlite,postgres`),
+//! `LAKEQ_CONFORMANCE_CLUSTER_BACKENDS` (`sqlite`: where cluster mode runs),
 //! `LAKEQ_CONFORMANCE_VERBOSE=1` prints every failure,
 //! `LAKEQ_CONFORMANCE_THREADS` (default: the cores) how many shards of the
 //! files run side by side. A first free argument
@@ -98,6 +105,53 @@ fn read_floor(path: &Path) -> BTreeMap<String, (usize, usize)> {
     out
 }
 
+/// A `lakeq worker` process on a free loopback port (killed when dropped).
+struct Worker {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Worker {
+    fn start() -> Result<Self, String> {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakeq"))
+            .args(["worker", "--listen", "127.0.0.1:0"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("lakeq worker: {e}"))?;
+        let stderr = child.stderr.take().ok_or("lakeq worker: no stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let first = lines
+            .next()
+            .ok_or("lakeq worker exited before listening")?
+            .map_err(|e| format!("lakeq worker: {e}"))?;
+        let address = first
+            .strip_prefix("lakeq worker listening on ")
+            .ok_or_else(|| format!("lakeq worker said: {first}"))?
+            .to_string();
+        // Its log (a line per task) is drained, or the pipe would fill and stop it.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(&address).is_ok() {
+                return Ok(Self { child, address });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(format!(
+            "lakeq worker on {address} does not accept connections"
+        ))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Every name parsed by `parse`, or an error naming the first unknown `what`.
 fn parse_all<T>(
     names: &[String],
@@ -154,7 +208,10 @@ fn main() -> ExitCode {
             .filter(|s| !s.is_empty())
             .collect()
     };
-    let modes = list("LAKEQ_CONFORMANCE_MODES", "read,write");
+    let modes = list("LAKEQ_CONFORMANCE_MODES", "read,write,cluster");
+    // The cluster's answers do not depend on the catalog database: by default
+    // cluster mode runs on SQLite only.
+    let cluster_backends = list("LAKEQ_CONFORMANCE_CLUSTER_BACKENDS", "sqlite");
     let backends = list("LAKEQ_CONFORMANCE_BACKENDS", "sqlite,postgres");
     let verbose = std::env::var("LAKEQ_CONFORMANCE_VERBOSE").is_ok_and(|v| v == "1");
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -180,6 +237,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Cluster mode: two workers every shard's sessions coordinate (a stage goes
+    // to either; workers hold no state between queries).
+    let mut workers = Vec::new();
+    if parsed_modes.contains(&Mode::Cluster) {
+        for _ in 0..2 {
+            match Worker::start() {
+                Ok(w) => workers.push(w),
+                Err(e) => {
+                    eprintln!("conformance: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
+    let cluster = (!workers.is_empty()).then(|| lakeq::distributed::ClusterOptions {
+        workers: workers.iter().map(|w| w.address.clone()).collect(),
+        // One task per file at most: the suite's tables are small, and a stage cut
+        // into several tasks is where a distributed plan can go wrong.
+        bytes_per_task: Some(1),
+    });
     // The files are dealt round-robin to one shard per core (`LAKEQ_CONFORMANCE_THREADS`), each
     // a thread with its own DuckDB servers, catalogs and folders, running every backend and mode
     // over its files. Within a shard the modes run in order: write mode counts the queries DuckDB
@@ -195,10 +272,16 @@ fn main() -> ExitCode {
             .map(|shard| {
                 let (python, ext_dir, root, out_dir) = (&python, &ext_dir, &root, &out_dir);
                 let (files, modes, backends, rt) = (&files, &parsed_modes, &parsed_backends, &rt);
+                let (cluster, cluster_backends) = (&cluster, &cluster_backends);
                 scope.spawn(move || {
                     let mut runs = Vec::new();
                     for &backend in backends {
                         for &mode in modes {
+                            if mode == Mode::Cluster
+                                && !cluster_backends.iter().any(|b| b == backend.name())
+                            {
+                                continue;
+                            }
                             let started = std::time::Instant::now();
                             let mut run = runner::Runner::new(
                                 python,
@@ -206,7 +289,8 @@ fn main() -> ExitCode {
                                 (mode, backend, shard),
                                 root,
                                 out_dir,
-                            )?;
+                            )?
+                            .with_cluster(cluster.clone().filter(|_| mode == Mode::Cluster));
                             let mut outcomes = Vec::new();
                             for file in files.iter().skip(shard).step_by(shards) {
                                 let rel = file

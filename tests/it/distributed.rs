@@ -369,6 +369,32 @@ async fn r13_two_workers_give_the_local_answers() -> TestResult {
     assert_eq!(with_workers, here, "a table written with workers differs");
     let (snapshots_after, _) = lake_state(&lake).await?;
     assert_ne!(snapshots_after, snapshots_before);
+    // `CREATE TABLE AS ... ORDER BY` writes its rows in that order with workers
+    // too (the rows' ids follow it), even by a key it does not keep: the
+    // optimizer dropped the sort under the write, which no operator required.
+    let sorted = |table: &str| {
+        format!(
+            "CREATE TABLE lake.{table} AS SELECT o_orderkey, o_custkey FROM lake.orders \
+             ORDER BY o_price DESC, o_orderkey"
+        )
+    };
+    run_sql(&dir, &attach, &sorted("sorted_here"), None)?;
+    run_sql(&dir, &attach, &sorted("sorted_there"), Some(&workers))?;
+    let by_rowid = |table: &str| {
+        run_sql(
+            &dir,
+            &attach,
+            &format!("SELECT rowid, o_orderkey FROM lake.{table} ORDER BY rowid"),
+            None,
+        )
+    };
+    let (here, _) = by_rowid("sorted_here")?;
+    assert!(here.lines().count() > 9000, "{}", here.lines().count());
+    assert_eq!(
+        by_rowid("sorted_there")?.0,
+        here,
+        "ORDER BY of a write on workers"
+    );
     // A copy of a table with deleted and inlined rows: its stage of files and
     // inlined rows runs in two tasks, and each writes its share's data files
     // (a statement whose last stage is one task, like the aggregates above,

@@ -108,6 +108,7 @@ impl Writer<'_> {
     ) -> Result<Written> {
         let table_schema = Arc::clone(&target.schema);
         let (table_dir, tag) = (target.table_dir.clone(), target.name_tag);
+        let plan = crate::distributed::write::carry_order_keys(plan)?;
         let node = LakeWriteNode::new(plan, target)?.into_plan();
         let df = self.ctx.execute_logical_plan(node).await?;
         let mut stream = df.execute_stream().await?;
@@ -413,7 +414,7 @@ pub(super) async fn in_input_order(
 
 /// Whether `plan` reads a table (so that a write of its rows is worth
 /// sending to workers; `VALUES` and constant selects are written here).
-fn reads_tables(plan: &LogicalPlan) -> bool {
+pub(crate) fn reads_tables(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNode;
     plan.exists(|p| Ok(matches!(p, LogicalPlan::TableScan(_))))
         .unwrap_or(false)

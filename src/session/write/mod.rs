@@ -23,6 +23,7 @@ mod alter;
 mod ddl;
 mod dml;
 mod insert;
+pub(crate) use insert::reads_tables;
 mod merge;
 
 use std::collections::HashMap;
