@@ -888,11 +888,17 @@ impl Session {
                     | LogicalPlan::Statement(_)
             ) {
                 let df = datafusion::dataframe::DataFrame::new(self.ctx.state(), plan.clone());
-                // With workers, a plan they cannot carry is planned for this
-                // process alone (as `Session::sql` runs it).
+                // With workers, a plan they cannot carry, or one that reads no
+                // table (nothing to distribute; a union of constants keeps its
+                // order here), is planned for this process alone (as
+                // `Session::sql` runs it).
                 if self.workers.get().is_some()
-                    && let Err(e) = df.clone().create_physical_plan().await
-                    && crate::distributed::needs_one_machine(&Error::from(e))
+                    && (!crate::session::write::reads_tables(&plan)
+                        || df
+                            .clone()
+                            .create_physical_plan()
+                            .await
+                            .is_err_and(|e| crate::distributed::needs_one_machine(&Error::from(e))))
                 {
                     return Ok(datafusion::dataframe::DataFrame::new(
                         crate::distributed::local_state(self.ctx.state()),
