@@ -238,36 +238,25 @@ fn run_sql(
 
 /// `script` run by `lakeq sql --format csv` with `workers`, whatever its outcome.
 fn csv_on_workers(dir: &Path, workers: &str, script: &str) -> TestResult<std::process::Output> {
-    lakeq_cli(
-        dir,
-        &[
-            "sql",
-            "--format",
-            "csv",
-            "--workers",
-            workers,
-            "--bytes-per-task",
-            "1",
-            "-c",
-            script,
-        ],
-    )
+    sql_on_workers_with(dir, workers, &["--format", "csv"], script)
 }
 
 /// `lakeq sql --workers <workers> --bytes-per-task 1 -c <script>`, however it ends.
 fn sql_on_workers(dir: &Path, workers: &str, script: &str) -> TestResult<std::process::Output> {
-    lakeq_cli(
-        dir,
-        &[
-            "sql",
-            "--workers",
-            workers,
-            "--bytes-per-task",
-            "1",
-            "-c",
-            script,
-        ],
-    )
+    sql_on_workers_with(dir, workers, &[], script)
+}
+
+/// `lakeq sql <options> --workers <workers> --bytes-per-task 1 -c <script>`.
+fn sql_on_workers_with(
+    dir: &Path,
+    workers: &str,
+    options: &[&str],
+    script: &str,
+) -> TestResult<std::process::Output> {
+    let mut args = vec!["sql"];
+    args.extend_from_slice(options);
+    args.extend(["--workers", workers, "--bytes-per-task", "1", "-c", script]);
+    lakeq_cli(dir, &args)
 }
 
 /// What must not change when a distributed statement fails: the snapshots and
