@@ -269,18 +269,20 @@ pub fn local_state(state: SessionState) -> SessionState {
 /// keeps the shuffles' partitioning). Capping those joins sent every large
 /// join of TPC-H q17, q18 and q21 to the coordinator's head stage.
 ///
-/// A small scan read in insertion order (lakeq's `ConcatExec`, or files marked
-/// `InsertionOrder`), as DuckDB returns rows without ORDER BY, caps its stage
-/// too.
+/// A small scan read in insertion order (files marked `InsertionOrder`), as
+/// DuckDB returns rows without ORDER BY, asks for one task.
 fn one_task_where_partitions_matter(
     ev: DesiredTaskCountEvent<'_>,
 ) -> Option<datafusion::common::Result<DesiredTaskCountEventResponse>> {
     use datafusion::physical_plan::{Distribution, ExecutionPlanProperties, Partitioning};
     let plan = ev.plan;
-    if plan.is::<crate::provider::concat::ConcatExec>() || reads_in_insertion_order(plan) {
-        // A small scan's files and inlined rows read in insertion order, as
-        // DuckDB returns them: tasks would each return a share, in any order.
-        return Some(Ok(DesiredTaskCountEventResponse::maximum(1)));
+    if reads_in_insertion_order(plan) {
+        // A small scan read in insertion order, as DuckDB returns its rows: in
+        // several tasks, each would return a share, in any order. One task is
+        // desired, not a maximum: a stage that also reads a large input (a
+        // union, a join) keeps that input's tasks (and has no order to keep).
+        // (Inlined rows are a leaf the engine runs in one task anyway.)
+        return Some(Ok(DesiredTaskCountEventResponse::desired(1)));
     }
     let requirements = plan.input_distribution_requirements();
     let needs_one = plan.children().iter().enumerate().any(|(i, child)| {
@@ -557,21 +559,41 @@ mod tests {
         Ok(())
     }
 
-    /// lakeq's in-order read of a small scan (files, then inlined rows) stays
-    /// one task: tasks would return their shares in any order.
-    #[tokio::test]
-    async fn an_in_order_scan_stays_one_task() -> datafusion::common::Result<()> {
-        let (scans, config) = nodes_named("SELECT * FROM a", "DataSourceExec").await?;
-        let scan = scans
-            .first()
-            .ok_or_else(|| datafusion::error::DataFusionError::Internal("no scan".into()))?;
-        let concat: Arc<dyn datafusion::physical_plan::ExecutionPlan> =
-            Arc::new(crate::provider::concat::ConcatExec::new(
-                vec![Arc::clone(scan), Arc::clone(scan)],
-                scan.schema(),
-            ));
-        assert!(capped(&concat, &config));
-        assert!(!capped(scan, &config));
+    /// A small scan read in insertion order asks for one task; a scan of the
+    /// same files not marked so is left to the engine.
+    #[test]
+    fn an_in_order_scan_asks_for_one_task() -> datafusion::common::Result<()> {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::datasource::listing::PartitionedFile;
+        use datafusion::datasource::physical_plan::{
+            FileGroup, FileScanConfigBuilder, ParquetSource,
+        };
+        use datafusion::datasource::source::DataSourceExec;
+        use datafusion::execution::object_store::ObjectStoreUrl;
+        let scan = |in_order: bool| {
+            let files: Vec<PartitionedFile> = (0..3)
+                .map(|i| {
+                    let mut file = PartitionedFile::new(format!("t/{i}.parquet"), 100);
+                    if in_order {
+                        file.extensions
+                            .insert_arc(Arc::new(crate::provider::table::InsertionOrder));
+                    }
+                    file
+                })
+                .collect();
+            let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)]));
+            let config = FileScanConfigBuilder::new(
+                ObjectStoreUrl::local_filesystem(),
+                Arc::new(ParquetSource::new(schema)),
+            )
+            .with_file_groups(vec![FileGroup::new(files)])
+            .build();
+            DataSourceExec::from_data_source(config)
+                as Arc<dyn datafusion::physical_plan::ExecutionPlan>
+        };
+        let config = datafusion::prelude::SessionConfig::new();
+        assert!(capped(&scan(true), &config));
+        assert!(!capped(&scan(false), &config));
         Ok(())
     }
 }
