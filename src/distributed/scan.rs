@@ -367,14 +367,23 @@ fn columns_by_name(
         .map(|t| t.data)
 }
 
-/// The scan `config` over `source` with its table schema replaced by
-/// `table_schema` (the same columns, in another arrangement): options, reader,
-/// predicate and projection kept, their columns found again by name.
-fn with_table_schema(
+/// The scan `config` over `source` with its columns rearranged: `file` as the
+/// file columns and `virtual_columns` as the virtual ones (the partition
+/// columns and the file schema's metadata kept); options, reader, predicate
+/// and projection kept, their columns found again by name.
+fn rearranged(
     config: &FileScanConfig,
     source: &ParquetSource,
-    table_schema: TableSchema,
+    file: Vec<FieldRef>,
+    virtual_columns: Vec<FieldRef>,
 ) -> DFResult<Arc<dyn ExecutionPlan>> {
+    let current = source.table_schema();
+    let file_schema =
+        Arc::new(Schema::new(file).with_metadata(current.file_schema().metadata().clone()));
+    let table_schema = TableSchema::builder(file_schema)
+        .with_table_partition_cols(current.table_partition_cols().clone())
+        .with_virtual_columns(virtual_columns)
+        .build();
     let columns = Arc::clone(table_schema.table_schema());
     let mut rebuilt = ParquetSource::new(table_schema)
         .with_table_parquet_options(source.table_parquet_options().clone());
@@ -431,19 +440,19 @@ pub fn to_wire_form(plan: Arc<dyn ExecutionPlan>) -> DFResult<Arc<dyn ExecutionP
                 super::ONE_MACHINE_ONLY
             )));
         }
-        let fields: Vec<FieldRef> = schema
+        let file = schema
             .file_schema()
             .fields()
             .iter()
             .chain(schema.virtual_columns().iter())
             .cloned()
             .collect();
-        let file_schema =
-            Arc::new(Schema::new(fields).with_metadata(schema.file_schema().metadata().clone()));
-        let wire = TableSchema::builder(file_schema)
-            .with_table_partition_cols(schema.table_partition_cols().clone())
-            .build();
-        Ok(Transformed::yes(with_table_schema(config, source, wire)?))
+        Ok(Transformed::yes(rearranged(
+            config,
+            source,
+            file,
+            Vec::new(),
+        )?))
     })
     .map(|t| t.data)
 }
@@ -481,21 +490,18 @@ pub fn to_run_form(plan: Arc<dyn ExecutionPlan>) -> DFResult<Arc<dyn ExecutionPl
         if positions.is_empty() {
             return Ok(Transformed::no(node));
         }
-        let file_schema = Arc::new(
-            Schema::new(file_fields).with_metadata(schema.file_schema().metadata().clone()),
-        );
-        let run = TableSchema::builder(file_schema)
-            .with_table_partition_cols(schema.table_partition_cols().clone())
-            .with_virtual_columns(
-                schema
-                    .virtual_columns()
-                    .iter()
-                    .cloned()
-                    .chain(positions)
-                    .collect::<Vec<_>>(),
-            )
-            .build();
-        Ok(Transformed::yes(with_table_schema(config, source, run)?))
+        let virtual_columns = schema
+            .virtual_columns()
+            .iter()
+            .cloned()
+            .chain(positions)
+            .collect();
+        Ok(Transformed::yes(rearranged(
+            config,
+            source,
+            file_fields,
+            virtual_columns,
+        )?))
     })
     .map(|t| t.data)
 }

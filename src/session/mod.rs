@@ -1078,10 +1078,9 @@ impl Session {
             local = self.local_context();
             ctx = &local;
         }
-        let mut writer = Writer::new(ctx, &lakes).on_workers(distributed && !here);
-        if replace_other_kind {
-            writer = writer.replacing_other_kind();
-        }
+        let mut writer = Writer::new(ctx, &lakes)
+            .on_workers(distributed && !here)
+            .replacing_other_kind(replace_other_kind);
         if let Some(alter) = parse_alter(sql)? {
             *running = true;
             return writer.alter(alter).await;
@@ -1109,10 +1108,7 @@ impl Session {
             // process, where the engine keeps a union's inputs in order.
             constant_local = self.local_context();
             ctx = &constant_local;
-            writer = Writer::new(ctx, &lakes);
-            if replace_other_kind {
-                writer = writer.replacing_other_kind();
-            }
+            writer = Writer::new(ctx, &lakes).replacing_other_kind(replace_other_kind);
         }
         *running = true;
         if let Some(result) = writer.execute(&plan, sql).await? {

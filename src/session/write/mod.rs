@@ -114,9 +114,9 @@ impl<'a> Writer<'a> {
         self
     }
 
-    /// Let `CREATE OR REPLACE VIEW/TABLE` replace an object of the other kind.
-    pub fn replacing_other_kind(mut self) -> Self {
-        self.replace_other_kind = true;
+    /// Whether `CREATE OR REPLACE VIEW/TABLE` replaces an object of the other kind.
+    pub fn replacing_other_kind(mut self, yes: bool) -> Self {
+        self.replace_other_kind = yes;
         self
     }
 
